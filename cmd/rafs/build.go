@@ -1,0 +1,233 @@
+package main
+
+import (
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rafs-dev/rafs/convert"
+	"github.com/rafs-dev/rafs/erofs"
+)
+
+const buildUsage = `Usage: rafs build [flags] -o OUT SOURCE
+
+Builds an uncompressed EROFS image from SOURCE: a tar, a tar.gz or tar.zst
+(detected by content), "-" for standard input, or a directory. The output
+is reproducible: the same input and flags give the same bytes.
+
+Flags:
+`
+
+type buildFlags struct {
+	out        string
+	blockSize  int
+	buildTime  string
+	uuid       string
+	label      string
+	whiteouts  string
+	inlineData bool
+	quiet      bool
+	progress   bool
+	tmpDir     string
+}
+
+func parseBuildFlags(args []string) (*buildFlags, string, error) {
+	f := &buildFlags{}
+	fs := flag.NewFlagSet("build", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(os.Stderr, buildUsage)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&f.out, "o", "", "output image `path` (required)")
+	fs.IntVar(&f.blockSize, "b", erofs.DefaultBlockSize, "block `size` in bytes: 512, 1024, 2048 or 4096")
+	fs.StringVar(&f.buildTime, "T", "", "build time in `seconds` since 1970 (the image epoch; file times come from the entries); default $SOURCE_DATE_EPOCH or 0")
+	fs.StringVar(&f.uuid, "U", "", "volume `UUID`, or \"clear\" for all zeros; default derived from the content")
+	fs.StringVar(&f.label, "L", "", "volume `label` (at most 16 bytes)")
+	fs.StringVar(&f.whiteouts, "whiteouts", "overlay", "OCI whiteouts: `mode` overlay (convert to overlayfs form), keep (plain files) or strip (drop)")
+	fs.BoolVar(&f.inlineData, "inline-data", true, "pack file tails into their inode's block (false: whole blocks only, like -E noinline_data)")
+	fs.BoolVar(&f.quiet, "q", false, "print nothing but errors")
+	fs.BoolVar(&f.progress, "progress", false, "show a progress bar even when standard error is not a terminal")
+	fs.StringVar(&f.tmpDir, "tmpdir", "", "`directory` for temporary files (default: the system's)")
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, "", err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return nil, "", fmt.Errorf("want exactly one SOURCE, got %d", len(pos))
+	}
+	if f.out == "" {
+		fs.Usage()
+		return nil, "", errors.New("-o OUT is required")
+	}
+	return f, pos[0], nil
+}
+
+func (f *buildFlags) options() (*convert.EROFSOptions, error) {
+	o := &convert.EROFSOptions{}
+	o.Image.BlockSize = f.blockSize
+	o.Image.VolumeName = f.label
+	o.Image.NoInlineData = !f.inlineData
+	o.Image.TempDir = f.tmpDir
+	bt := f.buildTime
+	if bt == "" {
+		bt = os.Getenv("SOURCE_DATE_EPOCH")
+	}
+	if bt != "" {
+		t, err := strconv.ParseInt(bt, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("build time %q: not a number of seconds", bt)
+		}
+		o.Image.BuildTime = t
+	}
+	if f.uuid != "" {
+		var id [16]byte
+		if f.uuid != "clear" {
+			b, err := hex.DecodeString(strings.ReplaceAll(f.uuid, "-", ""))
+			if err != nil || len(b) != 16 {
+				return nil, fmt.Errorf("UUID %q: want 32 hex digits, e.g. 01234567-89ab-cdef-0123-456789abcdef", f.uuid)
+			}
+			copy(id[:], b)
+		}
+		o.Image.UUID = &id
+	}
+	switch f.whiteouts {
+	case "overlay":
+		o.Whiteouts = convert.WhiteoutOverlay
+	case "keep":
+		o.Whiteouts = convert.WhiteoutKeep
+	case "strip":
+		o.Whiteouts = convert.WhiteoutStrip
+	default:
+		return nil, fmt.Errorf("whiteout mode %q: want overlay, keep or strip", f.whiteouts)
+	}
+	return o, nil
+}
+
+func cmdBuild(args []string) int {
+	f, src, err := parseBuildFlags(args)
+	if err == flag.ErrHelp {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rafs build:", err)
+		return 2
+	}
+	opts, err := f.options()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rafs build:", err)
+		return 2
+	}
+	start := time.Now()
+	var size int64
+	var what string
+	err = writeAtomic(f.out, func(out *os.File) error {
+		if fi, err := os.Stat(src); err == nil && fi.IsDir() {
+			res, err := convert.DirToEROFS(src, out, opts)
+			if err != nil {
+				return err
+			}
+			size, what = res.ImageSize, fmt.Sprintf("%d entries from directory %s", res.Entries, src)
+			return nil
+		}
+		in, total, err := openSource(src)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		var r io.Reader = in
+		if !f.quiet && (f.progress || isTerminal(os.Stderr)) {
+			p := newProgress(os.Stderr, in, total)
+			defer p.stop()
+			r = p
+		}
+		res, err := convert.TarToEROFS(r, out, opts)
+		if err != nil {
+			return err
+		}
+		size, what = res.ImageSize, fmt.Sprintf("%d entries, %d bytes of tar (%s)", res.Entries, res.TarSize, res.Compression)
+		return nil
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rafs build:", err)
+		return 1
+	}
+	if !f.quiet && isTerminal(os.Stderr) {
+		fmt.Fprintf(os.Stderr, "rafs build: %s: %s -> %d bytes in %.2fs\n", f.out, what, size, time.Since(start).Seconds())
+	}
+	return 0
+}
+
+// openSource opens a file or standard input ("-") and returns its size
+// when known (0 otherwise).
+func openSource(src string) (io.ReadCloser, int64, error) {
+	if src == "-" {
+		return io.NopCloser(os.Stdin), 0, nil
+	}
+	fh, err := os.Open(src)
+	if err != nil {
+		return nil, 0, err
+	}
+	var size int64
+	if fi, err := fh.Stat(); err == nil && fi.Mode().IsRegular() {
+		size = fi.Size()
+	}
+	return fh, size, nil
+}
+
+// writeAtomic creates a temporary file next to path, lets fn fill it, and
+// renames it into place. If fn fails or the process is interrupted, the
+// temporary file is removed and path is left as it was.
+func writeAtomic(path string, fn func(*os.File) error) error {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return err
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	stop := make(chan struct{})
+	defer func() { signal.Stop(sig); close(stop) }()
+	go func() {
+		select {
+		case s := <-sig:
+			os.Remove(tmp.Name())
+			fmt.Fprintf(os.Stderr, "\nrafs: %v: removed the unfinished output\n", s)
+			os.Exit(130)
+		case <-stop:
+		}
+	}()
+	err = fn(tmp)
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
+}

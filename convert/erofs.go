@@ -1,0 +1,290 @@
+package convert
+
+import (
+	"archive/tar"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"path"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/rafs-dev/rafs/erofs"
+)
+
+// WhiteoutMode selects what becomes of OCI whiteout files (".wh.NAME" and
+// the opaque marker ".wh..wh..opq") in a layer.
+type WhiteoutMode int
+
+const (
+	// WhiteoutOverlay converts whiteouts to overlayfs form, as
+	// mkfs.erofs --aufs does: ".wh.NAME" becomes a character device 0:0
+	// named NAME, ".wh..wh..opq" sets trusted.overlay.opaque="y" on its
+	// directory, and each directory holding a whiteout gets an empty
+	// trusted.overlay.origin xattr.
+	WhiteoutOverlay WhiteoutMode = iota
+	// WhiteoutKeep stores whiteout files as the plain files they are.
+	WhiteoutKeep
+	// WhiteoutStrip leaves whiteout files and opaque markers out.
+	WhiteoutStrip
+)
+
+// OCI whiteout names.
+const (
+	whiteoutPrefix = ".wh."
+	whiteoutOpaque = ".wh..wh..opq"
+)
+
+// EROFSOptions configure TarToEROFS.
+type EROFSOptions struct {
+	// Image configures the EROFS writer. WhiteoutOrigin is set from
+	// Whiteouts.
+	Image erofs.WriterOptions
+
+	// Whiteouts selects how OCI whiteouts are converted.
+	Whiteouts WhiteoutMode
+}
+
+// EROFSResult describes a finished conversion.
+type EROFSResult struct {
+	Entries     int         // tar entries read
+	TarSize     int64       // bytes of uncompressed tar consumed
+	ImageSize   int64       // bytes of EROFS image written
+	Compression Compression // compression of the input stream
+}
+
+// TarToEROFS reads an OCI layer — a tar stream, plain, gzip- or
+// zstd-compressed — and writes it to w as an uncompressed EROFS image in
+// one pass. File data streams through; only metadata is kept in memory.
+// Errors name the tar entry and its offset in the uncompressed stream.
+func TarToEROFS(r io.Reader, w io.WriterAt, opts *EROFSOptions) (*EROFSResult, error) {
+	var o EROFSOptions
+	if opts != nil {
+		o = *opts
+	}
+	o.Image.WhiteoutOrigin = o.Whiteouts == WhiteoutOverlay
+	dr, comp, err := Decompress(r)
+	if err != nil {
+		return nil, err
+	}
+	defer dr.Close()
+	var src io.Reader = dr
+	if comp != Uncompressed {
+		ra := newReadahead(dr, 1<<20, 4)
+		defer ra.Close()
+		src = ra
+	}
+	iw, err := erofs.NewWriter(w, &o.Image)
+	if err != nil {
+		return nil, err
+	}
+	res := &EROFSResult{Compression: comp}
+	cr := &countingReader{r: src}
+	if err := addTar(iw, cr, o.Whiteouts, res); err != nil {
+		iw.Close()
+		return nil, err
+	}
+	// Read to the end so a corrupt or truncated compressed stream after the
+	// tar trailer is still an error.
+	if _, err := io.Copy(io.Discard, cr); err != nil {
+		iw.Close()
+		return nil, fmt.Errorf("convert: after the tar end at offset %d: %w", cr.n, err)
+	}
+	if err := iw.Close(); err != nil {
+		return nil, err
+	}
+	res.ImageSize = iw.Size()
+	return res, nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// entryError is an error about one tar entry.
+func entryError(name string, off int64, err error) error {
+	return fmt.Errorf("convert: tar entry %q at offset %d: %w", name, off, err)
+}
+
+// addTar adds every entry of a tar stream to an EROFS writer.
+func addTar(w *erofs.Writer, cr *countingReader, mode WhiteoutMode, res *EROFSResult) error {
+	tr := tar.NewReader(cr)
+	opaque := map[string]bool{}
+	for {
+		start := cr.n
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("convert: tar header after offset %d: %w", start, err)
+		}
+		res.Entries++
+		// The header's own block ends at the current offset.
+		off := cr.n - 512
+		if err := addEntry(w, tr, hdr, mode, opaque); err != nil {
+			return entryError(hdr.Name, off, err)
+		}
+	}
+	res.TarSize = cr.n
+	dirs := make([]string, 0, len(opaque))
+	for d := range opaque {
+		dirs = append(dirs, d)
+	}
+	sort.Strings(dirs)
+	for _, d := range dirs {
+		err := w.SetXattr(d, "trusted.overlay.opaque", "y")
+		if err != nil && !errors.Is(err, syscall.ENOTDIR) {
+			return fmt.Errorf("convert: opaque directory %q: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// addEntry converts one tar header (and its data) into the image.
+func addEntry(w *erofs.Writer, tr *tar.Reader, hdr *tar.Header, mode WhiteoutMode, opaque map[string]bool) error {
+	name, err := cleanName(hdr.Name)
+	if err != nil {
+		return err
+	}
+	dir, base := path.Split(name)
+	if mode != WhiteoutKeep && strings.HasPrefix(base, whiteoutPrefix) {
+		if mode == WhiteoutStrip {
+			return nil
+		}
+		if base == whiteoutOpaque {
+			opaque[path.Clean("./"+dir)] = true
+			return nil
+		}
+		target := base[len(whiteoutPrefix):]
+		if target == "" || target == "." || target == ".." {
+			return fmt.Errorf("invalid whiteout name %q", base)
+		}
+		return w.Add(&erofs.Entry{
+			Path: dir + target, Mode: erofs.ModeCharDevice,
+			UID: uint32(hdr.Uid), GID: uint32(hdr.Gid), ModTime: hdr.ModTime,
+		}, nil)
+	}
+	e := &erofs.Entry{Path: name, ModTime: hdr.ModTime}
+	if hdr.Uid < 0 || hdr.Uid > 1<<32-1 || hdr.Gid < 0 || hdr.Gid > 1<<32-1 {
+		return fmt.Errorf("uid/gid %d/%d out of range", hdr.Uid, hdr.Gid)
+	}
+	e.UID, e.GID = uint32(hdr.Uid), uint32(hdr.Gid)
+	e.Mode = uint32(hdr.Mode) & erofs.ModePermMask
+	if e.Xattrs, err = xattrsOf(hdr); err != nil {
+		return err
+	}
+	switch hdr.Typeflag {
+	case tar.TypeReg, tar.TypeRegA, tar.TypeCont:
+		e.Mode |= erofs.ModeRegular
+		e.Size = hdr.Size
+		return w.Add(e, tr)
+	case tar.TypeDir:
+		e.Mode |= erofs.ModeDir
+	case tar.TypeSymlink:
+		e.Mode |= erofs.ModeSymlink
+		e.Linkname = hdr.Linkname
+	case tar.TypeLink:
+		target, err := cleanName(hdr.Linkname)
+		if err != nil {
+			return fmt.Errorf("hard link target: %w", err)
+		}
+		if target == name {
+			return nil // a link to itself changes nothing
+		}
+		err = w.Link(name, target)
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("hard link to %q, which is not in the archive before it", hdr.Linkname)
+		}
+		return err
+	case tar.TypeChar:
+		e.Mode |= erofs.ModeCharDevice
+	case tar.TypeBlock:
+		e.Mode |= erofs.ModeBlockDevice
+	case tar.TypeFifo:
+		e.Mode |= erofs.ModeFIFO
+	case 'V': // GNU volume header
+		return nil // a volume label, not a file
+	default:
+		return fmt.Errorf("unsupported tar entry type %q", hdr.Typeflag)
+	}
+	if hdr.Typeflag == tar.TypeChar || hdr.Typeflag == tar.TypeBlock {
+		if hdr.Devmajor < 0 || hdr.Devminor < 0 || hdr.Devmajor > 0xFFF || hdr.Devminor > 0xFFFFF {
+			return fmt.Errorf("device number %d:%d out of range", hdr.Devmajor, hdr.Devminor)
+		}
+		e.Devmajor, e.Devminor = uint32(hdr.Devmajor), uint32(hdr.Devminor)
+	}
+	return w.Add(e, nil)
+}
+
+// cleanName turns a tar entry name into a clean relative path, rejecting
+// names that would escape the root.
+func cleanName(name string) (string, error) {
+	if strings.HasPrefix(name, "/") {
+		return "", fmt.Errorf("absolute path %q", name)
+	}
+	for _, c := range strings.Split(name, "/") {
+		if c == ".." {
+			return "", fmt.Errorf("path %q has a \"..\" component", name)
+		}
+	}
+	return path.Clean("./" + name), nil
+}
+
+// xattrsOf collects a header's extended attributes from its PAX records:
+// SCHILY.xattr.NAME (raw value), LIBARCHIVE.xattr.URLENCODED-NAME (base64
+// value) and the textual ACLs SCHILY.acl.access and SCHILY.acl.default,
+// which become the kernel's binary POSIX ACL xattrs.
+func xattrsOf(hdr *tar.Header) (map[string]string, error) {
+	var xs map[string]string
+	set := func(k, v string) {
+		if xs == nil {
+			xs = map[string]string{}
+		}
+		xs[k] = v
+	}
+	for k, v := range hdr.PAXRecords {
+		switch {
+		case strings.HasPrefix(k, "SCHILY.xattr."):
+			set(k[len("SCHILY.xattr."):], v)
+		case strings.HasPrefix(k, "LIBARCHIVE.xattr."):
+			name, err := url.QueryUnescape(k[len("LIBARCHIVE.xattr."):])
+			if err != nil {
+				return nil, fmt.Errorf("PAX record %q: %w", k, err)
+			}
+			val, err := base64.StdEncoding.DecodeString(v)
+			if err != nil {
+				if val, err = base64.RawStdEncoding.DecodeString(v); err != nil {
+					return nil, fmt.Errorf("PAX record %q: %w", k, err)
+				}
+			}
+			if _, dup := hdr.PAXRecords["SCHILY.xattr."+name]; !dup {
+				set(name, string(val))
+			}
+		case k == "SCHILY.acl.access" || k == "SCHILY.acl.default":
+			acl, err := parseACL(v)
+			if err != nil {
+				return nil, fmt.Errorf("PAX record %q: %w", k, err)
+			}
+			name := "system.posix_acl_access"
+			if k == "SCHILY.acl.default" {
+				name = "system.posix_acl_default"
+			}
+			if _, dup := hdr.PAXRecords["SCHILY.xattr."+name]; !dup && acl != "" {
+				set(name, acl)
+			}
+		}
+	}
+	return xs, nil
+}

@@ -1,0 +1,218 @@
+package erofs
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// xattr is one extended attribute of an inode being written.
+type xattr struct {
+	name  string // full name, e.g. "trusted.overlay.opaque"
+	value string
+}
+
+// key is the byte string mkfs.erofs orders xattrs by: name, NUL, value.
+func (x xattr) key() string { return x.name + "\x00" + x.value }
+
+// splitXattrName finds the short name index for a full xattr name and returns
+// it with the remaining suffix. ok is false if no index Linux knows fits.
+func splitXattrName(name string) (index uint8, suffix string, ok bool) {
+	for _, p := range xattrPrefixes {
+		if p.index == XattrIndexPosixACLAccess || p.index == XattrIndexPosixACLDefault {
+			if name == p.prefix {
+				return p.index, "", true
+			}
+			continue
+		}
+		if strings.HasPrefix(name, p.prefix) && len(name) > len(p.prefix) {
+			return p.index, name[len(p.prefix):], true
+		}
+	}
+	return 0, "", false
+}
+
+// checkXattr validates an xattr for storage in an EROFS image.
+func checkXattr(name, value string) error {
+	if _, suffix, ok := splitXattrName(name); !ok {
+		return fmt.Errorf("xattr %q: name has no prefix EROFS can store (user., trusted., security., system.posix_acl_*)", name)
+	} else if len(suffix) > maxNameLen {
+		return fmt.Errorf("xattr %q: name longer than %d bytes after its prefix", name, maxNameLen)
+	}
+	if len(value) > xattrMaxValueSize {
+		return fmt.Errorf("xattr %q: value of %d bytes exceeds %d", name, len(value), xattrMaxValueSize)
+	}
+	return nil
+}
+
+// longPrefix is a long xattr name prefix: a short prefix plus an infix.
+type longPrefix struct {
+	base  uint8
+	infix string
+	full  string
+}
+
+// recordSize is the size of the prefix's record in the prefix table.
+func (p longPrefix) recordSize() int { return roundUp(2+1+len(p.infix), 4) }
+
+// xattrEncoder turns xattrs into on-disk entries using the chosen long
+// prefixes.
+type xattrEncoder struct {
+	prefixes []longPrefix // in table order
+}
+
+// encoding returns the name index and stored name for x.
+func (e *xattrEncoder) encoding(name string) (index uint8, stored string) {
+	best := -1
+	for i, p := range e.prefixes {
+		if strings.HasPrefix(name, p.full) && (best < 0 || len(p.full) > len(e.prefixes[best].full)) {
+			best = i
+		}
+	}
+	if best >= 0 {
+		return xattrLongPrefixFlag | uint8(best), name[len(e.prefixes[best].full):]
+	}
+	index, suffix, _ := splitXattrName(name)
+	return index, suffix
+}
+
+// entrySize is the on-disk size of x's entry.
+func (e *xattrEncoder) entrySize(x xattr) int {
+	_, stored := e.encoding(x.name)
+	return xattrEntrySize(len(stored), len(x.value))
+}
+
+// appendEntry appends x's on-disk entry to b.
+func (e *xattrEncoder) appendEntry(b []byte, x xattr) []byte {
+	index, stored := e.encoding(x.name)
+	start := len(b)
+	b = append(b, uint8(len(stored)), index, 0, 0)
+	le.PutUint16(b[start+2:], uint16(len(x.value)))
+	b = append(b, stored...)
+	b = append(b, x.value...)
+	for (len(b)-start)%4 != 0 {
+		b = append(b, 0)
+	}
+	return b
+}
+
+// appendPrefixTable appends the long prefix table records to b, each
+// 4-byte aligned relative to the table start.
+func (e *xattrEncoder) appendPrefixTable(b []byte) []byte {
+	for _, p := range e.prefixes {
+		start := len(b)
+		b = append(b, 0, 0, p.base)
+		le.PutUint16(b[start:], uint16(1+len(p.infix)))
+		b = append(b, p.infix...)
+		for (len(b)-start)%4 != 0 {
+			b = append(b, 0)
+		}
+	}
+	return b
+}
+
+// prefixTableSize is the byte size of the long prefix table.
+func (e *xattrEncoder) prefixTableSize() int {
+	n := 0
+	for _, p := range e.prefixes {
+		n += p.recordSize()
+	}
+	return n
+}
+
+// chooseLongPrefixes picks long xattr name prefixes that make the image
+// smaller. uses maps each distinct xattr name to the number of entries
+// stored with that name. Candidates are every name's dotted prefixes and the
+// whole name; a candidate is kept while it saves more bytes in entries than
+// its table record costs, greedily by saving.
+func chooseLongPrefixes(uses map[string]int, valueLens map[string][]int) []longPrefix {
+	type cand struct {
+		p     longPrefix
+		names []string
+	}
+	cands := map[string]*cand{}
+	for name := range uses {
+		base, suffix, ok := splitXattrName(name)
+		if !ok || suffix == "" {
+			continue
+		}
+		short := name[:len(name)-len(suffix)]
+		for i := 1; i <= len(suffix); i++ {
+			if i < len(suffix) && suffix[i-1] != '.' {
+				continue
+			}
+			infix := suffix[:i]
+			full := short + infix
+			c := cands[full]
+			if c == nil {
+				c = &cand{p: longPrefix{base: base, infix: infix, full: full}}
+				cands[full] = c
+			}
+			c.names = append(c.names, name)
+		}
+	}
+	// stored[name] is the stored length of a name under the current choice.
+	stored := map[string]int{}
+	for name := range uses {
+		_, suffix, _ := splitXattrName(name)
+		stored[name] = len(suffix)
+	}
+	saving := func(c *cand) int {
+		s := -c.p.recordSize()
+		for _, name := range c.names {
+			cur := stored[name]
+			next := len(name) - len(c.p.full)
+			if next >= cur {
+				continue
+			}
+			for _, vl := range valueLens[name] {
+				s += xattrEntrySize(cur, vl) - xattrEntrySize(next, vl)
+			}
+		}
+		return s
+	}
+	keys := make([]string, 0, len(cands))
+	for k := range cands {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var chosen []longPrefix
+	for len(chosen) < maxLongPrefixes {
+		bestKey, bestSave := "", 0
+		for _, k := range keys {
+			if s := saving(cands[k]); s > bestSave {
+				bestKey, bestSave = k, s
+			}
+		}
+		if bestKey == "" {
+			break
+		}
+		c := cands[bestKey]
+		delete(cands, bestKey)
+		for i, k := range keys {
+			if k == bestKey {
+				keys = append(keys[:i], keys[i+1:]...)
+				break
+			}
+		}
+		chosen = append(chosen, c.p)
+		for _, name := range c.names {
+			if n := len(name) - len(c.p.full); n < stored[name] {
+				stored[name] = n
+			}
+		}
+	}
+	// Keep a stable table order: by full prefix.
+	sort.Slice(chosen, func(i, j int) bool { return chosen[i].full < chosen[j].full })
+	return chosen
+}
+
+// xattrFilter computes an inode's xattr name bloom filter.
+func xattrFilter(xs []xattr) uint32 {
+	var set uint32
+	for _, x := range xs {
+		base, suffix, _ := splitXattrName(x.name)
+		set |= 1 << (xxh32([]byte(suffix), xattrFilterSeed+uint32(base)) & 31)
+	}
+	return ^set
+}
