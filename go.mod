@@ -5,3 +5,5 @@ go 1.26.0
 require github.com/klauspost/compress v1.20.3
 
 require golang.org/x/sys v0.49.0
+
+require github.com/erofs/go-erofs v0.3.1 // indirect
