@@ -55,6 +55,11 @@ type EROFSResult struct {
 	TarSize     int64       // bytes of uncompressed tar consumed
 	ImageSize   int64       // bytes of EROFS image written
 	Compression Compression // compression of the input stream
+
+	// DroppedXattrs counts xattrs left out because their names are in no
+	// namespace Linux has (user., trusted., security., system.), such as
+	// the bare names macOS tar writes.
+	DroppedXattrs int
 }
 
 // TarToEROFS reads an OCI layer — a tar stream, plain, gzip- or
@@ -121,19 +126,21 @@ func entryError(name string, off int64, err error) error {
 func addTar(w *erofs.Writer, cr *countingReader, mode WhiteoutMode, res *EROFSResult) error {
 	tr := tar.NewReader(cr)
 	opaque := map[string]bool{}
+	var next int64 // where the next header starts
 	for {
-		start := cr.n
 		hdr, err := tr.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("convert: tar header after offset %d: %w", start, err)
+			return fmt.Errorf("convert: tar header at offset %d: %w", next, err)
 		}
 		res.Entries++
-		// The header's own block ends at the current offset.
+		// archive/tar reads headers block by block and file data only
+		// when asked, so the header's last block ends where the count is.
 		off := cr.n - 512
-		if err := addEntry(w, tr, hdr, mode, opaque); err != nil {
+		next = cr.n + (hdr.Size+511)&^511
+		if err := addEntry(w, tr, hdr, mode, opaque, res); err != nil {
 			return entryError(hdr.Name, off, err)
 		}
 	}
@@ -153,7 +160,7 @@ func addTar(w *erofs.Writer, cr *countingReader, mode WhiteoutMode, res *EROFSRe
 }
 
 // addEntry converts one tar header (and its data) into the image.
-func addEntry(w *erofs.Writer, tr *tar.Reader, hdr *tar.Header, mode WhiteoutMode, opaque map[string]bool) error {
+func addEntry(w *erofs.Writer, tr *tar.Reader, hdr *tar.Header, mode WhiteoutMode, opaque map[string]bool, res *EROFSResult) error {
 	name, err := cleanName(hdr.Name)
 	if err != nil {
 		return err
@@ -184,6 +191,14 @@ func addEntry(w *erofs.Writer, tr *tar.Reader, hdr *tar.Header, mode WhiteoutMod
 	e.Mode = uint32(hdr.Mode) & erofs.ModePermMask
 	if e.Xattrs, err = xattrsOf(hdr); err != nil {
 		return err
+	}
+	for name := range e.Xattrs {
+		if !erofs.StorableXattr(name) {
+			// Names outside the Linux namespaces (macOS's com.apple.*,
+			// say) cannot exist on Linux; extraction drops them too.
+			delete(e.Xattrs, name)
+			res.DroppedXattrs++
+		}
 	}
 	switch hdr.Typeflag {
 	case tar.TypeReg, tar.TypeRegA, tar.TypeCont:

@@ -93,7 +93,14 @@ func newReadahead(r io.Reader, bufSize, bufs int) *readahead {
 			case <-ra.done:
 				return
 			}
-			n, err := io.ReadFull(r, buf[:cap(buf)])
+			buf = buf[:cap(buf)]
+			n := 0
+			var err error
+			for n < len(buf) && err == nil {
+				var m int
+				m, err = r.Read(buf[n:])
+				n += m
+			}
 			if n > 0 {
 				select {
 				case ra.full <- buf[:n]:
@@ -102,9 +109,6 @@ func newReadahead(r io.Reader, bufSize, bufs int) *readahead {
 				}
 			}
 			if err != nil {
-				if err == io.ErrUnexpectedEOF {
-					err = io.EOF
-				}
 				ra.errc <- err
 				return
 			}

@@ -32,6 +32,14 @@ func splitXattrName(name string) (index uint8, suffix string, ok bool) {
 	return 0, "", false
 }
 
+// StorableXattr reports whether an xattr name has a prefix an EROFS image
+// can store and Linux can show: user., trusted., security., or one of the
+// POSIX ACL names system.posix_acl_access and system.posix_acl_default.
+func StorableXattr(name string) bool {
+	_, _, ok := splitXattrName(name)
+	return ok
+}
+
 // checkXattr validates an xattr for storage in an EROFS image.
 func checkXattr(name, value string) error {
 	if _, suffix, ok := splitXattrName(name); !ok {

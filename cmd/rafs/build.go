@@ -162,6 +162,9 @@ func cmdBuild(args []string) int {
 			return err
 		}
 		size, what = res.ImageSize, fmt.Sprintf("%d entries, %d bytes of tar (%s)", res.Entries, res.TarSize, res.Compression)
+		if res.DroppedXattrs > 0 && !f.quiet {
+			fmt.Fprintf(os.Stderr, "rafs build: warning: left out %d xattrs whose names are in no Linux namespace\n", res.DroppedXattrs)
+		}
 		return nil
 	})
 	if err != nil {
