@@ -495,4 +495,3 @@ func TestWriterBoundedMemory(t *testing.T) {
 		t.Errorf("image %d bytes, smaller than its file", w.Size())
 	}
 }
-
