@@ -29,14 +29,18 @@ const (
 	WhiteoutOverlay WhiteoutMode = iota
 	// WhiteoutKeep stores whiteout files as the plain files they are.
 	WhiteoutKeep
-	// WhiteoutStrip leaves whiteout files and opaque markers out.
+	// WhiteoutStrip leaves whiteouts out: OCI whiteout files and opaque
+	// markers, overlayfs whiteouts (0:0 character devices) and
+	// trusted.overlay.opaque xattrs, like mkfs.erofs --ovlfs-strip, for a
+	// layer that is to stand alone.
 	WhiteoutStrip
 )
 
-// OCI whiteout names.
+// OCI whiteout names and the overlayfs xattr for opaque directories.
 const (
 	whiteoutPrefix = ".wh."
 	whiteoutOpaque = ".wh..wh..opq"
+	xattrOpaque    = "trusted.overlay.opaque"
 )
 
 // EROFSOptions configure TarToEROFS.
@@ -126,7 +130,8 @@ func entryError(name string, off int64, err error) error {
 func addTar(w *erofs.Writer, cr *countingReader, mode WhiteoutMode, res *EROFSResult) error {
 	tr := tar.NewReader(cr)
 	opaque := map[string]bool{}
-	var next int64 // where the next header starts
+	var next int64         // where the next header starts
+	var global *tar.Header // the latest global PAX header
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -140,6 +145,22 @@ func addTar(w *erofs.Writer, cr *countingReader, mode WhiteoutMode, res *EROFSRe
 		// when asked, so the header's last block ends where the count is.
 		off := cr.n - 512
 		next = cr.n + (hdr.Size+511)&^511
+		if hdr.Typeflag == tar.TypeXGlobalHeader {
+			global = hdr
+			continue
+		}
+		if global != nil {
+			// Global records apply to every later entry unless the
+			// entry has its own.
+			recs := make(map[string]string, len(global.PAXRecords)+len(hdr.PAXRecords))
+			for k, v := range global.PAXRecords {
+				recs[k] = v
+			}
+			for k, v := range hdr.PAXRecords {
+				recs[k] = v
+			}
+			hdr.PAXRecords = recs
+		}
 		if err := addEntry(w, tr, hdr, mode, opaque, res); err != nil {
 			return entryError(hdr.Name, off, err)
 		}
@@ -151,7 +172,7 @@ func addTar(w *erofs.Writer, cr *countingReader, mode WhiteoutMode, res *EROFSRe
 	}
 	sort.Strings(dirs)
 	for _, d := range dirs {
-		err := w.SetXattr(d, "trusted.overlay.opaque", "y")
+		err := w.SetXattr(d, xattrOpaque, "y")
 		if err != nil && !errors.Is(err, syscall.ENOTDIR) {
 			return fmt.Errorf("convert: opaque directory %q: %w", d, err)
 		}
@@ -168,7 +189,14 @@ func addEntry(w *erofs.Writer, tr *tar.Reader, hdr *tar.Header, mode WhiteoutMod
 	dir, base := path.Split(name)
 	if mode != WhiteoutKeep && strings.HasPrefix(base, whiteoutPrefix) {
 		if mode == WhiteoutStrip {
-			return nil
+			// The entry goes, but the directories its path names exist,
+			// and a whiteout still deletes what it names in this layer.
+			if base != whiteoutOpaque && len(base) > len(whiteoutPrefix) {
+				if err := w.Remove(dir + base[len(whiteoutPrefix):]); err != nil {
+					return err
+				}
+			}
+			return w.MkdirAll(dir)
 		}
 		if base == whiteoutOpaque {
 			opaque[path.Clean("./"+dir)] = true
@@ -183,6 +211,9 @@ func addEntry(w *erofs.Writer, tr *tar.Reader, hdr *tar.Header, mode WhiteoutMod
 			UID: uint32(hdr.Uid), GID: uint32(hdr.Gid), ModTime: hdr.ModTime,
 		}, nil)
 	}
+	if mode == WhiteoutStrip && hdr.Typeflag == tar.TypeChar && hdr.Devmajor == 0 && hdr.Devminor == 0 {
+		return w.MkdirAll(dir) // an overlayfs whiteout already
+	}
 	e := &erofs.Entry{Path: name, ModTime: hdr.ModTime}
 	if hdr.Uid < 0 || hdr.Uid > 1<<32-1 || hdr.Gid < 0 || hdr.Gid > 1<<32-1 {
 		return fmt.Errorf("uid/gid %d/%d out of range", hdr.Uid, hdr.Gid)
@@ -193,6 +224,10 @@ func addEntry(w *erofs.Writer, tr *tar.Reader, hdr *tar.Header, mode WhiteoutMod
 		return err
 	}
 	for name := range e.Xattrs {
+		if mode == WhiteoutStrip && name == xattrOpaque {
+			delete(e.Xattrs, name)
+			continue
+		}
 		if !erofs.StorableXattr(name) {
 			// Names outside the Linux namespaces (macOS's com.apple.*,
 			// say) cannot exist on Linux; extraction drops them too.

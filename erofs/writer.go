@@ -174,19 +174,21 @@ func splitPath(p string) ([]string, error) {
 }
 
 // lookupParent walks to the directory that holds the last component of
-// parts, creating missing directories. Non-directories in the way are
-// replaced by directories.
-func (w *Writer) lookupParent(parts []string) *inode {
+// parts, creating missing directories. A non-directory in the way is an
+// error, as it is when extracting.
+func (w *Writer) lookupParent(parts []string) (*inode, error) {
 	dir := w.root
-	for _, c := range parts[:len(parts)-1] {
+	for i, c := range parts[:len(parts)-1] {
 		child := dir.children[c]
-		if child == nil || !child.isDir() {
+		if child == nil {
 			child = w.implicitDir(dir)
 			dir.children[c] = child
+		} else if !child.isDir() {
+			return nil, fmt.Errorf("%q is not a directory: %w", strings.Join(parts[:i+1], "/"), syscall.ENOTDIR)
 		}
 		dir = child
 	}
-	return dir
+	return dir, nil
 }
 
 // implicitDir makes a directory for a path whose parent never appeared as
@@ -200,8 +202,9 @@ func (w *Writer) implicitDir(parent *inode) *inode {
 // e.Size bytes from data and writes them out before returning; data may be
 // nil for other types. An existing object at the same path is replaced, as
 // extracting the entries in order would do, except that a directory added
-// over a directory only updates its metadata and keeps its children.
-// Missing parent directories are created.
+// over a directory updates its metadata (merging xattrs) and keeps its
+// children. Missing parent directories are created; a parent that exists
+// but is not a directory is an error.
 func (w *Writer) Add(e *Entry, data io.Reader) error {
 	if w.err != nil {
 		return w.err
@@ -224,7 +227,10 @@ func (w *Writer) Add(e *Entry, data io.Reader) error {
 		w.updateDir(w.root, n)
 		return nil
 	}
-	dir := w.lookupParent(parts)
+	dir, err := w.lookupParent(parts)
+	if err != nil {
+		return fmt.Errorf("erofs: %s: %w", e.Path, err)
+	}
 	name := parts[len(parts)-1]
 	if old := dir.children[name]; old != nil && old.isDir() && n.isDir() {
 		w.updateDir(old, n)
@@ -245,11 +251,15 @@ func (w *Writer) Add(e *Entry, data io.Reader) error {
 	return nil
 }
 
-// updateDir copies a directory entry's metadata onto an existing directory.
+// updateDir copies a repeated directory entry's metadata onto the existing
+// directory. Xattrs are merged, the later values winning, as mkfs.erofs and
+// containerd's layer extraction do.
 func (w *Writer) updateDir(dst, src *inode) {
 	dst.mode, dst.uid, dst.gid = src.mode, src.uid, src.gid
 	dst.mtime, dst.nsec = src.mtime, src.nsec
-	dst.xattrs = src.xattrs
+	for _, x := range src.xattrs {
+		setXattr(dst, x.name, x.value)
+	}
 }
 
 // newInode validates e and makes an inode from its metadata.
@@ -411,7 +421,10 @@ func (w *Writer) Link(name, target string) error {
 	if len(parts) == 0 {
 		return fmt.Errorf("erofs: hard link %q: cannot replace the root", name)
 	}
-	dir := w.lookupParent(parts)
+	dir, err := w.lookupParent(parts)
+	if err != nil {
+		return fmt.Errorf("erofs: hard link %q: %w", name, err)
+	}
 	dir.children[parts[len(parts)-1]] = t
 	return nil
 }
@@ -456,6 +469,21 @@ func (w *Writer) Remove(p string) error {
 	return nil
 }
 
+// MkdirAll makes sure a directory exists at path p, creating it and its
+// parents as implicit directories (mode 0755, owned by root, build time)
+// where they are missing. Existing directories are left as they are.
+func (w *Writer) MkdirAll(p string) error {
+	parts, err := splitPath(p)
+	if err != nil {
+		return fmt.Errorf("erofs: %w", err)
+	}
+	_, err = w.lookupParent(append(parts, "x"))
+	if err != nil {
+		return fmt.Errorf("erofs: MkdirAll %q: %w", p, err)
+	}
+	return nil
+}
+
 // SetXattr sets an extended attribute on the directory at path p, creating
 // the directory (and its parents) if it does not exist. Attributes of other
 // objects are given to Add.
@@ -472,7 +500,10 @@ func (w *Writer) SetXattr(p, name, value string) error {
 	}
 	n := w.root
 	if len(parts) > 0 {
-		dir := w.lookupParent(parts)
+		dir, err := w.lookupParent(parts)
+		if err != nil {
+			return fmt.Errorf("erofs: SetXattr %q: %w", p, err)
+		}
 		c := parts[len(parts)-1]
 		n = dir.children[c]
 		if n == nil {

@@ -42,10 +42,11 @@ func StorableXattr(name string) bool {
 
 // checkXattr validates an xattr for storage in an EROFS image.
 func checkXattr(name, value string) error {
-	if _, suffix, ok := splitXattrName(name); !ok {
+	if _, _, ok := splitXattrName(name); !ok {
 		return fmt.Errorf("xattr %q: name has no prefix EROFS can store (user., trusted., security., system.posix_acl_*)", name)
-	} else if len(suffix) > maxNameLen {
-		return fmt.Errorf("xattr %q: name longer than %d bytes after its prefix", name, maxNameLen)
+	}
+	if len(name) > maxNameLen {
+		return fmt.Errorf("xattr %.40q...: name of %d bytes exceeds %d", name, len(name), maxNameLen)
 	}
 	if len(value) > xattrMaxValueSize {
 		return fmt.Errorf("xattr %q: value of %d bytes exceeds %d", name, len(value), xattrMaxValueSize)

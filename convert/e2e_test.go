@@ -1,0 +1,259 @@
+package convert_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	goerofs "github.com/erofs/go-erofs"
+
+	"github.com/rafs-dev/rafs/convert"
+	"github.com/rafs-dev/rafs/convert/internal/fstree"
+	"github.com/rafs-dev/rafs/convert/internal/mounttest"
+	"github.com/rafs-dev/rafs/convert/internal/tartest"
+	"github.com/rafs-dev/rafs/erofs"
+)
+
+var whiteoutModes = []struct {
+	name   string
+	conv   convert.WhiteoutMode
+	oracle fstree.Whiteouts
+}{
+	{"overlay", convert.WhiteoutOverlay, fstree.WhiteoutOverlay},
+	{"keep", convert.WhiteoutKeep, fstree.WhiteoutKeep},
+	{"strip", convert.WhiteoutStrip, fstree.WhiteoutStrip},
+}
+
+// buildImage converts a tar into an image file and returns its path.
+func buildImage(t testing.TB, tarData io.Reader, opts *convert.EROFSOptions) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "layer.erofs")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := convert.TarToEROFS(tarData, f, opts); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// ourMeta adapts this module's reader to fstree.
+func ourMeta(_ string, fi fs.FileInfo) (fstree.Meta, error) {
+	st, ok := fi.Sys().(*erofs.Stat)
+	if !ok {
+		return fstree.Meta{}, fmt.Errorf("Sys() is %T", fi.Sys())
+	}
+	return fstree.Meta{Mode: st.Mode, UID: st.UID, GID: st.GID, Mtime: st.Mtime, MtimeNsec: st.MtimeNsec,
+		Nlink: st.Nlink, Devmajor: st.Devmajor, Devminor: st.Devminor, Xattrs: st.Xattrs, Ino: st.Nid}, nil
+}
+
+// goErofsMeta adapts github.com/erofs/go-erofs to fstree.
+func goErofsMeta(_ string, fi fs.FileInfo) (fstree.Meta, error) {
+	st, ok := fi.Sys().(*goerofs.Stat)
+	if !ok {
+		return fstree.Meta{}, fmt.Errorf("Sys() is %T", fi.Sys())
+	}
+	return fstree.Meta{Mode: fstree.UnixMode(st.Mode), UID: st.UID, GID: st.GID, Mtime: int64(st.Mtime), MtimeNsec: st.MtimeNs,
+		Nlink: uint32(st.Nlink), Devmajor: (st.Rdev >> 8) & 0xfff, Devminor: st.Rdev&0xff | (st.Rdev>>12)&0xfff00,
+		Xattrs: st.Xattrs, Ino: uint64(st.Ino)}, nil
+}
+
+// checkImage compares an image, read three ways — mounted by the kernel,
+// with this module's reader and with go-erofs — against the oracle.
+func checkImage(t *testing.T, image string, want *fstree.Tree, mount bool) {
+	t.Helper()
+	img, err := os.ReadFile(image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report := func(who string, diffs []string) {
+		t.Helper()
+		if len(diffs) > 20 {
+			diffs = append(diffs[:20], fmt.Sprintf("... and %d more", len(diffs)-20))
+		}
+		for _, d := range diffs {
+			t.Errorf("%s: %s", who, d)
+		}
+	}
+	ours, err := erofs.Open(bytes.NewReader(img))
+	if err != nil {
+		t.Fatalf("our reader: %v", err)
+	}
+	got, err := fstree.FromFS(ours, ourMeta, ours.ReadLink)
+	if err != nil {
+		t.Fatalf("our reader: %v", err)
+	}
+	report("our reader", fstree.Compare(want, got))
+
+	// go-erofs follows io/fs path rules (UTF-8 only) and misnames POSIX ACL
+	// xattrs; compare what it can represent.
+	utf8Only := true
+	for p := range want.Nodes {
+		utf8Only = utf8Only && utf8.ValidString(p)
+	}
+	if utf8Only {
+		gfs, err := goerofs.Open(bytes.NewReader(img))
+		if err != nil {
+			t.Fatalf("go-erofs: %v", err)
+		}
+		got, err := fstree.FromFS(gfs, goErofsMeta, nil)
+		if err != nil {
+			t.Fatalf("go-erofs: %v", err)
+		}
+		report("go-erofs", fstree.CompareWith(want, got, fstree.CompareOptions{
+			IgnoreXattr: func(_, name string) bool { return strings.HasPrefix(name, "system.posix_acl") },
+		}))
+	}
+
+	if mount {
+		dir := mounttest.Mount(t, image)
+		got, err := fstree.FromDir(dir)
+		if err != nil {
+			t.Fatalf("mounted: %v", err)
+		}
+		report("kernel", fstree.Compare(want, got))
+	}
+}
+
+// TestEndToEndGolden converts every golden tar in every whiteout mode, and
+// compares the kernel's view of the image with the oracle's view of the tar.
+func TestEndToEndGolden(t *testing.T) {
+	mounttest.Require(t)
+	for _, c := range tartest.Cases() {
+		for _, m := range whiteoutModes {
+			if m.conv != convert.WhiteoutOverlay && c.Name != "whiteouts" {
+				continue
+			}
+			t.Run(c.Name+"/"+m.name, func(t *testing.T) {
+				want, err := fstree.FromTar(bytes.NewReader(c.Tar), fstree.TarOptions{Whiteouts: m.oracle})
+				if err != nil {
+					t.Fatal(err)
+				}
+				image := buildImage(t, bytes.NewReader(c.Tar), &convert.EROFSOptions{Whiteouts: m.conv})
+				checkImage(t, image, want, true)
+			})
+		}
+	}
+}
+
+// TestEndToEndBlockSizes builds a few golden cases with every block size.
+func TestEndToEndBlockSizes(t *testing.T) {
+	mounttest.Require(t)
+	for _, name := range []string{"types", "sizes", "xattrs", "big-dir", "hardlinks"} {
+		c, ok := tartest.Find(name)
+		if !ok {
+			t.Fatalf("no golden case %q", name)
+		}
+		want, err := fstree.FromTar(bytes.NewReader(c.Tar), fstree.TarOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, bs := range []int{512, 1024, 2048, 4096} {
+			for _, inline := range []bool{true, false} {
+				t.Run(fmt.Sprintf("%s/bs%d/inline=%v", name, bs, inline), func(t *testing.T) {
+					opts := &convert.EROFSOptions{}
+					opts.Image.BlockSize, opts.Image.NoInlineData = bs, !inline
+					checkImage(t, buildImage(t, bytes.NewReader(c.Tar), opts), want, true)
+				})
+			}
+		}
+	}
+}
+
+func TestBadCases(t *testing.T) {
+	for _, c := range tartest.BadCases() {
+		t.Run(c.Name, func(t *testing.T) {
+			_, err := convert.TarToEROFS(bytes.NewReader(c.Tar), &memImage{}, nil)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), "offset") {
+				t.Errorf("error does not give an offset: %v", err)
+			}
+		})
+	}
+}
+
+func TestEndToEndNydusFixtures(t *testing.T) {
+	paths, _ := filepath.Glob(filepath.Join("..", "..", "shared", "fixtures", "nydus", "tar", "*.tar"))
+	if len(paths) == 0 {
+		t.Skip("../shared/fixtures/nydus/tar not present")
+	}
+	mounttest.Require(t)
+	for _, p := range paths {
+		t.Run(filepath.Base(p), func(t *testing.T) {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := fstree.FromTar(bytes.NewReader(data), fstree.TarOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkImage(t, buildImage(t, bytes.NewReader(data), nil), want, true)
+		})
+	}
+}
+
+// debianLayer returns the Debian base layer made by
+// ../shared/bench/debian-layer.sh, making it if it is missing.
+func debianLayer(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("RAFS_DEBIAN_LAYER"); p != "" {
+		return p
+	}
+	const dir = "/var/tmp/rafs-bench"
+	p := filepath.Join(dir, "debian-minbase.tar.gz")
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	script := filepath.Join("..", "..", "shared", "bench", "debian-layer.sh")
+	if _, err := os.Stat(script); err != nil {
+		t.Skip("no Debian layer and no ../shared/bench/debian-layer.sh to make one")
+	}
+	out, err := exec.Command("bash", script, dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("making the Debian layer: %v\n%s", err, out)
+	}
+	return p
+}
+
+// TestEndToEndDebian converts a real Debian base layer and compares every
+// entry of the mounted image with the tar.
+func TestEndToEndDebian(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the Debian layer takes a while; skipped with -short")
+	}
+	mounttest.Require(t)
+	layer := debianLayer(t)
+	f, err := os.Open(layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want, err := fstree.FromTar(f, fstree.TarOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Seek(0, io.SeekStart)
+	image := buildImage(t, f, nil)
+	checkImage(t, image, want, true)
+
+	// A second build is byte-identical.
+	f.Seek(0, io.SeekStart)
+	again := buildImage(t, f, nil)
+	a, _ := os.ReadFile(image)
+	b, _ := os.ReadFile(again)
+	if !bytes.Equal(a, b) {
+		t.Error("two builds of the Debian layer differ")
+	}
+}
