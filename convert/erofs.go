@@ -83,7 +83,7 @@ func TarToEROFS(r io.Reader, w io.WriterAt, opts *EROFSOptions) (*EROFSResult, e
 	defer dr.Close()
 	var src io.Reader = dr
 	if comp != Uncompressed {
-		ra := newReadahead(dr, 1<<20, 4)
+		ra := newReadahead(dr, 256<<10, 4)
 		defer ra.Close()
 		src = ra
 	}

@@ -1,6 +1,7 @@
 package erofs
 
 import (
+	"bufio"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -120,22 +121,16 @@ func (s *seqWriter) readFrom(r io.Reader, n int64, crc uint32) (uint32, error) {
 }
 
 // spool holds the inline tails of regular files until the metadata is laid
-// out: in memory up to a limit, then in a temporary file.
+// out, in an unlinked temporary file: its pages live in the page cache, not
+// in the process's memory, however many files a layer has.
 type spool struct {
-	dir   string
-	limit int
-	mem   []byte
-	file  *os.File
-	size  int64
+	dir  string
+	file *os.File
+	bw   *bufio.Writer
+	size int64
 }
 
 func (s *spool) write(p []byte) (int64, error) {
-	off := s.size
-	if s.file == nil && len(s.mem)+len(p) <= s.limit {
-		s.mem = append(s.mem, p...)
-		s.size += int64(len(p))
-		return off, nil
-	}
 	if s.file == nil {
 		f, err := os.CreateTemp(s.dir, "rafs-spool-*")
 		if err != nil {
@@ -143,13 +138,10 @@ func (s *spool) write(p []byte) (int64, error) {
 		}
 		// The file is only ever reached through its descriptor.
 		os.Remove(f.Name())
-		s.file = f
-		if _, err := f.Write(s.mem); err != nil {
-			return 0, fmt.Errorf("erofs: spool: %w", err)
-		}
-		s.mem = nil
+		s.file, s.bw = f, bufio.NewWriterSize(f, 64<<10)
 	}
-	if _, err := s.file.Write(p); err != nil {
+	off := s.size
+	if _, err := s.bw.Write(p); err != nil {
 		return 0, fmt.Errorf("erofs: spool: %w", err)
 	}
 	s.size += int64(len(p))
@@ -157,9 +149,10 @@ func (s *spool) write(p []byte) (int64, error) {
 }
 
 func (s *spool) readAt(p []byte, off int64) error {
-	if s.file == nil {
-		copy(p, s.mem[off:])
-		return nil
+	if s.bw.Buffered() > 0 {
+		if err := s.bw.Flush(); err != nil {
+			return fmt.Errorf("erofs: spool: %w", err)
+		}
 	}
 	if _, err := s.file.ReadAt(p, off); err != nil {
 		return fmt.Errorf("erofs: spool: %w", err)
@@ -170,7 +163,6 @@ func (s *spool) readAt(p []byte, off int64) error {
 func (s *spool) close() {
 	if s.file != nil {
 		s.file.Close()
-		s.file = nil
+		s.file, s.bw = nil, nil
 	}
-	s.mem = nil
 }

@@ -51,8 +51,8 @@ type WriterOptions struct {
 	// directory is iterated directly.
 	WhiteoutOrigin bool
 
-	// TempDir is where file tails are spooled when they do not fit in
-	// memory. "" means os.TempDir.
+	// TempDir is where file tails wait, in an unlinked temporary file,
+	// until Close packs them into inode blocks. "" means os.TempDir.
 	TempDir string
 }
 
@@ -78,6 +78,7 @@ type Writer struct {
 
 	dataStart int64  // first block after the superblock
 	nextBlock int64  // next free block in the data area
+	tail      []byte // scratch for a file's tail on its way to the spool
 	dataCRC   uint32 // CRC-32C of all file data, for the derived UUID
 	dataLen   int64
 	nodes     int // inodes created, for error messages
@@ -140,7 +141,8 @@ func NewWriter(w io.WriterAt, opts *WriterOptions) (*Writer, error) {
 		bits++
 	}
 	wr := &Writer{opts: o, bs: bs, bits: bits}
-	wr.spool = spool{dir: o.TempDir, limit: 8 << 20}
+	wr.spool = spool{dir: o.TempDir}
+	wr.tail = make([]byte, bs)
 	wr.dataStart = int64(roundUp(SuperblockOffset+superblockSize, bs) / bs)
 	wr.nextBlock = wr.dataStart
 	wr.out = newSeqWriter(w, wr.dataStart*int64(bs), 1<<20)
@@ -378,7 +380,7 @@ func (w *Writer) writeData(n *inode, e *Entry, r io.Reader) error {
 	w.dataCRC, err = w.out.readFrom(r, full*bs, w.dataCRC)
 	if err == nil && tail > 0 {
 		if n.inline {
-			buf := make([]byte, tail)
+			buf := w.tail[:tail]
 			if _, err = io.ReadFull(r, buf); err == nil {
 				n.tailOff, err = w.spool.write(buf)
 			}
