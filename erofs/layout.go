@@ -326,9 +326,6 @@ func (l *layout) placeMetadata() {
 	a := &metaAllocator{bs: bs, free: make([][]int64, bs/inodeSlotSize)}
 	for _, n := range l.order {
 		size := int64(l.w.coreSize(n) + n.ibody + n.tailLen)
-		if !n.extended && n.nlink > math.MaxUint16 && n.isDir() {
-			n.nlink = 1
-		}
 		n.pos = a.alloc(size)
 		n.nid = uint64(n.pos / inodeSlotSize)
 	}
