@@ -48,7 +48,7 @@ func parseBuildFlags(args []string) (*buildFlags, string, error) {
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&f.out, "o", "", "output image `path` (required)")
-	fs.IntVar(&f.blockSize, "b", erofs.DefaultBlockSize, "block `size` in bytes: 512, 1024, 2048 or 4096")
+	fs.IntVar(&f.blockSize, "b", erofs.DefaultBlockSize, "block `size` in bytes: a power of two from 512 to 65536 (the kernel mounts up to its page size, 4096 on x86-64)")
 	fs.StringVar(&f.buildTime, "T", "", "build time in `seconds` since 1970 (the image epoch; file times come from the entries); default $SOURCE_DATE_EPOCH or 0")
 	fs.StringVar(&f.uuid, "U", "", "volume `UUID`, or \"clear\" for all zeros; default derived from the content")
 	fs.StringVar(&f.label, "L", "", "volume `label` (at most 16 bytes)")
@@ -81,6 +81,9 @@ func parseBuildFlags(args []string) (*buildFlags, string, error) {
 
 func (f *buildFlags) options() (*convert.EROFSOptions, error) {
 	o := &convert.EROFSOptions{}
+	if bs := f.blockSize; bs < erofs.MinBlockSize || bs > erofs.MaxBlockSize || bs&(bs-1) != 0 {
+		return nil, fmt.Errorf("block size %d: want a power of two from %d to %d", bs, erofs.MinBlockSize, erofs.MaxBlockSize)
+	}
 	o.Image.BlockSize = f.blockSize
 	o.Image.VolumeName = f.label
 	o.Image.NoInlineData = !f.inlineData
