@@ -1,0 +1,243 @@
+package erofs
+
+// Inode decoding and file information for the reader.
+
+import (
+	"io/fs"
+	"math"
+	"time"
+)
+
+// Stat is the EROFS-specific information about a file. The fs.FileInfo
+// values returned by FS.Stat, FS.Lstat, fs.File.Stat and fs.DirEntry.Info
+// return a *Stat from their Sys method.
+//
+// Xattrs holds the extended attributes Linux would list: inline and shared
+// ones, with short and long name prefixes resolved. Entries Linux hides
+// (name index 0, "lustre.", long prefixes without a known base) are left
+// out.
+type Stat struct {
+	Nid       uint64            // node ID: (inode offset - meta_blkaddr*blksz) / 32
+	Mode      uint32            // raw i_mode, including the file type bits (ModeRegular, ...)
+	UID, GID  uint32            // owner
+	Size      int64             // i_size: data length, symlink target length
+	Mtime     int64             // modification time, seconds since the Unix epoch
+	MtimeNsec uint32            // nanoseconds part of the modification time
+	Nlink     uint32            // number of hard links
+	Devmajor  uint32            // major device number of a character or block device
+	Devminor  uint32            // minor device number of a character or block device
+	Xattrs    map[string]string // extended attributes by full name ("user.x"), nil if none
+	Layout    uint8             // data layout (LayoutFlatPlain, LayoutFlatInline, ...)
+	Ino       uint32            // on-disk i_ino serial number
+}
+
+// fsInode is a decoded inode core.
+type fsInode struct {
+	nid      uint64
+	pos      int64 // byte offset of the inode on the primary device
+	format   uint16
+	layout   uint8
+	extended bool
+	coreSize int64 // 32 or 64
+	xattrLen int64 // size of the inline xattr body
+	mode     uint32
+	nlink    uint32
+	size     int64
+	u        uint32 // i_u: start block, rdev or chunk format
+	ino      uint32
+	uid, gid uint32
+	mtime    int64
+	nsec     uint32
+}
+
+func (i *fsInode) isDir() bool     { return i.mode&ModeTypeMask == ModeDir }
+func (i *fsInode) isReg() bool     { return i.mode&ModeTypeMask == ModeRegular }
+func (i *fsInode) isSymlink() bool { return i.mode&ModeTypeMask == ModeSymlink }
+
+// metaEnd is the byte offset just past the inode core and its xattr body.
+func (i *fsInode) metaEnd() int64 { return i.pos + i.coreSize + i.xattrLen }
+
+// inode reads and validates the inode with the given NID.
+func (f *FS) inode(nid uint64) (*fsInode, error) {
+	if nid > uint64(math.MaxInt64-f.metaBase-extendedInodeSize)>>inodeSlotBits {
+		return nil, inodeCorruptf(nid, "NID out of range")
+	}
+	pos := f.metaBase + int64(nid)<<inodeSlotBits
+	if f.size >= 0 && pos+compactInodeSize > f.size {
+		return nil, inodeCorruptf(nid, "beyond end of image")
+	}
+	var b [extendedInodeSize]byte
+	if err := readFull(f.r, b[:compactInodeSize], pos); err != nil {
+		return nil, ioErrorf(err, "inode %d", nid)
+	}
+	i := &fsInode{nid: nid, pos: pos}
+	i.format = le.Uint16(b[icFormat:])
+	if i.format&(inodeFormatReservedMask|inodeFormatBit4) != 0 {
+		return nil, inodeCorruptf(nid, "bad i_format %#04x", i.format)
+	}
+	i.layout = uint8(i.format>>1) & (1<<inodeLayoutBits - 1)
+	i.extended = i.format&inodeVersionExtended != 0
+	icount := le.Uint16(b[icXattrIcount:])
+	if icount == 1 {
+		return nil, inodeCorruptf(nid, "bad i_xattr_icount 1")
+	}
+	i.xattrLen = int64(xattrIbodySize(icount))
+	i.mode = uint32(le.Uint16(b[icMode:]))
+	if i.extended {
+		if err := readFull(f.r, b[compactInodeSize:], pos+compactInodeSize); err != nil {
+			return nil, ioErrorf(err, "inode %d", nid)
+		}
+		i.coreSize = extendedInodeSize
+		size := le.Uint64(b[ieSize:])
+		if size > math.MaxInt64 {
+			return nil, inodeCorruptf(nid, "negative size")
+		}
+		i.size = int64(size)
+		i.u = le.Uint32(b[ieU:])
+		i.ino = le.Uint32(b[ieIno:])
+		i.uid = le.Uint32(b[ieUID:])
+		i.gid = le.Uint32(b[ieGID:])
+		i.mtime = int64(le.Uint64(b[ieMtime:]))
+		i.nsec = le.Uint32(b[ieMtimeNsec:])
+		i.nlink = le.Uint32(b[ieNlink:])
+	} else {
+		i.coreSize = compactInodeSize
+		i.nlink = uint32(le.Uint16(b[icNb:]))
+		i.size = int64(le.Uint32(b[icSize:]))
+		i.u = le.Uint32(b[icU:])
+		i.ino = le.Uint32(b[icIno:])
+		i.uid = uint32(le.Uint16(b[icUID:]))
+		i.gid = uint32(le.Uint16(b[icGID:]))
+		i.mtime = f.sb.Epoch + int64(le.Uint32(b[icMtime:]))
+		i.nsec = f.sb.FixedNsec
+	}
+
+	switch i.mode & ModeTypeMask {
+	case ModeRegular, ModeDir, ModeSymlink:
+		if err := f.checkLayout(i); err != nil {
+			return nil, err
+		}
+	case ModeCharDevice, ModeBlockDevice, ModeFIFO, ModeSocket:
+	default:
+		return nil, inodeCorruptf(nid, "bogus i_mode %#o", i.mode)
+	}
+	if i.isSymlink() && i.size > maxSymlinkLen {
+		return nil, inodeCorruptf(nid, "symlink target length %d too long", i.size)
+	}
+	return i, nil
+}
+
+// checkLayout validates the data layout of an inode that has data.
+func (f *FS) checkLayout(i *fsInode) error {
+	switch i.layout {
+	case LayoutFlatPlain:
+	case LayoutFlatInline:
+		if i.size > 0 {
+			tail := i.size - (i.size-1)>>f.blkBits<<f.blkBits
+			if i.metaEnd()&(f.blkSize-1)+tail > f.blkSize {
+				return inodeCorruptf(i.nid, "inline data (%d bytes) crosses a block boundary", tail)
+			}
+		}
+	case LayoutChunkBased:
+		cf := uint16(i.u)
+		if cf&chunkFormatReserved != 0 || i.u>>16 != 0 {
+			return inodeCorruptf(i.nid, "bad chunk format %#x", i.u)
+		}
+		if cf&chunkFormat48Bit != 0 {
+			return inodeCorruptf(i.nid, "48-bit chunk indexes in a non-48-bit image")
+		}
+	case LayoutCompressedFull, LayoutCompressedCompact:
+		// Decoded lazily: Stat works, reading data reports ErrUnsupported.
+	default:
+		return inodeCorruptf(i.nid, "unknown data layout %d", i.layout)
+	}
+	return nil
+}
+
+// fileInfo builds the fs.FileInfo of an inode, loading its xattrs.
+func (f *FS) fileInfo(name string, i *fsInode) (*fsFileInfo, error) {
+	x, err := f.xattrs(i)
+	if err != nil {
+		return nil, err
+	}
+	st := &Stat{
+		Nid:       i.nid,
+		Mode:      i.mode,
+		UID:       i.uid,
+		GID:       i.gid,
+		Size:      i.size,
+		Mtime:     i.mtime,
+		MtimeNsec: i.nsec,
+		Nlink:     i.nlink,
+		Xattrs:    x,
+		Layout:    i.layout,
+		Ino:       i.ino,
+	}
+	switch i.mode & ModeTypeMask {
+	case ModeCharDevice, ModeBlockDevice:
+		st.Devmajor, st.Devminor = decodeDev(i.u)
+	}
+	return &fsFileInfo{name: name, st: st}, nil
+}
+
+// fsFileInfo implements fs.FileInfo.
+type fsFileInfo struct {
+	name string
+	st   *Stat
+}
+
+func (fi *fsFileInfo) Name() string       { return fi.name }
+func (fi *fsFileInfo) Size() int64        { return fi.st.Size }
+func (fi *fsFileInfo) Mode() fs.FileMode  { return unixToFileMode(fi.st.Mode) }
+func (fi *fsFileInfo) ModTime() time.Time { return time.Unix(fi.st.Mtime, int64(fi.st.MtimeNsec)) }
+func (fi *fsFileInfo) IsDir() bool        { return fi.st.Mode&ModeTypeMask == ModeDir }
+func (fi *fsFileInfo) Sys() any           { return fi.st }
+
+// unixToFileMode converts a Unix mode to an fs.FileMode.
+func unixToFileMode(m uint32) fs.FileMode {
+	mode := fs.FileMode(m & 0o777)
+	switch m & ModeTypeMask {
+	case ModeDir:
+		mode |= fs.ModeDir
+	case ModeSymlink:
+		mode |= fs.ModeSymlink
+	case ModeBlockDevice:
+		mode |= fs.ModeDevice
+	case ModeCharDevice:
+		mode |= fs.ModeDevice | fs.ModeCharDevice
+	case ModeFIFO:
+		mode |= fs.ModeNamedPipe
+	case ModeSocket:
+		mode |= fs.ModeSocket
+	}
+	if m&0o4000 != 0 {
+		mode |= fs.ModeSetuid
+	}
+	if m&0o2000 != 0 {
+		mode |= fs.ModeSetgid
+	}
+	if m&0o1000 != 0 {
+		mode |= fs.ModeSticky
+	}
+	return mode
+}
+
+// fileTypeToFileMode converts a directory entry file type to fs.FileMode
+// type bits.
+func fileTypeToFileMode(t uint8) fs.FileMode {
+	switch t {
+	case FileTypeDir:
+		return fs.ModeDir
+	case FileTypeSymlink:
+		return fs.ModeSymlink
+	case FileTypeBlockDev:
+		return fs.ModeDevice
+	case FileTypeCharDev:
+		return fs.ModeDevice | fs.ModeCharDevice
+	case FileTypeFIFO:
+		return fs.ModeNamedPipe
+	case FileTypeSocket:
+		return fs.ModeSocket
+	}
+	return 0
+}

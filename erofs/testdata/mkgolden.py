@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""Builds the source trees of the golden EROFS images and runs mkfs.erofs.
+
+Run as root on Linux (mknod, trusted.* xattrs, chown) with the acl tools
+installed (setfacl):
+
+    python3 mkgolden.py /opt/erofs-1.9.3/bin/mkfs.erofs
+
+It writes *.erofs.gz (and blob.img.gz) next to itself. The trees are built
+under /tmp/erofs-golden. The expectations in ../reader_test.go are written
+against exactly what this script creates; keep the two in sync.
+"""
+import gzip, os, shutil, socket, subprocess, sys
+
+T = 1700000000            # -T build time (epoch); most mtimes equal it
+UUID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+HERE = os.path.dirname(os.path.abspath(__file__))
+WORK = "/tmp/erofs-golden"
+
+
+def content(seed, n):
+    """Deterministic file contents; the Go tests have the same function."""
+    return bytes(((i * 7) + (i >> 9) * 13 + seed) % 251 for i in range(n))
+
+
+def wfile(path, data, mode=0o644, uid=0, gid=0):
+    with open(path, "wb") as f:
+        f.write(data)
+    os.chown(path, uid, gid)
+    os.chmod(path, mode)
+
+
+def setx(path, name, value):
+    os.setxattr(path, name, value, follow_symlinks=False)
+
+
+def main_tree(root):
+    """The tree of plain.erofs, b512.erofs and chunk8k.erofs."""
+    os.makedirs(root)
+    os.chmod(root, 0o755)
+    wfile(f"{root}/empty", b"")
+    wfile(f"{root}/one", content(1, 1))
+    wfile(f"{root}/f4095", content(2, 4095))
+    wfile(f"{root}/f4096", content(3, 4096))
+    wfile(f"{root}/f4097", content(4, 4097), mode=0o600, uid=1000, gid=1000)
+    wfile(f"{root}/f10000", content(5, 10000))
+    wfile(f"{root}/owned", content(6, 3), uid=70000, gid=80000)
+    wfile(f"{root}/u1001", content(8, 5), uid=1001, gid=1002)
+    wfile(f"{root}/suid", b"", mode=0o4755)
+    # 20000 bytes whose second 8 KiB chunk is all zeros (a hole with 8 KiB chunks)
+    z = bytearray(content(9, 20000))
+    z[8192:16384] = bytes(8192)
+    wfile(f"{root}/zeros", bytes(z))
+    # the same 8 KiB twice (deduplicated chunks with 8 KiB chunks)
+    wfile(f"{root}/dup", content(10, 8192) * 2)
+    os.mkdir(f"{root}/sgid"); os.chmod(f"{root}/sgid", 0o2775)
+    os.mkdir(f"{root}/sticky"); os.chmod(f"{root}/sticky", 0o1777)
+
+    os.mkdir(f"{root}/dir1")
+    wfile(f"{root}/dir1/inner", content(7, 100))
+    os.mkdir(f"{root}/dir1/sub")
+    os.symlink("../../one", f"{root}/dir1/sub/up")
+    # hard links: f10000, hard10000, dir1/hard10000b share an inode (nlink 3)
+    os.link(f"{root}/f10000", f"{root}/hard10000")
+    os.link(f"{root}/f10000", f"{root}/dir1/hard10000b")
+
+    os.symlink("f10000", f"{root}/sym_short")
+    long_target = "./dir1/" + "../dir1/" * 36 + "inner"
+    assert len(long_target) == 300
+    os.symlink(long_target, f"{root}/sym_long")
+    os.symlink("dir1", f"{root}/sym_dir")
+    os.symlink("/dir1/inner", f"{root}/sym_abs")
+    os.symlink("nonexistent", f"{root}/sym_dangling")
+    os.symlink("loop2", f"{root}/loop1")
+    os.symlink("loop1", f"{root}/loop2")
+
+    os.mkfifo(f"{root}/fifo", 0o644); os.chmod(f"{root}/fifo", 0o644)
+    os.mknod(f"{root}/chr", 0o666 | 0o020000, os.makedev(1, 3)); os.chmod(f"{root}/chr", 0o666)
+    os.mknod(f"{root}/blk", 0o660 | 0o060000, os.makedev(8, 1)); os.chmod(f"{root}/blk", 0o660)
+    os.mknod(f"{root}/chrbig", 0o600 | 0o020000, os.makedev(300, 70000)); os.chmod(f"{root}/chrbig", 0o600)
+    os.mknod(f"{root}/whiteout", 0o020000, os.makedev(0, 0)); os.chmod(f"{root}/whiteout", 0)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(f"{root}/sock"); s.close()
+    os.chmod(f"{root}/sock", 0o755)
+
+    # a directory spanning several blocks: 600 entries with varied name
+    # lengths; every 100th one is a subdirectory
+    os.mkdir(f"{root}/bigdir")
+    for i in range(600):
+        name = f"{root}/bigdir/entry-{i:03d}-" + "x" * (i % 20)
+        if i % 100 == 0:
+            os.mkdir(name)
+        else:
+            wfile(name, b"")
+
+    # xattrs: user.shared, trusted.shared and security.shared on 4 files
+    # (> 2, so mkfs shares them); unique ones inline
+    for k in range(1, 5):
+        p = f"{root}/xa{k}"
+        wfile(p, content(10 + k, k))
+        setx(p, "user.shared", b"common value")
+        setx(p, "trusted.shared", b"tv")
+        setx(p, "security.shared", b"sv")
+        setx(p, "user.unique", f"xa{k}".encode())
+    setx(f"{root}/xa1", "user.big", content(20, 1000))
+    setx(f"{root}/xa2", "user.empty", b"")
+    os.mkdir(f"{root}/opaque")
+    setx(f"{root}/opaque", "trusted.overlay.opaque", b"y")
+    # POSIX ACLs
+    wfile(f"{root}/acl", b"acl\n")
+    subprocess.check_call(["setfacl", "-m", "u:1000:rwx", f"{root}/acl"])
+    os.mkdir(f"{root}/acldir")
+    subprocess.check_call(["setfacl", "-d", "-m", "u:1000:r-x", f"{root}/acldir"])
+
+    # times: everything at T, then a few exceptions (extended inodes)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for n in dirnames + filenames:
+            os.utime(os.path.join(dirpath, n), ns=(T * 10**9, T * 10**9), follow_symlinks=False)
+    os.utime(f"{root}/f4097", ns=(0, 1234567890 * 10**9 + 123456789))
+    os.utime(f"{root}/sym_short", ns=(0, 1600000000 * 10**9 + 500000000), follow_symlinks=False)
+    os.utime(f"{root}/dir1/sub", ns=(0, (T + 3600) * 10**9))
+    os.utime(f"{root}/dir1", ns=(0, T * 10**9))
+    os.utime(root, ns=(0, T * 10**9))
+
+
+def blob_tree(root):
+    """The tree of blobdev.erofs (+ blob.img)."""
+    os.makedirs(root)
+    os.chmod(root, 0o755)
+    wfile(f"{root}/empty", b"")
+    wfile(f"{root}/one", content(1, 1))
+    wfile(f"{root}/f4096", content(3, 4096))
+    wfile(f"{root}/f5000", content(4, 5000))
+    setx(f"{root}/f5000", "user.x", b"1")  # chunk indexes after a 20-byte xattr body
+    z = bytearray(content(5, 12288))
+    z[4096:8192] = bytes(4096)
+    wfile(f"{root}/zeros", bytes(z))
+    wfile(f"{root}/dup", content(6, 4096) * 3)
+    os.mkdir(f"{root}/d")
+    wfile(f"{root}/d/f", content(7, 9000))
+    os.symlink("../f5000", f"{root}/d/link")
+    for dirpath, dirnames, filenames in os.walk(root):
+        for n in dirnames + filenames:
+            os.utime(os.path.join(dirpath, n), ns=(T * 10**9, T * 10**9), follow_symlinks=False)
+    os.utime(root, ns=(0, T * 10**9))
+
+
+def prefix_tree(root):
+    """The tree of prefix.erofs (long xattr name prefixes)."""
+    os.makedirs(root)
+    os.chmod(root, 0o755)
+    for k in range(1, 4):
+        p = f"{root}/p{k}"
+        wfile(p, b"")
+        setx(p, "user.foo.shared", b"shared-by-3")
+        setx(p, f"user.foo.n{k}", f"v{k}".encode())
+        setx(p, "user.other", b"o")
+        setx(p, "trusted.overlay.opaque", b"y")
+    wfile(f"{root}/q", b"")
+    setx(f"{root}/q", "user.foo.", b"empty suffix")
+    for dirpath, dirnames, filenames in os.walk(root):
+        for n in dirnames + filenames:
+            os.utime(os.path.join(dirpath, n), ns=(T * 10**9, T * 10**9), follow_symlinks=False)
+    os.utime(root, ns=(0, T * 10**9))
+
+
+def small_tree(root):
+    """A small tree for fuzz seeds: small512.erofs and smallchunk.erofs."""
+    os.makedirs(root)
+    os.chmod(root, 0o755)
+    for i in range(36):
+        wfile(f"{root}/n{i:02d}", content(i, i * 3))
+    wfile(f"{root}/big", content(50, 1100))
+    os.link(f"{root}/big", f"{root}/big2")
+    os.symlink("n01", f"{root}/sym")
+    os.symlink("d/" + "x" * 600, f"{root}/symlong")
+    os.mkfifo(f"{root}/fifo")
+    os.mknod(f"{root}/chr", 0o644 | 0o020000, os.makedev(4, 5))
+    os.makedirs(f"{root}/d/e")
+    wfile(f"{root}/d/e/f", content(51, 700))
+    os.symlink("/n01", f"{root}/d/e/abs")
+    with open(f"{root}/d/".encode() + b"not-utf8-\xff\xfe", "wb") as f:  # names are bytes
+        f.write(b"raw name\n")
+    for k in range(3):
+        p = f"{root}/n{k:02d}"
+        setx(p, "user.s", b"shared")
+        setx(p, "trusted.t", b"x" * k)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for n in dirnames + filenames:
+            os.utime(os.path.join(dirpath, n), ns=(T * 10**9, T * 10**9), follow_symlinks=False)
+    os.utime(f"{root}/n05", ns=(0, 5 * 10**9 + 5))
+    os.utime(root, ns=(0, T * 10**9))
+
+
+def mkfs(mkfs_bin, out, src, *opts):
+    cmd = [mkfs_bin, "--quiet", f"-T{T}", "--mkfs-time", f"-U{UUID}", *opts, out, src]
+    print(" ".join(cmd))
+    subprocess.check_call(cmd)
+
+
+def gz(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    dst = os.path.join(HERE, os.path.basename(path) + ".gz")
+    with open(dst, "wb") as f:
+        f.write(gzip.compress(data, 9, mtime=0))
+    print(f"{dst}: {len(data)} -> {os.path.getsize(dst)} bytes")
+
+
+def main():
+    mkfs_bin = sys.argv[1] if len(sys.argv) > 1 else "/opt/erofs-1.9.3/bin/mkfs.erofs"
+    shutil.rmtree(WORK, ignore_errors=True)
+    os.makedirs(WORK)
+    os.umask(0o022)
+    main_tree(f"{WORK}/tree")
+    blob_tree(f"{WORK}/blobtree")
+    prefix_tree(f"{WORK}/prefixtree")
+    small_tree(f"{WORK}/smalltree")
+    os.chdir(WORK)
+    mkfs(mkfs_bin, "plain.erofs", "tree", "-Lgolden")
+    mkfs(mkfs_bin, "b512.erofs", "tree", "-b512")
+    mkfs(mkfs_bin, "chunk8k.erofs", "tree", "--chunksize=8192")
+    mkfs(mkfs_bin, "blobdev.erofs", "blobtree", "--chunksize=4096", "--blobdev=blob.img")
+    mkfs(mkfs_bin, "prefix.erofs", "prefixtree", "--xattr-prefix=user.foo.", "--xattr-prefix=trusted.overlay.")
+    mkfs(mkfs_bin, "small512.erofs", "smalltree", "-b512")
+    mkfs(mkfs_bin, "smallchunk.erofs", "smalltree", "-b512", "--chunksize=1024")
+    for n in ["plain.erofs", "b512.erofs", "chunk8k.erofs", "blobdev.erofs", "blob.img", "prefix.erofs",
+              "small512.erofs", "smallchunk.erofs"]:
+        gz(n)
+
+
+if __name__ == "__main__":
+    main()
