@@ -9,17 +9,19 @@ import (
 )
 
 // seqWriter writes sequentially to an io.WriterAt through a buffer, keeping
-// track of the offset. Errors are sticky.
+// track of the offset. The buffer starts small, so small images stay cheap,
+// and doubles at each flush up to its maximum. Errors are sticky.
 type seqWriter struct {
 	w   io.WriterAt
 	off int64 // offset of buf[0]
 	buf []byte
+	max int
 	n   int
 	err error
 }
 
-func newSeqWriter(w io.WriterAt, off int64, size int) *seqWriter {
-	return &seqWriter{w: w, off: off, buf: make([]byte, size)}
+func newSeqWriter(w io.WriterAt, off int64, max int) *seqWriter {
+	return &seqWriter{w: w, off: off, buf: make([]byte, min(64<<10, max)), max: max}
 }
 
 // pos is the offset the next byte will be written at.
@@ -36,6 +38,9 @@ func (s *seqWriter) flush() error {
 		}
 		s.off += int64(s.n)
 		s.n = 0
+		if len(s.buf) < s.max {
+			s.buf = make([]byte, min(2*len(s.buf), s.max))
+		}
 	}
 	return nil
 }
