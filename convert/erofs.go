@@ -36,6 +36,26 @@ const (
 	WhiteoutStrip
 )
 
+var whiteoutModeNames = [...]string{WhiteoutOverlay: "overlay", WhiteoutKeep: "keep", WhiteoutStrip: "strip"}
+
+// String returns the mode's name: overlay, keep or strip.
+func (m WhiteoutMode) String() string {
+	if m >= 0 && int(m) < len(whiteoutModeNames) {
+		return whiteoutModeNames[m]
+	}
+	return fmt.Sprintf("WhiteoutMode(%d)", int(m))
+}
+
+// ParseWhiteoutMode returns the mode String names.
+func ParseWhiteoutMode(s string) (WhiteoutMode, error) {
+	for m, name := range whiteoutModeNames {
+		if s == name {
+			return WhiteoutMode(m), nil
+		}
+	}
+	return 0, fmt.Errorf("whiteout mode %q: want overlay, keep or strip", s)
+}
+
 // OCI whiteout names and the overlayfs xattr for opaque directories.
 const (
 	whiteoutPrefix = ".wh."
@@ -236,7 +256,7 @@ func addEntry(w *erofs.Writer, tr *tar.Reader, hdr *tar.Header, mode WhiteoutMod
 		}
 	}
 	switch hdr.Typeflag {
-	case tar.TypeReg, tar.TypeRegA, tar.TypeCont:
+	case tar.TypeReg, tar.TypeCont, tar.TypeGNUSparse: // archive/tar reports the old NUL type as TypeReg and fills sparse holes with zeros
 		e.Mode |= erofs.ModeRegular
 		e.Size = hdr.Size
 		return w.Add(e, tr)

@@ -120,15 +120,6 @@ func (e *xattrEncoder) appendPrefixTable(b []byte) []byte {
 	return b
 }
 
-// prefixTableSize is the byte size of the long prefix table.
-func (e *xattrEncoder) prefixTableSize() int {
-	n := 0
-	for _, p := range e.prefixes {
-		n += p.recordSize()
-	}
-	return n
-}
-
 // chooseLongPrefixes picks long xattr name prefixes that make the image
 // smaller. uses maps each distinct xattr name to the number of entries
 // stored with that name. Candidates are every name's dotted prefixes and the

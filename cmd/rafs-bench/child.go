@@ -66,15 +66,9 @@ func runChild(f *childFlags, layer, out string) error {
 	opts.Image.BuildTime = f.buildTime
 	opts.Image.NoInlineData = !f.inlineData
 	opts.Image.TempDir = f.tmpDir
-	switch f.whiteouts {
-	case "overlay":
-		opts.Whiteouts = convert.WhiteoutOverlay
-	case "keep":
-		opts.Whiteouts = convert.WhiteoutKeep
-	case "strip":
-		opts.Whiteouts = convert.WhiteoutStrip
-	default:
-		return fmt.Errorf("whiteout mode %q: want overlay, keep or strip", f.whiteouts)
+	var err error
+	if opts.Whiteouts, err = convert.ParseWhiteoutMode(f.whiteouts); err != nil {
+		return err
 	}
 	if f.memRate > 0 {
 		runtime.MemProfileRate = f.memRate

@@ -110,16 +110,11 @@ func (f *buildFlags) options() (*convert.EROFSOptions, error) {
 		}
 		o.Image.UUID = &id
 	}
-	switch f.whiteouts {
-	case "overlay":
-		o.Whiteouts = convert.WhiteoutOverlay
-	case "keep":
-		o.Whiteouts = convert.WhiteoutKeep
-	case "strip":
-		o.Whiteouts = convert.WhiteoutStrip
-	default:
-		return nil, fmt.Errorf("whiteout mode %q: want overlay, keep or strip", f.whiteouts)
+	w, err := convert.ParseWhiteoutMode(f.whiteouts)
+	if err != nil {
+		return nil, err
 	}
+	o.Whiteouts = w
 	return o, nil
 }
 

@@ -180,7 +180,7 @@ func (b *tarBuilder) add(hdr *tar.Header, r io.Reader) error {
 		}
 		maps.Copy(b.global, x)
 		return nil
-	case tar.TypeReg, tar.TypeRegA, tar.TypeCont, tar.TypeGNUSparse,
+	case tar.TypeReg, tar.TypeCont, tar.TypeGNUSparse,
 		tar.TypeLink, tar.TypeSymlink, tar.TypeChar, tar.TypeBlock,
 		tar.TypeDir, tar.TypeFifo:
 	default:
