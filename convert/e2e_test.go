@@ -114,6 +114,13 @@ func checkImage(t *testing.T, image string, want *fstree.Tree, mount bool) {
 		}))
 	}
 
+	if fsck := fsckErofs(); fsck != "" {
+		out, err := exec.Command(fsck, "--extract="+filepath.Join(t.TempDir(), "x"), image).CombinedOutput()
+		if err != nil {
+			t.Errorf("%s --extract: %v\n%s", fsck, err, out)
+		}
+	}
+
 	if mount {
 		dir := mounttest.Mount(t, image)
 		got, err := fstree.FromDir(dir)
@@ -122,6 +129,28 @@ func checkImage(t *testing.T, image string, want *fstree.Tree, mount bool) {
 		}
 		report("kernel", fstree.Compare(want, got))
 	}
+}
+
+// fsckErofs returns the fsck.erofs to check images with: $RAFS_FSCK_EROFS,
+// or one on $PATH from erofs-utils 1.9 or later (older ones reject valid
+// images), or "" for none.
+func fsckErofs() string {
+	if p := os.Getenv("RAFS_FSCK_EROFS"); p != "" {
+		return p
+	}
+	p, err := exec.LookPath("fsck.erofs")
+	if err != nil {
+		return ""
+	}
+	out, _ := exec.Command(p, "-V").CombinedOutput()
+	var major, minor int
+	if _, v, ok := strings.Cut(string(out), "(erofs-utils) "); ok {
+		fmt.Sscanf(v, "%d.%d", &major, &minor)
+	}
+	if major > 1 || major == 1 && minor >= 9 {
+		return p
+	}
+	return ""
 }
 
 // TestEndToEndGolden converts every golden tar in every whiteout mode, and
