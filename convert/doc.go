@@ -1,0 +1,14 @@
+// Package convert turns OCI image layers into the images this module
+// writes.
+//
+// TarToEROFS reads a layer — a tar stream, plain or gzip- or
+// zstd-compressed — and writes an EROFS image in one streaming pass:
+// decompression runs on one core while the tar is parsed and written on
+// another. It handles what real registry layers hold: PAX and GNU long
+// names, xattrs in PAX records, hard-link chains, duplicate entries (the
+// last wins, as extraction would), implicit parent directories and OCI
+// whiteouts, which become overlayfs whiteouts by default. Bad input gives an
+// error naming the tar entry and its offset in the uncompressed stream.
+//
+// DirToEROFS does the same for a directory tree on the local file system.
+package convert
