@@ -2,7 +2,6 @@ package erofs
 
 import (
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"hash"
 	"math"
@@ -14,9 +13,6 @@ import (
 // it fails. It does not close the underlying io.WriterAt.
 func (w *Writer) Close() error {
 	if w.done {
-		if w.err == nil && w.size == 0 {
-			return errors.New("erofs: Close called twice")
-		}
 		return w.err
 	}
 	w.done = true

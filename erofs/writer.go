@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"math"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -81,7 +82,6 @@ type Writer struct {
 	tail      []byte // scratch for a file's tail on its way to the spool
 	dataCRC   uint32 // CRC-32C of all file data, for the derived UUID
 	dataLen   int64
-	nodes     int // inodes created, for error messages
 }
 
 // inode is an object being built; hard links share one.
@@ -196,7 +196,6 @@ func (w *Writer) lookupParent(parts []string) (*inode, error) {
 // implicitDir makes a directory for a path whose parent never appeared as
 // an entry: mode 0755, owned by root, with the build time as mtime.
 func (w *Writer) implicitDir(parent *inode) *inode {
-	w.nodes++
 	return &inode{mode: ModeDir | 0o755, mtime: w.opts.BuildTime, startBlk: -1, parent: parent, children: map[string]*inode{}}
 }
 
@@ -243,13 +242,12 @@ func (w *Writer) Add(e *Entry, data io.Reader) error {
 		n.children = map[string]*inode{}
 	}
 	if n.mode&ModeTypeMask == ModeRegular {
-		if err := w.writeData(n, e, data); err != nil {
+		if err := w.writeData(n, data); err != nil {
 			w.err = fmt.Errorf("erofs: %s: %w", e.Path, err)
 			return w.err
 		}
 	}
 	dir.children[name] = n
-	w.nodes++
 	return nil
 }
 
@@ -316,11 +314,7 @@ func (w *Writer) newInode(e *Entry) (*inode, error) {
 }
 
 func sortXattrs(xs []xattr) {
-	for i := 1; i < len(xs); i++ {
-		for j := i; j > 0 && xs[j].key() < xs[j-1].key(); j-- {
-			xs[j], xs[j-1] = xs[j-1], xs[j]
-		}
-	}
+	slices.SortFunc(xs, func(a, b xattr) int { return strings.Compare(a.key(), b.key()) })
 }
 
 // needsExtended reports whether n cannot be stored in a compact inode. Like
@@ -355,7 +349,7 @@ func inlineIbodySize(xs []xattr) int {
 
 // writeData streams a regular file's data: whole blocks to the data area,
 // the tail to the spool when it will be packed into the inode's block.
-func (w *Writer) writeData(n *inode, e *Entry, r io.Reader) error {
+func (w *Writer) writeData(n *inode, r io.Reader) error {
 	if n.size == 0 {
 		return nil
 	}
