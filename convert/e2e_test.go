@@ -286,3 +286,43 @@ func TestEndToEndDebian(t *testing.T) {
 		t.Error("two builds of the Debian layer differ")
 	}
 }
+
+// TestEndToEndDirectory extracts golden tars with GNU tar, builds images
+// from the directories, and compares the mounts with the directories.
+func TestEndToEndDirectory(t *testing.T) {
+	mounttest.Require(t)
+	if _, err := exec.LookPath("tar"); err != nil {
+		t.Skip("no tar to extract the golden cases with")
+	}
+	for _, name := range []string{"types", "hardlinks", "xattrs", "modes", "sizes", "deep"} {
+		t.Run(name, func(t *testing.T) {
+			c, _ := tartest.Find(name)
+			src := t.TempDir()
+			cmd := exec.Command("tar", "--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpf", "-", "-C", src)
+			cmd.Stdin = bytes.NewReader(c.Tar)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("tar: %v\n%s", err, out)
+			}
+			want, err := fstree.FromDir(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			image := filepath.Join(t.TempDir(), "dir.erofs")
+			f, err := os.Create(image)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := convert.DirToEROFS(src, f, nil); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			got, err := fstree.FromDir(mounttest.Mount(t, image))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range fstree.Compare(want, got) {
+				t.Error(d)
+			}
+		})
+	}
+}
