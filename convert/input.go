@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/rafs-dev/rafs/convert/internal/gunzip"
 )
 
 // Compression is the compression of a layer stream.
@@ -46,7 +47,7 @@ func Decompress(r io.Reader) (io.ReadCloser, Compression, error) {
 	}
 	switch {
 	case bytes.HasPrefix(magic, gzipMagic):
-		zr, err := gzip.NewReader(br)
+		zr, err := gunzip.NewReader(br)
 		if err != nil {
 			return nil, Gzip, fmt.Errorf("convert: gzip header: %w", err)
 		}

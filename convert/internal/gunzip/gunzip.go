@@ -1,0 +1,185 @@
+// Package gunzip decompresses gzip streams. It does what compress/gzip's
+// Reader does for a layer stream (multiple members, header fields skipped,
+// CRC-32 and size checked at the end of each member) with a faster
+// DEFLATE decoder: a 64-bit bit buffer refilled eight bytes at a time,
+// two-level decode tables whose entries carry lengths, extra-bit counts and
+// bases, and eight-byte match copies.
+package gunzip
+
+import (
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+)
+
+// Errors for malformed gzip framing.
+var (
+	ErrHeader   = errors.New("gunzip: invalid gzip header")
+	ErrChecksum = errors.New("gunzip: invalid checksum")
+)
+
+const (
+	flagText    = 1 << 0
+	flagHdrCrc  = 1 << 1
+	flagExtra   = 1 << 2
+	flagName    = 1 << 3
+	flagComment = 1 << 4
+)
+
+// Reader is an io.Reader of the decompressed data of a gzip stream.
+type Reader struct {
+	f    *inflater
+	crc  uint32 // CRC-32 of the member's data so far
+	size uint32
+	hcrc uint32 // CRC-32 of the header bytes so far
+	err  error
+}
+
+// NewReader reads the first gzip header from r and returns a Reader of the
+// decompressed data. The Reader reads r in large blocks and may read past
+// the end of the gzip data.
+func NewReader(r io.Reader) (*Reader, error) {
+	z := &Reader{f: newInflater(r)}
+	if err := z.header(); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return z, nil
+}
+
+func (z *Reader) byte() (byte, error) {
+	b, err := z.f.readByte()
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	z.hcrc = crc32.Update(z.hcrc, crc32.IEEETable, []byte{b})
+	return b, err
+}
+
+// header reads a member header. It returns io.EOF if the input ends
+// before its first byte.
+func (z *Reader) header() error {
+	first, err := z.f.readByte()
+	if err != nil {
+		return err
+	}
+	var h [10]byte
+	h[0] = first
+	z.hcrc = crc32.Update(0, crc32.IEEETable, h[:1])
+	for i := 1; i < 10; i++ {
+		if h[i], err = z.byte(); err != nil {
+			return err
+		}
+	}
+	if h[0] != 0x1f || h[1] != 0x8b || h[2] != 8 || h[3]&0xe0 != 0 {
+		return ErrHeader
+	}
+	flg := h[3]
+	if flg&flagExtra != 0 {
+		lo, err := z.byte()
+		if err != nil {
+			return err
+		}
+		hi, err := z.byte()
+		if err != nil {
+			return err
+		}
+		for n := int(lo) | int(hi)<<8; n > 0; n-- {
+			if _, err := z.byte(); err != nil {
+				return err
+			}
+		}
+	}
+	for _, fl := range []byte{flagName, flagComment} {
+		if flg&fl == 0 {
+			continue
+		}
+		for {
+			b, err := z.byte()
+			if err != nil {
+				return err
+			}
+			if b == 0 {
+				break
+			}
+		}
+	}
+	if flg&flagHdrCrc != 0 {
+		want := uint16(z.hcrc)
+		lo, err := z.byte()
+		if err != nil {
+			return err
+		}
+		hi, err := z.byte()
+		if err != nil {
+			return err
+		}
+		if uint16(lo)|uint16(hi)<<8 != want {
+			return ErrHeader
+		}
+	}
+	z.f.reset()
+	z.crc, z.size = 0, 0
+	return nil
+}
+
+// trailer checks a member's CRC-32 and size.
+func (z *Reader) trailer() error {
+	var t [8]byte
+	for i := range t {
+		b, err := z.byte()
+		if err != nil {
+			return err
+		}
+		t[i] = b
+	}
+	crc := uint32(t[0]) | uint32(t[1])<<8 | uint32(t[2])<<16 | uint32(t[3])<<24
+	size := uint32(t[4]) | uint32(t[5])<<8 | uint32(t[6])<<16 | uint32(t[7])<<24
+	if crc != z.crc || size != z.size {
+		return ErrChecksum
+	}
+	return nil
+}
+
+// Read reads decompressed data.
+func (z *Reader) Read(p []byte) (int, error) {
+	f := z.f
+	for {
+		if f.rp < f.op {
+			n := copy(p, f.out[f.rp:f.op])
+			z.crc = crc32.Update(z.crc, crc32.IEEETable, p[:n])
+			z.size += uint32(n)
+			f.rp += n
+			return n, nil
+		}
+		if z.err != nil {
+			return 0, z.err
+		}
+		if f.done {
+			if err := z.trailer(); err != nil {
+				z.err = err
+				continue
+			}
+			// Another member may follow.
+			if err := z.header(); err != nil {
+				if err != io.EOF {
+					err = fmt.Errorf("gunzip: after a member: %w", err)
+				}
+				z.err = err
+			}
+			continue
+		}
+		if err := f.step(); err != nil {
+			if err == io.ErrUnexpectedEOF && f.err != nil {
+				err = f.err
+			}
+			z.err = err
+		}
+	}
+}
+
+// Close does nothing; it lets Reader stand in for an io.ReadCloser.
+func (z *Reader) Close() error { return nil }

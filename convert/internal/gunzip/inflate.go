@@ -1,0 +1,777 @@
+package gunzip
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Table geometry. A decode table entry is a uint32:
+//
+//	bits 0-4   number of bits the entry consumes (code length, or the
+//	           primary-table bits for a subtable pointer)
+//	bit  5     literal
+//	bit  6     end of block
+//	bit  7     subtable pointer
+//	bits 8-11  extra bits to read after the code (lengths, distances)
+//	bits 16-31 value: the literal byte, a length or distance base, or the
+//	           subtable's offset; for a subtable pointer bits 12-15 hold
+//	           its index width
+const (
+	litBits  = 11 // primary bits of the literal/length table
+	distBits = 8  // primary bits of the distance table
+
+	flagLiteral  = 1 << 5
+	flagEOB      = 1 << 6
+	flagSubtable = 1 << 7
+
+	maxCodeLen = 15
+	numLitLen  = 288
+	numDist    = 32
+
+	// The literal/length table needs at most 2342 entries for 11 primary
+	// bits and the distance table 402 for 8 (zlib's enough tool).
+	litTableSize  = 2342
+	distTableSize = 402
+)
+
+var lengthBase = [29]uint16{3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258}
+var lengthExtra = [29]uint8{0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0}
+var distBase = [30]uint16{1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577}
+var distExtra = [30]uint8{0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13}
+
+// codeLenOrder is the order of the code length code lengths.
+var codeLenOrder = [19]uint8{16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15}
+
+var (
+	errCorrupt = errors.New("gunzip: corrupt deflate data")
+	errBadTree = errors.New("gunzip: invalid Huffman code")
+)
+
+// buildTable fills table with a canonical Huffman decode table for lens,
+// whose symbols are turned into entries by sym. It rejects over-subscribed
+// codes and incomplete ones (except a code with a single symbol, as zlib
+// allows for distances).
+func buildTable(table []uint32, lens []uint8, bits uint, sym func(s int) uint32) error {
+	var count [maxCodeLen + 1]int
+	for _, l := range lens {
+		count[l]++
+	}
+	count[0] = 0
+	left := 1
+	for l := 1; l <= maxCodeLen; l++ {
+		left <<= 1
+		left -= count[l]
+		if left < 0 {
+			return errBadTree
+		}
+	}
+	used := len(lens) - countZero(lens)
+	if left > 0 && used > 1 {
+		return errBadTree
+	}
+	// Sort symbols by code length, then symbol.
+	var offs [maxCodeLen + 2]int
+	for l := 1; l <= maxCodeLen; l++ {
+		offs[l+1] = offs[l] + count[l]
+	}
+	sorted := make([]uint16, used)
+	for s, l := range lens {
+		if l != 0 {
+			sorted[offs[l]] = uint16(s)
+			offs[l]++
+		}
+	}
+	primary := 1 << bits
+	for i := 0; i < primary; i++ {
+		table[i] = 0 // invalid: consumes 0 bits, no flags
+	}
+	if used == 0 {
+		return nil
+	}
+	// Walk codes in canonical order, filling entries with reversed codes.
+	code := 0
+	next := primary // next free subtable slot
+	subPrefix := -1 // primary index of the current subtable
+	subStart, subBits := 0, uint(0)
+	si := 0
+	for l := 1; l <= maxCodeLen; l++ {
+		for n := 0; n < count[l]; n++ {
+			s := int(sorted[si])
+			si++
+			rev := reverse(code, l)
+			if uint(l) <= bits {
+				e := sym(s) | uint32(l)
+				for i := rev; i < primary; i += 1 << l {
+					table[i] = e
+				}
+			} else {
+				prefix := rev & (primary - 1)
+				if prefix != subPrefix {
+					// Size the subtable for the codes sharing this prefix.
+					subBits = uint(l) - bits
+					rem := 1 << subBits
+					// Count codes at this and longer lengths that fall
+					// under the prefix, growing until it is full.
+					for cl := l; cl <= maxCodeLen; cl++ {
+						c := count[cl]
+						if cl == l {
+							c -= n
+						}
+						rem -= c
+						if rem <= 0 {
+							break
+						}
+						rem <<= 1
+						subBits++
+					}
+					subStart = next
+					next += 1 << subBits
+					if next > len(table) {
+						return errBadTree
+					}
+					subPrefix = prefix
+					table[prefix] = flagSubtable | uint32(bits) | uint32(subBits)<<12 | uint32(subStart)<<16
+					for i := 0; i < 1<<subBits; i++ {
+						table[subStart+i] = 0
+					}
+				}
+				e := sym(s) | uint32(uint(l)-bits)
+				step := 1 << (uint(l) - bits)
+				for i := rev >> bits; i < 1<<subBits; i += step {
+					table[subStart+i] = e
+				}
+			}
+			code++
+		}
+		code <<= 1
+	}
+	return nil
+}
+
+func countZero(b []uint8) int {
+	n := 0
+	for _, v := range b {
+		if v == 0 {
+			n++
+		}
+	}
+	return n
+}
+
+func reverse(code, l int) int {
+	r := 0
+	for i := 0; i < l; i++ {
+		r = r<<1 | code&1
+		code >>= 1
+	}
+	return r
+}
+
+func litSym(s int) uint32 {
+	switch {
+	case s < 256:
+		return flagLiteral | uint32(s)<<16
+	case s == 256:
+		return flagEOB
+	case s < 286:
+		i := s - 257
+		return uint32(lengthExtra[i])<<8 | uint32(lengthBase[i])<<16
+	}
+	return 0 // 286, 287: invalid
+}
+
+func distSym(s int) uint32 {
+	if s < 30 {
+		return uint32(distExtra[s])<<8 | uint32(distBase[s])<<16
+	}
+	return 0 // 30, 31: invalid
+}
+
+var fixedLit, fixedDist []uint32
+
+func init() {
+	var lens [numLitLen]uint8
+	for i := range lens {
+		switch {
+		case i < 144:
+			lens[i] = 8
+		case i < 256:
+			lens[i] = 9
+		case i < 280:
+			lens[i] = 7
+		default:
+			lens[i] = 8
+		}
+	}
+	fixedLit = make([]uint32, litTableSize)
+	if err := buildTable(fixedLit, lens[:], litBits, litSym); err != nil {
+		panic(err)
+	}
+	var dl [numDist]uint8
+	for i := range dl {
+		dl[i] = 5
+	}
+	fixedDist = make([]uint32, distTableSize)
+	if err := buildTable(fixedDist, dl[:], distBits, distSym); err != nil {
+		panic(err)
+	}
+}
+
+// Window and buffer sizes. out holds windowSize bytes of history followed
+// by up to outChunk new bytes, plus slack for the 8-byte match copies.
+const (
+	windowSize = 32 << 10
+	outChunk   = 256 << 10
+	outSlack   = 16
+	inSize     = 128 << 10
+	maxMatch   = 258
+)
+
+// inflater decodes one raw DEFLATE stream.
+type inflater struct {
+	r      io.Reader
+	in     []byte // input buffer; in[ip:iend] unread
+	ip     int
+	iend   int
+	eof    bool   // r returned EOF
+	inRead int64  // bytes consumed from r into in
+	bitbuf uint64 // low nbits bits are valid
+	nbits  uint
+
+	out  []byte // window + chunk
+	op   int    // write position in out
+	rp   int    // read position: out[rp:op] not yet returned
+	done bool   // final block finished
+
+	state    int // stateHeader, stateStored, stateHuffman
+	final    bool
+	stored   int // bytes left in a stored block
+	lit      []uint32
+	dist     []uint32
+	dynLit   []uint32
+	dynDist  []uint32
+	err      error // read error from r
+	lensBuf  [numLitLen + numDist]uint8
+	clenTbl  []uint32
+	pendLen  int // match bytes still to copy when out filled up
+	pendDist int
+}
+
+const (
+	stateHeader = iota
+	stateStored
+	stateHuffman
+)
+
+func newInflater(r io.Reader) *inflater {
+	return &inflater{
+		r:       r,
+		in:      make([]byte, inSize+16),
+		out:     make([]byte, windowSize+outChunk+maxMatch+outSlack),
+		dynLit:  make([]uint32, litTableSize),
+		dynDist: make([]uint32, distTableSize),
+		clenTbl: make([]uint32, 1<<7),
+	}
+}
+
+// reset starts a new stream on the same buffers, keeping unread input.
+func (f *inflater) reset() {
+	f.bitbuf, f.nbits = 0, 0
+	f.op, f.rp = 0, 0
+	f.done, f.state, f.final, f.err = false, stateHeader, false, nil
+	f.pendLen = 0
+}
+
+// fill moves unread input to the front and reads more. It returns false
+// when no more input can be had.
+func (f *inflater) fill() bool {
+	if f.eof {
+		return false
+	}
+	n := copy(f.in, f.in[f.ip:f.iend])
+	f.ip, f.iend = 0, n
+	for f.iend < inSize && !f.eof {
+		m, err := f.r.Read(f.in[f.iend:inSize])
+		f.iend += m
+		f.inRead += int64(m)
+		if err == io.EOF {
+			f.eof = true
+		} else if err != nil {
+			f.err = err
+			return f.iend > 0
+		}
+		if m == 0 && err == nil {
+			continue
+		}
+		if f.iend-f.ip >= 8 {
+			break
+		}
+	}
+	return f.iend > f.ip
+}
+
+// need makes sure at least n bits (n <= 57) are in the bit buffer, reading
+// byte by byte; it is the slow path used near the end of the input.
+func (f *inflater) need(n uint) bool {
+	for f.nbits < n {
+		if f.ip >= f.iend && !f.fill() {
+			return false
+		}
+		f.bitbuf |= uint64(f.in[f.ip]) << f.nbits
+		f.ip++
+		f.nbits += 8
+	}
+	return true
+}
+
+func (f *inflater) bits(n uint) (uint32, bool) {
+	if !f.need(n) {
+		return 0, false
+	}
+	v := uint32(f.bitbuf & (1<<n - 1))
+	f.bitbuf >>= n
+	f.nbits -= n
+	return v, true
+}
+
+// decodeSym decodes one symbol with table t of primary width pb, slowly.
+func (f *inflater) decodeSym(t []uint32, pb uint) (uint32, bool) {
+	// Make sure enough bits are there for the longest code, if possible.
+	f.need(maxCodeLen)
+	e := t[f.bitbuf&(1<<pb-1)]
+	if e&flagSubtable != 0 {
+		sb := uint(e>>12) & 15
+		idx := int(e>>16) + int((f.bitbuf>>pb)&(1<<sb-1))
+		if e&31 > uint32(f.nbits) {
+			return 0, false
+		}
+		e = t[idx]
+		l := uint(e&31) + pb
+		if l > f.nbits || e&31 == 0 {
+			return 0, false
+		}
+		f.bitbuf >>= l
+		f.nbits -= l
+		return e, true
+	}
+	l := uint(e & 31)
+	if l == 0 || l > f.nbits {
+		return 0, false
+	}
+	f.bitbuf >>= l
+	f.nbits -= l
+	return e, true
+}
+
+// readHeader reads a block header and prepares its tables.
+func (f *inflater) readHeader() error {
+	h, ok := f.bits(3)
+	if !ok {
+		return io.ErrUnexpectedEOF
+	}
+	f.final = h&1 != 0
+	switch h >> 1 {
+	case 0:
+		// Stored: skip to a byte boundary, then LEN and NLEN.
+		f.bitbuf >>= f.nbits & 7
+		f.nbits -= f.nbits & 7
+		v, ok := f.bits(16)
+		nv, ok2 := f.bits(16)
+		if !ok || !ok2 {
+			return io.ErrUnexpectedEOF
+		}
+		if v != ^nv&0xffff {
+			return errCorrupt
+		}
+		f.stored = int(v)
+		f.state = stateStored
+	case 1:
+		f.lit, f.dist = fixedLit, fixedDist
+		f.state = stateHuffman
+	case 2:
+		if err := f.readDynamic(); err != nil {
+			return err
+		}
+		f.lit, f.dist = f.dynLit, f.dynDist
+		f.state = stateHuffman
+	default:
+		return errCorrupt
+	}
+	return nil
+}
+
+func (f *inflater) readDynamic() error {
+	v, ok := f.bits(14)
+	if !ok {
+		return io.ErrUnexpectedEOF
+	}
+	nlit := int(v&31) + 257
+	ndist := int(v>>5&31) + 1
+	nclen := int(v>>10) + 4
+	if nlit > 286 || ndist > 30 {
+		return errCorrupt
+	}
+	var clens [19]uint8
+	for i := 0; i < nclen; i++ {
+		c, ok := f.bits(3)
+		if !ok {
+			return io.ErrUnexpectedEOF
+		}
+		clens[codeLenOrder[i]] = uint8(c)
+	}
+	if err := buildTable(f.clenTbl, clens[:], 7, func(s int) uint32 { return uint32(s) << 16 }); err != nil {
+		return err
+	}
+	lens := f.lensBuf[:nlit+ndist]
+	for i := 0; i < len(lens); {
+		e, ok := f.decodeSym(f.clenTbl, 7)
+		if !ok {
+			return errCorrupt
+		}
+		sym := e >> 16
+		var rep int
+		var val uint8
+		switch {
+		case sym < 16:
+			lens[i] = uint8(sym)
+			i++
+			continue
+		case sym == 16:
+			if i == 0 {
+				return errCorrupt
+			}
+			r, ok := f.bits(2)
+			if !ok {
+				return io.ErrUnexpectedEOF
+			}
+			rep, val = 3+int(r), lens[i-1]
+		case sym == 17:
+			r, ok := f.bits(3)
+			if !ok {
+				return io.ErrUnexpectedEOF
+			}
+			rep = 3 + int(r)
+		default:
+			r, ok := f.bits(7)
+			if !ok {
+				return io.ErrUnexpectedEOF
+			}
+			rep = 11 + int(r)
+		}
+		if i+rep > len(lens) {
+			return errCorrupt
+		}
+		for ; rep > 0; rep-- {
+			lens[i] = val
+			i++
+		}
+	}
+	if lens[256] == 0 {
+		return errCorrupt // no end-of-block code
+	}
+	if err := buildTable(f.dynLit, lens[:nlit], litBits, litSym); err != nil {
+		return err
+	}
+	return buildTable(f.dynDist, lens[nlit:], distBits, distSym)
+}
+
+// slide moves the last windowSize bytes of output to the front once the
+// reader has taken everything before them.
+func (f *inflater) slide() {
+	if f.op < windowSize+outChunk || f.rp < f.op-windowSize {
+		return
+	}
+	n := copy(f.out, f.out[f.op-windowSize:f.op])
+	f.rp -= f.op - n
+	f.op = n
+}
+
+// step decodes until the output chunk is full, the stream ends, or an error.
+func (f *inflater) step() error {
+	f.slide()
+	limit := windowSize + outChunk // stop filling at this output position
+	if f.op >= limit {
+		return nil
+	}
+	for f.op < limit && !f.done {
+		if f.pendLen > 0 {
+			f.copyMatch(f.pendLen, f.pendDist, limit)
+			continue
+		}
+		switch f.state {
+		case stateHeader:
+			if err := f.readHeader(); err != nil {
+				return err
+			}
+		case stateStored:
+			if err := f.copyStored(limit); err != nil {
+				return err
+			}
+		case stateHuffman:
+			if err := f.huffman(limit); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// blockDone ends a block.
+func (f *inflater) blockDone() {
+	f.state = stateHeader
+	if f.final {
+		f.done = true
+	}
+}
+
+func (f *inflater) copyStored(limit int) error {
+	// Bits left in the buffer are whole bytes after the header.
+	for f.stored > 0 && f.nbits >= 8 && f.op < limit {
+		f.out[f.op] = byte(f.bitbuf)
+		f.op++
+		f.bitbuf >>= 8
+		f.nbits -= 8
+		f.stored--
+	}
+	for f.stored > 0 && f.op < limit {
+		if f.ip >= f.iend && !f.fill() {
+			return io.ErrUnexpectedEOF
+		}
+		n := min(f.stored, f.iend-f.ip, limit-f.op)
+		copy(f.out[f.op:], f.in[f.ip:f.ip+n])
+		f.op += n
+		f.ip += n
+		f.stored -= n
+	}
+	if f.stored == 0 {
+		f.blockDone()
+	}
+	return nil
+}
+
+// copyMatch copies a match of length n at distance d, up to limit; what
+// does not fit stays pending.
+func (f *inflater) copyMatch(n, d, limit int) {
+	if room := limit + maxMatch - f.op; n > room {
+		f.pendLen, f.pendDist = n-room, d
+		n = room
+	} else {
+		f.pendLen = 0
+	}
+	out := f.out
+	op := f.op
+	src := op - d
+	if d >= 8 {
+		end := op + n
+		for op < end {
+			binary.LittleEndian.PutUint64(out[op:], binary.LittleEndian.Uint64(out[src:]))
+			op += 8
+			src += 8
+		}
+		f.op = end
+		return
+	}
+	if d == 1 {
+		b := out[src]
+		s := out[op : op+n]
+		for i := range s {
+			s[i] = b
+		}
+		f.op = op + n
+		return
+	}
+	for i := 0; i < n; i++ {
+		out[op+i] = out[src+i]
+	}
+	f.op = op + n
+}
+
+// huffman decodes a Huffman block: a fast loop while input and output have
+// room, then a careful one.
+func (f *inflater) huffman(limit int) error {
+	lit, dist := f.lit, f.dist
+	out := f.out
+	in := f.in
+	op := f.op
+	ip := f.ip
+	bitbuf, nbits := f.bitbuf, f.nbits
+	const litMask = 1<<litBits - 1
+	const distMask = 1<<distBits - 1
+	eob := false
+	// Fast loop: at least 8 input bytes readable and room for a full match.
+	for op < limit && ip+8 <= f.iend {
+		bitbuf |= binary.LittleEndian.Uint64(in[ip:]) << nbits
+		ip += int(63-nbits) >> 3
+		nbits |= 56
+		e := lit[bitbuf&litMask]
+		if e&flagSubtable != 0 {
+			bitbuf >>= litBits
+			nbits -= litBits
+			e = lit[int(e>>16)+int(bitbuf&(1<<(e>>12&15)-1))]
+		}
+		l := uint(e & 31)
+		bitbuf >>= l
+		nbits -= l
+		if e&flagLiteral != 0 {
+			out[op] = byte(e >> 16)
+			op++
+			// A second literal often follows; 56-15 bits remain.
+			e = lit[bitbuf&litMask]
+			if e&(flagLiteral|flagSubtable) == flagLiteral {
+				bitbuf >>= e & 31
+				nbits -= uint(e & 31)
+				out[op] = byte(e >> 16)
+				op++
+			}
+			continue
+		}
+		if e&flagEOB != 0 {
+			eob = true
+			break
+		}
+		if l == 0 || e>>16 == 0 {
+			f.op, f.ip, f.bitbuf, f.nbits = op, ip, bitbuf, nbits
+			return errCorrupt
+		}
+		x := uint(e>>8) & 15
+		length := int(e>>16) + int(bitbuf&(1<<x-1))
+		bitbuf >>= x
+		nbits -= x
+		// 56 - 15 - 5 = 36 bits left: enough for a distance code (15)
+		// and its extra bits (13).
+		d := dist[bitbuf&distMask]
+		if d&flagSubtable != 0 {
+			bitbuf >>= distBits
+			nbits -= distBits
+			d = dist[int(d>>16)+int(bitbuf&(1<<(d>>12&15)-1))]
+		}
+		dl := uint(d & 31)
+		if dl == 0 || d>>16 == 0 {
+			f.op, f.ip, f.bitbuf, f.nbits = op, ip, bitbuf, nbits
+			return errCorrupt
+		}
+		bitbuf >>= dl
+		nbits -= dl
+		dx := uint(d>>8) & 15
+		distance := int(d>>16) + int(bitbuf&(1<<dx-1))
+		bitbuf >>= dx
+		nbits -= dx
+		if distance > op {
+			f.op, f.ip, f.bitbuf, f.nbits = op, ip, bitbuf, nbits
+			return fmt.Errorf("%w: distance %d beyond the window", errCorrupt, distance)
+		}
+		src := op - distance
+		if distance >= 8 {
+			end := op + length
+			for op < end {
+				binary.LittleEndian.PutUint64(out[op:], binary.LittleEndian.Uint64(out[src:]))
+				op += 8
+				src += 8
+			}
+			op = end
+		} else {
+			for i := 0; i < length; i++ {
+				out[op+i] = out[src+i]
+			}
+			op += length
+		}
+	}
+	// Return whole unused bytes to the input, keeping the bit position.
+	for nbits >= 8 && ip > 0 {
+		ip--
+		nbits -= 8
+	}
+	bitbuf &= 1<<nbits - 1
+	f.op, f.ip, f.bitbuf, f.nbits = op, ip, bitbuf, nbits
+	if eob {
+		f.blockDone()
+		return nil
+	}
+	if op >= limit {
+		return nil
+	}
+	return f.huffmanSlow(limit)
+}
+
+// huffmanSlow decodes symbols one at a time with careful input handling,
+// for the last bytes of the input buffer.
+func (f *inflater) huffmanSlow(limit int) error {
+	for f.op < limit {
+		if f.iend-f.ip >= 16 {
+			return nil // back to the fast loop
+		}
+		if !f.eof && f.iend-f.ip < 16 {
+			f.fill()
+			if f.iend-f.ip >= 16 {
+				return nil
+			}
+		}
+		e, ok := f.decodeSym(f.lit, litBits)
+		if !ok {
+			if f.err != nil {
+				return f.err
+			}
+			return io.ErrUnexpectedEOF
+		}
+		switch {
+		case e&flagLiteral != 0:
+			f.out[f.op] = byte(e >> 16)
+			f.op++
+		case e&flagEOB != 0:
+			f.blockDone()
+			return nil
+		default:
+			if e>>16 == 0 {
+				return errCorrupt
+			}
+			x, ok := f.bits(uint(e>>8) & 15)
+			if !ok {
+				return io.ErrUnexpectedEOF
+			}
+			length := int(e>>16) + int(x)
+			d, ok := f.decodeSym(f.dist, distBits)
+			if !ok || d>>16 == 0 {
+				if !ok && f.err == nil && !f.need(1) {
+					return io.ErrUnexpectedEOF
+				}
+				return errCorrupt
+			}
+			dx, ok := f.bits(uint(d>>8) & 15)
+			if !ok {
+				return io.ErrUnexpectedEOF
+			}
+			distance := int(d>>16) + int(dx)
+			if distance > f.op {
+				return fmt.Errorf("%w: distance %d beyond the window", errCorrupt, distance)
+			}
+			f.copyMatch(length, distance, limit)
+		}
+	}
+	return nil
+}
+
+// readByte reads one whole byte after the deflate data (or before it):
+// first from the bit buffer, aligned to a byte, then from the input.
+func (f *inflater) readByte() (byte, error) {
+	if f.nbits&7 != 0 {
+		f.bitbuf >>= f.nbits & 7
+		f.nbits -= f.nbits & 7
+	}
+	if f.nbits >= 8 {
+		b := byte(f.bitbuf)
+		f.bitbuf >>= 8
+		f.nbits -= 8
+		return b, nil
+	}
+	if f.ip >= f.iend && !f.fill() {
+		if f.err != nil {
+			return 0, f.err
+		}
+		return 0, io.EOF
+	}
+	b := f.in[f.ip]
+	f.ip++
+	return b, nil
+}
