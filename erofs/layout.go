@@ -168,10 +168,9 @@ func (l *layout) planXattrs() {
 			continue
 		}
 		l.anyXattr = true
-		nshared := 0
 		for _, x := range n.xattrs {
-			if isShared[x.key()] && nshared < xattrMaxShared {
-				nshared++
+			if isShared[x.key()] && len(n.sharedX) < xattrMaxShared {
+				n.sharedX = append(n.sharedX, x)
 				continue
 			}
 			n.inlineX = append(n.inlineX, x)
@@ -198,10 +197,8 @@ func (l *layout) planXattrs() {
 		if len(n.xattrs) == 0 {
 			continue
 		}
-		for _, x := range n.xattrs {
-			if isShared[x.key()] && len(n.shared) < xattrMaxShared {
-				n.shared = append(n.shared, offs[x.key()])
-			}
+		for _, x := range n.sharedX {
+			n.shared = append(n.shared, offs[x.key()])
 		}
 		size := xattrIbodyHeaderSize + 4*len(n.shared)
 		for _, x := range n.inlineX {

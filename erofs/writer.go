@@ -106,7 +106,8 @@ type inode struct {
 	nlink    uint32
 	ino      uint32
 	extended bool
-	shared   []uint32
+	sharedX  []xattr  // xattrs stored in the shared area
+	shared   []uint32 // their ids, relative to the area
 	inlineX  []xattr
 	filter   uint32
 	ibody    int
@@ -296,16 +297,13 @@ func (w *Writer) newInode(e *Entry) (*inode, error) {
 	}
 	if len(e.Xattrs) > 0 {
 		n.xattrs = make([]xattr, 0, len(e.Xattrs))
-		size := xattrIbodyHeaderSize
 		for name, value := range e.Xattrs {
 			if err := checkXattr(name, value); err != nil {
 				return nil, err
 			}
-			_, suffix, _ := splitXattrName(name)
-			size += xattrEntrySize(len(suffix), len(value))
 			n.xattrs = append(n.xattrs, xattr{name, value})
 		}
-		if (size-xattrIbodyHeaderSize)/4+1 > math.MaxUint16 {
+		if size := inlineIbodySize(n.xattrs); (size-xattrIbodyHeaderSize)/4+1 > math.MaxUint16 {
 			return nil, fmt.Errorf("xattrs take %d bytes, more than an inode can hold", size)
 		}
 		sortXattrs(n.xattrs)
@@ -339,10 +337,10 @@ func inlineIbodySize(xs []xattr) int {
 	if len(xs) == 0 {
 		return 0
 	}
+	var short xattrEncoder // no long prefixes
 	size := xattrIbodyHeaderSize
 	for _, x := range xs {
-		_, suffix, _ := splitXattrName(x.name)
-		size += xattrEntrySize(len(suffix), len(x.value))
+		size += short.entrySize(x)
 	}
 	return size
 }
