@@ -301,3 +301,64 @@ func xattrIbodySize(icount uint16) int {
 func roundUp(x, n int) int { return (x + n - 1) / n * n }
 
 func roundUp64(x, n int64) int64 { return (x + n - 1) / n * n }
+
+// Compression algorithm ids (h_algorithmtype, the superblock's algorithm
+// bitmap and the configuration records).
+const (
+	AlgLZ4     = 0
+	AlgLZMA    = 1
+	AlgDeflate = 2
+	AlgZstd    = 3
+	algMax     = 3
+)
+
+// Compression configuration records (one per algorithm, after the
+// superblock, each a le16 length then the payload, 4-byte aligned).
+const (
+	lz4CfgSize     = 14 // le16 max_distance, le16 max_pclusterblks, 10 reserved
+	lzmaCfgSize    = 14 // le32 dict_size, le16 format, 8 reserved
+	deflateCfgSize = 6  // u8 windowbits, 5 reserved
+	zstdCfgSize    = 6  // u8 format, u8 windowlog (log2(window)-10), 4 reserved
+
+	lz4MaxDistance   = 65535
+	maxPclusterSize  = 1 << 20  // bytes
+	maxExtentSize    = 12 << 20 // decompressed bytes per pcluster, checked by readers
+	maxLZMADictSize  = 8 << 20
+	maxZstdWindowLog = 20
+)
+
+// Compressed inode map header (8 bytes at roundup(inode+xattrs, 8)).
+const (
+	mapHeaderSize         = 8
+	mhFragmentOff         = 0 // le32, with the fragment feature
+	mhIdataSize           = 2 // le16, ztailpacking: bytes of the inline pcluster
+	mhAdvise              = 4 // le16
+	mhAlgorithmType       = 6 // u8: bits 0-3 HEAD1, 4-7 HEAD2
+	mhClusterBits         = 7 // u8: bits 0-3 lclusterbits - blkszbits
+	mhClusterBitsFragment = 0x80
+	fullIndexReserved     = 8 // zero bytes after the map header in COMPRESSED_FULL
+)
+
+// Map header h_advise bits.
+const (
+	adviseCompacted2B        = 0x0001
+	adviseBigPcluster1       = 0x0002
+	adviseBigPcluster2       = 0x0004
+	adviseInlinePcluster     = 0x0008
+	adviseInterlacedPcluster = 0x0010
+	adviseFragmentPcluster   = 0x0020
+)
+
+// Logical cluster index types (full: bits 0-1 of di_advise; compact: the
+// bits above lobits).
+const (
+	lclusterPlain   = 0
+	lclusterHead1   = 1
+	lclusterNonhead = 2
+	lclusterHead2   = 3
+
+	fullIndexSize       = 8 // le16 di_advise, le16 di_clusterofs, le32 blkaddr or le16 delta[2]
+	fullIndexPartialRef = 0x8000
+	deltaCblkcnt        = 0x0800 // first NONHEAD after a big-pcluster HEAD: CBLKCNT | blocks
+	deltaMax            = 2047
+)
