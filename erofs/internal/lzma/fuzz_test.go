@@ -1,0 +1,76 @@
+package lzma
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzDecode feeds arbitrary streams and output sizes to Decode: it must
+// return (an error or not) without panicking or hanging.
+func FuzzDecode(f *testing.F) {
+	for _, v := range []struct{ stream, input string }{
+		{"text.4096.mlzma", "text.in"}, {"mixed.1000.mlzma", "mixed.in"}, {"text.100.mlzma", "text.in"},
+	} {
+		s, err := os.ReadFile(filepath.Join("testdata", v.stream))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(s, uint16(len(s)*3), uint32(32768))
+	}
+	f.Add([]byte{0xA2, 0, 0, 0, 0}, uint16(1), uint32(0))
+	f.Fuzz(func(t *testing.T, stream []byte, outLen uint16, dict uint32) {
+		out := make([]byte, int(outLen))
+		_ = Decode(out, stream, int(dict&(MaxDictSize*2-1)))
+	})
+}
+
+// FuzzRoundTrip encodes arbitrary data with an arbitrary budget and options
+// and checks the destsize contract and the round trip.
+func FuzzRoundTrip(f *testing.F) {
+	text, _ := os.ReadFile(filepath.Join("testdata", "text.in"))
+	mixed, _ := os.ReadFile(filepath.Join("testdata", "mixed.in"))
+	f.Add(text[:3000], uint16(500), byte(0))
+	f.Add(mixed[:5000], uint16(4096), byte(1))
+	f.Add(bytes.Repeat([]byte{0}, 3000), uint16(6), byte(2))
+	f.Add([]byte("a"), uint16(6), byte(3))
+	encs := map[byte]*Encoder{}
+	f.Fuzz(func(t *testing.T, src []byte, budget uint16, optSel byte) {
+		o := Options{DictSize: MinDictSize << (optSel & 3)}
+		switch (optSel >> 2) & 3 {
+		case 1:
+			o.LC, o.LP, o.PB = 0, 2, 0
+		case 2:
+			o.LC, o.LP, o.PB = 4, 0, 4
+		case 3:
+			o.Level = 1
+		}
+		e := encs[optSel&15]
+		if e == nil {
+			var err error
+			if e, err = NewEncoder(o); err != nil {
+				t.Fatal(err)
+			}
+			encs[optSel&15] = e
+		}
+		dst := make([]byte, int(budget))
+		n, c := e.EncodeDestSize(dst, src)
+		if n > len(dst) || c > len(src) || (n == 0) != (c == 0) {
+			t.Fatalf("budget %d, src %d: n=%d consumed=%d", budget, len(src), n, c)
+		}
+		if len(src) > 0 && budget >= 6 && c == 0 {
+			t.Fatalf("budget %d: nothing consumed", budget)
+		}
+		if c == 0 {
+			return
+		}
+		out := make([]byte, c)
+		if err := Decode(out, dst[:n], o.DictSize); err != nil {
+			t.Fatalf("budget %d, src %d, n=%d, consumed=%d: %v", budget, len(src), n, c, err)
+		}
+		if !bytes.Equal(out, src[:c]) {
+			t.Fatal("round trip mismatch")
+		}
+	})
+}
