@@ -19,6 +19,7 @@ import (
 	"io/fs"
 	"math"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -169,8 +170,9 @@ type SuperblockDevice struct {
 }
 
 // FS is a read-only EROFS file system. It implements fs.FS, fs.StatFS,
-// fs.ReadDirFS, fs.ReadFileFS and fs.ReadLinkFS. An FS holds no caches and
-// is safe for concurrent use. The fs.File values it returns are not, except
+// fs.ReadDirFS, fs.ReadFileFS and fs.ReadLinkFS. An FS caches nothing but
+// a few decoded pclusters of the packed inode (compressed images with
+// fragments) and is safe for concurrent use. The fs.File values it returns are not, except
 // that ReadAt may be called concurrently.
 type FS struct {
 	r          io.ReaderAt
@@ -185,6 +187,11 @@ type FS struct {
 	devMask    uint16
 	flat       bool // no devices given: extra devices live in the primary at their uniaddr
 	prefixes   []xattrLongPrefix
+	zcfg       zConfig // compression configuration (spec §7.2)
+
+	packedOnce sync.Once
+	packed     *fsData // the packed inode's data, shared by files with fragments
+	packedErr  error
 }
 
 // fsDevice is an extra device: its device table slot and its reader.
@@ -195,9 +202,10 @@ type fsDevice struct {
 }
 
 // Open reads an EROFS image's superblock from r and returns a file system
-// over it. It verifies the superblock checksum when the image has one, and
-// rejects images with compression or other incompatible features it does not
-// support (such errors match errors.ErrUnsupported). The returned FS reads r
+// over it. It verifies the superblock checksum when the image has one,
+// decodes the compression configuration records, and rejects images with
+// incompatible features it does not support (48-bit layout, metabox; such
+// errors match errors.ErrUnsupported). The returned FS reads r
 // (and any extra devices) on demand and never loads whole files into memory.
 func Open(r io.ReaderAt, opts ...OpenOption) (*FS, error) {
 	var o openOptions
@@ -273,6 +281,9 @@ func Open(r io.ReaderAt, opts ...OpenOption) (*FS, error) {
 	if err := f.readDeviceTable(&o); err != nil {
 		return nil, err
 	}
+	if err := f.readComprConfigs(); err != nil {
+		return nil, err
+	}
 	if err := f.readXattrPrefixes(); err != nil {
 		return nil, err
 	}
@@ -292,10 +303,7 @@ func checkIncompat(incompat uint32) error {
 	if unknown := incompat &^ featureIncompatAllKnown; unknown != 0 {
 		return unsupportedf("superblock: unknown incompatible features %#x", unknown)
 	}
-	if c := incompat & featureIncompatCompressedMask; c != 0 {
-		return unsupportedf("superblock: compressed images are not supported (incompatible features %#x)", c)
-	}
-	if u := incompat &^ featureIncompatSupportedRead; u != 0 {
+	if u := incompat &^ (featureIncompatSupportedRead | featureIncompatCompressedMask | FeatureIncompatBigPcluster | FeatureIncompatDedupe); u != 0 {
 		var names []string
 		if u&FeatureIncompat48Bit != 0 {
 			names = append(names, "48bit")

@@ -94,12 +94,20 @@ func TestCorruptSuperblock(t *testing.T) {
 		err := open(set(func(b []byte) { le.PutUint32(b[sb+sbFeatureIncompat:], bit) }))
 		wantErr(t, fmt.Sprintf("incompat %#x", bit), err, errors.ErrUnsupported)
 	}
+	// The compression bits only announce compressed inodes.
 	for _, bit := range []uint32{FeatureIncompatZeroPadding, FeatureIncompatComprCfgs, FeatureIncompatZtailpacking, FeatureIncompatFragments} {
-		err := open(set(func(b []byte) { le.PutUint32(b[sb+sbFeatureIncompat:], bit) }))
-		wantErr(t, fmt.Sprintf("incompat %#x", bit), err, errors.ErrUnsupported)
-		if err == nil || !strings.Contains(err.Error(), "compressed") {
-			t.Errorf("incompat %#x: error %v does not mention compression", bit, err)
+		if err := open(set(func(b []byte) { le.PutUint32(b[sb+sbFeatureIncompat:], bit) })); err != nil {
+			t.Errorf("incompat %#x: %v", bit, err)
 		}
+	}
+	// Unknown compression algorithms in the bitmap.
+	err := open(set(func(b []byte) {
+		le.PutUint32(b[sb+sbFeatureIncompat:], FeatureIncompatComprCfgs)
+		le.PutUint16(b[sb+sbU1:], 0x30)
+	}))
+	wantErr(t, "unknown algorithm", err, errors.ErrUnsupported)
+	if err == nil || !strings.Contains(err.Error(), "compression") {
+		t.Errorf("unknown algorithm: error %v does not mention compression", err)
 	}
 	// Root NID pointing at a regular file, or out of the image.
 	f := openGolden(t, "plain.erofs")
@@ -386,7 +394,7 @@ func TestCorruptSizesAndOffsets(t *testing.T) {
 		_, err = f.Lstat("f4095")
 		wantErr(t, tc.what, err, ErrCorrupt)
 	}
-	// Compressed layouts stat but do not read.
+	// A compressed layout over garbage indexes stats but does not read.
 	f = open(mutate(t, "plain.erofs", func(img []byte, f *FS) {
 		pos := inodePos(t, f, "f4095")
 		img[pos] = img[pos]&^0x0E | LayoutCompressedFull<<1
@@ -395,7 +403,7 @@ func TestCorruptSizesAndOffsets(t *testing.T) {
 		t.Errorf("Lstat of a compressed inode: %v", err)
 	}
 	_, err = f.ReadFile("f4095")
-	wantErr(t, "compressed inode", err, errors.ErrUnsupported)
+	wantErr(t, "compressed inode", err, ErrCorrupt)
 
 	// Symlink targets longer than PATH_MAX.
 	f = open(mutate(t, "plain.erofs", func(img []byte, f *FS) {

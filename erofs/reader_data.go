@@ -19,6 +19,7 @@ type fsExtent struct {
 	off, n int64
 	dev    io.ReaderAt // nil for a hole, which reads as zeros
 	pos    int64       // byte offset of logical byte off on dev
+	z      *zExtent    // compressed layouts: how the bytes are stored (dev, pos unused)
 }
 
 // extentMapper maps file offsets to extents.
@@ -34,6 +35,10 @@ type fsData struct {
 	size int64
 	m    extentMapper
 	lim  int64 // allocation limit for readAll
+
+	// Compressed layouts only.
+	fsys *FS
+	zc   *zCache // recently decoded extents
 }
 
 // data returns a reader of the inode's data.
@@ -45,8 +50,11 @@ func (f *FS) data(i *fsInode) (*fsData, error) {
 	case LayoutChunkBased:
 		d.m = newChunkMapper(f, i)
 	case LayoutCompressedFull, LayoutCompressedCompact:
-		// A compressed mapper (lcluster indexes -> pclusters) goes here.
-		return nil, unsupportedf("inode %d: compressed data (layout %d) is not supported", i.nid, i.layout)
+		m, err := f.newZMapper(i)
+		if err != nil {
+			return nil, err
+		}
+		d.m, d.fsys, d.zc = m, f, &zCache{max: 1}
 	default:
 		return nil, inodeCorruptf(i.nid, "unknown data layout %d", i.layout)
 	}
@@ -71,7 +79,11 @@ func (d *fsData) ReadAt(p []byte, off int64) (int, error) {
 			return n, inodeCorruptf(d.nid, "bad extent mapping at offset %d", off)
 		}
 		k := min(int64(len(p)), e.off+e.n-off, d.size-off)
-		if e.dev == nil {
+		if e.z != nil {
+			if err := d.readCompressed(p[:k], off, e); err != nil {
+				return n, err
+			}
+		} else if e.dev == nil {
 			clear(p[:k])
 		} else if err := readFull(e.dev, p[:k], e.pos+(off-e.off)); err != nil {
 			return n, ioErrorf(err, "inode %d: reading data at offset %d", d.nid, off)

@@ -195,7 +195,8 @@ func FuzzOpen(f *testing.F) {
 	}
 	// Small seeds keep executions and input minimization fast; the big
 	// golden images are exercised by the corruption tests instead.
-	for _, name := range []string{"small512.erofs", "smallchunk.erofs", "blobdev.erofs", "prefix.erofs"} {
+	for _, name := range []string{"small512.erofs", "smallchunk.erofs", "blobdev.erofs", "prefix.erofs",
+		"zseed-lz4.erofs", "zseed-lzma.erofs", "zseed-zstd.erofs", "zseed-deflate.erofs"} {
 		f.Add(loadGolden(f, name))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -10,7 +10,7 @@ It writes *.erofs.gz (and blob.img.gz) next to itself. The trees are built
 under /tmp/erofs-golden. The expectations in ../reader_test.go are written
 against exactly what this script creates; keep the two in sync.
 """
-import gzip, os, shutil, socket, subprocess, sys
+import gzip, os, shutil, socket, subprocess, sys, tempfile
 
 T = 1700000000            # -T build time (epoch); most mtimes equal it
 UUID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
@@ -21,6 +21,34 @@ WORK = "/tmp/erofs-golden"
 def content(seed, n):
     """Deterministic file contents; the Go tests have the same function."""
     return bytes(((i * 7) + (i >> 9) * 13 + seed) % 251 for i in range(n))
+
+
+def lcg(x):
+    return (x * 1103515245 + 12345) & 0xFFFFFFFF
+
+
+def rnd(seed, n):
+    """Deterministic incompressible bytes; the Go tests have the same function."""
+    x, out = seed, bytearray(n)
+    for i in range(n):
+        x = lcg(x)
+        out[i] = x >> 24
+    return bytes(out)
+
+
+WORDS = ["alpha", "beta", "gamma", "delta", "mount", "inode", "block", "extent"]
+
+
+def text(seed, n):
+    """Deterministic log-like text; the Go tests have the same function."""
+    x, out, total, line = seed, [], 0, 0
+    while total < n:
+        x = lcg(x)
+        s = "line %d: the %s %s is ok\n" % (line, WORDS[(x >> 16) % 8], WORDS[(x >> 20) % 8])
+        line += 1
+        out.append(s)
+        total += len(s)
+    return "".join(out).encode()[:n]
 
 
 def wfile(path, data, mode=0o644, uid=0, gid=0):
@@ -192,6 +220,120 @@ def small_tree(root):
     os.utime(root, ns=(0, T * 10**9))
 
 
+def ztime(root):
+    for dirpath, dirnames, filenames in os.walk(root):
+        for n in dirnames + filenames:
+            os.utime(os.path.join(dirpath, n), ns=(T * 10**9, T * 10**9), follow_symlinks=False)
+    os.utime(root, ns=(0, T * 10**9))
+
+
+def zsmall_tree(root):
+    """The tree of the compressed z-*.erofs images: edge-case sizes."""
+    os.makedirs(root)
+    os.chmod(root, 0o755)
+    wfile(f"{root}/empty", b"")
+    wfile(f"{root}/one", content(1, 1))
+    for n in (4095, 4096, 4097, 65535, 65536, 65537):
+        wfile(f"{root}/f{n}", content(n % 251, n))
+    wfile(f"{root}/r4096", rnd(1, 4096))
+    wfile(f"{root}/r4097", rnd(2, 4097))
+    wfile(f"{root}/zeros", bytes(100000))
+    wfile(f"{root}/text", text(1, 16000))
+    wfile(f"{root}/mixed", text(2, 6000) + rnd(3, 3000) + bytes(20000) + content(4, 10000) + rnd(5, 1000))
+    os.link(f"{root}/text", f"{root}/hard")
+    os.symlink("text", f"{root}/sym")
+    os.symlink("d/" + "x" * 298, f"{root}/symlong")
+    os.mkdir(f"{root}/d")
+    wfile(f"{root}/d/small", content(6, 100))
+    a = text(7, 16000)
+    wfile(f"{root}/d/dupA", a)
+    wfile(f"{root}/d/dupB", a[:8000] + content(8, 100) + a[8000:])
+    ztime(root)
+
+
+def zbig_tree(root):
+    """The tree of the zbig-*.erofs images: many pclusters."""
+    os.makedirs(root)
+    os.chmod(root, 0o755)
+    wfile(f"{root}/text", text(1, 128 * 1024))
+    segs = []
+    for k in range(48):
+        m = k % 4
+        if m == 0:
+            segs.append(text(100 + k, 8192) + bytes(65536 - 8192))
+        elif m == 1:
+            segs.append(bytes(65536))
+        elif m == 2:
+            segs.append(content(k, 65536))
+        else:
+            segs.append(rnd(k, 1024) + content(k, 65536 - 1024))
+    wfile(f"{root}/big", b"".join(segs))
+    os.link(f"{root}/big", f"{root}/big2")
+    wfile(f"{root}/tail", rnd(9, 100) + text(10, 5000))
+    ztime(root)
+
+
+def zseed_tree(root):
+    """A tiny tree for the compressed fuzz seeds (zseed-*.erofs)."""
+    os.makedirs(root)
+    os.chmod(root, 0o755)
+    wfile(f"{root}/text", text(11, 3000))
+    wfile(f"{root}/pat", content(12, 1500))
+    wfile(f"{root}/rnd", rnd(13, 600) + text(14, 700))
+    wfile(f"{root}/zeros", bytes(5000))
+    wfile(f"{root}/small", b"tiny\n")
+    os.symlink("text", f"{root}/sym")
+    ztime(root)
+
+
+# Compressed images: (image, tree, options).
+ZIMAGES = []
+for alg in ("lz4", "lz4hc", "lzma", "deflate", "zstd"):
+    for pc, pcopt in (("", []), ("-64k", ["-C65536"])):
+        for zt, ztopt in (("", []), ("-zt", ["-Eztailpacking"])):
+            ZIMAGES.append((f"z-{alg}{pc}{zt}.erofs", "zsmall", [f"-z{alg}", *pcopt, *ztopt]))
+ZIMAGES += [
+    ("z-lz4-legacy.erofs", "zsmall", ["-zlz4", "-Elegacy-compress"]),
+    ("z-lzma-64k-legacy.erofs", "zsmall", ["-zlzma", "-C65536", "-Elegacy-compress", "-Eztailpacking"]),
+    ("z-lz4hc-frag.erofs", "zsmall", ["-zlz4hc", "-Efragments"]),
+    ("z-zstd-allfrag.erofs", "zsmall", ["-zzstd", "-Eall-fragments"]),
+    ("z-deflate-frag-zt.erofs", "zsmall", ["-zdeflate", "-Efragments", "-Eztailpacking"]),
+    ("z-lz4-dedupe.erofs", "zsmall", ["-zlz4", "-Ededupe"]),
+    ("z-zstd-dedupe.erofs", "zsmall", ["-zzstd", "-C16384", "-Ededupe"]),
+    ("z-lz4-b512.erofs", "zsmall", ["-zlz4", "-b512"]),
+    ("z-lzma-b1024.erofs", "zsmall", ["-zlzma", "-b1024", "-C8192", "-Eztailpacking"]),
+    ("z-zstd-b512-zt.erofs", "zsmall", ["-zzstd", "-b512", "-C4096", "-Eztailpacking"]),
+    ("zseed-lz4.erofs", "zseed", ["-zlz4", "-b512", "-Eztailpacking"]),
+    ("zseed-lzma.erofs", "zseed", ["-zlzma", "-b512", "-C1024", "-Efragments"]),
+    ("zseed-zstd.erofs", "zseed", ["-zzstd", "-b512", "-C2048", "-Elegacy-compress"]),
+    ("zseed-deflate.erofs", "zseed", ["-zdeflate", "-b1024", "-C4096", "-Ededupe"]),
+    ("zbig-lz4.erofs", "zbig", ["-zlz4"]),
+    ("zbig-lz4hc.erofs", "zbig", ["-zlz4hc", "-C65536", "-Eztailpacking"]),
+    ("zbig-lzma.erofs", "zbig", ["-zlzma", "-C131072"]),
+    ("zbig-deflate.erofs", "zbig", ["-zdeflate", "-Eztailpacking"]),
+    ("zbig-zstd.erofs", "zbig", ["-zzstd", "-C65536"]),
+]
+
+
+def kernel_check(image, tree):
+    """Mounts image (read-only) and compares every file with tree."""
+    mnt = tempfile.mkdtemp(prefix="erofs-golden-")
+    subprocess.check_call(["mount", "-t", "erofs", "-o", "ro,loop", image, mnt])
+    try:
+        for dirpath, dirnames, filenames in os.walk(tree):
+            rel = os.path.relpath(dirpath, tree)
+            for n in filenames:
+                src, got = os.path.join(dirpath, n), os.path.join(mnt, rel, n)
+                if os.path.islink(src):
+                    assert os.readlink(src) == os.readlink(got), got
+                    continue
+                with open(src, "rb") as a, open(got, "rb") as b:
+                    assert a.read() == b.read(), f"{image}: {rel}/{n} differs when mounted"
+    finally:
+        subprocess.check_call(["umount", mnt])
+        os.rmdir(mnt)
+
+
 def mkfs(mkfs_bin, out, src, *opts):
     cmd = [mkfs_bin, "--quiet", f"-T{T}", "--mkfs-time", f"-U{UUID}", *opts, out, src]
     print(" ".join(cmd))
@@ -227,6 +369,13 @@ def main():
     for n in ["plain.erofs", "b512.erofs", "chunk8k.erofs", "blobdev.erofs", "blob.img", "prefix.erofs",
               "small512.erofs", "smallchunk.erofs"]:
         gz(n)
+    zsmall_tree(f"{WORK}/zsmall")
+    zbig_tree(f"{WORK}/zbig")
+    zseed_tree(f"{WORK}/zseed")
+    for img, tree, opts in ZIMAGES:
+        mkfs(mkfs_bin, img, tree, *opts)
+        kernel_check(img, tree)
+        gz(img)
 
 
 if __name__ == "__main__":
