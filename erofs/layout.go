@@ -17,6 +17,11 @@ func (w *Writer) Close() error {
 	}
 	w.done = true
 	defer w.spool.close()
+	if w.zp != nil {
+		if err := w.zp.close(); err != nil && w.err == nil {
+			w.err = err
+		}
+	}
 	if w.err != nil {
 		return w.err
 	}
@@ -188,7 +193,8 @@ func (l *layout) planXattrs() {
 	}
 	l.pfxOff = int64(len(l.xattrArea))
 	l.xattrArea = l.enc.appendPrefixTable(l.xattrArea)
-	if hdr := int64(SuperblockOffset + superblockSize); hdr+int64(len(l.xattrArea)) <= w.dataStart*int64(w.bs) {
+	_, _, records := l.zconfig()
+	if hdr := int64(SuperblockOffset + superblockSize + len(records)); hdr+int64(len(l.xattrArea)) <= w.dataStart*int64(w.bs) {
 		l.xattrHdr = true
 		l.xattrPos = hdr
 	}
@@ -238,6 +244,10 @@ func (l *layout) planInodes() error {
 		meta := w.coreSize(n) + n.ibody
 		switch n.mode & ModeTypeMask {
 		case ModeRegular:
+			if n.z != nil {
+				next = l.zplan(n, next)
+				continue
+			}
 			if n.inline {
 				n.tailLen = int(n.size % bs)
 				if meta+n.tailLen > w.bs {
@@ -319,6 +329,9 @@ func (l *layout) placeMetadata() {
 	a := &metaAllocator{bs: bs, free: make([][]int64, bs/inodeSlotSize)}
 	for _, n := range l.order {
 		size := int64(l.w.coreSize(n) + n.ibody + n.tailLen)
+		if n.z != nil {
+			size = int64(roundUp(l.w.coreSize(n)+n.ibody, 8) + l.zmetaSize(n))
+		}
 		n.pos = a.alloc(size)
 		n.nid = uint64(n.pos / inodeSlotSize)
 	}
@@ -380,8 +393,12 @@ func (l *layout) writeReserved() error {
 	w := l.w
 	bs := int64(w.bs)
 	for _, n := range l.reserved {
-		if w.out.pos() != n.startBlk*bs {
-			return fmt.Errorf("erofs: internal error: inode %d data at %d, want block %d", n.ino, w.out.pos(), n.startBlk)
+		blk := n.startBlk
+		if n.z != nil {
+			blk = n.z.homeBlk
+		}
+		if w.out.pos() != blk*bs {
+			return fmt.Errorf("erofs: internal error: inode %d data at %d, want block %d", n.ino, w.out.pos(), blk)
 		}
 		var err error
 		switch n.mode & ModeTypeMask {
@@ -402,6 +419,10 @@ func (l *layout) writeReserved() error {
 			}
 			err = l.write([]byte(n.link[:end]))
 		case ModeRegular:
+			if n.z != nil {
+				err = l.writeHomeless(n)
+				break
+			}
 			tail := make([]byte, n.size%bs)
 			if err = w.spool.readAt(tail, n.tailOff); err == nil {
 				err = l.write(tail)
@@ -467,6 +488,15 @@ func (l *layout) record(b []byte, n *inode, xattrBase uint32) ([]byte, error) {
 	switch n.mode & ModeTypeMask {
 	case ModeRegular, ModeDir, ModeSymlink:
 		switch {
+		case n.z != nil:
+			layout = LayoutCompressedCompact
+			if n.z.full {
+				layout = LayoutCompressedFull
+			}
+			u = uint32(n.z.blocks)
+			if n.z.homeless {
+				u++
+			}
 		case n.startBlk >= 0:
 			u = uint32(n.startBlk)
 		case n.tailLen > 0:
@@ -521,6 +551,9 @@ func (l *layout) record(b []byte, n *inode, xattrBase uint32) ([]byte, error) {
 			return nil, fmt.Errorf("erofs: internal error: inode %d xattrs take %d bytes, planned %d", n.ino, len(b)-start, n.ibody)
 		}
 	}
+	if n.z != nil {
+		return l.appendZmeta(b, len(b)-l.w.coreSize(n)-n.ibody, n)
+	}
 	if n.tailLen > 0 {
 		switch n.mode & ModeTypeMask {
 		case ModeRegular:
@@ -566,6 +599,10 @@ func (l *layout) writeHeader(blocks int64) error {
 	le.PutUint32(sb[sbMetaBlkAddr:], uint32(l.metaBlk))
 	le.PutUint32(sb[sbXattrBlkAddr:], uint32(l.xattrPos/int64(w.bs)))
 	copy(sb[sbVolumeName:sbVolumeName+16], w.opts.VolumeName)
+	zincompat, u1, records := l.zconfig()
+	incompat |= zincompat
+	le.PutUint16(sb[sbU1:], u1)
+	copy(hdr[SuperblockOffset+superblockSize:], records)
 	le.PutUint32(sb[sbFeatureIncompat:], incompat)
 	if len(l.enc.prefixes) > 0 {
 		sb[sbXattrPrefixCount] = uint8(len(l.enc.prefixes))

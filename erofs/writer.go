@@ -52,6 +52,10 @@ type WriterOptions struct {
 	// directory is iterated directly.
 	WhiteoutOrigin bool
 
+	// Compression, when set, compresses regular files (mkfs.erofs -z, -C
+	// and -E ztailpacking). Nil writes an uncompressed image.
+	Compression *Compression
+
 	// TempDir is where file tails wait, in an unlinked temporary file,
 	// until Close packs them into inode blocks. "" means os.TempDir.
 	TempDir string
@@ -82,6 +86,7 @@ type Writer struct {
 	tail      []byte // scratch for a file's tail on its way to the spool
 	dataCRC   uint32 // CRC-32C of all file data, for the derived UUID
 	dataLen   int64
+	zp        *zpipe // compression pipeline, when compressing
 }
 
 // inode is an object being built; hard links share one.
@@ -101,6 +106,8 @@ type inode struct {
 	startBlk int64 // first data block, -1 if none
 	inline   bool  // tail is in the spool at tailOff
 	tailOff  int64
+
+	z *zfile // compressed data, when the file was stored compressed
 
 	// Set during layout.
 	nlink    uint32
@@ -149,6 +156,16 @@ func NewWriter(w io.WriterAt, opts *WriterOptions) (*Writer, error) {
 	wr.out = newSeqWriter(w, wr.dataStart*int64(bs), 1<<20)
 	wr.root = &inode{mode: ModeDir | 0o755, mtime: o.BuildTime, startBlk: -1, children: map[string]*inode{}}
 	wr.root.parent = wr.root
+	if o.Compression != nil {
+		c := *o.Compression
+		if err := c.validate(bs); err != nil {
+			return nil, err
+		}
+		wr.opts.Compression = &c
+		if err := wr.startPipe(); err != nil {
+			return nil, err
+		}
+	}
 	return wr, nil
 }
 
@@ -243,7 +260,11 @@ func (w *Writer) Add(e *Entry, data io.Reader) error {
 		n.children = map[string]*inode{}
 	}
 	if n.mode&ModeTypeMask == ModeRegular {
-		if err := w.writeData(n, data); err != nil {
+		write := w.writeData
+		if w.zp != nil && n.size > 0 {
+			write = w.zp.add
+		}
+		if err := write(n, data); err != nil {
 			w.err = fmt.Errorf("erofs: %s: %w", e.Path, err)
 			return w.err
 		}

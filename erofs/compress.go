@@ -1,0 +1,262 @@
+package erofs
+
+// Compressors for compressed images. Each one compresses "to a destination
+// size": it encodes the longest prefix of its input that fits into a
+// physical cluster, the way mkfs.erofs fills pclusters. LZ4 and LZMA have
+// native destination-size encoders; DEFLATE and Zstandard search for the
+// input length with ordinary encoders.
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/klauspost/compress/flate"
+	"github.com/klauspost/compress/zstd"
+)
+
+// Compression configures a compressed image. Regular files are compressed;
+// directories, symlinks and files too small to gain stay uncompressed.
+type Compression struct {
+	// Algorithm is one of "lz4", "lz4hc", "lzma", "deflate" and "zstd".
+	Algorithm string
+
+	// Level is the algorithm's compression level, with mkfs.erofs's
+	// meaning and range: lz4hc 0-12, lzma 0-9, deflate 0-9, zstd 1-22;
+	// lz4 has none. DefaultCompression gives mkfs.erofs's defaults.
+	Level int
+
+	// PclusterSize is the largest physical cluster in bytes, like
+	// mkfs.erofs -C: a multiple of the block size up to 1 MiB. 0 means one
+	// block. Larger clusters compress better and read more per miss.
+	PclusterSize int
+
+	// Ztailpacking stores each file's last compressed cluster inline in
+	// its inode's block when it is smaller than a block
+	// (mkfs.erofs -E ztailpacking).
+	Ztailpacking bool
+
+	// FullIndexes writes 8-byte logical cluster indexes instead of the
+	// compact 2- and 4-byte ones (mkfs.erofs -E legacy-compress).
+	FullIndexes bool
+
+	// Workers is the number of goroutines compressing; 0 means GOMAXPROCS.
+	// The image does not depend on it.
+	Workers int
+}
+
+// algorithms maps the algorithm names to their on-disk id and default
+// level, and the level range.
+var algorithms = map[string]struct {
+	id                    uint8
+	def, minLevel, maxLvl int
+}{
+	"lz4":     {AlgLZ4, 0, 0, 0},
+	"lz4hc":   {AlgLZ4, 9, 0, 12},
+	"lzma":    {AlgLZMA, 6, 0, 9},
+	"deflate": {AlgDeflate, 1, 0, 9},
+	"zstd":    {AlgZstd, 3, 1, 22},
+}
+
+// DefaultCompression returns the configuration mkfs.erofs uses for -z alg:
+// its default level and one-block physical clusters.
+func DefaultCompression(alg string) (*Compression, error) {
+	a, ok := algorithms[alg]
+	if !ok {
+		return nil, fmt.Errorf("erofs: unknown compression algorithm %q (want lz4, lz4hc, lzma, deflate or zstd)", alg)
+	}
+	return &Compression{Algorithm: alg, Level: a.def}, nil
+}
+
+// ParseCompression parses a mkfs.erofs -z argument: "ALG" or
+// "ALG,level=N" (also the older "ALG,N").
+func ParseCompression(s string) (*Compression, error) {
+	name, opts, _ := strings.Cut(s, ",")
+	c, err := DefaultCompression(name)
+	if err != nil {
+		return nil, err
+	}
+	if opts == "" {
+		return c, nil
+	}
+	for _, o := range strings.Split(opts, ",") {
+		v, ok := strings.CutPrefix(o, "level=")
+		if !ok && strings.Contains(o, "=") {
+			return nil, fmt.Errorf("erofs: compression option %q: only level=N is supported", o)
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return nil, fmt.Errorf("erofs: compression level %q is not a number", v)
+		}
+		c.Level = n
+	}
+	return c, c.validate(DefaultBlockSize)
+}
+
+// String formats c the way ParseCompression reads it.
+func (c *Compression) String() string {
+	if c.Algorithm == "lz4" {
+		return c.Algorithm
+	}
+	return fmt.Sprintf("%s,level=%d", c.Algorithm, c.Level)
+}
+
+func (c *Compression) validate(bs int) error {
+	a, ok := algorithms[c.Algorithm]
+	if !ok {
+		return fmt.Errorf("erofs: unknown compression algorithm %q (want lz4, lz4hc, lzma, deflate or zstd)", c.Algorithm)
+	}
+	if c.Level < a.minLevel || c.Level > a.maxLvl {
+		return fmt.Errorf("erofs: %s level %d out of range %d-%d", c.Algorithm, c.Level, a.minLevel, a.maxLvl)
+	}
+	p := c.PclusterSize
+	if p != 0 && (p < bs || p%bs != 0 || p > maxPclusterSize) {
+		return fmt.Errorf("erofs: physical cluster size %d is not a multiple of the block size %d up to %d", p, bs, maxPclusterSize)
+	}
+	if p != 0 && p/bs > deltaMax {
+		return fmt.Errorf("erofs: physical cluster of %d blocks exceeds %d", p/bs, deltaMax)
+	}
+	if c.Workers < 0 {
+		return fmt.Errorf("erofs: negative worker count %d", c.Workers)
+	}
+	return nil
+}
+
+// algID is the on-disk algorithm id.
+func (c *Compression) algID() uint8 { return algorithms[c.Algorithm].id }
+
+// dictSize is the LZMA dictionary size recorded in the configuration, as
+// mkfs.erofs chooses it: four physical clusters, at least 32 KiB.
+func lzmaDictSize(pcluster int) int {
+	return max(32<<10, min(maxLZMADictSize, 4*pcluster))
+}
+
+// zstdWindowLog is log2 of the Zstandard window: eight physical clusters
+// up to 1 MiB, rounded down to a power of two.
+func zstdWindowLog(pcluster int) int {
+	w := min(1<<maxZstdWindowLog, 8*pcluster)
+	lg := 0
+	for 1<<(lg+1) <= w {
+		lg++
+	}
+	return lg
+}
+
+// compressor encodes one physical cluster. Each worker has its own.
+type compressor interface {
+	// destSize encodes the longest prefix of src that fits into dst and
+	// returns the encoded length and the number of bytes of src used; 0, 0
+	// when nothing fits.
+	destSize(dst, src []byte) (n, consumed int)
+}
+
+func newCompressor(c *Compression, pcluster int) (compressor, error) {
+	switch c.Algorithm {
+	case "lz4", "lz4hc", "lzma":
+		return newNativeCompressor(c, pcluster)
+	case "deflate":
+		fw, err := flate.NewWriter(nil, c.Level)
+		if err != nil {
+			return nil, fmt.Errorf("erofs: deflate: %w", err)
+		}
+		return &searchDestSize{enc: &deflateEncoder{w: fw}}, nil
+	case "zstd":
+		enc, err := zstd.NewWriter(nil,
+			zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(c.Level)),
+			zstd.WithEncoderConcurrency(1),
+			zstd.WithWindowSize(1<<zstdWindowLog(pcluster)),
+			zstd.WithEncoderCRC(false),
+			zstd.WithZeroFrames(true),
+			zstd.WithLowerEncoderMem(true))
+		if err != nil {
+			return nil, fmt.Errorf("erofs: zstd: %w", err)
+		}
+		return &searchDestSize{enc: zstdEncoder{enc}}, nil
+	}
+	return nil, fmt.Errorf("erofs: unknown compression algorithm %q", c.Algorithm)
+}
+
+// encoder compresses a whole input, appending to dst.
+type encoder interface {
+	encode(dst, src []byte) []byte
+}
+
+type zstdEncoder struct{ e *zstd.Encoder }
+
+func (z zstdEncoder) encode(dst, src []byte) []byte { return z.e.EncodeAll(src, dst) }
+
+type deflateEncoder struct {
+	w   *flate.Writer
+	buf bytes.Buffer
+}
+
+func (d *deflateEncoder) encode(dst, src []byte) []byte {
+	d.buf.Reset()
+	d.w.Reset(&d.buf)
+	d.w.Write(src) // writes to a bytes.Buffer cannot fail
+	d.w.Close()
+	out := append(dst, d.buf.Bytes()...)
+	// A stream starting with a non-final stored block begins with a zero
+	// byte, which 0padding would skip; set one of the header byte's
+	// unused padding bits instead.
+	if len(out) > len(dst) && out[len(dst)] == 0 {
+		out[len(dst)] |= 0x08
+	}
+	return out
+}
+
+// searchDestSize turns an ordinary encoder into a destination-size one by
+// searching for a long input prefix whose encoding fits. Each guess scales
+// the last tried length by how far its encoding was from the budget, and
+// stays between the longest prefix known to fit and the shortest known not
+// to. The search stops once the encoding fills the budget to within
+// 1/searchSlack: the few bytes left would rarely hold another match.
+type searchDestSize struct {
+	enc   encoder
+	buf   []byte
+	best  []byte
+	ratio float64 // input bytes per output byte of the last result
+}
+
+const searchSlack = 64
+
+func (s *searchDestSize) destSize(dst, src []byte) (int, int) {
+	budget := len(dst)
+	if budget == 0 || len(src) == 0 {
+		return 0, 0
+	}
+	lo, hi := 0, len(src)+1 // lo fits (0 trivially), hi does not
+	loSize := 0
+	if s.ratio == 0 {
+		s.ratio = 2
+	}
+	guess := int(float64(budget) * s.ratio * 0.97)
+	for hi-lo > 1 {
+		m := min(max(guess, lo+1), hi-1)
+		s.buf = s.enc.encode(s.buf[:0], src[:m])
+		c := len(s.buf)
+		if c <= budget {
+			lo, loSize = m, c
+			s.best, s.buf = s.buf, s.best
+			if c >= budget-budget/searchSlack {
+				break
+			}
+		} else {
+			hi = m
+		}
+		// Aim a little short of the budget: a guess that fits narrows
+		// the search as much and ends it sooner.
+		target := float64(budget) * (1 - 0.5/searchSlack)
+		guess = int(float64(m) * target / float64(max(c, 1)))
+		if guess <= lo || guess >= hi {
+			guess = lo + (hi-lo)/2
+		}
+	}
+	if lo == 0 {
+		return 0, 0
+	}
+	s.ratio = float64(lo) / float64(loSize)
+	copy(dst, s.best[:loSize])
+	return loSize, lo
+}
