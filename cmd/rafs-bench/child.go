@@ -9,6 +9,7 @@ import (
 	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +29,10 @@ type childFlags struct {
 	memProfile string
 	memRate    int
 	memStats   bool
+	compress   string
+	pcluster   int
+	extended   string
+	workers    int
 }
 
 // childMain is the rafs child mode: convert LAYER to OUT in this process.
@@ -38,6 +43,10 @@ func childMain(args []string) int {
 	fs.Int64Var(&f.buildTime, "T", 0, "build time in `seconds` since 1970")
 	fs.StringVar(&f.whiteouts, "whiteouts", "overlay", "OCI whiteouts: `mode` overlay, keep or strip")
 	fs.BoolVar(&f.inlineData, "inline-data", true, "pack file tails into their inode's block")
+	fs.StringVar(&f.compress, "z", "", "compression `ALG[,level=N]`")
+	fs.IntVar(&f.pcluster, "C", 0, "largest physical cluster in `bytes`")
+	fs.StringVar(&f.extended, "E", "", "extended `options`: ztailpacking, legacy-compress")
+	fs.IntVar(&f.workers, "workers", 0, "compression `threads` (0: GOMAXPROCS)")
 	fs.StringVar(&f.tmpDir, "tmpdir", "", "`directory` for temporary files")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to `file`")
 	fs.StringVar(&f.memProfile, "memprofile", "", "write a heap profile to `file`, taken before the superblock is written")
@@ -69,6 +78,25 @@ func runChild(f *childFlags, layer, out string) error {
 	var err error
 	if opts.Whiteouts, err = convert.ParseWhiteoutMode(f.whiteouts); err != nil {
 		return err
+	}
+	if f.compress != "" {
+		c, err := erofs.ParseCompression(f.compress)
+		if err != nil {
+			return err
+		}
+		c.PclusterSize, c.Workers = f.pcluster, f.workers
+		for _, e := range strings.Split(f.extended, ",") {
+			switch e {
+			case "":
+			case "ztailpacking":
+				c.Ztailpacking = true
+			case "legacy-compress":
+				c.FullIndexes = true
+			default:
+				return fmt.Errorf("-E %s: unknown extended option", e)
+			}
+		}
+		opts.Image.Compression = c
 	}
 	if f.memRate > 0 {
 		runtime.MemProfileRate = f.memRate

@@ -28,12 +28,17 @@
 //	-o DIR        keep the images in DIR (default: a temporary directory,
 //	              removed at the end)
 //	-b SIZE       block size passed to both tools (default: their own, 4096)
+//	-z ALG[,level=N], -C BYTES, -E OPTS
+//	              compression, physical cluster size and extended options
+//	              (ztailpacking, legacy-compress), passed to both tools
+//	-workers N    compression threads of both tools (default 2)
 //	-mkfs PATH    the mkfs.erofs to run ("none" to skip it)
 //	-mkfs-args S  extra mkfs.erofs arguments, split on spaces
 //	-rafs-args S  extra arguments for the rafs child, split on spaces
 //	-v            print the tools' command lines and their standard error
 //
-// The rafs child accepts -b, -T, -whiteouts, -inline-data and -tmpdir as
+// The rafs child accepts -b, -T, -z, -C, -E, -workers, -whiteouts,
+// -inline-data and -tmpdir as
 // "rafs build" does, and for profiling -cpuprofile FILE, -memprofile FILE
 // (a heap profile taken just before the superblock is written, when the
 // writer's metadata is at its largest) and -memstats (print Go memory
@@ -80,6 +85,10 @@ type config struct {
 	outDir    string
 	blockSize int
 	mkfs      string
+	compress  string
+	pcluster  int
+	extended  string
+	workers   int
 	mkfsArgs  []string
 	rafsArgs  []string
 	verbose   bool
@@ -98,6 +107,10 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&c.outDir, "o", "", "keep the output images in `dir` (default: a temporary directory, removed)")
 	fs.IntVar(&c.blockSize, "b", 0, "block `size` in bytes passed to both tools (default: the tools' own)")
 	fs.StringVar(&c.mkfs, "mkfs", "", "`path` of mkfs.erofs (default: found on $PATH; \"none\" to skip)")
+	fs.StringVar(&c.compress, "z", "", "compression `ALG[,level=N]` passed to both tools (lz4, lz4hc, lzma, deflate, zstd)")
+	fs.IntVar(&c.pcluster, "C", 0, "largest physical cluster in `bytes`, passed to both tools")
+	fs.StringVar(&c.extended, "E", "", "extended `options` passed to both tools (ztailpacking, legacy-compress)")
+	fs.IntVar(&c.workers, "workers", 2, "compression `threads` of both tools (mkfs.erofs --workers)")
 	fs.StringVar(&mkfsArgs, "mkfs-args", "", "extra mkfs.erofs `arguments`, split on spaces")
 	fs.StringVar(&rafsArgs, "rafs-args", "", "extra rafs child `arguments`, split on spaces (e.g. \"-cpuprofile cpu.out\")")
 	fs.BoolVar(&c.verbose, "v", false, "print the command lines and the tools' standard error")

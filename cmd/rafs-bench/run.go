@@ -34,6 +34,15 @@ func rafsTool(self string, c *config, out string) *tool {
 	if c.blockSize > 0 {
 		args = append(args, "-b", strconv.Itoa(c.blockSize))
 	}
+	if c.compress != "" {
+		args = append(args, "-z", c.compress, "-workers", strconv.Itoa(c.workers))
+	}
+	if c.pcluster > 0 {
+		args = append(args, "-C", strconv.Itoa(c.pcluster))
+	}
+	if c.extended != "" {
+		args = append(args, "-E", c.extended)
+	}
 	args = append(args, c.rafsArgs...)
 	args = append(args, c.layer, out)
 	return &tool{
@@ -59,6 +68,15 @@ func mkfsTool(mkfs string, c *config, kind layerKind, out string) *tool {
 	args = append(args, "-T0", "--mkfs-time", "--quiet")
 	if c.blockSize > 0 {
 		args = append(args, "-b"+strconv.Itoa(c.blockSize))
+	}
+	if c.compress != "" {
+		args = append(args, "-z"+c.compress, "--workers="+strconv.Itoa(c.workers))
+	}
+	if c.pcluster > 0 {
+		args = append(args, "-C"+strconv.Itoa(c.pcluster))
+	}
+	if c.extended != "" {
+		args = append(args, "-E"+c.extended)
 	}
 	args = append(args, c.mkfsArgs...)
 	args = append(args, out, c.layer)

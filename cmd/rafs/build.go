@@ -20,9 +20,10 @@ import (
 
 const buildUsage = `Usage: rafs build [flags] -o OUT SOURCE
 
-Builds an uncompressed EROFS image from SOURCE: a tar, a tar.gz or tar.zst
-(detected by content), "-" for standard input, or a directory. The output
-is reproducible: the same input and flags give the same bytes.
+Builds an EROFS image from SOURCE: a tar, a tar.gz or tar.zst (detected by
+content), "-" for standard input, or a directory. Without -z the image is
+uncompressed. The output is reproducible: the same input and flags give the
+same bytes, whatever the number of cores.
 
 Flags:
 `
@@ -38,6 +39,10 @@ type buildFlags struct {
 	quiet      bool
 	progress   bool
 	tmpDir     string
+	compress   string
+	pcluster   int
+	extended   string
+	workers    int
 }
 
 func parseBuildFlags(args []string) (*buildFlags, string, error) {
@@ -57,6 +62,10 @@ func parseBuildFlags(args []string) (*buildFlags, string, error) {
 	fs.BoolVar(&f.quiet, "q", false, "print nothing but errors")
 	fs.BoolVar(&f.progress, "progress", false, "show a progress bar even when standard error is not a terminal")
 	fs.StringVar(&f.tmpDir, "tmpdir", "", "`directory` for temporary files (default: the system's)")
+	fs.StringVar(&f.compress, "z", "", "compress regular files: `ALG[,level=N]` with ALG lz4, lz4hc (level 0-12, default 9), lzma (0-9, default 6), deflate (0-9, default 1) or zstd (1-22, default 3)")
+	fs.IntVar(&f.pcluster, "C", 0, "largest physical cluster in `bytes`: a multiple of the block size up to 1048576 (default one block)")
+	fs.StringVar(&f.extended, "E", "", "extended `options`, comma-separated: ztailpacking (inline compressed tails), legacy-compress (full lcluster indexes), noinline_data")
+	fs.IntVar(&f.workers, "workers", 0, "compression `threads` (default: the number of CPUs); the image does not depend on it")
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -109,6 +118,37 @@ func (f *buildFlags) options() (*convert.EROFSOptions, error) {
 			copy(id[:], b)
 		}
 		o.Image.UUID = &id
+	}
+	var ztail, legacy bool
+	for _, e := range strings.Split(f.extended, ",") {
+		switch e {
+		case "":
+		case "ztailpacking":
+			ztail = true
+		case "^ztailpacking":
+			ztail = false
+		case "legacy-compress":
+			legacy = true
+		case "noinline_data", "^inline_data":
+			o.Image.NoInlineData = true
+		case "inline_data", "^noinline_data":
+			o.Image.NoInlineData = false
+		default:
+			return nil, fmt.Errorf("-E %s: unknown extended option (want ztailpacking, legacy-compress, noinline_data)", e)
+		}
+	}
+	if f.compress != "" {
+		c, err := erofs.ParseCompression(f.compress)
+		if err != nil {
+			return nil, err
+		}
+		c.PclusterSize = f.pcluster
+		c.Ztailpacking = ztail
+		c.FullIndexes = legacy
+		c.Workers = f.workers
+		o.Image.Compression = c
+	} else if f.pcluster != 0 || ztail || legacy {
+		return nil, errors.New("-C and -E ztailpacking/legacy-compress need -z")
 	}
 	w, err := convert.ParseWhiteoutMode(f.whiteouts)
 	if err != nil {

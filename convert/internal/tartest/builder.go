@@ -110,6 +110,32 @@ func Content(seed string, n int) []byte {
 	return out[:n]
 }
 
+// Text returns n bytes of compressible, text-like content determined by
+// seed: lines of words from a small vocabulary, with numbers, the way
+// source files and configuration compress.
+func Text(seed string, n int) []byte {
+	words := []string{"the", "erofs", "layer", "block", "inode", "return", "error", "func", "if", "else",
+		"for", "range", "struct", "int", "string", "nil", "err", "data", "offset", "size", "var", "const"}
+	h := sha256.Sum256([]byte(seed))
+	x := binary.BigEndian.Uint64(h[:8]) | 1
+	out := make([]byte, 0, n+64)
+	for len(out) < n {
+		x ^= x << 13 // xorshift64
+		x ^= x >> 7
+		x ^= x << 17
+		switch x % 11 {
+		case 0:
+			out = append(out, '\n')
+		case 1:
+			out = fmt.Appendf(out, "%d ", x>>40)
+		default:
+			out = append(out, words[x>>32%uint64(len(words))]...)
+			out = append(out, ' ')
+		}
+	}
+	return out[:n]
+}
+
 // Gzip compresses b with gzip at the default level and a fixed header, so
 // the output is deterministic.
 func Gzip(b []byte) []byte {

@@ -28,6 +28,7 @@ var goodCases = []caseFunc{
 	{"dir-to-file", caseDirToFile},
 	{"implicit-parents", caseImplicitParents},
 	{"sizes", caseSizes},
+	{"compression", caseCompression},
 	{"big-dir", caseBigDir},
 	{"deep", caseDeep},
 	{"names", caseNames},
@@ -477,6 +478,44 @@ func caseSizes() []byte {
 	a.add(tar.Header{Typeflag: tar.TypeReg, Name: "sz/zeros-1M", Mode: 0o644}, make([]byte, 1<<20))
 	zeroTail := append(Content("tail", 4096), make([]byte, 3*4096)...)
 	a.add(tar.Header{Typeflag: tar.TypeReg, Name: "sz/zero-tail", Mode: 0o644}, zeroTail)
+	return a.bytes()
+}
+
+// caseCompression has the files that stress compressed layouts: empty,
+// 1-byte, all-zero, incompressible and text files of one block, 64 KiB and
+// 1 MiB (common physical cluster sizes) and a byte either side, a file of
+// mixed text, zeros and noise, and hard links to compressed files.
+func caseCompression() []byte {
+	a := newArchive(tar.FormatPAX)
+	a.dir("z/", 0o755)
+	reg := func(name string, data []byte) {
+		a.add(tar.Header{Typeflag: tar.TypeReg, Name: "z/" + name, Mode: 0o644}, data)
+	}
+	reg("empty", nil)
+	reg("one", []byte("x"))
+	reg("zero-one", []byte{0})
+	for _, n := range []int{4096, 65536, 1 << 20} {
+		for _, m := range []int{n - 1, n, n + 1} {
+			reg(fmt.Sprintf("text-%d", m), Text(fmt.Sprint("text ", m), m))
+			reg(fmt.Sprintf("noise-%d", m), Content(fmt.Sprint("noise ", m), m))
+			reg(fmt.Sprintf("zeros-%d", m), make([]byte, m))
+		}
+	}
+	var mixed []byte
+	for i := range 24 {
+		switch i % 3 {
+		case 0:
+			mixed = append(mixed, Text(fmt.Sprint("mixed ", i), 70000+i*997)...)
+		case 1:
+			mixed = append(mixed, make([]byte, 50000+i*131)...)
+		case 2:
+			mixed = append(mixed, Content(fmt.Sprint("mixed ", i), 30000+i*61)...)
+		}
+	}
+	reg("mixed", mixed)
+	reg("text-tail", append(Content("head", 20000), Text("tail", 3000)...))
+	a.hardlink("z/mixed-link", "z/mixed")
+	a.hardlink("z/text-link", "z/text-65536")
 	return a.bytes()
 }
 

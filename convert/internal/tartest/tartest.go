@@ -42,6 +42,9 @@
 //	implicit-parents   entries whose parents never (or only later) appear
 //	sizes              0, 1, 511-513, 4095-4097, 8191-8193, 64 KiB, 1 MiB+1,
 //	                   3 MiB, 1 MiB of zeros, a file with a zero tail
+//	compression        empty, 1-byte, zero, noise and text files of 4 KiB,
+//	                   64 KiB and 1 MiB and a byte either side, mixed content,
+//	                   hard links to compressed files
 //	big-dir            one directory with 5000 entries of varied name lengths
 //	deep               60 nested directories
 //	names              non-UTF-8, 255-byte, control-character and punctuation
