@@ -1,0 +1,49 @@
+package blob
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzOpen runs the reader on arbitrary bytes: Open and everything after
+// it must return errors, never panic, hang or allocate without bound.
+func FuzzOpen(f *testing.F) {
+	for _, name := range []string{fixtureBlob, fixtureTOC} {
+		if b, err := os.ReadFile(filepath.Join(fixtureDir, name)); err == nil {
+			f.Add(b)
+		}
+	}
+	for _, v2 := range []bool{false, true} {
+		b, _ := smallBlob(f, v2)
+		f.Add(b)
+		f.Add(b[:len(b)-TOCEntrySize*5-TarHeaderSize]) // no ToC: tar walk
+	}
+	lz, _, _ := writeBlob(f, &WriterOptions{Compressor: CompressorLZ4Block, ChunkSize: 4096}, [][]byte{bytes.Repeat([]byte("ab"), 2000)}, []byte("boot"))
+	f.Add(lz)
+	noChunks, _, _ := writeBlob(f, nil, nil, bytes.Repeat([]byte("x"), 100))
+	f.Add(noChunks)
+	buf := make([]byte, MaxChunkSize)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := Open(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			return
+		}
+		for _, s := range r.Sections() {
+			if rc, err := r.SectionReader(s.Name); err == nil {
+				io.Copy(io.Discard, rc)
+				rc.Close()
+			}
+			r.Section(s.Name)
+		}
+		r.Bootstrap()
+		for i := range min(r.ChunkCount(), 64) {
+			r.ReadChunk(i, buf)
+			r.ChunkDigest(i)
+		}
+		r.UncompressedSize()
+		r.Verify()
+	})
+}
