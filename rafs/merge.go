@@ -1,0 +1,323 @@
+package rafs
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// OCI whiteout names.
+const (
+	// WhiteoutPrefix marks a whiteout: ".wh.NAME" in a layer removes NAME
+	// of the lower layers.
+	WhiteoutPrefix = ".wh."
+	// WhiteoutOpaque in a directory hides every lower-layer entry of that
+	// directory.
+	WhiteoutOpaque = ".wh..wh..opq"
+	// whiteoutMetaPrefix is reserved for whiteout metadata files; entries
+	// with it other than WhiteoutOpaque are dropped.
+	whiteoutMetaPrefix = ".wh..wh."
+)
+
+// MergeOptions configures Merge.
+type MergeOptions struct {
+	// Flags, when non-zero, is the merged bootstrap's s_flags (WriteTo
+	// still adds FlagHasXattr when needed). When zero, Merge uses the
+	// first layer's flags with FlagHasXattr set (nydus's merge always sets
+	// it), and FlagInlinedChunkDigest set only if every merged blob has
+	// the blob feature BlobFeatureInlinedChunkDigest.
+	Flags uint64
+}
+
+// Merge overlays per-layer bootstraps, layers[0] the lowest, into one
+// bootstrap the way containerd applies OCI layers in order (the result is
+// the tree a container would see):
+//
+//   - ".wh.NAME" removes NAME (and everything below it) of the lower layers;
+//     the whiteout itself is dropped. ".wh..wh..opq" in a directory hides all
+//     of that directory's lower-layer entries and is dropped. Whiteouts only
+//     affect lower layers: an entry of the same layer survives. Whiteouts in
+//     the lowest layer have nothing to remove and are dropped too (nydus's
+//     merge keeps them; we follow containerd/overlayfs, where they never
+//     show as files).
+//   - A directory of an upper layer over a lower directory replaces its
+//     attributes (mode, owner, times, xattrs) and keeps its lower entries
+//     (unless opaque); over a lower non-directory it replaces it.
+//   - A non-directory of an upper layer replaces whatever the lower layers
+//     had at that path, including a whole directory tree.
+//   - Hard links stay hard links within a layer (nodes sharing an inode
+//     through Node.Link); replacing one name of a lower-layer hard-link
+//     group leaves the other names linked to the original inode.
+//
+// The merged blob table holds each blob that some chunk of the merged tree
+// references, in layer order (and, within a layer, in that layer's blob
+// order); a blob that several layers list (by ID, e.g. a chunk
+// dictionary's) appears once. Layers without chunks contribute no blob,
+// and neither do blobs whose every chunk was whited out. Chunks'
+// BlobIndex is re-indexed accordingly, and BlobFeatureInlinedFSMeta is
+// cleared in the merged table (the merged bootstrap is not inside any
+// blob). All layers must share the chunk size and the explicit-uid/gid
+// flag; at most MaxBlobs blobs may result.
+//
+// Merge does not modify the layers; the result shares no nodes with them.
+func Merge(layers []*Bootstrap, opts *MergeOptions) (*Bootstrap, error) {
+	if opts == nil {
+		opts = &MergeOptions{}
+	}
+	if len(layers) == 0 {
+		return nil, errors.New("rafs: merge: no layers")
+	}
+	m := &merger{blobIDs: map[string]int{}}
+	first := layers[0]
+	for i, l := range layers {
+		if l == nil || l.Root == nil || !l.Root.IsDir() {
+			return nil, fmt.Errorf("rafs: merge: layer %d has no root directory", i)
+		}
+		if l.ChunkSize != first.ChunkSize {
+			return nil, fmt.Errorf("rafs: merge: layer %d has chunk size %#x, layer 0 has %#x", i, l.ChunkSize, first.ChunkSize)
+		}
+		if (l.Flags^first.Flags)&FlagExplicitUIDGID != 0 {
+			return nil, fmt.Errorf("rafs: merge: layer %d differs from layer 0 in the EXPLICIT_UID_GID flag", i)
+		}
+	}
+
+	var root *Node
+	for i, l := range layers {
+		// Map the layer's blobs to candidate indexes (deduplicated by ID).
+		remap := make([]uint32, len(l.Blobs))
+		for j, bi := range l.Blobs {
+			k, ok := m.blobIDs[bi.ID]
+			if !ok {
+				k = len(m.blobs)
+				m.blobIDs[bi.ID] = k
+				m.blobs = append(m.blobs, bi)
+			}
+			remap[j] = uint32(k)
+		}
+		c := &cloner{layer: i, remap: remap, nblobs: len(l.Blobs), done: map[*Node]*Node{}}
+		lroot, err := c.clone("/", l.Root)
+		if err != nil {
+			return nil, err
+		}
+		if root == nil {
+			root = lroot
+			dropWhiteouts(root)
+			continue
+		}
+		applyDir(root, lroot)
+	}
+
+	// Keep referenced blobs only, in candidate order, and re-index.
+	used := make([]bool, len(m.blobs))
+	inodes := uniqueInodes(root)
+	for _, n := range inodes {
+		for _, c := range n.Chunks {
+			used[c.BlobIndex] = true
+		}
+	}
+	final := make([]uint32, len(m.blobs))
+	out := &Bootstrap{ChunkSize: first.ChunkSize, Root: root}
+	allInlined := true
+	for k, bi := range m.blobs {
+		if !used[k] {
+			continue
+		}
+		final[k] = uint32(len(out.Blobs))
+		bi.Features &^= BlobFeatureInlinedFSMeta
+		if bi.Features&BlobFeatureInlinedChunkDigest == 0 {
+			allInlined = false
+		}
+		out.Blobs = append(out.Blobs, bi)
+	}
+	if len(out.Blobs) > MaxBlobs {
+		return nil, fmt.Errorf("rafs: merge: %d blobs, more than %d", len(out.Blobs), MaxBlobs)
+	}
+	for _, n := range inodes {
+		for j := range n.Chunks {
+			n.Chunks[j].BlobIndex = final[n.Chunks[j].BlobIndex]
+		}
+	}
+	out.Flags = opts.Flags
+	if out.Flags == 0 {
+		out.Flags = first.Flags | FlagHasXattr
+		if allInlined {
+			out.Flags |= FlagInlinedChunkDigest
+		} else {
+			out.Flags &^= FlagInlinedChunkDigest
+		}
+	}
+	return out, nil
+}
+
+// merger holds the merged blob candidates.
+type merger struct {
+	blobs   []BlobInfo
+	blobIDs map[string]int
+}
+
+// cloner deep-copies one layer's tree, remapping chunk blob indexes to
+// merge candidates and keeping hard links within the layer.
+type cloner struct {
+	layer  int
+	remap  []uint32
+	nblobs int
+	done   map[*Node]*Node // original inode node → its copy
+}
+
+// clone copies n (and, for directories, its subtree).
+func (c *cloner) clone(path string, n *Node) (*Node, error) {
+	if n.Link != nil {
+		target, err := c.inode(path, n.Link)
+		if err != nil {
+			return nil, err
+		}
+		return &Node{Name: n.Name, Link: target}, nil
+	}
+	if n.IsDir() {
+		cp := copyAttrs(n)
+		for _, k := range n.Children {
+			kc, err := c.clone(path+k.Name+"/", k)
+			if err != nil {
+				return nil, err
+			}
+			cp.Children = append(cp.Children, kc)
+		}
+		return cp, nil
+	}
+	return c.inode(path, n)
+}
+
+// inode returns the copy of a non-directory inode, made on first use.
+func (c *cloner) inode(path string, n *Node) (*Node, error) {
+	if cp, ok := c.done[n]; ok {
+		return cp, nil
+	}
+	if n.IsDir() || n.Link != nil {
+		return nil, fmt.Errorf("rafs: merge: layer %d: %s: hard link to a directory or to another link", c.layer, strings.TrimSuffix(path, "/"))
+	}
+	cp := copyAttrs(n)
+	cp.Target = n.Target
+	cp.Chunks = slices.Clone(n.Chunks)
+	for i := range cp.Chunks {
+		bi := cp.Chunks[i].BlobIndex
+		if int(bi) >= c.nblobs {
+			return nil, fmt.Errorf("rafs: merge: layer %d: %s: chunk %d references blob %d of %d", c.layer, strings.TrimSuffix(path, "/"), i, bi, c.nblobs)
+		}
+		cp.Chunks[i].BlobIndex = c.remap[bi]
+	}
+	c.done[n] = cp
+	return cp, nil
+}
+
+// copyAttrs copies n's attributes (not its children, target or chunks).
+func copyAttrs(n *Node) *Node {
+	cp := *n
+	cp.Children, cp.Chunks, cp.Link, cp.Target = nil, nil, nil, ""
+	if n.Xattrs != nil {
+		cp.Xattrs = maps.Clone(n.Xattrs)
+		for k, v := range cp.Xattrs {
+			cp.Xattrs[k] = slices.Clone(v)
+		}
+	}
+	return &cp
+}
+
+// isWhiteout reports whether a name is any kind of whiteout entry.
+func isWhiteout(name string) bool { return strings.HasPrefix(name, WhiteoutPrefix) }
+
+// dropWhiteouts removes whiteout entries from the lowest layer's tree.
+func dropWhiteouts(d *Node) {
+	kids := d.Children[:0]
+	for _, k := range d.Children {
+		if isWhiteout(k.Name) {
+			continue
+		}
+		if k.Link == nil && k.IsDir() {
+			dropWhiteouts(k)
+		}
+		kids = append(kids, k)
+	}
+	d.Children = kids
+}
+
+// applyDir overlays upper directory up onto merged directory dst: dst takes
+// up's attributes, lower entries are whited out, then up's entries are
+// added or merged.
+func applyDir(dst, up *Node) {
+	setAttrs(dst, up)
+	names := map[string]bool{}
+	opaque := false
+	for _, k := range up.Children {
+		switch {
+		case k.Name == WhiteoutOpaque:
+			opaque = true
+		case strings.HasPrefix(k.Name, whiteoutMetaPrefix):
+		case isWhiteout(k.Name):
+			names[k.Name[len(WhiteoutPrefix):]] = true
+		}
+	}
+	if opaque {
+		dst.Children = nil
+	} else if len(names) > 0 {
+		kept := dst.Children[:0]
+		for _, k := range dst.Children {
+			if !names[k.Name] {
+				kept = append(kept, k)
+			}
+		}
+		dst.Children = kept
+	}
+	for _, k := range up.Children {
+		if isWhiteout(k.Name) {
+			continue
+		}
+		i := slices.IndexFunc(dst.Children, func(n *Node) bool { return n.Name == k.Name })
+		upDir := k.Link == nil && k.IsDir()
+		if i >= 0 && upDir {
+			if old := dst.Children[i]; old.Link == nil && old.IsDir() {
+				applyDir(old, k)
+				continue
+			}
+		}
+		if upDir {
+			dropWhiteouts(k) // nothing below a new directory to white out
+		}
+		if i >= 0 {
+			dst.Children[i] = k
+		} else {
+			dst.Children = append(dst.Children, k)
+		}
+	}
+}
+
+// setAttrs copies a directory's attributes (not its children).
+func setAttrs(dst, src *Node) {
+	kids := dst.Children
+	name := dst.Name
+	*dst = *src
+	dst.Children, dst.Name = kids, name
+}
+
+// uniqueInodes returns every distinct inode node of the tree, including
+// hard-link targets that are no longer in the tree, in visit order.
+func uniqueInodes(root *Node) []*Node {
+	seen := map[*Node]bool{}
+	var out []*Node
+	var walk func(n *Node)
+	walk = func(n *Node) {
+		in := n.inode()
+		if !seen[in] {
+			seen[in] = true
+			out = append(out, in)
+		}
+		if n.Link == nil && n.IsDir() {
+			for _, k := range n.Children {
+				walk(k)
+			}
+		}
+	}
+	walk(root)
+	return out
+}

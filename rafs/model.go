@@ -1,0 +1,253 @@
+package rafs
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/rafs-dev/rafs/erofs"
+)
+
+// Bootstrap is the in-memory model of a RAFS v6 bootstrap: the file tree,
+// the blobs its regular files' chunks live in, and the superblock settings.
+// WriteTo encodes it; Read decodes one.
+type Bootstrap struct {
+	// ChunkSize is the filesystem chunk size: a power of two from
+	// MinChunkSize to MaxChunkSize. Every regular file is cut into chunks
+	// of this size (the last one shorter), and every blob-table entry
+	// carries it.
+	ChunkSize uint32
+	// Flags is the extended superblock's s_flags (Flag* constants): one
+	// compression flag, one hash flag, FlagExplicitUIDGID,
+	// FlagInlinedChunkDigest, FlagEncryptionNone, ... WriteTo adds
+	// FlagHasXattr when any inode has extended attributes; it never clears
+	// a flag.
+	Flags uint64
+	// Blobs is the blob table: blob i is EROFS device i+1 and device slot
+	// i. Chunk.BlobIndex indexes this slice.
+	Blobs []BlobInfo
+	// Root is the root directory. Its Name is ignored.
+	Root *Node
+}
+
+// BlobInfo is one blob-table entry (RafsV6Blob). The entry's blob_index and
+// chunk_size fields are implied by its position and Bootstrap.ChunkSize.
+type BlobInfo struct {
+	// ID is the blob id: 64 ASCII characters (normally the hex sha256 of
+	// the blob; per-layer bootstraps inlined in a blob use 64 'x'). It is
+	// also the device slot's tag.
+	ID string
+	// ChunkCount is the number of entries in the blob's chunk-info (CI)
+	// array; chunk CI indexes are below it. It must not be 0.
+	ChunkCount uint32
+	// Compressor and Digester are the blob's chunk compression and digest
+	// algorithms.
+	Compressor Compressor
+	Digester   Digester
+	// Features holds BlobFeature* bits. BlobFeatureAligned is required.
+	Features uint32
+	// CompressedSize is the size of the blob file as known to the builder.
+	CompressedSize uint64
+	// UncompressedSize is the end of the last chunk in the blob's
+	// uncompressed address space, a non-zero multiple of BlockSize.
+	UncompressedSize uint64
+	// TocSize and TocDigest describe the blob's table of contents (size
+	// including its tar header; sha256); zero if unknown.
+	TocSize   uint32
+	TocDigest [32]byte
+	// CIOffset, CICompressedSize, CIUncompressedSize and CICompressor
+	// locate and describe the blob's compressed CI array.
+	CIOffset           uint64
+	CICompressedSize   uint64
+	CIUncompressedSize uint64
+	CICompressor       Compressor
+	// MetaDigest, MetaSize, CipherIV and CipherAlgo are the zran and
+	// encryption fields, kept as raw values (zero for native blobs).
+	MetaDigest [32]byte
+	MetaSize   uint64
+	CipherIV   uint64
+	CipherAlgo uint32
+}
+
+// Chunk is one chunk of a regular file: the fields of a chunk-table record.
+// Chunks are identified on disk by (BlobIndex, Index); the inode's chunk
+// index stores those and UncompressedOffset/BlockSize.
+type Chunk struct {
+	// Digest is the chunk digest (BLAKE3 or SHA-256 of the uncompressed
+	// data, per the blob's Digester).
+	Digest [32]byte
+	// BlobIndex is the blob's position in Bootstrap.Blobs (0-based).
+	BlobIndex uint32
+	// Flags holds ChunkFlag* bits. ChunkFlagHasCRC32 must be set when
+	// CRC32 is non-zero.
+	Flags uint32
+	// CompressedOffset and CompressedSize locate the chunk in the blob
+	// file.
+	CompressedOffset uint64
+	CompressedSize   uint32
+	// UncompressedOffset (a multiple of BlockSize) and UncompressedSize
+	// locate it in the blob's uncompressed address space.
+	UncompressedOffset uint64
+	UncompressedSize   uint32
+	// FileOffset is the chunk's offset in the file: i × ChunkSize for
+	// the file's i-th chunk.
+	FileOffset uint64
+	// Index is the chunk's CI index in its blob.
+	Index uint32
+	// CRC32 is the CRC-32C of the uncompressed data (with
+	// ChunkFlagHasCRC32), else 0.
+	CRC32 uint32
+}
+
+// Node is one entry of the tree.
+type Node struct {
+	// Name is the entry's name in its parent (1-255 bytes, no '/' or NUL,
+	// not "." or "..").
+	Name string
+	// Mode is the Unix mode: one of erofs.ModeRegular, ModeDir,
+	// ModeSymlink, ModeCharDevice, ModeBlockDevice, ModeFIFO, ModeSocket
+	// ORed with the permission bits (07777).
+	Mode uint32
+	// UID and GID are the owner.
+	UID, GID uint32
+	// Mtime and MtimeNsec are the modification time (nanoseconds below
+	// 1e9).
+	Mtime     int64
+	MtimeNsec uint32
+	// Size is a regular file's size in bytes. It is ignored for other
+	// types (Read sets it to 0 for them).
+	Size uint64
+	// RdevMajor and RdevMinor are a device node's numbers (major ≤ 4095,
+	// minor ≤ 1048575).
+	RdevMajor, RdevMinor uint32
+	// Xattrs holds the extended attributes by full name (user.*, trusted.*,
+	// security.*, system.posix_acl_access, system.posix_acl_default). They
+	// are stored inline, sorted by name.
+	Xattrs map[string][]byte
+	// Target is a symlink's target (1-4096 bytes).
+	Target string
+	// Chunks are a regular file's chunks in file order:
+	// ceil(Size/ChunkSize) of them.
+	Chunks []Chunk
+	// Children are a directory's entries, in any order (they are sorted
+	// by name on disk; Read returns them sorted).
+	Children []*Node
+	// Link, when non-nil, makes this node another name (hard link) of the
+	// inode described by Link: every field except Name is taken from Link,
+	// which must not itself have a Link and must not be a directory. Link
+	// is normally in the tree too; if it is not (say a merge removed that
+	// name), the inode still exists with Link's attributes. Read sets
+	// Link on every name of a shared inode except the first in visit
+	// order.
+	Link *Node
+}
+
+// IsDir reports whether n is a directory.
+func (n *Node) IsDir() bool { return n.Mode&erofs.ModeTypeMask == erofs.ModeDir }
+
+// IsRegular reports whether n is a regular file.
+func (n *Node) IsRegular() bool { return n.Mode&erofs.ModeTypeMask == erofs.ModeRegular }
+
+// inode returns the node whose attributes n's inode has: n.Link if set,
+// else n.
+func (n *Node) inode() *Node {
+	if n.Link != nil {
+		return n.Link
+	}
+	return n
+}
+
+// Child returns the child of directory n named name, or nil.
+func (n *Node) Child(name string) *Node {
+	for _, c := range n.Children {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// Lookup returns the node at a slash-separated path relative to b.Root
+// ("" or "/" is the root), or nil. It does not follow symlinks.
+func (b *Bootstrap) Lookup(path string) *Node {
+	n := b.Root
+	for _, part := range strings.Split(path, "/") {
+		if part == "" {
+			continue
+		}
+		if n == nil || !n.IsDir() {
+			return nil
+		}
+		n = n.Child(part)
+	}
+	return n
+}
+
+// Walk calls fn for every node of the tree in nydus's visit order (the
+// order of inode numbering, spec §1.7): the root, then each directory's
+// children in name order, then the child directories recursively in name
+// order. path is the node's slash-separated path ("/" for the root).
+// Walk stops at the first error fn returns.
+func (b *Bootstrap) Walk(fn func(path string, n *Node) error) error {
+	if b.Root == nil {
+		return nil
+	}
+	if err := fn("/", b.Root); err != nil {
+		return err
+	}
+	return walkDir("", b.Root, fn)
+}
+
+func walkDir(dir string, n *Node, fn func(string, *Node) error) error {
+	kids := sortedChildren(n)
+	for _, c := range kids {
+		if err := fn(dir+"/"+c.Name, c); err != nil {
+			return err
+		}
+	}
+	for _, c := range kids {
+		if c.IsDir() && c.Link == nil {
+			if err := walkDir(dir+"/"+c.Name, c, fn); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// sortedChildren returns n's children sorted by name (bytewise), without
+// modifying n.
+func sortedChildren(n *Node) []*Node {
+	kids := slices.Clone(n.Children)
+	slices.SortStableFunc(kids, func(a, b *Node) int { return strings.Compare(a.Name, b.Name) })
+	return kids
+}
+
+// checkName validates a directory entry name.
+func checkName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("empty name")
+	case len(name) > MaxNameLen:
+		return fmt.Errorf("name of %d bytes is longer than %d", len(name), MaxNameLen)
+	case name == "." || name == "..":
+		return fmt.Errorf("name %q is reserved", name)
+	case strings.ContainsAny(name, "/\x00"):
+		return fmt.Errorf("name %q contains '/' or NUL", name)
+	}
+	return nil
+}
+
+// chunkCount returns ceil(size / chunkSize), without overflow.
+func chunkCount(size uint64, chunkSize uint32) uint64 {
+	n := size / uint64(chunkSize)
+	if size%uint64(chunkSize) != 0 {
+		n++
+	}
+	return n
+}
+
+// validChunkSize reports whether cs is a power of two in range.
+func validChunkSize(cs uint32) bool {
+	return cs >= MinChunkSize && cs <= MaxChunkSize && cs&(cs-1) == 0
+}

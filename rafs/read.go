@@ -1,0 +1,648 @@
+package rafs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/rafs-dev/rafs/erofs"
+)
+
+// ErrFormat is matched (errors.Is) by every error Read returns for a
+// bootstrap that is malformed or that nydusd would refuse.
+var ErrFormat = errors.New("rafs: invalid bootstrap")
+
+// formatError is a validation failure; it names the field and offset.
+type formatError struct{ msg string }
+
+func (e *formatError) Error() string        { return "rafs: invalid bootstrap: " + e.msg }
+func (e *formatError) Is(target error) bool { return target == ErrFormat }
+
+func errorf(format string, args ...any) error {
+	return &formatError{fmt.Sprintf(format, args...)}
+}
+
+// Read parses a RAFS v6 bootstrap of size bytes from r into the model. It
+// checks what nydusd checks (spec §1.2-§1.5: superblock constants,
+// incompat 0xC, flags, blob ids of 64 characters, chunk sizes equal, blob
+// entries, ...) and the EROFS structure (dirents, inline tails, xattrs,
+// chunk indexes, the chunk table), and returns an error matching ErrFormat
+// that names the offending field and its offset for anything wrong. It
+// never panics, and its allocations are bounded by size.
+//
+// Regular files' chunks are resolved through the chunk table, so every
+// chunk index must match a record by (blob, CI index, block). Hard links
+// come back as nodes sharing one inode: the first name in visit order is
+// the inode's node, later names have Link set to it. Read does not keep
+// the prefetch table or the device slots' mapped_blkaddr.
+func Read(r io.ReaderAt, size int64) (*Bootstrap, error) {
+	d := &decoder{r: r, size: size, nodes: map[uint64]*Node{}, dirs: map[uint64]bool{}}
+	b, err := d.decode()
+	if err != nil {
+		var fe *formatError
+		if errors.As(err, &fe) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("rafs: reading bootstrap: %w", err)
+	}
+	return b, nil
+}
+
+// decoder holds the state of one Read.
+type decoder struct {
+	r        io.ReaderAt
+	size     int64
+	b        *Bootstrap
+	metaBase int64
+	epoch    int64
+	chunks   map[[2]uint32]Chunk // (blob, CI index) → chunk-table record
+	nodes    map[uint64]*Node    // non-directory inodes by nid (hard links)
+	dirs     map[uint64]bool     // directory nids seen
+	budget   int64               // bytes of directory data and chunk indexes left to read
+}
+
+// read reads exactly len(p) bytes at off, which must lie inside the file.
+func (d *decoder) read(p []byte, off int64, what string) error {
+	if off < 0 || off > d.size || int64(len(p)) > d.size-off {
+		return errorf("%s at offset %d (+%d) is beyond the end of the %d-byte bootstrap", what, off, len(p), d.size)
+	}
+	n, err := d.r.ReadAt(p, off)
+	if n == len(p) {
+		return nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("%s at offset %d: %w", what, off, err)
+}
+
+func (d *decoder) decode() (*Bootstrap, error) {
+	if d.size < BlockSize || d.size%BlockSize != 0 {
+		return nil, errorf("size %d is not a non-zero multiple of %d", d.size, BlockSize)
+	}
+	var blk0 [BlockSize]byte
+	if err := d.read(blk0[:], 0, "block 0"); err != nil {
+		return nil, err
+	}
+	sb := blk0[sbOffset : sbOffset+sbSize]
+	field := func(off int, name string) string { return fmt.Sprintf("superblock %s (offset %d)", name, sbOffset+off) }
+	if m := le.Uint32(sb[sbMagic:]); m != erofs.Magic {
+		return nil, errorf("%s is %#x, not the EROFS magic", field(sbMagic, "magic"), m)
+	}
+	checks := []struct {
+		off  int
+		name string
+		got  uint64
+		want uint64
+	}{
+		{sbChecksum, "checksum", uint64(le.Uint32(sb[sbChecksum:])), 0},
+		{sbFeatureCompat, "feature_compat", uint64(le.Uint32(sb[sbFeatureCompat:]) & FeatureCompatRAFSV6), FeatureCompatRAFSV6},
+		{sbBlkszBits, "blkszbits", uint64(sb[sbBlkszBits]), blockBits},
+		{sbExtSlots, "extslots", uint64(sb[sbExtSlots]), 0},
+		{sbXattrBlkAddr, "xattr_blkaddr", uint64(le.Uint32(sb[sbXattrBlkAddr:])), 0},
+		{sbFeatureIncompat, "feature_incompat", uint64(le.Uint32(sb[sbFeatureIncompat:])), featureIncompatRAFS},
+		{sbU1, "u1 (compression algorithms)", uint64(le.Uint16(sb[sbU1:])), 0},
+		{sbDevtSlotOff, "devt_slotoff", uint64(le.Uint16(sb[sbDevtSlotOff:])), devtSlotOff},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			return nil, errorf("%s is %#x, want %#x", field(c.off, c.name), c.got, c.want)
+		}
+	}
+	rootNid := uint64(le.Uint16(sb[sbRootNid:]))
+	d.epoch = int64(le.Uint64(sb[sbBuildTime:]))
+	d.metaBase = int64(le.Uint32(sb[sbMetaBlkAddr:])) * BlockSize
+	if d.metaBase >= d.size {
+		return nil, errorf("%s %d points beyond the file", field(sbMetaBlkAddr, "meta_blkaddr"), d.metaBase/BlockSize)
+	}
+	nblobs := int(le.Uint16(sb[sbExtraDevices:]))
+
+	// Extended superblock.
+	ext := blk0[extSBOffset : extSBOffset+extSBSize]
+	efield := func(off int, name string) string {
+		return fmt.Sprintf("extended superblock %s (offset %d)", name, extSBOffset+off)
+	}
+	b := &Bootstrap{Flags: le.Uint64(ext[extFlags:]), ChunkSize: le.Uint32(ext[extChunkSize:])}
+	d.b = b
+	if err := checkFlags(b.Flags); err != nil {
+		return nil, errorf("%s: %v", efield(extFlags, "s_flags"), err)
+	}
+	if !validChunkSize(b.ChunkSize) {
+		return nil, errorf("%s %#x is not a power of two in [%#x, %#x]", efield(extChunkSize, "s_chunk_size"), b.ChunkSize, MinChunkSize, MaxChunkSize)
+	}
+	if le.Uint32(ext[extPadding:]) != 0 || !allZero(ext[extReservedStart:]) {
+		return nil, errorf("%s: reserved bytes are not zero", efield(extPadding, "padding"))
+	}
+	if nblobs > MaxBlobs {
+		return nil, errorf("%s %d exceeds %d", field(sbExtraDevices, "extra_devices"), nblobs, MaxBlobs)
+	}
+	slotsEnd := int64(devSlotOffset + devSlotSize*nblobs)
+	if !allZero(blk0[sbOffset+sbSize : extSBOffset]) {
+		return nil, errorf("bytes %d-%d after the superblock are not zero", sbOffset+sbSize, extSBOffset)
+	}
+	if slotsEnd < BlockSize && !allZero(blk0[slotsEnd:]) {
+		return nil, errorf("block 0 bytes after the device table (from offset %d) are not zero", slotsEnd)
+	}
+
+	// Blob table.
+	btOff := int64(le.Uint64(ext[extBlobTableOffset:]))
+	btSize := int64(le.Uint32(ext[extBlobTableSize:]))
+	if btSize != int64(blobEntrySize*nblobs) {
+		return nil, errorf("%s %d does not hold the %d blobs of extra_devices", efield(extBlobTableSize, "s_blob_table_size"), btSize, nblobs)
+	}
+	if nblobs > 0 && (btOff%BlockSize != 0 || btOff < slotsEnd || btOff < BlockSize || btOff+btSize > d.size) {
+		return nil, errorf("%s %d is not a 4 KiB-aligned offset after the device table and inside the file", efield(extBlobTableOffset, "s_blob_table_offset"), btOff)
+	}
+	bt := make([]byte, btSize)
+	if err := d.read(bt, btOff, "blob table"); err != nil {
+		return nil, err
+	}
+	slots := make([]byte, devSlotSize*nblobs)
+	if err := d.read(slots, devSlotOffset, "device table"); err != nil {
+		return nil, err
+	}
+	for i := range nblobs {
+		at := btOff + int64(blobEntrySize*i)
+		bi, index, cs := decodeBlobEntry(bt[blobEntrySize*i:][:blobEntrySize])
+		if index != uint32(i) {
+			return nil, errorf("blob table entry %d (offset %d): blob_index %d", i, at+beIndex, index)
+		}
+		if cs != b.ChunkSize {
+			return nil, errorf("blob table entry %d (offset %d): chunk_size %#x differs from the superblock's %#x", i, at+beChunkSize, cs, b.ChunkSize)
+		}
+		if err := checkBlob(&bi); err != nil {
+			return nil, errorf("blob table entry %d (offset %d): %v", i, at, err)
+		}
+		if !allZero(bt[blobEntrySize*i+beReservedStart : blobEntrySize*(i+1)]) {
+			return nil, errorf("blob table entry %d (offset %d): reserved bytes are not zero", i, at+beReservedStart)
+		}
+		for j := range i {
+			if b.Blobs[j].ID == bi.ID {
+				return nil, errorf("blob table entry %d (offset %d): id %s repeats entry %d", i, at, bi.ID, j)
+			}
+		}
+		slot := slots[devSlotSize*i:][:devSlotSize]
+		sat := int64(devSlotOffset + devSlotSize*i)
+		if tag := string(slot[dsTag : dsTag+64]); tag != bi.ID {
+			return nil, errorf("device slot %d (offset %d): tag %q differs from blob id %q", i, sat, strings.TrimRight(tag, "\x00"), bi.ID)
+		}
+		if blocks := uint64(le.Uint32(slot[dsBlocks:])); blocks != bi.UncompressedSize/BlockSize {
+			return nil, errorf("device slot %d (offset %d): %d blocks, but blob uncompressed size is %d blocks", i, sat+dsBlocks, blocks, bi.UncompressedSize/BlockSize)
+		}
+		if !allZero(slot[dsReservedStart:]) {
+			return nil, errorf("device slot %d (offset %d): reserved bytes are not zero", i, sat+dsReservedStart)
+		}
+		if b.Flags&FlagInlinedChunkDigest != 0 && bi.Features&BlobFeatureInlinedChunkDigest == 0 {
+			return nil, errorf("blob table entry %d (offset %d): flag INLINED_CHUNK_DIGEST set but the blob lacks the feature", i, at+beFeatures)
+		}
+		b.Blobs = append(b.Blobs, bi)
+	}
+
+	// Prefetch table: validated, not kept.
+	pfOff := int64(le.Uint64(ext[extPrefetchTableOff:]))
+	pfSize := int64(le.Uint32(ext[extPrefetchTableSize:]))
+	if pfSize%prefetchEntry != 0 || (pfSize > 0 && (pfOff < BlockSize || pfOff > d.size || pfSize > d.size-pfOff)) {
+		return nil, errorf("%s %d (size %d) is not a table of 4-byte nids inside the file", efield(extPrefetchTableOff, "s_prefetch_table_offset"), pfOff, pfSize)
+	}
+
+	// Chunk table.
+	ctOff := int64(le.Uint64(ext[extChunkTableOffset:]))
+	ctSize := int64(le.Uint64(ext[extChunkTableSize:]))
+	if ctOff%BlockSize != 0 || ctOff < 0 || ctOff > d.size || ctSize%chunkRecordSize != 0 || ctSize < 0 || ctSize > d.size-ctOff {
+		return nil, errorf("%s %d / size %d: not a 4 KiB-aligned table of 80-byte records inside the file", efield(extChunkTableOffset, "s_chunk_table_offset"), ctOff, ctSize)
+	}
+	if err := d.readChunkTable(ctOff, ctSize); err != nil {
+		return nil, err
+	}
+
+	// The tree.
+	d.budget = d.size
+	root, err := d.inode(rootNid, "/")
+	if err != nil {
+		return nil, err
+	}
+	if !root.n.IsDir() {
+		return nil, errorf("root nid %d (offset %d) is not a directory", rootNid, d.metaBase+int64(rootNid)*inodeSlot)
+	}
+	b.Root = root.n
+	if err := d.readTree(root); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// readChunkTable loads the chunk table, checking its order and records.
+func (d *decoder) readChunkTable(off, size int64) error {
+	tab := make([]byte, size)
+	if err := d.read(tab, off, "chunk table"); err != nil {
+		return err
+	}
+	d.chunks = make(map[[2]uint32]Chunk, size/chunkRecordSize)
+	var prev *Chunk
+	for i := int64(0); i < size/chunkRecordSize; i++ {
+		at := off + i*chunkRecordSize
+		c := decodeChunkRecord(tab[i*chunkRecordSize:][:chunkRecordSize])
+		if err := checkChunk(&c, d.b); err != nil {
+			return errorf("chunk table record %d (offset %d): %v", i, at, err)
+		}
+		if prev != nil {
+			cmp := bytes.Compare(prev.Digest[:], c.Digest[:])
+			if cmp > 0 || cmp == 0 && prev.BlobIndex >= c.BlobIndex {
+				return errorf("chunk table record %d (offset %d): not sorted by digest then blob index", i, at)
+			}
+		}
+		k := [2]uint32{c.BlobIndex, c.Index}
+		if _, dup := d.chunks[k]; dup {
+			return errorf("chunk table record %d (offset %d): blob %d CI index %d already has a record", i, at, c.BlobIndex, c.Index)
+		}
+		d.chunks[k] = c
+		prev = &c
+	}
+	return nil
+}
+
+// rinode is an inode read from the meta area.
+type rinode struct {
+	nid     uint64
+	off     int64 // file offset
+	n       *Node
+	layout  int
+	iu      uint32
+	size    uint64
+	xattrSz int64 // xattr ibody size
+	hdrSize int64 // 32 or 64
+}
+
+// inode reads the inode at nid. Directories are read once (a second
+// reference is an error); other inodes are shared (hard links).
+func (d *decoder) inode(nid uint64, path string) (*rinode, error) {
+	off := d.metaBase + int64(nid)*inodeSlot
+	if nid > uint64(d.size)/inodeSlot || off+compactInodeSize > d.size {
+		return nil, errorf("%s: nid %d (offset %d) is beyond the end of the file", path, nid, off)
+	}
+	var buf [extendedInodeSize]byte
+	n := min(int64(len(buf)), d.size-off)
+	if err := d.read(buf[:n], off, "inode"); err != nil {
+		return nil, err
+	}
+	format := le.Uint16(buf[ieFormat:])
+	ri := &rinode{nid: nid, off: off, layout: int(format>>1) & 7}
+	where := fmt.Sprintf("%s: inode nid %d (offset %d)", path, nid, off)
+	if format&^0xF != 0 {
+		return nil, errorf("%s: i_format %#x has unknown bits", where, format)
+	}
+	nd := &Node{}
+	if format&formatExtended != 0 {
+		if n < extendedInodeSize {
+			return nil, errorf("%s: extended inode is cut off by the end of the file", where)
+		}
+		ri.hdrSize = extendedInodeSize
+		ri.size = le.Uint64(buf[ieSize:])
+		nd.UID = le.Uint32(buf[ieUID:])
+		nd.GID = le.Uint32(buf[ieGID:])
+		nd.Mtime = int64(le.Uint64(buf[ieMtime:]))
+		nd.MtimeNsec = le.Uint32(buf[ieMtimeNsec:])
+		if nd.MtimeNsec >= 1e9 {
+			return nil, errorf("%s: i_mtime_nsec %d out of range", where, nd.MtimeNsec)
+		}
+		if le.Uint32(buf[ieNlink:]) == 0 {
+			return nil, errorf("%s: i_nlink is 0", where)
+		}
+		if le.Uint16(buf[ieNb:]) != 0 {
+			return nil, errorf("%s: i_nb is %#x, must be 0", where, le.Uint16(buf[ieNb:]))
+		}
+	} else {
+		ri.hdrSize = compactInodeSize
+		ri.size = uint64(le.Uint32(buf[icSize:]))
+		nd.UID = uint32(le.Uint16(buf[icUID:]))
+		nd.GID = uint32(le.Uint16(buf[icGID:]))
+		nd.Mtime = d.epoch
+		if le.Uint16(buf[icNlink:]) == 0 {
+			return nil, errorf("%s: i_nlink is 0", where)
+		}
+	}
+	nd.Mode = uint32(le.Uint16(buf[ieMode:]))
+	ri.iu = le.Uint32(buf[ieU:])
+	ri.n = nd
+	if icount := le.Uint16(buf[ieXattrIcount:]); icount > 0 {
+		ri.xattrSz = xattrHeaderSize + 4*(int64(icount)-1)
+		if icount == 1 {
+			return nil, errorf("%s: i_xattr_icount 1 (a bare header) is invalid", where)
+		}
+	}
+	if nd.IsDir() {
+		if d.dirs[nid] {
+			return nil, errorf("%s: directory nid %d is referenced twice", where, nid)
+		}
+		d.dirs[nid] = true
+	}
+	if err := d.readXattrs(ri, where); err != nil {
+		return nil, err
+	}
+	switch nd.Mode & erofs.ModeTypeMask {
+	case erofs.ModeDir, erofs.ModeSymlink:
+		if ri.layout != erofs.LayoutFlatPlain && ri.layout != erofs.LayoutFlatInline {
+			return nil, errorf("%s: layout %d; directories and symlinks must be FLAT_PLAIN or FLAT_INLINE", where, ri.layout)
+		}
+		if nd.Mode&erofs.ModeTypeMask == erofs.ModeSymlink {
+			if ri.size == 0 || ri.size > MaxSymlinkLen {
+				return nil, errorf("%s: symlink size %d (must be 1-%d)", where, ri.size, MaxSymlinkLen)
+			}
+			data, err := d.data(ri, where)
+			if err != nil {
+				return nil, err
+			}
+			if bytes.IndexByte(data, 0) >= 0 {
+				return nil, errorf("%s: symlink target contains NUL", where)
+			}
+			nd.Target = string(data)
+		}
+	case erofs.ModeRegular:
+		nd.Size = ri.size
+		if err := d.readChunks(ri, where); err != nil {
+			return nil, err
+		}
+	case erofs.ModeCharDevice, erofs.ModeBlockDevice:
+		nd.RdevMajor, nd.RdevMinor = decodeDev(ri.iu)
+		fallthrough
+	case erofs.ModeFIFO, erofs.ModeSocket:
+		if ri.layout != erofs.LayoutFlatPlain || ri.size != 0 {
+			return nil, errorf("%s: special file with layout %d and size %d", where, ri.layout, ri.size)
+		}
+	default:
+		return nil, errorf("%s: i_mode %#o has no valid file type", where, nd.Mode)
+	}
+	return ri, nil
+}
+
+// readXattrs decodes an inode's inline xattr ibody.
+func (d *decoder) readXattrs(ri *rinode, where string) error {
+	if ri.xattrSz == 0 {
+		return nil
+	}
+	body := make([]byte, ri.xattrSz)
+	at := ri.off + ri.hdrSize
+	if err := d.read(body, at, "xattrs"); err != nil {
+		return errorf("%s: xattr ibody of %d bytes at offset %d is beyond the end of the file", where, ri.xattrSz, at)
+	}
+	if body[4] != 0 {
+		return errorf("%s: %d shared xattrs (offset %d); RAFS has none", where, body[4], at+4)
+	}
+	xs := map[string][]byte{}
+	for p := int64(xattrHeaderSize); p < int64(len(body)); {
+		e := body[p:]
+		if len(e) < xattrEntryHeaderSize {
+			return errorf("%s: truncated xattr entry at offset %d", where, at+p)
+		}
+		nameLen, idx, valLen := int64(e[0]), e[1], int64(le.Uint16(e[2:]))
+		if nameLen == 0 && idx == 0 && valLen == 0 {
+			p += xattrEntryHeaderSize // zero padding entry
+			continue
+		}
+		end := xattrEntryHeaderSize + nameLen + valLen
+		if end > int64(len(e)) {
+			return errorf("%s: xattr entry at offset %d overruns the ibody", where, at+p)
+		}
+		prefix := xattrPrefixOf(idx)
+		if prefix == "" {
+			return errorf("%s: xattr entry at offset %d has name index %d, which RAFS does not use", where, at+p, idx)
+		}
+		name := prefix + string(e[xattrEntryHeaderSize:xattrEntryHeaderSize+nameLen])
+		if _, _, ok := splitXattrName(name); !ok || strings.IndexByte(name, 0) >= 0 {
+			return errorf("%s: xattr entry at offset %d has invalid name %q", where, at+p, name)
+		}
+		if _, dup := xs[name]; dup {
+			return errorf("%s: xattr %q repeated (offset %d)", where, name, at+p)
+		}
+		xs[name] = bytes.Clone(e[xattrEntryHeaderSize+nameLen : end])
+		p += alignUp(end, 4)
+	}
+	if len(xs) > 0 {
+		ri.n.Xattrs = xs
+	}
+	return nil
+}
+
+// data reads a directory's or symlink's data bytes (FLAT_PLAIN or
+// FLAT_INLINE), charging them to the read budget.
+func (d *decoder) data(ri *rinode, where string) ([]byte, error) {
+	if ri.size > uint64(d.budget) {
+		return nil, errorf("%s: data size %d exceeds what the file can hold", where, ri.size)
+	}
+	d.budget -= int64(ri.size)
+	size := int64(ri.size)
+	buf := make([]byte, size)
+	full := size
+	if ri.layout == erofs.LayoutFlatInline {
+		tail := size % BlockSize
+		full = size - tail
+		tailAt := ri.off + ri.hdrSize + ri.xattrSz
+		if tail == 0 || tailAt%BlockSize+tail > BlockSize {
+			return nil, errorf("%s: inline tail of %d bytes at offset %d crosses a block boundary or is empty", where, tail, tailAt)
+		}
+		if err := d.read(buf[full:], tailAt, "inline data"); err != nil {
+			return nil, errorf("%s: inline data at offset %d is beyond the end of the file", where, tailAt)
+		}
+	}
+	if full > 0 {
+		at := int64(ri.iu) * BlockSize
+		if err := d.read(buf[:full], at, "data blocks"); err != nil {
+			return nil, errorf("%s: data blocks at block %d are beyond the end of the file", where, ri.iu)
+		}
+	}
+	return buf, nil
+}
+
+// readChunks decodes a regular file's chunk indexes and resolves them
+// through the chunk table.
+func (d *decoder) readChunks(ri *rinode, where string) error {
+	nd := ri.n
+	if ri.layout == erofs.LayoutFlatPlain && ri.size == 0 {
+		return nil // an empty file without chunk format
+	}
+	if ri.layout != erofs.LayoutChunkBased {
+		return errorf("%s: regular file with layout %d; RAFS files are chunk-based", where, ri.layout)
+	}
+	format := ri.iu & 0xFFFF
+	if ri.iu>>16 != 0 || format&^(chunkFormatIndexes|chunkFormatBitsMask) != 0 || format&chunkFormatIndexes == 0 {
+		return errorf("%s: chunk format %#x is not 8-byte chunk indexes", where, ri.iu)
+	}
+	cs := uint64(d.b.ChunkSize)
+	count := chunkCount(ri.size, d.b.ChunkSize)
+	if count > uint64(d.budget)/chunkIndexSize {
+		return errorf("%s: %d chunks for size %d cannot fit in the file", where, count, ri.size)
+	}
+	d.budget -= int64(count) * chunkIndexSize
+	at := alignUp(ri.off+ri.hdrSize+ri.xattrSz, chunkIndexSize)
+	raw := make([]byte, count*chunkIndexSize)
+	if err := d.read(raw, at, "chunk indexes"); err != nil {
+		return errorf("%s: %d chunk indexes at offset %d are beyond the end of the file", where, count, at)
+	}
+	nd.Chunks = make([]Chunk, count)
+	for i := range count {
+		eat := at + int64(i)*chunkIndexSize
+		ci, dev, blk := decodeChunkIndex(raw[i*chunkIndexSize:])
+		if dev == 0 || int(dev) > len(d.b.Blobs) {
+			return errorf("%s: chunk %d (offset %d): device id %d, but there are %d blobs", where, i, eat, dev, len(d.b.Blobs))
+		}
+		c, ok := d.chunks[[2]uint32{dev - 1, ci}]
+		if !ok {
+			return errorf("%s: chunk %d (offset %d): blob %d CI index %d has no chunk table record", where, i, eat, dev-1, ci)
+		}
+		if c.UncompressedOffset/BlockSize != uint64(blk) {
+			return errorf("%s: chunk %d (offset %d): block %d, but the chunk table says uncompressed offset %#x", where, i, eat, blk, c.UncompressedOffset)
+		}
+		off := i * cs
+		if want := min(cs, ri.size-off); uint64(c.UncompressedSize) != want {
+			return errorf("%s: chunk %d (offset %d): chunk of %d bytes where the file needs %d", where, i, eat, c.UncompressedSize, want)
+		}
+		c.FileOffset = off
+		nd.Chunks[i] = c
+	}
+	return nil
+}
+
+// readTree reads every directory, in the visit order of Bootstrap.Walk (a
+// directory's entries, then its subdirectories depth-first), so the first
+// name of a hard-linked inode is the first one Walk meets.
+func (d *decoder) readTree(root *rinode) error {
+	type job struct {
+		dir    *rinode
+		parent uint64
+		path   string
+	}
+	stack := []job{{root, root.nid, ""}}
+	for len(stack) > 0 {
+		j := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		var subdirs []job
+		where := fmt.Sprintf("%s/: directory nid %d (offset %d)", j.path, j.dir.nid, j.dir.off)
+		data, err := d.data(j.dir, where)
+		if err != nil {
+			return err
+		}
+		ents, err := parseDir(data, where)
+		if err != nil {
+			return err
+		}
+		var kids []*Node
+		for _, en := range ents {
+			switch en.name {
+			case ".":
+				if en.nid != j.dir.nid {
+					return errorf("%s: '.' points to nid %d", where, en.nid)
+				}
+				continue
+			case "..":
+				if en.nid != j.parent {
+					return errorf("%s: '..' points to nid %d, not the parent %d", where, en.nid, j.parent)
+				}
+				continue
+			}
+			path := j.path + "/" + en.name
+			var nd *Node
+			if prev, ok := d.nodes[en.nid]; ok {
+				nd = &Node{Name: en.name, Link: prev}
+				if fileTypeOfMode(prev.Mode) != en.typ {
+					return errorf("%s: dirent file type %d does not match the inode", path, en.typ)
+				}
+			} else {
+				ri, err := d.inode(en.nid, path)
+				if err != nil {
+					return err
+				}
+				nd = ri.n
+				nd.Name = en.name
+				if fileTypeOfMode(nd.Mode) != en.typ {
+					return errorf("%s: dirent file type %d does not match the inode's mode %#o", path, en.typ, nd.Mode)
+				}
+				if nd.IsDir() {
+					subdirs = append(subdirs, job{ri, j.dir.nid, path})
+				} else {
+					d.nodes[en.nid] = nd
+				}
+			}
+			kids = append(kids, nd)
+		}
+		j.dir.n.Children = kids
+		for i := len(subdirs) - 1; i >= 0; i-- {
+			stack = append(stack, subdirs[i])
+		}
+	}
+	return nil
+}
+
+// rdent is a parsed directory entry.
+type rdent struct {
+	nid  uint64
+	name string
+	typ  uint8
+}
+
+// parseDir decodes directory data: blocks of dirents then names, entries
+// sorted bytewise across blocks, . and .. present once.
+func parseDir(data []byte, where string) ([]rdent, error) {
+	var out []rdent
+	dots := 0
+	for blk := 0; blk < len(data); blk += BlockSize {
+		b := data[blk:min(blk+BlockSize, len(data))]
+		if len(b) < direntSize {
+			return nil, errorf("%s: directory block %d holds %d bytes, less than one entry", where, blk/BlockSize, len(b))
+		}
+		first := int(le.Uint16(b[8:]))
+		if first%direntSize != 0 || first < direntSize || first >= len(b) {
+			return nil, errorf("%s: directory block %d: first name offset %d is invalid", where, blk/BlockSize, first)
+		}
+		count := first / direntSize
+		for k := range count {
+			de := b[k*direntSize:]
+			start := int(le.Uint16(de[8:]))
+			end := len(b)
+			if k+1 < count {
+				end = int(le.Uint16(b[(k+1)*direntSize+8:]))
+			} else if start < len(b) {
+				// The last name ends at the first NUL or the block's end.
+				if i := bytes.IndexByte(b[start:], 0); i >= 0 {
+					end = start + i
+				}
+			}
+			if start < first || end > len(b) || start >= end || end-start > MaxNameLen {
+				return nil, errorf("%s: directory block %d entry %d: bad name bounds [%d, %d)", where, blk/BlockSize, k, start, end)
+			}
+			name := string(b[start:end])
+			if strings.ContainsAny(name, "/\x00") {
+				return nil, errorf("%s: directory block %d entry %d: invalid name %q", where, blk/BlockSize, k, name)
+			}
+			if len(out) > 0 && out[len(out)-1].name >= name {
+				return nil, errorf("%s: directory entry %q is not sorted after %q", where, name, out[len(out)-1].name)
+			}
+			typ := de[10]
+			if typ == 0 || typ > erofs.FileTypeSymlink {
+				return nil, errorf("%s: entry %q has file type %d", where, name, typ)
+			}
+			if name == "." || name == ".." {
+				dots++
+				if typ != erofs.FileTypeDir {
+					return nil, errorf("%s: entry %q is not a directory", where, name)
+				}
+			}
+			out = append(out, rdent{nid: le.Uint64(de[0:]), name: name, typ: typ})
+		}
+	}
+	if dots != 2 {
+		return nil, errorf("%s: '.' and '..' are missing", where)
+	}
+	return out, nil
+}
+
+// allZero reports whether b holds only zero bytes.
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
