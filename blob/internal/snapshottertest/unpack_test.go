@@ -1,6 +1,7 @@
 package snapshottertest
 
 import (
+	"archive/tar"
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
@@ -115,10 +116,14 @@ func checkLayer(t *testing.T, l *layer) {
 		} else if c != converter.CompressorNone && c != converter.CompressorZstd {
 			t.Errorf("%s: compressor %#x: UnpackEntry decodes only none and zstd", e.Name, c)
 		}
-		if uint64(len(data)) != te.GetUncompressedSize() {
-			t.Errorf("%s: UnpackEntry wrote %d bytes, entry says %d", e.Name, len(data), te.GetUncompressedSize())
-		}
-		if e.Name != blob.SectionData { // image.blob's digest also covers its tar header
+		// image.blob is special (rafs-format §3.7): flags none, yet its
+		// uncompressed size is the blob's uncompressed address space, and
+		// its digest also covers its tar header. UnpackEntry copies the
+		// compressed size; that case is checked below.
+		if e.Name != blob.SectionData {
+			if uint64(len(data)) != te.GetUncompressedSize() {
+				t.Errorf("%s: UnpackEntry wrote %d bytes, entry says %d", e.Name, len(data), te.GetUncompressedSize())
+			}
 			if got := fmt.Sprintf("%x", sha256.Sum256(data)); got != te.GetUncompressedDigest() {
 				t.Errorf("%s: sha256 of extracted bytes %s, entry digest %s", e.Name, got, te.GetUncompressedDigest())
 			}
@@ -429,8 +434,10 @@ func TestTarHeaderFallback(t *testing.T) {
 				if !bytes.Equal(data, noTOC[start:end]) {
 					t.Errorf("%s: tar-header walk found %d bytes, want the %d stored bytes at %d", s.Name, len(data), end-start, start)
 				}
-				if s.Offset != start || s.Size != end-start {
-					t.Errorf("%s: blob.Reader without ToC says %d+%d, want %d+%d", s.Name, s.Offset, s.Size, start, end-start)
+				// blob.Reader models blob.meta as the stored CI only (as
+				// the ToC does), the CI header as a section of its own.
+				if s.Offset != fs.Offset || s.Size != fs.Size {
+					t.Errorf("%s: blob.Reader without ToC says %d+%d, with ToC %d+%d", s.Name, s.Offset, s.Size, fs.Offset, fs.Size)
 				}
 			}
 			want := map[string]bool{blob.SectionBootstrap: true}
@@ -488,39 +495,63 @@ func TestTarHeaderFallback(t *testing.T) {
 	}
 }
 
-// TestTarHeadersForArchiveTar checks that Go's archive/tar, which
+// TestTarHeadersParse checks that Go's archive/tar, which
 // nydus-snapshotter's tar-header walk uses, reads every tar header of our
-// blobs with the section's name, size and a regular-file type.
+// blobs as a GNU-format regular file with the section's name and size, and
+// that a corrupted header makes UnpackEntry fail.
 func TestTarHeadersParse(t *testing.T) {
-	l := buildLayer(t, configs[0])
-	r, err := blob.Open(bytes.NewReader(l.blob), int64(len(l.blob)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, s := range r.Sections() {
-		if s.Name == blob.SectionMetaHeader {
-			continue
-		}
-		end := s.Offset + s.Size
-		if s.Name == blob.SectionMeta {
-			end += blob.CIHeaderSize
-		}
-		name, size, err := blob.DecodeTarHeader(l.blob[end : end+blob.TarHeaderSize])
-		if err != nil || name != s.Name || int64(size) != end-s.Offset {
-			t.Errorf("%s: tar header %q %d %v", s.Name, name, size, err)
-		}
-		n++
-	}
-	// The whole tail is found by the walk from the end; a corrupted
-	// checksum in the last header must make nydus-snapshotter's walk fail
-	// (so the check above is not vacuous).
-	bad := append([]byte(nil), l.blob...)
-	bad[len(bad)-blob.TarHeaderSize+148]++ // checksum field of rafs.blob.toc's header
-	if _, _, err := unpack(bad, blob.SectionBootstrap); err == nil {
-		t.Error("UnpackEntry accepted a blob whose last tar header has a bad checksum")
-	}
-	if n != 4 {
-		t.Errorf("%d tar-headed sections before the ToC, want 4", n)
+	for _, cfg := range configs {
+		t.Run(cfg.name, func(t *testing.T) {
+			l := buildLayer(t, cfg)
+			r, err := blob.Open(bytes.NewReader(l.blob), int64(len(l.blob)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			check := func(name string, start, end int64) {
+				hb := l.blob[end : end+blob.TarHeaderSize]
+				h, err := tar.NewReader(bytes.NewReader(hb)).Next()
+				if err != nil {
+					t.Fatalf("%s: archive/tar: %v", name, err)
+				}
+				if h.Name != name || h.Size != end-start || h.Typeflag != tar.TypeReg || h.Format != tar.FormatGNU {
+					t.Errorf("%s: archive/tar reads name %q size %d type %q format %v; want size %d, regular, GNU",
+						name, h.Name, h.Size, h.Typeflag, h.Format, end-start)
+				}
+				names = append(names, name)
+			}
+			for _, s := range r.Sections() {
+				switch s.Name {
+				case blob.SectionMetaHeader:
+					continue // inside blob.meta's tar section
+				case blob.SectionMeta:
+					check(s.Name, s.Offset, s.Offset+s.Size+blob.CIHeaderSize)
+				default:
+					check(s.Name, s.Offset, s.Offset+s.Size)
+				}
+			}
+			check(blob.SectionTOC, int64(len(l.blob))-int64(l.info.TOCSize), int64(len(l.blob))-blob.TarHeaderSize)
+			want := "[image.blob blob.meta blob.digest image.boot rafs.blob.toc]"
+			if cfg.noData {
+				want = "[image.boot rafs.blob.toc]"
+			}
+			if fmt.Sprint(names) != want {
+				t.Errorf("tar-headed sections %v, want %s", names, want)
+			}
+
+			// A bad checksum in the last header (rafs.blob.toc's) or in
+			// image.boot's must make nydus-snapshotter's walk fail.
+			bad := append([]byte(nil), l.blob...)
+			bad[len(bad)-blob.TarHeaderSize+148]++
+			if _, _, err := unpack(bad, blob.SectionBootstrap); err == nil {
+				t.Error("UnpackEntry accepted a blob whose ToC tar header has a bad checksum")
+			}
+			bs, _ := r.Lookup(blob.SectionBootstrap)
+			bad = append([]byte(nil), l.blob[:len(l.blob)-int(l.info.TOCSize)]...)
+			bad[bs.Offset+bs.Size+148]++
+			if _, _, err := unpack(bad, blob.SectionBootstrap); err == nil {
+				t.Error("UnpackEntry accepted a blob whose image.boot tar header has a bad checksum")
+			}
+		})
 	}
 }
