@@ -14,7 +14,9 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
+	"math/bits"
 	"runtime"
+	"slices"
 	"sync"
 )
 
@@ -60,6 +62,51 @@ type zjob struct {
 	idata   []byte    // inline cluster, when the last extent is inline
 }
 
+// appendZeros appends n zero bytes to b.
+func appendZeros(b []byte, n int) []byte {
+	b = slices.Grow(b, n)
+	b = b[:len(b)+n]
+	clear(b[len(b)-n:])
+	return b
+}
+
+// bufPool recycles the pipeline's buffers by power-of-two size class, so
+// a layer's worth of data does not pass through the garbage collector.
+type bufPool struct {
+	classes [24]sync.Pool
+}
+
+func sizeClass(n int) int { return bits.Len(uint(max(n, 4096) - 1)) }
+
+// get returns a buffer of length n.
+func (b *bufPool) get(n int) []byte {
+	c := sizeClass(n)
+	if c >= len(b.classes) {
+		return make([]byte, n)
+	}
+	if v, ok := b.classes[c].Get().(*[]byte); ok {
+		return (*v)[:n]
+	}
+	return make([]byte, n, 1<<c)
+}
+
+// put recycles a buffer from get.
+func (b *bufPool) put(p []byte) {
+	c := sizeClass(cap(p))
+	if c < len(b.classes) && cap(p) == 1<<c {
+		p = p[:0]
+		b.classes[c].Put(&p)
+	}
+}
+
+// recycle returns a written job's buffers and its share of the budget.
+func (p *zpipe) recycle(j *zjob) {
+	p.release(len(j.in))
+	p.bufs.put(j.in)
+	p.bufs.put(j.out)
+	j.in, j.out = nil, nil
+}
+
 // zpipe is the running pipeline.
 type zpipe struct {
 	w       *Writer
@@ -77,6 +124,7 @@ type zpipe struct {
 	maxBlks int   // largest physical cluster written, in blocks
 	anyZ    bool  // some file was stored compressed
 	inline  bool  // some file has an inline cluster
+	bufs    bufPool
 }
 
 func (w *Writer) startPipe() error {
@@ -104,8 +152,9 @@ func (w *Writer) startPipe() error {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
+			dst := make([]byte, p.pcl)
 			for j := range p.work {
-				p.compress(comp, j)
+				p.compress(comp, dst, j)
 				close(j.done)
 			}
 		}()
@@ -158,8 +207,9 @@ func (p *zpipe) add(n *inode, r io.Reader) error {
 		if err := p.acquire(size); err != nil {
 			return err
 		}
-		j := &zjob{n: n, in: make([]byte, size), first: off == 0, last: off+int64(size) == n.size, done: make(chan struct{})}
+		j := &zjob{n: n, in: p.bufs.get(size), first: off == 0, last: off+int64(size) == n.size, done: make(chan struct{})}
 		if _, err := io.ReadFull(r, j.in); err != nil {
+			p.bufs.put(j.in)
 			p.release(size)
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
@@ -190,12 +240,11 @@ func (p *zpipe) close() error {
 // compressed blocks would not be fewer than its input is stored raw, one
 // block at a time; a file's final block or less is stored raw unless it
 // can go inline.
-func (p *zpipe) compress(c compressor, j *zjob) {
+func (p *zpipe) compress(c compressor, dst []byte, j *zjob) {
 	bs := p.w.bs
 	in := j.in
 	mayInline := p.cfg.Ztailpacking && j.last
-	dst := make([]byte, p.pcl)
-	j.out = make([]byte, 0, len(in)/2+bs)
+	j.out = p.bufs.get(roundUp(len(in), bs) + bs)[:0]
 	for pos := 0; pos < len(in); {
 		rem := len(in) - pos
 		if rem <= bs && !mayInline {
@@ -239,7 +288,7 @@ func (p *zpipe) compress(c compressor, j *zjob) {
 		if mayInline && used == rem && n%bs != 0 && n > bs {
 			// The file ends here: see whether one block less holds all but
 			// a tail that fits inline.
-			small := make([]byte, n/bs*bs)
+			small := make([]byte, n/bs*bs) // rare: once per file at most
 			n2, used2 := c.destSize(small, in[pos:])
 			if n2 > 0 && used2 > 0 && n2+(rem-used2) < stored {
 				n, used, stored = n2, used2, roundUp(n2, bs)
@@ -247,7 +296,7 @@ func (p *zpipe) compress(c compressor, j *zjob) {
 			}
 		}
 		blocks := stored / bs
-		j.out = append(j.out, make([]byte, stored-n)...) // 0padding
+		j.out = appendZeros(j.out, stored-n) // 0padding
 		j.out = append(j.out, dst[:n]...)
 		j.extents = append(j.extents, zextent{length: uint32(used), blocks: uint32(blocks)})
 		pos += used
@@ -261,7 +310,7 @@ func (p *zpipe) raw(j *zjob, b []byte, count int) int {
 	for done := 0; done < count; {
 		k := min(bs, count-done)
 		j.out = append(j.out, b[done:done+k]...)
-		j.out = append(j.out, make([]byte, bs-k)...)
+		j.out = appendZeros(j.out, bs-k)
 		j.extents = append(j.extents, zextent{length: uint32(k), blocks: 1, raw: true})
 		done += k
 	}
@@ -276,7 +325,7 @@ func (p *zpipe) sink() error {
 	for j := range p.order {
 		<-j.done
 		if err := p.failed(); err != nil {
-			p.release(len(j.in))
+			p.recycle(j)
 			continue
 		}
 		err := func() error {
@@ -330,7 +379,7 @@ func (p *zpipe) sink() error {
 			}
 			return nil
 		}()
-		p.release(len(j.in))
+		p.recycle(j)
 		if err != nil {
 			p.fail(fmt.Errorf("erofs: writing data: %w", err))
 		}
