@@ -1,16 +1,25 @@
 // Package erofs reads and writes EROFS images, the read-only file system
 // of the Linux kernel's EROFS driver.
 //
-// A Writer builds an uncompressed image in one pass from entries a program
-// adds, much as archive/tar's Writer builds a tar: Add takes an Entry and,
-// for a regular file, a reader of its data, which goes straight to the
-// output; Close lays out directories and inodes and writes the superblock.
-// Images are reproducible: the same entries and options give the same bytes.
+// A Writer builds an image in one pass from entries a program adds, much
+// as archive/tar's Writer builds a tar: Add takes an Entry and, for a
+// regular file, a reader of its data, which goes straight to the output;
+// Close lays out directories and inodes and writes the superblock. Images
+// are reproducible: the same entries and options give the same bytes.
+//
+// With WriterOptions.Compression the Writer compresses regular files with
+// LZ4, LZ4HC, LZMA (MicroLZMA), DEFLATE or Zstandard into physical
+// clusters of one block up to 1 MiB, on every core while entries are still
+// being added; the image does not depend on the number of cores. The
+// encoders for LZ4 and LZMA are in this module (erofs/lz4 and
+// erofs/internal/lzma), since EROFS needs them to fill a cluster exactly.
 //
 // Open reads an image as an io/fs.FS. The fs.FileInfo values it returns
 // carry a *Stat with what io/fs has no place for: the raw mode, owner,
 // modification time with nanoseconds, link count, device numbers and
-// extended attributes. Images are treated as untrusted input.
+// extended attributes. It reads compressed images, from this package or
+// mkfs.erofs, and chunk-based images with extra devices (Nydus RAFS v6).
+// Images are treated as untrusted input.
 //
 // The on-disk structures and constants are in format.go. The format is
 // described in the kernel's Documentation/filesystems/erofs.rst and by

@@ -65,3 +65,44 @@ func ExampleWriter() {
 	// motd: "hello, EROFS\n"
 	// links: 2 xattr: example
 }
+
+// ExampleCompression builds a compressed image: zstd in clusters of up to
+// 64 KiB, with tails inline, as mkfs.erofs -zzstd -C65536 -Eztailpacking.
+func ExampleCompression() {
+	c, err := erofs.ParseCompression("zstd,level=3")
+	if err != nil {
+		log.Fatal(err)
+	}
+	c.PclusterSize = 64 << 10
+	c.Ztailpacking = true
+
+	f, err := os.CreateTemp("", "rafs-example-*.erofs")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	w, err := erofs.NewWriter(f, &erofs.WriterOptions{Compression: c})
+	if err != nil {
+		log.Fatal(err)
+	}
+	text := strings.Repeat("a compressible line of text\n", 10000)
+	if err := w.Add(&erofs.Entry{Path: "notes.txt", Mode: erofs.ModeRegular | 0o644, Size: int64(len(text))}, strings.NewReader(text)); err != nil {
+		log.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		log.Fatal(err)
+	}
+
+	fsys, err := erofs.Open(f)
+	if err != nil {
+		log.Fatal(err)
+	}
+	data, _ := fs.ReadFile(fsys, "notes.txt")
+	fi, _ := fsys.Stat("notes.txt")
+	fmt.Println("read back:", len(data) == len(text), "layout:", fi.Sys().(*erofs.Stat).Layout == erofs.LayoutCompressedCompact)
+	fmt.Printf("image smaller than the text: %v\n", w.Size() < int64(len(text))/10)
+	// Output:
+	// read back: true layout: true
+	// image smaller than the text: true
+}
