@@ -25,7 +25,7 @@ import (
 const zSegmentSize = 4 << 20
 
 // zInflight bounds the bytes of file data queued or being compressed.
-const zInflight = 32 << 20
+const zInflight = 16 << 20
 
 // zextent is one extent of a compressed file: length bytes of file data
 // stored in one physical cluster.
