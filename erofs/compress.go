@@ -42,7 +42,8 @@ type Compression struct {
 	FullIndexes bool
 
 	// Workers is the number of goroutines compressing; 0 means GOMAXPROCS.
-	// The image does not depend on it.
+	// The image does not depend on it. They run from NewWriter until
+	// Close, which must be called even after an error.
 	Workers int
 }
 
