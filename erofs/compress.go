@@ -150,6 +150,10 @@ type compressor interface {
 	// returns the encoded length and the number of bytes of src used; 0, 0
 	// when nothing fits.
 	destSize(dst, src []byte) (n, consumed int)
+
+	// reset forgets what earlier calls learned, so a segment's encoding
+	// does not depend on which worker compressed what before it.
+	reset()
 }
 
 func newCompressor(c *Compression, pcluster int) (compressor, error) {
@@ -221,6 +225,8 @@ type searchDestSize struct {
 }
 
 const searchSlack = 64
+
+func (s *searchDestSize) reset() { s.ratio = 0 }
 
 func (s *searchDestSize) destSize(dst, src []byte) (int, int) {
 	budget := len(dst)

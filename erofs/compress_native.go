@@ -33,6 +33,12 @@ type lz4DestSize struct{ c *lz4.Compressor }
 
 func (l lz4DestSize) destSize(dst, src []byte) (int, int) { return l.c.CompressDestSize(dst, src) }
 
+// reset does nothing: the LZ4 encoder's output depends only on its input.
+func (l lz4DestSize) reset() {}
+
 type lzmaDestSize struct{ e *lzma.Encoder }
 
 func (l lzmaDestSize) destSize(dst, src []byte) (int, int) { return l.e.EncodeDestSize(dst, src) }
+
+// reset does nothing: the LZMA encoder's output depends only on its input.
+func (l lzmaDestSize) reset() {}

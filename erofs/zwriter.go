@@ -243,6 +243,7 @@ func (p *zpipe) close() error {
 func (p *zpipe) compress(c compressor, dst []byte, j *zjob) {
 	bs := p.w.bs
 	in := j.in
+	c.reset()
 	mayInline := p.cfg.Ztailpacking && j.last
 	j.out = p.bufs.get(roundUp(len(in), bs) + bs)[:0]
 	for pos := 0; pos < len(in); {
