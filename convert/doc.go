@@ -11,4 +11,10 @@
 // error naming the tar entry and its offset in the uncompressed stream.
 //
 // DirToEROFS does the same for a directory tree on the local file system.
+//
+// TarToNydus reads a layer the same way (one tar walker serves both) and
+// writes a Nydus data blob with the layer's RAFS v6 bootstrap inlined;
+// ReadNydusLayer, MergeNydus, UnpackNydus and WriteBlobCache read such
+// layers back, merge them into an image bootstrap, unpack a bootstrap to a
+// tar and write a blob's uncompressed cache file.
 package convert

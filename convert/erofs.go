@@ -113,7 +113,10 @@ func TarToEROFS(r io.Reader, w io.WriterAt, opts *EROFSOptions) (*EROFSResult, e
 	}
 	res := &EROFSResult{Compression: comp}
 	cr := &countingReader{r: src}
-	if err := addTar(iw, cr, o.Whiteouts, res); err != nil {
+	var st tarStats
+	err = addTar(iw, cr, o.Whiteouts, &st)
+	res.Entries, res.TarSize, res.DroppedXattrs = st.Entries, st.TarSize, st.DroppedXattrs
+	if err != nil {
 		iw.Close()
 		return nil, err
 	}
@@ -146,8 +149,39 @@ func entryError(name string, off int64, err error) error {
 	return fmt.Errorf("convert: tar entry %q at offset %d: %w", name, off, err)
 }
 
-// addTar adds every entry of a tar stream to an EROFS writer.
-func addTar(w *erofs.Writer, cr *countingReader, mode WhiteoutMode, res *EROFSResult) error {
+// tarSink is what the tar walker builds a tree with: *erofs.Writer for
+// EROFS images and *nydusTree for Nydus layers. Paths are slash-separated
+// and relative to the root; the methods have the semantics of
+// erofs.Writer's methods of the same names (a later entry replaces an
+// earlier one, a directory over a directory merges into it, missing
+// parents are created as implicit directories).
+type tarSink interface {
+	// Add adds an object; a regular file's data is read from data.
+	Add(e *erofs.Entry, data io.Reader) error
+	// Link makes name another name of the non-directory at target. An
+	// error matching fs.ErrNotExist means target is missing.
+	Link(name, target string) error
+	// Remove deletes p and everything below it, if it exists.
+	Remove(p string) error
+	// MkdirAll creates p and its parents as implicit directories where
+	// they are missing.
+	MkdirAll(p string) error
+	// SetXattr sets an xattr on the directory p, creating it if missing;
+	// an error matching syscall.ENOTDIR means p is not a directory.
+	SetXattr(p, name, value string) error
+}
+
+var _ tarSink = (*erofs.Writer)(nil)
+
+// tarStats are the counts the tar walker reports.
+type tarStats struct {
+	Entries       int   // tar entries read
+	TarSize       int64 // bytes of uncompressed tar consumed
+	DroppedXattrs int   // xattrs in no Linux namespace, left out
+}
+
+// addTar adds every entry of a tar stream to w.
+func addTar(w tarSink, cr *countingReader, mode WhiteoutMode, res *tarStats) error {
 	tr := tar.NewReader(cr)
 	opaque := map[string]bool{}
 	var next int64         // where the next header starts
@@ -201,7 +235,7 @@ func addTar(w *erofs.Writer, cr *countingReader, mode WhiteoutMode, res *EROFSRe
 }
 
 // addEntry converts one tar header (and its data) into the image.
-func addEntry(w *erofs.Writer, tr *tar.Reader, hdr *tar.Header, mode WhiteoutMode, opaque map[string]bool, res *EROFSResult) error {
+func addEntry(w tarSink, tr *tar.Reader, hdr *tar.Header, mode WhiteoutMode, opaque map[string]bool, res *tarStats) error {
 	name, err := cleanName(hdr.Name)
 	if err != nil {
 		return err

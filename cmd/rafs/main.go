@@ -1,11 +1,15 @@
-// Command rafs converts OCI container image layers into EROFS images.
+// Command rafs converts OCI container image layers into EROFS images and
+// Nydus (RAFS v6) layers.
 //
 // Usage:
 //
 //	rafs build [flags] -o OUT SOURCE
+//	rafs build --type nydus [flags] -o BLOB [--bootstrap BOOT] SOURCE
+//	rafs merge -o BOOT LAYER...
+//	rafs unpack [-o TAR] [--bootstrap BOOT] [--blob PATH]... [--cache-dir DIR] [BLOB]
 //
-// SOURCE is a tar, a tar.gz (or tar.zst), "-" for standard input, or a
-// directory. Run "rafs build -h" for the flags.
+// SOURCE is a tar, a tar.gz (or tar.zst), "-" for standard input, or (for
+// EROFS) a directory. Run "rafs COMMAND -h" for the flags.
 package main
 
 import (
@@ -13,13 +17,18 @@ import (
 	"os"
 )
 
-const usage = `rafs converts OCI image layers into EROFS images.
+const usage = `rafs converts OCI image layers into EROFS images and Nydus layers.
 
 Usage:
-  rafs build [flags] -o OUT SOURCE   build an EROFS image from a layer tar or a directory
-  rafs version                       print the version
+  rafs build [flags] -o OUT SOURCE     build an EROFS image from a layer tar or a directory
+  rafs build --type nydus [flags] -o BLOB [--bootstrap BOOT] SOURCE
+                                       build a Nydus blob (with its RAFS v6 bootstrap) from a layer tar
+  rafs merge -o BOOT LAYER...          merge Nydus layers (blobs or bootstraps) into an image bootstrap
+  rafs unpack -o TAR [--bootstrap BOOT] [--blob PATH]... [BLOB]
+                                       write a Nydus bootstrap's tree as a tar (or blob cache files)
+  rafs version                         print the version
 
-Run "rafs build -h" for the build flags.
+Run "rafs COMMAND -h" for a command's flags ("rafs build --type nydus -h" for Nydus).
 `
 
 // version is set at link time with -ldflags "-X main.version=...".
@@ -36,7 +45,19 @@ func run(args []string) int {
 	}
 	switch args[0] {
 	case "build":
-		return cmdBuild(args[1:])
+		typ, rest, err := splitType(args[1:])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "rafs build:", err)
+			return 2
+		}
+		if typ == "nydus" {
+			return cmdBuildNydus(rest)
+		}
+		return cmdBuild(rest)
+	case "merge":
+		return cmdMerge(args[1:])
+	case "unpack":
+		return cmdUnpack(args[1:])
 	case "version", "--version":
 		fmt.Println("rafs", version)
 		return 0

@@ -1,0 +1,121 @@
+package convert
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/rafs-dev/rafs/blob"
+	"github.com/rafs-dev/rafs/rafs"
+)
+
+// ReadNydusLayer reads the layer bootstrap inlined in a Nydus blob of size
+// bytes and returns it with the blob's id, the hex SHA-256 of the whole
+// blob, which it substitutes for the placeholder id in the blob table
+// (together with the blob's ToC size and digest). A blob without an
+// inline bootstrap is an error.
+func ReadNydusLayer(r io.ReaderAt, size int64) (*rafs.Bootstrap, string, error) {
+	br, err := blob.Open(r, size)
+	if err != nil {
+		return nil, "", fmt.Errorf("convert: %w", err)
+	}
+	raw, err := br.Bootstrap()
+	if err != nil {
+		return nil, "", fmt.Errorf("convert: inline bootstrap: %w", err)
+	}
+	b, err := rafs.Read(bytes.NewReader(raw), int64(len(raw)))
+	if err != nil {
+		return nil, "", fmt.Errorf("convert: inline bootstrap: %w", err)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(r, 0, size)); err != nil {
+		return nil, "", fmt.Errorf("convert: hashing the blob: %w", err)
+	}
+	id := hex.EncodeToString(h.Sum(nil))
+	tocDigest, tocSize := br.TOCDigest()
+	for i := range b.Blobs {
+		bi := &b.Blobs[i]
+		if bi.ID != PlaceholderBlobID {
+			continue
+		}
+		bi.ID = id
+		if bi.TocSize == 0 && tocSize > 0 {
+			bi.TocSize, bi.TocDigest = uint32(tocSize), tocDigest
+		}
+	}
+	return b, id, nil
+}
+
+// MergeNydus overlays per-layer bootstraps, layers[0] the lowest, into the
+// image's bootstrap with rafs.Merge's OCI rules (whiteouts and opaque
+// directories hide lower entries; an upper directory over a lower one
+// merges into it), with one difference: a directory that the upper layer's
+// tar only implied — one with the attributes TarToNydus gives such
+// directories (mode 0755, owner 0:0, mtime 0, no xattrs) — does not
+// replace a lower directory's attributes, as extracting the layers in order
+// does not (nydus-image's merge lets it). A real directory entry with
+// exactly those attributes is treated the same way.
+//
+// Layers must carry real blob ids (see ReadNydusLayer). The layers are not
+// modified.
+func MergeNydus(layers []*rafs.Bootstrap, opts *rafs.MergeOptions) (*rafs.Bootstrap, error) {
+	if len(layers) == 0 {
+		return nil, errors.New("convert: merge: no layers")
+	}
+	for i, l := range layers {
+		if l == nil {
+			return nil, fmt.Errorf("convert: merge: layer %d is nil", i)
+		}
+		for j, bi := range l.Blobs {
+			if bi.ID == PlaceholderBlobID {
+				return nil, fmt.Errorf("convert: merge: layer %d: blob %d has the placeholder id; read layer bootstraps with ReadNydusLayer", i, j)
+			}
+		}
+	}
+	merged, err := rafs.Merge(layers[:1], opts)
+	if err != nil {
+		return nil, fmt.Errorf("convert: merge: %w", err)
+	}
+	for i := 1; i < len(layers); i++ {
+		next, err := rafs.Merge([]*rafs.Bootstrap{merged, layers[i]}, opts)
+		if err != nil {
+			return nil, fmt.Errorf("convert: merge: layer %d: %w", i, err)
+		}
+		keepLowerDirs(merged, layers[i], next)
+		merged = next
+	}
+	return merged, nil
+}
+
+// keepLowerDirs gives each directory of upper that has implicit attributes
+// the attributes it had in lower (if it was a directory there) in merged,
+// the result of merging upper onto lower.
+func keepLowerDirs(lower, upper, merged *rafs.Bootstrap) {
+	var walk func(path string, n *rafs.Node)
+	walk = func(path string, n *rafs.Node) {
+		if isImplicitDir(n) {
+			if l := lower.Lookup(path); l != nil && l.Link == nil && l.IsDir() {
+				if m := merged.Lookup(path); m != nil && m.Link == nil && m.IsDir() {
+					m.Mode, m.UID, m.GID, m.Mtime, m.MtimeNsec = l.Mode, l.UID, l.GID, l.Mtime, l.MtimeNsec
+					m.Xattrs = nil
+					if l.Xattrs != nil {
+						m.Xattrs = make(map[string][]byte, len(l.Xattrs))
+						for k, v := range l.Xattrs {
+							m.Xattrs[k] = slices.Clone(v)
+						}
+					}
+				}
+			}
+		}
+		for _, k := range n.Children {
+			if k.Link == nil && k.IsDir() {
+				walk(path+"/"+k.Name, k)
+			}
+		}
+	}
+	walk("", upper.Root)
+}
