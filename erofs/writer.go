@@ -377,19 +377,10 @@ func (w *Writer) writeData(n *inode, r io.Reader) error {
 	}
 	bs := int64(w.bs)
 	full, tail := n.size/bs, n.size%bs
-	n.inline = !w.opts.NoInlineData && tail > 0 &&
-		w.coreSize(n)+inlineIbodySize(n.xattrs)+int(tail) <= w.bs
-	blocks := full
-	if tail > 0 && !n.inline {
-		blocks++
+	blocks, err := w.planFlat(n)
+	if err != nil {
+		return err
 	}
-	if w.nextBlock+blocks > math.MaxUint32 {
-		return fmt.Errorf("image exceeds %d blocks", uint64(math.MaxUint32))
-	}
-	if blocks > 0 {
-		n.startBlk = w.nextBlock
-	}
-	var err error
 	w.dataCRC, err = w.out.readFrom(r, full*bs, w.dataCRC)
 	if err == nil && tail > 0 {
 		if n.inline {
@@ -413,6 +404,28 @@ func (w *Writer) writeData(n *inode, r io.Reader) error {
 	w.nextBlock += blocks
 	w.dataLen += n.size
 	return nil
+}
+
+// planFlat places a file stored uncompressed: whole blocks from the next
+// free block, and the tail inline in the inode's block when it fits. It
+// returns the number of data blocks.
+func (w *Writer) planFlat(n *inode) (int64, error) {
+	bs := int64(w.bs)
+	full, tail := n.size/bs, n.size%bs
+	n.inline = !w.opts.NoInlineData && tail > 0 &&
+		w.coreSize(n)+inlineIbodySize(n.xattrs)+int(tail) <= w.bs
+	blocks := full
+	if tail > 0 && !n.inline {
+		blocks++
+	}
+	if w.nextBlock+blocks > math.MaxUint32 {
+		return 0, fmt.Errorf("image exceeds %d blocks", uint64(math.MaxUint32))
+	}
+	n.startBlk = -1
+	if blocks > 0 {
+		n.startBlk = w.nextBlock
+	}
+	return blocks, nil
 }
 
 // Link adds a hard link: name becomes another name of the object at

@@ -402,19 +402,10 @@ func lclusterCount(size int64, bs int) int64 { return (size + int64(bs) - 1) / i
 // writeFlat writes a file's data uncompressed, as writeData does.
 func (w *Writer) writeFlat(n *inode, data []byte) error {
 	bs := int64(w.bs)
-	full, tail := n.size/bs, n.size%bs
-	n.inline = !w.opts.NoInlineData && tail > 0 &&
-		w.coreSize(n)+inlineIbodySize(n.xattrs)+int(tail) <= w.bs
-	blocks := full
-	if tail > 0 && !n.inline {
-		blocks++
-	}
-	if w.nextBlock+blocks > math.MaxUint32 {
-		return fmt.Errorf("image exceeds %d blocks", uint64(math.MaxUint32))
-	}
-	n.startBlk = -1
-	if blocks > 0 {
-		n.startBlk = w.nextBlock
+	full := n.size / bs
+	blocks, err := w.planFlat(n)
+	if err != nil {
+		return err
 	}
 	body := data[:full*bs]
 	if !n.inline {
