@@ -96,17 +96,11 @@ func TarToEROFS(r io.Reader, w io.WriterAt, opts *EROFSOptions) (*EROFSResult, e
 		o = *opts
 	}
 	o.Image.WhiteoutOrigin = o.Whiteouts == WhiteoutOverlay
-	dr, comp, err := Decompress(r)
+	src, comp, closeLayer, err := openLayer(r, 1<<20)
 	if err != nil {
 		return nil, err
 	}
-	defer dr.Close()
-	var src io.Reader = dr
-	if comp != Uncompressed {
-		ra := newReadahead(dr, 256<<10, 4)
-		defer ra.Close()
-		src = ra
-	}
+	defer closeLayer()
 	iw, err := erofs.NewWriter(w, &o.Image)
 	if err != nil {
 		return nil, err

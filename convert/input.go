@@ -75,6 +75,22 @@ type readahead struct {
 	errc  chan error
 }
 
+// openLayer detects and undoes a layer's compression. Decompression runs
+// in its own goroutine up to ahead bytes in front of the reader, in
+// 256 KiB or larger pieces. close releases both.
+func openLayer(r io.Reader, ahead int) (src io.Reader, comp Compression, close func(), err error) {
+	dr, comp, err := Decompress(r)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	if comp == Uncompressed {
+		return dr, comp, func() { dr.Close() }, nil
+	}
+	piece := max(256<<10, ahead/8)
+	ra := newReadahead(dr, piece, max(ahead/piece, 2))
+	return ra, comp, func() { ra.Close(); dr.Close() }, nil
+}
+
 func newReadahead(r io.Reader, bufSize, bufs int) *readahead {
 	ra := &readahead{
 		full:  make(chan []byte, bufs),

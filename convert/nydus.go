@@ -128,20 +128,14 @@ func TarToNydus(r io.Reader, blobOut io.Writer, opts *NydusOptions) (*NydusResul
 		return nil, fmt.Errorf("convert: %w", err)
 	}
 
-	dr, comp, err := Decompress(r)
+	// Decompression runs ahead by up to 8 MiB, so that it keeps going
+	// while the chunk workers catch up after a run of large files (and
+	// the workers keep going through runs of small ones).
+	src, comp, closeLayer, err := openLayer(r, 8<<20)
 	if err != nil {
 		return nil, err
 	}
-	defer dr.Close()
-	var src io.Reader = dr
-	if comp != Uncompressed {
-		// Decompression runs ahead by up to 8 MiB, so that it keeps going
-		// while the chunk workers catch up after a run of large files
-		// (and the workers keep going through runs of small ones).
-		ra := newReadahead(dr, 1<<20, 8)
-		defer ra.Close()
-		src = ra
-	}
+	defer closeLayer()
 	if t.bw, err = blob.NewWriter(blobOut, wo); err != nil {
 		return nil, fmt.Errorf("convert: %w", err)
 	}
