@@ -189,12 +189,8 @@ func cmdBuild(args []string) int {
 			return err
 		}
 		defer in.Close()
-		var r io.Reader = in
-		if !f.quiet && (f.progress || isTerminal(os.Stderr)) {
-			p := newProgress(os.Stderr, in, total)
-			defer p.stop()
-			r = p
-		}
+		r, stop := withProgress(in, total, f.quiet, f.progress)
+		defer stop()
 		res, err := convert.TarToEROFS(r, out, opts)
 		if err != nil {
 			return err

@@ -181,12 +181,8 @@ func cmdBuildNydus(args []string) int {
 			return err
 		}
 		defer in.Close()
-		var r io.Reader = in
-		if !f.quiet && (f.progress || isTerminal(os.Stderr)) {
-			p := newProgress(os.Stderr, in, total)
-			defer p.stop()
-			r = p
-		}
+		r, stop := withProgress(in, total, f.quiet, f.progress)
+		defer stop()
 		if res, err = convert.TarToNydus(r, files[0], opts); err != nil {
 			return err
 		}

@@ -16,6 +16,17 @@ func isTerminal(f *os.File) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
+// withProgress returns r wrapped in a progress bar on standard error when
+// one is wanted (forced, or standard error is a terminal, and not quiet),
+// and the function that stops it.
+func withProgress(r io.Reader, total int64, quiet, force bool) (io.Reader, func()) {
+	if quiet || !force && !isTerminal(os.Stderr) {
+		return r, func() {}
+	}
+	p := newProgress(os.Stderr, r, total)
+	return p, p.stop
+}
+
 // progress counts the bytes read through it and redraws a one-line bar on
 // a terminal a few times a second.
 type progress struct {
