@@ -269,13 +269,17 @@ func applyDir(dst, up *Node) {
 		}
 		dst.Children = kept
 	}
+	index := make(map[string]int, len(dst.Children))
+	for i, k := range dst.Children {
+		index[k.Name] = i
+	}
 	for _, k := range up.Children {
 		if isWhiteout(k.Name) {
 			continue
 		}
-		i := slices.IndexFunc(dst.Children, func(n *Node) bool { return n.Name == k.Name })
+		i, found := index[k.Name]
 		upDir := k.Link == nil && k.IsDir()
-		if i >= 0 && upDir {
+		if found && upDir {
 			if old := dst.Children[i]; old.Link == nil && old.IsDir() {
 				applyDir(old, k)
 				continue
@@ -284,9 +288,10 @@ func applyDir(dst, up *Node) {
 		if upDir {
 			dropWhiteouts(k) // nothing below a new directory to white out
 		}
-		if i >= 0 {
+		if found {
 			dst.Children[i] = k
 		} else {
+			index[k.Name] = len(dst.Children)
 			dst.Children = append(dst.Children, k)
 		}
 	}
