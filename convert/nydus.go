@@ -255,31 +255,6 @@ func isImplicitDir(n *rafs.Node) bool {
 		n.Mtime == 0 && n.MtimeNsec == 0 && len(n.Xattrs) == 0
 }
 
-// splitNydusPath cleans a path into components, checking RAFS's name
-// rules.
-func splitNydusPath(p string) ([]string, error) {
-	if strings.HasPrefix(p, "/") {
-		return nil, fmt.Errorf("absolute path %q", p)
-	}
-	var parts []string
-	for _, c := range strings.Split(p, "/") {
-		switch c {
-		case "", ".":
-			continue
-		case "..":
-			return nil, fmt.Errorf("path %q has a \"..\" component", p)
-		}
-		if len(c) > rafs.MaxNameLen {
-			return nil, fmt.Errorf("path %q: name %.20q... is %d bytes, over the limit of %d", p, c, len(c), rafs.MaxNameLen)
-		}
-		if strings.IndexByte(c, 0) >= 0 {
-			return nil, fmt.Errorf("path %q contains a NUL byte", p)
-		}
-		parts = append(parts, c)
-	}
-	return parts, nil
-}
-
 // parent walks to the directory holding the last component of parts,
 // creating missing directories as implicit ones.
 func (t *nydusTree) parent(parts []string) (*nydusNode, error) {
@@ -300,7 +275,7 @@ func (t *nydusTree) parent(parts []string) (*nydusNode, error) {
 
 // lookup finds the object at path p.
 func (t *nydusTree) lookup(p string) (*nydusNode, error) {
-	parts, err := splitNydusPath(p)
+	parts, err := erofs.SplitPath(p)
 	if err != nil {
 		return nil, err
 	}
@@ -319,7 +294,7 @@ func (t *nydusTree) Add(e *erofs.Entry, data io.Reader) error {
 	if t.err != nil {
 		return t.err
 	}
-	parts, err := splitNydusPath(e.Path)
+	parts, err := erofs.SplitPath(e.Path)
 	if err != nil {
 		return fmt.Errorf("nydus: %w", err)
 	}
@@ -485,7 +460,7 @@ func (t *nydusTree) Link(name, target string) error {
 	if t.err != nil {
 		return t.err
 	}
-	parts, err := splitNydusPath(name)
+	parts, err := erofs.SplitPath(name)
 	if err != nil {
 		return fmt.Errorf("nydus: %w", err)
 	}
@@ -509,7 +484,7 @@ func (t *nydusTree) Link(name, target string) error {
 
 // Remove deletes the object at p; see tarSink.
 func (t *nydusTree) Remove(p string) error {
-	parts, err := splitNydusPath(p)
+	parts, err := erofs.SplitPath(p)
 	if err != nil {
 		return fmt.Errorf("nydus: %w", err)
 	}
@@ -528,7 +503,7 @@ func (t *nydusTree) Remove(p string) error {
 
 // MkdirAll creates p and its missing parents; see tarSink.
 func (t *nydusTree) MkdirAll(p string) error {
-	parts, err := splitNydusPath(p)
+	parts, err := erofs.SplitPath(p)
 	if err != nil {
 		return fmt.Errorf("nydus: %w", err)
 	}
@@ -543,7 +518,7 @@ func (t *nydusTree) SetXattr(p, name, value string) error {
 	if err := checkNydusXattr(name, value); err != nil {
 		return fmt.Errorf("nydus: %s: %w", p, err)
 	}
-	parts, err := splitNydusPath(p)
+	parts, err := erofs.SplitPath(p)
 	if err != nil {
 		return fmt.Errorf("nydus: %w", err)
 	}

@@ -201,8 +201,9 @@ var xattrPrefixes = [...]struct {
 	{XattrIndexSecurity, "security."},
 }
 
-// xattrPrefix returns the prefix of a short name index ("" if unknown).
-func xattrPrefix(index uint8) string {
+// XattrPrefix returns the name prefix a short xattr name index stands for
+// ("" if unknown).
+func XattrPrefix(index uint8) string {
 	for _, p := range xattrPrefixes {
 		if p.index == index {
 			return p.prefix
@@ -254,13 +255,14 @@ func checksumLen(blockSize int) int {
 	return blockSize
 }
 
-// encodeDev packs a device number the way Linux's new_encode_dev does.
-func encodeDev(major, minor uint32) uint32 {
+// EncodeDev packs a device number the way Linux's new_encode_dev does,
+// as inodes store it.
+func EncodeDev(major, minor uint32) uint32 {
 	return (minor & 0xFF) | (major&0xFFF)<<8 | (minor&^0xFF)<<12
 }
 
-// decodeDev unpacks a device number packed by encodeDev.
-func decodeDev(v uint32) (major, minor uint32) {
+// DecodeDev unpacks a device number packed by EncodeDev.
+func DecodeDev(v uint32) (major, minor uint32) {
 	return (v >> 8) & 0xFFF, (v & 0xFF) | ((v >> 12) & 0xFFF00)
 }
 

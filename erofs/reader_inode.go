@@ -175,7 +175,7 @@ func (f *FS) fileInfo(name string, i *fsInode) (*fsFileInfo, error) {
 	}
 	switch i.mode & ModeTypeMask {
 	case ModeCharDevice, ModeBlockDevice:
-		st.Devmajor, st.Devminor = decodeDev(i.u)
+		st.Devmajor, st.Devminor = DecodeDev(i.u)
 	}
 	return &fsFileInfo{name: name, st: st}, nil
 }

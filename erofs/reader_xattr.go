@@ -58,7 +58,7 @@ func (f *FS) readXattrPrefixes() error {
 		if err := readFull(r, b, pos+2); err != nil {
 			return ioErrorf(err, "%s: prefix %d at %d", what, i, pos)
 		}
-		base := xattrPrefix(b[0])
+		base := XattrPrefix(b[0])
 		f.prefixes = append(f.prefixes, xattrLongPrefix{
 			full:    base + string(b[1:]),
 			visible: base != "" && b[0] != XattrIndexLustre,
@@ -83,7 +83,7 @@ func (f *FS) xattrName(nid uint64, index uint8, suffix []byte) (name string, ok 
 	if index == XattrIndexLustre {
 		return "", false, nil
 	}
-	p := xattrPrefix(index)
+	p := XattrPrefix(index)
 	if p == "" {
 		return "", false, nil
 	}

@@ -169,8 +169,10 @@ func NewWriter(w io.WriterAt, opts *WriterOptions) (*Writer, error) {
 	return wr, nil
 }
 
-// splitPath cleans an entry path into its components.
-func splitPath(p string) ([]string, error) {
+// SplitPath cleans an entry path into the names Add uses: empty and "."
+// components are dropped; absolute paths, ".." components, names over 255
+// bytes and NUL bytes are errors.
+func SplitPath(p string) ([]string, error) {
 	if strings.HasPrefix(p, "/") {
 		return nil, fmt.Errorf("absolute path %q", p)
 	}
@@ -231,7 +233,7 @@ func (w *Writer) Add(e *Entry, data io.Reader) error {
 	if w.done {
 		return errors.New("erofs: Add after Close")
 	}
-	parts, err := splitPath(e.Path)
+	parts, err := SplitPath(e.Path)
 	if err != nil {
 		return fmt.Errorf("erofs: %w", err)
 	}
@@ -309,7 +311,7 @@ func (w *Writer) newInode(e *Entry) (*inode, error) {
 		if e.Devmajor > 0xFFF || e.Devminor > 0xFFFFF {
 			return nil, fmt.Errorf("device number %d:%d out of range", e.Devmajor, e.Devminor)
 		}
-		n.rdev = encodeDev(e.Devmajor, e.Devminor)
+		n.rdev = EncodeDev(e.Devmajor, e.Devminor)
 	default:
 		return nil, fmt.Errorf("unsupported file mode %#o", e.Mode)
 	}
@@ -435,7 +437,7 @@ func (w *Writer) Link(name, target string) error {
 	if w.err != nil {
 		return w.err
 	}
-	parts, err := splitPath(name)
+	parts, err := SplitPath(name)
 	if err != nil {
 		return fmt.Errorf("erofs: %w", err)
 	}
@@ -459,7 +461,7 @@ func (w *Writer) Link(name, target string) error {
 
 // lookup finds the object at path p.
 func (w *Writer) lookup(p string) (*inode, error) {
-	parts, err := splitPath(p)
+	parts, err := SplitPath(p)
 	if err != nil {
 		return nil, err
 	}
@@ -480,7 +482,7 @@ func (w *Writer) lookup(p string) (*inode, error) {
 // Remove deletes the object at path p (with everything below it, for a
 // directory). It is not an error if nothing is there.
 func (w *Writer) Remove(p string) error {
-	parts, err := splitPath(p)
+	parts, err := SplitPath(p)
 	if err != nil {
 		return fmt.Errorf("erofs: %w", err)
 	}
@@ -501,7 +503,7 @@ func (w *Writer) Remove(p string) error {
 // parents as implicit directories (mode 0755, owned by root, build time)
 // where they are missing. Existing directories are left as they are.
 func (w *Writer) MkdirAll(p string) error {
-	parts, err := splitPath(p)
+	parts, err := SplitPath(p)
 	if err != nil {
 		return fmt.Errorf("erofs: %w", err)
 	}
@@ -522,7 +524,7 @@ func (w *Writer) SetXattr(p, name, value string) error {
 	if err := checkXattr(name, value); err != nil {
 		return fmt.Errorf("erofs: %s: %w", p, err)
 	}
-	parts, err := splitPath(p)
+	parts, err := SplitPath(p)
 	if err != nil {
 		return fmt.Errorf("erofs: %w", err)
 	}

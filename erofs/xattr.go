@@ -15,9 +15,10 @@ type xattr struct {
 // key is the byte string mkfs.erofs orders xattrs by: name, NUL, value.
 func (x xattr) key() string { return x.name + "\x00" + x.value }
 
-// splitXattrName finds the short name index for a full xattr name and returns
-// it with the remaining suffix. ok is false if no index Linux knows fits.
-func splitXattrName(name string) (index uint8, suffix string, ok bool) {
+// SplitXattrName finds the short name index for a full xattr name and returns
+// it with the suffix stored after it. ok is false if no index Linux knows
+// fits (see StorableXattr).
+func SplitXattrName(name string) (index uint8, suffix string, ok bool) {
 	for _, p := range xattrPrefixes {
 		if p.index == XattrIndexPosixACLAccess || p.index == XattrIndexPosixACLDefault {
 			if name == p.prefix {
@@ -36,13 +37,13 @@ func splitXattrName(name string) (index uint8, suffix string, ok bool) {
 // can store and Linux can show: user., trusted., security., or one of the
 // POSIX ACL names system.posix_acl_access and system.posix_acl_default.
 func StorableXattr(name string) bool {
-	_, _, ok := splitXattrName(name)
+	_, _, ok := SplitXattrName(name)
 	return ok
 }
 
 // checkXattr validates an xattr for storage in an EROFS image.
 func checkXattr(name, value string) error {
-	if _, _, ok := splitXattrName(name); !ok {
+	if _, _, ok := SplitXattrName(name); !ok {
 		return fmt.Errorf("xattr %q: name has no prefix EROFS can store (user., trusted., security., system.posix_acl_*)", name)
 	}
 	if len(name) > maxNameLen {
@@ -81,7 +82,7 @@ func (e *xattrEncoder) encoding(name string) (index uint8, stored string) {
 	if best >= 0 {
 		return xattrLongPrefixFlag | uint8(best), name[len(e.prefixes[best].full):]
 	}
-	index, suffix, _ := splitXattrName(name)
+	index, suffix, _ := SplitXattrName(name)
 	return index, suffix
 }
 
@@ -132,7 +133,7 @@ func chooseLongPrefixes(uses map[string]int, valueLens map[string][]int) []longP
 	}
 	cands := map[string]*cand{}
 	for name := range uses {
-		base, suffix, ok := splitXattrName(name)
+		base, suffix, ok := SplitXattrName(name)
 		if !ok || suffix == "" {
 			continue
 		}
@@ -154,7 +155,7 @@ func chooseLongPrefixes(uses map[string]int, valueLens map[string][]int) []longP
 	// stored[name] is the stored length of a name under the current choice.
 	stored := map[string]int{}
 	for name := range uses {
-		_, suffix, _ := splitXattrName(name)
+		_, suffix, _ := SplitXattrName(name)
 		stored[name] = len(suffix)
 	}
 	saving := func(c *cand) int {
@@ -211,7 +212,7 @@ func chooseLongPrefixes(uses map[string]int, valueLens map[string][]int) []longP
 func xattrFilter(xs []xattr) uint32 {
 	var set uint32
 	for _, x := range xs {
-		base, suffix, _ := splitXattrName(x.name)
+		base, suffix, _ := SplitXattrName(x.name)
 		set |= 1 << (xxh32([]byte(suffix), xattrFilterSeed+uint32(base)) & 31)
 	}
 	return ^set

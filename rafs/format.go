@@ -305,57 +305,13 @@ const (
 	xattrEntryHeaderSize = 4
 )
 
-// xattrPrefixes lists the xattr namespaces RAFS v6 can store, with their
-// EROFS short name indexes, in the order they are matched. The ACL names
-// are whole names (their stored suffix is empty).
-var xattrPrefixes = [...]struct {
-	index  uint8
-	prefix string
-}{
-	{erofs.XattrIndexUser, "user."},
-	{erofs.XattrIndexPosixACLAccess, "system.posix_acl_access"},
-	{erofs.XattrIndexPosixACLDefault, "system.posix_acl_default"},
-	{erofs.XattrIndexTrusted, "trusted."},
-	{erofs.XattrIndexSecurity, "security."},
-}
-
-// splitXattrName returns the short index and stored suffix of an xattr
-// name, or ok == false when its namespace cannot be stored.
-func splitXattrName(name string) (index uint8, suffix string, ok bool) {
-	for _, p := range xattrPrefixes {
-		if len(name) >= len(p.prefix) && name[:len(p.prefix)] == p.prefix {
-			suffix = name[len(p.prefix):]
-			if (p.index == erofs.XattrIndexPosixACLAccess || p.index == erofs.XattrIndexPosixACLDefault) && suffix != "" {
-				return 0, "", false
-			}
-			if suffix == "" && p.index != erofs.XattrIndexPosixACLAccess && p.index != erofs.XattrIndexPosixACLDefault {
-				return 0, "", false
-			}
-			return p.index, suffix, true
-		}
-	}
-	return 0, "", false
-}
-
 // xattrPrefixOf returns the prefix of a short name index ("" if RAFS v6
 // cannot store it).
 func xattrPrefixOf(index uint8) string {
-	for _, p := range xattrPrefixes {
-		if p.index == index {
-			return p.prefix
-		}
+	if index == erofs.XattrIndexLustre {
+		return ""
 	}
-	return ""
-}
-
-// encodeDev packs a device number the way Linux's new_encode_dev does.
-func encodeDev(major, minor uint32) uint32 {
-	return (minor & 0xFF) | (major&0xFFF)<<8 | (minor&^0xFF)<<12
-}
-
-// decodeDev unpacks a device number packed by encodeDev.
-func decodeDev(v uint32) (major, minor uint32) {
-	return (v >> 8) & 0xFFF, (v & 0xFF) | ((v >> 12) & 0xFFF00)
+	return erofs.XattrPrefix(index)
 }
 
 // fileTypeOfMode returns the directory-entry file type for a mode.

@@ -365,7 +365,7 @@ func (d *decoder) inode(nid uint64, path string) (*rinode, error) {
 			return nil, err
 		}
 	case erofs.ModeCharDevice, erofs.ModeBlockDevice:
-		nd.RdevMajor, nd.RdevMinor = decodeDev(ri.iu)
+		nd.RdevMajor, nd.RdevMinor = erofs.DecodeDev(ri.iu)
 		fallthrough
 	case erofs.ModeFIFO, erofs.ModeSocket:
 		if ri.layout != erofs.LayoutFlatPlain || ri.size != 0 {
@@ -410,7 +410,7 @@ func (d *decoder) readXattrs(ri *rinode, where string) error {
 			return errorf("%s: xattr entry at offset %d has name index %d, which RAFS does not use", where, at+p, idx)
 		}
 		name := prefix + string(e[xattrEntryHeaderSize:xattrEntryHeaderSize+nameLen])
-		if _, _, ok := splitXattrName(name); !ok || strings.IndexByte(name, 0) >= 0 {
+		if _, _, ok := erofs.SplitXattrName(name); !ok || strings.IndexByte(name, 0) >= 0 {
 			return errorf("%s: xattr entry at offset %d has invalid name %q", where, at+p, name)
 		}
 		if _, dup := xs[name]; dup {

@@ -436,7 +436,7 @@ func encodeXattrs(xs map[string][]byte) ([]byte, error) {
 	body := make([]byte, xattrHeaderSize, 64)
 	for _, name := range names {
 		v := xs[name]
-		idx, suffix, ok := splitXattrName(name)
+		idx, suffix, ok := erofs.SplitXattrName(name)
 		if !ok {
 			return nil, fmt.Errorf("xattr %q: RAFS stores only user.*, trusted.*, security.* and POSIX ACL attributes", name)
 		}
@@ -674,7 +674,7 @@ func (e *encoder) writeInode(img []byte, metaAddr int64, w *winode) {
 			iu = uint32((metaAddr + w.dataAt) / BlockSize)
 		}
 	case erofs.ModeCharDevice, erofs.ModeBlockDevice:
-		iu = encodeDev(n.RdevMajor, n.RdevMinor)
+		iu = erofs.EncodeDev(n.RdevMajor, n.RdevMinor)
 	}
 	le.PutUint16(ino[ieFormat:], uint16(formatExtended|layout<<1))
 	if len(w.xattr) > 0 {
