@@ -127,7 +127,7 @@ func (c *Compression) validate(bs int) error {
 // algID is the on-disk algorithm id.
 func (c *Compression) algID() uint8 { return algorithms[c.Algorithm].id }
 
-// dictSize is the LZMA dictionary size recorded in the configuration, as
+// lzmaDictSize is the LZMA dictionary size recorded in the configuration, as
 // mkfs.erofs chooses it: four physical clusters, at least 32 KiB.
 func lzmaDictSize(pcluster int) int {
 	return max(32<<10, min(maxLZMADictSize, 4*pcluster))

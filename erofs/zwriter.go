@@ -117,14 +117,11 @@ type zpipe struct {
 	sinkErr chan error
 	wg      sync.WaitGroup
 
-	mu      sync.Mutex
-	cond    *sync.Cond
-	used    int   // bytes in flight
-	err     error // first error from a worker or the sink
-	maxBlks int   // largest physical cluster written, in blocks
-	anyZ    bool  // some file was stored compressed
-	inline  bool  // some file has an inline cluster
-	bufs    bufPool
+	mu   sync.Mutex
+	cond *sync.Cond
+	used int   // bytes in flight
+	err  error // first error from a worker or the sink
+	bufs bufPool
 }
 
 func (w *Writer) startPipe() error {
@@ -352,25 +349,12 @@ func (p *zpipe) sink() error {
 			w.nextBlock += blocks
 			cur.blocks += blocks
 			cur.extents = append(cur.extents, j.extents...)
-			for _, e := range j.extents {
-				if !e.raw && !e.inline {
-					p.mu.Lock()
-					p.anyZ = true
-					p.maxBlks = max(p.maxBlks, int(e.blocks))
-					p.mu.Unlock()
-				}
-			}
 			if j.idata != nil {
 				off, err := w.spool.write(j.idata)
 				if err != nil {
 					return err
 				}
 				cur.idata, cur.idataOff = len(j.idata), off
-				if !j.extents[len(j.extents)-1].raw {
-					p.mu.Lock()
-					p.anyZ = true
-					p.mu.Unlock()
-				}
 			}
 			if j.last {
 				if cur.blocks == 0 {
