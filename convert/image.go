@@ -1,0 +1,372 @@
+package convert
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"sync"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/rafs-dev/rafs/rafs"
+)
+
+// ImageType selects what an image is converted into.
+type ImageType string
+
+const (
+	// TypeNydus converts to a Nydus RAFS v6 image: one Nydus blob layer
+	// per source layer and the merged bootstrap layer last.
+	TypeNydus ImageType = "nydus"
+	// TypeEROFS converts to an EROFS-native image: one EROFS layer per
+	// source layer.
+	TypeEROFS ImageType = "erofs"
+)
+
+// Link selects how a converted image is linked to its source.
+type Link int
+
+const (
+	// LinkNone gives the converted image alone.
+	LinkNone Link = iota
+	// LinkReferrer sets each converted manifest's subject to its source
+	// manifest (and a converted index's to the source index), so that the
+	// OCI referrers API finds the conversion from the source.
+	LinkReferrer
+	// LinkMergeIndex gives one index that lists the source manifests
+	// first and the converted ones after them, marked by their platform's
+	// os.features (nydusify --merge-platform; erofs-image-spec §6).
+	LinkMergeIndex
+)
+
+// ImageOptions configure a Converter. The zero value converts to Nydus
+// with nydus-image's defaults.
+type ImageOptions struct {
+	// Type is the output format; "" means TypeNydus.
+	Type ImageType
+
+	// Nydus configures each layer's Nydus conversion (TypeNydus). Its
+	// ChunkDict is ignored; set ChunkDict here instead.
+	Nydus NydusOptions
+	// ChunkDict is a chunk dictionary taken from another Nydus image
+	// (LoadChunkDict): chunks it has are referenced, not stored again, and
+	// its blobs the result uses are listed in the converted manifest.
+	ChunkDict *ImageChunkDict
+
+	// EROFS configures each layer's EROFS conversion (TypeEROFS). The
+	// image UUID is derived from the source layer's diff ID, so UUID is
+	// ignored.
+	EROFS EROFSOptions
+	// EROFSMediaType is the media type of EROFS layers:
+	// MediaTypeEROFSLayer (containerd, the default when empty) or
+	// MediaTypeEROFS (erofs-image-spec).
+	EROFSMediaType types.MediaType
+
+	// Platforms selects the manifests of an index to convert: those whose
+	// platform satisfies one of these (v1.Platform.Satisfies). Empty
+	// means all, except attestation manifests (platform unknown/unknown).
+	Platforms []v1.Platform
+
+	// Link links the converted image to its source.
+	Link Link
+
+	// Cache, when set, is asked for each layer before converting it and
+	// told of each layer converted, so a layer converted before (with the
+	// same options) is not converted again.
+	Cache LayerCache
+
+	// Jobs is the number of layers converted at a time (0: one per CPU,
+	// at least 2). Each layer's conversion uses every CPU on its own; more
+	// jobs overlap pulling, converting and pushing.
+	Jobs int
+
+	// TempDir holds converted layers until they are stored ("" means
+	// os.TempDir()). Each takes the size of its converted output.
+	TempDir string
+
+	// Push, when set, is called in a goroutine of its own for each
+	// converted layer as soon as its bytes start to exist: at once for a
+	// Nydus blob, which can be read while it is written, and when its
+	// image is complete for an EROFS layer. Reading the layer blocks until
+	// more of it is written; its Digest and Size return
+	// stream.ErrNotComputed until it is complete. A registry pusher can
+	// upload it with remote.WriteLayer while the conversion goes on. The
+	// conversion waits for Push to return and fails with its error.
+	Push func(ctx context.Context, layer v1.Layer) error
+
+	// Progress, when set, is called as layers are pulled and converted.
+	// It may be called from several goroutines at once.
+	Progress func(LayerProgress)
+}
+
+// LayerProgress reports the state of one layer's conversion.
+type LayerProgress struct {
+	// Source is the digest of the source layer.
+	Source v1.Hash
+	// Size is the source layer's (compressed) size.
+	Size int64
+	// Read is how many bytes of the source layer have been read.
+	Read int64
+	// Written is how many bytes of converted output exist.
+	Written int64
+	// Done is set in the last report of a layer; Cached when the layer was
+	// found in the cache and not converted.
+	Done, Cached bool
+}
+
+// Stats counts what a Converter did.
+type Stats struct {
+	Layers   int   // layers converted
+	Cached   int   // layers taken from the cache
+	BytesIn  int64 // source layer bytes read
+	BytesOut int64 // converted layer bytes written (cached ones excluded)
+}
+
+// A Converter converts images and indexes with one set of options. It
+// keeps converted layers in temporary files until Close, so that the
+// images it returns can be stored (remote.Write, layout.Write) after the
+// conversion; with ImageOptions.Push they are stored as they are made.
+// A layer shared by several images is converted once. Its methods are
+// safe for concurrent use.
+type Converter struct {
+	opts ImageOptions
+	sem  chan struct{}
+
+	mu     sync.Mutex
+	layers map[string]*layerJob // by source layer key
+	spools []*spool
+	stats  Stats
+	closed bool
+}
+
+// NewConverter returns a Converter. opts may be nil.
+func NewConverter(opts *ImageOptions) (*Converter, error) {
+	var o ImageOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Type == "" {
+		o.Type = TypeNydus
+	}
+	switch o.Type {
+	case TypeNydus, TypeEROFS:
+	default:
+		return nil, fmt.Errorf("convert: unknown image type %q (want nydus or erofs)", o.Type)
+	}
+	if o.EROFSMediaType == "" {
+		o.EROFSMediaType = MediaTypeEROFSLayer
+	}
+	if o.EROFSMediaType != MediaTypeEROFSLayer && o.EROFSMediaType != MediaTypeEROFS {
+		return nil, fmt.Errorf("convert: EROFS layer media type %q is neither %s nor %s", o.EROFSMediaType, MediaTypeEROFSLayer, MediaTypeEROFS)
+	}
+	if o.ChunkDict != nil && o.Type != TypeNydus {
+		return nil, errors.New("convert: a chunk dictionary needs the nydus type")
+	}
+	if o.Link < LinkNone || o.Link > LinkMergeIndex {
+		return nil, fmt.Errorf("convert: unknown link %d", o.Link)
+	}
+	if o.Jobs <= 0 {
+		o.Jobs = max(runtime.NumCPU(), 2)
+	}
+	o.Nydus.ChunkDict = nil
+	if o.ChunkDict != nil {
+		o.Nydus.ChunkDict = o.ChunkDict.Dict
+	}
+	if o.Type == TypeNydus {
+		if _, _, err := o.Nydus.writerOptions(); err != nil {
+			return nil, err
+		}
+	}
+	return &Converter{opts: o, sem: make(chan struct{}, o.Jobs), layers: map[string]*layerJob{}}, nil
+}
+
+// Stats returns what the Converter has done so far.
+func (c *Converter) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stats
+}
+
+// Close removes the temporary files of converted layers. Images returned
+// before must not be read after Close.
+func (c *Converter) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	var errs []error
+	for _, s := range c.spools {
+		if err := s.remove(); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	c.spools = nil
+	return errors.Join(errs...)
+}
+
+// Image converts img: each of its layers, then its config and manifest.
+// With LinkReferrer the result's subject is img's manifest. (LinkMergeIndex
+// needs an index: see Index and ImageIndexOf.)
+func (c *Converter) Image(ctx context.Context, img v1.Image) (v1.Image, error) {
+	ci, err := c.image(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	return ci, nil
+}
+
+// image converts one image (see Image).
+func (c *Converter) image(ctx context.Context, img v1.Image) (*convertedImage, error) {
+	src, err := readSourceImage(img)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make([]*layerResult, len(src.layers))
+	errs := make([]error, len(src.layers))
+	var wg sync.WaitGroup
+	for i := range src.layers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = c.layer(ctx, src, i)
+			if errs[i] != nil {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return nil, fmt.Errorf("convert: layer %d (%s): %w", i, src.digests[i], err)
+		}
+	}
+	for i, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("convert: layer %d (%s): %w", i, src.digests[i], err)
+		}
+	}
+	switch c.opts.Type {
+	case TypeNydus:
+		return c.nydusImage(src, results)
+	default:
+		return c.erofsImage(src, results)
+	}
+}
+
+// sourceImage is what conversion needs of a source image.
+type sourceImage struct {
+	img      v1.Image
+	manifest *v1.Manifest
+	desc     v1.Descriptor // of the manifest
+	rawCfg   []byte
+	layers   []v1.Layer
+	digests  []v1.Hash // compressed digests
+	diffIDs  []v1.Hash
+	chainIDs []v1.Hash
+}
+
+func readSourceImage(img v1.Image) (*sourceImage, error) {
+	m, err := img.Manifest()
+	if err != nil {
+		return nil, fmt.Errorf("convert: source manifest: %w", err)
+	}
+	s := &sourceImage{img: img, manifest: m}
+	mt, err := img.MediaType()
+	if err != nil {
+		return nil, fmt.Errorf("convert: source manifest: %w", err)
+	}
+	if mt.IsSchema1() {
+		return nil, fmt.Errorf("convert: source manifest has the Docker schema 1 media type %s, which has no config to convert", mt)
+	}
+	dg, err := img.Digest()
+	if err != nil {
+		return nil, fmt.Errorf("convert: source manifest: %w", err)
+	}
+	size, err := img.Size()
+	if err != nil {
+		return nil, fmt.Errorf("convert: source manifest: %w", err)
+	}
+	s.desc = v1.Descriptor{MediaType: mt, Digest: dg, Size: size}
+	if s.rawCfg, err = img.RawConfigFile(); err != nil {
+		return nil, fmt.Errorf("convert: source config: %w", err)
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("convert: source config: %w", err)
+	}
+	if s.layers, err = img.Layers(); err != nil {
+		return nil, fmt.Errorf("convert: source layers: %w", err)
+	}
+	if len(cfg.RootFS.DiffIDs) != len(s.layers) {
+		return nil, fmt.Errorf("convert: source config lists %d diff IDs for %d layers", len(cfg.RootFS.DiffIDs), len(s.layers))
+	}
+	for i, l := range s.layers {
+		mt, err := l.MediaType()
+		if err != nil {
+			return nil, fmt.Errorf("convert: layer %d: %w", i, err)
+		}
+		if !isTarLayer(mt) {
+			return nil, fmt.Errorf("convert: layer %d has media type %s, not a tar layer (is the image converted already?)", i, mt)
+		}
+		d, err := l.Digest()
+		if err != nil {
+			return nil, fmt.Errorf("convert: layer %d: %w", i, err)
+		}
+		s.digests = append(s.digests, d)
+	}
+	s.diffIDs = slices.Clone(cfg.RootFS.DiffIDs)
+	s.chainIDs = chainIDs(s.diffIDs)
+	return s, nil
+}
+
+// isTarLayer reports whether mt is a layer media type whose blob is a tar,
+// plain or compressed.
+func isTarLayer(mt types.MediaType) bool {
+	switch mt {
+	case types.DockerLayer, types.DockerUncompressedLayer, types.DockerForeignLayer,
+		types.OCILayer, types.OCILayerZStd, types.OCIUncompressedLayer,
+		types.OCIRestrictedLayer, types.OCIUncompressedRestrictedLayer,
+		"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd":
+		return true
+	}
+	return false
+}
+
+// chainIDs computes the OCI chain IDs of a stack of diff IDs.
+func chainIDs(diffIDs []v1.Hash) []v1.Hash {
+	out := make([]v1.Hash, len(diffIDs))
+	for i, d := range diffIDs {
+		if i == 0 {
+			out[i] = d
+			continue
+		}
+		sum := sha256.Sum256([]byte(out[i-1].String() + " " + d.String()))
+		out[i] = v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
+	}
+	return out
+}
+
+// layerResult is a converted layer.
+type layerResult struct {
+	layer  v1.Layer
+	digest v1.Hash
+	size   int64
+	// boot is the layer's bootstrap (TypeNydus), with its real blob id.
+	boot   *rafs.Bootstrap
+	cached bool
+}
+
+// layerJob is one source layer's conversion, shared by every image that
+// has the layer.
+type layerJob struct {
+	done chan struct{}
+	res  *layerResult
+	err  error
+}

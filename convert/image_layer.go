@@ -1,0 +1,301 @@
+package convert
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/rafs-dev/rafs/rafs"
+)
+
+// layer returns the conversion of source layer i of src, converting it
+// unless another image of this Converter already has.
+func (c *Converter) layer(ctx context.Context, src *sourceImage, i int) (*layerResult, error) {
+	key := src.digests[i].String()
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, errors.New("convert: Converter is closed")
+	}
+	job := c.layers[key]
+	if job == nil {
+		job = &layerJob{done: make(chan struct{})}
+		c.layers[key] = job
+		c.mu.Unlock()
+		job.res, job.err = c.runLayer(ctx, src, i)
+		if job.err != nil {
+			// A failed (or cancelled) conversion may be tried again.
+			c.mu.Lock()
+			delete(c.layers, key)
+			c.mu.Unlock()
+		}
+		close(job.done)
+		return job.res, job.err
+	}
+	c.mu.Unlock()
+	select {
+	case <-job.done:
+		return job.res, job.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// cacheKey is the key of source layer i in the layer cache: the type, the
+// options that change the output, and the source layer's chain ID (Nydus,
+// as nydusify keys its cache) or diff ID (EROFS, whose layers stand
+// alone, as containerd keys its layer cache).
+func (c *Converter) cacheKey(src *sourceImage, i int) string {
+	switch c.opts.Type {
+	case TypeNydus:
+		n := c.opts.Nydus
+		dict := ""
+		if c.opts.ChunkDict != nil {
+			dict = c.opts.ChunkDict.Digest.String()
+		}
+		return fmt.Sprintf("nydus/v6/%s/%s/%d/%d/dict=%s/%s", orDefault(n.Compressor, "zstd"), orDefault(n.Digester, "blake3"),
+			max(n.ChunkSize, 0), n.Level, dict, src.chainIDs[i])
+	default:
+		im := c.opts.EROFS.Image
+		comp := "none"
+		if z := im.Compression; z != nil {
+			comp = fmt.Sprintf("%s/%d/%d/%t/%t", z.Algorithm, z.Level, z.PclusterSize, z.Ztailpacking, z.FullIndexes)
+		}
+		return fmt.Sprintf("erofs/%s/bs=%d/%s/%t/%t/%t/%t/wh=%d/%s", c.opts.EROFSMediaType, im.BlockSize, comp,
+			im.NoInlineData, im.NoSharedXattrs, im.NoXattrFilter, im.BuildTime != 0, c.opts.EROFS.Whiteouts, src.diffIDs[i])
+	}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// runLayer converts source layer i of src, or takes it from the cache.
+func (c *Converter) runLayer(ctx context.Context, src *sourceImage, i int) (*layerResult, error) {
+	var key string
+	if c.opts.Cache != nil {
+		key = c.cacheKey(src, i)
+		hit, err := c.opts.Cache.Lookup(ctx, key)
+		if err != nil {
+			return nil, fmt.Errorf("layer cache: %w", err)
+		}
+		if hit != nil {
+			return c.cachedLayer(src, i, hit)
+		}
+	}
+
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	held := true
+	release := func() {
+		if held {
+			held = false
+			<-c.sem
+		}
+	}
+	defer release()
+
+	size, err := src.layers[i].Size()
+	if err != nil {
+		return nil, err
+	}
+	rc, err := src.layers[i].Compressed()
+	if err != nil {
+		return nil, fmt.Errorf("pulling: %w", err)
+	}
+	defer rc.Close()
+
+	sp, err := newSpool(c.opts.TempDir, c.opts.Type == TypeNydus)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.spools = append(c.spools, sp)
+	c.mu.Unlock()
+	mt := MediaTypeNydusBlob
+	if c.opts.Type == TypeEROFS {
+		mt = c.opts.EROFSMediaType
+	}
+	layer := &spoolLayer{s: sp, mediaType: mt}
+
+	pr := &progressReader{r: rc, rep: LayerProgress{Source: src.digests[i], Size: size}, fn: c.opts.Progress, written: func() int64 {
+		n, _ := sp.written()
+		return n
+	}}
+	var pushed chan error
+	startPush := func() {
+		if c.opts.Push == nil {
+			return
+		}
+		pushed = make(chan error, 1)
+		go func() { pushed <- c.opts.Push(ctx, layer) }()
+	}
+	waitPush := func() error {
+		if pushed == nil {
+			return nil
+		}
+		select {
+		case err := <-pushed:
+			if err != nil {
+				return fmt.Errorf("pushing: %w", err)
+			}
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	fail := func(err error) (*layerResult, error) {
+		sp.fail(err)
+		waitPush()
+		return nil, err
+	}
+
+	res := &layerResult{layer: layer}
+	var bootRaw []byte
+	switch c.opts.Type {
+	case TypeNydus:
+		startPush()
+		nr, err := TarToNydus(pr, sp, &c.opts.Nydus)
+		if err != nil {
+			return fail(err)
+		}
+		sp.seal(0)
+		res.boot = nr.Bootstrap
+		if c.opts.Cache != nil {
+			if bootRaw, err = nr.Bootstrap.MarshalBinary(); err != nil {
+				return fail(err)
+			}
+		}
+	default:
+		eo := c.opts.EROFS
+		u := layerUUID(src.diffIDs[i])
+		eo.Image.UUID = &u
+		er, err := TarToEROFS(pr, sp, &eo)
+		if err != nil {
+			return fail(err)
+		}
+		sp.seal(er.ImageSize)
+		startPush()
+		if err := sp.hash(); err != nil {
+			return fail(err)
+		}
+	}
+	release()
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	if err := waitPush(); err != nil {
+		return nil, err
+	}
+	if res.digest, err = sp.Digest(); err != nil {
+		return nil, err
+	}
+	if res.size, err = sp.Size(); err != nil {
+		return nil, err
+	}
+	pr.done(false)
+	c.mu.Lock()
+	c.stats.Layers++
+	c.stats.BytesIn += pr.n
+	c.stats.BytesOut += res.size
+	c.mu.Unlock()
+
+	if c.opts.Cache != nil {
+		cl := &CachedLayer{Layer: layer}
+		if bootRaw != nil {
+			cl.Bootstrap = bootRaw
+		}
+		if err := c.opts.Cache.Store(ctx, key, cl); err != nil {
+			return nil, fmt.Errorf("layer cache: %w", err)
+		}
+	}
+	return res, nil
+}
+
+// cachedLayer makes the result of source layer i from a cache hit.
+func (c *Converter) cachedLayer(src *sourceImage, i int, hit *CachedLayer) (*layerResult, error) {
+	res := &layerResult{layer: hit.Layer, cached: true}
+	var err error
+	if res.digest, err = hit.Layer.Digest(); err != nil {
+		return nil, fmt.Errorf("layer cache: %w", err)
+	}
+	if res.size, err = hit.Layer.Size(); err != nil {
+		return nil, fmt.Errorf("layer cache: %w", err)
+	}
+	if c.opts.Type == TypeNydus {
+		if hit.Bootstrap == nil {
+			return nil, fmt.Errorf("layer cache: Nydus layer %s has no bootstrap", res.digest)
+		}
+		if res.boot, err = rafs.Read(bytes.NewReader(hit.Bootstrap), int64(len(hit.Bootstrap))); err != nil {
+			return nil, fmt.Errorf("layer cache: bootstrap of %s: %w", res.digest, err)
+		}
+	}
+	c.mu.Lock()
+	c.stats.Cached++
+	c.mu.Unlock()
+	if c.opts.Progress != nil {
+		size, _ := src.layers[i].Size()
+		c.opts.Progress(LayerProgress{Source: src.digests[i], Size: size, Read: size, Written: res.size, Done: true, Cached: true})
+	}
+	return res, nil
+}
+
+// layerUUID is the UUID of the EROFS image of a layer with the given diff
+// ID: a name-based (SHA-1, version 5) UUID of "erofs:blobs/<diff ID>" in
+// the URL namespace, as containerd's EROFS converter derives it.
+func layerUUID(diffID v1.Hash) [16]byte {
+	ns := [16]byte{0x6b, 0xa7, 0xb8, 0x11, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8}
+	h := sha1.New()
+	h.Write(ns[:])
+	h.Write([]byte("erofs:blobs/" + diffID.String()))
+	var u [16]byte
+	copy(u[:], h.Sum(nil))
+	u[6] = u[6]&0x0f | 0x50
+	u[8] = u[8]&0x3f | 0x80
+	return u
+}
+
+// progressReader counts the source bytes read and reports them about
+// every MiB.
+type progressReader struct {
+	r       io.Reader
+	n       int64
+	last    int64
+	rep     LayerProgress
+	fn      func(LayerProgress)
+	written func() int64
+	ended   atomic.Bool
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.n += int64(n)
+	if p.fn != nil && p.n-p.last >= 1<<20 {
+		p.last = p.n
+		r := p.rep
+		r.Read, r.Written = p.n, p.written()
+		p.fn(r)
+	}
+	return n, err
+}
+
+func (p *progressReader) done(cached bool) {
+	if p.fn == nil || p.ended.Swap(true) {
+		return
+	}
+	r := p.rep
+	r.Read, r.Written, r.Done, r.Cached = p.n, p.written(), true, cached
+	p.fn(r)
+}
