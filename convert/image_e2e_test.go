@@ -1,0 +1,451 @@
+//go:build linux
+
+package convert_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/rafs-dev/rafs/blob"
+	"github.com/rafs-dev/rafs/convert"
+	"github.com/rafs-dev/rafs/convert/internal/fstree"
+	"github.com/rafs-dev/rafs/convert/internal/mounttest"
+	"github.com/rafs-dev/rafs/convert/internal/registrytest"
+	"github.com/rafs-dev/rafs/convert/internal/tartest"
+	"github.com/rafs-dev/rafs/rafs"
+)
+
+// testImage is a source image and the tars of its layers, lowest first.
+type testImage struct {
+	img  v1.Image
+	tars [][]byte // as stored (compressed or not)
+}
+
+// imageOf builds an OCI image of the given layer blobs for a platform.
+func imageOf(t testing.TB, arch string, layers ...[]byte) testImage {
+	t.Helper()
+	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = cfg.DeepCopy()
+	cfg.OS, cfg.Architecture = "linux", arch
+	cfg.Created = v1.Time{Time: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
+	cfg.Config.Env = []string{"PATH=/usr/bin:/bin"}
+	if img, err = mutate.ConfigFile(img, cfg); err != nil {
+		t.Fatal(err)
+	}
+	for i, data := range layers {
+		mt := types.OCIUncompressedLayer
+		if bytes.HasPrefix(data, []byte{0x1f, 0x8b}) {
+			mt = types.OCILayer
+		}
+		l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+			return io.NopCloser(bytes.NewReader(data)), nil
+		}, tarball.WithMediaType(mt))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if img, err = mutate.Append(img, mutate.Addendum{Layer: l, History: v1.History{CreatedBy: "layer " + string(rune('0'+i))}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return testImage{img: img, tars: layers}
+}
+
+// debianStack returns the three layers of the Debian test image: the
+// Debian base layer; a layer that deletes files and a directory; and a
+// layer that replaces a directory with an opaque one, replaces a file and
+// adds hard links and xattrs.
+func debianStack(t testing.TB, base []byte) [][]byte {
+	mt := time.Unix(1700000000, 5)
+	dir := func(name string, mode int64, x map[string]string) tarEntry {
+		return tarEntry{hdr: tar.Header{Name: name, Typeflag: tar.TypeDir, Mode: mode, ModTime: mt, PAXRecords: xattrs(x), Format: tar.FormatPAX}}
+	}
+	file := func(name string, mode int64, data []byte, x map[string]string) tarEntry {
+		return tarEntry{hdr: tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: mode, ModTime: mt, PAXRecords: xattrs(x), Format: tar.FormatPAX}, data: string(data)}
+	}
+	link := func(name, target string) tarEntry {
+		return tarEntry{hdr: tar.Header{Name: name, Typeflag: tar.TypeLink, Linkname: target, ModTime: mt}}
+	}
+	l2 := makeTar(t,
+		dir("etc/", 0o755, nil),
+		file("etc/.wh.motd", 0o644, nil, nil),
+		file("etc/motd.d", 0o644, []byte("replaces motd\n"), nil),
+		dir("usr/", 0o755, nil),
+		dir("usr/share/", 0o755, nil),
+		file("usr/share/.wh.doc", 0o644, nil, nil),
+		dir("usr/bin/", 0o755, nil),
+		file("usr/bin/.wh.dd", 0o644, nil, nil),
+	)
+	caps := "\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+	l3 := makeTar(t,
+		dir("etc/", 0o755, nil),
+		dir("etc/apt/", 0o750, map[string]string{"user.dir": "opaque"}),
+		file("etc/apt/.wh..wh..opq", 0o644, nil, nil),
+		file("etc/apt/sources.list", 0o644, []byte("deb http://example.invalid/debian stable main\n"), nil),
+		dir("etc/apt/apt.conf.d/", 0o755, nil),
+		file("etc/apt/apt.conf.d/99local", 0o644, tartest.Text("apt", 700), nil),
+		dir("usr/", 0o755, nil),
+		dir("usr/bin/", 0o755, nil),
+		file("usr/bin/ls", 0o755, tartest.Content("ls", 200000), map[string]string{"security.capability": caps}),
+		dir("usr/local/", 0o755, nil),
+		dir("usr/local/bin/", 0o755, map[string]string{"user.origin": "rafs"}),
+		file("usr/local/bin/tool", 0o755, tartest.Content("tool", 3<<20+7), map[string]string{"user.a": "1", "trusted.b": "two"}),
+		link("usr/local/bin/tool-hard", "usr/local/bin/tool"),
+		link("usr/local/bin/tool-hard2", "usr/local/bin/tool"),
+		file("usr/local/bin/small", 0o644, []byte("small"), nil),
+		link("usr/local/bin/small.1", "usr/local/bin/small"),
+	)
+	return [][]byte{base, tartest.Gzip(l2), l3}
+}
+
+// imageTree is the oracle for an image: its layers applied in order.
+func imageTree(t testing.TB, ti testImage) *fstree.Tree {
+	return applyStack(t, ti.tars...)
+}
+
+// pushSource stores a source image or index in the registry.
+func pushSource(t testing.TB, ref string, img v1.Image, idx v1.ImageIndex) {
+	t.Helper()
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img != nil {
+		err = remote.Write(r, img)
+	} else {
+		err = remote.WriteIndex(r, idx)
+	}
+	if err != nil {
+		t.Fatalf("pushing %s: %v", ref, err)
+	}
+}
+
+// convertRemote converts src (an image or index in the registry) into dst
+// in the same registry, pushing layers while converting.
+func convertRemote(t testing.TB, src, dst string, opts convert.ImageOptions) (v1.Hash, convert.Stats) {
+	t.Helper()
+	ctx := context.Background()
+	sref, err := name.ParseReference(src, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dref, err := name.ParseReference(dst, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := remote.NewPusher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Push = convert.RemotePush(p, dref.Context())
+	opts.TempDir = t.TempDir()
+	c, err := convert.NewConverter(&opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	desc, err := remote.Get(sref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out remote.Taggable
+	var dg v1.Hash
+	if desc.MediaType.IsIndex() {
+		idx, err := desc.ImageIndex()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ci, err := c.Index(ctx, idx)
+		if err != nil {
+			t.Fatalf("converting %s: %v", src, err)
+		}
+		out = ci
+		dg, _ = ci.Digest()
+	} else {
+		img, err := desc.Image()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if opts.Link == convert.LinkMergeIndex {
+			idx, err := convert.ImageIndexOf(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ci, err := c.Index(ctx, idx)
+			if err != nil {
+				t.Fatalf("converting %s: %v", src, err)
+			}
+			out = ci
+			dg, _ = ci.Digest()
+		} else {
+			ci, err := c.Image(ctx, img)
+			if err != nil {
+				t.Fatalf("converting %s: %v", src, err)
+			}
+			out = ci
+			dg, _ = ci.Digest()
+		}
+	}
+	if err := p.Push(ctx, dref, out); err != nil {
+		t.Fatalf("pushing %s: %v", dst, err)
+	}
+	return dg, c.Stats()
+}
+
+// ociLayout is an OCI layout directory that skopeo wrote.
+type ociLayout string
+
+func (l ociLayout) blobPath(d v1.Hash) string {
+	return filepath.Join(string(l), "blobs", d.Algorithm, d.Hex)
+}
+
+func (l ociLayout) read(t testing.TB, d v1.Hash) []byte {
+	t.Helper()
+	b, err := os.ReadFile(l.blobPath(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func (l ociLayout) manifest(t testing.TB, d v1.Hash) *v1.Manifest {
+	t.Helper()
+	m, err := v1.ParseManifest(bytes.NewReader(l.read(t, d)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// mountNydusImage mounts a converted Nydus image from a layout: its merged
+// bootstrap with the uncompressed cache file of each blob as a device.
+func mountNydusImage(t *testing.T, l ociLayout, m *v1.Manifest) string {
+	t.Helper()
+	last := m.Layers[len(m.Layers)-1]
+	if last.Annotations[convert.AnnotationNydusBootstrap] != "true" || last.MediaType != types.OCILayer {
+		t.Fatalf("last layer %s %v is not the bootstrap layer", last.MediaType, last.Annotations)
+	}
+	for _, d := range m.Layers[:len(m.Layers)-1] {
+		if d.MediaType != convert.MediaTypeNydusBlob || d.Annotations[convert.AnnotationNydusBlob] != "true" {
+			t.Errorf("layer %s: %s %v, want a Nydus blob", d.Digest, d.MediaType, d.Annotations)
+		}
+	}
+	var boot []byte
+	gz := l.read(t, last.Digest)
+	tr := tar.NewReader(gunzipBytes(t, gz))
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("bootstrap layer: %v", err)
+		}
+		if h.Name == "image/image.boot" {
+			boot, _ = io.ReadAll(tr)
+			break
+		}
+	}
+	b, err := rafs.Read(bytes.NewReader(boot), int64(len(boot)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bootPath := writeFile(t, dir, "image.boot", boot)
+	var devices []string
+	for _, bi := range b.Blobs {
+		d := v1.Hash{Algorithm: "sha256", Hex: bi.ID}
+		if !slices.ContainsFunc(m.Layers, func(ld v1.Descriptor) bool { return ld.Digest == d }) {
+			t.Fatalf("bootstrap uses blob %s, which is not a layer", bi.ID)
+		}
+		f, err := os.Open(l.blobPath(d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := f.Stat()
+		br, err := blob.Open(f, st.Size())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp := filepath.Join(dir, "cache-"+bi.ID)
+		cf, err := os.Create(cp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := convert.WriteBlobCache(cf, br); err != nil {
+			t.Fatal(err)
+		}
+		cf.Close()
+		f.Close()
+		devices = append(devices, cp)
+	}
+	return mounttest.Mount(t, bootPath, devices...)
+}
+
+// mountEROFSImage mounts each EROFS layer of a converted image and stacks
+// them with overlayfs, as containerd's EROFS snapshotter does.
+func mountEROFSImage(t *testing.T, l ociLayout, m *v1.Manifest, mt types.MediaType) string {
+	t.Helper()
+	var lowers []string
+	for _, d := range m.Layers {
+		if d.MediaType != mt {
+			t.Errorf("layer %s has media type %s, want %s", d.Digest, d.MediaType, mt)
+		}
+		lowers = append([]string{mounttest.Mount(t, l.blobPath(d.Digest))}, lowers...)
+	}
+	return mounttest.Overlay(t, lowers...)
+}
+
+// checkConverted mounts the image with manifest digest d from the layout
+// and compares it with want.
+func checkConverted(t *testing.T, typ convert.ImageType, l ociLayout, d v1.Hash, want *fstree.Tree) {
+	t.Helper()
+	m := l.manifest(t, d)
+	cfg, err := v1.ParseConfigFile(bytes.NewReader(l.read(t, m.Config.Digest)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
+		t.Errorf("config has %d diff IDs for %d layers", len(cfg.RootFS.DiffIDs), len(m.Layers))
+	}
+	var dir string
+	opt := fstree.CompareOptions{}
+	if typ == convert.TypeNydus {
+		dir = mountNydusImage(t, l, m)
+	} else {
+		if !slices.Contains(cfg.OSFeatures, convert.OSFeatureEROFS) {
+			t.Errorf("config os.features %v lacks erofs", cfg.OSFeatures)
+		}
+		dir = mountEROFSImage(t, l, m, convert.MediaTypeEROFSLayer)
+		// overlayfs reports a file's link count in its own layer and the
+		// attributes of the uppermost copy of a directory, also of one a
+		// tar only implied.
+		opt = fstree.CompareOptions{IgnoreNlink: true, IgnoreImplicit: true}
+	}
+	got, err := fstree.FromDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reportDiffs(t, string(typ)+" kernel", fstree.CompareWith(want, got, opt))
+}
+
+// TestImageEndToEndRegistry converts a three-layer image built on the
+// Debian layer and a two-platform index from a real registry
+// (distribution) to it, in both types, reads the results with skopeo, and
+// mounts them with the kernel: they must match the source layers applied
+// in order.
+func TestImageEndToEndRegistry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the Debian layer takes a while; skipped with -short")
+	}
+	mounttest.Require(t)
+	reg := registrytest.Start(t)
+	base, err := os.ReadFile(debianLayer(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	three := imageOf(t, "amd64", debianStack(t, base)...)
+	pushSource(t, reg.Ref("src/three:v1"), three.img, nil)
+	threeDigest, _ := three.img.Digest()
+
+	small := stackLayers(t)
+	amd := imageOf(t, "amd64", debianStack(t, base)[:2]...)
+	arm := imageOf(t, "arm64", small...)
+	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	idx = mutate.AppendManifests(idx,
+		mutate.IndexAddendum{Add: amd.img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: arm.img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}}},
+	)
+	pushSource(t, reg.Ref("src/multi:v1"), nil, idx)
+	srcIdx, _ := idx.IndexManifest()
+	wantThree := imageTree(t, three)
+	wantAmd, wantArm := imageTree(t, amd), imageTree(t, arm)
+
+	for _, typ := range []convert.ImageType{convert.TypeNydus, convert.TypeEROFS} {
+		t.Run(string(typ), func(t *testing.T) {
+			// The three-layer image, linked to its source as a referrer.
+			dst := "dst/three:" + string(typ)
+			dg, st := convertRemote(t, reg.Ref("src/three:v1"), reg.Ref(dst), convert.ImageOptions{Type: typ, Link: convert.LinkReferrer})
+			if st.Layers != 3 {
+				t.Errorf("stats %+v, want 3 layers converted", st)
+			}
+			raw := reg.InspectRaw(t, dst)
+			var m v1.Manifest
+			if err := json.Unmarshal(raw, &m); err != nil {
+				t.Fatal(err)
+			}
+			if m.Subject == nil || m.Subject.Digest != threeDigest {
+				t.Errorf("subject %+v, want the source manifest %s", m.Subject, threeDigest)
+			}
+			if got := (v1.Hash{Algorithm: "sha256", Hex: sha256Hex(raw)}); got != dg {
+				t.Errorf("registry holds manifest %s, converted %s", got, dg)
+			}
+			lay := ociLayout(filepath.Join(t.TempDir(), "three"))
+			reg.CopyToLayout(t, dst, string(lay), "three", false)
+			checkConverted(t, typ, lay, dg, wantThree)
+
+			// The two-platform index, merged with its source.
+			dst = "dst/multi:" + string(typ)
+			dg, _ = convertRemote(t, reg.Ref("src/multi:v1"), reg.Ref(dst), convert.ImageOptions{Type: typ, Link: convert.LinkMergeIndex})
+			raw = reg.InspectRaw(t, dst)
+			var im v1.IndexManifest
+			if err := json.Unmarshal(raw, &im); err != nil {
+				t.Fatal(err)
+			}
+			if len(im.Manifests) != 4 {
+				t.Fatalf("merged index lists %d manifests, want 4", len(im.Manifests))
+			}
+			feature := convert.OSFeatureNydus
+			if typ == convert.TypeEROFS {
+				feature = convert.OSFeatureEROFS
+			}
+			for i, d := range im.Manifests {
+				if i < 2 {
+					if d.Digest != srcIdx.Manifests[i].Digest {
+						t.Errorf("entry %d is %s, want the source manifest %s", i, d.Digest, srcIdx.Manifests[i].Digest)
+					}
+					continue
+				}
+				if d.Platform == nil || d.Platform.Architecture != srcIdx.Manifests[i-2].Platform.Architecture || !slices.Contains(d.Platform.OSFeatures, feature) {
+					t.Errorf("entry %d platform %+v, want %s with os.features %s", i, d.Platform, srcIdx.Manifests[i-2].Platform.Architecture, feature)
+				}
+			}
+			lay = ociLayout(filepath.Join(t.TempDir(), "multi"))
+			reg.CopyToLayout(t, dst, string(lay), "multi", true)
+			checkConverted(t, typ, lay, im.Manifests[2].Digest, wantAmd)
+			checkConverted(t, typ, lay, im.Manifests[3].Digest, wantArm)
+		})
+	}
+}
+
+func gunzipBytes(t testing.TB, b []byte) io.Reader {
+	t.Helper()
+	r, _, err := convert.Decompress(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256Sum(b)
+	return hex.EncodeToString(s[:])
+}
