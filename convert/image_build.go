@@ -37,9 +37,9 @@ type imageCore struct {
 	layers    map[v1.Hash]v1.Layer
 }
 
-func (i *imageCore) RawConfigFile() ([]byte, error)          { return i.config, nil }
-func (i *imageCore) MediaType() (types.MediaType, error)     { return i.mediaType, nil }
-func (i *imageCore) RawManifest() ([]byte, error)            { return i.manifest, nil }
+func (i *imageCore) RawConfigFile() ([]byte, error)      { return i.config, nil }
+func (i *imageCore) MediaType() (types.MediaType, error) { return i.mediaType, nil }
+func (i *imageCore) RawManifest() ([]byte, error)        { return i.manifest, nil }
 func (i *imageCore) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
 	if l, ok := i.layers[h]; ok {
 		return l, nil
