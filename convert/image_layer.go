@@ -171,7 +171,8 @@ func (c *Converter) runLayer(ctx context.Context, src *sourceImage, i int) (*lay
 		if err != nil {
 			return fail(err)
 		}
-		sp.seal(0)
+		// The blob writer hashed the blob (its id is its SHA-256).
+		sp.seal(0, v1.Hash{Algorithm: "sha256", Hex: nr.Blob.ID})
 		res.boot = nr.Bootstrap
 		if c.opts.Cache != nil {
 			if bootRaw, err = nr.Bootstrap.MarshalBinary(); err != nil {
@@ -186,17 +187,19 @@ func (c *Converter) runLayer(ctx context.Context, src *sourceImage, i int) (*lay
 		if err != nil {
 			return fail(err)
 		}
-		sp.seal(er.ImageSize)
+		sp.seal(er.ImageSize, v1.Hash{})
+		// A push hashes the image as it uploads it; without one, hash it
+		// here.
 		startPush()
-		if err := sp.hash(); err != nil {
-			return fail(err)
-		}
 	}
 	release()
 	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}
 	if err := waitPush(); err != nil {
+		return nil, err
+	}
+	if err := sp.hash(); err != nil {
 		return nil, err
 	}
 	if res.digest, err = sp.Digest(); err != nil {

@@ -31,9 +31,8 @@ type spool struct {
 	n      int64 // bytes written (appended) or the final size
 	hi     int64 // end of the furthest WriteAt
 	sealed bool
-	err    error     // the writer's failure, given to readers
-	h      hash.Hash // hashes appended bytes
-	digest v1.Hash   // known once sealed and hashed
+	err    error   // the writer's failure, given to readers
+	digest v1.Hash // known once sealed and hashed
 }
 
 func newSpool(dir string, appendOnly bool) (*spool, error) {
@@ -43,9 +42,6 @@ func newSpool(dir string, appendOnly bool) (*spool, error) {
 	}
 	s := &spool{f: f, append: appendOnly}
 	s.cond = sync.NewCond(&s.mu)
-	if appendOnly {
-		s.h = sha256.New()
-	}
 	return s, nil
 }
 
@@ -55,7 +51,6 @@ func (s *spool) Write(p []byte) (int, error) {
 	off := s.n
 	s.mu.Unlock()
 	n, err := s.f.WriteAt(p, off)
-	s.h.Write(p[:n])
 	s.mu.Lock()
 	s.n += int64(n)
 	s.cond.Broadcast()
@@ -81,15 +76,15 @@ func (s *spool) written() (int64, bool) {
 }
 
 // seal ends writing. size is the blob's size for a random-access spool
-// (ignored for an append spool, whose digest is then known). Readers may
-// read a sealed spool to its end.
-func (s *spool) seal(size int64) {
+// (ignored for an append spool); digest, if known, is the blob's digest.
+// Readers may read a sealed spool to its end.
+func (s *spool) seal(size int64, digest v1.Hash) {
 	s.mu.Lock()
-	if s.append {
-		s.digest = v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(s.h.Sum(nil))}
-		s.h = nil
-	} else {
+	if !s.append {
 		s.n = size
+	}
+	if digest.Hex != "" {
+		s.digest = digest
 	}
 	s.sealed = true
 	s.cond.Broadcast()
@@ -151,9 +146,10 @@ func (s *spool) Size() (int64, error) {
 	return s.n, nil
 }
 
-// open returns a reader of the whole blob that follows the writer and
-// hashes what it reads, so that a streamed upload learns the digest at
-// its end even before seal has hashed a random-access spool.
+// open returns a reader of the whole blob that follows the writer. While
+// the digest is unknown it hashes what it reads, so that a streamed upload
+// of a random-access spool learns the digest at its end without another
+// pass over the file.
 func (s *spool) open() (io.ReadCloser, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -163,7 +159,11 @@ func (s *spool) open() (io.ReadCloser, error) {
 	if !s.append && !s.sealed {
 		return nil, errors.New("convert: layer is not finished")
 	}
-	return &spoolReader{s: s, h: sha256.New()}, nil
+	r := &spoolReader{s: s}
+	if s.digest.Hex == "" && !s.append {
+		r.h = sha256.New()
+	}
+	return r, nil
 }
 
 // remove deletes the temporary file.
