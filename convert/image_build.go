@@ -158,7 +158,8 @@ func editConfig(raw []byte, layers []layerDesc, features []string, history []v1.
 			}
 		}
 		for _, h := range history {
-			b, err := json.Marshal(h)
+			// v1.History would write a zero "created" time.
+			b, err := json.Marshal(map[string]string{"created_by": h.CreatedBy, "comment": h.Comment})
 			if err != nil {
 				return nil, err
 			}

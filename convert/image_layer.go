@@ -67,8 +67,8 @@ func (c *Converter) cacheKey(src *sourceImage, i int) string {
 		if z := im.Compression; z != nil {
 			comp = fmt.Sprintf("%s/%d/%d/%t/%t", z.Algorithm, z.Level, z.PclusterSize, z.Ztailpacking, z.FullIndexes)
 		}
-		return fmt.Sprintf("erofs/%s/bs=%d/%s/%t/%t/%t/%t/wh=%d/%s", c.opts.EROFSMediaType, im.BlockSize, comp,
-			im.NoInlineData, im.NoSharedXattrs, im.NoXattrFilter, im.BuildTime != 0, c.opts.EROFS.Whiteouts, src.diffIDs[i])
+		return fmt.Sprintf("erofs/%s/bs=%d/%s/%t/%t/%t/t=%d/vol=%q/wh=%d/%s", c.opts.EROFSMediaType, im.BlockSize, comp,
+			im.NoInlineData, im.NoSharedXattrs, im.NoXattrFilter, im.BuildTime, im.VolumeName, c.opts.EROFS.Whiteouts, src.diffIDs[i])
 	}
 }
 
@@ -130,7 +130,7 @@ func (c *Converter) runLayer(ctx context.Context, src *sourceImage, i int) (*lay
 	}
 	layer := &spoolLayer{s: sp, mediaType: mt}
 
-	pr := &progressReader{r: rc, rep: LayerProgress{Source: src.digests[i], Size: size}, fn: c.opts.Progress, written: func() int64 {
+	pr := &progressReader{ctx: ctx, r: rc, rep: LayerProgress{Source: src.digests[i], Size: size}, fn: c.opts.Progress, written: func() int64 {
 		n, _ := sp.written()
 		return n
 	}}
@@ -273,6 +273,7 @@ func layerUUID(diffID v1.Hash) [16]byte {
 // progressReader counts the source bytes read and reports them about
 // every MiB.
 type progressReader struct {
+	ctx     context.Context
 	r       io.Reader
 	n       int64
 	last    int64
@@ -283,6 +284,9 @@ type progressReader struct {
 }
 
 func (p *progressReader) Read(b []byte) (int, error) {
+	if err := p.ctx.Err(); err != nil {
+		return 0, err
+	}
 	n, err := p.r.Read(b)
 	p.n += int64(n)
 	if p.fn != nil && p.n-p.last >= 1<<20 {
