@@ -7,9 +7,12 @@
 //	rafs build --type nydus [flags] -o BLOB [--bootstrap BOOT] SOURCE
 //	rafs merge -o BOOT LAYER...
 //	rafs unpack [-o TAR] [--bootstrap BOOT] [--blob PATH]... [--cache-dir DIR] [BLOB]
+//	rafs convert [--type nydus|erofs] [flags] SRC DST
+//	rafs push OCI_DIR[:TAG] REF
 //
 // SOURCE is a tar, a tar.gz (or tar.zst), "-" for standard input, or (for
-// EROFS) a directory. Run "rafs COMMAND -h" for the flags.
+// EROFS) a directory. SRC and DST of convert are registry references or OCI
+// image layouts (oci:DIR[:TAG]). Run "rafs COMMAND -h" for the flags.
 package main
 
 import (
@@ -26,6 +29,10 @@ Usage:
   rafs merge -o BOOT LAYER...          merge Nydus layers (blobs or bootstraps) into an image bootstrap
   rafs unpack -o TAR [--bootstrap BOOT] [--blob PATH]... [BLOB]
                                        write a Nydus bootstrap's tree as a tar (or blob cache files)
+  rafs convert [--type nydus|erofs] [flags] SRC DST
+                                       convert a whole image or index; SRC and DST are registry
+                                       references or OCI layouts (oci:DIR[:TAG])
+  rafs push OCI_DIR[:TAG] REF          push an image or index of an OCI layout to a registry
   rafs version                         print the version
 
 Run "rafs COMMAND -h" for a command's flags ("rafs build --type nydus -h" for Nydus).
@@ -58,6 +65,10 @@ func run(args []string) int {
 		return cmdMerge(args[1:])
 	case "unpack":
 		return cmdUnpack(args[1:])
+	case "convert":
+		return cmdConvert(args[1:])
+	case "push":
+		return cmdPush(args[1:])
 	case "version", "--version":
 		fmt.Println("rafs", version)
 		return 0

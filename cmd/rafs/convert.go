@@ -1,0 +1,530 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/rafs-dev/rafs/convert"
+	"github.com/rafs-dev/rafs/erofs"
+)
+
+const convertUsage = `Usage: rafs convert [flags] SRC DST
+
+Converts a whole image (or every image of an index) into a Nydus or an
+EROFS image. SRC and DST are registry references (HOST/REPO[:TAG]) or OCI
+image layouts, oci:DIR[:TAG]. An index in SRC gives an index in DST. To a
+registry, each layer is uploaded while it is converted, then the manifest
+is pushed to DST's tag (latest by default); to a layout, the result is
+written once it is complete, tagged with the annotation
+org.opencontainers.image.ref.name. A failed conversion leaves a layout as
+it was (and creates none). The converted manifest's reference, with its
+digest, is printed on standard output. The output is reproducible.
+
+Credentials come from the Docker config (docker login) and its credential
+helpers.
+
+Flags:
+`
+
+// convertFlags are rafs convert's flags.
+type convertFlags struct {
+	remoteFlags
+	typ        string
+	platforms  pathList
+	referrer   bool
+	mergeIndex bool
+	chunkDict  string
+	cache      string
+	jobs       int
+	mediaType  string
+	progress   string
+	tmpDir     string
+	workers    int
+	// Nydus
+	compressor string
+	digester   string
+	chunkSize  string
+	// EROFS
+	compress string
+	pcluster int
+	extended string
+
+	set map[string]bool // flags given on the command line
+}
+
+func parseConvertFlags(args []string) (*convertFlags, []string, error) {
+	f := &convertFlags{}
+	fs := flag.NewFlagSet("convert", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(os.Stderr, convertUsage)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&f.typ, "type", "nydus", "output `type`: nydus or erofs")
+	fs.Var(&f.platforms, "platform", "convert only the manifests of an index for `OS/ARCH[/VARIANT]` (repeatable; default all but attestations)")
+	fs.BoolVar(&f.referrer, "referrer", false, "make each converted manifest a referrer of its source (OCI subject)")
+	fs.BoolVar(&f.mergeIndex, "merge-index", false, "write one index listing the source manifests first and the converted ones after them")
+	fs.StringVar(&f.chunkDict, "chunk-dict", "", "Nydus image `REF` (or oci:DIR[:TAG]) whose chunks are referenced instead of stored again")
+	fs.StringVar(&f.cache, "cache", "", "keep a layer cache under `TAG` in DST's repository or layout, so layers converted before are reused")
+	fs.IntVar(&f.jobs, "jobs", 0, "convert `N` layers at a time (default: the number of CPUs, at least 2)")
+	fs.StringVar(&f.mediaType, "erofs-media-type", "containerd", "EROFS layer media `type`: containerd ("+string(convert.MediaTypeEROFSLayer)+") or spec ("+string(convert.MediaTypeEROFS)+")")
+	fs.StringVar(&f.progress, "progress", "auto", "progress `mode`: bars (one per layer), plain (a summary line), none; auto is bars on a terminal, else plain")
+	fs.StringVar(&f.tmpDir, "tmpdir", "", "`directory` for converted layers until they are stored (default: the system's)")
+	fs.IntVar(&f.workers, "workers", 0, "compression `threads` per layer (default: the number of CPUs); the output does not depend on it")
+	fs.StringVar(&f.compressor, "compressor", "zstd", "Nydus chunk `compressor`: zstd, lz4_block or none")
+	fs.StringVar(&f.digester, "digester", "blake3", "Nydus chunk `digest`: blake3 or sha256")
+	fs.StringVar(&f.chunkSize, "chunk-size", "0x100000", "Nydus chunk `size`: a power of two from 0x1000 to 0x1000000, in hex (0x...) or decimal")
+	fs.StringVar(&f.compress, "z", "", "EROFS: compress regular files, `ALG[,level=N]` with ALG lz4, lz4hc, lzma, deflate or zstd (as rafs build -z)")
+	fs.IntVar(&f.pcluster, "C", 0, "EROFS: largest physical cluster in `bytes`, a multiple of 4096 up to 1048576")
+	fs.StringVar(&f.extended, "E", "", "EROFS: extended `options`, comma-separated: ztailpacking, legacy-compress, noinline_data")
+	f.remoteFlags.register(fs)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	f.set = map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
+	if len(pos) != 2 {
+		fs.Usage()
+		return nil, nil, fmt.Errorf("want SRC and DST, got %d arguments", len(pos))
+	}
+	return f, pos, nil
+}
+
+// imageOptions checks the flags and returns the converter's options
+// (without the chunk dictionary, cache, push and progress functions).
+func (f *convertFlags) imageOptions() (*convert.ImageOptions, error) {
+	o := &convert.ImageOptions{Jobs: f.jobs, TempDir: f.tmpDir}
+	if err := f.remoteFlags.check(); err != nil {
+		return nil, err
+	}
+	if f.jobs < 0 || f.workers < 0 {
+		return nil, errors.New("--jobs and --workers must not be negative")
+	}
+	only := func(typ string, names ...string) error {
+		for _, n := range names {
+			if f.set[n] {
+				return fmt.Errorf("-%s is for --type %s", n, typ)
+			}
+		}
+		return nil
+	}
+	switch f.typ {
+	case "nydus":
+		if err := only("erofs", "z", "C", "E", "erofs-media-type"); err != nil {
+			return nil, err
+		}
+		nf := nydusBuildFlags{compressor: f.compressor, digester: f.digester, chunkSize: f.chunkSize, workers: f.workers}
+		n, err := nf.options()
+		if err != nil {
+			return nil, err
+		}
+		o.Type, o.Nydus = convert.TypeNydus, *n
+	case "erofs":
+		if err := only("nydus", "compressor", "digester", "chunk-size", "chunk-dict"); err != nil {
+			return nil, err
+		}
+		bf := buildFlags{blockSize: erofs.DefaultBlockSize, whiteouts: "overlay", inlineData: true, tmpDir: f.tmpDir,
+			compress: f.compress, pcluster: f.pcluster, extended: f.extended, workers: f.workers}
+		e, err := bf.options()
+		if err != nil {
+			return nil, err
+		}
+		o.Type, o.EROFS = convert.TypeEROFS, *e
+		switch f.mediaType {
+		case "containerd":
+			o.EROFSMediaType = convert.MediaTypeEROFSLayer
+		case "spec":
+			o.EROFSMediaType = convert.MediaTypeEROFS
+		default:
+			return nil, fmt.Errorf("--erofs-media-type %q: want containerd or spec", f.mediaType)
+		}
+	default:
+		return nil, fmt.Errorf("--type %q: want nydus or erofs", f.typ)
+	}
+	for _, s := range f.platforms {
+		p, err := v1.ParsePlatform(s)
+		if err == nil && (p.OS == "" || p.Architecture == "") {
+			err = errors.New("want OS/ARCH[/VARIANT]")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("--platform %q: %w", s, err)
+		}
+		o.Platforms = append(o.Platforms, *p)
+	}
+	switch {
+	case f.referrer && f.mergeIndex:
+		return nil, errors.New("--referrer and --merge-index exclude each other")
+	case f.referrer:
+		o.Link = convert.LinkReferrer
+	case f.mergeIndex:
+		o.Link = convert.LinkMergeIndex
+	}
+	if f.cache != "" && !tagPattern.MatchString(f.cache) {
+		return nil, fmt.Errorf("--cache %q: not a valid tag", f.cache)
+	}
+	switch f.progress {
+	case "auto", "bars", "plain", "none":
+	default:
+		return nil, fmt.Errorf("--progress %q: want auto, bars, plain or none", f.progress)
+	}
+	return o, nil
+}
+
+func cmdConvert(args []string) int {
+	f, pos, err := parseConvertFlags(args)
+	if err == flag.ErrHelp {
+		return 0
+	}
+	var opts *convert.ImageOptions
+	var src, dst *location
+	if err == nil {
+		opts, err = f.imageOptions()
+	}
+	if err == nil {
+		src, err = parseLocation(pos[0], f.plainHTTP)
+	}
+	if err == nil {
+		dst, err = parseLocation(pos[1], f.plainHTTP)
+	}
+	if err == nil {
+		err = checkTarget(dst, f.cache)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rafs convert:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		// After the first signal a second one ends the process at once.
+		<-ctx.Done()
+		stop()
+	}()
+	line, err := runConvert(ctx, f, opts, src, dst, os.Stderr)
+	if line != "" {
+		fmt.Println(line)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("interrupted: %w", err)
+		}
+		fmt.Fprintln(os.Stderr, "rafs convert:", err)
+		return 1
+	}
+	return 0
+}
+
+// checkTarget checks that dst can be written to: a tag, not a digest.
+func checkTarget(dst *location, cacheTag string) error {
+	if dst.isLayout() {
+		if cacheTag != "" && cacheTag == dst.tag {
+			return fmt.Errorf("--cache %s is DST's own tag", cacheTag)
+		}
+		return nil
+	}
+	tag, ok := dst.ref.(interface{ TagStr() string })
+	if !ok {
+		return fmt.Errorf("DST %s: want a tag, not a digest", dst.ref)
+	}
+	if cacheTag != "" && cacheTag == tag.TagStr() {
+		return fmt.Errorf("--cache %s is DST's own tag", cacheTag)
+	}
+	return nil
+}
+
+// runConvert converts src into dst and returns the line to print: dst
+// with the result's digest. It reports progress on stderr.
+func runConvert(ctx context.Context, f *convertFlags, opts *convert.ImageOptions, src, dst *location, stderr io.Writer) (line string, err error) {
+	start := time.Now()
+	ropts := f.remoteFlags.options(ctx)
+	in, err := src.read(ctx, ropts)
+	if err != nil {
+		return "", fmt.Errorf("source: %w", err)
+	}
+	if in.img != nil && len(opts.Platforms) > 0 {
+		if err := checkPlatform(in.img, opts.Platforms); err != nil {
+			return "", fmt.Errorf("source %s: %w", src, err)
+		}
+	}
+	if f.chunkDict != "" {
+		if opts.ChunkDict, err = loadChunkDict(ctx, f.chunkDict, f, opts.Platforms, ropts); err != nil {
+			return "", fmt.Errorf("chunk dictionary %s: %w", f.chunkDict, err)
+		}
+	}
+
+	var lt *layoutTarget
+	var pusher *remote.Pusher
+	if dst.isLayout() {
+		if lt, err = newLayoutTarget(dst); err != nil {
+			return "", err
+		}
+		defer func() {
+			if err != nil {
+				lt.abandon()
+			}
+		}()
+	} else {
+		if pusher, err = remote.NewPusher(ropts...); err != nil {
+			return "", err
+		}
+		opts.Push = convert.RemotePush(pusher, dst.ref.Context())
+	}
+
+	var cache *convert.ImageCache
+	if f.cache != "" {
+		var prev v1.Image
+		if lt != nil {
+			prev, err = lt.lookup(f.cache)
+		} else {
+			prev, err = remote.Image(dst.ref.Context().Tag(f.cache), ropts...)
+			if isNotFound(err) {
+				prev, err = nil, nil
+			}
+		}
+		if err == nil {
+			cache, err = convert.NewImageCache(prev)
+		}
+		if err != nil {
+			return "", fmt.Errorf("cache %s: %w", f.cache, err)
+		}
+		opts.Cache = cache
+	}
+
+	mode := f.progress
+	if mode == "auto" {
+		mode = "plain"
+		if fh, ok := stderr.(*os.File); ok && isTTY(fh) {
+			mode = "bars"
+		}
+	}
+	var bars *layerBars
+	if mode == "bars" {
+		bars = newLayerBars(stderr, 200*time.Millisecond)
+		opts.Progress = bars.update
+		defer bars.stop()
+	}
+
+	conv, err := convert.NewConverter(opts)
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		if cerr := conv.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	var out source
+	switch {
+	case in.idx != nil:
+		out.idx, err = conv.Index(ctx, in.idx)
+	case opts.Link == convert.LinkMergeIndex:
+		var idx v1.ImageIndex
+		if idx, err = convert.ImageIndexOf(in.img); err == nil {
+			out.idx, err = conv.Index(ctx, idx)
+		}
+	default:
+		out.img, err = conv.Image(ctx, in.img)
+	}
+	if err != nil {
+		return "", err
+	}
+	dg, err := out.digest()
+	if err != nil {
+		return "", err
+	}
+
+	// Store the result, then the cache.
+	var cacheImg v1.Image
+	if cache != nil && cache.Len() > 0 {
+		if cacheImg, err = cache.Image(); err != nil {
+			return "", err
+		}
+	}
+	if lt != nil {
+		if err = lt.put(out, dst.tag); err == nil && cacheImg != nil {
+			if err = lt.put(source{img: cacheImg}, f.cache); err != nil {
+				err = fmt.Errorf("cache: %w", err)
+			}
+		}
+	} else {
+		if err = pusher.Push(ctx, dst.ref, out.taggable()); err != nil {
+			err = fmt.Errorf("pushing %s: %w", dst.ref, err)
+		} else if cacheImg != nil {
+			if err = pusher.Push(ctx, dst.ref.Context().Tag(f.cache), cacheImg); err != nil {
+				line = dst.withDigest(dg) // the image is stored
+				return line, fmt.Errorf("pushing the cache %s: %w", f.cache, err)
+			}
+		}
+	}
+	if err != nil {
+		return "", err
+	}
+	if bars != nil {
+		bars.stop()
+	}
+	if mode != "none" {
+		n, err := convertedImages(in, out)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintln(stderr, summaryLine(conv.Stats(), n, time.Since(start)))
+	}
+	return dst.withDigest(dg), nil
+}
+
+// taggable returns the image or the index.
+func (s source) taggable() remote.Taggable {
+	if s.idx != nil {
+		return s.idx
+	}
+	return s.img
+}
+
+// checkPlatform checks that a single source image is for one of the
+// platforms asked for.
+func checkPlatform(img v1.Image, want []v1.Platform) error {
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return err
+	}
+	p := cfg.Platform()
+	if p != nil {
+		for _, w := range want {
+			if p.Satisfies(w) {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("a single image for %v, which --platform %s does not select", p, platformsString(want))
+}
+
+// convertedImages counts the image manifests of the result that are not
+// source manifests (which --merge-index also lists).
+func convertedImages(in, out source) (int, error) {
+	if out.img != nil {
+		return 1, nil
+	}
+	srcDigests := map[v1.Hash]bool{}
+	if in.img != nil {
+		dg, err := in.img.Digest()
+		if err != nil {
+			return 0, err
+		}
+		srcDigests[dg] = true
+	} else if err := walkIndex(in.idx, func(d v1.Descriptor) { srcDigests[d.Digest] = true }); err != nil {
+		return 0, err
+	}
+	n := 0
+	err := walkIndex(out.idx, func(d v1.Descriptor) {
+		if !srcDigests[d.Digest] {
+			n++
+		}
+	})
+	return n, err
+}
+
+// walkIndex calls fn for every image manifest of idx and its nested
+// indexes.
+func walkIndex(idx v1.ImageIndex, fn func(v1.Descriptor)) error {
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return err
+	}
+	for _, d := range im.Manifests {
+		switch {
+		case d.MediaType.IsIndex():
+			child, err := idx.ImageIndex(d.Digest)
+			if err != nil {
+				return err
+			}
+			if err := walkIndex(child, fn); err != nil {
+				return err
+			}
+		case d.MediaType.IsImage():
+			fn(d)
+		}
+	}
+	return nil
+}
+
+// loadChunkDict reads the Nydus image at ref for a chunk dictionary. From
+// an index it takes the Nydus manifest for the first --platform (or
+// linux/amd64).
+func loadChunkDict(ctx context.Context, ref string, f *convertFlags, platforms []v1.Platform, ropts []remote.Option) (*convert.ImageChunkDict, error) {
+	loc, err := parseLocation(ref, f.plainHTTP)
+	if err != nil {
+		return nil, err
+	}
+	s, err := loc.read(ctx, ropts)
+	if err != nil {
+		return nil, err
+	}
+	if s.img != nil {
+		return convert.LoadChunkDict(s.img)
+	}
+	want := v1.Platform{OS: "linux", Architecture: "amd64"}
+	if len(platforms) > 0 {
+		want = platforms[0]
+	}
+	im, err := s.idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	// Manifests marked as Nydus first, then the others of the platform.
+	cands := slices.Clone(im.Manifests)
+	slices.SortStableFunc(cands, func(a, b v1.Descriptor) int {
+		return boolRank(isNydusDesc(b)) - boolRank(isNydusDesc(a))
+	})
+	for _, d := range cands {
+		if !d.MediaType.IsImage() || d.Platform == nil || !d.Platform.Satisfies(want) {
+			continue
+		}
+		img, err := s.idx.Image(d.Digest)
+		if err != nil {
+			return nil, err
+		}
+		dict, err := convert.LoadChunkDict(img)
+		if err == nil {
+			return dict, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", d.Digest, err))
+	}
+	if len(errs) == 0 {
+		return nil, fmt.Errorf("the index has no manifest for %s", want)
+	}
+	return nil, errors.Join(errs...)
+}
+
+func isNydusDesc(d v1.Descriptor) bool {
+	return d.ArtifactType == convert.ArtifactTypeNydusManifest ||
+		d.Platform != nil && slices.Contains(d.Platform.OSFeatures, convert.OSFeatureNydus)
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// platformsString lists platforms for messages.
+func platformsString(ps []v1.Platform) string {
+	var s []string
+	for _, p := range ps {
+		s = append(s, p.String())
+	}
+	return strings.Join(s, ", ")
+}

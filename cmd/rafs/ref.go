@@ -1,0 +1,359 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/match"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/rafs-dev/rafs/convert"
+)
+
+// layoutPrefix marks an OCI layout location: oci:DIR[:TAG].
+const layoutPrefix = "oci:"
+
+// tagPattern is what an image tag may be (OCI distribution spec).
+var tagPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
+
+// location is where an image is read from or written to: a registry
+// reference, or a directory holding an OCI image layout with an optional
+// tag (the org.opencontainers.image.ref.name annotation of an index.json
+// entry).
+type location struct {
+	ref      name.Reference // registry; nil for a layout
+	dir, tag string         // layout
+	spelled  string         // the directory as given, for messages
+}
+
+// parseLocation parses a registry reference or oci:DIR[:TAG]. The tag is
+// what follows the last colon when that is a valid tag; otherwise all of
+// it is the directory.
+func parseLocation(s string, plainHTTP bool) (*location, error) {
+	if rest, ok := strings.CutPrefix(s, layoutPrefix); ok {
+		dir, tag := rest, ""
+		if i := strings.LastIndexByte(rest, ':'); i >= 0 && tagPattern.MatchString(rest[i+1:]) {
+			dir, tag = rest[:i], rest[i+1:]
+		}
+		if dir == "" {
+			return nil, fmt.Errorf("%q: want oci:DIR[:TAG]", s)
+		}
+		return &location{dir: dir, tag: tag, spelled: dir}, nil
+	}
+	var opts []name.Option
+	if plainHTTP {
+		opts = append(opts, name.Insecure)
+	}
+	ref, err := name.ParseReference(s, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("%q: not an image reference or oci:DIR[:TAG]: %w", s, err)
+	}
+	return &location{ref: ref}, nil
+}
+
+func (l *location) isLayout() bool { return l.ref == nil }
+
+// String returns the location as it is written on the command line.
+func (l *location) String() string {
+	if l.ref != nil {
+		return l.ref.Name()
+	}
+	if l.tag == "" {
+		return layoutPrefix + l.spelled
+	}
+	return layoutPrefix + l.spelled + ":" + l.tag
+}
+
+// withDigest returns the location pinned to digest h: what the commands
+// print.
+func (l *location) withDigest(h v1.Hash) string {
+	if d, ok := l.ref.(name.Digest); ok {
+		return d.Name()
+	}
+	return l.String() + "@" + h.String()
+}
+
+// remoteFlags are the registry flags of convert and push.
+type remoteFlags struct {
+	plainHTTP bool
+	retries   int
+}
+
+func (r *remoteFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&r.plainHTTP, "plain-http", false, "talk to registries over plain HTTP (localhost and 127.0.0.1 always may)")
+	fs.IntVar(&r.retries, "retries", 5, "retry a failed registry request up to `N` times, with exponential backoff")
+}
+
+func (r *remoteFlags) check() error {
+	if r.retries < 0 {
+		return fmt.Errorf("--retries %d: want 0 or more", r.retries)
+	}
+	return nil
+}
+
+// retryStatusCodes are the HTTP statuses a registry request is retried on.
+var retryStatusCodes = []int{
+	http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+	http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout,
+}
+
+// options returns the go-containerregistry options for ctx: credentials
+// from the default keychain (docker config, credential helpers) and the
+// retries.
+func (r *remoteFlags) options(ctx context.Context) []remote.Option {
+	return []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithAuthFromKeychain(authn.DefaultKeychain),
+		// Steps counts attempts; with 0 go-containerregistry would not
+		// even try once.
+		remote.WithRetryBackoff(remote.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1, Steps: r.retries + 1}),
+		remote.WithRetryStatusCodes(retryStatusCodes...),
+		remote.WithUserAgent("rafs/" + version),
+	}
+}
+
+// source is an image or an index read from a location.
+type source struct {
+	img v1.Image
+	idx v1.ImageIndex
+}
+
+// digest returns the manifest digest of the image or index.
+func (s source) digest() (v1.Hash, error) {
+	if s.idx != nil {
+		return s.idx.Digest()
+	}
+	return s.img.Digest()
+}
+
+// read reads the image or index at l.
+func (l *location) read(ctx context.Context, ropts []remote.Option) (source, error) {
+	if l.isLayout() {
+		root, err := layout.ImageIndexFromPath(l.dir)
+		if err != nil {
+			return source{}, fmt.Errorf("%s: %w", l, err)
+		}
+		d, err := pickEntry(root, l.tag)
+		if err != nil {
+			return source{}, fmt.Errorf("%s: %w", l, err)
+		}
+		return entryOf(root, d)
+	}
+	d, err := remote.Get(l.ref, ropts...)
+	if err != nil {
+		return source{}, err
+	}
+	if d.MediaType.IsIndex() {
+		idx, err := d.ImageIndex()
+		return source{idx: idx}, err
+	}
+	img, err := d.Image()
+	return source{img: img}, err
+}
+
+// entryOf opens the manifest d of root as an image or an index.
+func entryOf(root v1.ImageIndex, d v1.Descriptor) (source, error) {
+	switch {
+	case d.MediaType.IsIndex():
+		idx, err := root.ImageIndex(d.Digest)
+		return source{idx: idx}, err
+	case d.MediaType.IsImage():
+		img, err := root.Image(d.Digest)
+		return source{img: img}, err
+	}
+	return source{}, fmt.Errorf("entry %s has media type %s, neither an image nor an index", d.Digest, d.MediaType)
+}
+
+// pickEntry returns the entry of a layout's index.json tagged tag, or
+// with no tag the only entry.
+func pickEntry(root v1.ImageIndex, tag string) (v1.Descriptor, error) {
+	im, err := root.IndexManifest()
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	if tag == "" {
+		if len(im.Manifests) == 1 {
+			return im.Manifests[0], nil
+		}
+		if len(im.Manifests) == 0 {
+			return v1.Descriptor{}, errors.New("the layout's index.json lists no image")
+		}
+		var tags []string
+		for _, d := range im.Manifests {
+			if t := d.Annotations[convert.AnnotationImageRefName]; t != "" {
+				tags = append(tags, t)
+			} else {
+				tags = append(tags, "(untagged "+d.Digest.String()+")")
+			}
+		}
+		return v1.Descriptor{}, fmt.Errorf("the layout has %d images; name one with oci:DIR:TAG (tags: %s)", len(im.Manifests), strings.Join(tags, ", "))
+	}
+	for _, d := range slices.Backward(im.Manifests) {
+		if d.Annotations[convert.AnnotationImageRefName] == tag {
+			return d, nil
+		}
+	}
+	return v1.Descriptor{}, fmt.Errorf("no image tagged %q in the layout", tag)
+}
+
+// layoutTarget is an OCI layout being written: created if missing, and
+// removed again if it was created and the command fails.
+type layoutTarget struct {
+	loc     *location
+	existed bool // the directory existed before
+	path    layout.Path
+	opened  bool
+	fresh   bool // open made the layout in the existing, empty directory
+}
+
+func newLayoutTarget(loc *location) (*layoutTarget, error) {
+	t := &layoutTarget{loc: loc}
+	fi, err := os.Stat(loc.dir)
+	switch {
+	case err == nil && !fi.IsDir():
+		return nil, fmt.Errorf("%s: not a directory", loc)
+	case err == nil:
+		t.existed = true
+		if _, err := os.Stat(filepath.Join(loc.dir, "index.json")); err != nil {
+			ents, rerr := os.ReadDir(loc.dir)
+			if rerr != nil {
+				return nil, rerr
+			}
+			if len(ents) > 0 {
+				return nil, fmt.Errorf("%s: not an OCI layout (no index.json) and not empty", loc)
+			}
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, err
+	}
+	return t, nil
+}
+
+// lookup returns the image tagged tag in the layout, or nil if the layout
+// or the tag does not exist.
+func (t *layoutTarget) lookup(tag string) (v1.Image, error) {
+	root, err := layout.ImageIndexFromPath(t.loc.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", t.loc, err)
+	}
+	im, err := root.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range slices.Backward(im.Manifests) {
+		if d.Annotations[convert.AnnotationImageRefName] == tag {
+			if !d.MediaType.IsImage() {
+				return nil, fmt.Errorf("%s: %q is not an image manifest", t.loc, tag)
+			}
+			return root.Image(d.Digest)
+		}
+	}
+	return nil, nil
+}
+
+// open makes the directory a layout if it is not one yet.
+func (t *layoutTarget) open() error {
+	if t.opened {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(t.loc.dir, "index.json")); err == nil {
+		p, err := layout.FromPath(t.loc.dir)
+		if err != nil {
+			return fmt.Errorf("%s: %w", t.loc, err)
+		}
+		t.path = p
+	} else {
+		t.fresh = t.existed
+		p, err := layout.Write(t.loc.dir, empty.Index)
+		if err != nil {
+			return fmt.Errorf("%s: %w", t.loc, err)
+		}
+		t.path = p
+	}
+	t.opened = true
+	return nil
+}
+
+// put stores an image or index in the layout under tag: it replaces the
+// entry tagged tag, or without a tag is added untagged (replacing only an
+// untagged entry with the same digest).
+func (t *layoutTarget) put(s source, tag string) error {
+	if err := t.open(); err != nil {
+		return err
+	}
+	var m match.Matcher
+	var opts []layout.Option
+	if tag != "" {
+		m = match.Annotation(convert.AnnotationImageRefName, tag)
+		opts = append(opts, layout.WithAnnotations(map[string]string{convert.AnnotationImageRefName: tag}))
+	} else {
+		dg, err := s.digest()
+		if err != nil {
+			return err
+		}
+		m = func(d v1.Descriptor) bool {
+			_, tagged := d.Annotations[convert.AnnotationImageRefName]
+			return !tagged && d.Digest == dg
+		}
+	}
+	var err error
+	if s.idx != nil {
+		err = t.path.ReplaceIndex(s.idx, m, opts...)
+	} else {
+		err = t.path.ReplaceImage(s.img, m, opts...)
+	}
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", t.loc, err)
+	}
+	return nil
+}
+
+// abandon removes what the command made of the layout when it fails: the
+// whole directory if it did not exist, or the layout files in a directory
+// that was empty.
+func (t *layoutTarget) abandon() {
+	if !t.existed {
+		os.RemoveAll(t.loc.dir)
+		return
+	}
+	if t.fresh {
+		for _, n := range []string{"index.json", "oci-layout", "blobs"} {
+			os.RemoveAll(filepath.Join(t.loc.dir, n))
+		}
+	}
+}
+
+// isNotFound reports whether a registry error says the manifest does not
+// exist.
+func isNotFound(err error) bool {
+	var te *transport.Error
+	if errors.As(err, &te) {
+		if te.StatusCode == http.StatusNotFound {
+			return true
+		}
+		for _, d := range te.Errors {
+			if d.Code == transport.ManifestUnknownErrorCode || d.Code == transport.NameUnknownErrorCode {
+				return true
+			}
+		}
+	}
+	return false
+}
