@@ -252,12 +252,24 @@ func (c *Converter) image(ctx context.Context, img v1.Image) (*convertedImage, e
 			return nil, fmt.Errorf("convert: layer %d (%s): %w", i, src.digests[i], err)
 		}
 	}
-	switch c.opts.Type {
-	case TypeNydus:
-		return c.nydusImage(src, results)
-	default:
-		return c.erofsImage(src, results)
+	var ci *convertedImage
+	if c.opts.Type == TypeNydus {
+		ci, err = c.nydusImage(src, results)
+	} else {
+		ci, err = c.erofsImage(src, results)
 	}
+	for i, r := range results {
+		if r.finish == nil {
+			continue
+		}
+		if ferr := r.finish(); ferr != nil && err == nil {
+			err = fmt.Errorf("convert: layer %d (%s): %w", i, src.digests[i], ferr)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ci, nil
 }
 
 // sourceImage is what conversion needs of a source image.
@@ -361,6 +373,9 @@ type layerResult struct {
 	// boot is the layer's bootstrap (TypeNydus), with its real blob id.
 	boot   *rafs.Bootstrap
 	cached bool
+	// finish, if set, waits for the layer's upload to end; the layer is
+	// not stored before it returns nil.
+	finish func() error
 }
 
 // layerJob is one source layer's conversion, shared by every image that

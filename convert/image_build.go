@@ -282,7 +282,7 @@ func bootstrapLayer(boot []byte) (v1.Layer, v1.Hash, error) {
 	}
 	diffID := sha256Hash(tb.Bytes())
 	var gz bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	zw, err := gzip.NewWriterLevel(&gz, gzip.DefaultCompression)
 	if err != nil {
 		return nil, v1.Hash{}, err
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -196,10 +197,29 @@ func (c *Converter) runLayer(ctx context.Context, src *sourceImage, i int) (*lay
 	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}
-	if err := waitPush(); err != nil {
-		return nil, err
+	pr.done(false)
+	// finish waits for the upload and records the layer in the cache. A
+	// Nydus blob's digest is known already, so the image can be assembled
+	// (its bootstraps merged) while the upload ends; an EROFS image's
+	// digest is computed by its upload.
+	finish := func() error {
+		if err := waitPush(); err != nil {
+			return err
+		}
+		if err := sp.hash(); err != nil {
+			return err
+		}
+		if c.opts.Cache != nil {
+			cl := &CachedLayer{Layer: layer, Bootstrap: bootRaw}
+			if err := c.opts.Cache.Store(ctx, key, cl); err != nil {
+				return fmt.Errorf("layer cache: %w", err)
+			}
+		}
+		return nil
 	}
-	if err := sp.hash(); err != nil {
+	if c.opts.Type == TypeNydus {
+		res.finish = sync.OnceValue(finish)
+	} else if err := finish(); err != nil {
 		return nil, err
 	}
 	if res.digest, err = sp.Digest(); err != nil {
@@ -208,22 +228,11 @@ func (c *Converter) runLayer(ctx context.Context, src *sourceImage, i int) (*lay
 	if res.size, err = sp.Size(); err != nil {
 		return nil, err
 	}
-	pr.done(false)
 	c.mu.Lock()
 	c.stats.Layers++
 	c.stats.BytesIn += pr.n
 	c.stats.BytesOut += res.size
 	c.mu.Unlock()
-
-	if c.opts.Cache != nil {
-		cl := &CachedLayer{Layer: layer}
-		if bootRaw != nil {
-			cl.Bootstrap = bootRaw
-		}
-		if err := c.opts.Cache.Store(ctx, key, cl); err != nil {
-			return nil, fmt.Errorf("layer cache: %w", err)
-		}
-	}
 	return res, nil
 }
 
