@@ -371,8 +371,7 @@ type layerResult struct {
 	digest v1.Hash
 	size   int64
 	// boot is the layer's bootstrap (TypeNydus), with its real blob id.
-	boot   *rafs.Bootstrap
-	cached bool
+	boot *rafs.Bootstrap
 	// finish, if set, waits for the layer's upload to end; the layer is
 	// not stored before it returns nil.
 	finish func() error

@@ -55,7 +55,6 @@ func (i *imageCore) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
 type convertedImage struct {
 	v1.Image
 	desc v1.Descriptor // MediaType, Size, Digest
-	src  *sourceImage
 }
 
 // layerDesc is a layer descriptor for the converted manifest.
@@ -99,7 +98,6 @@ func (c *Converter) assemble(src *sourceImage, layers []layerDesc, features []st
 	return &convertedImage{
 		Image: img,
 		desc:  v1.Descriptor{MediaType: types.OCIManifestSchema1, Size: int64(len(core.manifest)), Digest: sha256Hash(core.manifest)},
-		src:   src,
 	}, nil
 }
 

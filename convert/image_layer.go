@@ -197,7 +197,7 @@ func (c *Converter) runLayer(ctx context.Context, src *sourceImage, i int) (*lay
 	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}
-	pr.done(false)
+	pr.done()
 	// finish waits for the upload and records the layer in the cache. A
 	// Nydus blob's digest is known already, so the image can be assembled
 	// (its bootstraps merged) while the upload ends; an EROFS image's
@@ -238,7 +238,7 @@ func (c *Converter) runLayer(ctx context.Context, src *sourceImage, i int) (*lay
 
 // cachedLayer makes the result of source layer i from a cache hit.
 func (c *Converter) cachedLayer(src *sourceImage, i int, hit *CachedLayer) (*layerResult, error) {
-	res := &layerResult{layer: hit.Layer, cached: true}
+	res := &layerResult{layer: hit.Layer}
 	var err error
 	if res.digest, err = hit.Layer.Digest(); err != nil {
 		return nil, fmt.Errorf("layer cache: %w", err)
@@ -307,11 +307,11 @@ func (p *progressReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-func (p *progressReader) done(cached bool) {
+func (p *progressReader) done() {
 	if p.fn == nil || p.ended.Swap(true) {
 		return
 	}
 	r := p.rep
-	r.Read, r.Written, r.Done, r.Cached = p.n, p.written(), true, cached
+	r.Read, r.Written, r.Done = p.n, p.written(), true
 	p.fn(r)
 }
