@@ -242,15 +242,8 @@ func (c *Converter) image(ctx context.Context, img v1.Image) (*convertedImage, e
 		}()
 	}
 	wg.Wait()
-	for i, err := range errs {
-		if err != nil && !errors.Is(err, context.Canceled) {
-			return nil, fmt.Errorf("convert: layer %d (%s): %w", i, src.digests[i], err)
-		}
-	}
-	for i, err := range errs {
-		if err != nil {
-			return nil, fmt.Errorf("convert: layer %d (%s): %w", i, src.digests[i], err)
-		}
+	if i, err := firstError(errs); err != nil {
+		return nil, fmt.Errorf("convert: layer %d (%s): %w", i, src.digests[i], err)
 	}
 	var ci *convertedImage
 	if c.opts.Type == TypeNydus {
@@ -270,6 +263,23 @@ func (c *Converter) image(ctx context.Context, img v1.Image) (*convertedImage, e
 		return nil, err
 	}
 	return ci, nil
+}
+
+// firstError returns the first error of errs that is not a cancellation
+// (which the first failure causes in the others), or else the first error,
+// and its index.
+func firstError(errs []error) (int, error) {
+	for i, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return i, err
+		}
+	}
+	for i, err := range errs {
+		if err != nil {
+			return i, err
+		}
+	}
+	return -1, nil
 }
 
 // sourceImage is what conversion needs of a source image.

@@ -454,12 +454,7 @@ func (c *Converter) Index(ctx context.Context, idx v1.ImageIndex) (v1.ImageIndex
 		}()
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil && !errors.Is(err, context.Canceled) {
-			return nil, err
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	if _, err := firstError(errs); err != nil {
 		return nil, err
 	}
 

@@ -169,43 +169,29 @@ func convertRemote(t testing.TB, src, dst string, opts convert.ImageOptions) (v1
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out remote.Taggable
-	var dg v1.Hash
+	var out interface {
+		remote.Taggable
+		Digest() (v1.Hash, error)
+	}
+	var idx v1.ImageIndex
 	if desc.MediaType.IsIndex() {
-		idx, err := desc.ImageIndex()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ci, err := c.Index(ctx, idx)
-		if err != nil {
-			t.Fatalf("converting %s: %v", src, err)
-		}
-		out = ci
-		dg, _ = ci.Digest()
+		idx, err = desc.ImageIndex()
+	} else if img, ierr := desc.Image(); ierr != nil {
+		err = ierr
+	} else if opts.Link == convert.LinkMergeIndex {
+		idx, err = convert.ImageIndexOf(img)
 	} else {
-		img, err := desc.Image()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if opts.Link == convert.LinkMergeIndex {
-			idx, err := convert.ImageIndexOf(img)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ci, err := c.Index(ctx, idx)
-			if err != nil {
-				t.Fatalf("converting %s: %v", src, err)
-			}
-			out = ci
-			dg, _ = ci.Digest()
-		} else {
-			ci, err := c.Image(ctx, img)
-			if err != nil {
-				t.Fatalf("converting %s: %v", src, err)
-			}
-			out = ci
-			dg, _ = ci.Digest()
-		}
+		out, err = c.Image(ctx, img)
+	}
+	if err == nil && idx != nil {
+		out, err = c.Index(ctx, idx)
+	}
+	if err != nil {
+		t.Fatalf("converting %s: %v", src, err)
+	}
+	dg, err := out.Digest()
+	if err != nil {
+		t.Fatal(err)
 	}
 	if err := p.Push(ctx, dref, out); err != nil {
 		t.Fatalf("pushing %s: %v", dst, err)
