@@ -171,7 +171,9 @@ func (n *Node) Child(name string) *Node {
 // ("" or "/" is the root), or nil. It does not follow symlinks.
 func (b *Bootstrap) Lookup(path string) *Node {
 	n := b.Root
-	for _, part := range strings.Split(path, "/") {
+	for path != "" {
+		var part string
+		part, path, _ = strings.Cut(path, "/")
 		if part == "" {
 			continue
 		}
@@ -188,40 +190,103 @@ func (b *Bootstrap) Lookup(path string) *Node {
 // children in name order, then the child directories recursively in name
 // order. path is the node's slash-separated path ("/" for the root).
 // Walk stops at the first error fn returns.
+//
+// Each call gets a new path string, so the work grows with the length of
+// the paths (the square of the depth for a deep tree); Visit passes the
+// directories instead and costs the same for every node.
 func (b *Bootstrap) Walk(fn func(path string, n *Node) error) error {
+	var buf []byte
+	return b.Visit(func(dirs []*Node, n *Node) error {
+		buf = AppendPath(buf[:0], dirs, n)
+		return fn(string(buf), n)
+	})
+}
+
+// Visit calls fn for every node of the tree in the order of Walk, with the
+// directories above the node: dirs[0] is the root and dirs[len(dirs)-1]
+// the node's parent (dirs is empty for the root). dirs is only valid
+// during the call and must not be modified. Visit stops at the first
+// error fn returns.
+//
+// Visit builds no paths and works without recursion; its memory grows
+// with the depth of the tree and the size of its directories only. Use
+// AppendPath for the path of a node that needs one.
+func (b *Bootstrap) Visit(fn func(dirs []*Node, n *Node) error) error {
 	if b.Root == nil {
 		return nil
 	}
-	if err := fn("/", b.Root); err != nil {
+	if err := fn(nil, b.Root); err != nil {
 		return err
 	}
-	return walkDir("", b.Root, fn)
-}
-
-func walkDir(dir string, n *Node, fn func(string, *Node) error) error {
-	kids := sortedChildren(n)
-	for _, c := range kids {
-		if err := fn(dir+"/"+c.Name, c); err != nil {
-			return err
-		}
+	// A frame is a directory whose children were visited: kids sorted,
+	// next the index of the next one to look at for a subdirectory.
+	type frame struct {
+		kids []*Node
+		next int
 	}
-	for _, c := range kids {
-		if c.IsDir() && c.Link == nil {
-			if err := walkDir(dir+"/"+c.Name, c, fn); err != nil {
+	dirs := []*Node{b.Root}
+	var stack []frame
+	enter := func(d *Node) error {
+		kids := sortedChildren(d)
+		for _, c := range kids {
+			if err := fn(dirs, c); err != nil {
 				return err
 			}
+		}
+		stack = append(stack, frame{kids: kids})
+		return nil
+	}
+	if err := enter(b.Root); err != nil {
+		return err
+	}
+	for len(stack) > 0 {
+		f := &stack[len(stack)-1]
+		for f.next < len(f.kids) && (f.kids[f.next].Link != nil || !f.kids[f.next].IsDir()) {
+			f.next++
+		}
+		if f.next == len(f.kids) {
+			stack = stack[:len(stack)-1]
+			dirs = dirs[:len(dirs)-1]
+			continue
+		}
+		c := f.kids[f.next]
+		f.next++
+		dirs = append(dirs, c)
+		if err := enter(c); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
+// AppendPath appends to dst the slash-separated path of node n below the
+// directories dirs, as Visit passes them: "/" for the root, else "/" and
+// the names of dirs[1:] and n joined by "/".
+func AppendPath(dst []byte, dirs []*Node, n *Node) []byte {
+	if len(dirs) == 0 {
+		return append(dst, '/')
+	}
+	for _, d := range dirs[1:] {
+		dst = append(dst, '/')
+		dst = append(dst, d.Name...)
+	}
+	dst = append(dst, '/')
+	return append(dst, n.Name...)
+}
+
 // sortedChildren returns n's children sorted by name (bytewise), without
-// modifying n.
+// modifying n: n.Children itself when it is sorted already, else a sorted
+// copy.
 func sortedChildren(n *Node) []*Node {
+	if slices.IsSortedFunc(n.Children, compareNames) {
+		return n.Children
+	}
 	kids := slices.Clone(n.Children)
-	slices.SortStableFunc(kids, func(a, b *Node) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortStableFunc(kids, compareNames)
 	return kids
 }
+
+func compareNames(a, b *Node) int { return strings.Compare(a.Name, b.Name) }
 
 // checkName validates a directory entry name.
 func checkName(name string) error {

@@ -1,6 +1,7 @@
 package rafs
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -16,76 +17,168 @@ import (
 // depends only on b (not on map iteration order, the order of Children or
 // the machine), so equal trees give identical bytes. b is not modified.
 //
+// The image is written as it is encoded, in file order: memory grows with
+// the number of entries (about 60 bytes each), not with the size of the
+// image, and not with the depth of the tree.
+//
 // It returns an error naming the offending path or blob when b cannot be
 // encoded: invalid names, types or sizes, xattrs outside the namespaces
 // RAFS stores, more than MaxBlobs blobs, chunks that do not match their
-// file or blob, and so on.
+// file or blob, and so on. Nothing is written then.
 func (b *Bootstrap) WriteTo(w io.Writer) (int64, error) {
-	img, err := b.MarshalBinary()
+	e, err := newEncoder(b)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("rafs: %w", err)
 	}
-	n, err := w.Write(img)
+	cw := &countingWriter{w: w}
+	bw := bufio.NewWriterSize(cw, 256<<10)
+	s := &streamSink{w: bw}
+	err = e.emit(s, true)
+	if err == nil {
+		err = bw.Flush()
+	}
 	if err != nil {
-		return int64(n), fmt.Errorf("rafs: writing bootstrap: %w", err)
+		return cw.n, fmt.Errorf("rafs: writing bootstrap: %w", err)
 	}
-	return int64(n), nil
+	return cw.n, nil
 }
 
 // MarshalBinary returns the bootstrap WriteTo would write.
 func (b *Bootstrap) MarshalBinary() ([]byte, error) {
-	e := &encoder{b: b, inodes: map[*Node]*winode{}}
-	img, err := e.encode()
+	e, err := newEncoder(b)
 	if err != nil {
 		return nil, fmt.Errorf("rafs: %w", err)
+	}
+	img := make([]byte, e.fileSize)
+	if err := e.emit(imageSink(img), false); err != nil {
+		return nil, fmt.Errorf("rafs: %w", err) // cannot happen: imageSink does not fail
 	}
 	return img, nil
 }
 
-// winode is one inode being written.
-type winode struct {
-	n      *Node   // attribute source (the Link target for hard links)
-	path   string  // first path, for errors
-	ino    uint32  // on-disk i_ino (spec §1.7)
-	nlink  uint32  // names in the tree, or 2 + subdirectories
-	parent *winode // directories: the parent (the root's is itself)
-	kids   []dent  // directories: entries except . and .., sorted
-	ents   []dent  // directories: all entries with . and .., sorted
-	xattr  []byte  // encoded xattr ibody, or nil
-	data   []byte  // directories and symlinks: the data bytes
-	off    int64   // virtual offset of the inode in the meta area
-	dataAt int64   // virtual offset of the data blocks (dirs/symlinks)
-	inline bool    // FLAT_INLINE (dirs/symlinks)
-	nchunk int     // regular files: number of chunk index entries
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
 }
 
-// dent is a directory entry being written.
-type dent struct {
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// winode is one inode being written. Records live in recPages, in i_ino
+// order; they hold no paths: a record's path is rebuilt from the parent
+// links only when an error must name it.
+type winode struct {
+	n      *Node  // attribute source (the Link target for hard links)
+	namer  *Node  // the first name of the inode in visit order
+	off    int64  // virtual offset of the inode in the meta area
+	dataAt int64  // virtual offset of the data blocks (dirs/symlinks)
+	ino    uint32 // on-disk i_ino (spec §1.7)
+	nlink  uint32 // names in the tree, or 2 + subdirectories
+	parent int32  // the directory holding namer (the root's is itself)
+	xsize  uint32 // size of the xattr ibody, 0 without xattrs
+	dir    int32  // directories: index in encoder.dirs; others -1
+	inline bool   // FLAT_INLINE (dirs/symlinks)
+}
+
+// wdir is a directory being written.
+type wdir struct {
+	rec    int32    // its record
+	first  int32    // the record of its first child that is a new inode
+	nnew   int32    // how many of its children are new inodes (records first, first+1, ...)
+	size   int64    // size of its data (spec §1.9)
+	kids   []*Node  // its children sorted by name (Node.Children itself when already sorted)
+	shared []kidRec // the records of children that are not new inodes (hard links), in name order
+}
+
+// kidRec is the record of a directory's child that names an inode met
+// before.
+type kidRec struct{ kid, rec int32 }
+
+// dirEnt is a directory entry being written.
+type dirEnt struct {
 	name string
-	ino  *winode
+	rec  int32
 }
 
 func (w *winode) nid() uint64     { return uint64(w.off / inodeSlot) }
-func (w *winode) metaSize() int64 { return extendedInodeSize + int64(len(w.xattr)) }
+func (w *winode) metaSize() int64 { return extendedInodeSize + int64(w.xsize) }
 func (w *winode) fileType() uint8 { return fileTypeOfMode(w.n.Mode) }
 func (w *winode) isDir() bool     { return w.n.IsDir() }
-func (w *winode) dataTail() int64 { return int64(len(w.data)) % BlockSize }
 func (w *winode) hasBlockData() bool {
 	return w.isDir() || w.n.Mode&erofs.ModeTypeMask == erofs.ModeSymlink
 }
 
-// encoder holds the state of one encode call.
+// recPageSize is the number of records per page: pages are never
+// reallocated, so growing the table leaves no garbage behind.
+const recPageSize = 1024
+
+// encoder holds the state of one encode: the inodes numbered and placed,
+// the chunk table and the file layout.
 type encoder struct {
-	b      *Bootstrap
-	inodes map[*Node]*winode // by attribute source
-	order  []*winode         // unique inodes in visit (i_ino) order
-	dirs   map[*Node]bool    // directory nodes seen, to reject repeats
-	ino    uint32            // last assigned i_ino
-	xattrs bool              // any inode has xattrs
+	b       *Bootstrap
+	pages   [][]winode         // unique inodes in visit (i_ino) order
+	nrec    int32              // records in pages
+	dirs    []wdir             // directories in visit order
+	inodes  map[*Node]int32    // non-directory inodes by attribute source → record
+	seenDir map[*Node]struct{} // directory nodes seen, to reject repeats
+	ino     uint32             // last assigned i_ino
+	xattrs  bool               // any inode has xattrs
+	records []Chunk            // the chunk table, sorted
+	blocks  uint64             // blocks of all blobs
+
+	// Layout (spec §1.1).
+	blobTableOff, prefetchOff, prefetchSize int64
+	metaAddr, cursor, chunkTableOff         int64
+	fileSize                                int64
+
+	buf, dataBuf, dirBuf []byte   // scratch space
+	dirBufRec            int32    // the directory whose data dirBuf holds, or -1
+	blockEnts            []dirEnt // scratch space: the entries of a directory block
 }
 
-func (e *encoder) encode() ([]byte, error) {
-	b := e.b
+// rec returns record r.
+func (e *encoder) rec(r int32) *winode { return &e.pages[r/recPageSize][r%recPageSize] }
+
+// newRec appends a record and returns its index.
+func (e *encoder) newRec(w winode) int32 {
+	if e.nrec%recPageSize == 0 {
+		e.pages = append(e.pages, make([]winode, 0, recPageSize))
+	}
+	p := &e.pages[len(e.pages)-1]
+	*p = append(*p, w)
+	e.nrec++
+	return e.nrec - 1
+}
+
+// path returns record r's path ("/" for the root), for error messages.
+func (e *encoder) path(r int32) string {
+	if r == 0 {
+		return "/"
+	}
+	var names []string
+	for ; r != 0; r = e.rec(r).parent {
+		names = append(names, e.rec(r).namer.Name)
+	}
+	slices.Reverse(names)
+	return "/" + strings.Join(names, "/")
+}
+
+// childPath returns the path of entry name in directory record dir.
+func (e *encoder) childPath(dir int32, name string) string {
+	if dir == 0 {
+		return "/" + name
+	}
+	return e.path(dir) + "/" + name
+}
+
+// newEncoder validates b, numbers and places its inodes and lays out the
+// file.
+func newEncoder(b *Bootstrap) (*encoder, error) {
+	e := &encoder{b: b, inodes: map[*Node]int32{}, seenDir: map[*Node]struct{}{}, dirBufRec: -1}
 	if b.Root == nil || !b.Root.IsDir() || b.Root.Link != nil {
 		return nil, errors.New("root must be a directory node without Link")
 	}
@@ -99,7 +192,6 @@ func (e *encoder) encode() ([]byte, error) {
 		return nil, fmt.Errorf("%d blobs; a bootstrap holds at most %d", len(b.Blobs), MaxBlobs)
 	}
 	ids := map[string]int{}
-	var blocks uint64
 	for i := range b.Blobs {
 		bi := &b.Blobs[i]
 		if err := checkBlob(bi); err != nil {
@@ -112,186 +204,129 @@ func (e *encoder) encode() ([]byte, error) {
 		if b.Flags&FlagInlinedChunkDigest != 0 && bi.Features&BlobFeatureInlinedChunkDigest == 0 {
 			return nil, fmt.Errorf("blob %d (%s): flag INLINED_CHUNK_DIGEST is set but the blob lacks feature INLINED_CHUNK_DIGEST", i, bi.ID)
 		}
-		blocks += bi.UncompressedSize / BlockSize
+		e.blocks += bi.UncompressedSize / BlockSize
 	}
-	if blocks > 0xFFFFFFFF {
-		return nil, fmt.Errorf("blobs total %d blocks, more than the superblock's 32-bit count", blocks)
+	if e.blocks > 0xFFFFFFFF {
+		return nil, fmt.Errorf("blobs total %d blocks, more than the superblock's 32-bit count", e.blocks)
 	}
 
 	// Number the inodes (i_ino) and collect them in visit order.
-	e.dirs = map[*Node]bool{}
-	root, _, err := e.addInode("/", b.Root)
-	if err != nil {
+	if _, _, err := e.addInode(0, b.Root); err != nil {
 		return nil, err
 	}
-	root.parent = root
-	if err := e.number("", root); err != nil {
+	if err := e.number(); err != nil {
 		return nil, err
 	}
-	for _, w := range e.order {
-		if err := e.prepare(w); err != nil {
-			return nil, fmt.Errorf("%s: %w", w.path, err)
+	e.inodes, e.seenDir = nil, nil
+	for r := range e.nrec {
+		if err := e.prepare(e.rec(r)); err != nil {
+			return nil, fmt.Errorf("%s: %w", e.path(r), err)
 		}
 	}
-	records, err := e.chunkTable()
-	if err != nil {
+	var err error
+	if e.records, err = e.chunkTable(); err != nil {
 		return nil, err
 	}
 
 	// Place the inodes in the meta area's virtual space (spec §1.14).
-	cursor := e.place(root)
+	e.cursor = e.place()
 
 	// Whole-file layout (spec §1.1).
 	nb := int64(len(b.Blobs))
-	blobTableOff := alignUp(devSlotOffset+devSlotSize*nb, BlockSize)
-	blobTableSize := blobEntrySize * nb
-	var prefetchOff, prefetchSize, metaAddr int64
+	e.blobTableOff = alignUp(devSlotOffset+devSlotSize*nb, BlockSize)
 	if nb > 0 {
-		prefetchOff = blobTableOff + blobTableSize
-		prefetchSize = prefetchEntry
-		metaAddr = alignUp(prefetchOff+prefetchSize, BlockSize)
+		e.prefetchOff = e.blobTableOff + blobEntrySize*nb
+		e.prefetchSize = prefetchEntry
+		e.metaAddr = alignUp(e.prefetchOff+e.prefetchSize, BlockSize)
 	}
-	metaEnd := metaAddr + alignUp(cursor, BlockSize)
-	chunkTableOff := metaEnd
-	chunkTableSize := int64(len(records)) * chunkRecordSize
-	fileSize := alignUp(chunkTableOff+chunkTableSize, BlockSize)
-	if fileSize/BlockSize > 0xFFFFFFFF {
-		return nil, fmt.Errorf("bootstrap of %d bytes is too large", fileSize)
+	e.chunkTableOff = e.metaAddr + alignUp(e.cursor, BlockSize)
+	e.fileSize = alignUp(e.chunkTableOff+int64(len(e.records))*chunkRecordSize, BlockSize)
+	if e.fileSize/BlockSize > 0xFFFFFFFF {
+		return nil, fmt.Errorf("bootstrap of %d bytes is too large", e.fileSize)
 	}
-	img := make([]byte, fileSize)
-
-	// EROFS superblock.
-	sb := img[sbOffset : sbOffset+sbSize]
-	le.PutUint32(sb[sbMagic:], erofs.Magic)
-	le.PutUint32(sb[sbFeatureCompat:], FeatureCompatRAFSV6)
-	sb[sbBlkszBits] = blockBits
-	le.PutUint16(sb[sbRootNid:], uint16(root.nid()))
-	le.PutUint64(sb[sbInos:], uint64(e.ino))
-	le.PutUint32(sb[sbBlocks:], uint32(blocks))
-	le.PutUint32(sb[sbMetaBlkAddr:], uint32(metaAddr/BlockSize))
-	le.PutUint32(sb[sbFeatureIncompat:], featureIncompatRAFS)
-	le.PutUint16(sb[sbExtraDevices:], uint16(nb))
-	le.PutUint16(sb[sbDevtSlotOff:], devtSlotOff)
-
-	// Extended superblock.
-	flags := b.Flags
-	if e.xattrs {
-		flags |= FlagHasXattr
-	}
-	ext := img[extSBOffset : extSBOffset+extSBSize]
-	le.PutUint64(ext[extFlags:], flags)
-	le.PutUint64(ext[extBlobTableOffset:], uint64(blobTableOff))
-	le.PutUint32(ext[extBlobTableSize:], uint32(blobTableSize))
-	le.PutUint32(ext[extChunkSize:], b.ChunkSize)
-	le.PutUint64(ext[extChunkTableOffset:], uint64(chunkTableOff))
-	le.PutUint64(ext[extChunkTableSize:], uint64(chunkTableSize))
-	le.PutUint64(ext[extPrefetchTableOff:], uint64(prefetchOff))
-	le.PutUint32(ext[extPrefetchTableSize:], uint32(prefetchSize))
-
-	// Device slots, blob table, prefetch table.
-	pos := fileSize
-	for i := range b.Blobs {
-		bi := &b.Blobs[i]
-		slot := img[devSlotOffset+devSlotSize*int64(i):][:devSlotSize]
-		copy(slot[dsTag:dsTag+64], bi.ID)
-		nblk := int64(bi.UncompressedSize / BlockSize)
-		mapped := alignUp(pos, mappedAlign) / BlockSize
-		pos = (mapped + nblk) * BlockSize
-		le.PutUint32(slot[dsBlocks:], uint32(nblk))
-		le.PutUint32(slot[dsMappedBlkaddr:], uint32(mapped))
-		encodeBlobEntry(img[blobTableOff+blobEntrySize*int64(i):][:blobEntrySize], i, b.ChunkSize, bi)
-	}
-	if prefetchSize > 0 {
-		le.PutUint32(img[prefetchOff:], uint32(root.nid()))
-	}
-
-	// Inodes and their data.
-	for _, w := range e.order {
-		e.writeInode(img, metaAddr, w)
-	}
-
-	// Chunk table.
-	for i := range records {
-		encodeChunkRecord(img[chunkTableOff+int64(i)*chunkRecordSize:][:chunkRecordSize], &records[i])
-	}
-	return img, nil
+	return e, nil
 }
 
-// addInode returns the winode for a tree entry, creating it (and giving it
-// the next i_ino) on first use.
-func (e *encoder) addInode(path string, n *Node) (w *winode, isNew bool, err error) {
+// addInode returns the record for tree entry n, named in directory record
+// dir, creating it (and giving it the next i_ino) on first use.
+func (e *encoder) addInode(dir int32, n *Node) (r int32, isNew bool, err error) {
 	src := n.inode()
 	if n.Link != nil {
 		if src.Link != nil {
-			return nil, false, fmt.Errorf("%s: hard link target is itself a hard link", path)
+			return 0, false, fmt.Errorf("%s: hard link target is itself a hard link", e.childPath(dir, n.Name))
 		}
 		if src.IsDir() {
-			return nil, false, fmt.Errorf("%s: hard link to a directory", path)
+			return 0, false, fmt.Errorf("%s: hard link to a directory", e.childPath(dir, n.Name))
 		}
 	}
 	if src.IsDir() {
-		if e.dirs[src] {
-			return nil, false, fmt.Errorf("%s: directory node appears twice in the tree", path)
+		if _, dup := e.seenDir[src]; dup {
+			p := "/"
+			if e.nrec > 0 {
+				p = e.childPath(dir, n.Name)
+			}
+			return 0, false, fmt.Errorf("%s: directory node appears twice in the tree", p)
 		}
-		e.dirs[src] = true
+		e.seenDir[src] = struct{}{}
+	} else if r, ok := e.inodes[src]; ok {
+		e.rec(r).nlink++
+		return r, false, nil
 	}
-	if w, ok := e.inodes[src]; ok {
-		w.nlink++
-		return w, false, nil
-	}
-	w = &winode{n: src, path: path, nlink: 1}
-	e.inodes[src] = w
-	e.order = append(e.order, w)
 	e.ino++
-	w.ino = e.ino
-	return w, true, nil
+	r = e.newRec(winode{n: src, namer: n, ino: e.ino, nlink: 1, parent: dir, dir: -1})
+	if !src.IsDir() {
+		e.inodes[src] = r
+	}
+	return r, true, nil
 }
 
-// number assigns i_ino to every entry below directory d (spec §1.7): all
+// number assigns i_ino to every entry below the root (spec §1.7): all
 // children of a directory get consecutive numbers in name order, then each
-// child directory is numbered recursively. Hard links reuse the first
-// name's number, but the counter still advances.
-func (e *encoder) number(dir string, d *winode) error {
-	kids := sortedChildren(d.n)
-	d.kids = make([]dent, len(kids))
-	for i, c := range kids {
-		path := dir + "/" + c.Name
-		if err := checkName(c.Name); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		if i > 0 && kids[i-1].Name == c.Name {
-			return fmt.Errorf("%s: duplicate name in directory", path)
-		}
-		if e.ino == 0xFFFFFFFF {
-			return errors.New("too many entries")
-		}
-		w, isNew, err := e.addInode(path, c)
-		if err != nil {
-			return err
-		}
-		if !isNew {
-			e.ino++ // a hard link: the counter still advances
-		}
-		d.kids[i] = dent{name: c.Name, ino: w}
-	}
-	// On disk . and .. are sorted with the rest (".-x" sorts between them).
-	d.ents = append(make([]dent, 0, len(d.kids)+2), dent{".", d}, dent{"..", d.parent})
-	d.ents = append(d.ents, d.kids...)
-	slices.SortFunc(d.ents, func(a, b dent) int { return strings.Compare(a.name, b.name) })
-	d.nlink = 2
-	for _, k := range d.kids {
-		if k.ino.isDir() {
-			k.ino.parent = d
-			d.nlink++
-			if err := e.number(dir+"/"+k.name, k.ino); err != nil {
+// child directory is numbered, depth first, in name order. Hard links
+// reuse the first name's number, but the counter still advances. It
+// walks with an explicit stack of directory records.
+func (e *encoder) number() error {
+	stack := []int32{0}
+	for len(stack) > 0 {
+		r := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		w := e.rec(r)
+		d := wdir{rec: r, first: e.nrec, kids: sortedChildren(w.n)}
+		w.dir = int32(len(e.dirs))
+		w.nlink = 2
+		for i, c := range d.kids {
+			if err := checkName(c.Name); err != nil {
+				return fmt.Errorf("%s: %w", e.childPath(r, c.Name), err)
+			}
+			if i > 0 && d.kids[i-1].Name == c.Name {
+				return fmt.Errorf("%s: duplicate name in directory", e.childPath(r, c.Name))
+			}
+			if e.ino == 0xFFFFFFFF {
+				return errors.New("too many entries")
+			}
+			k, isNew, err := e.addInode(r, c)
+			if err != nil {
 				return err
+			}
+			if !isNew {
+				e.ino++ // a hard link: the counter still advances
+				d.shared = append(d.shared, kidRec{int32(i), k})
+			}
+		}
+		d.nnew = e.nrec - d.first
+		d.size = dirSize(d.kids)
+		e.dirs = append(e.dirs, d)
+		for k := d.first + d.nnew - 1; k >= d.first; k-- {
+			if e.rec(k).isDir() {
+				w.nlink++
+				stack = append(stack, k)
 			}
 		}
 	}
 	return nil
 }
 
-// prepare validates an inode's attributes and encodes its xattrs and data.
+// prepare validates an inode's attributes and sizes its xattrs.
 func (e *encoder) prepare(w *winode) error {
 	n := w.n
 	if n.MtimeNsec >= 1e9 {
@@ -300,24 +335,21 @@ func (e *encoder) prepare(w *winode) error {
 	if n.Mode&^(erofs.ModeTypeMask|erofs.ModePermMask) != 0 || fileTypeOfMode(n.Mode) == 0 {
 		return fmt.Errorf("invalid mode %#o", n.Mode)
 	}
-	x, err := encodeXattrs(n.Xattrs)
+	x, err := xattrSize(n.Xattrs)
 	if err != nil {
 		return err
 	}
-	w.xattr = x
-	if x != nil {
+	w.xsize = uint32(x)
+	if x != 0 {
 		e.xattrs = true
 	}
 	switch n.Mode & erofs.ModeTypeMask {
-	case erofs.ModeDir:
-		w.data = make([]byte, dirSize(w))
 	case erofs.ModeSymlink:
 		if len(n.Target) == 0 || len(n.Target) > MaxSymlinkLen {
 			return fmt.Errorf("symlink target of %d bytes (must be 1-%d)", len(n.Target), MaxSymlinkLen)
 		}
-		w.data = []byte(n.Target)
 	case erofs.ModeRegular:
-		return e.checkChunks(w)
+		return e.checkChunks(n)
 	case erofs.ModeCharDevice, erofs.ModeBlockDevice:
 		if n.RdevMajor > 0xFFF || n.RdevMinor > 0xFFFFF {
 			return fmt.Errorf("device number %d:%d out of range", n.RdevMajor, n.RdevMinor)
@@ -328,13 +360,12 @@ func (e *encoder) prepare(w *winode) error {
 
 // checkChunks validates a regular file's chunks against its size and the
 // blob table.
-func (e *encoder) checkChunks(w *winode) error {
-	n, b := w.n, e.b
+func (e *encoder) checkChunks(n *Node) error {
+	b := e.b
 	want := chunkCount(n.Size, b.ChunkSize)
 	if uint64(len(n.Chunks)) != want {
 		return fmt.Errorf("file of %d bytes needs %d chunks of %d bytes, has %d", n.Size, want, b.ChunkSize, len(n.Chunks))
 	}
-	w.nchunk = len(n.Chunks)
 	cs := uint64(b.ChunkSize)
 	for i := range n.Chunks {
 		c := &n.Chunks[i]
@@ -379,6 +410,9 @@ func checkChunk(c *Chunk, b *Bootstrap) error {
 // chunkTable collects the chunk-table records: one per unique (digest,
 // blob), from the last chunk visited, sorted by digest then blob index
 // (spec §1.13). Two chunks with the same (digest, blob) must be the same
+// chunkTable collects the chunk-table records: one per unique (digest,
+// blob), from the last chunk visited, sorted by digest then blob index
+// (spec §1.13). Two chunks with the same (digest, blob) must be the same
 // chunk, and a (blob, CI index) pair must always name the same chunk.
 func (e *encoder) chunkTable() ([]Chunk, error) {
 	type key struct {
@@ -389,12 +423,13 @@ func (e *encoder) chunkTable() ([]Chunk, error) {
 	byKey := map[key]int{}
 	bySlot := map[slot][32]byte{}
 	var recs []Chunk
-	for _, w := range e.order {
-		for i := range w.n.Chunks {
-			c := w.n.Chunks[i]
+	for r := range e.nrec {
+		n := e.rec(r).n
+		for i := range n.Chunks {
+			c := n.Chunks[i]
 			s := slot{c.BlobIndex, c.Index}
 			if d, ok := bySlot[s]; ok && d != c.Digest {
-				return nil, fmt.Errorf("%s: chunk %d: blob %d CI index %d already holds a chunk with another digest", w.path, i, c.BlobIndex, c.Index)
+				return nil, fmt.Errorf("%s: chunk %d: blob %d CI index %d already holds a chunk with another digest", e.path(r), i, c.BlobIndex, c.Index)
 			}
 			bySlot[s] = c.Digest
 			k := key{c.Digest, c.BlobIndex}
@@ -408,7 +443,7 @@ func (e *encoder) chunkTable() ([]Chunk, error) {
 			p.FileOffset = c.FileOffset
 			if p != c {
 				return nil, fmt.Errorf("%s: chunk %d: digest %x in blob %d differs from an earlier chunk with that digest (the chunk table holds one record per digest and blob)",
-					w.path, i, c.Digest[:8], c.BlobIndex)
+					e.path(r), i, c.Digest[:8], c.BlobIndex)
 			}
 			recs[j] = c // the last one visited wins
 		}
@@ -422,95 +457,151 @@ func (e *encoder) chunkTable() ([]Chunk, error) {
 	return recs, nil
 }
 
-// encodeXattrs returns the inline xattr ibody for the attributes, sorted
-// by name, or nil when there are none.
-func encodeXattrs(xs map[string][]byte) ([]byte, error) {
-	if len(xs) == 0 {
-		return nil, nil
-	}
+// sortedXattrNames returns the names of xs, sorted.
+func sortedXattrNames(xs map[string][]byte) []string {
 	names := make([]string, 0, len(xs))
 	for k := range xs {
 		names = append(names, k)
 	}
 	slices.Sort(names)
-	body := make([]byte, xattrHeaderSize, 64)
-	for _, name := range names {
+	return names
+}
+
+// xattrSize validates xattrs and returns the size of their inline ibody,
+// 0 when there are none.
+func xattrSize(xs map[string][]byte) (int64, error) {
+	if len(xs) == 0 {
+		return 0, nil
+	}
+	size := int64(xattrHeaderSize)
+	for _, name := range sortedXattrNames(xs) {
 		v := xs[name]
-		idx, suffix, ok := erofs.SplitXattrName(name)
+		_, suffix, ok := erofs.SplitXattrName(name)
 		if !ok {
-			return nil, fmt.Errorf("xattr %q: RAFS stores only user.*, trusted.*, security.* and POSIX ACL attributes", name)
+			return 0, fmt.Errorf("xattr %q: RAFS stores only user.*, trusted.*, security.* and POSIX ACL attributes", name)
 		}
 		if len(name) > MaxXattrNameLen {
-			return nil, fmt.Errorf("xattr %q: name longer than %d bytes", name[:32]+"...", MaxXattrNameLen)
+			return 0, fmt.Errorf("xattr %q: name longer than %d bytes", name[:32]+"...", MaxXattrNameLen)
 		}
 		if len(v) > MaxXattrValueLen {
-			return nil, fmt.Errorf("xattr %q: value of %d bytes is longer than %d", name, len(v), MaxXattrValueLen)
+			return 0, fmt.Errorf("xattr %q: value of %d bytes is longer than %d", name, len(v), MaxXattrValueLen)
 		}
-		ent := make([]byte, alignUp(int64(xattrEntryHeaderSize+len(suffix)+len(v)), 4))
-		ent[0] = uint8(len(suffix))
-		ent[1] = idx
-		le.PutUint16(ent[2:], uint16(len(v)))
-		copy(ent[4:], suffix)
-		copy(ent[4+len(suffix):], v)
-		body = append(body, ent...)
+		size += alignUp(int64(xattrEntryHeaderSize+len(suffix)+len(v)), 4)
 	}
-	if (len(body)-xattrHeaderSize)/4+1 > 0xFFFF {
-		return nil, fmt.Errorf("xattrs take %d bytes, more than an inode can hold", len(body))
+	if (size-xattrHeaderSize)/4+1 > 0xFFFF {
+		return 0, fmt.Errorf("xattrs take %d bytes, more than an inode can hold", size)
 	}
-	return body, nil
+	return size, nil
 }
 
-// dirSize returns the size of a directory's data (spec §1.9): entries,
-// including . and .., sorted, packed so none crosses a block.
-func dirSize(w *winode) int64 {
-	var d int64
-	forEachDirent(w, func(name string, _ *winode, off int64) { d = off + direntSize + int64(len(name)) })
-	return d
+// appendXattrs appends the inline xattr ibody of xs (validated by
+// xattrSize), entries sorted by name.
+func appendXattrs(dst []byte, xs map[string][]byte) []byte {
+	dst = append(dst, make([]byte, xattrHeaderSize)...)
+	for _, name := range sortedXattrNames(xs) {
+		v := xs[name]
+		idx, suffix, _ := erofs.SplitXattrName(name)
+		dst = append(dst, uint8(len(suffix)), idx, 0, 0)
+		le.PutUint16(dst[len(dst)-2:], uint16(len(v)))
+		dst = append(dst, suffix...)
+		dst = append(dst, v...)
+		for len(dst)%4 != 0 {
+			dst = append(dst, 0)
+		}
+	}
+	return dst
 }
 
-// forEachDirent calls fn for each entry of directory w in on-disk order
-// (w.ents) with the entry's name, inode and its byte offset in the
-// directory data: entries are packed in order and one that would cross a
-// block boundary starts the next block.
-func forEachDirent(w *winode, fn func(name string, ino *winode, off int64)) {
+// forEachDirent calls fn for each entry of a directory in on-disk order —
+// "." and ".." sorted with kids (which are sorted and hold neither) — with
+// the entry's index in kids (-1 for ".", -2 for "..") and its byte offset
+// in the directory data: entries are packed in order and one that would
+// cross a block boundary starts the next block.
+func forEachDirent(kids []*Node, fn func(name string, kid int, off int64)) {
 	var d int64
-	for _, en := range w.ents {
-		cost := int64(direntSize + len(en.name))
+	one := func(name string, kid int) {
+		cost := int64(direntSize + len(name))
 		if d%BlockSize+cost > BlockSize {
 			d = alignUp(d, BlockSize)
 		}
-		fn(en.name, en.ino, d)
+		fn(name, kid, d)
 		d += cost
+	}
+	dots := [2]string{".", ".."}
+	di := 0
+	for i, c := range kids {
+		for di < len(dots) && dots[di] < c.Name {
+			one(dots[di], -1-di)
+			di++
+		}
+		one(c.Name, i)
+	}
+	for ; di < len(dots); di++ {
+		one(dots[di], -1-di)
 	}
 }
 
-// encodeDir fills w.data with the directory's blocks, now that every nid
-// is known.
-func encodeDir(w *winode) {
-	type ent struct {
-		name string
-		ino  *winode
+// dirSize returns the size of a directory's data (spec §1.9).
+func dirSize(kids []*Node) int64 {
+	var d int64
+	forEachDirent(kids, func(name string, _ int, off int64) { d = off + direntSize + int64(len(name)) })
+	return d
+}
+
+// dirData returns the data of directory record r (spec §1.9), now that
+// every nid is known: each block holds its dirents, then their names.
+func (e *encoder) dirData(r int32) []byte {
+	if e.dirBufRec == r {
+		return e.dirBuf
 	}
-	var blocks [][]ent
-	last := int64(-1)
-	forEachDirent(w, func(name string, ino *winode, off int64) {
-		if blk := off / BlockSize; blk != last {
-			blocks = append(blocks, nil)
-			last = blk
-		}
-		blocks[len(blocks)-1] = append(blocks[len(blocks)-1], ent{name, ino})
-	})
-	for bi, ents := range blocks {
-		blk := w.data[int64(bi)*BlockSize:]
-		nameOff := direntSize * len(ents)
-		for j, en := range ents {
-			de := blk[j*direntSize:]
-			le.PutUint64(de[0:], en.ino.nid())
+	w := e.rec(r)
+	d := &e.dirs[w.dir]
+	data := slices.Grow(e.dirBuf[:0], int(d.size))[:d.size]
+	clear(data)
+	blk := e.blockEnts[:0]
+	blkNo := int64(-1)
+	flush := func() {
+		base := data[blkNo*BlockSize:]
+		nameOff := direntSize * len(blk)
+		for j, en := range blk {
+			de := base[j*direntSize:]
+			t := e.rec(en.rec)
+			le.PutUint64(de[0:], t.nid())
 			le.PutUint16(de[8:], uint16(nameOff))
-			de[10] = en.ino.fileType()
-			nameOff += copy(blk[nameOff:], en.name)
+			de[10] = t.fileType()
+			nameOff += copy(base[nameOff:], en.name)
 		}
+		blk = blk[:0]
 	}
+	// Children that are new inodes have the records d.first, d.first+1,
+	// ... in name order; the others are listed in d.shared.
+	next, si := d.first, 0
+	forEachDirent(d.kids, func(name string, kid int, off int64) {
+		var rec int32
+		switch {
+		case kid == -1:
+			rec = r
+		case kid == -2:
+			rec = w.parent
+		case si < len(d.shared) && d.shared[si].kid == int32(kid):
+			rec = d.shared[si].rec
+			si++
+		default:
+			rec = next
+			next++
+		}
+		if b := off / BlockSize; b != blkNo {
+			if blkNo >= 0 {
+				flush()
+			}
+			blkNo = b
+		}
+		blk = append(blk, dirEnt{name, rec})
+	})
+	flush()
+	e.blockEnts = blk
+	e.dirBuf, e.dirBufRec = data, r
+	return data
 }
 
 // allocator is nydus's meta-area allocator (spec §1.14): a cursor plus 128
@@ -564,28 +655,29 @@ func (a *allocator) take(s int64) int64 {
 }
 
 // place lays out every inode (spec §1.14) and returns the end of the used
-// virtual space. The root lands at BlockSize (nid 128).
-func (e *encoder) place(root *winode) int64 {
+// virtual space. The root lands at BlockSize (nid 128). Directories are
+// placed in visit order, each followed by its children that are new
+// inodes and not directories.
+func (e *encoder) place() int64 {
 	a := &allocator{cursor: unusedMetaBlock}
-	placed := map[*winode]bool{}
-	var placeDir func(d *winode)
-	placeDir = func(d *winode) {
-		e.placeOne(a, d)
-		placed[d] = true
-		for _, k := range d.kids {
-			if !k.ino.isDir() && !placed[k.ino] {
-				e.placeOne(a, k.ino)
-				placed[k.ino] = true
-			}
-		}
-		for _, k := range d.kids {
-			if k.ino.isDir() {
-				placeDir(k.ino)
+	for i := range e.dirs {
+		d := &e.dirs[i]
+		e.placeOne(a, e.rec(d.rec))
+		for k := d.first; k < d.first+d.nnew; k++ {
+			if w := e.rec(k); !w.isDir() {
+				e.placeOne(a, w)
 			}
 		}
 	}
-	placeDir(root)
 	return a.cursor
+}
+
+// dataSize returns the size of a directory's or symlink's data.
+func (e *encoder) dataSize(w *winode) int64 {
+	if w.isDir() {
+		return e.dirs[w.dir].size
+	}
+	return int64(len(w.n.Target))
 }
 
 // placeOne allocates one inode (and, for directories and symlinks, its
@@ -595,14 +687,15 @@ func (e *encoder) placeOne(a *allocator, w *winode) {
 	defer func() { a.cursor = alignUp(a.cursor, inodeSlot) }()
 	switch {
 	case w.n.IsRegular():
-		need := alignUp(meta, chunkIndexSize) + chunkIndexSize*int64(w.nchunk)
+		need := alignUp(meta, chunkIndexSize) + chunkIndexSize*int64(len(w.n.Chunks))
 		if off, ok := a.frag(need); ok {
 			w.off = off
 			return
 		}
 		w.off = a.take(need)
 	case w.hasBlockData():
-		d, t := int64(len(w.data)), w.dataTail()
+		d := e.dataSize(w)
+		t := d % BlockSize
 		if t != 0 && meta+t <= BlockSize {
 			w.inline = true
 			s := meta + t
@@ -636,11 +729,47 @@ func (e *encoder) placeOne(a *allocator, w *winode) {
 	}
 }
 
-// writeInode writes an inode, its xattrs and its data or chunk indexes.
-func (e *encoder) writeInode(img []byte, metaAddr int64, w *winode) {
+// blockData returns a directory's or symlink's data; the bytes are valid
+// until the next call.
+func (e *encoder) blockData(r int32) []byte {
+	w := e.rec(r)
+	if w.isDir() {
+		return e.dirData(r)
+	}
+	e.dataBuf = append(e.dataBuf[:0], w.n.Target...)
+	return e.dataBuf
+}
+
+// dataPiece returns the part of an inode's data stored in blocks of its
+// own (the part before an inline tail, or all of it), if any.
+func (e *encoder) dataPiece(r int32) ([]byte, bool) {
+	w := e.rec(r)
+	if !w.hasBlockData() {
+		return nil, false
+	}
+	d := e.dataSize(w)
+	t := d % BlockSize
+	if w.inline && d == t {
+		return nil, false
+	}
+	data := e.blockData(r)
+	if w.inline {
+		return data[:d-t], true
+	}
+	return data, true
+}
+
+// inodePiece returns the bytes of an inode's slots: the inode, its xattrs
+// and its inline tail or chunk indexes. They are valid until the next
+// call.
+func (e *encoder) inodePiece(r int32) []byte {
+	w := e.rec(r)
 	n := w.n
-	at := metaAddr + w.off
-	ino := img[at : at+extendedInodeSize]
+	at := e.metaAddr + w.off
+	buf := append(e.buf[:0], make([]byte, extendedInodeSize)...)
+	if w.xsize > 0 {
+		buf = appendXattrs(buf, n.Xattrs)
+	}
 	layout := erofs.LayoutFlatPlain
 	var size uint64
 	var iu uint32
@@ -649,37 +778,36 @@ func (e *encoder) writeInode(img []byte, metaAddr int64, w *winode) {
 		layout = erofs.LayoutChunkBased
 		size = n.Size
 		iu = chunkFormatIndexes | e.chunkBits(n)
-		idx := alignUp(at+w.metaSize(), chunkIndexSize)
+		for len(buf)%chunkIndexSize != 0 {
+			buf = append(buf, 0)
+		}
 		for i := range n.Chunks {
 			c := &n.Chunks[i]
-			encodeChunkIndex(img[idx+int64(i)*chunkIndexSize:], c.Index, c.BlobIndex, uint32(c.UncompressedOffset/BlockSize))
+			var idx [chunkIndexSize]byte
+			encodeChunkIndex(idx[:], c.Index, c.BlobIndex, uint32(c.UncompressedOffset/BlockSize))
+			buf = append(buf, idx[:]...)
 		}
 	case erofs.ModeDir, erofs.ModeSymlink:
-		if n.IsDir() {
-			encodeDir(w)
-		}
-		size = uint64(len(w.data))
-		d, t := int64(len(w.data)), w.dataTail()
+		d := e.dataSize(w)
+		t := d % BlockSize
+		size = uint64(d)
 		if w.inline {
 			layout = erofs.LayoutFlatInline
-			tailAt := at + w.metaSize()
-			copy(img[tailAt:], w.data[d-t:])
-			iu = uint32(tailAt / BlockSize)
+			iu = uint32((at + w.metaSize()) / BlockSize)
 			if d != t {
-				copy(img[metaAddr+w.dataAt:], w.data[:d-t])
-				iu = uint32((metaAddr + w.dataAt) / BlockSize)
+				iu = uint32((e.metaAddr + w.dataAt) / BlockSize)
 			}
+			buf = append(buf, e.blockData(r)[d-t:]...)
 		} else {
-			copy(img[metaAddr+w.dataAt:], w.data)
-			iu = uint32((metaAddr + w.dataAt) / BlockSize)
+			iu = uint32((e.metaAddr + w.dataAt) / BlockSize)
 		}
 	case erofs.ModeCharDevice, erofs.ModeBlockDevice:
 		iu = erofs.EncodeDev(n.RdevMajor, n.RdevMinor)
 	}
+	ino := buf[:extendedInodeSize]
 	le.PutUint16(ino[ieFormat:], uint16(formatExtended|layout<<1))
-	if len(w.xattr) > 0 {
-		le.PutUint16(ino[ieXattrIcount:], uint16((len(w.xattr)-xattrHeaderSize)/4+1))
-		copy(img[at+extendedInodeSize:], w.xattr)
+	if w.xsize > 0 {
+		le.PutUint16(ino[ieXattrIcount:], uint16((int64(w.xsize)-xattrHeaderSize)/4+1))
 	}
 	le.PutUint16(ino[ieMode:], uint16(n.Mode))
 	le.PutUint64(ino[ieSize:], size)
@@ -690,6 +818,173 @@ func (e *encoder) writeInode(img []byte, metaAddr int64, w *winode) {
 	le.PutUint64(ino[ieMtime:], uint64(n.Mtime))
 	le.PutUint32(ino[ieMtimeNsec:], n.MtimeNsec)
 	le.PutUint32(ino[ieNlink:], w.nlink)
+	e.buf = buf
+	return buf
+}
+
+// head returns the file's first bytes: the superblocks, device slots,
+// blob table and prefetch table, up to the meta area's first inode.
+func (e *encoder) head() []byte {
+	b := e.b
+	root := e.rec(0)
+	img := make([]byte, max(e.metaAddr, BlockSize))
+
+	// EROFS superblock.
+	sb := img[sbOffset : sbOffset+sbSize]
+	le.PutUint32(sb[sbMagic:], erofs.Magic)
+	le.PutUint32(sb[sbFeatureCompat:], FeatureCompatRAFSV6)
+	sb[sbBlkszBits] = blockBits
+	le.PutUint16(sb[sbRootNid:], uint16(root.nid()))
+	le.PutUint64(sb[sbInos:], uint64(e.ino))
+	le.PutUint32(sb[sbBlocks:], uint32(e.blocks))
+	le.PutUint32(sb[sbMetaBlkAddr:], uint32(e.metaAddr/BlockSize))
+	le.PutUint32(sb[sbFeatureIncompat:], featureIncompatRAFS)
+	le.PutUint16(sb[sbExtraDevices:], uint16(len(b.Blobs)))
+	le.PutUint16(sb[sbDevtSlotOff:], devtSlotOff)
+
+	// Extended superblock.
+	flags := b.Flags
+	if e.xattrs {
+		flags |= FlagHasXattr
+	}
+	ext := img[extSBOffset : extSBOffset+extSBSize]
+	le.PutUint64(ext[extFlags:], flags)
+	le.PutUint64(ext[extBlobTableOffset:], uint64(e.blobTableOff))
+	le.PutUint32(ext[extBlobTableSize:], uint32(blobEntrySize*len(b.Blobs)))
+	le.PutUint32(ext[extChunkSize:], b.ChunkSize)
+	le.PutUint64(ext[extChunkTableOffset:], uint64(e.chunkTableOff))
+	le.PutUint64(ext[extChunkTableSize:], uint64(len(e.records))*chunkRecordSize)
+	le.PutUint64(ext[extPrefetchTableOff:], uint64(e.prefetchOff))
+	le.PutUint32(ext[extPrefetchTableSize:], uint32(e.prefetchSize))
+
+	// Device slots, blob table, prefetch table.
+	pos := e.fileSize
+	for i := range b.Blobs {
+		bi := &b.Blobs[i]
+		slot := img[devSlotOffset+devSlotSize*int64(i):][:devSlotSize]
+		copy(slot[dsTag:dsTag+64], bi.ID)
+		nblk := int64(bi.UncompressedSize / BlockSize)
+		mapped := alignUp(pos, mappedAlign) / BlockSize
+		pos = (mapped + nblk) * BlockSize
+		le.PutUint32(slot[dsBlocks:], uint32(nblk))
+		le.PutUint32(slot[dsMappedBlkaddr:], uint32(mapped))
+		encodeBlobEntry(img[e.blobTableOff+blobEntrySize*int64(i):][:blobEntrySize], i, b.ChunkSize, bi)
+	}
+	if e.prefetchSize > 0 {
+		le.PutUint32(img[e.prefetchOff:], uint32(root.nid()))
+	}
+	return img
+}
+
+// sink receives the pieces of the image.
+type sink interface {
+	put(off int64, p []byte) error
+}
+
+// imageSink writes pieces into an image in memory, in any order.
+type imageSink []byte
+
+func (img imageSink) put(off int64, p []byte) error {
+	copy(img[off:], p)
+	return nil
+}
+
+// streamSink writes pieces given in file order, zero-filling the gaps.
+type streamSink struct {
+	w   *bufio.Writer
+	pos int64
+}
+
+var zeros [BlockSize]byte
+
+func (s *streamSink) put(off int64, p []byte) error {
+	if off < s.pos {
+		return fmt.Errorf("internal error: piece at offset %d after offset %d", off, s.pos)
+	}
+	for s.pos < off {
+		n, err := s.w.Write(zeros[:min(off-s.pos, BlockSize)])
+		s.pos += int64(n)
+		if err != nil {
+			return err
+		}
+	}
+	n, err := s.w.Write(p)
+	s.pos += int64(n)
+	return err
+}
+
+// emit writes the image to s: in file order when sorted is set, which
+// streamSink needs, else inode by inode.
+func (e *encoder) emit(s sink, sorted bool) error {
+	if err := s.put(0, e.head()); err != nil {
+		return err
+	}
+	if !sorted {
+		for r := range e.nrec {
+			if err := s.put(e.metaAddr+e.rec(r).off, e.inodePiece(r)); err != nil {
+				return err
+			}
+			if p, ok := e.dataPiece(r); ok {
+				if err := s.put(e.metaAddr+e.rec(r).dataAt, p); err != nil {
+					return err
+				}
+			}
+		}
+	} else {
+		// The inodes, and the data blocks of directories and symlinks, in
+		// order of their offsets.
+		inodes := make([]int32, e.nrec)
+		var blocks []int32
+		for r := range e.nrec {
+			inodes[r] = r
+			if w := e.rec(r); w.hasBlockData() && (!w.inline || e.dataSize(w) >= BlockSize) {
+				blocks = append(blocks, r)
+			}
+		}
+		slices.SortFunc(inodes, func(a, b int32) int { return cmpInt64(e.rec(a).off, e.rec(b).off) })
+		slices.SortFunc(blocks, func(a, b int32) int { return cmpInt64(e.rec(a).dataAt, e.rec(b).dataAt) })
+		for len(inodes) > 0 || len(blocks) > 0 {
+			if len(blocks) == 0 || len(inodes) > 0 && e.rec(inodes[0]).off < e.rec(blocks[0]).dataAt {
+				r := inodes[0]
+				inodes = inodes[1:]
+				if err := s.put(e.metaAddr+e.rec(r).off, e.inodePiece(r)); err != nil {
+					return err
+				}
+				continue
+			}
+			r := blocks[0]
+			blocks = blocks[1:]
+			p, _ := e.dataPiece(r)
+			if err := s.put(e.metaAddr+e.rec(r).dataAt, p); err != nil {
+				return err
+			}
+		}
+	}
+
+	// The chunk table, then zeros to the end of the last block.
+	for i := 0; i < len(e.records); {
+		k := min(len(e.records)-i, 512)
+		buf := slices.Grow(e.buf[:0], k*chunkRecordSize)[:k*chunkRecordSize]
+		for j := range k {
+			encodeChunkRecord(buf[j*chunkRecordSize:][:chunkRecordSize], &e.records[i+j])
+		}
+		if err := s.put(e.chunkTableOff+int64(i)*chunkRecordSize, buf); err != nil {
+			return err
+		}
+		e.buf = buf
+		i += k
+	}
+	return s.put(e.fileSize, nil)
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 // chunkBits returns the chunk format's block bits for a regular file: the
