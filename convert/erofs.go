@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -127,15 +128,56 @@ func TarToEROFS(r io.Reader, w io.WriterAt, opts *EROFSOptions) (*EROFSResult, e
 	return res, nil
 }
 
+// countingReader counts the bytes read through it and, while recording,
+// keeps those from offset recFrom on (up to maxHeaderCapture bytes): the
+// tar walker records the header blocks of each entry.
 type countingReader struct {
 	r io.Reader
 	n int64
+
+	recording bool
+	recFrom   int64
+	rec       []byte
+	recFull   bool // more was read than rec keeps
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
+	if c.recording && n > 0 {
+		c.keep(p[:n])
+	}
 	c.n += int64(n)
 	return n, err
+}
+
+// keep records b, read at offset c.n.
+func (c *countingReader) keep(b []byte) {
+	if skip := c.recFrom - c.n; skip > 0 {
+		if skip >= int64(len(b)) {
+			return
+		}
+		b = b[skip:]
+	}
+	if len(c.rec)+len(b) > maxHeaderCapture {
+		c.recFull = true
+		return
+	}
+	c.rec = append(c.rec, b...)
+}
+
+// record starts recording at offset from, dropping what was recorded.
+func (c *countingReader) record(from int64) {
+	c.recording, c.recFrom, c.rec, c.recFull = true, from, c.rec[:0], false
+}
+
+// stop ends recording and returns the bytes recorded, valid until the
+// next record, or nil if they did not all fit.
+func (c *countingReader) stop() []byte {
+	c.recording = false
+	if c.recFull {
+		return nil
+	}
+	return c.rec
 }
 
 // entryError is an error about one tar entry.
@@ -174,40 +216,64 @@ type tarStats struct {
 	DroppedXattrs int   // xattrs in no Linux namespace, left out
 }
 
-// addTar adds every entry of a tar stream to w.
+// addTar adds every entry of a tar stream to w. The rules of what an entry
+// may be are the same for every sink and whiteout mode (see addEntry).
+//
+// Global PAX headers apply as GNU tar (1.34) applies them (xheader.c,
+// xheader_decode_global): each one's records replace those of the one
+// before as a whole (a keyword the new header lacks is no longer set, and
+// a global header without records unsets all), and every later entry
+// takes path, linkpath, uid, gid, mtime and xattr records from them unless
+// its own extended header has the keyword. POSIX pax says that a keyword
+// keeps its global value until another global header gives it another;
+// GNU tar, which a layer is extracted like, drops it.
 func addTar(w tarSink, cr *countingReader, mode WhiteoutMode, res *tarStats) error {
 	tr := tar.NewReader(cr)
 	opaque := map[string]bool{}
-	var next int64         // where the next header starts
-	var global *tar.Header // the latest global PAX header
+	var next int64               // where the next header starts
+	var global map[string]string // records of the latest global PAX header
 	for {
+		start := max(next, cr.n)
+		cr.record(start)
 		hdr, err := tr.Next()
+		raw := cr.stop()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("convert: tar header at offset %d: %w", next, err)
+			if why := explainHeaderError(raw, start, err); why != "" {
+				return fmt.Errorf("convert: tar header at offset %d: %s: %w", start, why, err)
+			}
+			return fmt.Errorf("convert: tar header at offset %d: %w", start, err)
 		}
 		res.Entries++
 		// archive/tar reads headers block by block and file data only
-		// when asked, so the header's last block ends where the count is.
+		// when asked, so the header's last block ends where the count is,
+		// and the data it skips is the size the headers give. The raw
+		// headers say exactly, also for sparse files, whose maps archive/tar
+		// reads with the header, and for types it reads no data of.
 		off := cr.n - 512
 		next = cr.n + (hdr.Size+511)&^511
+		chain, problem, complete := walkHeaders(raw, start)
+		if complete && problem == "" {
+			off = chain.final
+			next = (chain.dataEnd + 511) &^ 511
+		} else {
+			complete = false
+		}
 		if hdr.Typeflag == tar.TypeXGlobalHeader {
-			global = hdr
+			if problem != "" {
+				// archive/tar ignores what it cannot parse in a global
+				// header; GNU tar reports a malformed extended header.
+				return entryError(hdr.Name, off, errors.New(problem))
+			}
+			if global, err = globalRecords(hdr, chain, complete); err != nil {
+				return entryError(hdr.Name, off, err)
+			}
 			continue
 		}
-		if global != nil {
-			// Global records apply to every later entry unless the
-			// entry has its own.
-			recs := make(map[string]string, len(global.PAXRecords)+len(hdr.PAXRecords))
-			for k, v := range global.PAXRecords {
-				recs[k] = v
-			}
-			for k, v := range hdr.PAXRecords {
-				recs[k] = v
-			}
-			hdr.PAXRecords = recs
+		if len(global) > 0 {
+			applyGlobal(hdr, global)
 		}
 		if err := addEntry(w, tr, hdr, mode, opaque, res); err != nil {
 			return entryError(hdr.Name, off, err)
@@ -228,18 +294,113 @@ func addTar(w tarSink, cr *countingReader, mode WhiteoutMode, res *tarStats) err
 	return nil
 }
 
-// addEntry converts one tar header (and its data) into the image.
+// globalRecords returns the records that apply to the entries after a
+// global PAX header, hdr, in place of those of the global header before.
+// chain is what the raw header blocks say, when complete.
+func globalRecords(hdr *tar.Header, chain headerChain, complete bool) (map[string]string, error) {
+	recs := hdr.PAXRecords
+	if complete {
+		// archive/tar keeps no records of a global header one of whose
+		// values does not parse; walkHeaders has checked them.
+		recs = make(map[string]string, len(chain.records))
+		for _, r := range chain.records {
+			recs[r.key] = r.value
+		}
+	}
+	for k := range recs {
+		if k == "size" || strings.HasPrefix(k, "GNU.sparse.") {
+			// GNU tar would read every later entry's data with this
+			// size; archive/tar reads each with its own.
+			return nil, fmt.Errorf("global PAX header sets %q, which would change how every later entry is read: not supported", k)
+		}
+	}
+	return recs, nil
+}
+
+// applyGlobal gives hdr the global PAX records it does not override with
+// records of its own. Values were checked when the global header was read.
+func applyGlobal(hdr *tar.Header, global map[string]string) {
+	var recs map[string]string
+	for k, v := range global {
+		if _, own := hdr.PAXRecords[k]; own || v == "" {
+			continue
+		}
+		switch {
+		case k == "path":
+			hdr.Name = v
+		case k == "linkpath":
+			hdr.Linkname = v
+		case k == "uid":
+			id, _ := strconv.ParseInt(v, 10, 64)
+			hdr.Uid = int(id)
+		case k == "gid":
+			id, _ := strconv.ParseInt(v, 10, 64)
+			hdr.Gid = int(id)
+		case k == "mtime":
+			hdr.ModTime, _ = parsePAXTime(v)
+		case strings.HasPrefix(k, "SCHILY.xattr."), strings.HasPrefix(k, "LIBARCHIVE.xattr."), strings.HasPrefix(k, "SCHILY.acl."):
+			if recs == nil {
+				recs = make(map[string]string, len(hdr.PAXRecords)+len(global))
+				for k, v := range hdr.PAXRecords {
+					recs[k] = v
+				}
+			}
+			recs[k] = v
+		}
+	}
+	if recs != nil {
+		hdr.PAXRecords = recs
+	}
+}
+
+// maxSymlinkLen is the longest symlink target Linux stores: PATH_MAX (4096)
+// bytes including the terminating NUL (symlink(2) fails with ENAMETOOLONG
+// beyond it; readlink of a longer EROFS or RAFS target returns 4095 bytes).
+const maxSymlinkLen = 4095
+
+// addEntry converts one tar header (and its data) into the image. Every
+// rule that can refuse an entry is checked here, before the sink sees the
+// entry, in every whiteout mode, so that an entry one output type or mode
+// refuses is refused by all (the sinks check their own limits too):
+//
+//   - Names: no absolute names and no ".." components; an empty name is
+//     the root, as GNU tar substitutes "." for it.
+//   - Types: regular files (also contiguous and GNU sparse), directories,
+//     symlinks, hard links, character and block devices and FIFOs; GNU
+//     volume labels ('V') are skipped; anything else is an error.
+//   - uid and gid fit in 32 bits, device numbers in Linux's 12-bit major
+//     and 20-bit minor, symlink targets are 1 to 4095 bytes.
+//   - A hard link's target is an earlier entry that is not a directory. A
+//     link to its own name is a no-op when the name exists and an error
+//     when it does not, as for GNU tar.
+//   - Whiteouts (OCI image-spec, layer.md, "Whiteouts": no file or
+//     directory of a layer's file system has a ".wh." name). In every mode,
+//     a ".wh." name must name a file (".wh.", ".wh.." and ".wh..." do not),
+//     must not be a directory or have anything below it, a hard link must
+//     not point at one, and an opaque marker's directory (like a
+//     whiteout's) must be a directory. WhiteoutKeep then stores the entry
+//     as it is; WhiteoutOverlay and WhiteoutStrip apply it, whatever its
+//     type and ignoring its data, as containerd does.
 func addEntry(w tarSink, tr *tar.Reader, hdr *tar.Header, mode WhiteoutMode, opaque map[string]bool, res *tarStats) error {
+	if hdr.Typeflag == 'V' { // GNU volume header
+		return nil // a volume label, not a file
+	}
 	name, err := cleanName(hdr.Name)
 	if err != nil {
 		return err
 	}
+	if err := checkEntry(hdr); err != nil {
+		return err
+	}
 	dir, base := path.Split(name)
+	if err := checkWhiteoutNames(name, hdr); err != nil {
+		return err
+	}
 	if mode != WhiteoutKeep && strings.HasPrefix(base, whiteoutPrefix) {
 		if mode == WhiteoutStrip {
 			// The entry goes, but the directories its path names exist,
 			// and a whiteout still deletes what it names in this layer.
-			if base != whiteoutOpaque && len(base) > len(whiteoutPrefix) {
+			if base != whiteoutOpaque {
 				if err := w.Remove(dir + base[len(whiteoutPrefix):]); err != nil {
 					return err
 				}
@@ -247,15 +408,14 @@ func addEntry(w tarSink, tr *tar.Reader, hdr *tar.Header, mode WhiteoutMode, opa
 			return w.MkdirAll(dir)
 		}
 		if base == whiteoutOpaque {
+			if err := w.MkdirAll(dir); err != nil {
+				return err
+			}
 			opaque[path.Clean("./"+dir)] = true
 			return nil
 		}
-		target := base[len(whiteoutPrefix):]
-		if target == "" || target == "." || target == ".." {
-			return fmt.Errorf("invalid whiteout name %q", base)
-		}
 		return w.Add(&erofs.Entry{
-			Path: dir + target, Mode: erofs.ModeCharDevice,
+			Path: dir + base[len(whiteoutPrefix):], Mode: erofs.ModeCharDevice,
 			UID: uint32(hdr.Uid), GID: uint32(hdr.Gid), ModTime: hdr.ModTime,
 		}, nil)
 	}
@@ -263,9 +423,6 @@ func addEntry(w tarSink, tr *tar.Reader, hdr *tar.Header, mode WhiteoutMode, opa
 		return w.MkdirAll(dir) // an overlayfs whiteout already
 	}
 	e := &erofs.Entry{Path: name, ModTime: hdr.ModTime}
-	if hdr.Uid < 0 || hdr.Uid > 1<<32-1 || hdr.Gid < 0 || hdr.Gid > 1<<32-1 {
-		return fmt.Errorf("uid/gid %d/%d out of range", hdr.Uid, hdr.Gid)
-	}
 	e.UID, e.GID = uint32(hdr.Uid), uint32(hdr.Gid)
 	e.Mode = uint32(hdr.Mode) & erofs.ModePermMask
 	if e.Xattrs, err = xattrsOf(hdr); err != nil {
@@ -294,36 +451,109 @@ func addEntry(w tarSink, tr *tar.Reader, hdr *tar.Header, mode WhiteoutMode, opa
 		e.Mode |= erofs.ModeSymlink
 		e.Linkname = hdr.Linkname
 	case tar.TypeLink:
-		target, err := cleanName(hdr.Linkname)
-		if err != nil {
-			return fmt.Errorf("hard link target: %w", err)
-		}
-		if target == name {
-			return nil // a link to itself changes nothing
-		}
-		err = w.Link(name, target)
-		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("hard link to %q, which is not in the archive before it", hdr.Linkname)
-		}
-		return err
+		return addLink(w, name, hdr.Linkname)
 	case tar.TypeChar:
 		e.Mode |= erofs.ModeCharDevice
 	case tar.TypeBlock:
 		e.Mode |= erofs.ModeBlockDevice
 	case tar.TypeFifo:
 		e.Mode |= erofs.ModeFIFO
-	case 'V': // GNU volume header
-		return nil // a volume label, not a file
-	default:
-		return fmt.Errorf("unsupported tar entry type %q", hdr.Typeflag)
 	}
 	if hdr.Typeflag == tar.TypeChar || hdr.Typeflag == tar.TypeBlock {
-		if hdr.Devmajor < 0 || hdr.Devminor < 0 || hdr.Devmajor > 0xFFF || hdr.Devminor > 0xFFFFF {
-			return fmt.Errorf("device number %d:%d out of range", hdr.Devmajor, hdr.Devminor)
-		}
 		e.Devmajor, e.Devminor = uint32(hdr.Devmajor), uint32(hdr.Devminor)
 	}
 	return w.Add(e, nil)
+}
+
+// checkEntry checks what a header says about the object it describes:
+// its type, owner, device number and symlink target.
+func checkEntry(hdr *tar.Header) error {
+	switch hdr.Typeflag {
+	case tar.TypeReg, tar.TypeCont, tar.TypeGNUSparse, tar.TypeDir, tar.TypeSymlink, tar.TypeLink,
+		tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+	default:
+		return fmt.Errorf("unsupported tar entry type %q", hdr.Typeflag)
+	}
+	if hdr.Uid < 0 || hdr.Uid > 1<<32-1 || hdr.Gid < 0 || hdr.Gid > 1<<32-1 {
+		return fmt.Errorf("uid/gid %d/%d out of range", hdr.Uid, hdr.Gid)
+	}
+	switch hdr.Typeflag {
+	case tar.TypeChar, tar.TypeBlock:
+		if hdr.Devmajor < 0 || hdr.Devminor < 0 || hdr.Devmajor > 0xFFF || hdr.Devminor > 0xFFFFF {
+			return fmt.Errorf("device number %d:%d out of range", hdr.Devmajor, hdr.Devminor)
+		}
+	case tar.TypeSymlink:
+		if hdr.Linkname == "" || len(hdr.Linkname) > maxSymlinkLen {
+			return fmt.Errorf("symlink target of %d bytes (want 1 to %d)", len(hdr.Linkname), maxSymlinkLen)
+		}
+	}
+	return nil
+}
+
+// checkWhiteoutNames applies the whiteout naming rules (see addEntry) to an
+// entry with the clean name name.
+func checkWhiteoutNames(name string, hdr *tar.Header) error {
+	if name == "." {
+		return nil
+	}
+	dir, base := path.Split(name)
+	if c := whiteoutComponent(dir); c != "" {
+		return fmt.Errorf("%q is below %q, a whiteout name, which cannot be a directory", name, c)
+	}
+	if strings.HasPrefix(base, whiteoutPrefix) {
+		switch base[len(whiteoutPrefix):] {
+		case "", ".", "..":
+			return fmt.Errorf("invalid whiteout name %q: it names no file", base)
+		}
+		if hdr.Typeflag == tar.TypeDir {
+			return fmt.Errorf("whiteout %q is a directory", base)
+		}
+	}
+	return nil
+}
+
+// whiteoutComponent returns the first component of the clean path p that is
+// a whiteout name, or "".
+func whiteoutComponent(p string) string {
+	for c := range strings.SplitSeq(strings.TrimSuffix(p, "/"), "/") {
+		if strings.HasPrefix(c, whiteoutPrefix) {
+			return c
+		}
+	}
+	return ""
+}
+
+// addLink adds a hard link entry name (clean) to linkname.
+func addLink(w tarSink, name, linkname string) error {
+	target, err := cleanName(linkname)
+	if err != nil {
+		return fmt.Errorf("hard link target: %w", err)
+	}
+	if c := whiteoutComponent(target); c != "" && !strings.HasPrefix(path.Base(name), whiteoutPrefix) {
+		// A whiteout is no file to link to (a whiteout may be a link to
+		// another, as aufs made them, when kept as a file).
+		return fmt.Errorf("hard link to %q, a whiteout (or below one), which is not a file", linkname)
+	}
+	if target == name {
+		// GNU tar links a name to itself when it exists (linkat fails
+		// with EEXIST, which it accepts for the same name) and fails
+		// when it does not.
+		err := w.Link(name, name)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("hard link to itself, and no earlier entry is named %q", linkname)
+		case w.MkdirAll(name) == nil:
+			return nil // a directory: linkat fails with EEXIST too
+		}
+		return err
+	}
+	err = w.Link(name, target)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("hard link to %q, which is not in the archive before it", linkname)
+	}
+	return err
 }
 
 // cleanName turns a tar entry name into a clean relative path, rejecting
@@ -357,7 +587,7 @@ func xattrsOf(hdr *tar.Header) (map[string]string, error) {
 		case strings.HasPrefix(k, "SCHILY.xattr."):
 			set(k[len("SCHILY.xattr."):], v)
 		case strings.HasPrefix(k, "LIBARCHIVE.xattr."):
-			name, err := url.QueryUnescape(k[len("LIBARCHIVE.xattr."):])
+			name, err := url.PathUnescape(k[len("LIBARCHIVE.xattr."):]) // libarchive escapes with %XX only; "+" is "+"
 			if err != nil {
 				return nil, fmt.Errorf("PAX record %q: %w", k, err)
 			}
