@@ -3,9 +3,11 @@ package fstree
 import (
 	"archive/tar"
 	"bufio"
+	"cmp"
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -14,7 +16,10 @@ import (
 	"math"
 	"net/url"
 	"path"
+	"slices"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Whiteouts selects how FromTar treats OCI whiteout files.
@@ -92,20 +97,36 @@ const implicitDirMode = ModeDir | 0o755
 //     replacing the target later does not change the link. The target must
 //     exist and must not be a directory. A link to itself is ignored.
 //     Header fields of hard link entries (mode, owner, xattrs) are ignored.
-//   - Xattrs come from PAX records SCHILY.xattr.NAME (raw value) and
-//     LIBARCHIVE.xattr.URL-ENCODED-NAME (base64 value), per entry and from
-//     global PAX headers (per-entry records win). Names over 255 bytes and
-//     values over 65535 bytes are errors. Xattrs outside the namespaces
-//     user., trusted., security., system.posix_acl_access and
+//   - Xattrs come from PAX records SCHILY.xattr.NAME (raw value),
+//     LIBARCHIVE.xattr.URL-ENCODED-NAME (base64 value; a SCHILY record of
+//     the same name wins) and the textual ACLs SCHILY.acl.access and
+//     SCHILY.acl.default (as GNU tar --acls stores them; a SCHILY.xattr
+//     record of the ACL's xattr wins). Names over 255 bytes and values over
+//     65535 bytes are errors. Xattrs outside the namespaces user.,
+//     trusted., security., system.posix_acl_access and
 //     system.posix_acl_default are dropped: EROFS cannot expose them.
+//   - A global PAX header applies as GNU tar 1.34 applies one: its records
+//     replace those of any global header before it (one with no records
+//     unsets them all), and each later entry takes its path,
+//     linkpath, uid, gid, mtime and xattr records unless the entry's own
+//     extended header has the same keyword. A global "size" or GNU.sparse
+//     record (which would change how GNU tar reads every later entry) is
+//     an error.
 //   - Typeflags 0, NUL and 7 are regular files and GNU sparse files are
 //     regular files with their expanded content (archive/tar expands them);
 //     other unknown typeflags (volume headers, GNU dumpdirs, ...) are
 //     ignored.
 //   - Permission bits come from the header's mode & 0o7777 and the file
 //     type from the typeflag; mtime and nanoseconds from the header (PAX
-//     mtime keeps the fraction); atime and ctime are ignored.
-//   - Whiteouts are handled according to opt.Whiteouts.
+//     mtime keeps the fraction); atime and ctime are ignored. A symlink
+//     target must be 1 to 4095 bytes (symlink(2) refuses an empty one and
+//     one of PATH_MAX bytes or more).
+//   - Whiteouts are handled according to opt.Whiteouts, but in every mode
+//     a name ".wh.X" must name a file (".wh.", ".wh.." and ".wh..." are
+//     errors), must not be a directory or have entries below it, and no
+//     hard link may point to it: the OCI image spec reserves the prefix,
+//     so extraction never makes such a file. A converted whiteout carries
+//     the header's owner and mtime but no xattrs.
 //
 // Nlink is the number of paths to a non-directory and 2 plus the number of
 // subdirectories for a directory.
@@ -165,26 +186,91 @@ type tarInode struct {
 type tarBuilder struct {
 	opt    TarOptions
 	paths  map[string]*tarInode
-	global map[string]string // xattrs from global PAX headers
+	global map[string]string // records of the latest global PAX header
+}
+
+// withGlobal returns hdr with the global PAX records it has no records of
+// its own for applied.
+func (b *tarBuilder) withGlobal(hdr *tar.Header) (*tar.Header, error) {
+	if len(b.global) == 0 {
+		return hdr, nil
+	}
+	h := *hdr
+	h.PAXRecords = maps.Clone(hdr.PAXRecords)
+	if h.PAXRecords == nil {
+		h.PAXRecords = make(map[string]string)
+	}
+	for k, v := range b.global {
+		if _, own := hdr.PAXRecords[k]; own || v == "" {
+			continue
+		}
+		var err error
+		switch {
+		case k == "path":
+			h.Name = v
+		case k == "linkpath":
+			h.Linkname = v
+		case k == "uid" || k == "gid":
+			var id int64
+			id, err = strconv.ParseInt(v, 10, 64)
+			if k == "uid" {
+				h.Uid = int(id)
+			} else {
+				h.Gid = int(id)
+			}
+		case k == "mtime":
+			h.ModTime, err = paxTime(v)
+		default:
+			h.PAXRecords[k] = v
+		}
+		if err != nil {
+			return nil, fmt.Errorf("global PAX record %s=%q: %w", k, v, err)
+		}
+	}
+	return &h, nil
+}
+
+// paxTime parses a PAX time: decimal seconds, optionally negative, and an
+// optional decimal fraction (beyond nanoseconds ignored) of the same sign.
+func paxTime(s string) (time.Time, error) {
+	sec, frac, _ := strings.Cut(s, ".")
+	secs, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil {
+		return time.Time{}, err
+	}
+	ns := int64(0)
+	for i, scale := 0, int64(1e8); i < len(frac); i++ {
+		if frac[i] < '0' || frac[i] > '9' {
+			return time.Time{}, fmt.Errorf("bad fraction in %q", s)
+		}
+		ns += int64(frac[i]-'0') * scale
+		scale /= 10
+	}
+	if strings.HasPrefix(sec, "-") {
+		ns = -ns
+	}
+	return time.Unix(secs, ns), nil
 }
 
 func (b *tarBuilder) add(hdr *tar.Header, r io.Reader) error {
 	switch hdr.Typeflag {
 	case tar.TypeXGlobalHeader:
-		x, err := tarXattrs(hdr.PAXRecords)
-		if err != nil {
-			return err
+		for k := range hdr.PAXRecords {
+			if k == "size" || strings.HasPrefix(k, "GNU.sparse.") {
+				return fmt.Errorf("global PAX record %q is not supported", k)
+			}
 		}
-		if b.global == nil {
-			b.global = make(map[string]string)
-		}
-		maps.Copy(b.global, x)
+		b.global = maps.Clone(hdr.PAXRecords)
 		return nil
 	case tar.TypeReg, tar.TypeCont, tar.TypeGNUSparse,
 		tar.TypeLink, tar.TypeSymlink, tar.TypeChar, tar.TypeBlock,
 		tar.TypeDir, tar.TypeFifo:
 	default:
 		return nil // ignored, as by mkfs.erofs
+	}
+	hdr, err := b.withGlobal(hdr)
+	if err != nil {
+		return err
 	}
 
 	p, err := cleanName(hdr.Name)
@@ -194,6 +280,34 @@ func (b *tarBuilder) add(hdr *tar.Header, r io.Reader) error {
 	if hdr.Uid < 0 || hdr.Uid > math.MaxUint32 || hdr.Gid < 0 || hdr.Gid > math.MaxUint32 {
 		return fmt.Errorf("uid/gid %d/%d out of range", hdr.Uid, hdr.Gid)
 	}
+	if hdr.Typeflag == tar.TypeSymlink && (hdr.Linkname == "" || len(hdr.Linkname) >= 4096) {
+		return fmt.Errorf("symlink target of %d bytes", len(hdr.Linkname))
+	}
+
+	// Names with the whiteout prefix, in every mode.
+	if p != "." {
+		for c := range strings.SplitSeq(parentDir(p), "/") {
+			if strings.HasPrefix(c, whiteoutPrefix) {
+				return fmt.Errorf("entry below the whiteout name %q", c)
+			}
+		}
+		if name := baseName(p); strings.HasPrefix(name, whiteoutPrefix) {
+			switch name[len(whiteoutPrefix):] {
+			case "", ".", "..":
+				return fmt.Errorf("whiteout %q names no file", name)
+			}
+			if hdr.Typeflag == tar.TypeDir {
+				return fmt.Errorf("whiteout %q is a directory", name)
+			}
+		}
+	}
+	if hdr.Typeflag == tar.TypeLink {
+		for c := range strings.SplitSeq(path.Clean(hdr.Linkname), "/") {
+			if strings.HasPrefix(c, whiteoutPrefix) && !strings.HasPrefix(baseName(p), whiteoutPrefix) {
+				return fmt.Errorf("hard link to the whiteout name %q", c)
+			}
+		}
+	}
 
 	whiteout, opaque := false, false
 	if b.opt.Whiteouts != WhiteoutKeep && p != "." {
@@ -201,10 +315,6 @@ func (b *tarBuilder) add(hdr *tar.Header, r io.Reader) error {
 		case name == opaqueMarker:
 			opaque = true
 		case strings.HasPrefix(name, whiteoutPrefix):
-			switch name[len(whiteoutPrefix):] {
-			case "", ".", "..":
-				return fmt.Errorf("whiteout %q names no file", name)
-			}
 			whiteout = true
 			p = joinPath(parentDir(p), name[len(whiteoutPrefix):])
 		}
@@ -254,12 +364,6 @@ func (b *tarBuilder) add(hdr *tar.Header, r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	if len(b.global) > 0 {
-		merged := maps.Clone(b.global)
-		maps.Copy(merged, x)
-		x = merged
-	}
-
 	ino := &tarInode{
 		mode:  uint32(hdr.Mode) & ModePerm,
 		uid:   uint32(hdr.Uid),
@@ -269,7 +373,6 @@ func (b *tarBuilder) add(hdr *tar.Header, r io.Reader) error {
 	}
 	if whiteout {
 		ino.mode = ModeChar
-		ino.xattrs = x
 		b.remove(p)
 		b.paths[p] = ino
 		return nil
@@ -446,9 +549,24 @@ func tarXattrs(records map[string]string) (map[string]string, error) {
 			if err != nil {
 				return nil, fmt.Errorf("PAX record %q: %w", k, err)
 			}
+			if _, ok := records["SCHILY.xattr."+name]; ok {
+				continue
+			}
 			value, err = decodeBase64(v)
 			if err != nil {
 				return nil, fmt.Errorf("PAX record %q: %w", k, err)
+			}
+		case k == "SCHILY.acl.access" || k == "SCHILY.acl.default":
+			name = "system.posix_acl_" + strings.TrimPrefix(k, "SCHILY.acl.")
+			if _, ok := records["SCHILY.xattr."+name]; ok {
+				continue
+			}
+			var err error
+			if value, err = textACL(v); err != nil {
+				return nil, fmt.Errorf("PAX record %q: %w", k, err)
+			}
+			if value == "" {
+				continue
 			}
 		default:
 			continue
@@ -493,4 +611,85 @@ func decodeBase64(s string) (string, error) {
 		return "", err
 	}
 	return string(v), nil
+}
+
+// textACL turns a textual POSIX ACL, as GNU tar and star store one
+// ("user::rw-,user:alice:r--:1000,group::r--,mask::r--,other::---", also
+// newline-separated; a named entry's id is its qualifier when numeric,
+// else star's fourth field), into the xattr value the kernel's
+// posix_acl_to_xattr gives: version 2, then entries of tag, permissions
+// and id (0xffffffff when unnamed), little-endian, ordered by tag then id.
+// An ACL of no entries is "".
+func textACL(text string) (string, error) {
+	type ent struct {
+		tag, perm uint16
+		id        uint32
+	}
+	tags := map[string][2]uint16{ // unnamed, named
+		"user": {0x01, 0x02}, "u": {0x01, 0x02},
+		"group": {0x04, 0x08}, "g": {0x04, 0x08},
+		"mask": {0x10, 0}, "m": {0x10, 0},
+		"other": {0x20, 0}, "o": {0x20, 0},
+	}
+	var ents []ent
+	for _, line := range strings.Split(strings.ReplaceAll(text, "\n", ","), ",") {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		f := strings.Split(line, ":")
+		if len(f) != 3 && len(f) != 4 {
+			return "", fmt.Errorf("ACL entry %q", line)
+		}
+		t, ok := tags[f[0]]
+		if !ok {
+			return "", fmt.Errorf("ACL entry %q: tag", line)
+		}
+		e := ent{tag: t[0], id: 0xffffffff}
+		if f[1] != "" {
+			if t[1] == 0 {
+				return "", fmt.Errorf("ACL entry %q: qualifier", line)
+			}
+			e.tag = t[1]
+			q := f[1]
+			if len(f) == 4 {
+				q = f[3]
+			}
+			id, err := strconv.ParseUint(q, 10, 32)
+			if err != nil {
+				return "", fmt.Errorf("ACL entry %q: id", line)
+			}
+			e.id = uint32(id)
+		}
+		for _, c := range f[2] {
+			switch c {
+			case 'r':
+				e.perm |= 4
+			case 'w':
+				e.perm |= 2
+			case 'x':
+				e.perm |= 1
+			case '-':
+			default:
+				return "", fmt.Errorf("ACL entry %q: permissions", line)
+			}
+		}
+		ents = append(ents, e)
+	}
+	if len(ents) == 0 {
+		return "", nil
+	}
+	slices.SortStableFunc(ents, func(a, b ent) int {
+		if a.tag != b.tag {
+			return int(a.tag) - int(b.tag)
+		}
+		return cmp.Compare(a.id, b.id)
+	})
+	out := binary.LittleEndian.AppendUint32(nil, 2)
+	for _, e := range ents {
+		out = binary.LittleEndian.AppendUint16(out, e.tag)
+		out = binary.LittleEndian.AppendUint16(out, e.perm)
+		out = binary.LittleEndian.AppendUint32(out, e.id)
+	}
+	return string(out), nil
 }

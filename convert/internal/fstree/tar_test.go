@@ -6,6 +6,8 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -472,15 +474,47 @@ func TestFromTarEdges(t *testing.T) {
 	if len(tree.Nodes) != 3 {
 		t.Errorf("tree:\n%s", tree)
 	}
-	// Whiteouts naming no file are errors with overlay handling only.
-	for _, name := range []string{"d/.wh.", "d/.wh..", "d/.wh..."} {
-		b = tarOf(t, &tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644})
-		if _, err := FromTar(bytes.NewReader(b), TarOptions{}); err == nil {
-			t.Errorf("FromTar accepted whiteout %q", name)
+	// Whiteouts naming no file, whiteout directories, entries below
+	// whiteouts and hard links to them are errors in every mode.
+	for _, hdrs := range [][]*tar.Header{
+		{{Typeflag: tar.TypeReg, Name: "d/.wh."}},
+		{{Typeflag: tar.TypeReg, Name: "d/.wh.."}},
+		{{Typeflag: tar.TypeReg, Name: "d/.wh..."}},
+		{{Typeflag: tar.TypeDir, Name: "d/.wh.x/"}},
+		{{Typeflag: tar.TypeDir, Name: ".wh..wh..opq/"}},
+		{{Typeflag: tar.TypeReg, Name: "d/.wh.x/y"}},
+		{{Typeflag: tar.TypeReg, Name: "d/.wh.x"}, {Typeflag: tar.TypeLink, Name: "l", Linkname: "d/.wh.x"}},
+	} {
+		var args []any
+		for _, h := range hdrs {
+			args = append(args, h, "")
 		}
-		if _, err := FromTar(bytes.NewReader(b), TarOptions{Whiteouts: WhiteoutKeep}); err != nil {
-			t.Errorf("WhiteoutKeep: %v", err)
+		b = tarOf(t, args...)
+		for _, w := range []Whiteouts{WhiteoutOverlay, WhiteoutKeep, WhiteoutStrip} {
+			if _, err := FromTar(bytes.NewReader(b), TarOptions{Whiteouts: w}); err == nil {
+				t.Errorf("whiteouts %d: FromTar accepted %q", w, hdrs[len(hdrs)-1].Name)
+			}
 		}
+	}
+	// A whiteout may be a hard link to another (as aufs made them).
+	b = tarOf(t, &tar.Header{Typeflag: tar.TypeReg, Name: ".wh.a"}, "",
+		&tar.Header{Typeflag: tar.TypeLink, Name: ".wh.b", Linkname: ".wh.a"}, "")
+	for _, w := range []Whiteouts{WhiteoutOverlay, WhiteoutKeep, WhiteoutStrip} {
+		if _, err := FromTar(bytes.NewReader(b), TarOptions{Whiteouts: w}); err != nil {
+			t.Errorf("whiteouts %d: linked whiteouts: %v", w, err)
+		}
+	}
+	// Symlink targets hold 1 to 4095 bytes.
+	for n, ok := range map[int]bool{0: false, 1: true, 4095: true, 4096: false} {
+		b = tarOf(t, &tar.Header{Typeflag: tar.TypeSymlink, Name: "s", Linkname: strings.Repeat("t", n), Format: tar.FormatPAX}, "")
+		if _, err := FromTar(bytes.NewReader(b), TarOptions{}); (err == nil) != ok {
+			t.Errorf("symlink target of %d bytes: %v", n, err)
+		}
+	}
+	// A hard link to itself that names nothing is an error.
+	b = tarOf(t, &tar.Header{Typeflag: tar.TypeLink, Name: "self", Linkname: "self"}, "")
+	if _, err := FromTar(bytes.NewReader(b), TarOptions{}); err == nil {
+		t.Error("FromTar accepted a hard link to itself with no earlier entry")
 	}
 	// An opaque marker below a regular file is an error.
 	b = tarOf(t, &tar.Header{Typeflag: tar.TypeReg, Name: "f", Mode: 0o644}, &tar.Header{Typeflag: tar.TypeReg, Name: "f/.wh..wh..opq"})
@@ -511,5 +545,43 @@ func TestCleanName(t *testing.T) {
 		if got, err := cleanName(in); err == nil {
 			t.Errorf("cleanName(%q) = %q, want an error", in, got)
 		}
+	}
+}
+
+// TestFromTarMatchesGNUTar extracts cases with GNU tar and compares the
+// directory with what FromTar says extraction gives: the oracle's rules
+// for global PAX headers, replaced entries and hard links are GNU tar's.
+func TestFromTarMatchesGNUTar(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("extracting owners needs root")
+	}
+	gnutar, err := exec.LookPath("tar")
+	if err != nil {
+		t.Skip("no tar")
+	}
+	if out, _ := exec.Command(gnutar, "--version").Output(); !strings.Contains(string(out), "GNU tar") {
+		t.Skip("tar is not GNU tar")
+	}
+	for _, name := range []string{"pax-global-fields", "duplicates", "hardlinks", "types"} {
+		t.Run(name, func(t *testing.T) {
+			c, ok := tartest.Find(name)
+			if !ok {
+				t.Fatalf("no case %q", name)
+			}
+			dir := t.TempDir()
+			cmd := exec.Command(gnutar, "--numeric-owner", "--xattrs", "--xattrs-include=*", "-xpf", "-", "-C", dir)
+			cmd.Stdin = bytes.NewReader(c.Tar)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("tar: %v\n%s", err, out)
+			}
+			got, err := FromDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := caseTree(t, name, WhiteoutKeep)
+			for _, d := range CompareWith(want, got, CompareOptions{IgnoreImplicit: true}) {
+				t.Error(d)
+			}
+		})
 	}
 }

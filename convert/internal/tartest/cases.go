@@ -23,6 +23,8 @@ var goodCases = []caseFunc{
 	{"xattr-shared", caseXattrShared},
 	{"xattr-max-value", caseXattrMaxValue},
 	{"pax-global", casePAXGlobal},
+	{"pax-global-fields", casePAXGlobalFields},
+	{"acl-text", caseACLText},
 	{"whiteouts", caseWhiteouts},
 	{"duplicates", caseDuplicates},
 	{"dir-to-file", caseDirToFile},
@@ -373,6 +375,63 @@ func casePAXGlobal() []byte {
 	a.file("g/inherits", "inherits")
 	a.add(tar.Header{Typeflag: tar.TypeReg, Name: "g/overrides", Mode: 0o644,
 		PAXRecords: xattrRecords("user.global", "own value", "user.own", "1")}, []byte("overrides"))
+	return a.bytes()
+}
+
+// global appends a global PAX header with the given records.
+func (a *archive) global(recs map[string]string) {
+	a.entries = append(a.entries, entry{hdr: tar.Header{
+		Typeflag: tar.TypeXGlobalHeader, Name: "pax_global_header", Format: tar.FormatPAX, PAXRecords: recs,
+	}})
+}
+
+// casePAXGlobalFields has global PAX headers setting uid, gid, mtime,
+// path and linkpath, which GNU tar applies to every later entry that has
+// no record of its own for the keyword; each global header replaces the
+// records of the one before, and one without records unsets them all.
+func casePAXGlobalFields() []byte {
+	a := newArchive(tar.FormatPAX)
+	ustar := func(name string, uid int) {
+		a.add(tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Uid: uid, Gid: 2, ModTime: at(1)}, []byte(name))
+	}
+	ustar("before", 1)
+	a.global(map[string]string{"uid": "100", "gid": "200", "mtime": "1600000000.25", "comment": "ignored"})
+	ustar("inherits", 1)
+	// Own records: a PAX uid (too big for USTAR) and a PAX mtime.
+	ustar("own-uid", 3000000)
+	a.add(tar.Header{Typeflag: tar.TypeDir, Name: "dir/", Mode: 0o750, ModTime: time.Unix(1700000000, 5)}, nil)
+	a.add(tar.Header{Typeflag: tar.TypeSymlink, Name: "dir/sym", Linkname: "../inherits", Mode: 0o777}, nil)
+	a.global(map[string]string{"gid": "300"}) // uid and mtime no longer set
+	ustar("gid-only", 1)
+	a.entries = append(a.entries, entry{hdr: tar.Header{Typeflag: tar.TypeXGlobalHeader, Name: "empty", Format: tar.FormatPAX}})
+	ustar("after-empty", 1) // gid 2 again
+	a.global(map[string]string{"linkpath": "gid-only"})
+	a.add(tar.Header{Typeflag: tar.TypeSymlink, Name: "sym-global", Linkname: "ustar-target", Mode: 0o777}, nil)
+	a.add(tar.Header{Typeflag: tar.TypeLink, Name: "hard-global", Linkname: "before"}, nil)
+	a.add(tar.Header{Typeflag: tar.TypeSymlink, Name: "sym-own", Linkname: strings.Repeat("own/", 30), Mode: 0o777}, nil) // own linkpath record
+	a.global(map[string]string{"path": "renamed"})
+	ustar("first", 1)
+	ustar("second", 1) // replaces "first" under the global name
+	a.add(tar.Header{Typeflag: tar.TypeReg, Name: strings.Repeat("p", 120), Mode: 0o600}, []byte("own path record"))
+	return a.bytes()
+}
+
+// caseACLText has POSIX ACLs as the textual SCHILY.acl records GNU tar
+// --acls and star write, with numeric qualifiers and star's id field, and
+// one shadowed by a binary SCHILY.xattr record of the same ACL.
+func caseACLText() []byte {
+	a := newArchive(tar.FormatPAX)
+	a.add(tar.Header{Typeflag: tar.TypeDir, Name: "acl/", Mode: 0o750, PAXRecords: map[string]string{
+		"SCHILY.acl.access":  "user::rwx,user:1000:r-x,group::r-x,mask::r-x,other::---",
+		"SCHILY.acl.default": "user::rwx\ngroup::r-x\ngroup:alice:rwx:2000\nmask::rwx\nother::r-x",
+	}}, nil)
+	a.add(tar.Header{Typeflag: tar.TypeReg, Name: "acl/file", Mode: 0o640, PAXRecords: map[string]string{
+		"SCHILY.acl.access": "u::rw-,u:bob:r--:1001,g::r--,g:2000:r--,m::r--,o::---",
+	}}, []byte("acl"))
+	a.add(tar.Header{Typeflag: tar.TypeReg, Name: "acl/both", Mode: 0o640, PAXRecords: map[string]string{
+		"SCHILY.acl.access":                    "user::rw-,group::r--,other::r--",
+		"SCHILY.xattr.system.posix_acl_access": fileACL,
+	}}, []byte("both"))
 	return a.bytes()
 }
 
