@@ -50,10 +50,10 @@ func NewChunkDict(b *Bootstrap) (*ChunkDict, error) {
 		return nil, fmt.Errorf("rafs: chunk dict: invalid chunk size %#x", b.ChunkSize)
 	}
 	d := &ChunkDict{chunkSize: b.ChunkSize, flags: b.Flags, blobs: b.Blobs, chunks: map[dictKey]Chunk{}}
-	err := b.Walk(func(path string, n *Node) error {
+	err := b.Visit(func(dirs []*Node, n *Node) error {
 		for i, c := range n.inode().Chunks {
 			if int(c.BlobIndex) >= len(b.Blobs) {
-				return fmt.Errorf("rafs: chunk dict: %s: chunk %d references blob %d of %d", path, i, c.BlobIndex, len(b.Blobs))
+				return fmt.Errorf("rafs: chunk dict: %s: chunk %d references blob %d of %d", AppendPath(nil, dirs, n), i, c.BlobIndex, len(b.Blobs))
 			}
 			k := dictKey{c.Digest, c.UncompressedSize}
 			if _, ok := d.chunks[k]; !ok {

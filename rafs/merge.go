@@ -72,7 +72,7 @@ func Merge(layers []*Bootstrap, opts *MergeOptions) (*Bootstrap, error) {
 	m := &merger{blobIDs: map[string]int{}}
 	first := layers[0]
 	for i, l := range layers {
-		if l == nil || l.Root == nil || !l.Root.IsDir() {
+		if l == nil || l.Root == nil || !l.Root.IsDir() || l.Root.Link != nil {
 			return nil, fmt.Errorf("rafs: merge: layer %d has no root directory", i)
 		}
 		if l.ChunkSize != first.ChunkSize {
@@ -97,7 +97,7 @@ func Merge(layers []*Bootstrap, opts *MergeOptions) (*Bootstrap, error) {
 			remap[j] = uint32(k)
 		}
 		c := &cloner{layer: i, remap: remap, nblobs: len(l.Blobs), done: map[*Node]*Node{}}
-		lroot, err := c.clone("/", l.Root)
+		lroot, err := c.cloneTree(l.Root)
 		if err != nil {
 			return nil, err
 		}
@@ -109,14 +109,15 @@ func Merge(layers []*Bootstrap, opts *MergeOptions) (*Bootstrap, error) {
 		applyDir(root, lroot)
 	}
 
-	// Keep referenced blobs only, in candidate order, and re-index.
+	// Keep referenced blobs only, in candidate order, and re-index. The
+	// chunks of the copies carry candidate indexes plus candidateBase,
+	// so an inode met under several names is re-indexed once.
 	used := make([]bool, len(m.blobs))
-	inodes := uniqueInodes(root)
-	for _, n := range inodes {
+	forEachInode(root, func(n *Node) {
 		for _, c := range n.Chunks {
-			used[c.BlobIndex] = true
+			used[c.BlobIndex-candidateBase] = true
 		}
-	}
+	})
 	final := make([]uint32, len(m.blobs))
 	out := &Bootstrap{ChunkSize: first.ChunkSize, Root: root}
 	allInlined := true
@@ -134,11 +135,13 @@ func Merge(layers []*Bootstrap, opts *MergeOptions) (*Bootstrap, error) {
 	if len(out.Blobs) > MaxBlobs {
 		return nil, fmt.Errorf("rafs: merge: %d blobs, more than %d", len(out.Blobs), MaxBlobs)
 	}
-	for _, n := range inodes {
+	forEachInode(root, func(n *Node) {
 		for j := range n.Chunks {
-			n.Chunks[j].BlobIndex = final[n.Chunks[j].BlobIndex]
+			if k := n.Chunks[j].BlobIndex; k >= candidateBase {
+				n.Chunks[j].BlobIndex = final[k-candidateBase]
+			}
 		}
-	}
+	})
 	out.Flags = opts.Flags
 	if out.Flags == 0 {
 		out.Flags = first.Flags | FlagHasXattr
@@ -157,45 +160,72 @@ type merger struct {
 	blobIDs map[string]int
 }
 
+// candidateBase is added to the blob indexes of copied chunks until the
+// merged blob table is known; real indexes are below MaxBlobs.
+const candidateBase = 1 << 31
+
 // cloner deep-copies one layer's tree, remapping chunk blob indexes to
 // merge candidates and keeping hard links within the layer.
 type cloner struct {
 	layer  int
 	remap  []uint32
 	nblobs int
-	done   map[*Node]*Node // original inode node → its copy
+	done   map[*Node]*Node // original non-directory inode → its copy
 }
 
-// clone copies n (and, for directories, its subtree).
-func (c *cloner) clone(path string, n *Node) (*Node, error) {
-	if n.Link != nil {
-		target, err := c.inode(path, n.Link)
-		if err != nil {
-			return nil, err
-		}
-		return &Node{Name: n.Name, Link: target}, nil
+// cloneTree copies the tree below root, without recursion. An error
+// names the path, built from a stack of names only then.
+func (c *cloner) cloneTree(root *Node) (*Node, error) {
+	type frame struct {
+		src, dst *Node
+		next     int // the next child of src to copy
 	}
-	if n.IsDir() {
-		cp := copyAttrs(n)
-		for _, k := range n.Children {
-			kc, err := c.clone(path+k.Name+"/", k)
-			if err != nil {
-				return nil, err
+	stack := []frame{{src: root, dst: copyAttrs(root)}}
+	out := stack[0].dst
+	for len(stack) > 0 {
+		f := &stack[len(stack)-1]
+		if f.next == len(f.src.Children) {
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		k := f.src.Children[f.next]
+		f.next++
+		if k.Link == nil && k.IsDir() {
+			kc := copyAttrs(k)
+			f.dst.Children = append(f.dst.Children, kc)
+			stack = append(stack, frame{src: k, dst: kc})
+			continue
+		}
+		var kc *Node
+		var err error
+		if k.Link != nil {
+			var target *Node
+			if target, err = c.inode(k.Link); err == nil {
+				kc = &Node{Name: k.Name, Link: target}
 			}
-			cp.Children = append(cp.Children, kc)
+		} else {
+			kc, err = c.inode(k)
 		}
-		return cp, nil
+		if err != nil {
+			names := make([]string, 0, len(stack))
+			for _, f := range stack[1:] {
+				names = append(names, f.src.Name)
+			}
+			names = append(names, k.Name)
+			return nil, fmt.Errorf("rafs: merge: layer %d: /%s: %w", c.layer, strings.Join(names, "/"), err)
+		}
+		f.dst.Children = append(f.dst.Children, kc)
 	}
-	return c.inode(path, n)
+	return out, nil
 }
 
 // inode returns the copy of a non-directory inode, made on first use.
-func (c *cloner) inode(path string, n *Node) (*Node, error) {
+func (c *cloner) inode(n *Node) (*Node, error) {
 	if cp, ok := c.done[n]; ok {
 		return cp, nil
 	}
 	if n.IsDir() || n.Link != nil {
-		return nil, fmt.Errorf("rafs: merge: layer %d: %s: hard link to a directory or to another link", c.layer, strings.TrimSuffix(path, "/"))
+		return nil, errors.New("hard link to a directory or to another link")
 	}
 	cp := copyAttrs(n)
 	cp.Target = n.Target
@@ -203,9 +233,9 @@ func (c *cloner) inode(path string, n *Node) (*Node, error) {
 	for i := range cp.Chunks {
 		bi := cp.Chunks[i].BlobIndex
 		if int(bi) >= c.nblobs {
-			return nil, fmt.Errorf("rafs: merge: layer %d: %s: chunk %d references blob %d of %d", c.layer, strings.TrimSuffix(path, "/"), i, bi, c.nblobs)
+			return nil, fmt.Errorf("chunk %d references blob %d of %d", i, bi, c.nblobs)
 		}
-		cp.Chunks[i].BlobIndex = c.remap[bi]
+		cp.Chunks[i].BlobIndex = candidateBase + c.remap[bi]
 	}
 	c.done[n] = cp
 	return cp, nil
@@ -227,72 +257,88 @@ func copyAttrs(n *Node) *Node {
 // isWhiteout reports whether a name is any kind of whiteout entry.
 func isWhiteout(name string) bool { return strings.HasPrefix(name, WhiteoutPrefix) }
 
-// dropWhiteouts removes whiteout entries from the lowest layer's tree.
-func dropWhiteouts(d *Node) {
-	kids := d.Children[:0]
-	for _, k := range d.Children {
-		if isWhiteout(k.Name) {
-			continue
+// dropWhiteouts removes whiteout entries from a tree (the lowest layer's,
+// or a directory that is new in its layer).
+func dropWhiteouts(root *Node) {
+	stack := []*Node{root}
+	for len(stack) > 0 {
+		d := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		kids := d.Children[:0]
+		for _, k := range d.Children {
+			if isWhiteout(k.Name) {
+				continue
+			}
+			if k.Link == nil && k.IsDir() {
+				stack = append(stack, k)
+			}
+			kids = append(kids, k)
 		}
-		if k.Link == nil && k.IsDir() {
-			dropWhiteouts(k)
-		}
-		kids = append(kids, k)
+		clear(d.Children[len(kids):])
+		d.Children = kids
 	}
-	d.Children = kids
 }
 
 // applyDir overlays upper directory up onto merged directory dst: dst takes
 // up's attributes, lower entries are whited out, then up's entries are
-// added or merged.
+// added or merged; directories over directories the same way, with a
+// stack of the pairs still to merge.
 func applyDir(dst, up *Node) {
-	setAttrs(dst, up)
-	names := map[string]bool{}
-	opaque := false
-	for _, k := range up.Children {
-		switch {
-		case k.Name == WhiteoutOpaque:
-			opaque = true
-		case strings.HasPrefix(k.Name, whiteoutMetaPrefix):
-		case isWhiteout(k.Name):
-			names[k.Name[len(WhiteoutPrefix):]] = true
-		}
-	}
-	if opaque {
-		dst.Children = nil
-	} else if len(names) > 0 {
-		kept := dst.Children[:0]
-		for _, k := range dst.Children {
-			if !names[k.Name] {
-				kept = append(kept, k)
+	type pair struct{ dst, up *Node }
+	stack := []pair{{dst, up}}
+	for len(stack) > 0 {
+		p := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		dst, up := p.dst, p.up
+		setAttrs(dst, up)
+		names := map[string]bool{}
+		opaque := false
+		for _, k := range up.Children {
+			switch {
+			case k.Name == WhiteoutOpaque:
+				opaque = true
+			case strings.HasPrefix(k.Name, whiteoutMetaPrefix):
+			case isWhiteout(k.Name):
+				names[k.Name[len(WhiteoutPrefix):]] = true
 			}
 		}
-		dst.Children = kept
-	}
-	index := make(map[string]int, len(dst.Children))
-	for i, k := range dst.Children {
-		index[k.Name] = i
-	}
-	for _, k := range up.Children {
-		if isWhiteout(k.Name) {
-			continue
+		if opaque {
+			dst.Children = nil
+		} else if len(names) > 0 {
+			kept := dst.Children[:0]
+			for _, k := range dst.Children {
+				if !names[k.Name] {
+					kept = append(kept, k)
+				}
+			}
+			clear(dst.Children[len(kept):])
+			dst.Children = kept
 		}
-		i, found := index[k.Name]
-		upDir := k.Link == nil && k.IsDir()
-		if found && upDir {
-			if old := dst.Children[i]; old.Link == nil && old.IsDir() {
-				applyDir(old, k)
+		index := make(map[string]int, len(dst.Children))
+		for i, k := range dst.Children {
+			index[k.Name] = i
+		}
+		for _, k := range up.Children {
+			if isWhiteout(k.Name) {
 				continue
 			}
-		}
-		if upDir {
-			dropWhiteouts(k) // nothing below a new directory to white out
-		}
-		if found {
-			dst.Children[i] = k
-		} else {
-			index[k.Name] = len(dst.Children)
-			dst.Children = append(dst.Children, k)
+			i, found := index[k.Name]
+			upDir := k.Link == nil && k.IsDir()
+			if found && upDir {
+				if old := dst.Children[i]; old.Link == nil && old.IsDir() {
+					stack = append(stack, pair{old, k})
+					continue
+				}
+			}
+			if upDir {
+				dropWhiteouts(k) // nothing below a new directory to white out
+			}
+			if found {
+				dst.Children[i] = k
+			} else {
+				index[k.Name] = len(dst.Children)
+				dst.Children = append(dst.Children, k)
+			}
 		}
 	}
 }
@@ -305,24 +351,17 @@ func setAttrs(dst, src *Node) {
 	dst.Children, dst.Name = kids, name
 }
 
-// uniqueInodes returns every distinct inode node of the tree, including
-// hard-link targets that are no longer in the tree, in visit order.
-func uniqueInodes(root *Node) []*Node {
-	seen := map[*Node]bool{}
-	var out []*Node
-	var walk func(n *Node)
-	walk = func(n *Node) {
-		in := n.inode()
-		if !seen[in] {
-			seen[in] = true
-			out = append(out, in)
-		}
+// forEachInode calls fn with the inode of every node of the tree (n.inode():
+// hard-link targets too, whether or not they are in the tree), once per
+// name, without recursion.
+func forEachInode(root *Node, fn func(*Node)) {
+	stack := []*Node{root}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		fn(n.inode())
 		if n.Link == nil && n.IsDir() {
-			for _, k := range n.Children {
-				walk(k)
-			}
+			stack = append(stack, n.Children...)
 		}
 	}
-	walk(root)
-	return out
 }

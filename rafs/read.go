@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/rafs-dev/rafs/erofs"
@@ -38,7 +39,7 @@ func errorf(format string, args ...any) error {
 // the inode's node, later names have Link set to it. Read does not keep
 // the prefetch table or the device slots' mapped_blkaddr.
 func Read(r io.ReaderAt, size int64) (*Bootstrap, error) {
-	d := &decoder{r: r, size: size, nodes: map[uint64]*Node{}, dirs: map[uint64]bool{}}
+	d := &decoder{r: r, size: size}
 	b, err := d.decode()
 	if err != nil {
 		var fe *formatError
@@ -58,9 +59,68 @@ type decoder struct {
 	metaBase int64
 	epoch    int64
 	chunks   map[[2]uint32]Chunk // (blob, CI index) → chunk-table record
-	nodes    map[uint64]*Node    // non-directory inodes by nid (hard links)
-	dirs     map[uint64]bool     // directory nids seen
 	budget   int64               // bytes of directory data and chunk indexes left to read
+
+	// The inodes met so far: seen has a bit per nid; nodes holds the
+	// non-directory inodes another name may point to, those with i_nlink
+	// above 1, or every one when allLinks is set (see readAll).
+	seen     []uint64
+	nodes    map[uint64]*Node
+	allLinks bool
+}
+
+// errNlink reports a non-directory inode with i_nlink 1 met under a
+// second name; readAll then reads the tree again keeping every inode.
+var errNlink = errors.New("rafs: inode with i_nlink 1 has two names")
+
+// loc locates a directory for error messages: its name and its parent.
+// One exists per directory being read; paths are built from them only
+// when an error needs one.
+type loc struct {
+	parent *loc
+	name   string
+}
+
+// path returns the directory's path: "" for the root, else "/a/b".
+func (l *loc) path() string {
+	var names []string
+	for ; l != nil && l.parent != nil; l = l.parent {
+		names = append(names, l.name)
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	slices.Reverse(names)
+	return "/" + strings.Join(names, "/")
+}
+
+// where names an inode or a directory in error messages, lazily: it is
+// formatted only when an error is.
+type where struct {
+	dir   *loc   // the directory holding the entry; nil for the root
+	name  string // the entry's name
+	nid   uint64
+	off   int64
+	isDir bool // a directory being listed, not an inode being read
+}
+
+// path returns the entry's path ("/" for the root).
+func (w where) path() string {
+	if w.dir == nil {
+		return "/"
+	}
+	return w.dir.path() + "/" + w.name
+}
+
+func (w where) String() string {
+	if w.isDir {
+		p := ""
+		if w.dir != nil {
+			p = w.path()
+		}
+		return fmt.Sprintf("%s/: directory nid %d (offset %d)", p, w.nid, w.off)
+	}
+	return fmt.Sprintf("%s: inode nid %d (offset %d)", w.path(), w.nid, w.off)
 }
 
 // read reads exactly len(p) bytes at off, which must lie inside the file.
@@ -218,19 +278,39 @@ func (d *decoder) decode() (*Bootstrap, error) {
 	}
 
 	// The tree.
+	root, err := d.readAll(rootNid)
+	if errors.Is(err, errNlink) {
+		d.allLinks = true
+		root, err = d.readAll(rootNid)
+	}
+	if err != nil {
+		return nil, err
+	}
+	b.Root = root
+	return b, nil
+}
+
+// readAll reads the tree below the root inode. Hard links are found by
+// nid: a name whose inode was met before becomes a Link to it. To know
+// that without a map of every inode, it keeps only those with i_nlink
+// above 1, and fails with errNlink if an inode with i_nlink 1 turns out
+// to have a second name — an inconsistent bootstrap, which the caller
+// then reads again with allLinks set.
+func (d *decoder) readAll(rootNid uint64) (*Node, error) {
 	d.budget = d.size
-	root, err := d.inode(rootNid, "/")
+	d.seen = make([]uint64, (d.size/inodeSlot)/64+1)
+	d.nodes = map[uint64]*Node{}
+	root, err := d.inode(rootNid, where{nid: rootNid, off: d.metaBase + int64(rootNid)*inodeSlot})
 	if err != nil {
 		return nil, err
 	}
 	if !root.n.IsDir() {
 		return nil, errorf("root nid %d (offset %d) is not a directory", rootNid, d.metaBase+int64(rootNid)*inodeSlot)
 	}
-	b.Root = root.n
 	if err := d.readTree(root); err != nil {
 		return nil, err
 	}
-	return b, nil
+	return root.n, nil
 }
 
 // readChunkTable loads the chunk table, checking its order and records.
@@ -273,14 +353,17 @@ type rinode struct {
 	size    uint64
 	xattrSz int64 // xattr ibody size
 	hdrSize int64 // 32 or 64
+	nlink   uint32
 }
 
-// inode reads the inode at nid. Directories are read once (a second
-// reference is an error); other inodes are shared (hard links).
-func (d *decoder) inode(nid uint64, path string) (*rinode, error) {
+// inode reads the inode at nid, named by where (whose nid and offset
+// inode fills in). Directories are read once (a second reference is an
+// error); other inodes are shared (hard links).
+func (d *decoder) inode(nid uint64, where where) (*rinode, error) {
 	off := d.metaBase + int64(nid)*inodeSlot
+	where.nid, where.off = nid, off
 	if nid > uint64(d.size)/inodeSlot || off+compactInodeSize > d.size {
-		return nil, errorf("%s: nid %d (offset %d) is beyond the end of the file", path, nid, off)
+		return nil, errorf("%s: nid %d (offset %d) is beyond the end of the file", where.path(), nid, off)
 	}
 	var buf [extendedInodeSize]byte
 	n := min(int64(len(buf)), d.size-off)
@@ -289,7 +372,6 @@ func (d *decoder) inode(nid uint64, path string) (*rinode, error) {
 	}
 	format := le.Uint16(buf[ieFormat:])
 	ri := &rinode{nid: nid, off: off, layout: int(format>>1) & 7}
-	where := fmt.Sprintf("%s: inode nid %d (offset %d)", path, nid, off)
 	if format&^0xF != 0 {
 		return nil, errorf("%s: i_format %#x has unknown bits", where, format)
 	}
@@ -307,7 +389,8 @@ func (d *decoder) inode(nid uint64, path string) (*rinode, error) {
 		if nd.MtimeNsec >= 1e9 {
 			return nil, errorf("%s: i_mtime_nsec %d out of range", where, nd.MtimeNsec)
 		}
-		if le.Uint32(buf[ieNlink:]) == 0 {
+		ri.nlink = le.Uint32(buf[ieNlink:])
+		if ri.nlink == 0 {
 			return nil, errorf("%s: i_nlink is 0", where)
 		}
 		if le.Uint16(buf[ieNb:]) != 0 {
@@ -319,7 +402,8 @@ func (d *decoder) inode(nid uint64, path string) (*rinode, error) {
 		nd.UID = uint32(le.Uint16(buf[icUID:]))
 		nd.GID = uint32(le.Uint16(buf[icGID:]))
 		nd.Mtime = d.epoch
-		if le.Uint16(buf[icNlink:]) == 0 {
+		ri.nlink = uint32(le.Uint16(buf[icNlink:]))
+		if ri.nlink == 0 {
 			return nil, errorf("%s: i_nlink is 0", where)
 		}
 	}
@@ -333,11 +417,11 @@ func (d *decoder) inode(nid uint64, path string) (*rinode, error) {
 		}
 	}
 	if nd.IsDir() {
-		if d.dirs[nid] {
+		if d.seen[nid/64]&(1<<(nid%64)) != 0 {
 			return nil, errorf("%s: directory nid %d is referenced twice", where, nid)
 		}
-		d.dirs[nid] = true
 	}
+	d.seen[nid/64] |= 1 << (nid % 64)
 	if err := d.readXattrs(ri, where); err != nil {
 		return nil, err
 	}
@@ -378,7 +462,7 @@ func (d *decoder) inode(nid uint64, path string) (*rinode, error) {
 }
 
 // readXattrs decodes an inode's inline xattr ibody.
-func (d *decoder) readXattrs(ri *rinode, where string) error {
+func (d *decoder) readXattrs(ri *rinode, where where) error {
 	if ri.xattrSz == 0 {
 		return nil
 	}
@@ -427,7 +511,7 @@ func (d *decoder) readXattrs(ri *rinode, where string) error {
 
 // data reads a directory's or symlink's data bytes (FLAT_PLAIN or
 // FLAT_INLINE), charging them to the read budget.
-func (d *decoder) data(ri *rinode, where string) ([]byte, error) {
+func (d *decoder) data(ri *rinode, where where) ([]byte, error) {
 	if ri.size > uint64(d.budget) {
 		return nil, errorf("%s: data size %d exceeds what the file can hold", where, ri.size)
 	}
@@ -457,7 +541,7 @@ func (d *decoder) data(ri *rinode, where string) ([]byte, error) {
 
 // readChunks decodes a regular file's chunk indexes and resolves them
 // through the chunk table.
-func (d *decoder) readChunks(ri *rinode, where string) error {
+func (d *decoder) readChunks(ri *rinode, where where) error {
 	nd := ri.n
 	if ri.layout == erofs.LayoutFlatPlain && ri.size == 0 {
 		return nil // an empty file without chunk format
@@ -506,65 +590,78 @@ func (d *decoder) readChunks(ri *rinode, where string) error {
 
 // readTree reads every directory, in the visit order of Bootstrap.Walk (a
 // directory's entries, then its subdirectories depth-first), so the first
-// name of a hard-linked inode is the first one Walk meets.
+// name of a hard-linked inode is the first one Walk meets. It keeps no
+// paths: a loc per directory names it if an error must.
 func (d *decoder) readTree(root *rinode) error {
 	type job struct {
 		dir    *rinode
 		parent uint64
-		path   string
+		loc    *loc
 	}
-	stack := []job{{root, root.nid, ""}}
+	stack := []job{{root, root.nid, &loc{}}}
+	var subdirs []job
 	for len(stack) > 0 {
 		j := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		var subdirs []job
-		where := fmt.Sprintf("%s/: directory nid %d (offset %d)", j.path, j.dir.nid, j.dir.off)
-		data, err := d.data(j.dir, where)
+		subdirs = subdirs[:0]
+		dw := where{dir: j.loc.parent, name: j.loc.name, nid: j.dir.nid, off: j.dir.off, isDir: true}
+		if j.loc.parent == nil {
+			dw.dir = nil
+		}
+		data, err := d.data(j.dir, dw)
 		if err != nil {
 			return err
 		}
-		ents, err := parseDir(data, where)
+		count, err := parseDir(data, dw, nil)
 		if err != nil {
 			return err
 		}
-		var kids []*Node
-		for _, en := range ents {
-			switch en.name {
+		kids := make([]*Node, 0, count-2)
+		_, err = parseDir(data, dw, func(nid uint64, rawName []byte, typ uint8) error {
+			switch string(rawName) {
 			case ".":
-				if en.nid != j.dir.nid {
-					return errorf("%s: '.' points to nid %d", where, en.nid)
+				if nid != j.dir.nid {
+					return errorf("%s: '.' points to nid %d", dw, nid)
 				}
-				continue
+				return nil
 			case "..":
-				if en.nid != j.parent {
-					return errorf("%s: '..' points to nid %d, not the parent %d", where, en.nid, j.parent)
+				if nid != j.parent {
+					return errorf("%s: '..' points to nid %d, not the parent %d", dw, nid, j.parent)
 				}
-				continue
+				return nil
 			}
-			path := j.path + "/" + en.name
+			name := string(rawName)
+			ew := where{dir: j.loc, name: name}
 			var nd *Node
-			if prev, ok := d.nodes[en.nid]; ok {
-				nd = &Node{Name: en.name, Link: prev}
-				if fileTypeOfMode(prev.Mode) != en.typ {
-					return errorf("%s: dirent file type %d does not match the inode", path, en.typ)
+			if prev, ok := d.nodes[nid]; ok {
+				nd = &Node{Name: name, Link: prev}
+				if fileTypeOfMode(prev.Mode) != typ {
+					return errorf("%s: dirent file type %d does not match the inode", ew.path(), typ)
 				}
 			} else {
-				ri, err := d.inode(en.nid, path)
+				if !d.allLinks && nid < uint64(len(d.seen))*64 && d.seen[nid/64]&(1<<(nid%64)) != 0 {
+					return errNlink // met before, with i_nlink 1 or as a directory
+				}
+				ri, err := d.inode(nid, ew)
 				if err != nil {
 					return err
 				}
 				nd = ri.n
-				nd.Name = en.name
-				if fileTypeOfMode(nd.Mode) != en.typ {
-					return errorf("%s: dirent file type %d does not match the inode's mode %#o", path, en.typ, nd.Mode)
+				nd.Name = name
+				if fileTypeOfMode(nd.Mode) != typ {
+					return errorf("%s: dirent file type %d does not match the inode's mode %#o", ew.path(), typ, nd.Mode)
 				}
 				if nd.IsDir() {
-					subdirs = append(subdirs, job{ri, j.dir.nid, path})
-				} else {
-					d.nodes[en.nid] = nd
+					subdirs = append(subdirs, job{ri, j.dir.nid, &loc{j.loc, name}})
+				} else if ri.nlink > 1 || d.allLinks {
+					d.nodes[nid] = nd
 				}
 			}
 			kids = append(kids, nd)
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		j.dir.n.Children = kids
 		for i := len(subdirs) - 1; i >= 0; i-- {
@@ -574,26 +671,22 @@ func (d *decoder) readTree(root *rinode) error {
 	return nil
 }
 
-// rdent is a parsed directory entry.
-type rdent struct {
-	nid  uint64
-	name string
-	typ  uint8
-}
-
 // parseDir decodes directory data: blocks of dirents then names, entries
-// sorted bytewise across blocks, . and .. present once.
-func parseDir(data []byte, where string) ([]rdent, error) {
-	var out []rdent
-	dots := 0
+// sorted bytewise across blocks, . and .. present once. It first checks
+// all of it and returns the number of entries; then, if fn is not nil,
+// it calls fn for each entry in order (name is valid during the call
+// only), stopping at the first error fn returns.
+func parseDir(data []byte, where where, fn func(nid uint64, name []byte, typ uint8) error) (int, error) {
+	var prev []byte
+	dots, n := 0, 0
 	for blk := 0; blk < len(data); blk += BlockSize {
 		b := data[blk:min(blk+BlockSize, len(data))]
 		if len(b) < direntSize {
-			return nil, errorf("%s: directory block %d holds %d bytes, less than one entry", where, blk/BlockSize, len(b))
+			return 0, errorf("%s: directory block %d holds %d bytes, less than one entry", where, blk/BlockSize, len(b))
 		}
 		first := int(le.Uint16(b[8:]))
 		if first%direntSize != 0 || first < direntSize || first >= len(b) {
-			return nil, errorf("%s: directory block %d: first name offset %d is invalid", where, blk/BlockSize, first)
+			return 0, errorf("%s: directory block %d: first name offset %d is invalid", where, blk/BlockSize, first)
 		}
 		count := first / direntSize
 		for k := range count {
@@ -609,32 +702,39 @@ func parseDir(data []byte, where string) ([]rdent, error) {
 				}
 			}
 			if start < first || end > len(b) || start >= end || end-start > MaxNameLen {
-				return nil, errorf("%s: directory block %d entry %d: bad name bounds [%d, %d)", where, blk/BlockSize, k, start, end)
+				return 0, errorf("%s: directory block %d entry %d: bad name bounds [%d, %d)", where, blk/BlockSize, k, start, end)
 			}
-			name := string(b[start:end])
-			if strings.ContainsAny(name, "/\x00") {
-				return nil, errorf("%s: directory block %d entry %d: invalid name %q", where, blk/BlockSize, k, name)
-			}
-			if len(out) > 0 && out[len(out)-1].name >= name {
-				return nil, errorf("%s: directory entry %q is not sorted after %q", where, name, out[len(out)-1].name)
-			}
+			name := b[start:end]
 			typ := de[10]
-			if typ == 0 || typ > erofs.FileTypeSymlink {
-				return nil, errorf("%s: entry %q has file type %d", where, name, typ)
+			if fn != nil {
+				if err := fn(le.Uint64(de[0:]), name, typ); err != nil {
+					return 0, err
+				}
+				continue
 			}
-			if name == "." || name == ".." {
+			if bytes.ContainsAny(name, "/\x00") {
+				return 0, errorf("%s: directory block %d entry %d: invalid name %q", where, blk/BlockSize, k, name)
+			}
+			if prev != nil && bytes.Compare(prev, name) >= 0 {
+				return 0, errorf("%s: directory entry %q is not sorted after %q", where, name, prev)
+			}
+			if typ == 0 || typ > erofs.FileTypeSymlink {
+				return 0, errorf("%s: entry %q has file type %d", where, name, typ)
+			}
+			if string(name) == "." || string(name) == ".." {
 				dots++
 				if typ != erofs.FileTypeDir {
-					return nil, errorf("%s: entry %q is not a directory", where, name)
+					return 0, errorf("%s: entry %q is not a directory", where, name)
 				}
 			}
-			out = append(out, rdent{nid: le.Uint64(de[0:]), name: name, typ: typ})
+			prev = name
+			n++
 		}
 	}
-	if dots != 2 {
-		return nil, errorf("%s: '.' and '..' are missing", where)
+	if fn == nil && dots != 2 {
+		return 0, errorf("%s: '.' and '..' are missing", where)
 	}
-	return out, nil
+	return n, nil
 }
 
 // allZero reports whether b holds only zero bytes.

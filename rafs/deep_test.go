@@ -1,0 +1,201 @@
+package rafs
+
+import (
+	"bytes"
+	"io"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/rafs-dev/rafs/erofs"
+)
+
+// deepDepth is deep enough that paths kept or formatted per inode cost
+// hundreds of MB (depth² bytes), while the tree itself takes a few.
+const deepDepth = 20000
+
+// deepFS returns a bootstrap whose only file sits deepDepth directories
+// down (/d/d/.../d/file), with its chunk, and the path of that file.
+func deepFS() (*testFS, string) {
+	f := newTestFS(4096, 1)
+	leaf := f.file("file", 0o644, []byte("deep\n"), func(int) int { return 0 })
+	leaf.UID = 0x5a5a5a5a
+	d := f.b.Root
+	for range deepDepth {
+		c := dir("d", 0o755)
+		d.Children = []*Node{c}
+		d = c
+	}
+	d.Children = []*Node{leaf}
+	f.finish()
+	return f, strings.Repeat("/d", deepDepth) + "/file"
+}
+
+// allocated returns the bytes fn allocates.
+func allocated(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestDeepTreeMemory: encoding, reading and merging a tree 20,000
+// directories deep allocates memory linear in its entries. Keeping or
+// formatting a path per inode would allocate about depth²: 400 MB and
+// more.
+func TestDeepTreeMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	f, _ := deepFS()
+	b := f.b
+	const limit = 40 << 20 // about 2 KB per directory
+	check := func(what string, n uint64) {
+		t.Helper()
+		t.Logf("%s: %.1f MB allocated", what, float64(n)/(1<<20))
+		if n > limit {
+			t.Errorf("%s allocated %d MB for %d directories; want at most %d MB", what, n>>20, deepDepth, limit>>20)
+		}
+	}
+	var img []byte
+	var err error
+	check("MarshalBinary", allocated(func() { img, err = b.MarshalBinary() }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("WriteTo", allocated(func() { _, err = b.WriteTo(io.Discard) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rb *Bootstrap
+	check("Read", allocated(func() { rb, err = Read(bytes.NewReader(img), int64(len(img))) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("Merge", allocated(func() { _, err = Merge([]*Bootstrap{rb, b}, nil) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("NewChunkDict", allocated(func() { _, err = NewChunkDict(rb) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	check("Visit", allocated(func() {
+		err = rb.Visit(func(dirs []*Node, _ *Node) error {
+			n++
+			return nil
+		})
+	}))
+	if err != nil || n != deepDepth+2 {
+		t.Fatalf("Visit: %d nodes, %v", n, err)
+	}
+}
+
+// TestDeepTreeErrors: errors about an entry deep down name its full path,
+// though no path is kept while all goes well.
+func TestDeepTreeErrors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	f, path := deepFS()
+	b := f.b
+	leafOf := func(b *Bootstrap) *Node {
+		d := b.Root
+		for d.IsDir() {
+			d = d.Children[0]
+		}
+		return d
+	}
+	wantPath := func(what string, err error, tail string) {
+		t.Helper()
+		if err == nil || !strings.Contains(err.Error(), path+tail) {
+			msg := "no error"
+			if err != nil {
+				msg = err.Error()
+				msg = msg[:min(len(msg), 200)] + "..."
+			}
+			t.Errorf("%s: %s; want the full path %s/d/.../d/file%s", what, msg, path[:4], tail)
+		}
+	}
+
+	// Encoding: an attribute and a name error at the bottom.
+	leaf := leafOf(b)
+	leaf.MtimeNsec = 1e9
+	_, err := b.MarshalBinary()
+	wantPath("WriteTo, bad attribute", err, ": mtime nanoseconds")
+	leaf.MtimeNsec = 0
+	leaf.Name = "a/b"
+	_, err = b.WriteTo(io.Discard)
+	if !strings.Contains(err.Error(), strings.Repeat("/d", deepDepth)+"/a/b: name") {
+		t.Errorf("WriteTo, bad name: %.200s...", err)
+	}
+	leaf.Name = "file"
+
+	// Reading: the leaf's inode, found by its uid, gets an invalid time.
+	img, err := b.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for p := 0; p+extendedInodeSize <= len(img); p += inodeSlot {
+		if le.Uint32(img[p+ieUID:]) == leaf.UID && le.Uint16(img[p+ieMode:]) == uint16(erofs.ModeRegular|0o644) {
+			le.PutUint32(img[p+ieMtimeNsec:], 1e9)
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("leaf inode not found")
+	}
+	_, err = Read(bytes.NewReader(img), int64(len(img)))
+	wantPath("Read", err, ": inode nid")
+
+	// Merging: a hard link to a directory at the bottom.
+	leafOf(b) // the tree is intact again
+	d := b.Root
+	for d.Children[0].IsDir() {
+		d = d.Children[0]
+	}
+	d.Children = append(d.Children, &Node{Name: "link", Link: d})
+	_, err = Merge([]*Bootstrap{b}, nil)
+	if err == nil || !strings.Contains(err.Error(), strings.Repeat("/d", deepDepth)+"/link: hard link to a directory") {
+		t.Errorf("Merge: %.200v...", err)
+	}
+}
+
+// TestReadLinkCount: Read keeps only inodes with i_nlink above 1 for
+// later names; a bootstrap whose i_nlink undercounts still reads as the
+// same tree, hard links included.
+func TestReadLinkCount(t *testing.T) {
+	f := newTestFS(4096, 1)
+	a := f.file("a", 0o644, []byte("linked\n"), func(int) int { return 0 })
+	a.UID = 0x5a5a5a5a
+	f.b.Root.Children = []*Node{a, &Node{Name: "b", Link: a}, dir("d", 0o755, &Node{Name: "c", Link: a})}
+	f.finish()
+	img, err := f.b.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := Read(bytes.NewReader(img), int64(len(img)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	patched := false
+	for p := 0; p+extendedInodeSize <= len(img); p += inodeSlot {
+		if le.Uint32(img[p+ieUID:]) == a.UID && le.Uint32(img[p+ieNlink:]) == 3 {
+			le.PutUint32(img[p+ieNlink:], 1)
+			patched = true
+		}
+	}
+	if !patched {
+		t.Fatal("inode of a not found")
+	}
+	got, err := Read(bytes.NewReader(img), int64(len(img)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, w := walkText(got), walkText(want); g != w || got.Root.Children[1].Link != got.Root.Children[0] {
+		t.Errorf("with i_nlink 1:\n%s\nwant\n%s", g, w)
+	}
+}
