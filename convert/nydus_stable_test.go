@@ -69,6 +69,46 @@ func shuffledTar(t testing.TB) []byte {
 // golden tars and a layer stack: a change that alters any of them fails
 // here.
 func TestNydusOutputsStable(t *testing.T) {
+	want := map[string]string{
+		"big-dir":              "3c69a57c36b1 3c346173a110 c8e1fd5621e7",
+		"cache0":               "dd8f18573eea",
+		"cache1":               "410fbe54bb26",
+		"cache2":               "5fc477a260dd",
+		"compression":          "ba2b339edda1 606a8216d40e b2f169be0f23",
+		"deep":                 "06fe31a01cf9 118b689e0ce7 bf6f0505a02b",
+		"dir-to-file":          "e9a25b67f783 1704103aaac3 d4d647b39ce8",
+		"dot-slash":            "2061c9de0079 9a005b8d1c27 14d8fb18a4d4",
+		"duplicates":           "49ee18d21391 e871c843da27 07dbd0d374d1",
+		"empty":                "db49977ede8e ef8420acc81b 5f70bf18a086",
+		"gnu-base256":          "49ed14ed019b d625f54e32c4 1b8adf58d1b2",
+		"gnu-long-names":       "6dd6402a347b 325a1a732040 bf2fbf5b81e1",
+		"hardlinks":            "f9b7e28cd16a a9abfa60a9c8 a769a42a1c91",
+		"implicit-parents":     "341aa6ee915a 58e6673e20c4 dcc98ea3d504",
+		"merge":                "84e70c82a993 6fda43cf2600",
+		"merge-dict":           "ecd372f08f9a 6fda43cf2600",
+		"merge-one":            "769a7c4ed4fa e6ea9eaed8a9",
+		"modes":                "9cc8e04d5d8b 053baf1ff458 3a991d58c041",
+		"mtime-edges":          "afbcdebeabd7 e26d81f35c23 31cfe0a6db81",
+		"names":                "a34d434f0dae 206fd059003b 1bb0134972a2",
+		"names-pax":            "cc1faed802ab 8837127a7948 b89387ae6ec6",
+		"no-trailer":           "3eb2476bd1c5 a1e6e8d3cbaa d78ccd4db01d",
+		"pax-big-ids":          "dc1fa5ef6b13 d5a9ee13669b a1acb303f4a2",
+		"pax-long-names":       "fc8e9b0b60f4 a168a35f82d0 9bc46991222c",
+		"pax-mtime-nsec":       "d35ab0e84abb 3f619359f9f1 4379d1d83a81",
+		"shuffled":             "c09f75ed5847 289a0ac5930e f2279584fbee",
+		"sizes":                "396bd905dfa0 55d026edac11 e9eef901eb36",
+		"sizes-lz4-sha256-64k": "07fd775939c1 c7d9b04b0d00 e9eef901eb36",
+		"stack0":               "ba6115221a70 24111902a71a 21b3fae54a2e",
+		"stack1":               "5c6366f22f3e dbf6d5812199 b3a20a74376d",
+		"stack1-dict":          "315a4e5862e6 6d127599c3f2 b3a20a74376d",
+		"stack2":               "4ff0afff608e f67cd5659480 702d35b5fb21",
+		"types":                "396d6477020d 8eca2faf8a31 dd3b81e319da",
+		"whiteouts":            "1738834c3ec7 ed8ea2721d77 8010b8cae26f",
+		"xattr-libarchive":     "b5431eadd96b b4a02f88d561 38d6b810548e",
+		"xattr-max-value":      "93520f832e6d fbe3a22938c4 716a11ca984b",
+		"xattr-shared":         "e7d8fef90966 ff5ac20b7ca1 8e419e8a8404",
+		"xattrs":               "5af2d98ab81b 0b78796211d7 593a66b0bce3",
+	}
 	got := map[string]string{}
 	layer := func(name string, data []byte, opts *convert.NydusOptions, deps ...*nydusLayer) *nydusLayer {
 		t.Helper()
@@ -86,7 +126,11 @@ func TestNydusOutputsStable(t *testing.T) {
 	skip := map[string]bool{"gzip": true, "pax-global": true}
 	for _, c := range tartest.Cases() {
 		if !skip[c.Name] {
-			layer(c.Name, c.Tar, nil)
+			name := c.Name
+			if _, pinned := want[name]; !pinned {
+				name = "case-" + name
+			}
+			layer(name, c.Tar, nil)
 		}
 	}
 	sizes, _ := tartest.Find("sizes")
@@ -132,52 +176,16 @@ func TestNydusOutputsStable(t *testing.T) {
 		got[fmt.Sprintf("cache%d", i)] = shortSum(cache.Bytes())
 	}
 
-	want := map[string]string{
-		"big-dir":              "3c69a57c36b1 3c346173a110 c8e1fd5621e7",
-		"cache0":               "dd8f18573eea",
-		"cache1":               "410fbe54bb26",
-		"cache2":               "5fc477a260dd",
-		"compression":          "ba2b339edda1 606a8216d40e b2f169be0f23",
-		"deep":                 "06fe31a01cf9 118b689e0ce7 bf6f0505a02b",
-		"dir-to-file":          "e9a25b67f783 1704103aaac3 d4d647b39ce8",
-		"dot-slash":            "2061c9de0079 9a005b8d1c27 14d8fb18a4d4",
-		"duplicates":           "49ee18d21391 e871c843da27 07dbd0d374d1",
-		"empty":                "db49977ede8e ef8420acc81b 5f70bf18a086",
-		"gnu-base256":          "49ed14ed019b d625f54e32c4 1b8adf58d1b2",
-		"gnu-long-names":       "6dd6402a347b 325a1a732040 bf2fbf5b81e1",
-		"hardlinks":            "f9b7e28cd16a a9abfa60a9c8 a769a42a1c91",
-		"implicit-parents":     "341aa6ee915a 58e6673e20c4 dcc98ea3d504",
-		"merge":                "84e70c82a993 6fda43cf2600",
-		"merge-dict":           "ecd372f08f9a 6fda43cf2600",
-		"merge-one":            "769a7c4ed4fa e6ea9eaed8a9",
-		"modes":                "9cc8e04d5d8b 053baf1ff458 3a991d58c041",
-		"mtime-edges":          "afbcdebeabd7 e26d81f35c23 31cfe0a6db81",
-		"names":                "a34d434f0dae 206fd059003b 1bb0134972a2",
-		"names-pax":            "cc1faed802ab 8837127a7948 b89387ae6ec6",
-		"no-trailer":           "3eb2476bd1c5 a1e6e8d3cbaa d78ccd4db01d",
-		"pax-big-ids":          "dc1fa5ef6b13 d5a9ee13669b a1acb303f4a2",
-		"pax-long-names":       "fc8e9b0b60f4 a168a35f82d0 9bc46991222c",
-		"pax-mtime-nsec":       "d35ab0e84abb 3f619359f9f1 4379d1d83a81",
-		"shuffled":             "c09f75ed5847 289a0ac5930e f2279584fbee",
-		"sizes":                "396bd905dfa0 55d026edac11 e9eef901eb36",
-		"sizes-lz4-sha256-64k": "07fd775939c1 c7d9b04b0d00 e9eef901eb36",
-		"stack0":               "ba6115221a70 24111902a71a 21b3fae54a2e",
-		"stack1":               "5c6366f22f3e dbf6d5812199 b3a20a74376d",
-		"stack1-dict":          "315a4e5862e6 6d127599c3f2 b3a20a74376d",
-		"stack2":               "4ff0afff608e f67cd5659480 702d35b5fb21",
-		"types":                "396d6477020d 8eca2faf8a31 dd3b81e319da",
-		"whiteouts":            "1738834c3ec7 ed8ea2721d77 8010b8cae26f",
-		"xattr-libarchive":     "b5431eadd96b b4a02f88d561 38d6b810548e",
-		"xattr-max-value":      "93520f832e6d fbe3a22938c4 716a11ca984b",
-		"xattr-shared":         "e7d8fef90966 ff5ac20b7ca1 8e419e8a8404",
-		"xattrs":               "5af2d98ab81b 0b78796211d7 593a66b0bce3",
-	}
 	for name, h := range want {
 		if got[name] != h {
 			t.Errorf("%s: %s, want %s", name, got[name], h)
 		}
 	}
-	if len(got) != len(want) {
-		t.Errorf("%d outputs, want %d", len(got), len(want))
+	// Cases added to tartest later are converted (they must not fail)
+	// but not pinned.
+	for name := range got {
+		if want[name] == "" && !strings.HasPrefix(name, "case-") {
+			t.Errorf("%s: output not pinned", name)
+		}
 	}
 }
