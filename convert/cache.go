@@ -51,12 +51,15 @@ type ImageCache struct {
 const cacheBootstrapMediaType types.MediaType = "application/vnd.rafs.nydus.bootstrap.v1"
 
 // NewImageCache returns a cache holding the layers recorded in img, a
-// manifest an earlier ImageCache made (nil for an empty cache).
+// manifest an earlier ImageCache made (nil for an empty cache). What is
+// read of img is checked as VerifyImage does: its manifest and the layer
+// bootstraps here, a cached layer's blob if it is ever read.
 func NewImageCache(img v1.Image) (*ImageCache, error) {
 	c := &ImageCache{entries: map[string]*CachedLayer{}}
 	if img == nil {
 		return c, nil
 	}
+	img = verifyImage(img)
 	m, err := img.Manifest()
 	if err != nil {
 		return nil, fmt.Errorf("convert: layer cache: %w", err)

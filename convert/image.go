@@ -212,6 +212,14 @@ func (c *Converter) Close() error {
 // Image converts img: each of its layers, then its config and manifest.
 // With LinkReferrer the result's subject is img's manifest. (LinkMergeIndex
 // needs an index: see Index and ImageIndexOf.)
+//
+// Every blob of img read is checked as VerifyImage does: its manifest
+// against img's Digest and Size (or the index entry it was reached by,
+// when img comes from VerifyIndex), its config and each layer against the
+// manifest, and each layer's uncompressed bytes against the config's
+// diff ID. A layer is checked as it is converted, before its converted
+// layer is stored or its upload (ImageOptions.Push) completes; a mismatch
+// is an error that matches ErrBlobMismatch and names the blob.
 func (c *Converter) Image(ctx context.Context, img v1.Image) (v1.Image, error) {
 	ci, err := c.image(ctx, img)
 	if err != nil {
@@ -243,6 +251,9 @@ func (c *Converter) image(ctx context.Context, img v1.Image) (*convertedImage, e
 	}
 	wg.Wait()
 	if i, err := firstError(errs); err != nil {
+		if namesBlob(err) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("convert: layer %d (%s): %w", i, src.digests[i], err)
 	}
 	var ci *convertedImage
@@ -284,64 +295,59 @@ func firstError(errs []error) (int, error) {
 
 // sourceImage is what conversion needs of a source image.
 type sourceImage struct {
-	img      v1.Image
 	manifest *v1.Manifest
 	desc     v1.Descriptor // of the manifest
 	rawCfg   []byte
-	layers   []v1.Layer
+	layers   []*verifiedLayer
 	digests  []v1.Hash // compressed digests
 	diffIDs  []v1.Hash
 	chainIDs []v1.Hash
 }
 
+// readSourceImage reads img's manifest and config, checked against the
+// descriptors they were reached by (VerifyImage); its layers are checked
+// as they are converted. Errors from img name the blob.
 func readSourceImage(img v1.Image) (*sourceImage, error) {
-	m, err := img.Manifest()
+	vi := verifyImage(img)
+	m, err := vi.Manifest()
 	if err != nil {
-		return nil, fmt.Errorf("convert: source manifest: %w", err)
+		return nil, err
 	}
-	s := &sourceImage{img: img, manifest: m}
-	mt, err := img.MediaType()
+	s := &sourceImage{manifest: m}
+	mt, err := vi.MediaType()
 	if err != nil {
-		return nil, fmt.Errorf("convert: source manifest: %w", err)
+		return nil, err
 	}
 	if mt.IsSchema1() {
 		return nil, fmt.Errorf("convert: source manifest has the Docker schema 1 media type %s, which has no config to convert", mt)
 	}
-	dg, err := img.Digest()
+	dg, err := vi.Digest()
 	if err != nil {
-		return nil, fmt.Errorf("convert: source manifest: %w", err)
+		return nil, err
 	}
-	size, err := img.Size()
+	size, err := vi.Size()
 	if err != nil {
-		return nil, fmt.Errorf("convert: source manifest: %w", err)
+		return nil, err
 	}
 	s.desc = v1.Descriptor{MediaType: mt, Digest: dg, Size: size}
-	if s.rawCfg, err = img.RawConfigFile(); err != nil {
-		return nil, fmt.Errorf("convert: source config: %w", err)
+	if s.rawCfg, err = vi.RawConfigFile(); err != nil {
+		return nil, err
 	}
-	cfg, err := img.ConfigFile()
+	cfg, err := vi.ConfigFile()
 	if err != nil {
-		return nil, fmt.Errorf("convert: source config: %w", err)
+		return nil, err
 	}
-	if s.layers, err = img.Layers(); err != nil {
-		return nil, fmt.Errorf("convert: source layers: %w", err)
+	if s.layers, err = vi.verifiedLayers(); err != nil {
+		return nil, err
 	}
 	if len(cfg.RootFS.DiffIDs) != len(s.layers) {
 		return nil, fmt.Errorf("convert: source config lists %d diff IDs for %d layers", len(cfg.RootFS.DiffIDs), len(s.layers))
 	}
 	for i, l := range s.layers {
-		mt, err := l.MediaType()
-		if err != nil {
-			return nil, fmt.Errorf("convert: layer %d: %w", i, err)
+		if !isTarLayer(l.desc.MediaType) {
+			return nil, fmt.Errorf("convert: layer %d has media type %s, not a tar layer (is the image converted already?)", i, l.desc.MediaType)
 		}
-		if !isTarLayer(mt) {
-			return nil, fmt.Errorf("convert: layer %d has media type %s, not a tar layer (is the image converted already?)", i, mt)
-		}
-		d, err := l.Digest()
-		if err != nil {
-			return nil, fmt.Errorf("convert: layer %d: %w", i, err)
-		}
-		s.digests = append(s.digests, d)
+		s.digests = append(s.digests, l.desc.Digest)
 	}
 	s.diffIDs = slices.Clone(cfg.RootFS.DiffIDs)
 	s.chainIDs = chainIDs(s.diffIDs)

@@ -320,8 +320,11 @@ type ImageChunkDict struct {
 
 // LoadChunkDict reads the merged bootstrap of a Nydus image (its last
 // layer, annotated nydus-bootstrap) and returns it as a chunk dictionary
-// for converting other images.
+// for converting other images. Its blobs are checked as VerifyImage
+// does: the bootstrap layer here, the blob layers when the converted
+// image that lists them is stored.
 func LoadChunkDict(img v1.Image) (*ImageChunkDict, error) {
+	img = verifyImage(img)
 	m, err := img.Manifest()
 	if err != nil {
 		return nil, fmt.Errorf("convert: chunk dictionary image: %w", err)
@@ -370,14 +373,32 @@ func LoadChunkDict(img v1.Image) (*ImageChunkDict, error) {
 }
 
 // readBootstrapLayer returns image/image.boot (or the legacy image.boot)
-// from a bootstrap layer.
+// from a bootstrap layer. It reads the compressed blob to its end, so
+// that a verified layer (VerifyImage) is checked before the bootstrap is
+// used.
 func readBootstrapLayer(l v1.Layer) ([]byte, error) {
-	rc, err := l.Uncompressed()
+	rc, err := l.Compressed()
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	tr := tar.NewReader(rc)
+	boot, err := findBootstrap(rc)
+	// The blob's own error (a mismatch) comes first: it is the cause.
+	if _, derr := io.Copy(io.Discard, rc); derr != nil {
+		return nil, derr
+	}
+	return boot, err
+}
+
+// findBootstrap returns image/image.boot (or image.boot) of a bootstrap
+// layer's blob.
+func findBootstrap(r io.Reader) ([]byte, error) {
+	dr, _, err := Decompress(r)
+	if err != nil {
+		return nil, err
+	}
+	defer dr.Close()
+	tr := tar.NewReader(dr)
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
@@ -407,10 +428,16 @@ func readBootstrapLayer(l v1.Layer) ([]byte, error) {
 // its source manifest and the index's subject is idx; with LinkMergeIndex
 // the result lists every manifest of idx first, then the converted ones,
 // marked by os.features (nydus.remoteimage.v1 or erofs).
+//
+// Every blob of idx read is checked against the descriptor it was reached
+// by, as VerifyIndex does; with LinkMergeIndex the manifests, indexes and
+// configs of idx that are not converted are checked before Index returns,
+// their layers when the result is stored.
 func (c *Converter) Index(ctx context.Context, idx v1.ImageIndex) (v1.ImageIndex, error) {
-	im, err := idx.IndexManifest()
+	src := verifyIndex(idx)
+	im, err := src.IndexManifest()
 	if err != nil {
-		return nil, fmt.Errorf("convert: source index: %w", err)
+		return nil, err
 	}
 	type job struct {
 		src  v1.Descriptor
@@ -427,7 +454,7 @@ func (c *Converter) Index(ctx context.Context, idx v1.ImageIndex) (v1.ImageIndex
 			if d.MediaType.IsSchema1() {
 				continue
 			}
-			ok, err := c.wanted(idx, d)
+			ok, err := c.wanted(src, d)
 			if err != nil {
 				return nil, err
 			}
@@ -447,7 +474,7 @@ func (c *Converter) Index(ctx context.Context, idx v1.ImageIndex) (v1.ImageIndex
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = c.indexEntry(ctx, idx, j.src, &j.img, &j.sub, &j.desc)
+			errs[i] = c.indexEntry(ctx, src, j.src, &j.img, &j.sub, &j.desc)
 			if errs[i] != nil {
 				cancel()
 			}
@@ -467,7 +494,7 @@ func (c *Converter) Index(ctx context.Context, idx v1.ImageIndex) (v1.ImageIndex
 	if c.opts.Link == LinkMergeIndex {
 		for _, d := range im.Manifests {
 			m.Manifests = append(m.Manifests, d)
-			if err := out.addChild(idx, d); err != nil {
+			if err := out.addChild(src, d); err != nil {
 				return nil, err
 			}
 		}
@@ -486,15 +513,15 @@ func (c *Converter) Index(ctx context.Context, idx v1.ImageIndex) (v1.ImageIndex
 		m.Manifests = append(m.Manifests, d)
 	}
 	if c.opts.Link == LinkReferrer {
-		dg, err := idx.Digest()
+		dg, err := src.Digest()
 		if err != nil {
 			return nil, err
 		}
-		size, err := idx.Size()
+		size, err := src.Size()
 		if err != nil {
 			return nil, err
 		}
-		mt, err := idx.MediaType()
+		mt, err := src.MediaType()
 		if err != nil {
 			return nil, err
 		}
@@ -508,11 +535,11 @@ func (c *Converter) Index(ctx context.Context, idx v1.ImageIndex) (v1.ImageIndex
 }
 
 // indexEntry converts one entry of an index.
-func (c *Converter) indexEntry(ctx context.Context, idx v1.ImageIndex, src v1.Descriptor, img **convertedImage, sub *v1.ImageIndex, desc *v1.Descriptor) error {
+func (c *Converter) indexEntry(ctx context.Context, idx *verifiedIndex, src v1.Descriptor, img **convertedImage, sub *v1.ImageIndex, desc *v1.Descriptor) error {
 	if src.MediaType.IsIndex() {
-		child, err := idx.ImageIndex(src.Digest)
+		child, err := idx.index(src)
 		if err != nil {
-			return fmt.Errorf("convert: index %s: %w", src.Digest, err)
+			return err
 		}
 		ci, err := c.Index(ctx, child)
 		if err != nil {
@@ -526,12 +553,15 @@ func (c *Converter) indexEntry(ctx context.Context, idx v1.ImageIndex, src v1.De
 		*desc = v1.Descriptor{MediaType: d.MediaType, Size: d.Size, Digest: d.Digest, Platform: clonePlatform(src.Platform)}
 		return nil
 	}
-	child, err := idx.Image(src.Digest)
+	child, err := idx.image(src)
 	if err != nil {
-		return fmt.Errorf("convert: manifest %s: %w", src.Digest, err)
+		return err
 	}
 	ci, err := c.image(ctx, child)
 	if err != nil {
+		if namesBlob(err) {
+			return err
+		}
 		return fmt.Errorf("convert: manifest %s: %w", src.Digest, err)
 	}
 	*img = ci
@@ -552,16 +582,16 @@ func (c *Converter) indexEntry(ctx context.Context, idx v1.ImageIndex, src v1.De
 }
 
 // wanted reports whether the image manifest d of idx is to be converted.
-func (c *Converter) wanted(idx v1.ImageIndex, d v1.Descriptor) (bool, error) {
+func (c *Converter) wanted(idx *verifiedIndex, d v1.Descriptor) (bool, error) {
 	p := d.Platform
 	if p == nil && len(c.opts.Platforms) > 0 {
-		img, err := idx.Image(d.Digest)
+		img, err := idx.image(d)
 		if err != nil {
-			return false, fmt.Errorf("convert: manifest %s: %w", d.Digest, err)
+			return false, err
 		}
 		cfg, err := img.ConfigFile()
 		if err != nil {
-			return false, fmt.Errorf("convert: manifest %s config: %w", d.Digest, err)
+			return false, err
 		}
 		p = cfg.Platform()
 	}
@@ -600,6 +630,7 @@ func appendNew(list []string, s string) []string {
 // ImageIndexOf returns an index holding img alone, with the platform its
 // config gives: how to convert a single image with LinkMergeIndex.
 func ImageIndexOf(img v1.Image) (v1.ImageIndex, error) {
+	img = verifyImage(img)
 	raw, err := img.RawManifest()
 	if err != nil {
 		return nil, err
@@ -630,17 +661,26 @@ type indexImpl struct {
 	indexes   map[v1.Hash]v1.ImageIndex
 }
 
-func (x *indexImpl) addChild(src v1.ImageIndex, d v1.Descriptor) error {
+// addChild adds entry d of src, an entry copied as it is (LinkMergeIndex).
+// Its manifests and configs are checked here; its layers are read, and
+// checked, only when the index is stored.
+func (x *indexImpl) addChild(src *verifiedIndex, d v1.Descriptor) error {
 	switch {
 	case d.MediaType.IsIndex():
-		ci, err := src.ImageIndex(d.Digest)
+		ci, err := src.index(d)
 		if err != nil {
+			return err
+		}
+		if err := ci.checkJSON(); err != nil {
 			return err
 		}
 		x.indexes[d.Digest] = ci
 	case d.MediaType.IsImage():
-		ci, err := src.Image(d.Digest)
+		ci, err := src.image(d)
 		if err != nil {
+			return err
+		}
+		if _, err := ci.RawConfigFile(); err != nil {
 			return err
 		}
 		x.images[d.Digest] = ci

@@ -6,6 +6,7 @@ import (
 	"crypto/sha1"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -18,7 +19,10 @@ import (
 // layer returns the conversion of source layer i of src, converting it
 // unless another image of this Converter already has.
 func (c *Converter) layer(ctx context.Context, src *sourceImage, i int) (*layerResult, error) {
-	key := src.digests[i].String()
+	// A layer is shared by what it is said to be: an image whose manifest
+	// gives it another size, or whose config another diff ID, has it
+	// converted (and checked) again.
+	key := fmt.Sprintf("%s %d %s", src.digests[i], src.layers[i].desc.Size, src.diffIDs[i])
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -108,15 +112,14 @@ func (c *Converter) runLayer(ctx context.Context, src *sourceImage, i int) (*lay
 	}
 	defer release()
 
-	size, err := src.layers[i].Size()
+	sl := src.layers[i]
+	size := sl.desc.Size
+	// vr checks the blob against the manifest as the conversion reads it.
+	vr, err := sl.open()
 	if err != nil {
 		return nil, err
 	}
-	rc, err := src.layers[i].Compressed()
-	if err != nil {
-		return nil, fmt.Errorf("pulling: %w", err)
-	}
-	defer rc.Close()
+	defer vr.Close()
 
 	sp, err := newSpool(c.opts.TempDir, c.opts.Type == TypeNydus)
 	if err != nil {
@@ -131,10 +134,38 @@ func (c *Converter) runLayer(ctx context.Context, src *sourceImage, i int) (*lay
 	}
 	layer := &spoolLayer{s: sp, mediaType: mt}
 
-	pr := &progressReader{ctx: ctx, r: rc, rep: LayerProgress{Source: src.digests[i], Size: size}, fn: c.opts.Progress, written: func() int64 {
+	pr := &progressReader{ctx: ctx, r: vr, rep: LayerProgress{Source: src.digests[i], Size: size}, fn: c.opts.Progress, written: func() int64 {
 		n, _ := sp.written()
 		return n
 	}}
+	ahead := 8 << 20 // as TarToNydus and TarToEROFS read ahead
+	if c.opts.Type == TypeEROFS {
+		ahead = 1 << 20
+	}
+	in, err := openSource(pr, ahead, sl, src.diffIDs[i])
+	if err != nil {
+		sp.fail(err)
+		return nil, err
+	}
+	// checkSource ends reading the source: the blob is read to its end
+	// and checked against the manifest, and, when the conversion read all
+	// of it (converted), its uncompressed bytes against the diff ID. It
+	// runs before the converted layer is sealed, so that an upload of a
+	// layer converted from a blob that is not the manifest's never
+	// completes.
+	checkSource := func(converted bool) error {
+		in.close()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if _, err := io.Copy(io.Discard, pr); err != nil {
+			return err
+		}
+		if !converted {
+			return nil
+		}
+		return in.checkDiffID()
+	}
 	var pushed chan error
 	startPush := func() {
 		if c.opts.Push == nil {
@@ -168,7 +199,12 @@ func (c *Converter) runLayer(ctx context.Context, src *sourceImage, i int) (*lay
 	switch c.opts.Type {
 	case TypeNydus:
 		startPush()
-		nr, err := TarToNydus(pr, sp, &c.opts.Nydus)
+		nr, err := TarToNydus(in, sp, &c.opts.Nydus)
+		if cerr := checkSource(err == nil); cerr != nil && (err == nil || ctx.Err() == nil) {
+			// A blob that is not what the manifest says is the cause of
+			// whatever the conversion made of it.
+			err = cerr
+		}
 		if err != nil {
 			return fail(err)
 		}
@@ -184,7 +220,10 @@ func (c *Converter) runLayer(ctx context.Context, src *sourceImage, i int) (*lay
 		eo := c.opts.EROFS
 		u := layerUUID(src.diffIDs[i])
 		eo.Image.UUID = &u
-		er, err := TarToEROFS(pr, sp, &eo)
+		er, err := TarToEROFS(in, sp, &eo)
+		if cerr := checkSource(err == nil); cerr != nil && (err == nil || ctx.Err() == nil) {
+			err = cerr
+		}
 		if err != nil {
 			return fail(err)
 		}
@@ -314,4 +353,69 @@ func (p *progressReader) done() {
 	r := p.rep
 	r.Read, r.Written, r.Done = p.n, p.written(), true
 	p.fn(r)
+}
+
+// sourceStream is a source layer's tar stream, decompressed by the
+// Converter rather than by TarToNydus or TarToEROFS (openLayer takes it as
+// it is), so that the uncompressed bytes are hashed for the diff ID in the
+// decompression goroutine, on their way, as the layer is read once.
+type sourceStream struct {
+	io.Reader
+	comp Compression
+	dr   io.ReadCloser
+	ra   *readahead // nil for an uncompressed layer
+
+	l      *verifiedLayer
+	diffID v1.Hash   // what the config says
+	h      hash.Hash // of the uncompressed stream; nil when the blob's digest is the diff ID
+}
+
+// openSource starts decompressing the layer blob r (of l) as openLayer
+// would, up to ahead bytes in front of the reader.
+func openSource(r io.Reader, ahead int, l *verifiedLayer, diffID v1.Hash) (*sourceStream, error) {
+	name := "uncompressed " + l.name
+	dr, comp, err := Decompress(r)
+	if err != nil {
+		return nil, err
+	}
+	s := &sourceStream{comp: comp, dr: dr, l: l, diffID: diffID}
+	var tee io.Reader = dr
+	// An uncompressed blob that is checked against a digest of the diff
+	// ID's algorithm has its diff ID checked with it.
+	if comp != Uncompressed || diffID.Algorithm != l.desc.Digest.Algorithm {
+		if s.h, err = newHasher(diffID.Algorithm); err != nil {
+			dr.Close()
+			return nil, &blobError{name, fmt.Errorf("diff ID %s: %w", diffID, err)}
+		}
+		tee = io.TeeReader(dr, s.h)
+	}
+	if comp == Uncompressed {
+		s.Reader = tee
+		return s, nil
+	}
+	piece := max(256<<10, ahead/8)
+	s.ra = newReadahead(tee, piece, max(ahead/piece, 2))
+	s.Reader = s.ra
+	return s, nil
+}
+
+// close stops decompression; the blob is not read any further by it.
+func (s *sourceStream) close() {
+	if s.ra != nil {
+		s.ra.Close()
+	}
+	s.dr.Close()
+}
+
+// checkDiffID checks the diff ID, once the stream has been read to its
+// end and the blob verified.
+func (s *sourceStream) checkDiffID() error {
+	got := s.l.desc.Digest
+	if s.h != nil {
+		got = sumOf(s.diffID.Algorithm, s.h)
+	}
+	if got != s.diffID {
+		return &BlobMismatchError{Blob: "uncompressed " + s.l.name, Digest: s.diffID, Size: -1, Got: got}
+	}
+	return nil
 }

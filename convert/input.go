@@ -162,6 +162,10 @@ type readahead struct {
 // in its own goroutine up to ahead bytes in front of the reader, in
 // 256 KiB or larger pieces. close releases both.
 func openLayer(r io.Reader, ahead int) (src io.Reader, comp Compression, close func(), err error) {
+	if s, ok := r.(*sourceStream); ok {
+		// The Converter decompresses (and hashes) source layers itself.
+		return s.Reader, s.comp, func() {}, nil
+	}
 	dr, comp, err := Decompress(r)
 	if err != nil {
 		return nil, 0, nil, err
