@@ -270,6 +270,13 @@ type pushLog struct {
 	manifests []string // references pushed to
 }
 
+// state returns the uploads completed and the manifests pushed.
+func (p *pushLog) state() (blobs, manifests []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.blobs), slices.Clone(p.manifests)
+}
+
 func startPushLog(t *testing.T) *pushLog {
 	t.Helper()
 	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
@@ -399,10 +406,11 @@ func convertLayout(t *testing.T, dir string, o convert.ImageOptions) *verifyResu
 // layout as it was.
 func (r *verifyResult) checkNothingStored(t *testing.T, allowed map[string]bool) {
 	t.Helper()
-	if len(r.reg.manifests) != 0 {
-		t.Errorf("manifests pushed: %v", r.reg.manifests)
+	blobs, manifests := r.reg.state()
+	if len(manifests) != 0 {
+		t.Errorf("manifests pushed: %v", manifests)
 	}
-	for _, b := range r.reg.blobs {
+	for _, b := range blobs {
 		if !allowed[b] {
 			t.Errorf("upload of %s completed, which no valid conversion makes", b)
 		}
@@ -423,7 +431,8 @@ func validLayers(t *testing.T, nested bool, o convert.ImageOptions) map[string]b
 	if r.conv != nil || r.push != nil || r.write != nil {
 		t.Fatalf("valid layout: %v, %v, %v", r.conv, r.push, r.write)
 	}
-	return setOf(r.reg.blobs)
+	blobs, _ := r.reg.state()
+	return setOf(blobs)
 }
 
 func setOf(s []string) map[string]bool {
@@ -444,7 +453,7 @@ func TestImageVerifyValidLayout(t *testing.T) {
 			if r.conv != nil || r.push != nil || r.write != nil {
 				t.Fatalf("%s nested=%t: %v, %v, %v", typ, nested, r.conv, r.push, r.write)
 			}
-			if len(r.reg.manifests) == 0 {
+			if _, manifests := r.reg.state(); len(manifests) == 0 {
 				t.Errorf("%s nested=%t: nothing pushed", typ, nested)
 			}
 			if nested {
@@ -718,8 +727,8 @@ func storeConverted(t *testing.T, out v1.Image) (push, write error) {
 		t.Fatal(err)
 	}
 	write = p.AppendImage(out)
-	if push != nil && len(reg.manifests) != 0 {
-		t.Errorf("the push failed (%v), but pushed manifests %v", push, reg.manifests)
+	if _, manifests := reg.state(); push != nil && len(manifests) != 0 {
+		t.Errorf("the push failed (%v), but pushed manifests %v", push, manifests)
 	}
 	if after, _ := os.ReadFile(filepath.Join(dst.dir, "index.json")); write != nil && !bytes.Equal(before, after) {
 		t.Errorf("storing failed (%v), but index.json changed", write)
@@ -894,7 +903,7 @@ func TestImageVerifyMergeIndexCopy(t *testing.T) {
 	want := "layer 1 " + m.Layers[1].Digest.String() + " of manifest " + d.Digest.String() + ": digest mismatch"
 	checkMismatch(t, "push", r.push, convert.ErrDigestMismatch, want)
 	checkMismatch(t, "layout", r.write, convert.ErrDigestMismatch, want)
-	if slices.Contains(r.reg.manifests, "conv") {
+	if _, manifests := r.reg.state(); slices.Contains(manifests, "conv") {
 		t.Error("the merged index was pushed")
 	}
 	if after, _ := os.ReadFile(filepath.Join(r.dst.dir, "index.json")); !bytes.Equal(after, r.dstIndex) {
