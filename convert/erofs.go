@@ -238,6 +238,12 @@ func addTar(w tarSink, cr *countingReader, mode WhiteoutMode, res *tarStats) err
 		hdr, err := tr.Next()
 		raw := cr.stop()
 		if err == io.EOF {
+			if len(raw) >= 512 && isTarHeader(raw) {
+				// archive/tar takes the end of the stream after a PAX or
+				// GNU long name header for the end of the archive.
+				return fmt.Errorf("convert: tar header at offset %d: the archive ends after this %s, before the entry it is for: %w",
+					start, specialName(raw[hdrTypeflag]), io.ErrUnexpectedEOF)
+			}
 			break
 		}
 		if err != nil {
@@ -265,6 +271,9 @@ func addTar(w tarSink, cr *countingReader, mode WhiteoutMode, res *tarStats) err
 			if problem != "" {
 				// archive/tar ignores what it cannot parse in a global
 				// header; GNU tar reports a malformed extended header.
+				if chain.global {
+					off = chain.final
+				}
 				return entryError(hdr.Name, off, errors.New(problem))
 			}
 			if global, err = globalRecords(hdr, chain, complete); err != nil {

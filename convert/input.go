@@ -140,9 +140,21 @@ func Decompress(r io.Reader) (io.ReadCloser, Compression, error) {
 		if err != nil {
 			return nil, Zstd, fmt.Errorf("convert: zstd header: %w", err)
 		}
-		return zr.IOReadCloser(), Zstd, nil
+		return zstdReader{zr.IOReadCloser()}, Zstd, nil
 	}
 	return io.NopCloser(br), Uncompressed, nil
+}
+
+// zstdReader names the errors of the zstd decoder, which do not say where
+// they come from ("CRC check failed").
+type zstdReader struct{ io.ReadCloser }
+
+func (z zstdReader) Read(p []byte) (int, error) {
+	n, err := z.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("zstd: %w", err)
+	}
+	return n, err
 }
 
 // readahead reads from r in a goroutine into a few large buffers, so that
@@ -343,6 +355,9 @@ func walkHeaders(buf []byte, base int64) (c headerChain, problem string, complet
 			if int64(len(data)) < size {
 				return c, "", false
 			}
+			if typ == 'g' {
+				c.final, c.global = off, true
+			}
 			if typ == 'x' || typ == 'g' {
 				recs, p := parsePAXRecords(data, off+512, typ == 'g')
 				if p != "" {
@@ -448,7 +463,8 @@ func checkHeaderBlock(b []byte) string {
 	}
 	for _, f := range fields {
 		if _, err := parseNumericField(b[f.off : f.off+f.len]); err != nil {
-			return fmt.Sprintf("%s field %q: %v", f.name, strings.TrimRight(string(b[f.off:f.off+f.len]), "\x00"), err)
+			v, _, _ := strings.Cut(string(b[f.off:f.off+f.len]), "\x00")
+			return fmt.Sprintf("%s field %q: %v", f.name, v, err)
 		}
 	}
 	return ""
