@@ -329,6 +329,16 @@ func (b *tarBuilder) add(hdr *tar.Header, r io.Reader) error {
 		return nil
 	}
 
+	if hdr.Typeflag == tar.TypeLink && !whiteout {
+		// A link to its own name: GNU tar accepts it (linkat fails with
+		// EEXIST for the same name) when the name exists, whatever it is.
+		if target, err := cleanName(hdr.Linkname); err == nil && target == p {
+			if _, ok := b.paths[p]; !ok {
+				return fmt.Errorf("hard link to itself, %q, which does not exist", hdr.Linkname)
+			}
+			return nil
+		}
+	}
 	if p == "." {
 		if hdr.Typeflag != tar.TypeDir {
 			return errors.New("root entry is not a directory")
@@ -572,8 +582,6 @@ func tarXattrs(records map[string]string) (map[string]string, error) {
 			continue
 		}
 		switch {
-		case name == "":
-			return nil, fmt.Errorf("PAX record %q: empty xattr name", k)
 		case len(name) > maxXattrNameLen:
 			return nil, fmt.Errorf("xattr name of %d bytes (max %d)", len(name), maxXattrNameLen)
 		case len(value) > maxXattrValueLen:
