@@ -33,6 +33,9 @@
 //	xattr-shared       the same xattrs on 46 inodes
 //	xattr-max-value    a 65535-byte value (too large for ext4)
 //	pax-global         xattrs from a global PAX header
+//	pax-global-fields  uid, gid, mtime, path and linkpath from global PAX
+//	                   headers, as GNU tar applies them
+//	acl-text           textual POSIX ACLs (SCHILY.acl.access and .default)
 //	whiteouts          .wh. files and .wh..wh..opq markers (also in implicit
 //	                   directories and before their directory's entry),
 //	                   native 0:0 whiteouts, a native opaque xattr
@@ -57,6 +60,12 @@
 //
 // Readers following io/fs conventions cannot open the non-UTF-8 names of
 // "names" and "names-pax" (fs.ValidPath requires UTF-8).
+//
+// Corpus is the adversarial corpus: over a hundred inputs, valid and not,
+// across tar structure, gzip and zstd streams and other compressions,
+// names, links, whiteouts, xattrs, PAX and GNU headers and sparse files,
+// each with the outcome a converter must give (an error with its place,
+// or acceptance).
 package tartest
 
 // Case is a named tar archive. Tar may be gzip-compressed (the "gzip" case).

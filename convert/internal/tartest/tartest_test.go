@@ -120,3 +120,28 @@ func TestNoTrailer(t *testing.T) {
 		t.Error("no-trailer does not end right after its last data block")
 	}
 }
+
+func TestCorpus(t *testing.T) {
+	seen := map[string]bool{}
+	for _, list := range [][]Case{Cases(), BadCases()} {
+		for _, c := range list {
+			seen[c.Name] = true
+		}
+	}
+	a, b := Corpus(), Corpus()
+	if len(a) < 60 {
+		t.Errorf("the corpus has %d cases, want at least 60", len(a))
+	}
+	for i, c := range a {
+		if seen[c.Name] {
+			t.Errorf("duplicate case name %q", c.Name)
+		}
+		seen[c.Name] = true
+		if !bytes.Equal(c.Input, b[i].Input) {
+			t.Errorf("%s: two builds differ", c.Name)
+		}
+		if c.Err == "" && c.Where != "" {
+			t.Errorf("%s: a place without an error", c.Name)
+		}
+	}
+}
