@@ -30,6 +30,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/match"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
@@ -908,5 +909,58 @@ func TestImageVerifyMergeIndexCopy(t *testing.T) {
 	}
 	if after, _ := os.ReadFile(filepath.Join(r.dst.dir, "index.json")); !bytes.Equal(after, r.dstIndex) {
 		t.Error("index.json changed")
+	}
+}
+
+// rawIndex is an index manifest given as bytes, to push as it is.
+type rawIndex []byte
+
+func (r rawIndex) RawManifest() ([]byte, error)        { return r, nil }
+func (r rawIndex) MediaType() (types.MediaType, error) { return types.OCIImageIndex, nil }
+
+// TestImageVerifyRegistrySource converts an index from a registry whose
+// entry gives the image's manifest another size: go-containerregistry
+// fetches the manifest by digest and checks that, and the Converter the
+// size.
+func TestImageVerifyRegistrySource(t *testing.T) {
+	reg := startPushLog(t)
+	img := imageOf(t, "amd64", verifyLayer0(t), verifyLayer1(t)).img
+	repo, err := name.NewRepository(reg.host+"/src", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(repo.Tag("img"), img); err != nil {
+		t.Fatal(err)
+	}
+	d, err := partial.Descriptor(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Size += 5
+	d.Platform = &v1.Platform{OS: "linux", Architecture: "amd64"}
+	raw, err := json.Marshal(v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{*d}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Put(repo.Tag("idx"), rawIndex(raw)); err != nil {
+		t.Fatal(err)
+	}
+	desc, err := remote.Get(repo.Tag("idx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := desc.ImageIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = newConverter(t, convert.ImageOptions{}).Index(context.Background(), idx)
+	checkMismatch(t, "index", err, convert.ErrSizeMismatch, "manifest "+d.Digest.String()+": size mismatch: "+itoa(d.Size-5)+" bytes, want "+itoa(d.Size))
+	// The image itself converts.
+	src, err := remote.Image(repo.Tag("img"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newConverter(t, convert.ImageOptions{}).Image(context.Background(), src); err != nil {
+		t.Fatal(err)
 	}
 }
