@@ -7,11 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/rafs-dev/rafs/convert"
@@ -27,6 +24,13 @@ same bytes, whatever the number of cores.
 
 Flags:
 `
+
+// The largest physical cluster erofs.Compression accepts: 1 MiB, and at
+// most 2047 blocks (the erofs package's limits, which it checks again).
+const (
+	maxPcluster       = 1 << 20
+	maxPclusterBlocks = 2047
+)
 
 type buildFlags struct {
 	out        string
@@ -106,6 +110,9 @@ func (f *buildFlags) options() (*convert.EROFSOptions, error) {
 		if err != nil {
 			return nil, fmt.Errorf("build time %q: not a number of seconds", bt)
 		}
+		if t < 0 {
+			return nil, fmt.Errorf("build time %d: want 0 or more seconds", t)
+		}
 		o.Image.BuildTime = t
 	}
 	if f.uuid != "" {
@@ -118,6 +125,12 @@ func (f *buildFlags) options() (*convert.EROFSOptions, error) {
 			copy(id[:], b)
 		}
 		o.Image.UUID = &id
+	}
+	if f.workers < 0 {
+		return nil, fmt.Errorf("-workers %d: want 0 (the number of CPUs) or more", f.workers)
+	}
+	if p, bs := f.pcluster, f.blockSize; p != 0 && (p < bs || p%bs != 0 || p > maxPcluster || p/bs > maxPclusterBlocks) {
+		return nil, fmt.Errorf("-C %d: want a multiple of the block size %d, at most %d bytes and %d blocks", p, bs, maxPcluster, maxPclusterBlocks)
 	}
 	var ztail, legacy bool
 	for _, e := range strings.Split(f.extended, ",") {
@@ -172,43 +185,72 @@ func cmdBuild(args []string) int {
 		fmt.Fprintln(os.Stderr, "rafs build:", err)
 		return 2
 	}
+	g := startGuard("rafs build", nil)
+	defer g.stop()
+	outs := newOutputs(g)
+	defer outs.abort()
+	out, err := outs.add(f.out, false)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rafs build:", err)
+		return exitStatus(err)
+	}
 	start := time.Now()
-	var size int64
-	var what string
-	err = writeAtomic(f.out, func(out *os.File) error {
-		if fi, err := os.Stat(src); err == nil && fi.IsDir() {
-			res, err := convert.DirToEROFS(src, out, opts)
-			if err != nil {
-				return err
-			}
-			size, what = res.ImageSize, fmt.Sprintf("%d entries from directory %s", res.Entries, src)
-			return nil
-		}
-		in, total, err := openSource(src)
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		r, stop := withProgress(in, total, f.quiet, f.progress)
-		defer stop()
-		res, err := convert.TarToEROFS(r, out, opts)
-		if err != nil {
-			return err
-		}
-		size, what = res.ImageSize, fmt.Sprintf("%d entries, %d bytes of tar (%s)", res.Entries, res.TarSize, res.Compression)
-		if res.DroppedXattrs > 0 && !f.quiet {
-			fmt.Fprintf(os.Stderr, "rafs build: warning: left out %d xattrs whose names are in no Linux namespace\n", res.DroppedXattrs)
-		}
-		return nil
-	})
+	res, what, err := buildEROFS(src, out, opts, f)
+	if err == nil {
+		err = outs.commit()
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rafs build:", err)
 		return 1
 	}
-	if !f.quiet && isTerminal(os.Stderr) {
-		fmt.Fprintf(os.Stderr, "rafs build: %s: %s -> %d bytes in %.2fs\n", f.out, what, size, time.Since(start).Seconds())
+	if !f.quiet {
+		if res.DroppedXattrs > 0 {
+			fmt.Fprintf(os.Stderr, "rafs build: warning: left out %d xattrs whose names are in no Linux namespace\n", res.DroppedXattrs)
+		}
+		fromDir := what != ""
+		warnEmpty(src, res.Entries, fromDir)
+		if isTerminal(os.Stderr) {
+			if !fromDir {
+				what = fmt.Sprintf("%d entries, %d bytes of tar (%s)", res.Entries, res.TarSize, res.Compression)
+			}
+			fmt.Fprintf(os.Stderr, "rafs build: %s: %s -> %d bytes in %.2fs\n", f.out, what, res.ImageSize, time.Since(start).Seconds())
+		}
 	}
 	return 0
+}
+
+// buildEROFS writes the EROFS image of src to out. For a directory it
+// also returns what was read, for the summary line.
+func buildEROFS(src string, out *os.File, opts *convert.EROFSOptions, f *buildFlags) (*convert.EROFSResult, string, error) {
+	if fi, err := os.Stat(src); err == nil && fi.IsDir() {
+		res, err := convert.DirToEROFS(src, out, opts)
+		if err != nil {
+			return nil, "", err
+		}
+		return res, fmt.Sprintf("%d entries from directory %s", res.Entries, src), nil
+	}
+	in, total, err := openSource(src)
+	if err != nil {
+		return nil, "", err
+	}
+	defer in.Close()
+	r, stop := withProgress(in, total, f.quiet, f.progress)
+	defer stop()
+	res, err := convert.TarToEROFS(r, out, opts)
+	return res, "", err
+}
+
+// warnEmpty warns on standard error when the source had no entries (a
+// directory: none but itself). The image is valid, and empty.
+func warnEmpty(src string, entries int, isDir bool) {
+	if entries > 0 && !(isDir && entries == 1) {
+		return
+	}
+	what := src
+	if src == "-" {
+		what = "standard input"
+	}
+	fmt.Fprintf(os.Stderr, "rafs build: warning: %s has no entries: the output is an empty file system\n", what)
 }
 
 // openSource opens a file or standard input ("-") and returns its size
@@ -226,45 +268,4 @@ func openSource(src string) (io.ReadCloser, int64, error) {
 		size = fi.Size()
 	}
 	return fh, size, nil
-}
-
-// writeAtomic creates a temporary file next to path, lets fn fill it, and
-// renames it into place. If fn fails or the process is interrupted, the
-// temporary file is removed and path is left as it was.
-func writeAtomic(path string, fn func(*os.File) error) error {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return err
-	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	stop := make(chan struct{})
-	defer func() { signal.Stop(sig); close(stop) }()
-	go func() {
-		select {
-		case s := <-sig:
-			os.Remove(tmp.Name())
-			fmt.Fprintf(os.Stderr, "\nrafs: %v: removed the unfinished output\n", s)
-			os.Exit(130)
-		case <-stop:
-		}
-	}()
-	err = fn(tmp)
-	if err == nil {
-		err = tmp.Chmod(0o644)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
 }

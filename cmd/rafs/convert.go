@@ -7,14 +7,15 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"golang.org/x/sys/unix"
 
 	"github.com/rafs-dev/rafs/convert"
 	"github.com/rafs-dev/rafs/erofs"
@@ -201,29 +202,90 @@ func cmdConvert(args []string) int {
 	if err == nil {
 		err = checkTarget(dst, f.cache)
 	}
+	if err == nil {
+		err = checkNotSource(src, dst, f.cache)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rafs convert:", err)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		// After the first signal a second one ends the process at once.
-		<-ctx.Done()
-		stop()
-	}()
-	line, err := runConvert(ctx, f, opts, src, dst, os.Stderr)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	g := startGuard("rafs convert", cancel)
+	defer g.stop()
+	line, err := runConvert(ctx, g, f, opts, src, dst, os.Stderr)
 	if line != "" {
 		fmt.Println(line)
 	}
+	if s := g.interrupted(); s != 0 {
+		fmt.Fprintf(os.Stderr, "rafs convert: interrupted by %s: %v\n", unix.SignalName(s), err)
+		return 128 + int(s)
+	}
 	if err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("interrupted: %w", err)
-		}
 		fmt.Fprintln(os.Stderr, "rafs convert:", err)
 		return 1
 	}
 	return 0
+}
+
+// checkNotSource refuses a destination that is the source: converting
+// onto it would move the source's tag to the result, and a layout's
+// source manifest would be left untagged. The same layout directory (the
+// same directory, whatever the path) with the tag that names the source
+// entry, or the same registry repository and tag, is the source. So is a
+// --cache tag naming the source.
+func checkNotSource(src, dst *location, cacheTag string) error {
+	if src.isLayout() != dst.isLayout() {
+		return nil
+	}
+	if dst.isLayout() {
+		sfi, err := os.Stat(src.dir)
+		if err != nil {
+			return nil // reading the source fails later
+		}
+		dfi, err := os.Stat(dst.dir)
+		if err != nil || !os.SameFile(sfi, dfi) {
+			return nil
+		}
+		tag := src.tag
+		if tag == "" {
+			// The layout's only entry, which a source without a tag
+			// names.
+			root, err := layout.ImageIndexFromPath(src.dir)
+			if err != nil {
+				return nil
+			}
+			im, err := root.IndexManifest()
+			if err != nil || len(im.Manifests) != 1 {
+				return nil
+			}
+			tag = im.Manifests[0].Annotations[convert.AnnotationImageRefName]
+		}
+		switch {
+		case tag == "":
+		case dst.tag == tag:
+			return usagef("DST %s is SRC %s, which converting would untag: give DST another tag", dst, src)
+		case cacheTag == tag:
+			return usagef("--cache %s is the tag of SRC %s", cacheTag, src)
+		}
+		return nil
+	}
+	st, ok := src.ref.(name.Tag)
+	if !ok {
+		return nil // a digest stays, whatever a tag names
+	}
+	same := func(t name.Tag) bool {
+		return strings.EqualFold(t.RegistryStr(), st.RegistryStr()) && t.RepositoryStr() == st.RepositoryStr() && t.TagStr() == st.TagStr()
+	}
+	dt, ok := dst.ref.(name.Tag)
+	switch {
+	case !ok:
+	case same(dt):
+		return usagef("DST %s is SRC %s: give DST another tag", dst, src)
+	case cacheTag != "" && same(dt.Context().Tag(cacheTag)):
+		return usagef("--cache %s is the tag of SRC %s", cacheTag, src)
+	}
+	return nil
 }
 
 // checkTarget checks that dst can be written to: a tag, not a digest.
@@ -246,8 +308,24 @@ func checkTarget(dst *location, cacheTag string) error {
 
 // runConvert converts src into dst and returns the line to print: dst
 // with the result's digest. It reports progress on stderr.
-func runConvert(ctx context.Context, f *convertFlags, opts *convert.ImageOptions, src, dst *location, stderr io.Writer) (line string, err error) {
+//
+// A signal cancels ctx through g; the Converter's temporary files, in a
+// directory of their own that a second signal removes, and what was
+// written to a layout are then removed.
+func runConvert(ctx context.Context, g *guard, f *convertFlags, opts *convert.ImageOptions, src, dst *location, stderr io.Writer) (line string, err error) {
 	start := time.Now()
+	tmp, err := os.MkdirTemp(f.tmpDir, "rafs-convert-*")
+	if err != nil {
+		return "", err
+	}
+	unregister := g.onSignal(func() { os.RemoveAll(tmp) })
+	defer func() {
+		if rerr := os.RemoveAll(tmp); rerr != nil && err == nil {
+			err = rerr
+		}
+		unregister()
+	}()
+	opts.TempDir, opts.EROFS.Image.TempDir = tmp, tmp
 	ropts := f.remoteFlags.options(ctx)
 	in, err := src.read(ctx, ropts)
 	if err != nil {
@@ -270,7 +348,9 @@ func runConvert(ctx context.Context, f *convertFlags, opts *convert.ImageOptions
 		if lt, err = newLayoutTarget(dst); err != nil {
 			return "", err
 		}
+		unregister := g.onSignal(lt.abandon)
 		defer func() {
+			unregister()
 			if err != nil {
 				lt.abandon()
 			}
@@ -353,12 +433,17 @@ func runConvert(ctx context.Context, f *convertFlags, opts *convert.ImageOptions
 		}
 	}
 	if lt != nil {
-		if err = lt.put(out, dst.tag); err == nil && cacheImg != nil {
-			if err = lt.put(source{img: cacheImg}, f.cache); err != nil {
-				err = fmt.Errorf("cache: %w", err)
-			}
+		entries := []taggedSource{{out, dst.tag}}
+		if cacheImg != nil {
+			entries = append(entries, taggedSource{source{img: cacheImg}, f.cache})
 		}
+		err = lt.commit(g, entries)
 	} else {
+		// The manifest is the commit: after it, a signal no longer
+		// interrupts, and the cache is pushed as well.
+		if err = g.beginCommit(); err != nil {
+			return "", err
+		}
 		if err = pusher.Push(ctx, dst.ref, out.taggable()); err != nil {
 			err = fmt.Errorf("pushing %s: %w", dst.ref, err)
 		} else if cacheImg != nil {

@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/rafs-dev/rafs/blob"
@@ -159,6 +157,19 @@ func cmdBuildNydus(args []string) int {
 		fmt.Fprintln(os.Stderr, "rafs build:", err)
 		return 2
 	}
+	g := startGuard("rafs build", nil)
+	defer g.stop()
+	outs := newOutputs(g)
+	defer outs.abort()
+	blobOut, err := outs.add(f.out, true)
+	var bootOut *os.File
+	if err == nil && f.boot != "" {
+		bootOut, err = outs.add(f.boot, true)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rafs build:", err)
+		return exitStatus(err)
+	}
 	if f.chunkDict != "" {
 		b, _, err := readLayer(f.chunkDict)
 		if err == nil {
@@ -170,29 +181,10 @@ func cmdBuildNydus(args []string) int {
 		}
 	}
 	start := time.Now()
-	paths := []string{f.out}
-	if f.boot != "" {
-		paths = append(paths, f.boot)
+	res, err := buildNydus(pos[0], blobOut, bootOut, opts, f)
+	if err == nil {
+		err = outs.commit()
 	}
-	var res *convert.NydusResult
-	err = writeAtomicFiles(paths, func(files []*os.File) error {
-		in, total, err := openSource(pos[0])
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		r, stop := withProgress(in, total, f.quiet, f.progress)
-		defer stop()
-		if res, err = convert.TarToNydus(r, files[0], opts); err != nil {
-			return err
-		}
-		if len(files) > 1 {
-			if _, err := res.Bootstrap.WriteTo(files[1]); err != nil {
-				return fmt.Errorf("%s: %w", f.boot, err)
-			}
-		}
-		return nil
-	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rafs build:", err)
 		return 1
@@ -201,6 +193,7 @@ func cmdBuildNydus(args []string) int {
 		if res.DroppedXattrs > 0 {
 			fmt.Fprintf(os.Stderr, "rafs build: warning: left out %d xattrs whose names are in no Linux namespace\n", res.DroppedXattrs)
 		}
+		warnEmpty(pos[0], res.Entries, false)
 		fmt.Println(res.Blob.ID)
 		if isTerminal(os.Stderr) {
 			fmt.Fprintf(os.Stderr, "rafs build: %s: %d entries, %d bytes of tar (%s) -> %d bytes, %d chunks (%d from the dictionary) in %.2fs\n",
@@ -210,8 +203,33 @@ func cmdBuildNydus(args []string) int {
 	return 0
 }
 
+// buildNydus writes the Nydus blob of src to blobOut and, if bootOut is
+// not nil, its bootstrap to bootOut.
+func buildNydus(src string, blobOut, bootOut *os.File, opts *convert.NydusOptions, f *nydusBuildFlags) (*convert.NydusResult, error) {
+	in, total, err := openSource(src)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	r, stop := withProgress(in, total, f.quiet, f.progress)
+	defer stop()
+	res, err := convert.TarToNydus(r, blobOut, opts)
+	if err != nil {
+		return nil, err
+	}
+	if bootOut != nil {
+		if _, err := res.Bootstrap.WriteTo(bootOut); err != nil {
+			return nil, fmt.Errorf("%s: %w", f.boot, err)
+		}
+	}
+	return res, nil
+}
+
 func (f *nydusBuildFlags) options() (*convert.NydusOptions, error) {
 	o := &convert.NydusOptions{Compressor: f.compressor, Digester: f.digester, Workers: f.workers}
+	if f.workers < 0 {
+		return nil, fmt.Errorf("--workers %d: want 0 (the number of CPUs) or more", f.workers)
+	}
 	switch f.compressor {
 	case "zstd", "lz4_block", "none":
 	default:
@@ -283,6 +301,15 @@ func cmdMerge(args []string) int {
 		fmt.Fprintln(os.Stderr, "rafs merge:", err)
 		return 2
 	}
+	g := startGuard("rafs merge", nil)
+	defer g.stop()
+	outs := newOutputs(g)
+	defer outs.abort()
+	bootOut, err := outs.add(out, true)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rafs merge:", err)
+		return exitStatus(err)
+	}
 	var layers []*rafs.Bootstrap
 	for _, p := range pos {
 		b, _, err := readLayer(p)
@@ -294,10 +321,10 @@ func cmdMerge(args []string) int {
 	}
 	m, err := convert.MergeNydus(layers, nil)
 	if err == nil {
-		err = writeAtomicFiles([]string{out}, func(f []*os.File) error {
-			_, err := m.WriteTo(f[0])
-			return err
-		})
+		_, err = m.WriteTo(bootOut)
+	}
+	if err == nil {
+		err = outs.commit()
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rafs merge:", err)
@@ -346,14 +373,41 @@ func cmdUnpack(args []string) int {
 		fmt.Fprintln(os.Stderr, "rafs unpack:", err)
 		return 2
 	}
-	if err := unpack(out, boot, pos, blobs, blobDir, cacheDir); err != nil {
+	if cacheDir != "" {
+		if fi, err := os.Stat(cacheDir); err == nil && !fi.IsDir() {
+			fmt.Fprintf(os.Stderr, "rafs unpack: --cache-dir %s is not a directory\n", cacheDir)
+			return 2
+		}
+	}
+	g := startGuard("rafs unpack", nil)
+	defer g.stop()
+	outs := newOutputs(g)
+	defer outs.abort()
+	var tarOut *os.File
+	switch out {
+	case "":
+	case "-":
+		tarOut = os.Stdout
+	default:
+		if tarOut, err = outs.add(out, true); err != nil {
+			fmt.Fprintln(os.Stderr, "rafs unpack:", err)
+			return exitStatus(err)
+		}
+	}
+	err = unpack(outs, tarOut, boot, pos, blobs, blobDir, cacheDir)
+	if err == nil {
+		err = outs.commit()
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "rafs unpack:", err)
-		return 1
+		return exitStatus(err)
 	}
 	return 0
 }
 
-func unpack(out, bootPath string, pos, blobs []string, blobDir, cacheDir string) error {
+// unpack writes the tree of the bootstrap as a tar to tarOut (if not nil)
+// and the blobs' cache files to cacheDir (if not ""), added to outs.
+func unpack(outs *outputSet, tarOut *os.File, bootPath string, pos, blobs []string, blobDir, cacheDir string) error {
 	candidates := append(slices.Clone(pos), blobs...)
 	if bootPath == "" {
 		bootPath = pos[0]
@@ -408,88 +462,22 @@ func unpack(out, bootPath string, pos, blobs []string, blobDir, cacheDir string)
 		return err
 	}
 	if cacheDir != "" {
-		if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		if err := outs.mkdirAll(cacheDir); err != nil {
 			return err
 		}
 		for i, br := range readers {
 			p := filepath.Join(cacheDir, boot.Blobs[i].ID+".blob.data")
-			err := writeAtomicFiles([]string{p}, func(f []*os.File) error {
-				_, err := convert.WriteBlobCache(f[0], br)
-				return err
-			})
+			f, err := outs.add(p, true)
 			if err != nil {
 				return err
 			}
-		}
-	}
-	switch out {
-	case "":
-		return nil
-	case "-":
-		_, err = convert.UnpackNydus(boot, readers, os.Stdout)
-		return err
-	}
-	return writeAtomicFiles([]string{out}, func(f []*os.File) error {
-		_, err := convert.UnpackNydus(boot, readers, f[0])
-		return err
-	})
-}
-
-// writeAtomicFiles creates a temporary file next to each path, lets fn
-// fill them, and renames them all into place. If fn fails or the process
-// is interrupted, the temporary files are removed and the paths are left as
-// they were.
-func writeAtomicFiles(paths []string, fn func([]*os.File) error) (err error) {
-	var tmps []*os.File
-	defer func() {
-		if err != nil {
-			for _, t := range tmps {
-				t.Close()
-				os.Remove(t.Name())
+			if _, err := convert.WriteBlobCache(f, br); err != nil {
+				return fmt.Errorf("%s: %w", p, err)
 			}
 		}
-	}()
-	for _, p := range paths {
-		dir, base := filepath.Split(p)
-		if dir == "" {
-			dir = "."
-		}
-		t, err := os.CreateTemp(dir, "."+base+".tmp-*")
-		if err != nil {
-			return err
-		}
-		tmps = append(tmps, t)
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	stop := make(chan struct{})
-	defer func() { signal.Stop(sig); close(stop) }()
-	go func() {
-		select {
-		case s := <-sig:
-			for _, t := range tmps {
-				os.Remove(t.Name())
-			}
-			fmt.Fprintf(os.Stderr, "\nrafs: %v: removed the unfinished output\n", s)
-			os.Exit(130)
-		case <-stop:
-		}
-	}()
-	if err = fn(tmps); err != nil {
-		return err
+	if tarOut != nil {
+		_, err = convert.UnpackNydus(boot, readers, tarOut)
 	}
-	for _, t := range tmps {
-		if err = t.Chmod(0o644); err != nil {
-			return err
-		}
-		if err = t.Close(); err != nil {
-			return err
-		}
-	}
-	for i, t := range tmps {
-		if err = os.Rename(t.Name(), paths[i]); err != nil {
-			return err
-		}
-	}
-	return nil
+	return err
 }

@@ -6,11 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"golang.org/x/sys/unix"
 )
 
 const pushUsage = `Usage: rafs push [flags] OCI_DIR[:TAG] REF
@@ -60,9 +59,15 @@ func cmdPush(args []string) int {
 		fmt.Fprintln(os.Stderr, "rafs push:", err)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	g := startGuard("rafs push", cancel)
+	defer g.stop()
 	line, err := push(ctx, &rf, src, dst)
+	if s := g.interrupted(); s != 0 {
+		fmt.Fprintf(os.Stderr, "rafs push: interrupted by %s: %v\n", unix.SignalName(s), err)
+		return 128 + int(s)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rafs push:", err)
 		return 1

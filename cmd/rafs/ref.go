@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,6 +22,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/match"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
@@ -219,6 +224,9 @@ type layoutTarget struct {
 	path    layout.Path
 	opened  bool
 	fresh   bool // open made the layout in the existing, empty directory
+
+	blobs     map[string]bool // of an existing layout, before the command
+	committed bool            // index.json has been replaced
 }
 
 func newLayoutTarget(loc *location) (*layoutTarget, error) {
@@ -269,7 +277,9 @@ func (t *layoutTarget) lookup(tag string) (v1.Image, error) {
 	return nil, nil
 }
 
-// open makes the directory a layout if it is not one yet.
+// open makes the directory a layout if it is not one yet. Of an existing
+// layout it notes the blobs, so that abandon can remove the ones the
+// command added.
 func (t *layoutTarget) open() error {
 	if t.opened {
 		return nil
@@ -277,6 +287,9 @@ func (t *layoutTarget) open() error {
 	if _, err := os.Stat(filepath.Join(t.loc.dir, "index.json")); err == nil {
 		p, err := layout.FromPath(t.loc.dir)
 		if err != nil {
+			return fmt.Errorf("%s: %w", t.loc, err)
+		}
+		if t.blobs, err = listBlobs(t.loc.dir); err != nil {
 			return fmt.Errorf("%s: %w", t.loc, err)
 		}
 		t.path = p
@@ -292,44 +305,182 @@ func (t *layoutTarget) open() error {
 	return nil
 }
 
-// put stores an image or index in the layout under tag: it replaces the
-// entry tagged tag, or without a tag is added untagged (replacing only an
-// untagged entry with the same digest).
-func (t *layoutTarget) put(s source, tag string) error {
+// listBlobs returns the names under a layout's blobs directory: ALG and
+// ALG/HEX.
+func listBlobs(dir string) (map[string]bool, error) {
+	names := map[string]bool{}
+	algs, err := os.ReadDir(filepath.Join(dir, "blobs"))
+	if errors.Is(err, os.ErrNotExist) {
+		return names, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range algs {
+		names[a.Name()] = true
+		if !a.IsDir() {
+			continue
+		}
+		ents, err := os.ReadDir(filepath.Join(dir, "blobs", a.Name()))
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range ents {
+			names[a.Name()+"/"+e.Name()] = true
+		}
+	}
+	return names, nil
+}
+
+// taggedSource is an image or index to store in a layout under a tag.
+type taggedSource struct {
+	s   source
+	tag string
+}
+
+// commit stores the entries in the layout: their blobs first, then one
+// new index.json, written next to the old one and renamed over it (the
+// commit, after which g lets no signal interrupt). Each entry replaces the
+// entry with its tag; one without a tag is added untagged, replacing only
+// an untagged entry with the same digest.
+func (t *layoutTarget) commit(g *guard, entries []taggedSource) error {
 	if err := t.open(); err != nil {
 		return err
 	}
-	var m match.Matcher
-	var opts []layout.Option
-	if tag != "" {
-		m = match.Annotation(convert.AnnotationImageRefName, tag)
-		opts = append(opts, layout.WithAnnotations(map[string]string{convert.AnnotationImageRefName: tag}))
-	} else {
-		dg, err := s.digest()
-		if err != nil {
-			return err
+	for _, e := range entries {
+		if err := writeBlobs(t.path, e.s); err != nil {
+			return fmt.Errorf("writing %s: %w", t.loc, err)
 		}
+	}
+	ii, err := t.path.ImageIndex()
+	if err != nil {
+		return fmt.Errorf("%s: %w", t.loc, err)
+	}
+	for _, e := range entries {
+		if ii, err = withEntry(ii, e); err != nil {
+			return fmt.Errorf("%s: %w", t.loc, err)
+		}
+	}
+	im, err := ii.IndexManifest()
+	if err != nil {
+		return fmt.Errorf("%s: %w", t.loc, err)
+	}
+	// As go-containerregistry's layout package writes index.json.
+	raw, err := json.MarshalIndent(im, "", "   ")
+	if err != nil {
+		return err
+	}
+	outs := newOutputs(g)
+	defer outs.abort()
+	f, err := outs.add(filepath.Join(t.loc.dir, "index.json"), false)
+	if err != nil {
+		return fmt.Errorf("%s: %w", t.loc, err)
+	}
+	if _, err := f.Write(raw); err != nil {
+		return fmt.Errorf("writing %s: %w", t.loc, err)
+	}
+	if err := outs.commit(); err != nil {
+		return fmt.Errorf("writing %s: %w", t.loc, err)
+	}
+	t.committed = true
+	return nil
+}
+
+// withEntry returns ii with e in place of the entries it replaces (see
+// commit).
+func withEntry(ii v1.ImageIndex, e taggedSource) (v1.ImageIndex, error) {
+	var add mutate.Appendable = e.s.img
+	if e.s.idx != nil {
+		add = e.s.idx
+	}
+	desc, err := partial.Descriptor(add)
+	if err != nil {
+		return nil, err
+	}
+	var m match.Matcher
+	if e.tag != "" {
+		m = match.Annotation(convert.AnnotationImageRefName, e.tag)
+		if desc.Annotations == nil {
+			desc.Annotations = map[string]string{}
+		}
+		desc.Annotations[convert.AnnotationImageRefName] = e.tag
+	} else {
+		dg := desc.Digest
 		m = func(d v1.Descriptor) bool {
 			_, tagged := d.Annotations[convert.AnnotationImageRefName]
 			return !tagged && d.Digest == dg
 		}
 	}
-	var err error
-	if s.idx != nil {
-		err = t.path.ReplaceIndex(s.idx, m, opts...)
-	} else {
-		err = t.path.ReplaceImage(s.img, m, opts...)
-	}
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", t.loc, err)
-	}
-	return nil
+	return mutate.AppendManifests(mutate.RemoveManifests(ii, m), mutate.IndexAddendum{Add: add, Descriptor: *desc}), nil
 }
 
-// abandon removes what the command made of the layout when it fails: the
-// whole directory if it did not exist, or the layout files in a directory
-// that was empty.
+// writeBlobs writes the blobs of an image or index to the layout: layers,
+// configs and manifests, those of an index's children too. Blobs already
+// there are not written again (go-containerregistry's layout package,
+// which also writes each new blob of known digest straight to its name;
+// abandon removes them if the command fails).
+func writeBlobs(p layout.Path, s source) error {
+	if s.img != nil {
+		return p.WriteImage(s.img)
+	}
+	im, err := s.idx.IndexManifest()
+	if err != nil {
+		return err
+	}
+	for _, d := range im.Manifests {
+		switch {
+		case d.MediaType.IsIndex():
+			child, err := s.idx.ImageIndex(d.Digest)
+			if err == nil {
+				err = writeBlobs(p, source{idx: child})
+			}
+			if err != nil {
+				return err
+			}
+		case d.MediaType.IsImage():
+			img, err := s.idx.Image(d.Digest)
+			if err == nil {
+				err = p.WriteImage(img)
+			}
+			if err != nil {
+				return err
+			}
+		default:
+			// Something else an index lists: as a blob.
+			bl, ok := s.idx.(interface {
+				Blob(v1.Hash) (io.ReadCloser, error)
+			})
+			if !ok {
+				return fmt.Errorf("manifest %s has media type %s, neither an image nor an index", d.Digest, d.MediaType)
+			}
+			rc, err := bl.Blob(d.Digest)
+			if err == nil {
+				err = p.WriteBlob(d.Digest, rc)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	dg, err := s.idx.Digest()
+	if err != nil {
+		return err
+	}
+	raw, err := s.idx.RawManifest()
+	if err != nil {
+		return err
+	}
+	return p.WriteBlob(dg, io.NopCloser(bytes.NewReader(raw)))
+}
+
+// abandon removes what the command made of the layout when it fails
+// before its commit: the whole directory if it did not exist, the layout
+// files in a directory that was empty, or the blobs it added to an
+// existing layout.
 func (t *layoutTarget) abandon() {
+	if t.committed {
+		return
+	}
 	if !t.existed {
 		os.RemoveAll(t.loc.dir)
 		return
@@ -337,6 +488,19 @@ func (t *layoutTarget) abandon() {
 	if t.fresh {
 		for _, n := range []string{"index.json", "oci-layout", "blobs"} {
 			os.RemoveAll(filepath.Join(t.loc.dir, n))
+		}
+		return
+	}
+	if t.blobs == nil {
+		return
+	}
+	now, err := listBlobs(t.loc.dir)
+	if err != nil {
+		return
+	}
+	for n := range now {
+		if !t.blobs[n] {
+			os.RemoveAll(filepath.Join(t.loc.dir, "blobs", filepath.FromSlash(n)))
 		}
 	}
 }
