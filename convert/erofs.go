@@ -287,6 +287,15 @@ func addTar(w tarSink, cr *countingReader, mode WhiteoutMode, res *tarStats) err
 		if err := addEntry(w, tr, hdr, mode, opaque, res); err != nil {
 			return entryError(hdr.Name, off, err)
 		}
+		if !isSparse(hdr) {
+			// Data the entry did not use (a whiteout's, say): read it
+			// here, so that a truncated stream is this entry's error.
+			// (A sparse file's holes would be read as zeros: archive/tar
+			// skips those.)
+			if _, err := io.Copy(io.Discard, tr); err != nil {
+				return entryError(hdr.Name, off, fmt.Errorf("data: %w", err))
+			}
+		}
 	}
 	res.TarSize = cr.n
 	dirs := make([]string, 0, len(opaque))
@@ -301,6 +310,20 @@ func addTar(w tarSink, cr *countingReader, mode WhiteoutMode, res *tarStats) err
 		}
 	}
 	return nil
+}
+
+// isSparse reports whether archive/tar reads hdr's data as a GNU sparse
+// file.
+func isSparse(hdr *tar.Header) bool {
+	if hdr.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
 
 // globalRecords returns the records that apply to the entries after a

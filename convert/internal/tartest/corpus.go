@@ -477,6 +477,8 @@ func corpusWhiteouts() []Adversarial {
 	refuse("wh-unsupported-type", "unsupported tar entry type", ".wh.x", &tar.Header{Typeflag: 'D', Name: ".wh.x"})
 	refuse("wh-uid-2^33", "out of range", ".wh.x", &tar.Header{Typeflag: tar.TypeReg, Name: ".wh.x", Uid: 1 << 33, Format: tar.FormatPAX}, "")
 	refuse("wh-symlink-empty", "symlink target of 0 bytes", ".wh.x", &tar.Header{Typeflag: tar.TypeSymlink, Name: ".wh.x"})
+	b, offs := tarOf(reg("a"), "a", reg("d/.wh.x"), strings.Repeat("w", 3000))
+	cs = append(cs, whiteouts(badEntry("wh-data-truncated", b[:offs["d/.wh.x"]+512+1000], "unexpected EOF", "d/.wh.x", offs["d/.wh.x"])))
 
 	accept("wh-with-data", dir("d/"), &tar.Header{Typeflag: tar.TypeReg, Name: "d/.wh.x", Uid: 3, ModTime: time.Unix(5, 0)}, "whiteouts are empty, but this one is not")
 	accept("wh-kinds", dir("d/"),
