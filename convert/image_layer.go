@@ -144,6 +144,11 @@ func (c *Converter) runLayer(ctx context.Context, src *sourceImage, i int) (*lay
 	}
 	in, err := openSource(pr, ahead, sl, src.diffIDs[i])
 	if err != nil {
+		// A blob that is not the manifest's is the cause of a stream that
+		// cannot be opened.
+		if _, derr := io.Copy(io.Discard, pr); derr != nil && ctx.Err() == nil {
+			err = derr
+		}
 		sp.fail(err)
 		return nil, err
 	}

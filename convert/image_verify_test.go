@@ -495,6 +495,13 @@ func verifyCases() []verifyCase {
 			l.replace(m.Layers[1].Digest, sameSizeLayer1(l.t))
 			return layerName(l, 1) + ": digest mismatch: read " + sha256Of(sameSizeLayer1(l.t)).String()
 		}},
+		{name: "layer swapped for xz data", bothTypes: true, is: convert.ErrDigestMismatch, brk: func(l *vlayout) string {
+			d := l.manifest().Layers[1]
+			xz := make([]byte, d.Size)
+			copy(xz, "\xfd7zXZ\x00")
+			l.replace(d.Digest, xz)
+			return layerName(l, 1) + ": digest mismatch"
+		}},
 		{name: "layer swapped, other size", bothTypes: true, is: convert.ErrSizeMismatch, brk: func(l *vlayout) string {
 			l.replace(l.manifest().Layers[1].Digest, otherSizeLayer1(l.t))
 			return layerName(l, 1) + ": size mismatch: more than"

@@ -19,9 +19,10 @@ import (
 
 // Every blob the Converter reads of a source image — index, manifest,
 // config, layer — is checked against the descriptor it was reached by,
-// digest and size, as its bytes go by: go-containerregistry's layout
-// package reads blobs as they are on disk, and an index, a manifest or a
-// config read from a registry is not checked against the descriptor that
+// digest and size, as its bytes go by. go-containerregistry's layout
+// package reads blobs as they are on disk, unchecked; its remote package
+// checks a layer or config blob and a manifest fetched by digest against
+// the digest, but not a manifest's size against the index entry that
 // named it. The JSON blobs are small and are read whole, then checked. A
 // layer is hashed as it streams into the conversion, never read further
 // than one byte past its size, and checked at its end, before its
