@@ -1,10 +1,13 @@
 package erofs
 
 import (
+	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"fmt"
 	"hash"
 	"math"
+	"slices"
 	"sort"
 )
 
@@ -17,6 +20,7 @@ func (w *Writer) Close() error {
 	}
 	w.done = true
 	defer w.spool.close()
+	defer w.dropTree()
 	if w.zp != nil {
 		if err := w.zp.close(); err != nil && w.err == nil {
 			w.err = err
@@ -32,21 +36,41 @@ func (w *Writer) Close() error {
 	return nil
 }
 
+// dropTree lets the garbage collector have the tree once Close is done
+// with it; no method uses it after Close.
+func (w *Writer) dropTree() {
+	w.inodes, w.dents, w.names, w.index = arena[inode]{}, arena[dentry]{}, nameStore{}, dirIndex{}
+	w.xattrs, w.xnames, w.links, w.zfiles = arena[xattrSet]{}, nil, arena[string]{}, nil
+}
+
 // layout holds the state of Close.
 type layout struct {
 	w         *Writer
-	order     []*inode // breadth-first, each inode once
+	order     []uint32 // inodes breadth-first, each once; by position after placeMetadata
+	start     []uint32 // start[d] to start[d+1]: directory d's entries in ents
+	ents      []uint32 // live dentries, grouped by directory, sorted by name
 	enc       xattrEncoder
 	shared    []xattr
-	xattrArea []byte   // shared xattr entries, then the long prefix table
-	xattrHdr  bool     // xattrArea lives in the header after the superblock
-	xattrPos  int64    // byte offset of xattrArea in the image
-	pfxOff    int64    // offset of the prefix table in xattrArea
-	reserved  []*inode // inodes with data blocks written by Close
+	isShared  map[string]bool   // by key(): xattrs in the shared area
+	offs      map[string]uint32 // by key(): their ids
+	xattrArea []byte            // shared xattr entries, then the long prefix table
+	xattrHdr  bool              // xattrArea lives in the header after the superblock
+	xattrPos  int64             // byte offset of xattrArea in the image
+	pfxOff    int64             // offset of the prefix table in xattrArea
+	reserved  []uint32          // inodes with data blocks written by Close
 	metaBlk   int64
 	metaLen   int64 // bytes of metadata area used
 	anyXattr  bool
 	sum       hash.Hash
+	block     []byte    // a directory block being built
+	pending   []pending // its entries
+	scratch   []byte
+}
+
+// pending is a directory entry waiting for its block to be written.
+type pending struct {
+	name []byte
+	ino  uint32
 }
 
 func (w *Writer) finish() error {
@@ -80,56 +104,98 @@ func (w *Writer) finish() error {
 	return nil
 }
 
+// group lists the live directory entries by directory (a counting sort by
+// directory inode) and sorts each directory's entries by name, bytewise.
+// The name index is no longer needed and is dropped first.
+func (l *layout) group() {
+	w := l.w
+	w.index = dirIndex{}
+	l.start = make([]uint32, w.inodes.n+1)
+	live := 0
+	for c, chunk := range w.dents.chunks {
+		for i := range chunk[:min(arenaChunk, w.dents.n-c*arenaChunk)] {
+			if d := &chunk[i]; d.ino != noID {
+				l.start[d.dir+1]++
+				live++
+			}
+		}
+	}
+	for d := 1; d < len(l.start); d++ {
+		l.start[d] += l.start[d-1]
+	}
+	// Fill each directory's range, using start[d] as its cursor; the
+	// cursors end where the next range starts, so shift them back.
+	l.ents = make([]uint32, live)
+	for c, chunk := range w.dents.chunks {
+		for i := range chunk[:min(arenaChunk, w.dents.n-c*arenaChunk)] {
+			if d := &chunk[i]; d.ino != noID {
+				l.ents[l.start[d.dir]] = uint32(c*arenaChunk + i)
+				l.start[d.dir]++
+			}
+		}
+	}
+	copy(l.start[1:], l.start[:len(l.start)-1])
+	l.start[0] = 0
+	for d := 0; d+1 < len(l.start); d++ {
+		if seg := l.ents[l.start[d]:l.start[d+1]]; len(seg) > 1 {
+			slices.SortFunc(seg, func(a, b uint32) int {
+				return bytes.Compare(w.names.get(w.dents.at(a).name), w.names.get(w.dents.at(b).name))
+			})
+		}
+	}
+}
+
+// children returns directory d's live entries, sorted by name.
+func (l *layout) children(d uint32) []uint32 { return l.ents[l.start[d]:l.start[d+1]] }
+
 // walk orders the inodes breadth-first with sorted children, counts links
 // and marks directories that hold whiteouts.
 func (l *layout) walk() {
 	w := l.w
-	root := w.root
-	root.parent = root
-	root.visited = true
-	l.order = append(l.order, root)
+	l.group()
+	root := w.inodes.at(rootID)
+	root.data = rootID
+	root.flags |= flagVisited
+	l.order = make([]uint32, 1, w.inodes.n)
+	l.order[0] = rootID
 	for i := 0; i < len(l.order); i++ {
-		d := l.order[i]
+		id := l.order[i]
+		d := w.inodes.at(id)
 		if !d.isDir() {
 			continue
 		}
-		names := make([]string, 0, len(d.children)+2)
-		names = append(names, ".", "..")
 		subdirs, whiteouts := 0, false
-		for name, c := range d.children {
-			names = append(names, name)
+		for _, e := range l.children(id) {
+			c := w.inodes.at(w.dents.at(e).ino)
 			if c.isDir() {
 				subdirs++
-				c.parent = d
+				c.data = int64(id)
 			} else {
 				c.nlink++
-				if c.mode&ModeTypeMask == ModeCharDevice && c.rdev == 0 {
+				if c.mode&ModeTypeMask == ModeCharDevice && c.u == 0 {
 					whiteouts = true
 				}
 			}
 		}
-		sort.Strings(names)
-		d.names = names
 		d.nlink = uint32(2 + subdirs)
-		for _, name := range names {
-			c := d.children[name]
-			if c == nil || c.visited {
-				continue
+		for _, e := range l.children(id) {
+			cid := w.dents.at(e).ino
+			if c := w.inodes.at(cid); c.flags&flagVisited == 0 {
+				c.flags |= flagVisited
+				l.order = append(l.order, cid)
 			}
-			c.visited = true
-			l.order = append(l.order, c)
 		}
-		if w.opts.WhiteoutOrigin && whiteouts && !hasXattr(d, "trusted.overlay.origin") {
-			setXattr(d, "trusted.overlay.origin", "")
+		if w.opts.WhiteoutOrigin && whiteouts && !hasXattr(w.xattrsOf(d), "trusted.overlay.origin") {
+			w.setXattr(d, "trusted.overlay.origin", "")
 		}
 	}
-	for i, n := range l.order {
-		n.ino = uint32(i + 1)
+	for i, id := range l.order {
+		w.inodes.at(id).ino = uint32(i + 1)
 	}
 }
 
-func hasXattr(n *inode, name string) bool {
-	for _, x := range n.xattrs {
+func hasXattr(xs []xattr, name string) bool {
+	for _, x := range xs {
 		if x.name == name {
 			return true
 		}
@@ -143,13 +209,13 @@ func (l *layout) planXattrs() {
 	w := l.w
 	if !w.opts.NoSharedXattrs {
 		count := map[string]int{}
-		for _, n := range l.order {
-			for _, x := range n.xattrs {
+		for _, id := range l.order {
+			for _, x := range w.xattrsOf(w.inodes.at(id)) {
 				count[x.key()]++
 			}
 		}
-		for _, n := range l.order {
-			for _, x := range n.xattrs {
+		for _, id := range l.order {
+			for _, x := range w.xattrsOf(w.inodes.at(id)) {
 				if c := count[x.key()]; c > 2 {
 					l.shared = append(l.shared, x)
 					count[x.key()] = 0
@@ -158,9 +224,9 @@ func (l *layout) planXattrs() {
 		}
 		sort.Slice(l.shared, func(i, j int) bool { return l.shared[i].key() < l.shared[j].key() })
 	}
-	isShared := make(map[string]bool, len(l.shared))
+	l.isShared = make(map[string]bool, len(l.shared))
 	for _, x := range l.shared {
-		isShared[x.key()] = true
+		l.isShared[x.key()] = true
 	}
 	uses := map[string]int{}
 	valueLens := map[string][]int{}
@@ -168,27 +234,25 @@ func (l *layout) planXattrs() {
 		uses[x.name]++
 		valueLens[x.name] = append(valueLens[x.name], len(x.value))
 	}
-	for _, n := range l.order {
-		if len(n.xattrs) == 0 {
+	for _, id := range l.order {
+		xs := w.xattrsOf(w.inodes.at(id))
+		if len(xs) == 0 {
 			continue
 		}
 		l.anyXattr = true
-		for _, x := range n.xattrs {
-			if isShared[x.key()] && len(n.sharedX) < xattrMaxShared {
-				n.sharedX = append(n.sharedX, x)
-				continue
+		l.splitXattrs(xs, func(x xattr, shared bool) {
+			if !shared {
+				uses[x.name]++
+				valueLens[x.name] = append(valueLens[x.name], len(x.value))
 			}
-			n.inlineX = append(n.inlineX, x)
-			uses[x.name]++
-			valueLens[x.name] = append(valueLens[x.name], len(x.value))
-		}
+		})
 	}
 	l.enc.prefixes = chooseLongPrefixes(uses, valueLens)
 
 	// The shared area, then the prefix table, in one byte string.
-	offs := make(map[string]uint32, len(l.shared))
+	l.offs = make(map[string]uint32, len(l.shared))
 	for _, x := range l.shared {
-		offs[x.key()] = uint32(len(l.xattrArea) / 4)
+		l.offs[x.key()] = uint32(len(l.xattrArea) / 4)
 		l.xattrArea = l.enc.appendEntry(l.xattrArea, x)
 	}
 	l.pfxOff = int64(len(l.xattrArea))
@@ -199,36 +263,82 @@ func (l *layout) planXattrs() {
 		l.xattrPos = hdr
 	}
 
-	for _, n := range l.order {
-		if len(n.xattrs) == 0 {
+	for _, id := range l.order {
+		n := w.inodes.at(id)
+		if n.xattr == 0 || len(w.xattrsOf(n)) == 0 {
 			continue
 		}
-		for _, x := range n.sharedX {
-			n.shared = append(n.shared, offs[x.key()])
-		}
-		size := xattrIbodyHeaderSize + 4*len(n.shared)
-		for _, x := range n.inlineX {
-			size += l.enc.entrySize(x)
-		}
-		n.ibody = size
+		s := w.xattrs.at(n.xattr - 1)
+		size := xattrIbodyHeaderSize
+		l.splitXattrs(s.list, func(x xattr, shared bool) {
+			if shared {
+				size += 4
+			} else {
+				size += l.enc.entrySize(x)
+			}
+		})
+		s.ibody = int32(size)
 		if !w.opts.NoXattrFilter {
-			n.filter = xattrFilter(n.xattrs)
+			s.filter = xattrFilter(s.list)
 		}
 	}
 }
 
+// splitXattrs calls fn with each of an inode's xattrs, in order, and
+// whether it is stored in the shared area: a shared one is, unless the
+// inode already refers to the most shared xattrs it can.
+func (l *layout) splitXattrs(xs []xattr, fn func(x xattr, shared bool)) {
+	n := 0
+	for _, x := range xs {
+		shared := n < xattrMaxShared && l.isShared[x.key()]
+		if shared {
+			n++
+		}
+		fn(x, shared)
+	}
+}
+
+// entries calls fn with each entry of directory d in on-disk order: by
+// name, bytewise, "." and ".." included.
+func (l *layout) entries(d uint32, fn func(name []byte, ino uint32) error) error {
+	w := l.w
+	dots := [2]uint32{d, uint32(w.inodes.at(d).data)}
+	k := 0
+	for _, e := range l.children(d) {
+		de := w.dents.at(e)
+		name := w.names.get(de.name)
+		for ; k < len(dotNames) && bytes.Compare(dotNames[k], name) < 0; k++ {
+			if err := fn(dotNames[k], dots[k]); err != nil {
+				return err
+			}
+		}
+		if err := fn(name, de.ino); err != nil {
+			return err
+		}
+	}
+	for ; k < len(dotNames); k++ {
+		if err := fn(dotNames[k], dots[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var dotNames = [2][]byte{[]byte("."), []byte("..")}
+
 // dirSize is the size of a directory's data: entries split into blocks the
 // way mkfs.erofs does (an entry and its name never cross a block).
-func (l *layout) dirSize(d *inode) int64 {
+func (l *layout) dirSize(d uint32) int64 {
 	bs := int64(l.w.bs)
 	var size int64
-	for _, name := range d.names {
+	l.entries(d, func(name []byte, _ uint32) error {
 		e := int64(direntSize + len(name))
 		if size%bs+e > bs {
 			size = roundUp64(size, bs)
 		}
 		size += e
-	}
+		return nil
+	})
 	return size
 }
 
@@ -239,44 +349,44 @@ func (l *layout) planInodes() error {
 	w := l.w
 	bs := int64(w.bs)
 	next := w.nextBlock
-	for _, n := range l.order {
-		n.extended = w.needsExtended(n)
-		meta := w.coreSize(n) + n.ibody
+	for _, id := range l.order {
+		n := w.inodes.at(id)
+		if n.isDir() {
+			n.size = l.dirSize(id)
+		}
+		meta := w.coreSize(n) + w.ibody(n)
 		switch n.mode & ModeTypeMask {
 		case ModeRegular:
-			if n.z != nil {
-				next = l.zplan(n, next)
+			if n.flags&flagZ != 0 {
+				next = l.zplan(id, n, next)
 				continue
 			}
-			if n.inline {
-				n.tailLen = int(n.size % bs)
-				if meta+n.tailLen > w.bs {
-					if n.startBlk >= 0 {
-						return fmt.Errorf("erofs: inode %d: inline tail no longer fits its block", n.ino)
-					}
-					// Only a tail: give it a block of its own.
-					n.inline, n.tailLen = false, 0
-					n.startBlk = next
-					next++
-					l.reserved = append(l.reserved, n)
+			if n.inline() && meta+n.tailLen(w.bs) > w.bs {
+				if n.startBlk() >= 0 {
+					return fmt.Errorf("erofs: inode %d: inline tail no longer fits its block", n.ino)
 				}
+				// Only a tail: give it a block of its own.
+				n.setInline(false)
+				n.setStartBlk(next)
+				next++
+				l.reserved = append(l.reserved, id)
 			}
 		case ModeDir, ModeSymlink:
-			if n.isDir() {
-				n.size = l.dirSize(n)
-			}
 			full, tail := n.size/bs, int(n.size%bs)
 			blocks := full
 			if tail > 0 && meta+tail <= w.bs {
-				n.inline, n.tailLen = true, tail
+				n.setInline(true)
 			} else if tail > 0 {
 				blocks++
 			}
 			if blocks > 0 {
-				n.startBlk = next
+				n.setStartBlk(next)
 				next += blocks
-				l.reserved = append(l.reserved, n)
+				l.reserved = append(l.reserved, id)
 			}
+		}
+		if next >= math.MaxUint32 {
+			return fmt.Errorf("erofs: image of more than %d blocks exceeds the 32-bit block limit", next)
 		}
 	}
 	if !l.xattrHdr && len(l.xattrArea) > 0 {
@@ -325,15 +435,16 @@ func (a *metaAllocator) alloc(size int64) int64 {
 
 // placeMetadata assigns every inode its position and NID.
 func (l *layout) placeMetadata() {
-	bs := int64(l.w.bs)
+	w := l.w
+	bs := int64(w.bs)
 	a := &metaAllocator{bs: bs, free: make([][]int64, bs/inodeSlotSize)}
-	for _, n := range l.order {
-		size := int64(l.w.coreSize(n) + n.ibody + n.tailLen)
-		if n.z != nil {
-			size = int64(roundUp(l.w.coreSize(n)+n.ibody, 8) + l.zmetaSize(n))
+	for _, id := range l.order {
+		n := w.inodes.at(id)
+		size := int64(w.coreSize(n) + w.ibody(n) + n.tailLen(w.bs))
+		if n.flags&flagZ != 0 {
+			size = int64(roundUp(w.coreSize(n)+w.ibody(n), 8) + l.zmetaSize(n))
 		}
 		n.pos = a.alloc(size)
-		n.nid = uint64(n.pos / inodeSlotSize)
 	}
 	l.metaLen = a.blocks * bs
 }
@@ -346,45 +457,52 @@ func (l *layout) write(b []byte) error {
 }
 
 // dirBlocks generates a directory's blocks in order and calls emit with
-// each; every block but the last is a full block.
-func (l *layout) dirBlocks(d *inode, emit func([]byte) error) error {
+// each; every block but the last is a full block. A block is valid until
+// the next call.
+func (l *layout) dirBlocks(d uint32, emit func([]byte) error) error {
 	bs := l.w.bs
-	buf := make([]byte, 0, bs)
-	names := d.names
-	for len(names) > 0 {
-		// Take as many entries as fit in this block.
-		n, used := 0, 0
-		for n < len(names) && used+direntSize+len(names[n]) <= bs {
-			used += direntSize + len(names[n])
-			n++
-		}
-		buf = buf[:direntSize*n]
-		nameoff := direntSize * n
-		for i, name := range names[:n] {
-			c := d.children[name]
-			switch name {
-			case ".":
-				c = d
-			case "..":
-				c = d.parent
+	used := 0
+	l.pending = l.pending[:0]
+	err := l.entries(d, func(name []byte, ino uint32) error {
+		if used+direntSize+len(name) > bs {
+			if err := emit(l.dirBlock(true)); err != nil {
+				return err
 			}
-			e := buf[i*direntSize:]
-			le.PutUint64(e[direntNid:], c.nid)
-			le.PutUint16(e[direntOff:], uint16(nameoff))
-			e[direntType] = fileTypeOfMode(c.mode)
-			e[direntType+1] = 0
-			nameoff += len(name)
-			buf = append(buf, name...)
+			used = 0
+			l.pending = l.pending[:0]
 		}
-		names = names[n:]
-		if len(names) > 0 {
-			buf = append(buf, make([]byte, bs-len(buf))...)
-		}
-		if err := emit(buf); err != nil {
-			return err
-		}
+		used += direntSize + len(name)
+		l.pending = append(l.pending, pending{name, ino})
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	return nil
+	return emit(l.dirBlock(false))
+}
+
+// dirBlock encodes the pending entries as one directory block, padded to
+// a whole block when more follow.
+func (l *layout) dirBlock(pad bool) []byte {
+	w := l.w
+	n := len(l.pending)
+	buf := slices.Grow(l.block[:0], w.bs)[:direntSize*n]
+	nameoff := direntSize * n
+	for i, p := range l.pending {
+		c := w.inodes.at(p.ino)
+		e := buf[i*direntSize:]
+		le.PutUint64(e[direntNid:], c.nid())
+		le.PutUint16(e[direntOff:], uint16(nameoff))
+		e[direntType] = fileTypeOfMode(uint32(c.mode))
+		e[direntType+1] = 0
+		nameoff += len(p.name)
+		buf = append(buf, p.name...)
+	}
+	if pad {
+		buf = appendZeros(buf, w.bs-len(buf))
+	}
+	l.block = buf
+	return buf
 }
 
 // writeReserved writes the data blocks laid out by Close: directory blocks,
@@ -392,10 +510,12 @@ func (l *layout) dirBlocks(d *inode, emit func([]byte) error) error {
 func (l *layout) writeReserved() error {
 	w := l.w
 	bs := int64(w.bs)
-	for _, n := range l.reserved {
-		blk := n.startBlk
-		if n.z != nil {
-			blk = n.z.homeBlk
+	for _, id := range l.reserved {
+		n := w.inodes.at(id)
+		blk := n.startBlk()
+		z := w.zf(n)
+		if z != nil {
+			blk = z.homeBlk
 		}
 		if w.out.pos() != blk*bs {
 			return fmt.Errorf("erofs: internal error: inode %d data at %d, want block %d", n.ino, w.out.pos(), blk)
@@ -405,26 +525,26 @@ func (l *layout) writeReserved() error {
 		case ModeDir:
 			full := n.size / bs
 			var i int64
-			err = l.dirBlocks(n, func(b []byte) error {
-				if i < full || !n.inline {
+			err = l.dirBlocks(id, func(b []byte) error {
+				if i < full || !n.inline() {
 					i++
 					return l.write(b)
 				}
 				return nil
 			})
 		case ModeSymlink:
-			end := len(n.link)
-			if n.inline {
-				end -= n.tailLen
-			}
-			err = l.write([]byte(n.link[:end]))
+			link := *w.links.at(uint32(n.data))
+			end := len(link) - n.tailLen(w.bs)
+			l.scratch = append(l.scratch[:0], link[:end]...)
+			err = l.write(l.scratch)
 		case ModeRegular:
-			if n.z != nil {
+			if z != nil {
 				err = l.writeHomeless(n)
 				break
 			}
-			tail := make([]byte, n.size%bs)
-			if err = w.spool.readAt(tail, n.tailOff); err == nil {
+			tail := slices.Grow(l.scratch[:0], int(n.size%bs))[:n.size%bs]
+			l.scratch = tail
+			if err = w.spool.readAt(tail, n.data); err == nil {
 				err = l.write(tail)
 			}
 		}
@@ -446,7 +566,8 @@ func (l *layout) writeReserved() error {
 	return nil
 }
 
-// writeMetadata writes the inode records in position order.
+// writeMetadata writes the inode records in position order. It leaves
+// l.order in that order.
 func (l *layout) writeMetadata() error {
 	w := l.w
 	bs := int64(w.bs)
@@ -454,19 +575,18 @@ func (l *layout) writeMetadata() error {
 	if w.out.pos() != base {
 		return fmt.Errorf("erofs: internal error: metadata at %d, want %d", w.out.pos(), base)
 	}
-	byPos := make([]*inode, len(l.order))
-	copy(byPos, l.order)
-	sort.Slice(byPos, func(i, j int) bool { return byPos[i].pos < byPos[j].pos })
+	slices.SortFunc(l.order, func(a, b uint32) int { return cmp.Compare(w.inodes.at(a).pos, w.inodes.at(b).pos) })
 	xattrBase := uint32(l.xattrPos%bs) / 4
 	var rec []byte
-	for _, n := range byPos {
+	for _, id := range l.order {
+		n := w.inodes.at(id)
 		if gap := base + n.pos - w.out.pos(); gap > 0 {
 			if err := w.out.zero(gap); err != nil {
 				return err
 			}
 		}
 		var err error
-		rec, err = l.record(rec[:0], n, xattrBase)
+		rec, err = l.record(rec[:0], id, xattrBase)
 		if err != nil {
 			return err
 		}
@@ -477,44 +597,53 @@ func (l *layout) writeMetadata() error {
 	return w.out.zero(base + l.metaLen - w.out.pos())
 }
 
-// record encodes n's inode, xattrs and inline tail.
-func (l *layout) record(b []byte, n *inode, xattrBase uint32) ([]byte, error) {
+// record encodes inode id's record: the inode, xattrs and inline tail.
+func (l *layout) record(b []byte, id uint32, xattrBase uint32) ([]byte, error) {
 	w := l.w
+	n := w.inodes.at(id)
+	tailLen := n.tailLen(w.bs)
 	layout := LayoutFlatPlain
-	if n.tailLen > 0 {
+	if tailLen > 0 {
 		layout = LayoutFlatInline
 	}
+	z := w.zf(n)
 	var u uint32
 	switch n.mode & ModeTypeMask {
 	case ModeRegular, ModeDir, ModeSymlink:
 		switch {
-		case n.z != nil:
+		case z != nil:
 			layout = LayoutCompressedCompact
-			if n.z.full {
+			if z.full {
 				layout = LayoutCompressedFull
 			}
-			u = uint32(n.z.blocks)
-			if n.z.homeless {
+			u = uint32(z.blocks)
+			if z.homeless {
 				u++
 			}
-		case n.startBlk >= 0:
-			u = uint32(n.startBlk)
-		case n.tailLen > 0:
+		case n.startBlk() >= 0:
+			u = n.u
+		case tailLen > 0:
 			u = nullAddr
 		}
 	case ModeCharDevice, ModeBlockDevice:
-		u = n.rdev
+		u = n.u
+	}
+	var xs *xattrSet
+	ibody := 0
+	if n.xattr != 0 {
+		xs = w.xattrs.at(n.xattr - 1)
+		ibody = int(xs.ibody)
 	}
 	icount := uint16(0)
-	if n.ibody > 0 {
-		icount = uint16((n.ibody-xattrIbodyHeaderSize)/4 + 1)
+	if ibody > 0 {
+		icount = uint16((ibody-xattrIbodyHeaderSize)/4 + 1)
 	}
-	if n.extended {
+	if w.needsExtended(n) {
 		b = append(b, make([]byte, extendedInodeSize)...)
 		c := b[len(b)-extendedInodeSize:]
 		le.PutUint16(c[ieFormat:], uint16(layout<<1|inodeVersionExtended))
 		le.PutUint16(c[ieXattrIcount:], icount)
-		le.PutUint16(c[ieMode:], uint16(n.mode))
+		le.PutUint16(c[ieMode:], n.mode)
 		le.PutUint64(c[ieSize:], uint64(n.size))
 		le.PutUint32(c[ieU:], u)
 		le.PutUint32(c[ieIno:], n.ino)
@@ -528,7 +657,7 @@ func (l *layout) record(b []byte, n *inode, xattrBase uint32) ([]byte, error) {
 		c := b[len(b)-compactInodeSize:]
 		le.PutUint16(c[icFormat:], uint16(layout<<1))
 		le.PutUint16(c[icXattrIcount:], icount)
-		le.PutUint16(c[icMode:], uint16(n.mode))
+		le.PutUint16(c[icMode:], n.mode)
 		le.PutUint16(c[icNb:], uint16(n.nlink))
 		le.PutUint32(c[icSize:], uint32(n.size))
 		le.PutUint32(c[icU:], u)
@@ -536,37 +665,46 @@ func (l *layout) record(b []byte, n *inode, xattrBase uint32) ([]byte, error) {
 		le.PutUint16(c[icUID:], uint16(n.uid))
 		le.PutUint16(c[icGID:], uint16(n.gid))
 	}
-	if n.ibody > 0 {
+	if ibody > 0 {
 		start := len(b)
 		b = append(b, make([]byte, xattrIbodyHeaderSize)...)
-		le.PutUint32(b[start:], n.filter)
-		b[start+4] = uint8(len(n.shared))
-		for _, id := range n.shared {
-			b = le.AppendUint32(b, xattrBase+id)
-		}
-		for _, x := range n.inlineX {
-			b = l.enc.appendEntry(b, x)
-		}
-		if len(b)-start != n.ibody {
-			return nil, fmt.Errorf("erofs: internal error: inode %d xattrs take %d bytes, planned %d", n.ino, len(b)-start, n.ibody)
+		le.PutUint32(b[start:], xs.filter)
+		shared := 0
+		l.splitXattrs(xs.list, func(x xattr, isShared bool) {
+			if isShared {
+				b = le.AppendUint32(b, xattrBase+l.offs[x.key()])
+				shared++
+			}
+		})
+		b[start+4] = uint8(shared)
+		l.splitXattrs(xs.list, func(x xattr, isShared bool) {
+			if !isShared {
+				b = l.enc.appendEntry(b, x)
+			}
+		})
+		if len(b)-start != ibody {
+			return nil, fmt.Errorf("erofs: internal error: inode %d xattrs take %d bytes, planned %d", n.ino, len(b)-start, ibody)
 		}
 	}
-	if n.z != nil {
-		return l.appendZmeta(b, len(b)-l.w.coreSize(n)-n.ibody, n)
+	if z != nil {
+		return l.appendZmeta(b, len(b)-w.coreSize(n)-ibody, n)
 	}
-	if n.tailLen > 0 {
+	if tailLen > 0 {
 		switch n.mode & ModeTypeMask {
 		case ModeRegular:
 			start := len(b)
-			b = append(b, make([]byte, n.tailLen)...)
-			if err := w.spool.readAt(b[start:], n.tailOff); err != nil {
+			b = append(b, make([]byte, tailLen)...)
+			if err := w.spool.readAt(b[start:], n.data); err != nil {
 				return nil, err
 			}
 		case ModeSymlink:
-			b = append(b, n.link[len(n.link)-n.tailLen:]...)
+			link := *w.links.at(uint32(n.data))
+			b = append(b, link[len(link)-tailLen:]...)
 		case ModeDir:
 			var last []byte
-			l.dirBlocks(n, func(blk []byte) error { last = blk; return nil })
+			if err := l.dirBlocks(id, func(blk []byte) error { last = blk; return nil }); err != nil {
+				return nil, err
+			}
 			b = append(b, last...)
 		}
 	}
@@ -592,7 +730,7 @@ func (l *layout) writeHeader(blocks int64) error {
 	le.PutUint32(sb[sbMagic:], Magic)
 	le.PutUint32(sb[sbFeatureCompat:], compat)
 	sb[sbBlkszBits] = w.bits
-	le.PutUint16(sb[sbRootNid:], uint16(w.root.nid))
+	le.PutUint16(sb[sbRootNid:], uint16(w.inodes.at(rootID).nid()))
 	le.PutUint64(sb[sbInos:], uint64(len(l.order)))
 	le.PutUint64(sb[sbEpoch:], uint64(w.opts.BuildTime))
 	le.PutUint32(sb[sbBlocks:], uint32(blocks))

@@ -3,6 +3,7 @@ package erofs
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"io/fs"
 	"math"
@@ -64,7 +65,8 @@ type WriterOptions struct {
 // Writer builds an uncompressed EROFS image in one pass. File data is
 // written to the output as it is added; directories, inodes and the
 // superblock are written by Close. Memory use grows with the number of
-// entries, not with the size of the data.
+// entries and the bytes of their names and attributes, not with the size
+// of the data, the depth of directories or the length of paths.
 //
 // The image layout is: the superblock (and, when they fit, shared xattrs
 // and the long xattr prefix table) in the first block, then file data in
@@ -75,11 +77,20 @@ type Writer struct {
 	bs    int
 	bits  uint8
 	out   *seqWriter
-	root  *inode
 	spool spool
 	err   error // sticky
 	done  bool
 	size  int64
+
+	// The tree (see tree.go); the root directory is inode rootID.
+	inodes arena[inode]
+	dents  arena[dentry]
+	names  nameStore
+	index  dirIndex
+	xattrs arena[xattrSet]   // by inode.xattr-1
+	xnames map[string]string // xattr names, stored once
+	links  arena[string]     // symlink targets, by inode.data
+	zfiles []*zfile          // compressed files, by inode.data; appended by the sink
 
 	dataStart int64  // first block after the superblock
 	nextBlock int64  // next free block in the data area
@@ -89,43 +100,110 @@ type Writer struct {
 	zp        *zpipe // compression pipeline, when compressing
 }
 
-// inode is an object being built; hard links share one.
+// rootID is the inode of the root directory.
+const rootID = 0
+
+// inode is an object being built; hard links share one. It holds no
+// pointers: what only some objects have lives in tables of the Writer that
+// the inode indexes. It takes 64 bytes.
 type inode struct {
-	mode     uint32
-	uid, gid uint32
-	mtime    int64
-	nsec     uint32
-	size     int64
-	rdev     uint32
-	xattrs   []xattr // sorted by key()
-	link     string  // symlink target
-	children map[string]*inode
-	parent   *inode
+	mtime int64
+	size  int64
+	pos   int64 // set during layout: offset of the record in the metadata area
+	// data depends on the type. A regular file: the spool offset of its
+	// inline tail, or its index in Writer.zfiles when flagZ is set. A
+	// symlink: its index in Writer.links. A directory: its parent's inode,
+	// set during layout.
+	data  int64
+	nsec  uint32
+	uid   uint32
+	gid   uint32
+	u     uint32 // first data block (noID for none), or a device's number
+	xattr uint32 // 1 + index in Writer.xattrs; 0 for no xattrs
+	nlink uint32 // set during layout
+	ino   uint32 // set during layout
+	mode  uint16
+	flags uint8
+}
 
-	// Regular file data.
-	startBlk int64 // first data block, -1 if none
-	inline   bool  // tail is in the spool at tailOff
-	tailOff  int64
+// inode flags.
+const (
+	flagInline  = 1 << iota // the data's tail is inline in the inode's block
+	flagZ                   // stored compressed; data indexes Writer.zfiles
+	flagVisited             // reached by the layout walk
+)
 
-	z *zfile // compressed data, when the file was stored compressed
-
-	// Set during layout.
-	nlink    uint32
-	ino      uint32
-	extended bool
-	sharedX  []xattr  // xattrs stored in the shared area
-	shared   []uint32 // their ids, relative to the area
-	inlineX  []xattr
-	filter   uint32
-	ibody    int
-	tailLen  int
-	nid      uint64
-	pos      int64
-	names    []string // directories: sorted child names
-	visited  bool
+// xattrSet holds an inode's extended attributes.
+type xattrSet struct {
+	list   []xattr // sorted by key()
+	filter uint32  // set during layout: the name bloom filter
+	ibody  int32   // set during layout: size of the xattr body in the inode
 }
 
 func (n *inode) isDir() bool { return n.mode&ModeTypeMask == ModeDir }
+
+func (n *inode) inline() bool { return n.flags&flagInline != 0 }
+
+func (n *inode) setInline(v bool) {
+	if v {
+		n.flags |= flagInline
+	} else {
+		n.flags &^= flagInline
+	}
+}
+
+// startBlk is the first data block, -1 if none.
+func (n *inode) startBlk() int64 {
+	if n.u == noID {
+		return -1
+	}
+	return int64(n.u)
+}
+
+// setStartBlk sets the first data block; b is below math.MaxUint32, or -1
+// for none.
+func (n *inode) setStartBlk(b int64) {
+	if b < 0 {
+		n.u = noID
+	} else {
+		n.u = uint32(b)
+	}
+}
+
+// tailLen is the number of data bytes stored inline with the inode.
+func (n *inode) tailLen(bs int) int {
+	if !n.inline() {
+		return 0
+	}
+	return int(n.size % int64(bs))
+}
+
+// nid is the inode's number on disk, once layout has placed it.
+func (n *inode) nid() uint64 { return uint64(n.pos / inodeSlotSize) }
+
+// xattrsOf returns n's xattrs, sorted by key.
+func (w *Writer) xattrsOf(n *inode) []xattr {
+	if n.xattr == 0 {
+		return nil
+	}
+	return w.xattrs.at(n.xattr - 1).list
+}
+
+// ibody is the size of n's xattr body, once layout has planned it.
+func (w *Writer) ibody(n *inode) int {
+	if n.xattr == 0 {
+		return 0
+	}
+	return int(w.xattrs.at(n.xattr - 1).ibody)
+}
+
+// zf returns n's compressed form, or nil.
+func (w *Writer) zf(n *inode) *zfile {
+	if n.flags&flagZ == 0 {
+		return nil
+	}
+	return w.zfiles[n.data]
+}
 
 // NewWriter returns a Writer that writes an image to w, starting at offset
 // 0. opts may be nil.
@@ -154,8 +232,10 @@ func NewWriter(w io.WriterAt, opts *WriterOptions) (*Writer, error) {
 	wr.dataStart = int64(roundUp(SuperblockOffset+superblockSize, bs) / bs)
 	wr.nextBlock = wr.dataStart
 	wr.out = newSeqWriter(w, wr.dataStart*int64(bs), 1<<20)
-	wr.root = &inode{mode: ModeDir | 0o755, mtime: o.BuildTime, startBlk: -1, children: map[string]*inode{}}
-	wr.root.parent = wr.root
+	wr.index.seed = maphash.MakeSeed()
+	wr.xnames = map[string]string{}
+	_, root, _ := wr.inodes.add()
+	*root = inode{mode: ModeDir | 0o755, mtime: o.BuildTime, u: noID}
 	if o.Compression != nil {
 		c := *o.Compression
 		if err := c.validate(bs); err != nil {
@@ -173,40 +253,121 @@ func NewWriter(w io.WriterAt, opts *WriterOptions) (*Writer, error) {
 // components are dropped; absolute paths, ".." components, names over 255
 // bytes and NUL bytes are errors.
 func SplitPath(p string) ([]string, error) {
-	if strings.HasPrefix(p, "/") {
-		return nil, fmt.Errorf("absolute path %q", p)
+	if err := checkPath(p); err != nil {
+		return nil, err
 	}
 	var parts []string
-	for _, c := range strings.Split(p, "/") {
-		switch c {
-		case "", ".":
-			continue
-		case "..":
-			return nil, fmt.Errorf("path %q has a \"..\" component", p)
-		}
-		if len(c) > maxNameLen {
-			return nil, fmt.Errorf("path %q: name %.20q... is %d bytes, over the limit of %d", p, c, len(c), maxNameLen)
-		}
-		if strings.IndexByte(c, 0) >= 0 {
-			return nil, fmt.Errorf("path %q contains a NUL byte", p)
-		}
+	for c, i := nextName(p, 0); c != ""; c, i = nextName(p, i) {
 		parts = append(parts, c)
 	}
 	return parts, nil
 }
 
-// lookupParent walks to the directory that holds the last component of
-// parts, creating missing directories. A non-directory in the way is an
-// error, as it is when extracting.
-func (w *Writer) lookupParent(parts []string) (*inode, error) {
-	dir := w.root
-	for i, c := range parts[:len(parts)-1] {
-		child := dir.children[c]
-		if child == nil {
-			child = w.implicitDir(dir)
-			dir.children[c] = child
-		} else if !child.isDir() {
-			return nil, fmt.Errorf("%q is not a directory: %w", strings.Join(parts[:i+1], "/"), syscall.ENOTDIR)
+// checkPath reports the error SplitPath would return for p, if any.
+func checkPath(p string) error {
+	if strings.HasPrefix(p, "/") {
+		return fmt.Errorf("absolute path %q", p)
+	}
+	for rest := p; ; {
+		c, tail, more := strings.Cut(rest, "/")
+		switch c {
+		case "", ".":
+		case "..":
+			return fmt.Errorf("path %q has a \"..\" component", p)
+		default:
+			if len(c) > maxNameLen {
+				return fmt.Errorf("path %q: name %.20q... is %d bytes, over the limit of %d", p, c, len(c), maxNameLen)
+			}
+			if strings.IndexByte(c, 0) >= 0 {
+				return fmt.Errorf("path %q contains a NUL byte", p)
+			}
+		}
+		if !more {
+			return nil
+		}
+		rest = tail
+	}
+}
+
+// nextName returns the first name of p at or after byte i, skipping empty
+// and "." components, and the byte after it; "" when there is none.
+func nextName(p string, i int) (string, int) {
+	for i < len(p) {
+		c, _, _ := strings.Cut(p[i:], "/")
+		i += len(c) + 1
+		if c != "" && c != "." {
+			return c, min(i, len(p))
+		}
+	}
+	return "", len(p)
+}
+
+// splitLast splits a path into the part before its last name and that
+// name, "" for a path naming the root.
+func splitLast(p string) (dir, name string) {
+	for end := len(p); end > 0; {
+		k := strings.LastIndexByte(p[:end], '/')
+		if c := p[k+1 : end]; c != "" && c != "." {
+			return p[:k+1], c
+		}
+		if k < 0 {
+			break
+		}
+		end = k
+	}
+	return "", ""
+}
+
+// cleanPrefix joins the names of p[:end] with slashes, as SplitPath would.
+func cleanPrefix(p string, end int) string {
+	var b strings.Builder
+	for c, i := nextName(p[:end], 0); c != ""; c, i = nextName(p[:end], i) {
+		if b.Len() > 0 {
+			b.WriteByte('/')
+		}
+		b.WriteString(c)
+	}
+	return b.String()
+}
+
+// child returns the inode named name in directory dir, or noID, with the
+// dentry that holds the name (noID if there is none) and the name's tag.
+func (w *Writer) child(dir uint32, name string) (ino, de, tag uint32) {
+	de, tag = w.find(dir, name)
+	if de == noID {
+		return noID, noID, tag
+	}
+	return w.dents.at(de).ino, de, tag
+}
+
+// link makes name in directory dir refer to inode ino.
+func (w *Writer) link(dir uint32, name string, de, tag, ino uint32) error {
+	if de != noID {
+		w.dents.at(de).ino = ino
+		return nil
+	}
+	return w.insert(dir, name, tag, ino)
+}
+
+// walkDirs walks the directories named by path p (already checked) from
+// the root, creating missing directories, and returns the last. A
+// non-directory in the way is an error, as it is when extracting.
+func (w *Writer) walkDirs(p string) (uint32, error) {
+	dir := uint32(rootID)
+	for c, i := nextName(p, 0); c != ""; c, i = nextName(p, i) {
+		child, de, tag := w.child(dir, c)
+		if child == noID {
+			id, n, err := w.inodes.add()
+			if err != nil {
+				return 0, err
+			}
+			*n = w.implicitDir()
+			if err := w.link(dir, c, de, tag, id); err != nil {
+				return 0, err
+			}
+			child = id
+		} else if !w.inodes.at(child).isDir() {
+			return 0, fmt.Errorf("%q is not a directory: %w", cleanPrefix(p, i), syscall.ENOTDIR)
 		}
 		dir = child
 	}
@@ -215,8 +376,8 @@ func (w *Writer) lookupParent(parts []string) (*inode, error) {
 
 // implicitDir makes a directory for a path whose parent never appeared as
 // an entry: mode 0755, owned by root, with the build time as mtime.
-func (w *Writer) implicitDir(parent *inode) *inode {
-	return &inode{mode: ModeDir | 0o755, mtime: w.opts.BuildTime, startBlk: -1, parent: parent, children: map[string]*inode{}}
+func (w *Writer) implicitDir() inode {
+	return inode{mode: ModeDir | 0o755, mtime: w.opts.BuildTime, u: noID}
 }
 
 // Add adds an object to the image. For a regular file it reads exactly
@@ -233,62 +394,88 @@ func (w *Writer) Add(e *Entry, data io.Reader) error {
 	if w.done {
 		return errors.New("erofs: Add after Close")
 	}
-	parts, err := SplitPath(e.Path)
-	if err != nil {
+	if err := checkPath(e.Path); err != nil {
 		return fmt.Errorf("erofs: %w", err)
 	}
-	n, err := w.newInode(e)
+	var n inode
+	xs, err := w.newInode(e, &n)
 	if err != nil {
 		return fmt.Errorf("erofs: %s: %w", e.Path, err)
 	}
-	if len(parts) == 0 {
+	dirPath, name := splitLast(e.Path)
+	if name == "" {
 		if !n.isDir() {
 			return fmt.Errorf("erofs: %q: the root must be a directory", e.Path)
 		}
-		w.updateDir(w.root, n)
+		w.updateDir(w.inodes.at(rootID), &n, xs)
 		return nil
 	}
-	dir, err := w.lookupParent(parts)
+	dir, err := w.walkDirs(dirPath)
 	if err != nil {
 		return fmt.Errorf("erofs: %s: %w", e.Path, err)
 	}
-	name := parts[len(parts)-1]
-	if old := dir.children[name]; old != nil && old.isDir() && n.isDir() {
-		w.updateDir(old, n)
-		return nil
-	}
-	if n.isDir() {
-		n.parent = dir
-		n.children = map[string]*inode{}
-	}
-	if n.mode&ModeTypeMask == ModeRegular {
-		write := w.writeData
-		if w.zp != nil && n.size > 0 {
-			write = w.zp.add
+	old, de, tag := w.child(dir, name)
+	if old != noID {
+		if o := w.inodes.at(old); o.isDir() && n.isDir() {
+			w.updateDir(o, &n, xs)
+			return nil
 		}
-		if err := write(n, data); err != nil {
+	}
+	id, p, err := w.inodes.add()
+	if err != nil {
+		w.err = fmt.Errorf("erofs: %s: %w", e.Path, err)
+		return w.err
+	}
+	*p = n
+	if len(xs) > 0 {
+		for i, x := range xs {
+			xs[i] = xattr{w.xattrName(x.name), strings.Clone(x.value)}
+		}
+		w.newXattrSet(p, xs)
+	}
+	if p.mode&ModeTypeMask == ModeSymlink {
+		i, link, err := w.links.add()
+		if err != nil {
+			w.err = fmt.Errorf("erofs: %s: %w", e.Path, err)
+			return w.err
+		}
+		*link = strings.Clone(e.Linkname)
+		p.data = int64(i)
+	}
+	if p.mode&ModeTypeMask == ModeRegular {
+		ibody := inlineIbodySize(xs)
+		if w.zp != nil && p.size > 0 {
+			err = w.zp.add(p, ibody, data)
+		} else {
+			err = w.writeData(p, ibody, data)
+		}
+		if err != nil {
 			w.err = fmt.Errorf("erofs: %s: %w", e.Path, err)
 			return w.err
 		}
 	}
-	dir.children[name] = n
+	if err := w.link(dir, name, de, tag, id); err != nil {
+		w.err = fmt.Errorf("erofs: %s: %w", e.Path, err)
+		return w.err
+	}
 	return nil
 }
 
 // updateDir copies a repeated directory entry's metadata onto the existing
 // directory. Xattrs are merged, the later values winning, as mkfs.erofs and
 // containerd's layer extraction do.
-func (w *Writer) updateDir(dst, src *inode) {
+func (w *Writer) updateDir(dst, src *inode, xs []xattr) {
 	dst.mode, dst.uid, dst.gid = src.mode, src.uid, src.gid
 	dst.mtime, dst.nsec = src.mtime, src.nsec
-	for _, x := range src.xattrs {
-		setXattr(dst, x.name, x.value)
+	for _, x := range xs {
+		w.setXattr(dst, x.name, x.value)
 	}
 }
 
-// newInode validates e and makes an inode from its metadata.
-func (w *Writer) newInode(e *Entry) (*inode, error) {
-	n := &inode{mode: e.Mode, uid: e.UID, gid: e.GID, startBlk: -1}
+// newInode validates e and fills n from its metadata. It returns e's
+// xattrs, sorted, for the caller to store.
+func (w *Writer) newInode(e *Entry, n *inode) ([]xattr, error) {
+	*n = inode{uid: e.UID, gid: e.GID, u: noID}
 	if e.ModTime.IsZero() {
 		n.mtime = w.opts.BuildTime
 	} else {
@@ -305,33 +492,34 @@ func (w *Writer) newInode(e *Entry) (*inode, error) {
 		if e.Linkname == "" || len(e.Linkname) > 4095 {
 			return nil, fmt.Errorf("symlink target of %d bytes (want 1 to 4095)", len(e.Linkname))
 		}
-		n.link = e.Linkname
 		n.size = int64(len(e.Linkname))
 	case ModeCharDevice, ModeBlockDevice:
 		if e.Devmajor > 0xFFF || e.Devminor > 0xFFFFF {
 			return nil, fmt.Errorf("device number %d:%d out of range", e.Devmajor, e.Devminor)
 		}
-		n.rdev = EncodeDev(e.Devmajor, e.Devminor)
+		n.u = EncodeDev(e.Devmajor, e.Devminor)
 	default:
 		return nil, fmt.Errorf("unsupported file mode %#o", e.Mode)
 	}
 	if e.Mode&^(ModeTypeMask|ModePermMask) != 0 {
 		return nil, fmt.Errorf("invalid mode bits %#o", e.Mode)
 	}
+	n.mode = uint16(e.Mode)
+	var xs []xattr
 	if len(e.Xattrs) > 0 {
-		n.xattrs = make([]xattr, 0, len(e.Xattrs))
+		xs = make([]xattr, 0, len(e.Xattrs))
 		for name, value := range e.Xattrs {
 			if err := checkXattr(name, value); err != nil {
 				return nil, err
 			}
-			n.xattrs = append(n.xattrs, xattr{name, value})
+			xs = append(xs, xattr{name, value})
 		}
-		if size := inlineIbodySize(n.xattrs); (size-xattrIbodyHeaderSize)/4+1 > math.MaxUint16 {
+		if size := inlineIbodySize(xs); (size-xattrIbodyHeaderSize)/4+1 > math.MaxUint16 {
 			return nil, fmt.Errorf("xattrs take %d bytes, more than an inode can hold", size)
 		}
-		sortXattrs(n.xattrs)
+		sortXattrs(xs)
 	}
-	return n, nil
+	return xs, nil
 }
 
 func sortXattrs(xs []xattr) {
@@ -370,7 +558,8 @@ func inlineIbodySize(xs []xattr) int {
 
 // writeData streams a regular file's data: whole blocks to the data area,
 // the tail to the spool when it will be packed into the inode's block.
-func (w *Writer) writeData(n *inode, r io.Reader) error {
+// ibody is inlineIbodySize of the file's xattrs.
+func (w *Writer) writeData(n *inode, ibody int, r io.Reader) error {
 	if n.size == 0 {
 		return nil
 	}
@@ -379,16 +568,16 @@ func (w *Writer) writeData(n *inode, r io.Reader) error {
 	}
 	bs := int64(w.bs)
 	full, tail := n.size/bs, n.size%bs
-	blocks, err := w.planFlat(n)
+	blocks, err := w.planFlat(n, ibody)
 	if err != nil {
 		return err
 	}
 	w.dataCRC, err = w.out.readFrom(r, full*bs, w.dataCRC)
 	if err == nil && tail > 0 {
-		if n.inline {
+		if n.inline() {
 			buf := w.tail[:tail]
 			if _, err = io.ReadFull(r, buf); err == nil {
-				n.tailOff, err = w.spool.write(buf)
+				n.data, err = w.spool.write(buf)
 			}
 		} else {
 			w.dataCRC, err = w.out.readFrom(r, tail, w.dataCRC)
@@ -409,72 +598,84 @@ func (w *Writer) writeData(n *inode, r io.Reader) error {
 }
 
 // planFlat places a file stored uncompressed: whole blocks from the next
-// free block, and the tail inline in the inode's block when it fits. It
-// returns the number of data blocks.
-func (w *Writer) planFlat(n *inode) (int64, error) {
+// free block, and the tail inline in the inode's block when it fits with
+// an xattr body of ibody bytes. It returns the number of data blocks.
+func (w *Writer) planFlat(n *inode, ibody int) (int64, error) {
 	bs := int64(w.bs)
 	full, tail := n.size/bs, n.size%bs
-	n.inline = !w.opts.NoInlineData && tail > 0 &&
-		w.coreSize(n)+inlineIbodySize(n.xattrs)+int(tail) <= w.bs
+	n.setInline(!w.opts.NoInlineData && tail > 0 &&
+		w.coreSize(n)+ibody+int(tail) <= w.bs)
 	blocks := full
-	if tail > 0 && !n.inline {
+	if tail > 0 && !n.inline() {
 		blocks++
 	}
 	if w.nextBlock+blocks > math.MaxUint32 {
 		return 0, fmt.Errorf("image exceeds %d blocks", uint64(math.MaxUint32))
 	}
-	n.startBlk = -1
+	n.setStartBlk(-1)
 	if blocks > 0 {
-		n.startBlk = w.nextBlock
+		n.setStartBlk(w.nextBlock)
 	}
 	return blocks, nil
+}
+
+// usable reports an error for a Writer that is closed or has failed.
+func (w *Writer) usable(op string) error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.done {
+		return fmt.Errorf("erofs: %s after Close", op)
+	}
+	return nil
 }
 
 // Link adds a hard link: name becomes another name of the object at
 // target, which must exist and must not be a directory. An existing object
 // at name is replaced.
 func (w *Writer) Link(name, target string) error {
-	if w.err != nil {
-		return w.err
+	if err := w.usable("Link"); err != nil {
+		return err
 	}
-	parts, err := SplitPath(name)
-	if err != nil {
+	if err := checkPath(name); err != nil {
 		return fmt.Errorf("erofs: %w", err)
 	}
 	t, err := w.lookup(target)
 	if err != nil {
 		return fmt.Errorf("erofs: hard link %q: %w", name, err)
 	}
-	if t.isDir() {
+	if w.inodes.at(t).isDir() {
 		return fmt.Errorf("erofs: hard link %q: target %q is a directory", name, target)
 	}
-	if len(parts) == 0 {
+	dirPath, last := splitLast(name)
+	if last == "" {
 		return fmt.Errorf("erofs: hard link %q: cannot replace the root", name)
 	}
-	dir, err := w.lookupParent(parts)
+	dir, err := w.walkDirs(dirPath)
 	if err != nil {
 		return fmt.Errorf("erofs: hard link %q: %w", name, err)
 	}
-	dir.children[parts[len(parts)-1]] = t
+	_, de, tag := w.child(dir, last)
+	if err := w.link(dir, last, de, tag, t); err != nil {
+		w.err = fmt.Errorf("erofs: hard link %q: %w", name, err)
+		return w.err
+	}
 	return nil
 }
 
 // lookup finds the object at path p.
-func (w *Writer) lookup(p string) (*inode, error) {
-	parts, err := SplitPath(p)
-	if err != nil {
-		return nil, err
+func (w *Writer) lookup(p string) (uint32, error) {
+	if err := checkPath(p); err != nil {
+		return 0, err
 	}
-	n := w.root
-	for _, c := range parts {
-		if !n.isDir() {
-			return nil, fmt.Errorf("%q: %w", p, fs.ErrNotExist)
+	n := uint32(rootID)
+	for c, i := nextName(p, 0); c != ""; c, i = nextName(p, i) {
+		if !w.inodes.at(n).isDir() {
+			return 0, fmt.Errorf("%q: %w", p, fs.ErrNotExist)
 		}
-		child := n.children[c]
-		if child == nil {
-			return nil, fmt.Errorf("%q: %w", p, fs.ErrNotExist)
+		if n, _, _ = w.child(n, c); n == noID {
+			return 0, fmt.Errorf("%q: %w", p, fs.ErrNotExist)
 		}
-		n = child
 	}
 	return n, nil
 }
@@ -482,20 +683,25 @@ func (w *Writer) lookup(p string) (*inode, error) {
 // Remove deletes the object at path p (with everything below it, for a
 // directory). It is not an error if nothing is there.
 func (w *Writer) Remove(p string) error {
-	parts, err := SplitPath(p)
-	if err != nil {
+	if w.done {
+		return errors.New("erofs: Remove after Close")
+	}
+	if err := checkPath(p); err != nil {
 		return fmt.Errorf("erofs: %w", err)
 	}
-	if len(parts) == 0 {
+	dirPath, name := splitLast(p)
+	if name == "" {
 		return errors.New("erofs: cannot remove the root")
 	}
-	n := w.root
-	for _, c := range parts[:len(parts)-1] {
-		if n = n.children[c]; n == nil || !n.isDir() {
+	n := uint32(rootID)
+	for c, i := nextName(dirPath, 0); c != ""; c, i = nextName(dirPath, i) {
+		if n, _, _ = w.child(n, c); n == noID || !w.inodes.at(n).isDir() {
 			return nil
 		}
 	}
-	delete(n.children, parts[len(parts)-1])
+	if _, de, _ := w.child(n, name); de != noID {
+		w.dents.at(de).ino = noID
+	}
 	return nil
 }
 
@@ -503,12 +709,13 @@ func (w *Writer) Remove(p string) error {
 // parents as implicit directories (mode 0755, owned by root, build time)
 // where they are missing. Existing directories are left as they are.
 func (w *Writer) MkdirAll(p string) error {
-	parts, err := SplitPath(p)
-	if err != nil {
+	if w.done {
+		return errors.New("erofs: MkdirAll after Close")
+	}
+	if err := checkPath(p); err != nil {
 		return fmt.Errorf("erofs: %w", err)
 	}
-	_, err = w.lookupParent(append(parts, "x"))
-	if err != nil {
+	if _, err := w.walkDirs(p); err != nil {
 		return fmt.Errorf("erofs: MkdirAll %q: %w", p, err)
 	}
 	return nil
@@ -518,46 +725,79 @@ func (w *Writer) MkdirAll(p string) error {
 // the directory (and its parents) if it does not exist. Attributes of other
 // objects are given to Add.
 func (w *Writer) SetXattr(p, name, value string) error {
-	if w.err != nil {
-		return w.err
+	if err := w.usable("SetXattr"); err != nil {
+		return err
 	}
 	if err := checkXattr(name, value); err != nil {
 		return fmt.Errorf("erofs: %s: %w", p, err)
 	}
-	parts, err := SplitPath(p)
-	if err != nil {
+	if err := checkPath(p); err != nil {
 		return fmt.Errorf("erofs: %w", err)
 	}
-	n := w.root
-	if len(parts) > 0 {
-		dir, err := w.lookupParent(parts)
+	id := uint32(rootID)
+	if dirPath, last := splitLast(p); last != "" {
+		dir, err := w.walkDirs(dirPath)
 		if err != nil {
 			return fmt.Errorf("erofs: SetXattr %q: %w", p, err)
 		}
-		c := parts[len(parts)-1]
-		n = dir.children[c]
-		if n == nil {
-			n = w.implicitDir(dir)
-			dir.children[c] = n
+		var de, tag uint32
+		if id, de, tag = w.child(dir, last); id == noID {
+			var n *inode
+			if id, n, err = w.inodes.add(); err != nil {
+				return fmt.Errorf("erofs: SetXattr %q: %w", p, err)
+			}
+			*n = w.implicitDir()
+			if err := w.link(dir, last, de, tag, id); err != nil {
+				return fmt.Errorf("erofs: SetXattr %q: %w", p, err)
+			}
 		}
 	}
+	n := w.inodes.at(id)
 	if !n.isDir() {
 		return fmt.Errorf("erofs: SetXattr %q: %w", p, syscall.ENOTDIR)
 	}
-	setXattr(n, name, value)
+	w.setXattr(n, name, value)
 	return nil
 }
 
-func setXattr(n *inode, name, value string) {
-	for i := range n.xattrs {
-		if n.xattrs[i].name == name {
-			n.xattrs[i].value = value
-			sortXattrs(n.xattrs)
+// setXattr sets an xattr of n, keeping its list sorted. Like Add, it
+// stores copies of the strings, which hold on to nothing else (archive/tar
+// returns PAX values that share the memory of their whole header, path
+// included), and each name once.
+func (w *Writer) setXattr(n *inode, name, value string) {
+	if n.xattr == 0 {
+		w.newXattrSet(n, nil)
+	}
+	s := w.xattrs.at(n.xattr - 1)
+	value = strings.Clone(value)
+	for i := range s.list {
+		if s.list[i].name == name {
+			s.list[i].value = value
+			sortXattrs(s.list)
 			return
 		}
 	}
-	n.xattrs = append(n.xattrs, xattr{name, value})
-	sortXattrs(n.xattrs)
+	s.list = append(s.list, xattr{w.xattrName(name), value})
+	sortXattrs(s.list)
+}
+
+// newXattrSet gives n, which has none, the xattrs xs.
+func (w *Writer) newXattrSet(n *inode, xs []xattr) {
+	// This cannot fail: there is at most one set per inode, and the
+	// inodes' arena has the same limit.
+	i, s, _ := w.xattrs.add()
+	s.list = xs
+	n.xattr = i + 1
+}
+
+// xattrName returns the Writer's copy of an xattr name.
+func (w *Writer) xattrName(name string) string {
+	stored, ok := w.xnames[name]
+	if !ok {
+		stored = strings.Clone(name)
+		w.xnames[stored] = stored
+	}
+	return stored
 }
 
 // Size returns the size of the finished image in bytes. It is valid after a

@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"runtime"
 	"strings"
 	"testing"
@@ -493,5 +494,175 @@ func TestWriterBoundedMemory(t *testing.T) {
 	}
 	if w.Size() < size {
 		t.Errorf("image %d bytes, smaller than its file", w.Size())
+	}
+}
+
+// TestWriterTreeModel applies a random sequence of Add, Link, Remove and
+// MkdirAll calls to a Writer and to a plain map of paths, over a few
+// thousand names in a few directories (names that sort before "." and
+// 255-byte ones among them), with files replacing directories and back,
+// and checks that the image read back holds exactly what the map does.
+func TestWriterTreeModel(t *testing.T) {
+	type node struct {
+		dir  bool
+		data string
+		link string
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	names := []string{"a", "b", "-dash", "!bang", "..dots", ".hidden", strings.Repeat("L", 255)}
+	for i := 0; i < 600; i++ {
+		names = append(names, fmt.Sprintf("n%03d", i))
+	}
+	randPath := func() string {
+		parts := make([]string, 1+rng.IntN(3))
+		for i := range parts {
+			switch {
+			case i < len(parts)-1 || rng.IntN(100) == 0:
+				parts[i] = names[rng.IntN(4)] // a directory, most of the time
+			default:
+				parts[i] = names[4+rng.IntN(len(names)-4)]
+			}
+		}
+		return strings.Join(parts, "/")
+	}
+	model := map[string]*node{}
+	// parentsOK reports whether every parent of p is a directory or
+	// missing, and creates the missing ones.
+	parentsOK := func(p string, create bool) bool {
+		for i := 0; i < len(p); i++ {
+			if p[i] != '/' {
+				continue
+			}
+			if n := model[p[:i]]; n != nil && !n.dir {
+				return false
+			}
+		}
+		for i := 0; create && i < len(p); i++ {
+			if p[i] == '/' && model[p[:i]] == nil {
+				model[p[:i]] = &node{dir: true}
+			}
+		}
+		return true
+	}
+	drop := func(p string) {
+		delete(model, p)
+		for q := range model {
+			if strings.HasPrefix(q, p+"/") {
+				delete(model, q)
+			}
+		}
+	}
+	img := &memImage{}
+	w, err := erofs.NewWriter(img, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for op := 0; op < 6000; op++ {
+		p := randPath()
+		switch k := rng.IntN(10); {
+		case k < 5: // a file, a symlink or a directory
+			e := &erofs.Entry{Path: p, Mode: erofs.ModeRegular | 0o644}
+			var n *node
+			switch rng.IntN(3) {
+			case 0:
+				n = &node{data: fmt.Sprintf("data %d", op)}
+				e.Size = int64(len(n.data))
+			case 1:
+				n = &node{link: fmt.Sprintf("target-%d", op)}
+				e.Mode, e.Linkname = erofs.ModeSymlink|0o777, n.link
+			default:
+				n = &node{dir: true}
+				e.Mode = erofs.ModeDir | 0o755
+			}
+			want := parentsOK(p, false)
+			err := w.Add(e, strings.NewReader(n.data))
+			if (err == nil) != want {
+				t.Fatalf("op %d: Add %q: %v, want error %v", op, p, err, !want)
+			}
+			if want {
+				parentsOK(p, true)
+				if old := model[p]; !(old != nil && old.dir && n.dir) {
+					drop(p)
+					model[p] = n
+				}
+			}
+		case k < 7: // a hard link to an existing non-directory
+			var target string
+			for try := 0; try < 20 && target == ""; try++ {
+				if q := randPath(); model[q] != nil && !model[q].dir {
+					target = q
+				}
+			}
+			if target == "" || strings.HasPrefix(p, target+"/") || p == target {
+				continue
+			}
+			want := parentsOK(p, false)
+			err := w.Link(p, target)
+			if (err == nil) != want {
+				t.Fatalf("op %d: Link %q to %q: %v, want error %v", op, p, target, err, !want)
+			}
+			if want {
+				parentsOK(p, true)
+				n := model[target]
+				drop(p)
+				model[p] = n
+			}
+		case k < 8:
+			if err := w.Remove(p); err != nil {
+				t.Fatal(err)
+			}
+			drop(p)
+		default:
+			want := parentsOK(p+"/x", false)
+			if n := model[p]; n != nil && !n.dir {
+				want = false
+			}
+			err := w.MkdirAll(p)
+			if (err == nil) != want {
+				t.Fatalf("op %d: MkdirAll %q: %v, want error %v", op, p, err, !want)
+			}
+			if want {
+				parentsOK(p+"/x", true)
+			}
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := readGoErofs(t, img.b)
+	inos := map[*node]int64{}
+	links := map[*node]int{}
+	for _, n := range model {
+		links[n]++
+	}
+	for p, n := range model {
+		g, ok := r[p]
+		if !ok {
+			t.Errorf("%s: missing", p)
+			continue
+		}
+		switch {
+		case n.dir && g.mode&erofs.ModeTypeMask != erofs.ModeDir,
+			n.link != "" && g.link != n.link,
+			!n.dir && n.link == "" && g.data != n.data:
+			t.Errorf("%s: %+v, want %+v", p, g, *n)
+		}
+		if !n.dir {
+			if ino, ok := inos[n]; ok && ino != g.ino {
+				t.Errorf("%s: inode %d, want %d as its other names", p, g.ino, ino)
+			}
+			inos[n] = g.ino
+			if g.nlink != links[n] {
+				t.Errorf("%s: nlink %d, want %d", p, g.nlink, links[n])
+			}
+		}
+	}
+	for p := range r {
+		if _, ok := model[p]; !ok && p != "." {
+			t.Errorf("%s: in the image, not in the model", p)
+		}
+	}
+	if len(model) < 1000 {
+		t.Errorf("the model ended with %d entries; the test should make more", len(model))
 	}
 }

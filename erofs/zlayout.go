@@ -17,8 +17,8 @@ type lcluster struct {
 // firstBlock is the block of the file's first physical cluster, or where
 // it would be for a file whose only cluster is inline.
 func (z *zfile) firstBlock(n *inode) int64 {
-	if n.startBlk >= 0 {
-		return n.startBlk
+	if b := n.startBlk(); b >= 0 {
+		return b
 	}
 	if z.homeless && len(z.extents) == 1 {
 		return z.homeBlk
@@ -53,7 +53,7 @@ func (l *layout) zadvise(z *zfile) uint16 {
 func (l *layout) zlclusters(n *inode, advise uint16) []lcluster {
 	w := l.w
 	bs := int64(w.bs)
-	z := n.z
+	z := w.zf(n)
 	count := lclusterCount(n.size, w.bs)
 	idx := make([]lcluster, count)
 	blk := z.firstBlock(n)
@@ -97,13 +97,13 @@ func (l *layout) zlclusters(n *inode, advise uint16) []lcluster {
 // zmetaSize is the size of a compressed inode's map header, indexes and
 // inline cluster, from the end of its xattrs rounded up to 8 bytes.
 func (l *layout) zmetaSize(n *inode) int {
-	z := n.z
+	z := l.w.zf(n)
 	count := int(lclusterCount(n.size, l.w.bs))
 	size := mapHeaderSize
 	if z.full {
 		size += fullIndexReserved + fullIndexSize*count
 	} else {
-		ebase := roundUp(l.w.coreSize(n)+n.ibody, 8) + mapHeaderSize
+		ebase := roundUp(l.w.coreSize(n)+l.w.ibody(n), 8) + mapHeaderSize
 		init4, c2b, rest := compactSplit(ebase, count, l.w.bits <= 12)
 		size += compactBytes(init4, c2b, rest)
 	}
@@ -134,16 +134,16 @@ func compactBytes(init4, c2b, rest int) int {
 // zplan fixes a compressed inode's index format and decides whether its
 // inline cluster fits its block; one that does not gets a block of its
 // own, at the given block, and the file switches to full indexes.
-func (l *layout) zplan(n *inode, next int64) int64 {
+func (l *layout) zplan(id uint32, n *inode, next int64) int64 {
 	w := l.w
-	z := n.z
+	z := w.zf(n)
 	if w.opts.Compression.FullIndexes || w.bits > 14 {
 		z.full = true
 	}
-	if z.idata > 0 && roundUp(w.coreSize(n)+n.ibody, 8)+l.zmetaSize(n) > w.bs {
+	if z.idata > 0 && roundUp(w.coreSize(n)+w.ibody(n), 8)+l.zmetaSize(n) > w.bs {
 		z.homeless, z.full = true, true
 		z.homeBlk = next
-		l.reserved = append(l.reserved, n)
+		l.reserved = append(l.reserved, id)
 		next++
 	}
 	return next
@@ -153,7 +153,7 @@ func (l *layout) zplan(n *inode, next int64) int64 {
 // cluster to b, which holds the inode and its xattrs from byte start.
 func (l *layout) appendZmeta(b []byte, start int, n *inode) ([]byte, error) {
 	w := l.w
-	z := n.z
+	z := w.zf(n)
 	for (len(b)-start)%8 != 0 {
 		b = append(b, 0)
 	}
@@ -202,7 +202,7 @@ func (l *layout) appendCompact(b []byte, ebase int, idx []lcluster, advise uint1
 	lobits := max(int(w.bits), 12)
 	big := advise&adviseBigPcluster1 != 0
 
-	blkaddr := n.z.firstBlock(n)
+	blkaddr := w.zf(n).firstBlock(n)
 	dummy := false
 	if !big {
 		blkaddr--
@@ -267,7 +267,7 @@ func (l *layout) appendCompact(b []byte, ebase int, idx []lcluster, advise uint1
 // block into a block of its own.
 func (l *layout) writeHomeless(n *inode) error {
 	w := l.w
-	z := n.z
+	z := w.zf(n)
 	blk := make([]byte, w.bs)
 	data := blk[:z.idata]
 	if !z.extents[len(z.extents)-1].raw {
@@ -287,10 +287,10 @@ func (l *layout) zconfig() (incompat uint32, u1 uint16, records []byte) {
 		return 0, 0, nil
 	}
 	any, inline := false, false
-	for _, n := range l.order {
-		if n.z != nil {
+	for _, id := range l.order {
+		if z := w.zf(w.inodes.at(id)); z != nil {
 			any = true
-			if n.z.idata > 0 && !n.z.homeless {
+			if z.idata > 0 && !z.homeless {
 				inline = true
 			}
 		}

@@ -36,7 +36,8 @@ type zextent struct {
 	inline bool   // the file's tail cluster, stored in the inode's block
 }
 
-// zfile is the compressed form of a regular file, set by the sink.
+// zfile is the compressed form of a regular file, made by the sink; the
+// sink alone appends to Writer.zfiles until the pipeline is closed.
 type zfile struct {
 	extents  []zextent
 	blocks   int64 // physical blocks, not counting an inline cluster
@@ -51,6 +52,7 @@ type zfile struct {
 // zjob is one segment on its way through the pipeline.
 type zjob struct {
 	n     *inode
+	ibody int // inlineIbodySize of the file's xattrs
 	in    []byte
 	first bool // the file's first segment
 	last  bool // the file's last segment
@@ -194,8 +196,9 @@ func (p *zpipe) release(n int) {
 	p.cond.Broadcast()
 }
 
-// add reads a regular file's data and queues it.
-func (p *zpipe) add(n *inode, r io.Reader) error {
+// add reads a regular file's data and queues it. ibody is
+// inlineIbodySize of the file's xattrs.
+func (p *zpipe) add(n *inode, ibody int, r io.Reader) error {
 	if r == nil {
 		return errors.New("no data reader for a non-empty file")
 	}
@@ -204,7 +207,7 @@ func (p *zpipe) add(n *inode, r io.Reader) error {
 		if err := p.acquire(size); err != nil {
 			return err
 		}
-		j := &zjob{n: n, in: p.bufs.get(size), first: off == 0, last: off+int64(size) == n.size, done: make(chan struct{})}
+		j := &zjob{n: n, ibody: ibody, in: p.bufs.get(size), first: off == 0, last: off+int64(size) == n.size, done: make(chan struct{})}
 		if _, err := io.ReadFull(r, j.in); err != nil {
 			p.bufs.put(j.in)
 			p.release(size)
@@ -330,12 +333,12 @@ func (p *zpipe) sink() error {
 			n := j.n
 			if j.first {
 				cur = &zfile{hint: w.nextBlock}
-				n.startBlk = w.nextBlock
+				n.setStartBlk(w.nextBlock)
 			}
 			// A single-segment file is kept until its end is known, so
 			// it can be stored uncompressed if compression does not pay.
 			if j.first && j.last && p.fallback(n, j) {
-				return w.writeFlat(n, j.in)
+				return w.writeFlat(n, j.ibody, j.in)
 			}
 			blocks := int64(len(j.out)) / bs
 			if w.nextBlock+blocks > math.MaxUint32 {
@@ -358,9 +361,11 @@ func (p *zpipe) sink() error {
 			}
 			if j.last {
 				if cur.blocks == 0 {
-					n.startBlk = -1
+					n.setStartBlk(-1)
 				}
-				n.z = cur
+				n.data = int64(len(w.zfiles))
+				n.flags |= flagZ
+				w.zfiles = append(w.zfiles, cur)
 			}
 			return nil
 		}()
@@ -384,15 +389,15 @@ func (p *zpipe) fallback(n *inode, j *zjob) bool {
 func lclusterCount(size int64, bs int) int64 { return (size + int64(bs) - 1) / int64(bs) }
 
 // writeFlat writes a file's data uncompressed, as writeData does.
-func (w *Writer) writeFlat(n *inode, data []byte) error {
+func (w *Writer) writeFlat(n *inode, ibody int, data []byte) error {
 	bs := int64(w.bs)
 	full := n.size / bs
-	blocks, err := w.planFlat(n)
+	blocks, err := w.planFlat(n, ibody)
 	if err != nil {
 		return err
 	}
 	body := data[:full*bs]
-	if !n.inline {
+	if !n.inline() {
 		body = data
 	}
 	if _, err := w.out.Write(body); err != nil {
@@ -403,12 +408,12 @@ func (w *Writer) writeFlat(n *inode, data []byte) error {
 	}
 	w.dataCRC = crc32.Update(w.dataCRC, castagnoli, data)
 	w.dataLen += n.size
-	if n.inline {
+	if n.inline() {
 		off, err := w.spool.write(data[full*bs:])
 		if err != nil {
 			return err
 		}
-		n.tailOff = off
+		n.data = off
 	}
 	w.nextBlock += blocks
 	return nil
