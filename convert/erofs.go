@@ -260,7 +260,11 @@ func addTar(w tarSink, cr *countingReader, mode WhiteoutMode, res *tarStats) err
 		// reads with the header, and for types it reads no data of.
 		off := cr.n - 512
 		next = cr.n + (hdr.Size+511)&^511
-		chain, problem, complete := walkHeaders(raw, start)
+		paxSize := int64(-1)
+		if v, ok := hdr.PAXRecords["size"]; ok && v != "" {
+			paxSize, _ = strconv.ParseInt(v, 10, 64)
+		}
+		chain, problem, complete := walkHeaders(raw, start, hdr.Typeflag == tar.TypeXGlobalHeader, paxSize)
 		if complete && problem == "" {
 			off = chain.final
 			next = (chain.dataEnd + 511) &^ 511
