@@ -18,7 +18,11 @@ import (
 )
 
 // WhiteoutMode selects what becomes of OCI whiteout files (".wh.NAME" and
-// the opaque marker ".wh..wh..opq") in a layer.
+// the opaque marker ".wh..wh..opq") in a layer. Whatever the mode, and for
+// Nydus layers too, whiteout names are checked the same way: a layer with
+// ".wh.", ".wh.." or ".wh...", a directory with a ".wh." name, an entry
+// below one, a hard link to one, or a whiteout or opaque marker below a
+// non-directory is refused.
 type WhiteoutMode int
 
 const (
