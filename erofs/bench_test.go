@@ -106,3 +106,23 @@ func BenchmarkWriterLargeFile(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkWriterEmptyFiles adds 100,000 empty files, in one directory
+// and in 100: the tree alone, with no data to write.
+func BenchmarkWriterEmptyFiles(b *testing.B) {
+	for _, dirs := range []int{1, 100} {
+		b.Run(fmt.Sprintf("dirs=%d", dirs), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				w, err := erofs.NewWriter(&benchSink{}, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				addEmptyFiles(b, 100000, dirs)(w)
+				if err := w.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
