@@ -24,7 +24,6 @@ var goodCases = []caseFunc{
 	{"xattr-max-value", caseXattrMaxValue},
 	{"pax-global", casePAXGlobal},
 	{"pax-global-fields", casePAXGlobalFields},
-	{"acl-text", caseACLText},
 	{"whiteouts", caseWhiteouts},
 	{"duplicates", caseDuplicates},
 	{"dir-to-file", caseDirToFile},
@@ -413,25 +412,6 @@ func casePAXGlobalFields() []byte {
 	ustar("first", 1)
 	ustar("second", 1) // replaces "first" under the global name
 	a.add(tar.Header{Typeflag: tar.TypeReg, Name: strings.Repeat("p", 120), Mode: 0o600}, []byte("own path record"))
-	return a.bytes()
-}
-
-// caseACLText has POSIX ACLs as the textual SCHILY.acl records GNU tar
-// --acls and star write, with numeric qualifiers and star's id field, and
-// one shadowed by a binary SCHILY.xattr record of the same ACL.
-func caseACLText() []byte {
-	a := newArchive(tar.FormatPAX)
-	a.add(tar.Header{Typeflag: tar.TypeDir, Name: "acl/", Mode: 0o750, PAXRecords: map[string]string{
-		"SCHILY.acl.access":  "user::rwx,user:1000:r-x,group::r-x,mask::r-x,other::---",
-		"SCHILY.acl.default": "user::rwx\ngroup::r-x\ngroup:alice:rwx:2000\nmask::rwx\nother::r-x",
-	}}, nil)
-	a.add(tar.Header{Typeflag: tar.TypeReg, Name: "acl/file", Mode: 0o640, PAXRecords: map[string]string{
-		"SCHILY.acl.access": "u::rw-,u:bob:r--:1001,g::r--,g:2000:r--,m::r--,o::---",
-	}}, []byte("acl"))
-	a.add(tar.Header{Typeflag: tar.TypeReg, Name: "acl/both", Mode: 0o640, PAXRecords: map[string]string{
-		"SCHILY.acl.access":                    "user::rw-,group::r--,other::r--",
-		"SCHILY.xattr.system.posix_acl_access": fileACL,
-	}}, []byte("both"))
 	return a.bytes()
 }
 

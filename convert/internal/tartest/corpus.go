@@ -535,6 +535,7 @@ func corpusXattrs() []Adversarial {
 	cs = append(cs, badEntry("acl-text-bad-permissions", b, "ACL entry", "f", offs["f"]))
 	b, offs = tarOf(x("f", map[string]string{"SCHILY.acl.access": "user:bob:r--,user::rw-,group::r--,mask::r--,other::---"}), "x")
 	cs = append(cs, badEntry("acl-text-name-without-id", b, "ACL entry", "f", offs["f"]))
+	cs = append(cs, ok("acl-text", caseACLText()))
 	b, _ = tarOf(reg("f"), "f", &tar.Header{Typeflag: tar.TypeLink, Name: "l", Linkname: "f", Format: tar.FormatPAX,
 		PAXRecords: map[string]string{"SCHILY.xattr.user.on-link": "ignored, as by extraction"}})
 	cs = append(cs, ok("xattr-on-hardlink-entry", b))
@@ -709,4 +710,24 @@ func corpusSparse() []Adversarial {
 	r.end()
 	cs = append(cs, badHeader("sparse-records-out-of-order", r.bytes(), "out of order", 0))
 	return cs
+}
+
+// caseACLText has POSIX ACLs as the textual SCHILY.acl records GNU tar
+// --acls and star write, with numeric qualifiers and star's id field (which
+// GNU tar 1.34 cannot read back), and one shadowed by a binary
+// SCHILY.xattr record of the same ACL.
+func caseACLText() []byte {
+	a := newArchive(tar.FormatPAX)
+	a.add(tar.Header{Typeflag: tar.TypeDir, Name: "acl/", Mode: 0o750, PAXRecords: map[string]string{
+		"SCHILY.acl.access":  "user::rwx,user:1000:r-x,group::r-x,mask::r-x,other::---",
+		"SCHILY.acl.default": "user::rwx\ngroup::r-x\ngroup:alice:rwx:2000\nmask::rwx\nother::r-x",
+	}}, nil)
+	a.add(tar.Header{Typeflag: tar.TypeReg, Name: "acl/file", Mode: 0o640, PAXRecords: map[string]string{
+		"SCHILY.acl.access": "u::rw-,u:bob:r--:1001,g::r--,g:2000:r--,m::r--,o::---",
+	}}, []byte("acl"))
+	a.add(tar.Header{Typeflag: tar.TypeReg, Name: "acl/both", Mode: 0o640, PAXRecords: map[string]string{
+		"SCHILY.acl.access":                    "user::rw-,group::r--,other::r--",
+		"SCHILY.xattr.system.posix_acl_access": fileACL,
+	}}, []byte("both"))
+	return a.bytes()
 }

@@ -35,7 +35,6 @@
 //	pax-global         xattrs from a global PAX header
 //	pax-global-fields  uid, gid, mtime, path and linkpath from global PAX
 //	                   headers, as GNU tar applies them
-//	acl-text           textual POSIX ACLs (SCHILY.acl.access and .default)
 //	whiteouts          .wh. files and .wh..wh..opq markers (also in implicit
 //	                   directories and before their directory's entry),
 //	                   native 0:0 whiteouts, a native opaque xattr
