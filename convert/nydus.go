@@ -111,9 +111,8 @@ func TarToNydus(r io.Reader, blobOut io.Writer, opts *NydusOptions) (*NydusResul
 			// Entry 0 is the layer's own blob, filled in at the end.
 			Blobs: []rafs.BlobInfo{{ID: PlaceholderBlobID}},
 		},
-		root: newNydusDir(),
+		root: newDir(""),
 	}
-	t.root.attr.Mode = erofs.ModeDir | 0o755
 	if t.dict != nil {
 		if err := t.dict.Compatible(t.boot); err != nil {
 			return nil, fmt.Errorf("convert: chunk dictionary: %w", err)
@@ -213,9 +212,12 @@ func (o *NydusOptions) writerOptions() (*blob.WriterOptions, uint64, error) {
 }
 
 // nydusTree builds a layer's file tree from tar entries (it is the tar
-// walker's sink), sending file data to the blob writer as it comes.
+// walker's sink), sending file data to the blob writer as it comes. The
+// tree it builds is the bootstrap's own tree of rafs.Node, so a layer is
+// held in memory once: a node per entry, its name, and for directories of
+// many entries a name index.
 type nydusTree struct {
-	root      *nydusNode
+	root      *rafs.Node
 	bw        *blob.Writer
 	chunks    *chunker.Fixed
 	chunkSize uint32
@@ -224,28 +226,60 @@ type nydusTree struct {
 	boot      *rafs.Bootstrap // flags, chunk size, blobs (dictionary ones added by Use)
 	err       error           // sticky: the blob writer may be broken
 
+	// index finds the children of large directories by name. Small
+	// directories are scanned.
+	index map[*rafs.Node]*dirIndex
+	// pending are the chunks stored in the layer's own blob, to copy
+	// into their files once the blob writer has placed them.
+	pending []pendingChunk
+	// linked holds the inodes hard links point to.
+	linked map[*rafs.Node]bool
+	// lastDir and lastDirPath remember the directory the last entry was
+	// added to (or the directory it was), so that a run of entries in one
+	// directory does not walk from the root for each.
+	lastDir     *rafs.Node
+	lastDirPath string
+
 	files, nchunks, dictChunks int
 	fileBytes                  uint64
 }
 
-// nydusNode is one inode of the tree being built. Hard links are the same
-// *nydusNode under several names, as in erofs.Writer.
-type nydusNode struct {
-	attr   rafs.Node             // attributes only (no Name, Children, Chunks, Link)
-	kids   map[string]*nydusNode // directories
-	chunks []nydusChunk          // regular files
+// pendingChunk is chunk i of file n, stored in the layer's own blob.
+type pendingChunk struct {
+	n   *rafs.Node
+	i   int
+	own *blob.Chunk
 }
 
-// nydusChunk is a file chunk: in the layer's own blob (pending until the
-// blob writer has placed it) or in a chunk-dictionary blob.
-type nydusChunk struct {
-	own  *blob.Chunk
-	dict rafs.Chunk
+// dirIndex finds the children of a large directory by name: by binary
+// search while they came in name order (as tars made from a directory
+// walk have them), else through a map of their positions.
+type dirIndex struct {
+	sorted bool
+	names  map[string]int32
 }
 
-func newNydusDir() *nydusNode { return &nydusNode{kids: map[string]*nydusNode{}} }
+// indexFrom is the number of children from which a directory gets a name
+// index.
+const indexFrom = 16
 
-func (n *nydusNode) isDir() bool { return n.attr.Mode&erofs.ModeTypeMask == erofs.ModeDir }
+// unsort turns directory d's index into a map.
+func (x *dirIndex) unsort(d *rafs.Node) {
+	x.sorted = false
+	x.names = make(map[string]int32, len(d.Children))
+	for k, c := range d.Children {
+		x.names[c.Name] = int32(k)
+	}
+}
+
+func compareName(c *rafs.Node, name string) int { return strings.Compare(c.Name, name) }
+
+func newDir(name string) *rafs.Node {
+	return &rafs.Node{Name: name, Mode: erofs.ModeDir | 0o755}
+}
+
+// isDir reports whether n is a directory (and not a hard link).
+func isDir(n *rafs.Node) bool { return n.Link == nil && n.IsDir() }
 
 // isImplicitDir reports whether a directory has the attributes TarToNydus
 // gives directories a tar only implies: mode 0755, owner 0:0, mtime 0 and
@@ -255,36 +289,125 @@ func isImplicitDir(n *rafs.Node) bool {
 		n.Mtime == 0 && n.MtimeNsec == 0 && len(n.Xattrs) == 0
 }
 
+// child returns the position and node of directory d's child name, or -1
+// and nil.
+func (t *nydusTree) child(d *rafs.Node, name string) (int, *rafs.Node) {
+	if x := t.index[d]; x != nil {
+		if x.sorted {
+			if i, ok := slices.BinarySearchFunc(d.Children, name, compareName); ok {
+				return i, d.Children[i]
+			}
+		} else if i, ok := x.names[name]; ok {
+			return int(i), d.Children[i]
+		}
+		return -1, nil
+	}
+	for i, c := range d.Children {
+		if c.Name == name {
+			return i, c
+		}
+	}
+	return -1, nil
+}
+
+// setChild puts n into directory d under n.Name, in place of the child at
+// position i if i >= 0.
+func (t *nydusTree) setChild(d *rafs.Node, i int, n *rafs.Node) {
+	if i >= 0 {
+		if isDir(d.Children[i]) {
+			t.lastDir = nil // it may be the one remembered, or above it
+		}
+		d.Children[i] = n
+		return
+	}
+	d.Children = append(d.Children, n)
+	last := len(d.Children) - 1
+	x := t.index[d]
+	switch {
+	case x == nil && last+1 >= indexFrom:
+		x = &dirIndex{sorted: true}
+		if !slices.IsSortedFunc(d.Children, func(a, b *rafs.Node) int { return strings.Compare(a.Name, b.Name) }) {
+			x.unsort(d)
+		}
+		if t.index == nil {
+			t.index = map[*rafs.Node]*dirIndex{}
+		}
+		t.index[d] = x
+	case x == nil:
+	case x.sorted:
+		if d.Children[last-1].Name > n.Name {
+			x.unsort(d)
+		}
+	default:
+		x.names[n.Name] = int32(last)
+	}
+}
+
+// removeChild removes the child at position i of directory d, moving the
+// last child into its place (the order of children is settled later).
+func (t *nydusTree) removeChild(d *rafs.Node, i int) {
+	if isDir(d.Children[i]) {
+		t.lastDir = nil
+	}
+	last := len(d.Children) - 1
+	if x := t.index[d]; x != nil {
+		if x.sorted {
+			x.unsort(d)
+		}
+		delete(x.names, d.Children[i].Name)
+		if i != last {
+			x.names[d.Children[last].Name] = int32(i)
+		}
+	}
+	d.Children[i] = d.Children[last]
+	d.Children[last] = nil
+	d.Children = d.Children[:last]
+}
+
 // parent walks to the directory holding the last component of parts,
-// creating missing directories as implicit ones.
-func (t *nydusTree) parent(parts []string) (*nydusNode, error) {
+// creating missing directories as implicit ones. p is the path parts
+// come from.
+func (t *nydusTree) parent(p string, parts []string) (*rafs.Node, error) {
+	dirPath, ok := "", false
+	if k := strings.LastIndexByte(p, '/'); k >= 0 && p[k+1:] == parts[len(parts)-1] {
+		dirPath, ok = p[:k], true
+		if t.lastDir != nil && dirPath == t.lastDirPath {
+			return t.lastDir, nil
+		}
+	}
 	dir := t.root
 	for i, c := range parts[:len(parts)-1] {
-		child := dir.kids[c]
+		k, child := t.child(dir, c)
 		if child == nil {
-			child = newNydusDir()
-			child.attr.Mode = erofs.ModeDir | 0o755
-			dir.kids[c] = child
-		} else if !child.isDir() {
+			child = newDir(strings.Clone(c))
+			t.setChild(dir, k, child)
+		} else if !isDir(child) {
 			return nil, fmt.Errorf("%q is not a directory: %w", strings.Join(parts[:i+1], "/"), syscall.ENOTDIR)
 		}
 		dir = child
+	}
+	if ok {
+		t.lastDir, t.lastDirPath = dir, dirPath
 	}
 	return dir, nil
 }
 
 // lookup finds the object at path p.
-func (t *nydusTree) lookup(p string) (*nydusNode, error) {
+func (t *nydusTree) lookup(p string) (*rafs.Node, error) {
 	parts, err := erofs.SplitPath(p)
 	if err != nil {
 		return nil, err
 	}
 	n := t.root
 	for _, c := range parts {
-		if !n.isDir() || n.kids[c] == nil {
+		var child *rafs.Node
+		if isDir(n) {
+			_, child = t.child(n, c)
+		}
+		if child == nil {
 			return nil, fmt.Errorf("%q: %w", p, fs.ErrNotExist)
 		}
-		n = n.kids[c]
+		n = child
 	}
 	return n, nil
 }
@@ -303,70 +426,69 @@ func (t *nydusTree) Add(e *erofs.Entry, data io.Reader) error {
 		return fmt.Errorf("nydus: %s: %w", e.Path, err)
 	}
 	if len(parts) == 0 {
-		if !n.isDir() {
+		if !n.IsDir() {
 			return fmt.Errorf("nydus: %q: the root must be a directory", e.Path)
 		}
 		updateDir(t.root, n)
 		return nil
 	}
-	dir, err := t.parent(parts)
+	dir, err := t.parent(e.Path, parts)
 	if err != nil {
 		return fmt.Errorf("nydus: %s: %w", e.Path, err)
 	}
 	name := parts[len(parts)-1]
-	if old := dir.kids[name]; old != nil && old.isDir() && n.isDir() {
+	i, old := t.child(dir, name)
+	if old != nil && isDir(old) && n.IsDir() {
 		updateDir(old, n)
 		return nil
 	}
-	if n.isDir() {
-		n.kids = map[string]*nydusNode{}
-	}
-	if n.attr.Mode&erofs.ModeTypeMask == erofs.ModeRegular && n.attr.Size > 0 {
+	if n.IsRegular() && n.Size > 0 {
 		if err := t.writeData(n, data); err != nil {
 			t.err = fmt.Errorf("nydus: %s: %w", e.Path, err)
 			return t.err
 		}
 	}
-	dir.kids[name] = n
+	n.Name = strings.Clone(name)
+	t.setChild(dir, i, n)
 	return nil
 }
 
 // newNydusNode validates an entry and makes a node of its attributes.
-func newNydusNode(e *erofs.Entry) (*nydusNode, error) {
+func newNydusNode(e *erofs.Entry) (*rafs.Node, error) {
 	if e.Mode&^(erofs.ModeTypeMask|erofs.ModePermMask) != 0 {
 		return nil, fmt.Errorf("invalid mode bits %#o", e.Mode)
 	}
-	n := &nydusNode{attr: rafs.Node{Mode: e.Mode, UID: e.UID, GID: e.GID}}
+	n := &rafs.Node{Mode: e.Mode, UID: e.UID, GID: e.GID}
 	if !e.ModTime.IsZero() {
-		n.attr.Mtime, n.attr.MtimeNsec = e.ModTime.Unix(), uint32(e.ModTime.Nanosecond())
+		n.Mtime, n.MtimeNsec = e.ModTime.Unix(), uint32(e.ModTime.Nanosecond())
 	}
 	switch e.Mode & erofs.ModeTypeMask {
 	case erofs.ModeRegular:
 		if e.Size < 0 {
 			return nil, fmt.Errorf("negative size %d", e.Size)
 		}
-		n.attr.Size = uint64(e.Size)
+		n.Size = uint64(e.Size)
 	case erofs.ModeDir, erofs.ModeFIFO, erofs.ModeSocket:
 	case erofs.ModeSymlink:
 		if e.Linkname == "" || len(e.Linkname) > rafs.MaxSymlinkLen {
 			return nil, fmt.Errorf("symlink target of %d bytes (want 1 to %d)", len(e.Linkname), rafs.MaxSymlinkLen)
 		}
-		n.attr.Target = e.Linkname
+		n.Target = e.Linkname
 	case erofs.ModeCharDevice, erofs.ModeBlockDevice:
 		if e.Devmajor > 0xFFF || e.Devminor > 0xFFFFF {
 			return nil, fmt.Errorf("device number %d:%d out of range", e.Devmajor, e.Devminor)
 		}
-		n.attr.RdevMajor, n.attr.RdevMinor = e.Devmajor, e.Devminor
+		n.RdevMajor, n.RdevMinor = e.Devmajor, e.Devminor
 	default:
 		return nil, fmt.Errorf("unsupported file mode %#o", e.Mode)
 	}
 	if len(e.Xattrs) > 0 {
-		n.attr.Xattrs = make(map[string][]byte, len(e.Xattrs))
+		n.Xattrs = make(map[string][]byte, len(e.Xattrs))
 		for name, value := range e.Xattrs {
 			if err := checkNydusXattr(name, value); err != nil {
 				return nil, err
 			}
-			n.attr.Xattrs[name] = []byte(value)
+			n.Xattrs[name] = []byte(value)
 		}
 	}
 	return n, nil
@@ -388,23 +510,25 @@ func checkNydusXattr(name, value string) error {
 
 // updateDir gives an existing directory a repeated entry's metadata,
 // merging xattrs (later values win), as erofs.Writer does.
-func updateDir(dst, src *nydusNode) {
-	xs := dst.attr.Xattrs
-	dst.attr = src.attr
+func updateDir(dst, src *rafs.Node) {
+	xs := dst.Xattrs
+	name, kids := dst.Name, dst.Children
+	*dst = *src
+	dst.Name, dst.Children = name, kids
 	if len(xs) > 0 {
-		maps.Copy(xs, src.attr.Xattrs)
-		dst.attr.Xattrs = xs
+		maps.Copy(xs, src.Xattrs)
+		dst.Xattrs = xs
 	}
 }
 
 // writeData cuts a regular file's data into chunks and queues them.
-func (t *nydusTree) writeData(n *nydusNode, data io.Reader) error {
+func (t *nydusTree) writeData(n *rafs.Node, data io.Reader) error {
 	if data == nil {
 		return errors.New("no data reader for a non-empty file")
 	}
-	lr := &io.LimitedReader{R: data, N: int64(n.attr.Size)}
+	lr := &io.LimitedReader{R: data, N: int64(n.Size)}
 	t.chunks.Reset(lr)
-	n.chunks = make([]nydusChunk, 0, (n.attr.Size+uint64(t.chunkSize)-1)/uint64(t.chunkSize))
+	n.Chunks = make([]rafs.Chunk, 0, (n.Size+uint64(t.chunkSize)-1)/uint64(t.chunkSize))
 	var got uint64
 	for {
 		c, err := t.chunks.Next()
@@ -419,7 +543,7 @@ func (t *nydusTree) writeData(n *nydusNode, data io.Reader) error {
 			if dc, ok, err := t.fromDict(c); err != nil {
 				return err
 			} else if ok {
-				n.chunks = append(n.chunks, nydusChunk{dict: dc})
+				n.Chunks = append(n.Chunks, dc)
 				t.dictChunks++
 				continue
 			}
@@ -428,10 +552,11 @@ func (t *nydusTree) writeData(n *nydusNode, data io.Reader) error {
 		if err != nil {
 			return err
 		}
-		n.chunks = append(n.chunks, nydusChunk{own: bc})
+		t.pending = append(t.pending, pendingChunk{n: n, i: len(n.Chunks), own: bc})
+		n.Chunks = append(n.Chunks, rafs.Chunk{})
 	}
-	if got != n.attr.Size {
-		return fmt.Errorf("data: %w after %d of %d bytes", io.ErrUnexpectedEOF, got, n.attr.Size)
+	if got != n.Size {
+		return fmt.Errorf("data: %w after %d of %d bytes", io.ErrUnexpectedEOF, got, n.Size)
 	}
 	return nil
 }
@@ -468,17 +593,30 @@ func (t *nydusTree) Link(name, target string) error {
 	if err != nil {
 		return fmt.Errorf("nydus: hard link %q: %w", name, err)
 	}
-	if n.isDir() {
+	if isDir(n) {
 		return fmt.Errorf("nydus: hard link %q: target %q is a directory", name, target)
 	}
 	if len(parts) == 0 {
 		return fmt.Errorf("nydus: hard link %q: cannot replace the root", name)
 	}
-	dir, err := t.parent(parts)
+	dir, err := t.parent(name, parts)
 	if err != nil {
 		return fmt.Errorf("nydus: hard link %q: %w", name, err)
 	}
-	dir.kids[parts[len(parts)-1]] = n
+	in := n
+	if n.Link != nil {
+		in = n.Link
+	}
+	last := parts[len(parts)-1]
+	i, old := t.child(dir, last)
+	if old != nil && (old == in || old.Link == in) {
+		return nil // a name of that inode already
+	}
+	if t.linked == nil {
+		t.linked = map[*rafs.Node]bool{}
+	}
+	t.linked[in] = true
+	t.setChild(dir, i, &rafs.Node{Name: strings.Clone(last), Link: in})
 	return nil
 }
 
@@ -493,11 +631,13 @@ func (t *nydusTree) Remove(p string) error {
 	}
 	n := t.root
 	for _, c := range parts[:len(parts)-1] {
-		if n = n.kids[c]; n == nil || !n.isDir() {
+		if _, n = t.child(n, c); n == nil || !isDir(n) {
 			return nil
 		}
 	}
-	delete(n.kids, parts[len(parts)-1])
+	if i, _ := t.child(n, parts[len(parts)-1]); i >= 0 {
+		t.removeChild(n, i)
+	}
 	return nil
 }
 
@@ -507,7 +647,7 @@ func (t *nydusTree) MkdirAll(p string) error {
 	if err != nil {
 		return fmt.Errorf("nydus: %w", err)
 	}
-	if _, err := t.parent(append(parts, "x")); err != nil {
+	if _, err := t.parent("", append(parts, "x")); err != nil {
 		return fmt.Errorf("nydus: MkdirAll %q: %w", p, err)
 	}
 	return nil
@@ -524,30 +664,35 @@ func (t *nydusTree) SetXattr(p, name, value string) error {
 	}
 	n := t.root
 	if len(parts) > 0 {
-		dir, err := t.parent(parts)
+		dir, err := t.parent(p, parts)
 		if err != nil {
 			return fmt.Errorf("nydus: SetXattr %q: %w", p, err)
 		}
-		c := parts[len(parts)-1]
-		if n = dir.kids[c]; n == nil {
-			n = newNydusDir()
-			n.attr.Mode = erofs.ModeDir | 0o755
-			dir.kids[c] = n
+		last := parts[len(parts)-1]
+		var i int
+		if i, n = t.child(dir, last); n == nil {
+			n = newDir(strings.Clone(last))
+			t.setChild(dir, i, n)
 		}
 	}
-	if !n.isDir() {
+	if !isDir(n) {
 		return fmt.Errorf("nydus: SetXattr %q: %w", p, syscall.ENOTDIR)
 	}
-	if n.attr.Xattrs == nil {
-		n.attr.Xattrs = map[string][]byte{}
+	if n.Xattrs == nil {
+		n.Xattrs = map[string][]byte{}
 	}
-	n.attr.Xattrs[name] = []byte(value)
+	n.Xattrs[name] = []byte(value)
 	return nil
 }
 
-// export turns the tree into the layer's bootstrap, with info (the blob's
-// table fields, all chunks placed) as the own blob's entry under the
-// placeholder id. It is called once, from the blob writer's Finish.
+// export completes the tree as the layer's bootstrap, with info (the
+// blob's table fields, all chunks placed) as the own blob's entry under
+// the placeholder id. It is called once, from the blob writer's Finish.
+//
+// It fills in the chunks the blob writer placed, sorts every directory,
+// and gives each hard-linked inode's attributes to its first name in the
+// bootstrap's visit order (spec §1.7), the others linking to it, as Read
+// returns them.
 func (t *nydusTree) export(info *blob.Info) (*rafs.Bootstrap, error) {
 	b := &rafs.Bootstrap{ChunkSize: t.boot.ChunkSize, Flags: t.boot.Flags, Blobs: slices.Clone(t.boot.Blobs)}
 	shift := uint32(0) // dictionary blobs move down when the own blob is empty
@@ -574,66 +719,75 @@ func (t *nydusTree) export(info *blob.Info) (*rafs.Bootstrap, error) {
 			b.Flags &^= rafs.FlagInlinedChunkDigest
 		}
 	}
-	made := map[*nydusNode]*rafs.Node{}
-	node := func(name string, n *nydusNode) *rafs.Node {
-		if first := made[n]; first != nil {
-			return &rafs.Node{Name: name, Link: first}
+	for _, p := range t.pending {
+		o := p.own
+		rc := rafs.Chunk{
+			Digest:             o.Digest,
+			CompressedOffset:   o.CompressedOffset,
+			CompressedSize:     o.CompressedSize,
+			UncompressedOffset: o.UncompressedOffset,
+			UncompressedSize:   o.UncompressedSize,
+			FileOffset:         uint64(p.i) * uint64(t.chunkSize),
+			Index:              o.Index,
 		}
-		rn := n.attr
-		rn.Name = name
-		if len(n.chunks) > 0 {
-			t.files++
-			t.fileBytes += rn.Size
-			rn.Chunks = make([]rafs.Chunk, len(n.chunks))
-			for i, c := range n.chunks {
-				if c.own == nil {
-					c.dict.BlobIndex -= shift
-					rn.Chunks[i] = c.dict
+		if o.Compressed {
+			rc.Flags |= rafs.ChunkFlagCompressed
+		}
+		p.n.Chunks[p.i] = rc
+	}
+	t.pending, t.index, t.lastDir = nil, nil, nil
+
+	// Directories in visit order: each one's children in name order,
+	// then its subdirectories depth first.
+	var first map[*rafs.Node]*rafs.Node // hard-linked inode → its first name
+	if len(t.linked) > 0 {
+		first = make(map[*rafs.Node]*rafs.Node, len(t.linked))
+	}
+	stack := []*rafs.Node{t.root}
+	for len(stack) > 0 {
+		d := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		slices.SortFunc(d.Children, func(a, b *rafs.Node) int { return strings.Compare(a.Name, b.Name) })
+		for i, c := range d.Children {
+			if isDir(c) {
+				continue
+			}
+			in := c
+			if c.Link != nil {
+				in = c.Link
+			}
+			if t.linked[in] {
+				if p := first[in]; p != nil {
+					if c.Link == nil {
+						d.Children[i] = &rafs.Node{Name: c.Name, Link: p}
+					} else {
+						c.Link = p
+					}
 					continue
 				}
-				o := c.own
-				rc := rafs.Chunk{
-					Digest:             o.Digest,
-					CompressedOffset:   o.CompressedOffset,
-					CompressedSize:     o.CompressedSize,
-					UncompressedOffset: o.UncompressedOffset,
-					UncompressedSize:   o.UncompressedSize,
-					FileOffset:         uint64(i) * uint64(t.chunkSize),
-					Index:              o.Index,
+				if c.Link != nil {
+					name := c.Name
+					*c = *in
+					c.Name = name
 				}
-				if o.Compressed {
-					rc.Flags |= rafs.ChunkFlagCompressed
-				}
-				rn.Chunks[i] = rc
+				first[in] = c
 			}
-			t.nchunks += len(n.chunks)
-		} else if rn.Mode&erofs.ModeTypeMask == erofs.ModeRegular {
-			t.files++
+			if c.IsRegular() {
+				t.files++
+				t.fileBytes += c.Size
+				t.nchunks += len(c.Chunks)
+			}
+			for j := range c.Chunks {
+				c.Chunks[j].BlobIndex -= shift
+			}
 		}
-		p := &rn
-		if !n.isDir() {
-			made[n] = p
-		}
-		return p
-	}
-	// Nodes are made in rafs visit order (a directory's children by name,
-	// then its subdirectories), so the first name of a hard-linked inode
-	// is the one Read will report as the inode.
-	var fill func(dst *rafs.Node, src *nydusNode)
-	fill = func(dst *rafs.Node, src *nydusNode) {
-		names := slices.Sorted(maps.Keys(src.kids))
-		dst.Children = make([]*rafs.Node, len(names))
-		for i, name := range names {
-			dst.Children[i] = node(name, src.kids[name])
-		}
-		for i, name := range names {
-			if k := src.kids[name]; k.isDir() {
-				fill(dst.Children[i], k)
+		for i := len(d.Children) - 1; i >= 0; i-- {
+			if c := d.Children[i]; isDir(c) {
+				stack = append(stack, c)
 			}
 		}
 	}
-	root := t.root.attr
-	b.Root = &root
-	fill(b.Root, t.root)
+	t.linked = nil
+	b.Root = t.root
 	return b, nil
 }

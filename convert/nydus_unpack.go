@@ -2,6 +2,8 @@ package convert
 
 import (
 	"archive/tar"
+	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -9,7 +11,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/zeebo/blake3"
 
@@ -37,6 +38,11 @@ type UnpackResult struct {
 // chunk digest and the bootstrap's (digest, size and offset), so a
 // mismatched or corrupt blob is an error, never wrong content. The tar is
 // finished (trailer written) but w is not closed.
+//
+// Memory grows with the entries of the tree, not with its depth: each
+// entry's name is built in one buffer from the directories above it, and
+// the first name of a hard-linked inode is found again from a directory's
+// parent when a link to it is written.
 func UnpackNydus(boot *rafs.Bootstrap, blobs []*blob.Reader, w io.Writer) (*UnpackResult, error) {
 	if boot == nil || boot.Root == nil {
 		return nil, errors.New("convert: unpack: no bootstrap")
@@ -44,96 +50,218 @@ func UnpackNydus(boot *rafs.Bootstrap, blobs []*blob.Reader, w io.Writer) (*Unpa
 	if len(blobs) != len(boot.Blobs) {
 		return nil, fmt.Errorf("convert: unpack: %d blob readers for %d blobs", len(blobs), len(boot.Blobs))
 	}
-	u := &unpacker{boot: boot, blobs: blobs, tw: tar.NewWriter(w), first: map[*rafs.Node]string{}, res: &UnpackResult{}}
-	err := boot.Walk(func(path string, n *rafs.Node) error {
-		if err := u.entry(path, n); err != nil {
-			return fmt.Errorf("convert: unpack %s: %w", path, err)
+	bw := bufio.NewWriterSize(w, 256<<10)
+	u := &unpacker{boot: boot, blobs: blobs, tw: &tarWriter{w: bw}, res: &UnpackResult{}, multi: namedTwice(boot)}
+	if len(u.multi) > 0 {
+		u.first = map[*rafs.Node]nameAt{}
+		u.parent = map[*rafs.Node]*rafs.Node{}
+	}
+	err := boot.Visit(func(dirs []*rafs.Node, n *rafs.Node) error {
+		if err := u.entry(dirs, n); err != nil {
+			return fmt.Errorf("convert: unpack %s: %w", rafs.AppendPath(nil, dirs, n), err)
 		}
 		return nil
 	})
+	if err == nil {
+		err = u.tw.Close()
+		if err == nil {
+			err = bw.Flush()
+		}
+		if err != nil {
+			err = fmt.Errorf("convert: unpack: %w", err)
+		}
+	}
 	if err != nil {
 		return nil, err
-	}
-	if err := u.tw.Close(); err != nil {
-		return nil, fmt.Errorf("convert: unpack: %w", err)
 	}
 	return u.res, nil
 }
 
-type unpacker struct {
-	boot  *rafs.Bootstrap
-	blobs []*blob.Reader
-	tw    *tar.Writer
-	first map[*rafs.Node]string // inode → name written
-	buf   []byte
-	res   *UnpackResult
+// namedTwice returns the non-directory inodes that have more than one name
+// in the tree: hard-link targets, and a node that is in the tree twice.
+func namedTwice(boot *rafs.Bootstrap) map[*rafs.Node]bool {
+	seen := map[*rafs.Node]bool{}
+	multi := map[*rafs.Node]bool{}
+	boot.Visit(func(_ []*rafs.Node, n *rafs.Node) error {
+		if n.Link != nil {
+			multi[n.Link] = true
+		} else if !n.IsDir() {
+			if seen[n] {
+				multi[n] = true
+			}
+			seen[n] = true
+		}
+		return nil
+	})
+	return multi
 }
 
-func (u *unpacker) entry(path string, n *rafs.Node) error {
-	name := strings.TrimPrefix(path, "/")
+// nameAt is a name in a directory.
+type nameAt struct {
+	dir  *rafs.Node
+	name string
+}
+
+type unpacker struct {
+	boot   *rafs.Bootstrap
+	blobs  []*blob.Reader
+	tw     *tarWriter
+	multi  map[*rafs.Node]bool       // inodes with several names
+	first  map[*rafs.Node]nameAt     // such an inode → its name written first
+	parent map[*rafs.Node]*rafs.Node // directory → its parent, when there are hard links
+	link   []byte                    // a hard link's target name
+	hdr    tarHeader
+	buf    []byte
+	res    *UnpackResult
+
+	// The directories of the entries being written, as Visit passes
+	// them, and their tar name "a/b/c/" built as a stack: lens[i] is
+	// the length of the name of dirs[:i+1], plain[i] whether it has
+	// only components tarWriter writes itself (see plainPath).
+	dirs  []*rafs.Node
+	name  []byte
+	lens  []int
+	plain []bool
+}
+
+// enter brings u.dirs and the name prefix in line with dirs: Visit has
+// left some directories and entered the last one of dirs, if any.
+func (u *unpacker) enter(dirs []*rafs.Node) {
+	n := len(dirs)
+	if n == len(u.dirs) && (n == 0 || u.dirs[n-1] == dirs[n-1]) {
+		return
+	}
+	k := min(n, len(u.dirs))
+	for k > 0 && u.dirs[k-1] != dirs[k-1] {
+		k--
+	}
+	u.dirs, u.lens, u.plain = u.dirs[:k], u.lens[:k], u.plain[:k]
+	for _, d := range dirs[k:] {
+		length, plain := 0, true
+		if len(u.dirs) > 0 {
+			u.name = append(u.name[:u.lens[len(u.lens)-1]], d.Name...)
+			u.name = append(u.name, '/')
+			length, plain = len(u.name), u.plain[len(u.plain)-1] && plainName(d.Name)
+			if u.parent != nil {
+				u.parent[d] = u.dirs[len(u.dirs)-1]
+			}
+		}
+		u.dirs, u.lens, u.plain = append(u.dirs, d), append(u.lens, length), append(u.plain, plain)
+	}
+}
+
+// plainName reports whether a name is a path component tarWriter writes
+// itself: not empty, "." or "..", and ASCII without NUL or '/'.
+func plainName(s string) bool {
+	if s == "" || s == "." || s == ".." {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == 0 || c == '/' || c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// appendName appends the tar name of entry name in directory d (as
+// recorded in u.parent): the names from the root down, slash-separated.
+func (u *unpacker) appendName(dst []byte, d *rafs.Node, name string) []byte {
+	start := len(dst)
+	dst = append(dst, name...)
+	for ; d != nil && d != u.boot.Root; d = u.parent[d] {
+		dst = append(dst, '/')
+		dst = append(dst, d.Name...)
+	}
+	// Reverse the components, then each component's bytes.
+	s := dst[start:]
+	slices.Reverse(s)
+	for i := 0; i < len(s); {
+		j := bytes.IndexByte(s[i:], '/')
+		if j < 0 {
+			j = len(s) - i
+		}
+		slices.Reverse(s[i : i+j])
+		i += j + 1
+	}
+	return dst
+}
+
+func (u *unpacker) entry(dirs []*rafs.Node, n *rafs.Node) error {
 	in := n
 	if n.Link != nil {
 		in = n.Link
 	}
-	if path == "/" {
+	var parent *rafs.Node
+	var name []byte
+	plain := true
+	if len(dirs) == 0 {
 		if isImplicitDir(n) {
 			return nil
 		}
-		name = "./"
+		name = append(u.name[:0], "./"...)
+	} else {
+		u.enter(dirs)
+		parent = dirs[len(dirs)-1]
+		name = append(u.name[:u.lens[len(u.lens)-1]], n.Name...)
+		plain = u.plain[len(u.plain)-1] && plainName(n.Name)
 	}
-	if target, ok := u.first[in]; ok {
+	u.name = name
+	h := &u.hdr
+	*h = tarHeader{name: name, plain: plain, typeflag: tar.TypeLink, noTime: true}
+	if at, ok := u.first[in]; ok {
+		u.link = u.appendName(u.link[:0], at.dir, at.name)
+		h.linkname = u.link
 		u.res.Entries++
-		return u.tw.WriteHeader(&tar.Header{Typeflag: tar.TypeLink, Name: name, Linkname: target, Format: tar.FormatPAX})
+		return u.tw.WriteHeader(h)
 	}
-	h := &tar.Header{
-		Name:    name,
-		Mode:    int64(in.Mode & erofs.ModePermMask),
-		Uid:     int(in.UID),
-		Gid:     int(in.GID),
-		ModTime: time.Unix(in.Mtime, int64(in.MtimeNsec)),
-		Format:  tar.FormatPAX,
-	}
+	h.mode = int64(in.Mode & erofs.ModePermMask)
+	h.uid, h.gid = int64(in.UID), int64(in.GID)
+	h.mtime, h.nsec, h.noTime = in.Mtime, int64(in.MtimeNsec), false
 	if len(in.Xattrs) > 0 {
-		h.PAXRecords = make(map[string]string, len(in.Xattrs))
+		h.records = make(map[string]string, len(in.Xattrs))
 		for k, v := range in.Xattrs {
 			if strings.ContainsRune(k, '=') {
 				// A PAX key cannot hold '=': use libarchive's form.
-				h.PAXRecords["LIBARCHIVE.xattr."+percentEncode(k)] = base64.StdEncoding.EncodeToString(v)
+				h.records["LIBARCHIVE.xattr."+percentEncode(k)] = base64.StdEncoding.EncodeToString(v)
 				continue
 			}
-			h.PAXRecords["SCHILY.xattr."+k] = string(v)
+			h.records["SCHILY.xattr."+k] = string(v)
 		}
 	}
 	switch in.Mode & erofs.ModeTypeMask {
 	case erofs.ModeDir:
-		h.Typeflag = tar.TypeDir
-		if name != "./" {
-			h.Name += "/"
+		h.typeflag = tar.TypeDir
+		if len(dirs) > 0 {
+			u.name = append(u.name, '/')
+			h.name = u.name
 		}
 	case erofs.ModeRegular:
-		h.Typeflag, h.Size = tar.TypeReg, int64(in.Size)
+		h.typeflag, h.size = tar.TypeReg, int64(in.Size)
 	case erofs.ModeSymlink:
-		h.Typeflag, h.Linkname = tar.TypeSymlink, in.Target
+		h.typeflag = tar.TypeSymlink
+		u.link = append(u.link[:0], in.Target...)
+		h.linkname = u.link
 	case erofs.ModeCharDevice:
-		h.Typeflag, h.Devmajor, h.Devminor = tar.TypeChar, int64(in.RdevMajor), int64(in.RdevMinor)
+		h.typeflag, h.devmajor, h.devminor = tar.TypeChar, int64(in.RdevMajor), int64(in.RdevMinor)
 	case erofs.ModeBlockDevice:
-		h.Typeflag, h.Devmajor, h.Devminor = tar.TypeBlock, int64(in.RdevMajor), int64(in.RdevMinor)
+		h.typeflag, h.devmajor, h.devminor = tar.TypeBlock, int64(in.RdevMajor), int64(in.RdevMinor)
 	case erofs.ModeFIFO:
-		h.Typeflag = tar.TypeFifo
+		h.typeflag = tar.TypeFifo
 	case erofs.ModeSocket:
 		u.res.Sockets++
 		return nil
 	default:
 		return fmt.Errorf("unknown file type %#o", in.Mode)
 	}
-	if !in.IsDir() {
-		u.first[in] = name
+	if !in.IsDir() && u.multi[in] {
+		u.first[in] = nameAt{parent, n.Name}
 	}
 	if err := u.tw.WriteHeader(h); err != nil {
 		return err
 	}
 	u.res.Entries++
-	if h.Typeflag == tar.TypeReg {
+	if h.typeflag == tar.TypeReg {
 		return u.data(in)
 	}
 	return nil

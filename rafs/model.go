@@ -205,7 +205,9 @@ func (b *Bootstrap) Walk(fn func(path string, n *Node) error) error {
 // Visit calls fn for every node of the tree in the order of Walk, with the
 // directories above the node: dirs[0] is the root and dirs[len(dirs)-1]
 // the node's parent (dirs is empty for the root). dirs is only valid
-// during the call and must not be modified. Visit stops at the first
+// during the call and must not be modified. Between two calls it changes
+// only at its end, as a stack: directories are left in the reverse order
+// they were entered, and entered one at a time. Visit stops at the first
 // error fn returns.
 //
 // Visit builds no paths and works without recursion; its memory grows

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"math/bits"
 	"slices"
@@ -68,28 +69,29 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// winode is one inode being written. Records live in recPages, in i_ino
-// order; they hold no paths: a record's path is rebuilt from the parent
-// links only when an error must name it.
+// winode is one inode being written: 32 bytes. Records live in pages,
+// in i_ino order; they hold no paths: a record's path is found from the
+// directories only when an error must name it.
 type winode struct {
-	n      *Node  // attribute source (the Link target for hard links)
-	namer  *Node  // the first name of the inode in visit order
-	off    int64  // virtual offset of the inode in the meta area
-	dataAt int64  // virtual offset of the data blocks (dirs/symlinks)
-	ino    uint32 // on-disk i_ino (spec §1.7)
-	nlink  uint32 // names in the tree, or 2 + subdirectories
-	parent int32  // the directory holding namer (the root's is itself)
-	xsize  uint32 // size of the xattr ibody, 0 without xattrs
-	dir    int32  // directories: index in encoder.dirs; others -1
-	inline bool   // FLAT_INLINE (dirs/symlinks)
+	n     *Node  // attribute source (the Link target for hard links)
+	off   int64  // virtual offset of the inode in the meta area
+	ino   uint32 // on-disk i_ino (spec §1.7)
+	nlink uint32 // names in the tree, or 2 + subdirectories
+	bits  uint32 // size of the xattr ibody (0 without xattrs), | inlineBit
+	aux   int32  // directories: index in encoder.dirs; symlinks with data blocks: index in encoder.symAt; else -1
 }
+
+// inlineBit in winode.bits marks FLAT_INLINE directories and symlinks.
+const inlineBit = 1 << 31
 
 // wdir is a directory being written.
 type wdir struct {
 	rec    int32    // its record
+	parent int32    // its parent's index in encoder.dirs (the root's is 0)
 	first  int32    // the record of its first child that is a new inode
 	nnew   int32    // how many of its children are new inodes (records first, first+1, ...)
 	size   int64    // size of its data (spec §1.9)
+	dataAt int64    // virtual offset of its data blocks
 	kids   []*Node  // its children sorted by name (Node.Children itself when already sorted)
 	shared []kidRec // the records of children that are not new inodes (hard links), in name order
 }
@@ -104,10 +106,12 @@ type dirEnt struct {
 	rec  int32
 }
 
-func (w *winode) nid() uint64     { return uint64(w.off / inodeSlot) }
-func (w *winode) metaSize() int64 { return extendedInodeSize + int64(w.xsize) }
-func (w *winode) fileType() uint8 { return fileTypeOfMode(w.n.Mode) }
-func (w *winode) isDir() bool     { return w.n.IsDir() }
+func (w *winode) nid() uint64      { return uint64(w.off / inodeSlot) }
+func (w *winode) xattrSize() int64 { return int64(w.bits &^ inlineBit) }
+func (w *winode) metaSize() int64  { return extendedInodeSize + w.xattrSize() }
+func (w *winode) inline() bool     { return w.bits&inlineBit != 0 }
+func (w *winode) fileType() uint8  { return fileTypeOfMode(w.n.Mode) }
+func (w *winode) isDir() bool      { return w.n.IsDir() }
 func (w *winode) hasBlockData() bool {
 	return w.isDir() || w.n.Mode&erofs.ModeTypeMask == erofs.ModeSymlink
 }
@@ -123,7 +127,8 @@ type encoder struct {
 	pages   [][]winode         // unique inodes in visit (i_ino) order
 	nrec    int32              // records in pages
 	dirs    []wdir             // directories in visit order
-	inodes  map[*Node]int32    // non-directory inodes by attribute source → record
+	symAt   []int64            // virtual offsets of symlinks' data blocks
+	inodes  inodeTable         // non-directory inodes by attribute source
 	seenDir map[*Node]struct{} // directory nodes seen, to reject repeats
 	ino     uint32             // last assigned i_ino
 	xattrs  bool               // any inode has xattrs
@@ -154,31 +159,124 @@ func (e *encoder) newRec(w winode) int32 {
 	return e.nrec - 1
 }
 
-// path returns record r's path ("/" for the root), for error messages.
+// dataAt returns the virtual offset of a directory's or symlink's data
+// blocks.
+func (e *encoder) dataAt(w *winode) int64 {
+	if w.isDir() {
+		return e.dirs[w.aux].dataAt
+	}
+	return e.symAt[w.aux]
+}
+
+func (e *encoder) setDataAt(w *winode, off int64) {
+	if w.isDir() {
+		e.dirs[w.aux].dataAt = off
+		return
+	}
+	w.aux = int32(len(e.symAt))
+	e.symAt = append(e.symAt, off)
+}
+
+// inodeTable finds the record of a non-directory inode by its node: an
+// open-addressing hash table of record numbers (4 bytes a slot, at most
+// half full), hashed on the node's address and compared through the
+// records.
+type inodeTable struct {
+	seed  maphash.Seed
+	slots []int32 // record + 1; 0 is empty
+	n     int
+}
+
+func (t *inodeTable) find(e *encoder, n *Node) (int32, bool) {
+	if len(t.slots) == 0 {
+		return 0, false
+	}
+	mask := uint64(len(t.slots) - 1)
+	for i := maphash.Comparable(t.seed, n) & mask; ; i = (i + 1) & mask {
+		r := t.slots[i] - 1
+		if r < 0 {
+			return 0, false
+		}
+		if e.rec(r).n == n {
+			return r, true
+		}
+	}
+}
+
+func (t *inodeTable) insert(e *encoder, r int32) {
+	if 2*(t.n+1) > len(t.slots) {
+		old := t.slots
+		t.slots = make([]int32, max(1024, 2*len(old)))
+		if t.n == 0 {
+			t.seed = maphash.MakeSeed()
+		}
+		t.n = 0
+		for _, o := range old {
+			if o != 0 {
+				t.insert(e, o-1)
+			}
+		}
+	}
+	mask := uint64(len(t.slots) - 1)
+	i := maphash.Comparable(t.seed, e.rec(r).n) & mask
+	for t.slots[i] != 0 {
+		i = (i + 1) & mask
+	}
+	t.slots[i] = r + 1
+	t.n++
+}
+
+// dirPath returns directory di's path ("" for the root), for error
+// messages.
+func (e *encoder) dirPath(di int32) string {
+	var names []string
+	for ; di != 0; di = e.dirs[di].parent {
+		names = append(names, e.rec(e.dirs[di].rec).n.Name)
+	}
+	slices.Reverse(names)
+	if len(names) == 0 {
+		return ""
+	}
+	return "/" + strings.Join(names, "/")
+}
+
+// childPath returns the path of entry name in directory di; di -1 is the
+// root's own "/".
+func (e *encoder) childPath(di int32, name string) string {
+	if di < 0 {
+		return "/"
+	}
+	return e.dirPath(di) + "/" + name
+}
+
+// path returns record r's path ("/" for the root), for error messages:
+// the path of its first name, found through the directory that gave it
+// its number.
 func (e *encoder) path(r int32) string {
 	if r == 0 {
 		return "/"
 	}
-	var names []string
-	for ; r != 0; r = e.rec(r).parent {
-		names = append(names, e.rec(r).namer.Name)
+	di, _ := slices.BinarySearchFunc(e.dirs, r, func(d wdir, r int32) int { return cmpInt64(int64(d.first), int64(r)+1) })
+	di-- // the last directory whose first new child is at or before r
+	d := &e.dirs[di]
+	k, si := d.first, 0
+	for i, c := range d.kids {
+		if si < len(d.shared) && d.shared[si].kid == int32(i) {
+			si++
+			continue
+		}
+		if k == r {
+			return e.childPath(int32(di), c.Name)
+		}
+		k++
 	}
-	slices.Reverse(names)
-	return "/" + strings.Join(names, "/")
-}
-
-// childPath returns the path of entry name in directory record dir.
-func (e *encoder) childPath(dir int32, name string) string {
-	if dir == 0 {
-		return "/" + name
-	}
-	return e.path(dir) + "/" + name
+	return fmt.Sprintf("inode %d", r) // not reached
 }
 
 // newEncoder validates b, numbers and places its inodes and lays out the
 // file.
 func newEncoder(b *Bootstrap) (*encoder, error) {
-	e := &encoder{b: b, inodes: map[*Node]int32{}, seenDir: map[*Node]struct{}{}, dirBufRec: -1}
+	e := &encoder{b: b, seenDir: map[*Node]struct{}{}, dirBufRec: -1}
 	if b.Root == nil || !b.Root.IsDir() || b.Root.Link != nil {
 		return nil, errors.New("root must be a directory node without Link")
 	}
@@ -211,13 +309,13 @@ func newEncoder(b *Bootstrap) (*encoder, error) {
 	}
 
 	// Number the inodes (i_ino) and collect them in visit order.
-	if _, _, err := e.addInode(0, b.Root); err != nil {
+	if _, _, err := e.addInode(-1, b.Root); err != nil {
 		return nil, err
 	}
 	if err := e.number(); err != nil {
 		return nil, err
 	}
-	e.inodes, e.seenDir = nil, nil
+	e.inodes, e.seenDir = inodeTable{}, nil
 	for r := range e.nrec {
 		if err := e.prepare(e.rec(r)); err != nil {
 			return nil, fmt.Errorf("%s: %w", e.path(r), err)
@@ -247,35 +345,32 @@ func newEncoder(b *Bootstrap) (*encoder, error) {
 	return e, nil
 }
 
-// addInode returns the record for tree entry n, named in directory record
-// dir, creating it (and giving it the next i_ino) on first use.
-func (e *encoder) addInode(dir int32, n *Node) (r int32, isNew bool, err error) {
+// addInode returns the record for tree entry n, named in directory di (-1
+// for the root itself), creating it (and giving it the next i_ino) on
+// first use.
+func (e *encoder) addInode(di int32, n *Node) (r int32, isNew bool, err error) {
 	src := n.inode()
 	if n.Link != nil {
 		if src.Link != nil {
-			return 0, false, fmt.Errorf("%s: hard link target is itself a hard link", e.childPath(dir, n.Name))
+			return 0, false, fmt.Errorf("%s: hard link target is itself a hard link", e.childPath(di, n.Name))
 		}
 		if src.IsDir() {
-			return 0, false, fmt.Errorf("%s: hard link to a directory", e.childPath(dir, n.Name))
+			return 0, false, fmt.Errorf("%s: hard link to a directory", e.childPath(di, n.Name))
 		}
 	}
 	if src.IsDir() {
 		if _, dup := e.seenDir[src]; dup {
-			p := "/"
-			if e.nrec > 0 {
-				p = e.childPath(dir, n.Name)
-			}
-			return 0, false, fmt.Errorf("%s: directory node appears twice in the tree", p)
+			return 0, false, fmt.Errorf("%s: directory node appears twice in the tree", e.childPath(di, n.Name))
 		}
 		e.seenDir[src] = struct{}{}
-	} else if r, ok := e.inodes[src]; ok {
+	} else if r, ok := e.inodes.find(e, src); ok {
 		e.rec(r).nlink++
 		return r, false, nil
 	}
 	e.ino++
-	r = e.newRec(winode{n: src, namer: n, ino: e.ino, nlink: 1, parent: dir, dir: -1})
+	r = e.newRec(winode{n: src, ino: e.ino, nlink: 1, aux: -1})
 	if !src.IsDir() {
-		e.inodes[src] = r
+		e.inodes.insert(e, r)
 	}
 	return r, true, nil
 }
@@ -286,25 +381,28 @@ func (e *encoder) addInode(dir int32, n *Node) (r int32, isNew bool, err error) 
 // reuse the first name's number, but the counter still advances. It
 // walks with an explicit stack of directory records.
 func (e *encoder) number() error {
-	stack := []int32{0}
+	type job struct{ rec, parent int32 }
+	stack := []job{{0, 0}}
 	for len(stack) > 0 {
-		r := stack[len(stack)-1]
+		j := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		w := e.rec(r)
-		d := wdir{rec: r, first: e.nrec, kids: sortedChildren(w.n)}
-		w.dir = int32(len(e.dirs))
+		w := e.rec(j.rec)
+		di := int32(len(e.dirs))
+		w.aux = di
 		w.nlink = 2
+		e.dirs = append(e.dirs, wdir{rec: j.rec, parent: j.parent, first: e.nrec, kids: sortedChildren(w.n)})
+		d := &e.dirs[di]
 		for i, c := range d.kids {
 			if err := checkName(c.Name); err != nil {
-				return fmt.Errorf("%s: %w", e.childPath(r, c.Name), err)
+				return fmt.Errorf("%s: %w", e.childPath(di, c.Name), err)
 			}
 			if i > 0 && d.kids[i-1].Name == c.Name {
-				return fmt.Errorf("%s: duplicate name in directory", e.childPath(r, c.Name))
+				return fmt.Errorf("%s: duplicate name in directory", e.childPath(di, c.Name))
 			}
 			if e.ino == 0xFFFFFFFF {
 				return errors.New("too many entries")
 			}
-			k, isNew, err := e.addInode(r, c)
+			k, isNew, err := e.addInode(di, c)
 			if err != nil {
 				return err
 			}
@@ -315,11 +413,10 @@ func (e *encoder) number() error {
 		}
 		d.nnew = e.nrec - d.first
 		d.size = dirSize(d.kids)
-		e.dirs = append(e.dirs, d)
 		for k := d.first + d.nnew - 1; k >= d.first; k-- {
 			if e.rec(k).isDir() {
 				w.nlink++
-				stack = append(stack, k)
+				stack = append(stack, job{k, di})
 			}
 		}
 	}
@@ -339,7 +436,7 @@ func (e *encoder) prepare(w *winode) error {
 	if err != nil {
 		return err
 	}
-	w.xsize = uint32(x)
+	w.bits = uint32(x)
 	if x != 0 {
 		e.xattrs = true
 	}
@@ -555,7 +652,7 @@ func (e *encoder) dirData(r int32) []byte {
 		return e.dirBuf
 	}
 	w := e.rec(r)
-	d := &e.dirs[w.dir]
+	d := &e.dirs[w.aux]
 	data := slices.Grow(e.dirBuf[:0], int(d.size))[:d.size]
 	clear(data)
 	blk := e.blockEnts[:0]
@@ -582,7 +679,7 @@ func (e *encoder) dirData(r int32) []byte {
 		case kid == -1:
 			rec = r
 		case kid == -2:
-			rec = w.parent
+			rec = e.dirs[d.parent].rec
 		case si < len(d.shared) && d.shared[si].kid == int32(kid):
 			rec = d.shared[si].rec
 			si++
@@ -675,7 +772,7 @@ func (e *encoder) place() int64 {
 // dataSize returns the size of a directory's or symlink's data.
 func (e *encoder) dataSize(w *winode) int64 {
 	if w.isDir() {
-		return e.dirs[w.dir].size
+		return e.dirs[w.aux].size
 	}
 	return int64(len(w.n.Target))
 }
@@ -697,7 +794,7 @@ func (e *encoder) placeOne(a *allocator, w *winode) {
 		d := e.dataSize(w)
 		t := d % BlockSize
 		if t != 0 && meta+t <= BlockSize {
-			w.inline = true
+			w.bits |= inlineBit
 			s := meta + t
 			if off, ok := a.frag(s); ok {
 				w.off = off
@@ -711,7 +808,7 @@ func (e *encoder) placeOne(a *allocator, w *winode) {
 			if d != t {
 				a.push(a.cursor)
 				a.cursor = alignUp(a.cursor, BlockSize)
-				w.dataAt = a.take(d - t)
+				e.setDataAt(w, a.take(d-t))
 			}
 			return
 		}
@@ -722,7 +819,7 @@ func (e *encoder) placeOne(a *allocator, w *winode) {
 		}
 		a.push(a.cursor)
 		a.cursor = alignUp(a.cursor, BlockSize)
-		w.dataAt = a.take(d)
+		e.setDataAt(w, a.take(d))
 		a.cursor = alignUp(a.cursor, BlockSize)
 	default:
 		w.off = a.take(meta)
@@ -749,11 +846,11 @@ func (e *encoder) dataPiece(r int32) ([]byte, bool) {
 	}
 	d := e.dataSize(w)
 	t := d % BlockSize
-	if w.inline && d == t {
+	if w.inline() && d == t {
 		return nil, false
 	}
 	data := e.blockData(r)
-	if w.inline {
+	if w.inline() {
 		return data[:d-t], true
 	}
 	return data, true
@@ -767,7 +864,7 @@ func (e *encoder) inodePiece(r int32) []byte {
 	n := w.n
 	at := e.metaAddr + w.off
 	buf := append(e.buf[:0], make([]byte, extendedInodeSize)...)
-	if w.xsize > 0 {
+	if w.xattrSize() > 0 {
 		buf = appendXattrs(buf, n.Xattrs)
 	}
 	layout := erofs.LayoutFlatPlain
@@ -791,23 +888,23 @@ func (e *encoder) inodePiece(r int32) []byte {
 		d := e.dataSize(w)
 		t := d % BlockSize
 		size = uint64(d)
-		if w.inline {
+		if w.inline() {
 			layout = erofs.LayoutFlatInline
 			iu = uint32((at + w.metaSize()) / BlockSize)
 			if d != t {
-				iu = uint32((e.metaAddr + w.dataAt) / BlockSize)
+				iu = uint32((e.metaAddr + e.dataAt(w)) / BlockSize)
 			}
 			buf = append(buf, e.blockData(r)[d-t:]...)
 		} else {
-			iu = uint32((e.metaAddr + w.dataAt) / BlockSize)
+			iu = uint32((e.metaAddr + e.dataAt(w)) / BlockSize)
 		}
 	case erofs.ModeCharDevice, erofs.ModeBlockDevice:
 		iu = erofs.EncodeDev(n.RdevMajor, n.RdevMinor)
 	}
 	ino := buf[:extendedInodeSize]
 	le.PutUint16(ino[ieFormat:], uint16(formatExtended|layout<<1))
-	if w.xsize > 0 {
-		le.PutUint16(ino[ieXattrIcount:], uint16((int64(w.xsize)-xattrHeaderSize)/4+1))
+	if w.xattrSize() > 0 {
+		le.PutUint16(ino[ieXattrIcount:], uint16((w.xattrSize()-xattrHeaderSize)/4+1))
 	}
 	le.PutUint16(ino[ieMode:], uint16(n.Mode))
 	le.PutUint64(ino[ieSize:], size)
@@ -925,7 +1022,7 @@ func (e *encoder) emit(s sink, sorted bool) error {
 				return err
 			}
 			if p, ok := e.dataPiece(r); ok {
-				if err := s.put(e.metaAddr+e.rec(r).dataAt, p); err != nil {
+				if err := s.put(e.metaAddr+e.dataAt(e.rec(r)), p); err != nil {
 					return err
 				}
 			}
@@ -937,14 +1034,14 @@ func (e *encoder) emit(s sink, sorted bool) error {
 		var blocks []int32
 		for r := range e.nrec {
 			inodes[r] = r
-			if w := e.rec(r); w.hasBlockData() && (!w.inline || e.dataSize(w) >= BlockSize) {
+			if w := e.rec(r); w.hasBlockData() && (!w.inline() || e.dataSize(w) >= BlockSize) {
 				blocks = append(blocks, r)
 			}
 		}
 		slices.SortFunc(inodes, func(a, b int32) int { return cmpInt64(e.rec(a).off, e.rec(b).off) })
-		slices.SortFunc(blocks, func(a, b int32) int { return cmpInt64(e.rec(a).dataAt, e.rec(b).dataAt) })
+		slices.SortFunc(blocks, func(a, b int32) int { return cmpInt64(e.dataAt(e.rec(a)), e.dataAt(e.rec(b))) })
 		for len(inodes) > 0 || len(blocks) > 0 {
-			if len(blocks) == 0 || len(inodes) > 0 && e.rec(inodes[0]).off < e.rec(blocks[0]).dataAt {
+			if len(blocks) == 0 || len(inodes) > 0 && e.rec(inodes[0]).off < e.dataAt(e.rec(blocks[0])) {
 				r := inodes[0]
 				inodes = inodes[1:]
 				if err := s.put(e.metaAddr+e.rec(r).off, e.inodePiece(r)); err != nil {
@@ -955,7 +1052,7 @@ func (e *encoder) emit(s sink, sorted bool) error {
 			r := blocks[0]
 			blocks = blocks[1:]
 			p, _ := e.dataPiece(r)
-			if err := s.put(e.metaAddr+e.rec(r).dataAt, p); err != nil {
+			if err := s.put(e.metaAddr+e.dataAt(e.rec(r)), p); err != nil {
 				return err
 			}
 		}
