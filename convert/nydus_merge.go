@@ -93,29 +93,56 @@ func MergeNydus(layers []*rafs.Bootstrap, opts *rafs.MergeOptions) (*rafs.Bootst
 
 // keepLowerDirs gives each directory of upper that has implicit attributes
 // the attributes it had in lower (if it was a directory there) in merged,
-// the result of merging upper onto lower.
+// the result of merging upper onto lower. It walks the three trees side
+// by side, by name, without recursion or paths.
 func keepLowerDirs(lower, upper, merged *rafs.Bootstrap) {
-	var walk func(path string, n *rafs.Node)
-	walk = func(path string, n *rafs.Node) {
-		if isImplicitDir(n) {
-			if l := lower.Lookup(path); l != nil && l.Link == nil && l.IsDir() {
-				if m := merged.Lookup(path); m != nil && m.Link == nil && m.IsDir() {
-					m.Mode, m.UID, m.GID, m.Mtime, m.MtimeNsec = l.Mode, l.UID, l.GID, l.Mtime, l.MtimeNsec
-					m.Xattrs = nil
-					if l.Xattrs != nil {
-						m.Xattrs = make(map[string][]byte, len(l.Xattrs))
-						for k, v := range l.Xattrs {
-							m.Xattrs[k] = slices.Clone(v)
-						}
-					}
+	type dirs struct{ u, l, m *rafs.Node } // l and m may be nil
+	stack := []dirs{{upper.Root, lower.Root, merged.Root}}
+	for len(stack) > 0 {
+		d := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if isImplicitDir(d.u) && d.l != nil && isDir(d.l) && d.m != nil && isDir(d.m) {
+			l, m := d.l, d.m
+			m.Mode, m.UID, m.GID, m.Mtime, m.MtimeNsec = l.Mode, l.UID, l.GID, l.Mtime, l.MtimeNsec
+			m.Xattrs = nil
+			if l.Xattrs != nil {
+				m.Xattrs = make(map[string][]byte, len(l.Xattrs))
+				for k, v := range l.Xattrs {
+					m.Xattrs[k] = slices.Clone(v)
 				}
 			}
 		}
-		for _, k := range n.Children {
-			if k.Link == nil && k.IsDir() {
-				walk(path+"/"+k.Name, k)
+		var lc, mc childFinder
+		for _, k := range d.u.Children {
+			if isDir(k) {
+				stack = append(stack, dirs{k, lc.find(d.l, k.Name), mc.find(d.m, k.Name)})
 			}
 		}
 	}
-	walk("", upper.Root)
+}
+
+// childFinder finds a directory's children by name as rafs.Node.Child
+// does (the first one of that name), through a map once it has been asked
+// more than a few times.
+type childFinder struct {
+	asked  int
+	byName map[string]*rafs.Node
+}
+
+func (f *childFinder) find(d *rafs.Node, name string) *rafs.Node {
+	if d == nil || !d.IsDir() {
+		return nil
+	}
+	if f.asked++; f.asked <= 8 {
+		return d.Child(name)
+	}
+	if f.byName == nil {
+		f.byName = make(map[string]*rafs.Node, len(d.Children))
+		for _, c := range d.Children {
+			if _, dup := f.byName[c.Name]; !dup {
+				f.byName[c.Name] = c
+			}
+		}
+	}
+	return f.byName[name]
 }
