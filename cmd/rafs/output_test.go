@@ -282,32 +282,30 @@ func TestOutputTargets(t *testing.T) {
 	}
 }
 
-// readFIFO reads everything written to the FIFO at path, from when a
-// writer opens it to when the last one closes it. The function it returns
-// gives the bytes; if no writer came, it opens the FIFO itself to end the
-// reader.
+// readFIFO reads everything written to the FIFO at path until the
+// function it returns is called, and then returns it. The test holds the
+// FIFO open for writing meanwhile (so that neither the reader nor a writer
+// waits for the other to open it), and closes it in that function: the
+// reader then ends when the writers it had are gone, even if none came or
+// the FIFO was replaced.
 func readFIFO(t *testing.T, path string) func() []byte {
+	t.Helper()
+	anchor, err := os.OpenFile(path, os.O_RDWR, 0) // does not block (fifo(7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan []byte, 1)
 	go func() {
-		f, err := os.Open(path)
-		if err != nil {
-			done <- nil
-			return
-		}
-		defer f.Close()
-		b, _ := io.ReadAll(f)
+		defer r.Close()
+		b, _ := io.ReadAll(r)
 		done <- b
 	}()
 	return func() []byte {
-		select {
-		case b := <-done:
-			return b
-		default:
-		}
-		// No writer yet: be one, so that the reader sees an end.
-		if w, err := os.OpenFile(path, os.O_WRONLY, 0); err == nil {
-			w.Close()
-		}
+		anchor.Close()
 		return <-done
 	}
 }

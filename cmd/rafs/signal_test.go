@@ -413,11 +413,11 @@ func TestSignalMidConvert(t *testing.T) {
 					<-sr.reached
 				}
 				waitUntil(t, "a spool file", func() bool {
-					return len(globAll(filepath.Join(tmp, "rafs-convert-*", "rafs-layer-*"))) > 0
+					return len(globAll(filepath.Join(tmp, "rafs-layer-*")))+len(globAll(filepath.Join(tmp, "*", "rafs-layer-*"))) > 0
 				})
 				p.cmd.Process.Signal(sig)
 				if !p.stderr.waitFor("stopping") {
-					t.Fatalf("rafs did not take the signal: %s", p.stderr.all())
+					t.Error("rafs did not say it was stopping")
 				}
 				if release != nil {
 					release() // the blocked open returns
