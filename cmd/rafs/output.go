@@ -117,7 +117,10 @@ func (s *outputSet) add(name string, streamable bool) (*os.File, error) {
 		case m&fs.ModeSocket != 0:
 			return nil, usagef("%s is a socket, which cannot be opened for writing", name)
 		case m.IsRegular():
-			if o.path, err = filepath.EvalSymlinks(name); err != nil {
+			if o.path, err = filepath.EvalSymlinks(name); err == nil {
+				o.path, err = filepath.Abs(o.path)
+			}
+			if err != nil {
 				return nil, fmt.Errorf("resolving %s: %w", name, err)
 			}
 			if rfi, err := os.Stat(o.path); err != nil || !os.SameFile(fi, rfi) {

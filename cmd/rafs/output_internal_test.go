@@ -192,3 +192,33 @@ func TestSignalCancels(t *testing.T) {
 		t.Errorf("left %v", ents)
 	}
 }
+
+// TestOutputRelative replaces outputs named relative to the working
+// directory: their temporary files are next to them, not in TMPDIR.
+func TestOutputRelative(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "out"), []byte("old"), 0o644)
+	src, err := filepath.Abs(sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	for _, c := range []struct {
+		args []string
+		want int // outputs
+	}{
+		{[]string{"build", "-q", "-o", "out", src}, 1},
+		{[]string{"build", "--type", "nydus", "-q", "-o", "out", "--bootstrap", "boot", src}, 2},
+	} {
+		args := c.args
+		var temps []string
+		setCommitHook(t, func() { temps = globAll(filepath.Join(dir, ".*.tmp-*")) })
+		if code, _, stderr := rafsCmd(t, args...); code != 0 {
+			t.Errorf("rafs %s: exit code %d: %s", strings.Join(args, " "), code, stderr)
+		}
+		if want := c.want; len(temps) != want {
+			t.Errorf("rafs %s: temporary files %v next to the outputs at the commit, want %d", strings.Join(args, " "), temps, want)
+		}
+	}
+	checkNoTemp(t, dir)
+}
