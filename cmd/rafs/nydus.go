@@ -383,6 +383,14 @@ func cmdUnpack(args []string) int {
 	defer g.stop()
 	outs := newOutputs(g)
 	defer outs.abort()
+	if cacheDir != "" {
+		// Made now (and removed again on failure), so -o may name a file
+		// in it.
+		if err := outs.mkdirAll(cacheDir); err != nil {
+			fmt.Fprintln(os.Stderr, "rafs unpack:", err)
+			return 1
+		}
+	}
 	var tarOut *os.File
 	switch out {
 	case "":
@@ -462,9 +470,6 @@ func unpack(outs *outputSet, tarOut *os.File, bootPath string, pos, blobs []stri
 		return err
 	}
 	if cacheDir != "" {
-		if err := outs.mkdirAll(cacheDir); err != nil {
-			return err
-		}
 		for i, br := range readers {
 			p := filepath.Join(cacheDir, boot.Blobs[i].ID+".blob.data")
 			f, err := outs.add(p, true)
