@@ -177,6 +177,25 @@ func TestOutputTargets(t *testing.T) {
 					if !k.streamable {
 						wantCode = 2
 					}
+					if os.Geteuid() == 0 {
+						// A regression would replace the system's
+						// /dev/null: try a device of our own first.
+						canary := filepath.Join(dir, "null")
+						if err := unix.Mknod(canary, unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+							t.Fatal(err)
+						}
+						target := canary
+						if k.target != nil {
+							target = k.target(refs, dir)
+							os.Symlink(canary, target)
+						}
+						rafsCmd(t, k.args(refs, dir, target)...)
+						if fi, err := os.Stat(canary); err != nil || fi.Mode()&fs.ModeCharDevice == 0 {
+							t.Fatalf("a character device was replaced (%v %v): not trying %s", fi, err, os.DevNull)
+						}
+						os.Remove(canary)
+						os.Remove(target)
+					}
 					if k.target == nil {
 						out = os.DevNull
 					} else if err := os.Symlink(os.DevNull, out); err != nil {
