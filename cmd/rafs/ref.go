@@ -153,6 +153,9 @@ func (l *location) read(ctx context.Context, ropts []remote.Option) (source, err
 		if err != nil {
 			return source{}, fmt.Errorf("%s: %w", l, err)
 		}
+		// A layout's blobs are read unchecked by go-containerregistry:
+		// check each one against the descriptor it is reached by.
+		root = convert.VerifyIndex(root)
 		d, err := pickEntry(root, l.tag)
 		if err != nil {
 			return source{}, fmt.Errorf("%s: %w", l, err)
@@ -262,6 +265,7 @@ func (t *layoutTarget) lookup(tag string) (v1.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", t.loc, err)
 	}
+	root = convert.VerifyIndex(root)
 	im, err := root.IndexManifest()
 	if err != nil {
 		return nil, err

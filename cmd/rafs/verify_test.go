@@ -118,3 +118,41 @@ func TestConvertVerifyRegistry(t *testing.T) {
 		}
 	}
 }
+
+// TestConvertVerifyLayoutManifest edits the manifest of a layout entry in
+// place (its layers reordered, valid JSON) so that it no longer has the
+// digest index.json gives it: the conversion fails naming the manifest,
+// before any layer is read.
+func TestConvertVerifyLayoutManifest(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "edited")
+	copyDir(t, sampleImageDir, dir)
+	d := sampleDigest(t)
+	p := filepath.Join(dir, "blobs", d.Algorithm, d.Hex)
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := layoutImage(t, sampleImageDir, "latest").Manifest()
+	if err != nil || len(m.Layers) < 2 {
+		t.Fatalf("sample manifest: %v, %d layers", err, len(m.Layers))
+	}
+	a, b := m.Layers[0].Digest.String(), m.Layers[1].Digest.String()
+	edited := strings.NewReplacer(a, b, b, a).Replace(string(raw))
+	if edited == string(raw) {
+		t.Fatal("the manifest did not change")
+	}
+	if err := os.WriteFile(p, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := "manifest " + d.String()
+	for _, typ := range []string{"nydus", "erofs"} {
+		out := filepath.Join(t.TempDir(), "out")
+		code, _, stderr := rafsCmd(t, "convert", "--type", typ, "--progress", "none", "--referrer", "oci:"+dir, "oci:"+out)
+		if code != 1 || !strings.Contains(stderr, want) || !strings.Contains(stderr, "digest mismatch") {
+			t.Errorf("%s: exit code %d, stderr %q; want 1 and %q with a digest mismatch", typ, code, stderr, want)
+		}
+		if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: the failed conversion made %s", typ, out)
+		}
+	}
+}
