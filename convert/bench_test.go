@@ -20,7 +20,7 @@ import (
 // The stage benchmarks run on a real layer when one is available: the file
 // named by $RAFS_BENCH_LAYER (a .tar or a .tar.gz; the other form is
 // derived from it), or the Debian layer that
-// /work/shared/bench/debian-layer.sh makes in /var/tmp/rafs-bench.
+// testdata/debian-layer.sh makes in /var/tmp/rafs-bench.
 // Otherwise, or with RAFS_BENCH_LAYER=synthetic, they run on a synthetic
 // layer generated once per process. All of them report throughput in bytes
 // of uncompressed tar.

@@ -213,9 +213,9 @@ func TestBadCases(t *testing.T) {
 }
 
 func TestEndToEndNydusFixtures(t *testing.T) {
-	paths, _ := filepath.Glob(filepath.Join("..", "..", "shared", "fixtures", "nydus", "tar", "*.tar"))
+	paths, _ := filepath.Glob(filepath.Join("..", "testdata", "nydus", "tar", "*.tar"))
 	if len(paths) == 0 {
-		t.Skip("../shared/fixtures/nydus/tar not present")
+		t.Fatal("no tars in testdata/nydus/tar")
 	}
 	mounttest.Require(t)
 	for _, p := range paths {
@@ -234,7 +234,7 @@ func TestEndToEndNydusFixtures(t *testing.T) {
 }
 
 // debianLayer returns the Debian base layer made by
-// ../shared/bench/debian-layer.sh, making it if it is missing.
+// testdata/debian-layer.sh, making it if it is missing.
 func debianLayer(t *testing.T) string {
 	t.Helper()
 	if p := os.Getenv("RAFS_DEBIAN_LAYER"); p != "" {
@@ -245,11 +245,7 @@ func debianLayer(t *testing.T) string {
 	if _, err := os.Stat(p); err == nil {
 		return p
 	}
-	script := filepath.Join("..", "..", "shared", "bench", "debian-layer.sh")
-	if _, err := os.Stat(script); err != nil {
-		t.Skip("no Debian layer and no ../shared/bench/debian-layer.sh to make one")
-	}
-	out, err := exec.Command("bash", script, dir).CombinedOutput()
+	out, err := exec.Command("bash", filepath.Join("..", "testdata", "debian-layer.sh"), dir).CombinedOutput()
 	if err != nil {
 		t.Fatalf("making the Debian layer: %v\n%s", err, out)
 	}

@@ -231,10 +231,9 @@ func TestBadInput(t *testing.T) {
 
 // TestNydusFixtureTars converts the tars made by Nydus's test suite.
 func TestNydusFixtureTars(t *testing.T) {
-	dir := filepath.Join("..", "..", "shared", "fixtures", "nydus", "tar")
-	paths, _ := filepath.Glob(filepath.Join(dir, "*.tar"))
+	paths, _ := filepath.Glob(filepath.Join("..", "testdata", "nydus", "tar", "*.tar"))
 	if len(paths) == 0 {
-		t.Skip("../shared/fixtures/nydus/tar not present")
+		t.Fatal("no tars in testdata/nydus/tar")
 	}
 	for _, p := range paths {
 		data, err := os.ReadFile(p)

@@ -24,7 +24,7 @@ func FuzzTarToEROFS(f *testing.F) {
 		tarEntry{hdr: tar.Header{Name: "a/s", Typeflag: tar.TypeSymlink, Linkname: "b"}},
 		tarEntry{hdr: tar.Header{Name: "a", Typeflag: tar.TypeDir, Mode: 0o700, PAXRecords: map[string]string{"SCHILY.xattr.user.x": "y"}}},
 	))
-	for _, dir := range []string{"../testdata", "../../shared/fixtures/nydus/tar"} {
+	for _, dir := range []string{"../testdata", "../testdata/nydus/tar"} {
 		paths, _ := filepath.Glob(filepath.Join(dir, "*.tar*"))
 		for _, p := range paths {
 			if b, err := os.ReadFile(p); err == nil && len(b) < 1<<20 {
