@@ -26,6 +26,23 @@ const maxZstdWindow = 16 << 20
 // maxTarWalk bounds the number of tar headers walked from the end.
 const maxTarWalk = 64
 
+// featuresForeignChunks are the blob features under which CI entries may
+// describe chunk data that is not stored in the blob itself, or that
+// several entries share: without them, every chunk stores at least one
+// byte of its own before the end of the chunk data.
+const featuresForeignChunks = FeatureSeparate | FeatureChunkdictGenerated | featureUnsupportedChunks
+
+// featuresCIExtra are the blob features under which the CI buffer holds
+// more than the CI entries (zran or batch contexts); without them its size
+// is exactly that of the entries, as nydusd requires.
+const featuresCIExtra = FeatureZran | FeatureBatch | FeatureChunkdictGenerated | FeatureTarfs
+
+// maxChunksPerCIByte bounds the CI entries of a blob with foreign chunks
+// by its stored CI bytes. No compressor comes near it: zstd --ultra -22
+// stores a V1 array of a million identical raw chunks, the most regular
+// there is, in about one byte per entry.
+const maxChunksPerCIByte = 4
+
 // Section locates one section of a blob.
 type Section struct {
 	// Name is the section name, e.g. SectionBootstrap.
@@ -70,10 +87,13 @@ type Reader struct {
 // the ToC, or by walking the tar headers backwards from the end when there
 // is no ToC, or (blobs without tar headers) from the CI header in the last
 // 4 KiB; then it loads and checks the CI header, the CI array and the
-// chunk digests. If the blob carries a bootstrap, the chunk compressor and
-// digester are taken from its RAFS superblock flags; otherwise the
-// digester defaults to BLAKE3 and the compressor is detected per chunk
-// (see SetDigester, SetCompressor).
+// chunk digests, in memory bounded by the blob's size rather than by what
+// its headers declare: a blob cannot have more chunks than bytes of chunk
+// data (or, when its chunks are stored elsewhere, more than four per byte
+// of its stored CI array). If the blob carries a bootstrap, the chunk
+// compressor and digester are taken from its RAFS superblock flags;
+// otherwise the digester defaults to BLAKE3 and the compressor is
+// detected per chunk (see SetDigester, SetCompressor).
 func Open(r io.ReaderAt, size int64) (*Reader, error) {
 	br := &Reader{ra: r, size: size, dataEnd: -1}
 	if size < TarHeaderSize {
@@ -332,13 +352,24 @@ func (r *Reader) loadMeta() error {
 		return fmt.Errorf("CI header at offset %d: features %#x need V2 chunk infos", hs.Offset, uint32(hdr.Features))
 	}
 	need := uint64(hdr.CIEntries) * esize
-	if hdr.CIUncompressedSize < need || hdr.CIUncompressedSize > MaxSectionSize {
+	if hdr.CIUncompressedSize < need || hdr.CIUncompressedSize > MaxSectionSize ||
+		(hdr.CIUncompressedSize != need && hdr.Features&featuresCIExtra == 0) {
 		return fmt.Errorf("CI header at offset %d: CI buffer of %d bytes for %d %d-byte entries", hs.Offset, hdr.CIUncompressedSize, hdr.CIEntries, esize)
 	}
 	if r.dataEnd < 0 {
 		r.dataEnd = int64(hdr.CIOffset)
 	}
-	ci, err := r.Section(SectionMeta)
+	// A compressed CI array of a few kilobytes can declare and decode to
+	// millions of entries; bound the count by what the blob really holds
+	// before decoding it or allocating the chunk table.
+	maxEntries, holds := uint64(r.dataEnd), "chunk data bytes"
+	if hdr.Features&featuresForeignChunks != 0 {
+		maxEntries, holds = maxChunksPerCIByte*hdr.CICompressedSize, "stored CI bytes"
+	}
+	if uint64(hdr.CIEntries) > maxEntries {
+		return fmt.Errorf("CI header at offset %d: %d chunks in a blob with %d %s", hs.Offset, hdr.CIEntries, maxEntries, holds)
+	}
+	ci, err := r.sectionPrefix(ms, need)
 	if err != nil {
 		return err
 	}
@@ -350,17 +381,47 @@ func (r *Reader) loadMeta() error {
 			r.chunks[i] = DecodeChunkInfoV1(ci[uint64(i)*esize:])
 		}
 	}
-	if _, ok := r.Lookup(SectionDigest); ok {
-		d, err := r.Section(SectionDigest)
+	if ds, ok := r.Lookup(SectionDigest); ok {
+		want := uint64(hdr.CIEntries) * DigestSize
+		got := ds.UncompressedSize
+		if got < 0 && ds.Compressor == CompressorNone {
+			got = ds.Size
+		}
+		if got >= 0 && uint64(got) != want {
+			return fmt.Errorf("blob.digest: %d bytes for %d chunks", got, hdr.CIEntries)
+		}
+		d, err := r.sectionPrefix(ds, want)
 		if err != nil {
 			return err
-		}
-		if uint64(len(d)) != uint64(hdr.CIEntries)*DigestSize {
-			return fmt.Errorf("blob.digest: %d bytes for %d chunks", len(d), hdr.CIEntries)
 		}
 		r.digests = d
 	}
 	return nil
+}
+
+// sectionPrefix returns the first n decoded bytes of s, which must decode
+// to at least n bytes. It reads the rest only to check the section's size
+// and digest, so memory stays bounded by n whatever s decodes to.
+func (r *Reader) sectionPrefix(s Section, n uint64) ([]byte, error) {
+	if s.UncompressedSize > MaxSectionSize || n > MaxSectionSize {
+		return nil, fmt.Errorf("blob: section %q at offset %d: %d bytes, more than %d", s.Name, s.Offset, max(s.UncompressedSize, int64(n)), MaxSectionSize)
+	}
+	rc, err := r.open(s, MaxSectionSize)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b := make([]byte, n)
+	if _, err := io.ReadFull(rc, b); err != nil {
+		if err == io.ErrUnexpectedEOF || err == io.EOF {
+			err = fmt.Errorf("blob: section %q at offset %d: decodes to fewer than %d bytes", s.Name, s.Offset, n)
+		}
+		return nil, err
+	}
+	if _, err := io.Copy(io.Discard, rc); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // RAFS v6 bootstrap superblock fields used to learn the chunk format.
