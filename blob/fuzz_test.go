@@ -2,15 +2,33 @@ package blob
 
 import (
 	"bytes"
+	"flag"
 	"io"
 	"os"
 	"path/filepath"
 	"testing"
 )
 
+// fuzzMinimizeTime is FuzzOpen's default for -test.fuzzminimizetime.
+const fuzzMinimizeTime = "0"
+
 // FuzzOpen runs the reader on arbitrary bytes: Open and everything after
 // it must return errors, never panic, hang or allocate without bound.
 func FuzzOpen(f *testing.F) {
+	// The fuzzing engine minimizes every input that finds new coverage,
+	// by default for up to 60s, with a quadratic algorithm whose
+	// executions it does not count. A blob is found from its end and
+	// located by absolute offsets, so no smaller input keeps the coverage
+	// and every minimization of a kilobytes-long blob runs out the clock:
+	// fuzzing reported 22 executions in 5 minutes. Unless the flag was
+	// given, do not minimize (a crasher is still saved, as found).
+	minimizeSet := false
+	flag.Visit(func(fl *flag.Flag) { minimizeSet = minimizeSet || fl.Name == "test.fuzzminimizetime" })
+	if fl := flag.Lookup("test.fuzzminimizetime"); fl != nil && !minimizeSet {
+		if err := fl.Value.Set(fuzzMinimizeTime); err != nil {
+			f.Fatal(err)
+		}
+	}
 	for _, name := range []string{fixtureBlob, fixtureTOC} {
 		if b, err := os.ReadFile(filepath.Join(fixtureDir, name)); err == nil {
 			f.Add(b)
