@@ -6,11 +6,20 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
 // fuzzMinimizeTime is FuzzOpen's default for -test.fuzzminimizetime.
 const fuzzMinimizeTime = "0"
+
+// minimizeOnce makes FuzzOpen set the flag once per process (-count=2
+// runs it twice): setting a zero duration a second time fails, as the
+// flag then forgets that zero is allowed.
+var (
+	minimizeOnce sync.Once
+	minimizeErr  error
+)
 
 // FuzzOpen runs the reader on arbitrary bytes: Open and everything after
 // it must return errors, never panic, hang or allocate without bound.
@@ -22,12 +31,15 @@ func FuzzOpen(f *testing.F) {
 	// and every minimization of a kilobytes-long blob runs out the clock:
 	// fuzzing reported 22 executions in 5 minutes. Unless the flag was
 	// given, do not minimize (a crasher is still saved, as found).
-	minimizeSet := false
-	flag.Visit(func(fl *flag.Flag) { minimizeSet = minimizeSet || fl.Name == "test.fuzzminimizetime" })
-	if fl := flag.Lookup("test.fuzzminimizetime"); fl != nil && !minimizeSet {
-		if err := fl.Value.Set(fuzzMinimizeTime); err != nil {
-			f.Fatal(err)
+	minimizeOnce.Do(func() {
+		set := false
+		flag.Visit(func(fl *flag.Flag) { set = set || fl.Name == "test.fuzzminimizetime" })
+		if fl := flag.Lookup("test.fuzzminimizetime"); fl != nil && !set {
+			minimizeErr = fl.Value.Set(fuzzMinimizeTime)
 		}
+	})
+	if minimizeErr != nil {
+		f.Fatal(minimizeErr)
 	}
 	for _, name := range []string{fixtureBlob, fixtureTOC} {
 		if b, err := os.ReadFile(filepath.Join(fixtureDir, name)); err == nil {
