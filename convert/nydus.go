@@ -212,12 +212,12 @@ func (o *NydusOptions) writerOptions() (*blob.WriterOptions, uint64, error) {
 }
 
 // nydusTree builds a layer's file tree from tar entries (it is the tar
-// walker's sink), sending file data to the blob writer as it comes. The
-// tree it builds is the bootstrap's own tree of rafs.Node, so a layer is
-// held in memory once: a node per entry, its name, and for directories of
-// many entries a name index.
+// walker's sink), sending file data to the blob writer as it comes. It
+// keeps a node of 64 bytes per entry (bnode) while the tar is read, and
+// turns the tree into the bootstrap's tree of rafs.Node (144 bytes a node)
+// at the end, letting each bnode go as its rafs.Node is made.
 type nydusTree struct {
-	root      *rafs.Node
+	root      *bnode
 	bw        *blob.Writer
 	chunks    *chunker.Fixed
 	chunkSize uint32
@@ -228,25 +228,65 @@ type nydusTree struct {
 
 	// index finds the children of large directories by name. Small
 	// directories are scanned.
-	index map[*rafs.Node]*dirIndex
+	index map[*bnode]*dirIndex
 	// pending are the chunks stored in the layer's own blob, to copy
 	// into their files once the blob writer has placed them.
 	pending []pendingChunk
 	// linked holds the inodes hard links point to.
-	linked map[*rafs.Node]bool
+	linked map[*bnode]bool
 	// lastDir and lastDirPath remember the directory the last entry was
-	// added to (or the directory it was), so that a run of entries in one
-	// directory does not walk from the root for each.
-	lastDir     *rafs.Node
+	// added to, so that a run of entries in one directory does not walk
+	// from the root for each.
+	lastDir     *bnode
 	lastDirPath string
 
 	files, nchunks, dictChunks int
 	fileBytes                  uint64
 }
 
+// bnode is an entry of the tree being built: an inode's attributes, or a
+// hard link (link set, nothing else). What only some entries have is in
+// ext: 64 bytes for an empty file, where a rafs.Node takes 144.
+type bnode struct {
+	name  string
+	mode  uint32
+	uid   uint32
+	gid   uint32
+	nsec  uint32
+	mtime int64
+	size  uint64 // regular files: the size; devices: major<<32 | minor
+	link  *bnode // a hard link: the inode it names
+	ext   *bext
+}
+
+// bext holds what a bnode needs beyond its attributes.
+type bext struct {
+	xattrs map[string][]byte
+	target string       // symlinks
+	chunks []rafs.Chunk // regular files
+	kids   []*bnode     // directories, in no order until export
+}
+
+func (n *bnode) isDir() bool { return n.link == nil && n.mode&erofs.ModeTypeMask == erofs.ModeDir }
+
+func (n *bnode) kids() []*bnode {
+	if n.ext == nil {
+		return nil
+	}
+	return n.ext.kids
+}
+
+// x returns n's ext, made if missing.
+func (n *bnode) x() *bext {
+	if n.ext == nil {
+		n.ext = &bext{}
+	}
+	return n.ext
+}
+
 // pendingChunk is chunk i of file n, stored in the layer's own blob.
 type pendingChunk struct {
-	n   *rafs.Node
+	n   *bnode
 	i   int
 	own *blob.Chunk
 }
@@ -264,19 +304,17 @@ type dirIndex struct {
 const indexFrom = 16
 
 // unsort turns directory d's index into a map.
-func (x *dirIndex) unsort(d *rafs.Node) {
+func (x *dirIndex) unsort(d *bnode) {
 	x.sorted = false
-	x.names = make(map[string]int32, len(d.Children))
-	for k, c := range d.Children {
-		x.names[c.Name] = int32(k)
+	x.names = make(map[string]int32, len(d.kids()))
+	for k, c := range d.kids() {
+		x.names[c.name] = int32(k)
 	}
 }
 
-func compareName(c *rafs.Node, name string) int { return strings.Compare(c.Name, name) }
+func compareName(c *bnode, name string) int { return strings.Compare(c.name, name) }
 
-func newDir(name string) *rafs.Node {
-	return &rafs.Node{Name: name, Mode: erofs.ModeDir | 0o755}
-}
+func newDir(name string) *bnode { return &bnode{name: name, mode: erofs.ModeDir | 0o755} }
 
 // isDir reports whether n is a directory (and not a hard link).
 func isDir(n *rafs.Node) bool { return n.Link == nil && n.IsDir() }
@@ -291,83 +329,92 @@ func isImplicitDir(n *rafs.Node) bool {
 
 // child returns the position and node of directory d's child name, or -1
 // and nil.
-func (t *nydusTree) child(d *rafs.Node, name string) (int, *rafs.Node) {
+func (t *nydusTree) child(d *bnode, name string) (int, *bnode) {
+	kids := d.kids()
 	if x := t.index[d]; x != nil {
 		if x.sorted {
-			if i, ok := slices.BinarySearchFunc(d.Children, name, compareName); ok {
-				return i, d.Children[i]
+			if i, ok := slices.BinarySearchFunc(kids, name, compareName); ok {
+				return i, kids[i]
 			}
 		} else if i, ok := x.names[name]; ok {
-			return int(i), d.Children[i]
+			return int(i), kids[i]
 		}
 		return -1, nil
 	}
-	for i, c := range d.Children {
-		if c.Name == name {
+	for i, c := range kids {
+		if c.name == name {
 			return i, c
 		}
 	}
 	return -1, nil
 }
 
-// setChild puts n into directory d under n.Name, in place of the child at
+// setChild puts n into directory d under n.name, in place of the child at
 // position i if i >= 0.
-func (t *nydusTree) setChild(d *rafs.Node, i int, n *rafs.Node) {
+func (t *nydusTree) setChild(d *bnode, i int, n *bnode) {
+	x := d.x()
 	if i >= 0 {
-		if isDir(d.Children[i]) {
+		if x.kids[i].isDir() {
 			t.lastDir = nil // it may be the one remembered, or above it
 		}
-		d.Children[i] = n
+		x.kids[i] = n
 		return
 	}
-	d.Children = append(d.Children, n)
-	last := len(d.Children) - 1
-	x := t.index[d]
+	if len(x.kids) == cap(x.kids) {
+		// Double (append grows large slices by a quarter, which leaves
+		// four times the final size behind as garbage).
+		x.kids = append(make([]*bnode, 0, max(4, 2*cap(x.kids))), x.kids...)
+	}
+	x.kids = append(x.kids, n)
+	kids := x.kids
+	last := len(kids) - 1
+	idx := t.index[d]
 	switch {
-	case x == nil && last+1 >= indexFrom:
-		x = &dirIndex{sorted: true}
-		if !slices.IsSortedFunc(d.Children, func(a, b *rafs.Node) int { return strings.Compare(a.Name, b.Name) }) {
-			x.unsort(d)
+	case idx == nil && last+1 >= indexFrom:
+		idx = &dirIndex{sorted: true}
+		if !slices.IsSortedFunc(kids, func(a, b *bnode) int { return strings.Compare(a.name, b.name) }) {
+			idx.unsort(d)
 		}
 		if t.index == nil {
-			t.index = map[*rafs.Node]*dirIndex{}
+			t.index = map[*bnode]*dirIndex{}
 		}
-		t.index[d] = x
-	case x == nil:
-	case x.sorted:
-		if d.Children[last-1].Name > n.Name {
-			x.unsort(d)
+		t.index[d] = idx
+	case idx == nil:
+	case idx.sorted:
+		if kids[last-1].name > n.name {
+			idx.unsort(d)
 		}
 	default:
-		x.names[n.Name] = int32(last)
+		idx.names[n.name] = int32(last)
 	}
 }
 
 // removeChild removes the child at position i of directory d, moving the
 // last child into its place (the order of children is settled later).
-func (t *nydusTree) removeChild(d *rafs.Node, i int) {
-	if isDir(d.Children[i]) {
+func (t *nydusTree) removeChild(d *bnode, i int) {
+	kids := d.ext.kids
+	if kids[i].isDir() {
 		t.lastDir = nil
 	}
-	last := len(d.Children) - 1
+	last := len(kids) - 1
 	if x := t.index[d]; x != nil {
 		if x.sorted {
 			x.unsort(d)
 		}
-		delete(x.names, d.Children[i].Name)
+		delete(x.names, kids[i].name)
 		if i != last {
-			x.names[d.Children[last].Name] = int32(i)
+			x.names[kids[last].name] = int32(i)
 		}
 	}
-	d.Children[i] = d.Children[last]
-	d.Children[last] = nil
-	d.Children = d.Children[:last]
+	kids[i] = kids[last]
+	kids[last] = nil
+	d.ext.kids = kids[:last]
 }
 
 // parent walks to the directory holding the last component of parts,
 // creating missing directories as implicit ones. p is the path parts
-// come from.
-func (t *nydusTree) parent(p string, parts []string) (*rafs.Node, error) {
+// come from ("" if none).
+func (t *nydusTree) parent(p string, parts []string) (*bnode, error) {
 	dirPath, ok := "", false
 	if k := strings.LastIndexByte(p, '/'); k >= 0 && p[k+1:] == parts[len(parts)-1] {
 		dirPath, ok = p[:k], true
@@ -381,7 +428,7 @@ func (t *nydusTree) parent(p string, parts []string) (*rafs.Node, error) {
 		if child == nil {
 			child = newDir(strings.Clone(c))
 			t.setChild(dir, k, child)
-		} else if !isDir(child) {
+		} else if !child.isDir() {
 			return nil, fmt.Errorf("%q is not a directory: %w", strings.Join(parts[:i+1], "/"), syscall.ENOTDIR)
 		}
 		dir = child
@@ -393,15 +440,15 @@ func (t *nydusTree) parent(p string, parts []string) (*rafs.Node, error) {
 }
 
 // lookup finds the object at path p.
-func (t *nydusTree) lookup(p string) (*rafs.Node, error) {
+func (t *nydusTree) lookup(p string) (*bnode, error) {
 	parts, err := erofs.SplitPath(p)
 	if err != nil {
 		return nil, err
 	}
 	n := t.root
 	for _, c := range parts {
-		var child *rafs.Node
-		if isDir(n) {
+		var child *bnode
+		if n.isDir() {
 			_, child = t.child(n, c)
 		}
 		if child == nil {
@@ -426,7 +473,7 @@ func (t *nydusTree) Add(e *erofs.Entry, data io.Reader) error {
 		return fmt.Errorf("nydus: %s: %w", e.Path, err)
 	}
 	if len(parts) == 0 {
-		if !n.IsDir() {
+		if !n.isDir() {
 			return fmt.Errorf("nydus: %q: the root must be a directory", e.Path)
 		}
 		updateDir(t.root, n)
@@ -438,58 +485,59 @@ func (t *nydusTree) Add(e *erofs.Entry, data io.Reader) error {
 	}
 	name := parts[len(parts)-1]
 	i, old := t.child(dir, name)
-	if old != nil && isDir(old) && n.IsDir() {
+	if old != nil && old.isDir() && n.isDir() {
 		updateDir(old, n)
 		return nil
 	}
-	if n.IsRegular() && n.Size > 0 {
+	if n.mode&erofs.ModeTypeMask == erofs.ModeRegular && n.size > 0 {
 		if err := t.writeData(n, data); err != nil {
 			t.err = fmt.Errorf("nydus: %s: %w", e.Path, err)
 			return t.err
 		}
 	}
-	n.Name = strings.Clone(name)
+	n.name = strings.Clone(name)
 	t.setChild(dir, i, n)
 	return nil
 }
 
 // newNydusNode validates an entry and makes a node of its attributes.
-func newNydusNode(e *erofs.Entry) (*rafs.Node, error) {
+func newNydusNode(e *erofs.Entry) (*bnode, error) {
 	if e.Mode&^(erofs.ModeTypeMask|erofs.ModePermMask) != 0 {
 		return nil, fmt.Errorf("invalid mode bits %#o", e.Mode)
 	}
-	n := &rafs.Node{Mode: e.Mode, UID: e.UID, GID: e.GID}
+	n := &bnode{mode: e.Mode, uid: e.UID, gid: e.GID}
 	if !e.ModTime.IsZero() {
-		n.Mtime, n.MtimeNsec = e.ModTime.Unix(), uint32(e.ModTime.Nanosecond())
+		n.mtime, n.nsec = e.ModTime.Unix(), uint32(e.ModTime.Nanosecond())
 	}
 	switch e.Mode & erofs.ModeTypeMask {
 	case erofs.ModeRegular:
 		if e.Size < 0 {
 			return nil, fmt.Errorf("negative size %d", e.Size)
 		}
-		n.Size = uint64(e.Size)
+		n.size = uint64(e.Size)
 	case erofs.ModeDir, erofs.ModeFIFO, erofs.ModeSocket:
 	case erofs.ModeSymlink:
 		if e.Linkname == "" || len(e.Linkname) > rafs.MaxSymlinkLen {
 			return nil, fmt.Errorf("symlink target of %d bytes (want 1 to %d)", len(e.Linkname), rafs.MaxSymlinkLen)
 		}
-		n.Target = e.Linkname
+		n.x().target = e.Linkname
 	case erofs.ModeCharDevice, erofs.ModeBlockDevice:
 		if e.Devmajor > 0xFFF || e.Devminor > 0xFFFFF {
 			return nil, fmt.Errorf("device number %d:%d out of range", e.Devmajor, e.Devminor)
 		}
-		n.RdevMajor, n.RdevMinor = e.Devmajor, e.Devminor
+		n.size = uint64(e.Devmajor)<<32 | uint64(e.Devminor)
 	default:
 		return nil, fmt.Errorf("unsupported file mode %#o", e.Mode)
 	}
 	if len(e.Xattrs) > 0 {
-		n.Xattrs = make(map[string][]byte, len(e.Xattrs))
+		xs := make(map[string][]byte, len(e.Xattrs))
 		for name, value := range e.Xattrs {
 			if err := checkNydusXattr(name, value); err != nil {
 				return nil, err
 			}
-			n.Xattrs[name] = []byte(value)
+			xs[name] = []byte(value)
 		}
+		n.x().xattrs = xs
 	}
 	return n, nil
 }
@@ -510,25 +558,35 @@ func checkNydusXattr(name, value string) error {
 
 // updateDir gives an existing directory a repeated entry's metadata,
 // merging xattrs (later values win), as erofs.Writer does.
-func updateDir(dst, src *rafs.Node) {
-	xs := dst.Xattrs
-	name, kids := dst.Name, dst.Children
+func updateDir(dst, src *bnode) {
+	var xs map[string][]byte
+	var kids []*bnode
+	if dst.ext != nil {
+		xs, kids = dst.ext.xattrs, dst.ext.kids
+	}
+	name := dst.name
 	*dst = *src
-	dst.Name, dst.Children = name, kids
-	if len(xs) > 0 {
-		maps.Copy(xs, src.Xattrs)
-		dst.Xattrs = xs
+	dst.name, dst.ext = name, nil
+	if len(xs) > 0 && src.ext != nil {
+		maps.Copy(xs, src.ext.xattrs)
+	}
+	if len(xs) == 0 && src.ext != nil {
+		xs = src.ext.xattrs
+	}
+	if len(xs) > 0 || len(kids) > 0 {
+		dst.ext = &bext{xattrs: xs, kids: kids}
 	}
 }
 
 // writeData cuts a regular file's data into chunks and queues them.
-func (t *nydusTree) writeData(n *rafs.Node, data io.Reader) error {
+func (t *nydusTree) writeData(n *bnode, data io.Reader) error {
 	if data == nil {
 		return errors.New("no data reader for a non-empty file")
 	}
-	lr := &io.LimitedReader{R: data, N: int64(n.Size)}
+	lr := &io.LimitedReader{R: data, N: int64(n.size)}
 	t.chunks.Reset(lr)
-	n.Chunks = make([]rafs.Chunk, 0, (n.Size+uint64(t.chunkSize)-1)/uint64(t.chunkSize))
+	x := n.x()
+	x.chunks = make([]rafs.Chunk, 0, (n.size+uint64(t.chunkSize)-1)/uint64(t.chunkSize))
 	var got uint64
 	for {
 		c, err := t.chunks.Next()
@@ -543,7 +601,7 @@ func (t *nydusTree) writeData(n *rafs.Node, data io.Reader) error {
 			if dc, ok, err := t.fromDict(c); err != nil {
 				return err
 			} else if ok {
-				n.Chunks = append(n.Chunks, dc)
+				x.chunks = append(x.chunks, dc)
 				t.dictChunks++
 				continue
 			}
@@ -552,11 +610,11 @@ func (t *nydusTree) writeData(n *rafs.Node, data io.Reader) error {
 		if err != nil {
 			return err
 		}
-		t.pending = append(t.pending, pendingChunk{n: n, i: len(n.Chunks), own: bc})
-		n.Chunks = append(n.Chunks, rafs.Chunk{})
+		t.pending = append(t.pending, pendingChunk{n: n, i: len(x.chunks), own: bc})
+		x.chunks = append(x.chunks, rafs.Chunk{})
 	}
-	if got != n.Size {
-		return fmt.Errorf("data: %w after %d of %d bytes", io.ErrUnexpectedEOF, got, n.Size)
+	if got != n.size {
+		return fmt.Errorf("data: %w after %d of %d bytes", io.ErrUnexpectedEOF, got, n.size)
 	}
 	return nil
 }
@@ -593,7 +651,7 @@ func (t *nydusTree) Link(name, target string) error {
 	if err != nil {
 		return fmt.Errorf("nydus: hard link %q: %w", name, err)
 	}
-	if isDir(n) {
+	if n.isDir() {
 		return fmt.Errorf("nydus: hard link %q: target %q is a directory", name, target)
 	}
 	if len(parts) == 0 {
@@ -604,19 +662,19 @@ func (t *nydusTree) Link(name, target string) error {
 		return fmt.Errorf("nydus: hard link %q: %w", name, err)
 	}
 	in := n
-	if n.Link != nil {
-		in = n.Link
+	if n.link != nil {
+		in = n.link
 	}
 	last := parts[len(parts)-1]
 	i, old := t.child(dir, last)
-	if old != nil && (old == in || old.Link == in) {
+	if old != nil && (old == in || old.link == in) {
 		return nil // a name of that inode already
 	}
 	if t.linked == nil {
-		t.linked = map[*rafs.Node]bool{}
+		t.linked = map[*bnode]bool{}
 	}
 	t.linked[in] = true
-	t.setChild(dir, i, &rafs.Node{Name: strings.Clone(last), Link: in})
+	t.setChild(dir, i, &bnode{name: strings.Clone(last), link: in})
 	return nil
 }
 
@@ -631,7 +689,7 @@ func (t *nydusTree) Remove(p string) error {
 	}
 	n := t.root
 	for _, c := range parts[:len(parts)-1] {
-		if _, n = t.child(n, c); n == nil || !isDir(n) {
+		if _, n = t.child(n, c); n == nil || !n.isDir() {
 			return nil
 		}
 	}
@@ -675,24 +733,28 @@ func (t *nydusTree) SetXattr(p, name, value string) error {
 			t.setChild(dir, i, n)
 		}
 	}
-	if !isDir(n) {
+	if !n.isDir() {
 		return fmt.Errorf("nydus: SetXattr %q: %w", p, syscall.ENOTDIR)
 	}
-	if n.Xattrs == nil {
-		n.Xattrs = map[string][]byte{}
+	x := n.x()
+	if x.xattrs == nil {
+		x.xattrs = map[string][]byte{}
 	}
-	n.Xattrs[name] = []byte(value)
+	x.xattrs[name] = []byte(value)
 	return nil
 }
 
-// export completes the tree as the layer's bootstrap, with info (the
-// blob's table fields, all chunks placed) as the own blob's entry under
-// the placeholder id. It is called once, from the blob writer's Finish.
+// export turns the tree into the layer's bootstrap, with info (the blob's
+// table fields, all chunks placed) as the own blob's entry under the
+// placeholder id. It is called once, from the blob writer's Finish.
 //
-// It fills in the chunks the blob writer placed, sorts every directory,
-// and gives each hard-linked inode's attributes to its first name in the
-// bootstrap's visit order (spec §1.7), the others linking to it, as Read
-// returns them.
+// It fills in the chunks the blob writer placed and makes a rafs.Node
+// for every entry, directory by directory in the bootstrap's visit order
+// (spec §1.7: a directory's children in name order, then its
+// subdirectories), dropping each directory's bnodes once they are made,
+// so that the two trees are never held whole at once. A hard-linked
+// inode's attributes go to its first name in that order, the others
+// link to it, as Read returns them.
 func (t *nydusTree) export(info *blob.Info) (*rafs.Bootstrap, error) {
 	b := &rafs.Bootstrap{ChunkSize: t.boot.ChunkSize, Flags: t.boot.Flags, Blobs: slices.Clone(t.boot.Blobs)}
 	shift := uint32(0) // dictionary blobs move down when the own blob is empty
@@ -733,61 +795,75 @@ func (t *nydusTree) export(info *blob.Info) (*rafs.Bootstrap, error) {
 		if o.Compressed {
 			rc.Flags |= rafs.ChunkFlagCompressed
 		}
-		p.n.Chunks[p.i] = rc
+		p.n.ext.chunks[p.i] = rc
 	}
 	t.pending, t.index, t.lastDir = nil, nil, nil
 
-	// Directories in visit order: each one's children in name order,
-	// then its subdirectories depth first.
-	var first map[*rafs.Node]*rafs.Node // hard-linked inode → its first name
-	if len(t.linked) > 0 {
-		first = make(map[*rafs.Node]*rafs.Node, len(t.linked))
+	// inode makes the rafs.Node of an inode's first name.
+	inode := func(n *bnode, name string) *rafs.Node {
+		rn := &rafs.Node{Name: name, Mode: n.mode, UID: n.uid, GID: n.gid, Mtime: n.mtime, MtimeNsec: n.nsec}
+		switch n.mode & erofs.ModeTypeMask {
+		case erofs.ModeRegular:
+			rn.Size = n.size
+		case erofs.ModeCharDevice, erofs.ModeBlockDevice:
+			rn.RdevMajor, rn.RdevMinor = uint32(n.size>>32), uint32(n.size)
+		}
+		if x := n.ext; x != nil {
+			rn.Xattrs, rn.Target, rn.Chunks = x.xattrs, x.target, x.chunks
+		}
+		if rn.IsRegular() {
+			t.files++
+			t.fileBytes += rn.Size
+			t.nchunks += len(rn.Chunks)
+		}
+		for j := range rn.Chunks {
+			rn.Chunks[j].BlobIndex -= shift
+		}
+		return rn
 	}
-	stack := []*rafs.Node{t.root}
+	var first map[*bnode]*rafs.Node // hard-linked inode → its first name
+	if len(t.linked) > 0 {
+		first = make(map[*bnode]*rafs.Node, len(t.linked))
+	}
+	type dir struct {
+		src *bnode
+		dst *rafs.Node
+	}
+	root := inode(t.root, "")
+	stack := []dir{{t.root, root}}
 	for len(stack) > 0 {
 		d := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		slices.SortFunc(d.Children, func(a, b *rafs.Node) int { return strings.Compare(a.Name, b.Name) })
-		for i, c := range d.Children {
-			if isDir(c) {
-				continue
-			}
+		kids := d.src.kids()
+		slices.SortFunc(kids, func(a, b *bnode) int { return strings.Compare(a.name, b.name) })
+		d.dst.Children = make([]*rafs.Node, len(kids))
+		for i, c := range kids {
 			in := c
-			if c.Link != nil {
-				in = c.Link
+			if c.link != nil {
+				in = c.link
 			}
-			if t.linked[in] {
-				if p := first[in]; p != nil {
-					if c.Link == nil {
-						d.Children[i] = &rafs.Node{Name: c.Name, Link: p}
-					} else {
-						c.Link = p
-					}
-					continue
+			var rn *rafs.Node
+			switch p := first[in]; {
+			case p != nil:
+				rn = &rafs.Node{Name: c.name, Link: p}
+			default:
+				rn = inode(in, c.name)
+				if t.linked[in] {
+					first[in] = rn
 				}
-				if c.Link != nil {
-					name := c.Name
-					*c = *in
-					c.Name = name
-				}
-				first[in] = c
 			}
-			if c.IsRegular() {
-				t.files++
-				t.fileBytes += c.Size
-				t.nchunks += len(c.Chunks)
-			}
-			for j := range c.Chunks {
-				c.Chunks[j].BlobIndex -= shift
+			d.dst.Children[i] = rn
+		}
+		for i := len(kids) - 1; i >= 0; i-- {
+			if kids[i].isDir() {
+				stack = append(stack, dir{kids[i], d.dst.Children[i]})
 			}
 		}
-		for i := len(d.Children) - 1; i >= 0; i-- {
-			if c := d.Children[i]; isDir(c) {
-				stack = append(stack, c)
-			}
+		if d.src.ext != nil {
+			d.src.ext.kids = nil // the made nodes replace them
 		}
 	}
-	t.linked = nil
-	b.Root = t.root
+	t.linked, t.root = nil, nil
+	b.Root = root
 	return b, nil
 }

@@ -10,6 +10,7 @@ import (
 	"math/bits"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/rafs-dev/rafs/erofs"
 )
@@ -31,6 +32,7 @@ func (b *Bootstrap) WriteTo(w io.Writer) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("rafs: %w", err)
 	}
+	defer e.release()
 	cw := &countingWriter{w: w}
 	bw := bufio.NewWriterSize(cw, 256<<10)
 	s := &streamSink{w: bw}
@@ -50,6 +52,7 @@ func (b *Bootstrap) MarshalBinary() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rafs: %w", err)
 	}
+	defer e.release()
 	img := make([]byte, e.fileSize)
 	if err := e.emit(imageSink(img), false); err != nil {
 		return nil, fmt.Errorf("rafs: %w", err) // cannot happen: imageSink does not fail
@@ -133,6 +136,7 @@ type encoder struct {
 	ino     uint32             // last assigned i_ino
 	xattrs  bool               // any inode has xattrs
 	records []Chunk            // the chunk table, sorted
+	spare   []int32            // inodes' slots, reused by emit
 	blocks  uint64             // blocks of all blobs
 
 	// Layout (spec §1.1).
@@ -140,23 +144,44 @@ type encoder struct {
 	metaAddr, cursor, chunkTableOff         int64
 	fileSize                                int64
 
-	buf, dataBuf, dirBuf []byte   // scratch space
-	dirBufRec            int32    // the directory whose data dirBuf holds, or -1
-	blockEnts            []dirEnt // scratch space: the entries of a directory block
+	buf, dataBuf []byte          // scratch space
+	dirBlk       [BlockSize]byte // scratch space: a directory block
+	blockEnts    []dirEnt        // scratch space: the entries of a directory block
 }
 
 // rec returns record r.
 func (e *encoder) rec(r int32) *winode { return &e.pages[r/recPageSize][r%recPageSize] }
 
+// pagePool recycles record pages from one encode to the next: a Nydus
+// build encodes its bootstrap twice in a row (inline in the blob and on
+// its own), and the second encode then allocates no records.
+var pagePool = sync.Pool{New: func() any { p := make([]winode, 0, recPageSize); return &p }}
+
 // newRec appends a record and returns its index.
 func (e *encoder) newRec(w winode) int32 {
 	if e.nrec%recPageSize == 0 {
-		e.pages = append(e.pages, make([]winode, 0, recPageSize))
+		e.pages = append(e.pages, (*pagePool.Get().(*[]winode))[:0])
 	}
 	p := &e.pages[len(e.pages)-1]
 	*p = append(*p, w)
 	e.nrec++
 	return e.nrec - 1
+}
+
+// release returns the record pages to pagePool, cleared (so that they hold
+// no nodes).
+func (e *encoder) release() {
+	for _, p := range e.pages {
+		clear(p)
+		p = p[:0]
+		pagePool.Put(&p)
+	}
+	e.pages, e.nrec = nil, 0
+	if c := cap(e.spare); c > 0 && c&(c-1) == 0 {
+		s := e.spare[:0]
+		slotPool.Put(&s)
+	}
+	e.spare = nil
 }
 
 // dataAt returns the virtual offset of a directory's or symlink's data
@@ -179,7 +204,7 @@ func (e *encoder) setDataAt(w *winode, off int64) {
 
 // inodeTable finds the record of a non-directory inode by its node: an
 // open-addressing hash table of record numbers (4 bytes a slot, at most
-// half full), hashed on the node's address and compared through the
+// three quarters full), hashed on the node's address and compared through the
 // records.
 type inodeTable struct {
 	seed  maphash.Seed
@@ -204,9 +229,9 @@ func (t *inodeTable) find(e *encoder, n *Node) (int32, bool) {
 }
 
 func (t *inodeTable) insert(e *encoder, r int32) {
-	if 2*(t.n+1) > len(t.slots) {
+	if 4*(t.n+1) > 3*len(t.slots) {
 		old := t.slots
-		t.slots = make([]int32, max(1024, 2*len(old)))
+		t.slots = getSlots(max(1024, 2*len(old)))
 		if t.n == 0 {
 			t.seed = maphash.MakeSeed()
 		}
@@ -224,6 +249,22 @@ func (t *inodeTable) insert(e *encoder, r int32) {
 	}
 	t.slots[i] = r + 1
 	t.n++
+}
+
+// slotPool recycles the slots of inodeTable (see pagePool).
+var slotPool sync.Pool
+
+// getSlots returns n cleared slots, or more (a power of two).
+func getSlots(n int) []int32 {
+	if p, _ := slotPool.Get().(*[]int32); p != nil {
+		if c := cap(*p); c >= n && c <= 64*n {
+			s := (*p)[:c]
+			clear(s)
+			return s
+		}
+		slotPool.Put(p)
+	}
+	return make([]int32, n)
 }
 
 // dirPath returns directory di's path ("" for the root), for error
@@ -274,56 +315,66 @@ func (e *encoder) path(r int32) string {
 }
 
 // newEncoder validates b, numbers and places its inodes and lays out the
-// file.
+// file. The caller releases it.
 func newEncoder(b *Bootstrap) (*encoder, error) {
-	e := &encoder{b: b, seenDir: map[*Node]struct{}{}, dirBufRec: -1}
+	e, err := layout(b)
+	if err != nil {
+		e.release()
+		return nil, err
+	}
+	return e, nil
+}
+
+// layout does newEncoder's work; it returns the encoder on errors too.
+func layout(b *Bootstrap) (*encoder, error) {
+	e := &encoder{b: b, seenDir: map[*Node]struct{}{}}
 	if b.Root == nil || !b.Root.IsDir() || b.Root.Link != nil {
-		return nil, errors.New("root must be a directory node without Link")
+		return e, errors.New("root must be a directory node without Link")
 	}
 	if !validChunkSize(b.ChunkSize) {
-		return nil, fmt.Errorf("chunk size %#x is not a power of two in [%#x, %#x]", b.ChunkSize, MinChunkSize, MaxChunkSize)
+		return e, fmt.Errorf("chunk size %#x is not a power of two in [%#x, %#x]", b.ChunkSize, MinChunkSize, MaxChunkSize)
 	}
 	if err := checkFlags(b.Flags); err != nil {
-		return nil, fmt.Errorf("superblock flags: %w", err)
+		return e, fmt.Errorf("superblock flags: %w", err)
 	}
 	if len(b.Blobs) > MaxBlobs {
-		return nil, fmt.Errorf("%d blobs; a bootstrap holds at most %d", len(b.Blobs), MaxBlobs)
+		return e, fmt.Errorf("%d blobs; a bootstrap holds at most %d", len(b.Blobs), MaxBlobs)
 	}
 	ids := map[string]int{}
 	for i := range b.Blobs {
 		bi := &b.Blobs[i]
 		if err := checkBlob(bi); err != nil {
-			return nil, fmt.Errorf("blob %d (%s): %w", i, bi.ID, err)
+			return e, fmt.Errorf("blob %d (%s): %w", i, bi.ID, err)
 		}
 		if j, dup := ids[bi.ID]; dup {
-			return nil, fmt.Errorf("blob %d: id %s already used by blob %d", i, bi.ID, j)
+			return e, fmt.Errorf("blob %d: id %s already used by blob %d", i, bi.ID, j)
 		}
 		ids[bi.ID] = i
 		if b.Flags&FlagInlinedChunkDigest != 0 && bi.Features&BlobFeatureInlinedChunkDigest == 0 {
-			return nil, fmt.Errorf("blob %d (%s): flag INLINED_CHUNK_DIGEST is set but the blob lacks feature INLINED_CHUNK_DIGEST", i, bi.ID)
+			return e, fmt.Errorf("blob %d (%s): flag INLINED_CHUNK_DIGEST is set but the blob lacks feature INLINED_CHUNK_DIGEST", i, bi.ID)
 		}
 		e.blocks += bi.UncompressedSize / BlockSize
 	}
 	if e.blocks > 0xFFFFFFFF {
-		return nil, fmt.Errorf("blobs total %d blocks, more than the superblock's 32-bit count", e.blocks)
+		return e, fmt.Errorf("blobs total %d blocks, more than the superblock's 32-bit count", e.blocks)
 	}
 
 	// Number the inodes (i_ino) and collect them in visit order.
 	if _, _, err := e.addInode(-1, b.Root); err != nil {
-		return nil, err
+		return e, err
 	}
 	if err := e.number(); err != nil {
-		return nil, err
+		return e, err
 	}
-	e.inodes, e.seenDir = inodeTable{}, nil
+	e.spare, e.inodes, e.seenDir = e.inodes.slots, inodeTable{}, nil
 	for r := range e.nrec {
 		if err := e.prepare(e.rec(r)); err != nil {
-			return nil, fmt.Errorf("%s: %w", e.path(r), err)
+			return e, fmt.Errorf("%s: %w", e.path(r), err)
 		}
 	}
 	var err error
 	if e.records, err = e.chunkTable(); err != nil {
-		return nil, err
+		return e, err
 	}
 
 	// Place the inodes in the meta area's virtual space (spec §1.14).
@@ -340,7 +391,7 @@ func newEncoder(b *Bootstrap) (*encoder, error) {
 	e.chunkTableOff = e.metaAddr + alignUp(e.cursor, BlockSize)
 	e.fileSize = alignUp(e.chunkTableOff+int64(len(e.records))*chunkRecordSize, BlockSize)
 	if e.fileSize/BlockSize > 0xFFFFFFFF {
-		return nil, fmt.Errorf("bootstrap of %d bytes is too large", e.fileSize)
+		return e, fmt.Errorf("bootstrap of %d bytes is too large", e.fileSize)
 	}
 	return e, nil
 }
@@ -645,30 +696,34 @@ func dirSize(kids []*Node) int64 {
 	return d
 }
 
-// dirData returns the data of directory record r (spec §1.9), now that
-// every nid is known: each block holds its dirents, then their names.
-func (e *encoder) dirData(r int32) []byte {
-	if e.dirBufRec == r {
-		return e.dirBuf
-	}
+// dirBlocks calls fn for each block of directory record r's data (spec
+// §1.9), in order, now that every nid is known: each block holds its
+// dirents, then their names. off is the block's offset in the data, blk
+// its bytes (the last block may be short), valid during the call only.
+// It stops at the first error fn returns.
+func (e *encoder) dirBlocks(r int32, fn func(off int64, blk []byte) error) error {
 	w := e.rec(r)
 	d := &e.dirs[w.aux]
-	data := slices.Grow(e.dirBuf[:0], int(d.size))[:d.size]
-	clear(data)
 	blk := e.blockEnts[:0]
 	blkNo := int64(-1)
+	var err error
 	flush := func() {
-		base := data[blkNo*BlockSize:]
+		if err != nil {
+			return
+		}
+		b := e.dirBlk[:min(BlockSize, d.size-blkNo*BlockSize)]
+		clear(b)
 		nameOff := direntSize * len(blk)
 		for j, en := range blk {
-			de := base[j*direntSize:]
+			de := b[j*direntSize:]
 			t := e.rec(en.rec)
 			le.PutUint64(de[0:], t.nid())
 			le.PutUint16(de[8:], uint16(nameOff))
 			de[10] = t.fileType()
-			nameOff += copy(base[nameOff:], en.name)
+			nameOff += copy(b[nameOff:], en.name)
 		}
 		blk = blk[:0]
+		err = fn(blkNo*BlockSize, b)
 	}
 	// Children that are new inodes have the records d.first, d.first+1,
 	// ... in name order; the others are listed in d.shared.
@@ -697,8 +752,7 @@ func (e *encoder) dirData(r int32) []byte {
 	})
 	flush()
 	e.blockEnts = blk
-	e.dirBuf, e.dirBufRec = data, r
-	return data
+	return err
 }
 
 // allocator is nydus's meta-area allocator (spec §1.14): a cursor plus 128
@@ -826,34 +880,32 @@ func (e *encoder) placeOne(a *allocator, w *winode) {
 	}
 }
 
-// blockData returns a directory's or symlink's data; the bytes are valid
-// until the next call.
-func (e *encoder) blockData(r int32) []byte {
-	w := e.rec(r)
-	if w.isDir() {
-		return e.dirData(r)
-	}
-	e.dataBuf = append(e.dataBuf[:0], w.n.Target...)
-	return e.dataBuf
+// hasDataPiece reports whether an inode has data blocks of its own
+// (directories and symlinks that are not inline, or are longer than their
+// inline tail).
+func (e *encoder) hasDataPiece(w *winode) bool {
+	return w.hasBlockData() && (!w.inline() || e.dataSize(w) >= BlockSize)
 }
 
-// dataPiece returns the part of an inode's data stored in blocks of its
-// own (the part before an inline tail, or all of it), if any.
-func (e *encoder) dataPiece(r int32) ([]byte, bool) {
+// putData puts an inode's data blocks (see hasDataPiece).
+func (e *encoder) putData(s sink, r int32) error {
 	w := e.rec(r)
-	if !w.hasBlockData() {
-		return nil, false
-	}
 	d := e.dataSize(w)
-	t := d % BlockSize
-	if w.inline() && d == t {
-		return nil, false
-	}
-	data := e.blockData(r)
+	end := d
 	if w.inline() {
-		return data[:d-t], true
+		end = d - d%BlockSize
 	}
-	return data, true
+	at := e.metaAddr + e.dataAt(w)
+	if !w.isDir() {
+		e.dataBuf = append(e.dataBuf[:0], w.n.Target[:end]...)
+		return s.put(at, e.dataBuf)
+	}
+	return e.dirBlocks(r, func(off int64, blk []byte) error {
+		if off >= end {
+			return nil
+		}
+		return s.put(at+off, blk)
+	})
 }
 
 // inodePiece returns the bytes of an inode's slots: the inode, its xattrs
@@ -894,7 +946,16 @@ func (e *encoder) inodePiece(r int32) []byte {
 			if d != t {
 				iu = uint32((e.metaAddr + e.dataAt(w)) / BlockSize)
 			}
-			buf = append(buf, e.blockData(r)[d-t:]...)
+			if w.isDir() {
+				e.dirBlocks(r, func(off int64, blk []byte) error {
+					if off == d-t {
+						buf = append(buf, blk...)
+					}
+					return nil
+				})
+			} else {
+				buf = append(buf, n.Target[d-t:]...)
+			}
 		} else {
 			iu = uint32((e.metaAddr + e.dataAt(w)) / BlockSize)
 		}
@@ -1021,8 +1082,8 @@ func (e *encoder) emit(s sink, sorted bool) error {
 			if err := s.put(e.metaAddr+e.rec(r).off, e.inodePiece(r)); err != nil {
 				return err
 			}
-			if p, ok := e.dataPiece(r); ok {
-				if err := s.put(e.metaAddr+e.dataAt(e.rec(r)), p); err != nil {
+			if e.hasDataPiece(e.rec(r)) {
+				if err := e.putData(s, r); err != nil {
 					return err
 				}
 			}
@@ -1030,11 +1091,11 @@ func (e *encoder) emit(s sink, sorted bool) error {
 	} else {
 		// The inodes, and the data blocks of directories and symlinks, in
 		// order of their offsets.
-		inodes := make([]int32, e.nrec)
+		inodes := slices.Grow(e.spare[:0], int(e.nrec))[:e.nrec]
 		var blocks []int32
 		for r := range e.nrec {
 			inodes[r] = r
-			if w := e.rec(r); w.hasBlockData() && (!w.inline() || e.dataSize(w) >= BlockSize) {
+			if e.hasDataPiece(e.rec(r)) {
 				blocks = append(blocks, r)
 			}
 		}
@@ -1051,8 +1112,7 @@ func (e *encoder) emit(s sink, sorted bool) error {
 			}
 			r := blocks[0]
 			blocks = blocks[1:]
-			p, _ := e.dataPiece(r)
-			if err := s.put(e.metaAddr+e.dataAt(e.rec(r)), p); err != nil {
+			if err := e.putData(s, r); err != nil {
 				return err
 			}
 		}
