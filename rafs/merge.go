@@ -96,7 +96,8 @@ func Merge(layers []*Bootstrap, opts *MergeOptions) (*Bootstrap, error) {
 			}
 			remap[j] = uint32(k)
 		}
-		c := &cloner{layer: i, remap: remap, nblobs: len(l.Blobs), done: map[*Node]*Node{}}
+		c := &cloner{layer: i, remap: remap, nblobs: len(l.Blobs)}
+		c.done.key = func(k int32) *Node { return c.origs[k] }
 		lroot, err := c.cloneTree(l.Root)
 		if err != nil {
 			return nil, err
@@ -170,7 +171,10 @@ type cloner struct {
 	layer  int
 	remap  []uint32
 	nblobs int
-	done   map[*Node]*Node // original non-directory inode → its copy
+	// The non-directory inodes copied: origs[k] is copied as copies[k];
+	// done finds k by the original.
+	origs, copies []*Node
+	done          nodeTable
 }
 
 // cloneTree copies the tree below root, without recursion. An error
@@ -182,6 +186,9 @@ func (c *cloner) cloneTree(root *Node) (*Node, error) {
 	}
 	stack := []frame{{src: root, dst: copyAttrs(root)}}
 	out := stack[0].dst
+	if len(root.Children) > 0 {
+		out.Children = make([]*Node, 0, len(root.Children))
+	}
 	for len(stack) > 0 {
 		f := &stack[len(stack)-1]
 		if f.next == len(f.src.Children) {
@@ -192,6 +199,9 @@ func (c *cloner) cloneTree(root *Node) (*Node, error) {
 		f.next++
 		if k.Link == nil && k.IsDir() {
 			kc := copyAttrs(k)
+			if len(k.Children) > 0 {
+				kc.Children = make([]*Node, 0, len(k.Children))
+			}
 			f.dst.Children = append(f.dst.Children, kc)
 			stack = append(stack, frame{src: k, dst: kc})
 			continue
@@ -221,8 +231,8 @@ func (c *cloner) cloneTree(root *Node) (*Node, error) {
 
 // inode returns the copy of a non-directory inode, made on first use.
 func (c *cloner) inode(n *Node) (*Node, error) {
-	if cp, ok := c.done[n]; ok {
-		return cp, nil
+	if k, ok := c.done.find(n); ok {
+		return c.copies[k], nil
 	}
 	if n.IsDir() || n.Link != nil {
 		return nil, errors.New("hard link to a directory or to another link")
@@ -237,7 +247,8 @@ func (c *cloner) inode(n *Node) (*Node, error) {
 		}
 		cp.Chunks[i].BlobIndex = candidateBase + c.remap[bi]
 	}
-	c.done[n] = cp
+	c.origs, c.copies = append(c.origs, n), append(c.copies, cp)
+	c.done.insert(int32(len(c.origs) - 1))
 	return cp, nil
 }
 

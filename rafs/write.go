@@ -131,7 +131,7 @@ type encoder struct {
 	nrec    int32              // records in pages
 	dirs    []wdir             // directories in visit order
 	symAt   []int64            // virtual offsets of symlinks' data blocks
-	inodes  inodeTable         // non-directory inodes by attribute source
+	inodes  nodeTable          // non-directory inodes by attribute source → record
 	seenDir map[*Node]struct{} // directory nodes seen, to reject repeats
 	ino     uint32             // last assigned i_ino
 	xattrs  bool               // any inode has xattrs
@@ -202,33 +202,36 @@ func (e *encoder) setDataAt(w *winode, off int64) {
 	e.symAt = append(e.symAt, off)
 }
 
-// inodeTable finds the record of a non-directory inode by its node: an
-// open-addressing hash table of record numbers (4 bytes a slot, at most
-// three quarters full), hashed on the node's address and compared through the
-// records.
-type inodeTable struct {
+// nodeTable maps nodes to int32 values by the node's address: an
+// open-addressing hash table of values (4 bytes a slot, at most three
+// quarters full) whose keys are found through key. It takes a fraction of
+// the memory of a map[*Node]int32.
+type nodeTable struct {
+	key   func(v int32) *Node
 	seed  maphash.Seed
-	slots []int32 // record + 1; 0 is empty
+	slots []int32 // value + 1; 0 is empty
 	n     int
 }
 
-func (t *inodeTable) find(e *encoder, n *Node) (int32, bool) {
+// find returns the value of node n.
+func (t *nodeTable) find(n *Node) (int32, bool) {
 	if len(t.slots) == 0 {
 		return 0, false
 	}
 	mask := uint64(len(t.slots) - 1)
 	for i := maphash.Comparable(t.seed, n) & mask; ; i = (i + 1) & mask {
-		r := t.slots[i] - 1
-		if r < 0 {
+		v := t.slots[i] - 1
+		if v < 0 {
 			return 0, false
 		}
-		if e.rec(r).n == n {
-			return r, true
+		if t.key(v) == n {
+			return v, true
 		}
 	}
 }
 
-func (t *inodeTable) insert(e *encoder, r int32) {
+// insert adds value v, for node key(v), which is not in the table.
+func (t *nodeTable) insert(v int32) {
 	if 4*(t.n+1) > 3*len(t.slots) {
 		old := t.slots
 		t.slots = getSlots(max(1024, 2*len(old)))
@@ -238,20 +241,20 @@ func (t *inodeTable) insert(e *encoder, r int32) {
 		t.n = 0
 		for _, o := range old {
 			if o != 0 {
-				t.insert(e, o-1)
+				t.insert(o - 1)
 			}
 		}
 	}
 	mask := uint64(len(t.slots) - 1)
-	i := maphash.Comparable(t.seed, e.rec(r).n) & mask
+	i := maphash.Comparable(t.seed, t.key(v)) & mask
 	for t.slots[i] != 0 {
 		i = (i + 1) & mask
 	}
-	t.slots[i] = r + 1
+	t.slots[i] = v + 1
 	t.n++
 }
 
-// slotPool recycles the slots of inodeTable (see pagePool).
+// slotPool recycles the slots of nodeTable (see pagePool).
 var slotPool sync.Pool
 
 // getSlots returns n cleared slots, or more (a power of two).
@@ -328,6 +331,7 @@ func newEncoder(b *Bootstrap) (*encoder, error) {
 // layout does newEncoder's work; it returns the encoder on errors too.
 func layout(b *Bootstrap) (*encoder, error) {
 	e := &encoder{b: b, seenDir: map[*Node]struct{}{}}
+	e.inodes.key = func(r int32) *Node { return e.rec(r).n }
 	if b.Root == nil || !b.Root.IsDir() || b.Root.Link != nil {
 		return e, errors.New("root must be a directory node without Link")
 	}
@@ -366,7 +370,7 @@ func layout(b *Bootstrap) (*encoder, error) {
 	if err := e.number(); err != nil {
 		return e, err
 	}
-	e.spare, e.inodes, e.seenDir = e.inodes.slots, inodeTable{}, nil
+	e.spare, e.inodes, e.seenDir = e.inodes.slots, nodeTable{}, nil
 	for r := range e.nrec {
 		if err := e.prepare(e.rec(r)); err != nil {
 			return e, fmt.Errorf("%s: %w", e.path(r), err)
@@ -414,14 +418,14 @@ func (e *encoder) addInode(di int32, n *Node) (r int32, isNew bool, err error) {
 			return 0, false, fmt.Errorf("%s: directory node appears twice in the tree", e.childPath(di, n.Name))
 		}
 		e.seenDir[src] = struct{}{}
-	} else if r, ok := e.inodes.find(e, src); ok {
+	} else if r, ok := e.inodes.find(src); ok {
 		e.rec(r).nlink++
 		return r, false, nil
 	}
 	e.ino++
 	r = e.newRec(winode{n: src, ino: e.ino, nlink: 1, aux: -1})
 	if !src.IsDir() {
-		e.inodes.insert(e, r)
+		e.inodes.insert(r)
 	}
 	return r, true, nil
 }
