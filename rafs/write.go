@@ -20,7 +20,7 @@ import (
 // the machine), so equal trees give identical bytes. b is not modified.
 //
 // The image is written as it is encoded, in file order: memory grows with
-// the number of entries (about 60 bytes each), not with the size of the
+// the number of entries (some 40 bytes each), not with the size of the
 // image, and not with the depth of the tree.
 //
 // It returns an error naming the offending path or blob when b cannot be
