@@ -45,26 +45,27 @@ func (w *Writer) dropTree() {
 
 // layout holds the state of Close.
 type layout struct {
-	w         *Writer
-	order     []uint32 // inodes breadth-first, each once; by position after placeMetadata
-	start     []uint32 // start[d] to start[d+1]: directory d's entries in ents
-	ents      []uint32 // live dentries, grouped by directory, sorted by name
-	enc       xattrEncoder
-	shared    []xattr
-	isShared  map[string]bool   // by key(): xattrs in the shared area
-	offs      map[string]uint32 // by key(): their ids
-	xattrArea []byte            // shared xattr entries, then the long prefix table
-	xattrHdr  bool              // xattrArea lives in the header after the superblock
-	xattrPos  int64             // byte offset of xattrArea in the image
-	pfxOff    int64             // offset of the prefix table in xattrArea
-	reserved  []uint32          // inodes with data blocks written by Close
-	metaBlk   int64
-	metaLen   int64 // bytes of metadata area used
-	anyXattr  bool
-	sum       hash.Hash
-	block     []byte    // a directory block being built
-	pending   []pending // its entries
-	scratch   []byte
+	w          *Writer
+	order      []uint32 // inodes breadth-first, each once; by position after placeMetadata
+	start      []uint32 // start[d] to start[d+1]: directory d's entries in ents
+	ents       []uint32 // live dentries, grouped by directory, sorted by name
+	enc        xattrEncoder
+	shared     []xattr
+	isShared   map[string]bool   // by key(): xattrs in the shared area
+	offs       map[string]uint32 // by key(): their ids
+	xattrArea  []byte            // shared xattr entries, then the long prefix table
+	xattrHdr   bool              // xattrArea lives in the header after the superblock
+	xattrPos   int64             // byte offset of xattrArea in the image
+	pfxOff     int64             // offset of the prefix table in xattrArea
+	reserved   []uint32          // inodes with data blocks written by Close
+	metaBlk    int64
+	metaLen    int64 // bytes of metadata area used
+	anyXattr   bool
+	sum        hash.Hash
+	block      []byte    // a directory block being built
+	pending    []pending // its entries
+	scratch    []byte
+	extScratch []byte // extents read back from the spool
 }
 
 // pending is a directory entry waiting for its block to be written.

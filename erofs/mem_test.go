@@ -2,6 +2,7 @@ package erofs_test
 
 import (
 	"fmt"
+	"io"
 	"runtime"
 	"strings"
 	"testing"
@@ -98,5 +99,63 @@ func TestWriterMemoryPerEntry(t *testing.T) {
 				t.Errorf("the Writer holds %.1f bytes per entry, want at most %.0f", held, c.limit)
 			}
 		})
+	}
+}
+
+// heapProbe is an io.WriterAt that keeps nothing and, at the first write
+// that reaches past offset at, records the live heap.
+type heapProbe struct {
+	at   int64
+	heap uint64
+	done bool
+}
+
+func (p *heapProbe) WriteAt(b []byte, off int64) (int, error) {
+	if !p.done && off+int64(len(b)) > p.at {
+		p.done = true
+		runtime.GC()
+		runtime.GC() // the second one empties the sync.Pools of recycled buffers
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		p.heap = m.HeapAlloc
+	}
+	return len(b), nil
+}
+
+// TestCompressedMemoryPerData checks that what a compressed file leaves
+// for Close (its extents, one per 512-byte block of incompressible data
+// here) waits in the spool, not in memory: the live heap when the
+// metadata is written must not grow with the data.
+func TestCompressedMemoryPerData(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compresses 96 MiB")
+	}
+	const size = 96 << 20
+	c, err := erofs.DefaultCompression("lz4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Workers = 1
+	probe := &heapProbe{at: size + 4096} // past the data, in the metadata
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	w, err := erofs.NewWriter(probe, &erofs.WriterOptions{BlockSize: 512, Compression: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Add(&erofs.Entry{Path: "noise", Mode: erofs.ModeRegular | 0o644, Size: size}, io.LimitReader(newBenchPattern(), size)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !probe.done {
+		t.Fatal("nothing was written past the data")
+	}
+	held := int64(probe.heap) - int64(before.HeapAlloc)
+	t.Logf("%.2f MiB held when the metadata is written, for %d MiB of data in %d blocks", float64(held)/(1<<20), size>>20, size/512)
+	if held > 3<<19 {
+		t.Errorf("%.2f MiB held when the metadata is written, want at most 1.5", float64(held)/(1<<20))
 	}
 }

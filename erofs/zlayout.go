@@ -4,6 +4,11 @@ package erofs
 // indexes (full or compact), inline clusters and the superblock's
 // compression configuration.
 
+import (
+	"errors"
+	"fmt"
+)
+
 // lcluster is one logical cluster index entry before encoding.
 type lcluster struct {
 	typ        uint8
@@ -20,7 +25,7 @@ func (z *zfile) firstBlock(n *inode) int64 {
 	if b := n.startBlk(); b >= 0 {
 		return b
 	}
-	if z.homeless && len(z.extents) == 1 {
+	if z.homeless && z.nExt == 1 {
 		return z.homeBlk
 	}
 	return z.hint
@@ -49,16 +54,96 @@ func (l *layout) zadvise(z *zfile) uint16 {
 	return a
 }
 
-// zlclusters builds a file's index entries from its extents.
-func (l *layout) zlclusters(n *inode, advise uint16) []lcluster {
+// zextentSize is the size of an extent in the spool: its length (32
+// bits), blocks (16 bits; at most 1 MiB / 512) and flags (8 bits), and a
+// zero byte.
+const zextentSize = 8
+
+// Flags of an extent in the spool.
+const (
+	zextentRaw    = 1
+	zextentInline = 2
+)
+
+// appendExtent appends an extent's spool form to b.
+func appendExtent(b []byte, e zextent) []byte {
+	var flags uint8
+	if e.raw {
+		flags |= zextentRaw
+	}
+	if e.inline {
+		flags |= zextentInline
+	}
+	b = le.AppendUint32(b, e.length)
+	b = le.AppendUint16(b, uint16(e.blocks))
+	return append(b, flags, 0)
+}
+
+// extentReader reads a compressed file's extents back from the spool.
+type extentReader struct {
+	sp   *spool
+	off  int64 // spool offset of the next unread extent
+	left int64 // extents not read from the spool yet
+	buf  []byte
+	scr  []byte
+}
+
+func (r *extentReader) next() (zextent, error) {
+	if len(r.buf) == 0 {
+		if r.left == 0 {
+			return zextent{}, errors.New("erofs: internal error: a compressed file has fewer extents than recorded")
+		}
+		k := min(r.left, int64(len(r.scr)/zextentSize))
+		r.buf = r.scr[:k*zextentSize]
+		if err := r.sp.readAt(r.buf, r.off); err != nil {
+			return zextent{}, err
+		}
+		r.off += k * zextentSize
+		r.left -= k
+	}
+	b := r.buf[:zextentSize]
+	r.buf = r.buf[zextentSize:]
+	return zextent{length: le.Uint32(b), blocks: uint32(le.Uint16(b[4:])),
+		raw: b[6]&zextentRaw != 0, inline: b[6]&zextentInline != 0}, nil
+}
+
+// zlclusters calls emit with each of a file's index entries in turn, made
+// from its extents. An entry is final once no later extent can start in
+// its logical cluster: a HEAD entry waits while its extent ends in the
+// cluster it started in, since the next extent's HEAD replaces it.
+// Clusters no extent starts or continues in are zero entries, but for the
+// last, partial one, which is PLAIN.
+func (l *layout) zlclusters(n *inode, advise uint16, emit func(lcluster) error) error {
 	w := l.w
 	bs := int64(w.bs)
 	z := w.zf(n)
 	count := lclusterCount(n.size, w.bs)
-	idx := make([]lcluster, count)
+	var next int64 // index of the next entry to emit
+	put := func(k int64, c lcluster) error {
+		if k < next {
+			return fmt.Errorf("erofs: internal error: index entry %d after entry %d", k, next-1)
+		}
+		for ; next < k; next++ {
+			if err := emit(lcluster{}); err != nil {
+				return err
+			}
+		}
+		next++
+		return emit(c)
+	}
+	if l.extScratch == nil {
+		l.extScratch = make([]byte, 512*zextentSize)
+	}
+	r := extentReader{sp: &w.spool, off: z.extOff, left: z.nExt, scr: l.extScratch}
 	blk := z.firstBlock(n)
+	var pending lcluster
+	pendingAt := int64(-1)
 	var s int64
-	for _, e := range z.extents {
+	for range z.nExt {
+		e, err := r.next()
+		if err != nil {
+			return err
+		}
 		end := s + int64(e.length)
 		h := s / bs
 		typ := uint8(lclusterHead1)
@@ -71,27 +156,53 @@ func (l *layout) zlclusters(n *inode, advise uint16) []lcluster {
 		if e.inline && z.homeless {
 			addr = z.homeBlk
 		}
-		idx[h] = lcluster{typ: typ, set: true, clusterofs: uint16(s % bs), blkaddr: uint32(addr)}
-		nh := end / bs
-		for k := h + 1; k < min(nh, count); k++ {
-			c := lcluster{typ: lclusterNonhead, set: true}
-			c.delta[0] = uint16(min(k-h, deltaMax))
-			c.delta[1] = uint16(min(nh-k, deltaMax))
-			if k == h+1 && big {
-				c.cblk = true
-				c.delta[0] = deltaCblkcnt | uint16(e.blocks)
+		head := lcluster{typ: typ, set: true, clusterofs: uint16(s % bs), blkaddr: uint32(addr)}
+		if pendingAt >= 0 && pendingAt != h {
+			if err := put(pendingAt, pending); err != nil {
+				return err
 			}
-			idx[k] = c
+		}
+		pendingAt = -1 // a HEAD waiting at h is replaced by this one
+		nh := end / bs
+		if nh == h {
+			pending, pendingAt = head, h
+		} else {
+			if err := put(h, head); err != nil {
+				return err
+			}
+			for k := h + 1; k < min(nh, count); k++ {
+				c := lcluster{typ: lclusterNonhead, set: true}
+				c.delta[0] = uint16(min(k-h, deltaMax))
+				c.delta[1] = uint16(min(nh-k, deltaMax))
+				if k == h+1 && big {
+					c.cblk = true
+					c.delta[0] = deltaCblkcnt | uint16(e.blocks)
+				}
+				if err := put(k, c); err != nil {
+					return err
+				}
+			}
 		}
 		if !e.inline {
 			blk += int64(e.blocks)
 		}
 		s = end
 	}
-	if last := &idx[count-1]; n.size%bs != 0 && !last.set {
-		*last = lcluster{typ: lclusterPlain, set: true, clusterofs: uint16(n.size % bs)}
+	if pendingAt >= 0 {
+		if err := put(pendingAt, pending); err != nil {
+			return err
+		}
 	}
-	return idx
+	for next < count {
+		var c lcluster
+		if next == count-1 && n.size%bs != 0 {
+			c = lcluster{typ: lclusterPlain, set: true, clusterofs: uint16(n.size % bs)}
+		}
+		if err := put(next, c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // zmetaSize is the size of a compressed inode's map header, indexes and
@@ -149,8 +260,26 @@ func (l *layout) zplan(id uint32, n *inode, next int64) int64 {
 	return next
 }
 
+// recordFlush is the size past which a compressed inode's record is
+// written out while its index is still being encoded, so that a large
+// file's index does not have to be held whole.
+const recordFlush = 64 << 10
+
+// flushRecord writes b out if it has grown past recordFlush and returns
+// what remains to fill: b emptied, or b.
+func (l *layout) flushRecord(b []byte) ([]byte, error) {
+	if len(b) < recordFlush {
+		return b, nil
+	}
+	if err := l.write(b); err != nil {
+		return nil, err
+	}
+	return b[:0], nil
+}
+
 // appendZmeta appends a compressed inode's map header, indexes and inline
-// cluster to b, which holds the inode and its xattrs from byte start.
+// cluster to b, which holds the inode and its xattrs from byte start. For
+// a large index it writes the record's leading part out itself.
 func (l *layout) appendZmeta(b []byte, start int, n *inode) ([]byte, error) {
 	w := l.w
 	z := w.zf(n)
@@ -165,10 +294,10 @@ func (l *layout) appendZmeta(b []byte, start int, n *inode) ([]byte, error) {
 	le.PutUint16(h[mhAdvise:], advise)
 	h[mhAlgorithmType] = w.opts.Compression.algID()
 	b = append(b, h[:]...)
-	idx := l.zlclusters(n, advise)
+	var err error
 	if z.full {
-		b = append(b, make([]byte, fullIndexReserved)...)
-		for _, c := range idx {
+		b = appendZeros(b, fullIndexReserved)
+		err = l.zlclusters(n, advise, func(c lcluster) error {
 			var e [fullIndexSize]byte
 			le.PutUint16(e[0:], uint16(c.typ))
 			if c.typ == lclusterNonhead {
@@ -179,9 +308,15 @@ func (l *layout) appendZmeta(b []byte, start int, n *inode) ([]byte, error) {
 				le.PutUint32(e[4:], c.blkaddr)
 			}
 			b = append(b, e[:]...)
-		}
+			var err error
+			b, err = l.flushRecord(b)
+			return err
+		})
 	} else {
-		b = l.appendCompact(b, len(b)-start, idx, advise, n)
+		b, err = l.appendCompact(b, len(b)-start, advise, n)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if advise&adviseInlinePcluster != 0 {
 		at := len(b)
@@ -195,10 +330,12 @@ func (l *layout) appendZmeta(b []byte, start int, n *inode) ([]byte, error) {
 
 // appendCompact encodes compact indexes (§7.6 of the format notes): packs
 // of two 16-bit or sixteen 14-bit entries, each ending in a base block
-// address from which the reader counts the clusters of the pack.
-func (l *layout) appendCompact(b []byte, ebase int, idx []lcluster, advise uint16, n *inode) []byte {
+// address from which the reader counts the clusters of the pack. The
+// indexes start at byte ebase of the inode.
+func (l *layout) appendCompact(b []byte, ebase int, advise uint16, n *inode) ([]byte, error) {
 	w := l.w
-	init4, c2b, rest := compactSplit(ebase, len(idx), advise&adviseCompacted2B != 0)
+	count := int(lclusterCount(n.size, w.bs))
+	init4, c2b, _ := compactSplit(ebase, count, advise&adviseCompacted2B != 0)
 	lobits := max(int(w.bits), 12)
 	big := advise&adviseBigPcluster1 != 0
 
@@ -210,7 +347,8 @@ func (l *layout) appendCompact(b []byte, ebase int, idx []lcluster, advise uint1
 	}
 	pack := func(entries []lcluster, vcnt, encodebits int) {
 		size := vcnt * encodebits / 8
-		p := make([]byte, size+4)
+		b = appendZeros(b, size+4)
+		p := b[len(b)-size-4:]
 		base := blkaddr
 		upd := big
 		for i := 0; i < vcnt; i++ {
@@ -248,19 +386,35 @@ func (l *layout) appendCompact(b []byte, ebase int, idx []lcluster, advise uint1
 			}
 		}
 		le.PutUint32(p[size:], uint32(base))
-		b = append(b, p...)
 	}
-	packs := func(entries []lcluster, vcnt, encodebits int) {
-		for len(entries) > 0 {
-			k := min(vcnt, len(entries))
-			pack(entries[:k], vcnt, encodebits)
-			entries = entries[k:]
+	// Entries go in packs of two 16-bit entries up to init4, of sixteen
+	// 14-bit entries up to init4+c2b, then of two 16-bit entries; the
+	// last pack of each run is padded.
+	var group [16]lcluster
+	k, i := 0, 0
+	err := l.zlclusters(n, advise, func(c lcluster) error {
+		group[k] = c
+		k++
+		i++
+		vcnt, bits, runEnd := 2, 16, count
+		switch {
+		case i <= init4:
+			runEnd = init4
+		case i <= init4+c2b:
+			vcnt, bits, runEnd = 16, 14, init4+c2b
 		}
+		if k == vcnt || i == runEnd {
+			pack(group[:k], vcnt, bits)
+			k = 0
+		}
+		var err error
+		b, err = l.flushRecord(b)
+		return err
+	})
+	if err == nil && (i != count || k != 0) {
+		err = fmt.Errorf("erofs: internal error: inode %d has %d index entries, want %d", n.ino, i, count)
 	}
-	packs(idx[:init4], 2, 16)
-	packs(idx[init4:init4+c2b], 16, 14)
-	packs(idx[init4+c2b:init4+c2b+rest], 2, 16)
-	return b
+	return b, err
 }
 
 // writeHomeless writes an inline cluster that did not fit its inode's
@@ -270,7 +424,7 @@ func (l *layout) writeHomeless(n *inode) error {
 	z := w.zf(n)
 	blk := make([]byte, w.bs)
 	data := blk[:z.idata]
-	if !z.extents[len(z.extents)-1].raw {
+	if !z.lastRaw {
 		data = blk[w.bs-z.idata:] // right-aligned, after zero padding
 	}
 	if err := w.spool.readAt(data, z.idataOff); err != nil {

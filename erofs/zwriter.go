@@ -37,9 +37,12 @@ type zextent struct {
 }
 
 // zfile is the compressed form of a regular file, made by the sink; the
-// sink alone appends to Writer.zfiles until the pipeline is closed.
+// sink alone appends to Writer.zfiles until the pipeline is closed. The
+// extents wait in the spool, so that memory does not grow with the data.
 type zfile struct {
-	extents  []zextent
+	extOff   int64 // spool offset of the extents, zextentSize bytes each, in file order
+	nExt     int64 // number of extents
+	lastRaw  bool  // the last extent is stored raw
 	blocks   int64 // physical blocks, not counting an inline cluster
 	idata    int   // bytes of the inline cluster
 	idataOff int64 // its offset in the spool
@@ -124,6 +127,8 @@ type zpipe struct {
 	used int   // bytes in flight
 	err  error // first error from a worker or the sink
 	bufs bufPool
+
+	extBuf []byte // the sink's: extents on their way to the spool
 }
 
 func (w *Writer) startPipe() error {
@@ -351,7 +356,23 @@ func (p *zpipe) sink() error {
 			w.dataLen += int64(len(j.out))
 			w.nextBlock += blocks
 			cur.blocks += blocks
-			cur.extents = append(cur.extents, j.extents...)
+			if len(j.extents) > 0 {
+				p.extBuf = p.extBuf[:0]
+				for _, e := range j.extents {
+					p.extBuf = appendExtent(p.extBuf, e)
+				}
+				off, err := w.spool.write(p.extBuf)
+				if err != nil {
+					return err
+				}
+				if cur.nExt == 0 {
+					cur.extOff = off
+				} else if off != cur.extOff+cur.nExt*zextentSize {
+					return errors.New("internal error: a file's extents are not together in the spool")
+				}
+				cur.nExt += int64(len(j.extents))
+				cur.lastRaw = j.extents[len(j.extents)-1].raw
+			}
 			if j.idata != nil {
 				off, err := w.spool.write(j.idata)
 				if err != nil {
