@@ -125,9 +125,10 @@ func (s *seqWriter) readFrom(r io.Reader, n int64, crc uint32) (uint32, error) {
 	return crc, nil
 }
 
-// spool holds the inline tails of regular files until the metadata is laid
-// out, in an unlinked temporary file: its pages live in the page cache, not
-// in the process's memory, however many files a layer has.
+// spool holds the inline tails of regular files and the extents of
+// compressed ones until the metadata is laid out, in an unlinked temporary
+// file: its pages live in the page cache, not in the process's memory,
+// however many files a layer has and however large they are.
 type spool struct {
 	dir  string
 	file *os.File

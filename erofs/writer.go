@@ -57,8 +57,9 @@ type WriterOptions struct {
 	// and -E ztailpacking). Nil writes an uncompressed image.
 	Compression *Compression
 
-	// TempDir is where file tails wait, in an unlinked temporary file,
-	// until Close packs them into inode blocks. "" means os.TempDir.
+	// TempDir is where file tails and the extent lists of compressed files
+	// wait, in an unlinked temporary file, until Close packs them into
+	// inode blocks. "" means os.TempDir.
 	TempDir string
 }
 
