@@ -2,6 +2,7 @@ package rafs
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"runtime"
 	"strings"
@@ -197,5 +198,55 @@ func TestReadLinkCount(t *testing.T) {
 	}
 	if g, w := walkText(got), walkText(want); g != w || got.Root.Children[1].Link != got.Root.Children[0] {
 		t.Errorf("with i_nlink 1:\n%s\nwant\n%s", g, w)
+	}
+}
+
+// TestWideTreeMemory: encoding, reading and merging a tree of 100,000
+// empty files in 100 directories allocates a few tens of bytes per entry
+// beyond the nodes themselves and the image: no second copy of the tree,
+// no path or map entry per inode.
+func TestWideTreeMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	const dirs, files = 100, 1000
+	const entries = dirs * (files + 1)
+	b := &Bootstrap{ChunkSize: 1 << 20, Flags: FlagCompressionNone | FlagHashSHA256 | FlagExplicitUIDGID | FlagEncryptionNone,
+		Root: &Node{Mode: erofs.ModeDir | 0o755}}
+	for i := range dirs {
+		d := dir(fmt.Sprintf("d%04d", i), 0o755)
+		for j := range files {
+			d.Children = append(d.Children, &Node{Name: fmt.Sprintf("f%07d", j), Mode: erofs.ModeRegular | 0o644, Mtime: 1700000000})
+		}
+		b.Root.Children = append(b.Root.Children, d)
+	}
+	perEntry := func(what string, n uint64, extra int, limit float64) {
+		t.Helper()
+		got := (float64(n) - float64(extra)) / entries
+		t.Logf("%s: %.0f bytes per entry besides %d bytes", what, got, extra)
+		if got > limit {
+			t.Errorf("%s allocated %.0f bytes per entry besides %d; want at most %.0f", what, got, extra, limit)
+		}
+	}
+	var img []byte
+	var err error
+	n := allocated(func() { img, err = b.MarshalBinary() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	perEntry("MarshalBinary", n, len(img), 80)
+	perEntry("WriteTo", allocated(func() { _, err = b.WriteTo(io.Discard) }), 0, 80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A node and its name are about 160 bytes.
+	var rb *Bootstrap
+	perEntry("Read", allocated(func() { rb, err = Read(bytes.NewReader(img), int64(len(img))) }), 0, 230)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perEntry("Merge", allocated(func() { _, err = Merge([]*Bootstrap{rb}, nil) }), 0, 230)
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -97,7 +97,7 @@ func Merge(layers []*Bootstrap, opts *MergeOptions) (*Bootstrap, error) {
 			remap[j] = uint32(k)
 		}
 		c := &cloner{layer: i, remap: remap, nblobs: len(l.Blobs)}
-		c.done.key = func(k int32) *Node { return c.origs[k] }
+		c.done.key = func(k int32) *Node { return c.copied(k).orig }
 		lroot, err := c.cloneTree(l.Root)
 		if err != nil {
 			return nil, err
@@ -171,11 +171,17 @@ type cloner struct {
 	layer  int
 	remap  []uint32
 	nblobs int
-	// The non-directory inodes copied: origs[k] is copied as copies[k];
-	// done finds k by the original.
-	origs, copies []*Node
-	done          nodeTable
+	// The non-directory inodes copied, in pages that never move; done
+	// finds one's number by the original.
+	pages [][]copyPair
+	n     int32
+	done  nodeTable
 }
+
+// copyPair is an inode and its copy.
+type copyPair struct{ orig, copy *Node }
+
+func (c *cloner) copied(k int32) *copyPair { return &c.pages[k/recPageSize][k%recPageSize] }
 
 // cloneTree copies the tree below root, without recursion. An error
 // names the path, built from a stack of names only then.
@@ -232,7 +238,7 @@ func (c *cloner) cloneTree(root *Node) (*Node, error) {
 // inode returns the copy of a non-directory inode, made on first use.
 func (c *cloner) inode(n *Node) (*Node, error) {
 	if k, ok := c.done.find(n); ok {
-		return c.copies[k], nil
+		return c.copied(k).copy, nil
 	}
 	if n.IsDir() || n.Link != nil {
 		return nil, errors.New("hard link to a directory or to another link")
@@ -247,8 +253,12 @@ func (c *cloner) inode(n *Node) (*Node, error) {
 		}
 		cp.Chunks[i].BlobIndex = candidateBase + c.remap[bi]
 	}
-	c.origs, c.copies = append(c.origs, n), append(c.copies, cp)
-	c.done.insert(int32(len(c.origs) - 1))
+	if c.n%recPageSize == 0 {
+		c.pages = append(c.pages, make([]copyPair, 0, recPageSize))
+	}
+	c.pages[len(c.pages)-1] = append(c.pages[len(c.pages)-1], copyPair{n, cp})
+	c.done.insert(c.n)
+	c.n++
 	return cp, nil
 }
 

@@ -67,6 +67,8 @@ type decoder struct {
 	seen     []uint64
 	nodes    map[uint64]*Node
 	allLinks bool
+
+	ibuf [extendedInodeSize]byte // the inode being read
 }
 
 // errNlink reports a non-directory inode with i_nlink 1 met under a
@@ -359,26 +361,26 @@ type rinode struct {
 // inode reads the inode at nid, named by where (whose nid and offset
 // inode fills in). Directories are read once (a second reference is an
 // error); other inodes are shared (hard links).
-func (d *decoder) inode(nid uint64, where where) (*rinode, error) {
+func (d *decoder) inode(nid uint64, where where) (rinode, error) {
 	off := d.metaBase + int64(nid)*inodeSlot
 	where.nid, where.off = nid, off
 	if nid > uint64(d.size)/inodeSlot || off+compactInodeSize > d.size {
-		return nil, errorf("%s: nid %d (offset %d) is beyond the end of the file", where.path(), nid, off)
+		return rinode{}, errorf("%s: nid %d (offset %d) is beyond the end of the file", where.path(), nid, off)
 	}
-	var buf [extendedInodeSize]byte
+	buf := d.ibuf[:] // (a local array would move to the heap: ReadAt keeps no slice, but may)
 	n := min(int64(len(buf)), d.size-off)
 	if err := d.read(buf[:n], off, "inode"); err != nil {
-		return nil, err
+		return rinode{}, err
 	}
 	format := le.Uint16(buf[ieFormat:])
-	ri := &rinode{nid: nid, off: off, layout: int(format>>1) & 7}
+	ri := rinode{nid: nid, off: off, layout: int(format>>1) & 7}
 	if format&^0xF != 0 {
-		return nil, errorf("%s: i_format %#x has unknown bits", where, format)
+		return rinode{}, errorf("%s: i_format %#x has unknown bits", where, format)
 	}
 	nd := &Node{}
 	if format&formatExtended != 0 {
 		if n < extendedInodeSize {
-			return nil, errorf("%s: extended inode is cut off by the end of the file", where)
+			return rinode{}, errorf("%s: extended inode is cut off by the end of the file", where)
 		}
 		ri.hdrSize = extendedInodeSize
 		ri.size = le.Uint64(buf[ieSize:])
@@ -387,14 +389,14 @@ func (d *decoder) inode(nid uint64, where where) (*rinode, error) {
 		nd.Mtime = int64(le.Uint64(buf[ieMtime:]))
 		nd.MtimeNsec = le.Uint32(buf[ieMtimeNsec:])
 		if nd.MtimeNsec >= 1e9 {
-			return nil, errorf("%s: i_mtime_nsec %d out of range", where, nd.MtimeNsec)
+			return rinode{}, errorf("%s: i_mtime_nsec %d out of range", where, nd.MtimeNsec)
 		}
 		ri.nlink = le.Uint32(buf[ieNlink:])
 		if ri.nlink == 0 {
-			return nil, errorf("%s: i_nlink is 0", where)
+			return rinode{}, errorf("%s: i_nlink is 0", where)
 		}
 		if le.Uint16(buf[ieNb:]) != 0 {
-			return nil, errorf("%s: i_nb is %#x, must be 0", where, le.Uint16(buf[ieNb:]))
+			return rinode{}, errorf("%s: i_nb is %#x, must be 0", where, le.Uint16(buf[ieNb:]))
 		}
 	} else {
 		ri.hdrSize = compactInodeSize
@@ -404,7 +406,7 @@ func (d *decoder) inode(nid uint64, where where) (*rinode, error) {
 		nd.Mtime = d.epoch
 		ri.nlink = uint32(le.Uint16(buf[icNlink:]))
 		if ri.nlink == 0 {
-			return nil, errorf("%s: i_nlink is 0", where)
+			return rinode{}, errorf("%s: i_nlink is 0", where)
 		}
 	}
 	nd.Mode = uint32(le.Uint16(buf[ieMode:]))
@@ -413,50 +415,50 @@ func (d *decoder) inode(nid uint64, where where) (*rinode, error) {
 	if icount := le.Uint16(buf[ieXattrIcount:]); icount > 0 {
 		ri.xattrSz = xattrHeaderSize + 4*(int64(icount)-1)
 		if icount == 1 {
-			return nil, errorf("%s: i_xattr_icount 1 (a bare header) is invalid", where)
+			return rinode{}, errorf("%s: i_xattr_icount 1 (a bare header) is invalid", where)
 		}
 	}
 	if nd.IsDir() {
 		if d.seen[nid/64]&(1<<(nid%64)) != 0 {
-			return nil, errorf("%s: directory nid %d is referenced twice", where, nid)
+			return rinode{}, errorf("%s: directory nid %d is referenced twice", where, nid)
 		}
 	}
 	d.seen[nid/64] |= 1 << (nid % 64)
-	if err := d.readXattrs(ri, where); err != nil {
-		return nil, err
+	if err := d.readXattrs(&ri, where); err != nil {
+		return rinode{}, err
 	}
 	switch nd.Mode & erofs.ModeTypeMask {
 	case erofs.ModeDir, erofs.ModeSymlink:
 		if ri.layout != erofs.LayoutFlatPlain && ri.layout != erofs.LayoutFlatInline {
-			return nil, errorf("%s: layout %d; directories and symlinks must be FLAT_PLAIN or FLAT_INLINE", where, ri.layout)
+			return rinode{}, errorf("%s: layout %d; directories and symlinks must be FLAT_PLAIN or FLAT_INLINE", where, ri.layout)
 		}
 		if nd.Mode&erofs.ModeTypeMask == erofs.ModeSymlink {
 			if ri.size == 0 || ri.size > MaxSymlinkLen {
-				return nil, errorf("%s: symlink size %d (must be 1-%d)", where, ri.size, MaxSymlinkLen)
+				return rinode{}, errorf("%s: symlink size %d (must be 1-%d)", where, ri.size, MaxSymlinkLen)
 			}
-			data, err := d.data(ri, where)
+			data, err := d.data(&ri, where)
 			if err != nil {
-				return nil, err
+				return rinode{}, err
 			}
 			if bytes.IndexByte(data, 0) >= 0 {
-				return nil, errorf("%s: symlink target contains NUL", where)
+				return rinode{}, errorf("%s: symlink target contains NUL", where)
 			}
 			nd.Target = string(data)
 		}
 	case erofs.ModeRegular:
 		nd.Size = ri.size
-		if err := d.readChunks(ri, where); err != nil {
-			return nil, err
+		if err := d.readChunks(&ri, where); err != nil {
+			return rinode{}, err
 		}
 	case erofs.ModeCharDevice, erofs.ModeBlockDevice:
 		nd.RdevMajor, nd.RdevMinor = erofs.DecodeDev(ri.iu)
 		fallthrough
 	case erofs.ModeFIFO, erofs.ModeSocket:
 		if ri.layout != erofs.LayoutFlatPlain || ri.size != 0 {
-			return nil, errorf("%s: special file with layout %d and size %d", where, ri.layout, ri.size)
+			return rinode{}, errorf("%s: special file with layout %d and size %d", where, ri.layout, ri.size)
 		}
 	default:
-		return nil, errorf("%s: i_mode %#o has no valid file type", where, nd.Mode)
+		return rinode{}, errorf("%s: i_mode %#o has no valid file type", where, nd.Mode)
 	}
 	return ri, nil
 }
@@ -592,9 +594,9 @@ func (d *decoder) readChunks(ri *rinode, where where) error {
 // directory's entries, then its subdirectories depth-first), so the first
 // name of a hard-linked inode is the first one Walk meets. It keeps no
 // paths: a loc per directory names it if an error must.
-func (d *decoder) readTree(root *rinode) error {
+func (d *decoder) readTree(root rinode) error {
 	type job struct {
-		dir    *rinode
+		dir    rinode
 		parent uint64
 		loc    *loc
 	}
@@ -608,7 +610,7 @@ func (d *decoder) readTree(root *rinode) error {
 		if j.loc.parent == nil {
 			dw.dir = nil
 		}
-		data, err := d.data(j.dir, dw)
+		data, err := d.data(&j.dir, dw)
 		if err != nil {
 			return err
 		}
