@@ -11,20 +11,16 @@ import (
 )
 
 const (
-	fixtureDir  = "/work/shared/fixtures/nydus"
+	fixtureDir  = "../testdata/nydus" // from Nydus's tests; see its NOTICE
 	fixtureBlob = "blobs/be7d77eeb719f70884758d1aa800ed0fb09d701aaec469964e9d54325f0d5fef"
 	fixtureTOC  = "toc/2fa78cad554b75ac91a4a125ed148d0ddeb25efa4aaa8bd80e5dc292690a4dca"
 	fixtureBoot = "bootstrap/rafs-v6-2.2.boot"
 )
 
-// readFixture returns a fixture file, skipping the test when the shared
-// fixtures are not there.
+// readFixture returns a fixture file.
 func readFixture(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(fixtureDir, name))
-	if os.IsNotExist(err) {
-		t.Skipf("fixture %s not available", name)
-	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ func FuzzTarToNydus(f *testing.F) {
 		tarEntry{hdr: tar.Header{Name: "a", Typeflag: tar.TypeDir, Mode: 0o700, PAXRecords: map[string]string{"SCHILY.xattr.user.x": "y"}}},
 		tarEntry{hdr: tar.Header{Name: "a/b/c", Typeflag: tar.TypeReg, Mode: 0o600}, data: "replaced"},
 	))
-	for _, dir := range []string{"../testdata", "../../shared/fixtures/nydus/tar"} {
+	for _, dir := range []string{"../testdata", "../testdata/nydus/tar"} {
 		paths, _ := filepath.Glob(filepath.Join(dir, "*.tar*"))
 		for _, p := range paths {
 			if b, err := os.ReadFile(p); err == nil && len(b) < 1<<20 {

@@ -4,8 +4,9 @@ package rafs
 // the encoders and decoders of the fixed-size records (extended superblock,
 // device slot, blob-table entry, chunk-table record, chunk index). All
 // integers are little-endian. The EROFS side (superblock, inodes, dirents,
-// xattrs) follows /work/shared/spec/erofs-format.md; the RAFS additions follow
-// spec/rafs-format.md §1.
+// xattrs) is package erofs's, after the kernel's fs/erofs/erofs_fs.h; the
+// RAFS additions follow Nydus's RAFS v6 layout (rafs/src/metadata/layout/v6.rs
+// in dragonflyoss/nydus).
 
 import (
 	"encoding/binary"
