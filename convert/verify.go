@@ -234,40 +234,73 @@ func verifyIndex(idx v1.ImageIndex) *verifiedIndex {
 	if v, ok := idx.(*verifiedIndex); ok {
 		return v
 	}
-	return &verifiedIndex{inner: idx}
+	return newVerifiedIndex(idx, nil, "")
 }
 
 func verifyImage(img v1.Image) *verifiedImage {
 	if v, ok := img.(*verifiedImage); ok {
 		return v
 	}
-	return &verifiedImage{inner: img}
+	return newVerifiedImage(img, nil, "")
 }
 
 // verifiedIndex is an index whose blobs are checked (VerifyIndex).
 type verifiedIndex struct {
+	verifiedManifest
 	inner v1.ImageIndex
-	desc  *v1.Descriptor // what it was reached by; nil: its own Digest and Size
-	from  string         // the index it was reached from, if any
+	im    *v1.IndexManifest
+}
+
+func newVerifiedIndex(idx v1.ImageIndex, desc *v1.Descriptor, from string) *verifiedIndex {
+	v := &verifiedIndex{inner: idx}
+	v.src, v.kind, v.desc, v.from = idx, "index", desc, from
+	v.parse = func(raw []byte) (types.MediaType, error) {
+		im, err := v1.ParseIndexManifest(bytes.NewReader(raw))
+		if err != nil {
+			return "", err
+		}
+		v.im = im
+		return im.MediaType, nil
+	}
+	return v
+}
+
+// verifiedManifest is what a verified index and a verified image share:
+// their raw manifest, read once and checked against the descriptor it was
+// reached by, and the methods that report it.
+type verifiedManifest struct {
+	src   manifestSource
+	kind  string                                // "index" or "manifest", for errors
+	parse func([]byte) (types.MediaType, error) // keeps the parsed manifest; returns its own mediaType
+	desc  *v1.Descriptor                        // what it was reached by; nil: its own Digest and Size
+	from  string                                // the index it was reached from, if any
 
 	once sync.Once
 	d    v1.Descriptor
 	name string
 	raw  []byte
-	im   *v1.IndexManifest
 	err  error
 }
 
-func (v *verifiedIndex) load() error {
+// manifestSource is what v1.Image and v1.ImageIndex have in common.
+type manifestSource interface {
+	Digest() (v1.Hash, error)
+	Size() (int64, error)
+	MediaType() (types.MediaType, error)
+	RawManifest() ([]byte, error)
+}
+
+// load reads and checks the manifest, once.
+func (v *verifiedManifest) load() error {
 	v.once.Do(func() {
 		if v.desc != nil {
 			v.d = *v.desc
-		} else if v.d, v.err = ownDescriptor(v.inner); v.err != nil {
-			v.err = fmt.Errorf("convert: source index: %w", v.err)
+		} else if v.d, v.err = ownDescriptor(v.src); v.err != nil {
+			v.err = fmt.Errorf("convert: source %s: %w", v.kind, v.err)
 			return
 		}
-		v.name = entryName("index", v.d, v.from)
-		raw, err := v.inner.RawManifest()
+		v.name = entryName(v.kind, v.d, v.from)
+		raw, err := v.src.RawManifest()
 		if err != nil {
 			v.err = &blobError{v.name, err}
 			return
@@ -275,26 +308,54 @@ func (v *verifiedIndex) load() error {
 		if v.err = checkBlob(raw, v.d, v.name); v.err != nil {
 			return
 		}
-		im, err := v1.ParseIndexManifest(bytes.NewReader(raw))
+		own, err := v.parse(raw)
 		if err != nil {
 			v.err = &blobError{v.name, err}
 			return
 		}
-		if v.err = checkMediaType(im.MediaType, v.desc, v.name); v.err != nil {
+		if v.err = checkMediaType(own, v.desc, v.name); v.err != nil {
 			return
 		}
-		v.raw, v.im = raw, im
+		v.raw = raw
 	})
 	return v.err
 }
 
+// MediaType implements v1.Image and v1.ImageIndex.
+func (v *verifiedManifest) MediaType() (types.MediaType, error) {
+	if err := v.load(); err != nil {
+		return "", err
+	}
+	return v.d.MediaType, nil
+}
+
+// Digest implements v1.Image and v1.ImageIndex.
+func (v *verifiedManifest) Digest() (v1.Hash, error) {
+	if err := v.load(); err != nil {
+		return v1.Hash{}, err
+	}
+	return v.d.Digest, nil
+}
+
+// Size implements v1.Image and v1.ImageIndex.
+func (v *verifiedManifest) Size() (int64, error) {
+	if err := v.load(); err != nil {
+		return 0, err
+	}
+	return v.d.Size, nil
+}
+
+// RawManifest implements v1.Image and v1.ImageIndex.
+func (v *verifiedManifest) RawManifest() ([]byte, error) {
+	if err := v.load(); err != nil {
+		return nil, err
+	}
+	return v.raw, nil
+}
+
 // ownDescriptor is what an image or index given by a caller says of
 // itself.
-func ownDescriptor(x interface {
-	Digest() (v1.Hash, error)
-	Size() (int64, error)
-	MediaType() (types.MediaType, error)
-}) (d v1.Descriptor, err error) {
+func ownDescriptor(x manifestSource) (d v1.Descriptor, err error) {
 	if d.Digest, err = x.Digest(); err != nil {
 		return d, err
 	}
@@ -313,38 +374,6 @@ func checkMediaType(own types.MediaType, desc *v1.Descriptor, blob string) error
 		return nil
 	}
 	return &blobError{blob, fmt.Errorf("media type %s, but its descriptor says %s", own, desc.MediaType)}
-}
-
-// MediaType implements v1.ImageIndex.
-func (v *verifiedIndex) MediaType() (types.MediaType, error) {
-	if err := v.load(); err != nil {
-		return "", err
-	}
-	return v.d.MediaType, nil
-}
-
-// Digest implements v1.ImageIndex.
-func (v *verifiedIndex) Digest() (v1.Hash, error) {
-	if err := v.load(); err != nil {
-		return v1.Hash{}, err
-	}
-	return v.d.Digest, nil
-}
-
-// Size implements v1.ImageIndex.
-func (v *verifiedIndex) Size() (int64, error) {
-	if err := v.load(); err != nil {
-		return 0, err
-	}
-	return v.d.Size, nil
-}
-
-// RawManifest implements v1.ImageIndex.
-func (v *verifiedIndex) RawManifest() ([]byte, error) {
-	if err := v.load(); err != nil {
-		return nil, err
-	}
-	return v.raw, nil
 }
 
 // IndexManifest implements v1.ImageIndex.
@@ -416,7 +445,7 @@ func (v *verifiedIndex) image(d v1.Descriptor) (*verifiedImage, error) {
 	if vi, ok := img.(*verifiedImage); ok {
 		img = vi.inner // checked once, against d
 	}
-	return &verifiedImage{inner: img, desc: &d, from: from}, nil
+	return newVerifiedImage(img, &d, from), nil
 }
 
 // index returns the index of entry d, checked against d.
@@ -432,7 +461,7 @@ func (v *verifiedIndex) index(d v1.Descriptor) (*verifiedIndex, error) {
 	if vi, ok := idx.(*verifiedIndex); ok {
 		idx = vi.inner
 	}
-	return &verifiedIndex{inner: idx, desc: &d, from: from}, nil
+	return newVerifiedIndex(idx, &d, from), nil
 }
 
 // checkJSON checks every manifest, index and config reachable from the
@@ -467,82 +496,27 @@ func (v *verifiedIndex) checkJSON() error {
 
 // verifiedImage is an image whose blobs are checked (VerifyImage).
 type verifiedImage struct {
+	verifiedManifest
 	inner v1.Image
-	desc  *v1.Descriptor // what it was reached by; nil: its own Digest and Size
-	from  string         // the index it was reached from, if any
-
-	once sync.Once
-	d    v1.Descriptor
-	name string
-	raw  []byte
-	m    *v1.Manifest
-	err  error
+	m     *v1.Manifest
 
 	cfgOnce sync.Once
 	cfgRaw  []byte
 	cfgErr  error
 }
 
-func (v *verifiedImage) load() error {
-	v.once.Do(func() {
-		if v.desc != nil {
-			v.d = *v.desc
-		} else if v.d, v.err = ownDescriptor(v.inner); v.err != nil {
-			v.err = fmt.Errorf("convert: source manifest: %w", v.err)
-			return
-		}
-		v.name = entryName("manifest", v.d, v.from)
-		raw, err := v.inner.RawManifest()
-		if err != nil {
-			v.err = &blobError{v.name, err}
-			return
-		}
-		if v.err = checkBlob(raw, v.d, v.name); v.err != nil {
-			return
-		}
+func newVerifiedImage(img v1.Image, desc *v1.Descriptor, from string) *verifiedImage {
+	v := &verifiedImage{inner: img}
+	v.src, v.kind, v.desc, v.from = img, "manifest", desc, from
+	v.parse = func(raw []byte) (types.MediaType, error) {
 		m, err := v1.ParseManifest(bytes.NewReader(raw))
 		if err != nil {
-			v.err = &blobError{v.name, err}
-			return
+			return "", err
 		}
-		if v.err = checkMediaType(m.MediaType, v.desc, v.name); v.err != nil {
-			return
-		}
-		v.raw, v.m = raw, m
-	})
-	return v.err
-}
-
-// MediaType implements v1.Image.
-func (v *verifiedImage) MediaType() (types.MediaType, error) {
-	if err := v.load(); err != nil {
-		return "", err
+		v.m = m
+		return m.MediaType, nil
 	}
-	return v.d.MediaType, nil
-}
-
-// Digest implements v1.Image.
-func (v *verifiedImage) Digest() (v1.Hash, error) {
-	if err := v.load(); err != nil {
-		return v1.Hash{}, err
-	}
-	return v.d.Digest, nil
-}
-
-// Size implements v1.Image.
-func (v *verifiedImage) Size() (int64, error) {
-	if err := v.load(); err != nil {
-		return 0, err
-	}
-	return v.d.Size, nil
-}
-
-// RawManifest implements v1.Image.
-func (v *verifiedImage) RawManifest() ([]byte, error) {
-	if err := v.load(); err != nil {
-		return nil, err
-	}
-	return v.raw, nil
+	return v
 }
 
 // Manifest implements v1.Image.
