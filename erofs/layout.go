@@ -105,47 +105,6 @@ func (w *Writer) finish() error {
 	return nil
 }
 
-// group lists the live directory entries by directory (a counting sort by
-// directory inode) and sorts each directory's entries by name, bytewise.
-// The name index is no longer needed and is dropped first.
-func (l *layout) group() {
-	w := l.w
-	w.index = dirIndex{}
-	l.start = make([]uint32, w.inodes.n+1)
-	live := 0
-	for c, chunk := range w.dents.chunks {
-		for i := range chunk[:min(arenaChunk, w.dents.n-c*arenaChunk)] {
-			if d := &chunk[i]; d.ino != noID {
-				l.start[d.dir+1]++
-				live++
-			}
-		}
-	}
-	for d := 1; d < len(l.start); d++ {
-		l.start[d] += l.start[d-1]
-	}
-	// Fill each directory's range, using start[d] as its cursor; the
-	// cursors end where the next range starts, so shift them back.
-	l.ents = make([]uint32, live)
-	for c, chunk := range w.dents.chunks {
-		for i := range chunk[:min(arenaChunk, w.dents.n-c*arenaChunk)] {
-			if d := &chunk[i]; d.ino != noID {
-				l.ents[l.start[d.dir]] = uint32(c*arenaChunk + i)
-				l.start[d.dir]++
-			}
-		}
-	}
-	copy(l.start[1:], l.start[:len(l.start)-1])
-	l.start[0] = 0
-	for d := 0; d+1 < len(l.start); d++ {
-		if seg := l.ents[l.start[d]:l.start[d+1]]; len(seg) > 1 {
-			slices.SortFunc(seg, func(a, b uint32) int {
-				return bytes.Compare(w.names.get(w.dents.at(a).name), w.names.get(w.dents.at(b).name))
-			})
-		}
-	}
-}
-
 // children returns directory d's live entries, sorted by name.
 func (l *layout) children(d uint32) []uint32 { return l.ents[l.start[d]:l.start[d+1]] }
 
@@ -153,7 +112,7 @@ func (l *layout) children(d uint32) []uint32 { return l.ents[l.start[d]:l.start[
 // and marks directories that hold whiteouts.
 func (l *layout) walk() {
 	w := l.w
-	l.group()
+	l.start, l.ents = w.group()
 	root := w.inodes.at(rootID)
 	root.data = rootID
 	root.flags |= flagVisited
