@@ -244,7 +244,7 @@ func (t *namespace) newInode(e *Entry, n *inode) ([]xattr, error) {
 	if len(e.Xattrs) > 0 {
 		xs = make([]xattr, 0, len(e.Xattrs))
 		for name, value := range e.Xattrs {
-			if err := checkXattr(name, value); err != nil {
+			if err := CheckXattr(name, len(value)); err != nil {
 				return nil, err
 			}
 			xs = append(xs, xattr{name, value})
@@ -329,7 +329,7 @@ func (t *namespace) mkdirAll(p string) error {
 // setDirXattr sets an extended attribute on the directory at path p,
 // creating the directory (and its parents) if it does not exist.
 func (t *namespace) setDirXattr(p, name, value string) error {
-	if err := checkXattr(name, value); err != nil {
+	if err := CheckXattr(name, len(value)); err != nil {
 		return fmt.Errorf("%s: %w", p, err)
 	}
 	if err := checkPath(p); err != nil {
