@@ -93,23 +93,26 @@ type Writer struct {
 // rootID is the inode of the root directory.
 const rootID = 0
 
-// inode is an object being built; hard links share one. It holds no
-// pointers: what only some objects have lives in tables of the Writer that
-// the inode indexes. It takes 64 bytes.
+// inode is an object being built, the record of the namespace both the
+// Writer and Tree keep; hard links share one. It holds no pointers: what
+// only some objects have lives in tables of the namespace or the Writer
+// that the inode indexes. It takes 64 bytes. pos, nlink, ino, the flags
+// but flagLinked, and for a regular file data and u are the Writer's; a
+// Tree's builder has data of a regular file as its payload.
 type inode struct {
 	mtime int64
 	size  int64
 	pos   int64 // set during layout: offset of the record in the metadata area
 	// data depends on the type. A regular file: the spool offset of its
 	// inline tail, or its index in Writer.zfiles when flagZ is set. A
-	// symlink: its index in Writer.links. A directory: its parent's inode,
-	// set during layout.
+	// symlink: its index in namespace.links. A directory: its parent's
+	// inode, set during layout.
 	data  int64
 	nsec  uint32
 	uid   uint32
 	gid   uint32
 	u     uint32 // first data block (noID for none), or a device's number
-	xattr uint32 // 1 + index in Writer.xattrs; 0 for no xattrs
+	xattr uint32 // 1 + index in namespace.xattrs; 0 for no xattrs
 	nlink uint32 // set during layout
 	ino   uint32 // set during layout
 	mode  uint16
@@ -121,7 +124,7 @@ const (
 	flagInline  = 1 << iota // the data's tail is inline in the inode's block
 	flagZ                   // stored compressed; data indexes Writer.zfiles
 	flagVisited             // reached by the layout walk
-	flagLinked              // the target of a hard link
+	flagLinked              // the target of a hard link (set by the namespace)
 )
 
 // xattrSet holds an inode's extended attributes.
@@ -262,9 +265,12 @@ func (w *Writer) Add(e *Entry, data io.Reader) error {
 	return nil
 }
 
-// treeError reports an error of the tree. One of a tree that cannot grow
-// is sticky.
+// treeError reports an error of the tree, if any. One of a tree that
+// cannot grow is sticky.
 func (w *Writer) treeError(err error) error {
+	if err == nil {
+		return nil
+	}
 	err = fmt.Errorf("erofs: %w", err)
 	if errors.Is(err, errTooManyEntries) {
 		w.err = err
@@ -383,10 +389,7 @@ func (w *Writer) Link(name, target string) error {
 	if err := w.usable("Link"); err != nil {
 		return err
 	}
-	if err := w.hardLink(name, target); err != nil {
-		return w.treeError(err)
-	}
-	return nil
+	return w.treeError(w.hardLink(name, target))
 }
 
 // Remove deletes the object at path p (with everything below it, for a
@@ -395,10 +398,7 @@ func (w *Writer) Remove(p string) error {
 	if w.done {
 		return errors.New("erofs: Remove after Close")
 	}
-	if err := w.remove(p); err != nil {
-		return w.treeError(err)
-	}
-	return nil
+	return w.treeError(w.remove(p))
 }
 
 // MkdirAll makes sure a directory exists at path p, creating it and its
@@ -408,10 +408,7 @@ func (w *Writer) MkdirAll(p string) error {
 	if w.done {
 		return errors.New("erofs: MkdirAll after Close")
 	}
-	if err := w.mkdirAll(p); err != nil {
-		return w.treeError(err)
-	}
-	return nil
+	return w.treeError(w.mkdirAll(p))
 }
 
 // SetXattr sets an extended attribute on the directory at path p, creating
@@ -421,10 +418,7 @@ func (w *Writer) SetXattr(p, name, value string) error {
 	if err := w.usable("SetXattr"); err != nil {
 		return err
 	}
-	if err := w.setDirXattr(p, name, value); err != nil {
-		return w.treeError(err)
-	}
-	return nil
+	return w.treeError(w.setDirXattr(p, name, value))
 }
 
 // Size returns the size of the finished image in bytes. It is valid after a
