@@ -393,11 +393,6 @@ func applyGlobal(hdr *tar.Header, global map[string]string) {
 	}
 }
 
-// maxSymlinkLen is the longest symlink target Linux stores: PATH_MAX (4096)
-// bytes including the terminating NUL (symlink(2) fails with ENAMETOOLONG
-// beyond it; readlink of a longer EROFS or RAFS target returns 4095 bytes).
-const maxSymlinkLen = 4095
-
 // addEntry converts one tar header (and its data) into the image. Every
 // rule that can refuse an entry is checked here, before the sink sees the
 // entry, in every whiteout mode, so that an entry one output type or mode
@@ -523,8 +518,8 @@ func checkEntry(hdr *tar.Header) error {
 			return fmt.Errorf("device number %d:%d out of range", hdr.Devmajor, hdr.Devminor)
 		}
 	case tar.TypeSymlink:
-		if hdr.Linkname == "" || len(hdr.Linkname) > maxSymlinkLen {
-			return fmt.Errorf("symlink target of %d bytes (want 1 to %d)", len(hdr.Linkname), maxSymlinkLen)
+		if hdr.Linkname == "" || len(hdr.Linkname) > erofs.MaxLinknameLen {
+			return fmt.Errorf("symlink target of %d bytes (want 1 to %d)", len(hdr.Linkname), erofs.MaxLinknameLen)
 		}
 	}
 	return nil

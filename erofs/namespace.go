@@ -13,6 +13,12 @@ import (
 	"unsafe"
 )
 
+// MaxLinknameLen is the longest symlink target (Entry.Linkname) the
+// Writer and Tree accept: the longest Linux stores, PATH_MAX (4096) bytes
+// including the terminating NUL (symlink(2) fails with ENAMETOOLONG beyond
+// it).
+const MaxLinknameLen = 4095
+
 // namespace is the tree of entries an image is built from: inodes, the
 // names that refer to them (hard links share an inode), their attributes,
 // xattrs and symlink targets, and the rules every entry is checked
@@ -224,8 +230,8 @@ func (t *namespace) newInode(e *Entry, n *inode) ([]xattr, error) {
 		n.size = e.Size
 	case ModeDir, ModeFIFO, ModeSocket:
 	case ModeSymlink:
-		if e.Linkname == "" || len(e.Linkname) > 4095 {
-			return nil, fmt.Errorf("symlink target of %d bytes (want 1 to 4095)", len(e.Linkname))
+		if e.Linkname == "" || len(e.Linkname) > MaxLinknameLen {
+			return nil, fmt.Errorf("symlink target of %d bytes (want 1 to %d)", len(e.Linkname), MaxLinknameLen)
 		}
 		n.size = int64(len(e.Linkname))
 	case ModeCharDevice, ModeBlockDevice:
