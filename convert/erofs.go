@@ -190,11 +190,12 @@ func entryError(name string, off int64, err error) error {
 }
 
 // tarSink is what the tar walker builds a tree with: *erofs.Writer for
-// EROFS images and *nydusTree for Nydus layers. Paths are slash-separated
-// and relative to the root; the methods have the semantics of
-// erofs.Writer's methods of the same names (a later entry replaces an
-// earlier one, a directory over a directory merges into it, missing
-// parents are created as implicit directories).
+// EROFS images and *nydusTree for Nydus layers. Both keep the same
+// namespace (the Writer its own, the Nydus builder an erofs.Tree), so the
+// methods apply one set of rules: paths are slash-separated and relative
+// to the root, a later entry replaces an earlier one, a directory over a
+// directory merges into it, missing parents are created as implicit
+// directories.
 type tarSink interface {
 	// Add adds an object; a regular file's data is read from data.
 	Add(e *erofs.Entry, data io.Reader) error
