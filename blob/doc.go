@@ -12,9 +12,9 @@
 //	CI header (4096 bytes)      "blob.meta"
 //	chunk digests (32 × n)      "blob.digest"
 //	bootstrap (zstd or raw)     "image.boot"
-//	ToC entries (128 × k)       "rafs.blob.toc"
+//	TOC entries (128 × k)       "rafs.blob.toc"
 //
-// A layer without file data has only the bootstrap and a one-entry ToC.
+// A layer without file data has only the bootstrap and a one-entry TOC.
 // Chunks are deduplicated by digest and size within a blob; their CI
 // index is the order of first write, their uncompressed offsets are
 // 4 KiB aligned and cumulative, their stored bytes contiguous. A chunk is
@@ -25,7 +25,7 @@
 // this package does not (see the RAFS format notes).
 //
 // [Reader] parses blobs from nydus-image and from [Writer]: through the
-// ToC, or by walking tar headers backwards when there is none, or from a
+// TOC, or by walking tar headers backwards when there is none, or from a
 // trailing CI header for blobs without tar headers. It decodes V1 and V2
 // chunk infos and verifies section digests, chunk digests and CRCs.
 // Zran, batch and encrypted chunks are recognised but not decoded.

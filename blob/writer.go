@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"math/bits"
 	"runtime"
 	"sync"
 
@@ -125,7 +124,7 @@ type Info struct {
 	CIUncompressedSize uint64
 	CICompressor       Compressor
 
-	// TOCSize is 128 × entries + 512; TOCDigest the SHA-256 of the ToC
+	// TOCSize is 128 × entries + 512; TOCDigest the SHA-256 of the TOC
 	// entries and their tar header. Zero in the Info passed to the
 	// bootstrap function.
 	TOCSize   uint32
@@ -134,7 +133,7 @@ type Info struct {
 
 // BootstrapFunc returns the RAFS bootstrap to inline into the blob. It is
 // called by Finish after all chunks are written and all blob-table fields
-// are known (data is the blob's Info without ID, Size and ToC).
+// are known (data is the blob's Info without ID, Size and TOC).
 type BootstrapFunc func(data *Info) ([]byte, error)
 
 // Writer writes a Nydus data blob to an io.Writer, append-only. Chunks are
@@ -202,7 +201,7 @@ func NewWriter(w io.Writer, opts *WriterOptions) (*Writer, error) {
 	if o.ChunkSize == 0 {
 		o.ChunkSize = DefaultChunkSize
 	}
-	if o.ChunkSize < MinChunkSize || o.ChunkSize > MaxChunkSize || bits.OnesCount(uint(o.ChunkSize)) != 1 {
+	if o.ChunkSize < 0 || !ValidChunkSize(uint64(o.ChunkSize)) {
 		return nil, fmt.Errorf("blob: chunk size %d: want a power of two from %d to %d", o.ChunkSize, MinChunkSize, MaxChunkSize)
 	}
 	if o.Digester != DigesterBlake3 && o.Digester != DigesterSHA256 {
@@ -306,7 +305,7 @@ func (w *Writer) setErr(err error) {
 func (w *Writer) worker(c *chunkCompressor) {
 	defer w.wg.Done()
 	for j := range w.work {
-		j.digest = digest(w.opts.Digester, j.data)
+		j.digest = w.opts.Digester.Sum(j.data)
 		j.crc = crc32c(j.data)
 		key := chunkKey{j.digest, uint32(len(j.data))}
 		w.mu.Lock()
@@ -436,9 +435,9 @@ func (w *Writer) Close() error {
 // Info. Layout (each section followed by its GNU tar header):
 //
 //	chunk data ‖ CI array (zstd if smaller) ‖ CI header ‖ chunk digests ‖
-//	zstd(bootstrap) (raw if not smaller) ‖ ToC
+//	zstd(bootstrap) (raw if not smaller) ‖ TOC
 //
-// With no chunks only the bootstrap and the ToC are written. bootstrap may
+// With no chunks only the bootstrap and the TOC are written. bootstrap may
 // be nil (no inline bootstrap, no INLINED_FS_META feature); otherwise it
 // is called once, after the CI header and digests are written, with the
 // blob-table fields known so far. The underlying writer is not closed.
@@ -523,7 +522,7 @@ func (w *Writer) sum() (s [DigestSize]byte) {
 }
 
 // writeMeta writes the image.blob header, the CI array and header, and
-// the digest array, and returns their ToC entries.
+// the digest array, and returns their TOC entries.
 func (w *Writer) writeMeta(info *Info) ([]TOCEntry, error) {
 	if err := w.writeHeader(SectionData, w.coff); err != nil {
 		return nil, err
@@ -658,7 +657,7 @@ func (w *Writer) writeBootstrap(fn BootstrapFunc, info *Info) (TOCEntry, error) 
 	return e, nil
 }
 
-// writeTOC writes the ToC entries and their tar header.
+// writeTOC writes the TOC entries and their tar header.
 func (w *Writer) writeTOC(toc []TOCEntry, info *Info) error {
 	b := make([]byte, len(toc)*TOCEntrySize+TarHeaderSize)
 	for i := range toc {

@@ -1,11 +1,12 @@
 // Package chunker splits a byte stream into chunks for Nydus blobs.
 //
 // [Chunker] is the interface a splitter implements; [Fixed] cuts the
-// stream at fixed multiples of a power-of-two chunk size, which is what
-// RAFS v6 (nydus-image) does for every regular file: each chunk is
-// exactly the chunk size except the last, which holds the remainder, and
-// an empty stream has no chunks. A content-defined chunker could implement
-// the same interface.
+// stream at fixed multiples of a chunk size, which is what RAFS v6
+// (nydus-image) does for every regular file: each chunk is exactly the
+// chunk size except the last, which holds the remainder, and an empty
+// stream has no chunks. A content-defined chunker could implement the
+// same interface. The chunk sizes a Nydus blob allows are package blob's
+// (blob.ValidChunkSize); this package takes any positive size.
 //
 // Chunkers stream: they never read more than one chunk ahead of what they
 // returned, and reuse one buffer, so memory stays at one chunk.
@@ -15,14 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/bits"
-)
-
-// Chunk sizes accepted by [NewFixed].
-const (
-	MinSize     = 4 << 10  // 4 KiB
-	MaxSize     = 16 << 20 // 16 MiB
-	DefaultSize = 1 << 20  // 1 MiB, nydus-image's default
 )
 
 // Chunk is one piece of the stream.
@@ -56,23 +49,11 @@ type Fixed struct {
 
 var _ Chunker = (*Fixed)(nil)
 
-// ValidSize reports whether size is an acceptable chunk size: a power of
-// two from [MinSize] to [MaxSize].
-func ValidSize(size int) error {
-	if size < MinSize || size > MaxSize || bits.OnesCount(uint(size)) != 1 {
-		return fmt.Errorf("chunker: chunk size %d: want a power of two from %d to %d", size, MinSize, MaxSize)
-	}
-	return nil
-}
-
-// NewFixed returns a chunker cutting r into size-byte chunks; size 0
-// means [DefaultSize].
+// NewFixed returns a chunker cutting r into size-byte chunks; size must be
+// positive.
 func NewFixed(r io.Reader, size int) (*Fixed, error) {
-	if size == 0 {
-		size = DefaultSize
-	}
-	if err := ValidSize(size); err != nil {
-		return nil, err
+	if size <= 0 {
+		return nil, fmt.Errorf("chunker: chunk size %d is not positive", size)
 	}
 	return &Fixed{r: r, size: size}, nil
 }

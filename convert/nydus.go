@@ -1,7 +1,6 @@
 package convert
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -10,8 +9,6 @@ import (
 	"slices"
 	"strings"
 	"syscall"
-
-	"github.com/zeebo/blake3"
 
 	"github.com/rafs-dev/rafs/blob"
 	"github.com/rafs-dev/rafs/chunker"
@@ -66,7 +63,7 @@ type NydusResult struct {
 	Blob *blob.Info
 	// Bootstrap is the layer's bootstrap as inlined in the blob, except
 	// that the layer's own blob-table entry carries the real blob id and
-	// its ToC size and digest instead of the placeholder: what a separate
+	// its TOC size and digest instead of the placeholder: what a separate
 	// per-layer bootstrap file should hold. Its own blob is entry 0 when
 	// the layer stored any chunk; chunk-dictionary blobs follow.
 	Bootstrap *rafs.Bootstrap
@@ -166,7 +163,7 @@ func TarToNydus(r io.Reader, blobOut io.Writer, opts *NydusOptions) (*NydusResul
 	res.Blob = info
 	if info.ChunkCount > 0 {
 		own := &res.Bootstrap.Blobs[0]
-		own.ID, own.TocSize, own.TocDigest = info.ID, info.TOCSize, info.TOCDigest
+		own.ID, own.TOCSize, own.TOCDigest = info.ID, info.TOCSize, info.TOCDigest
 	}
 	res.Files, res.FileBytes, res.Chunks, res.DictChunks = t.files, t.fileBytes, t.nchunks, t.dictChunks
 	return res, nil
@@ -202,10 +199,10 @@ func (o *NydusOptions) writerOptions() (*blob.WriterOptions, uint64, error) {
 	}
 	wo.ChunkSize = o.ChunkSize
 	if wo.ChunkSize == 0 {
-		wo.ChunkSize = chunker.DefaultSize
+		wo.ChunkSize = blob.DefaultChunkSize
 	}
-	if err := chunker.ValidSize(wo.ChunkSize); err != nil {
-		return nil, 0, fmt.Errorf("convert: chunk size %d: %w", o.ChunkSize, err)
+	if wo.ChunkSize < 0 || !blob.ValidChunkSize(uint64(wo.ChunkSize)) {
+		return nil, 0, fmt.Errorf("convert: chunk size %d: want a power of two from %d to %d", o.ChunkSize, blob.MinChunkSize, blob.MaxChunkSize)
 	}
 	wo.Level, wo.Workers = o.Level, o.Workers
 	return wo, flags, nil
@@ -621,13 +618,8 @@ func (t *nydusTree) writeData(n *bnode, data io.Reader) error {
 
 // fromDict returns the dictionary's chunk for c, if it has one.
 func (t *nydusTree) fromDict(c chunker.Chunk) (rafs.Chunk, bool, error) {
-	var d [32]byte
-	if t.digester == blob.DigesterSHA256 {
-		d = sha256.Sum256(c.Data)
-	} else {
-		d = blake3.Sum256(c.Data)
-	}
-	dc, _, ok := t.dict.LookupDigester(d, uint32(len(c.Data)), rafs.Digester(t.digester))
+	d := t.digester.Sum(c.Data)
+	dc, _, ok := t.dict.LookupDigester(d, uint32(len(c.Data)), t.digester)
 	if !ok {
 		return rafs.Chunk{}, false, nil
 	}
@@ -759,43 +751,18 @@ func (t *nydusTree) export(info *blob.Info) (*rafs.Bootstrap, error) {
 	b := &rafs.Bootstrap{ChunkSize: t.boot.ChunkSize, Flags: t.boot.Flags, Blobs: slices.Clone(t.boot.Blobs)}
 	shift := uint32(0) // dictionary blobs move down when the own blob is empty
 	if info.ChunkCount > 0 {
-		b.Blobs[0] = rafs.BlobInfo{
-			ID:                 PlaceholderBlobID,
-			ChunkCount:         info.ChunkCount,
-			Compressor:         rafs.Compressor(info.Compressor),
-			Digester:           rafs.Digester(info.Digester),
-			Features:           uint32(info.Features),
-			CompressedSize:     info.CompressedSize,
-			UncompressedSize:   info.UncompressedSize,
-			CIOffset:           info.CIOffset,
-			CICompressedSize:   info.CICompressedSize,
-			CIUncompressedSize: info.CIUncompressedSize,
-			CICompressor:       rafs.Compressor(info.CICompressor),
-		}
+		b.Blobs[0] = rafs.NewBlobInfo(PlaceholderBlobID, info)
 	} else {
 		b.Blobs = b.Blobs[1:]
 		shift = 1
 	}
 	for _, bi := range b.Blobs {
-		if bi.Features&rafs.BlobFeatureInlinedChunkDigest == 0 {
+		if bi.Features&blob.FeatureInlinedChunkDigest == 0 {
 			b.Flags &^= rafs.FlagInlinedChunkDigest
 		}
 	}
 	for _, p := range t.pending {
-		o := p.own
-		rc := rafs.Chunk{
-			Digest:             o.Digest,
-			CompressedOffset:   o.CompressedOffset,
-			CompressedSize:     o.CompressedSize,
-			UncompressedOffset: o.UncompressedOffset,
-			UncompressedSize:   o.UncompressedSize,
-			FileOffset:         uint64(p.i) * uint64(t.chunkSize),
-			Index:              o.Index,
-		}
-		if o.Compressed {
-			rc.Flags |= rafs.ChunkFlagCompressed
-		}
-		p.n.ext.chunks[p.i] = rc
+		p.n.ext.chunks[p.i] = rafs.NewChunk(p.own, 0, uint64(p.i)*uint64(t.chunkSize))
 	}
 	t.pending, t.index, t.lastDir = nil, nil, nil
 

@@ -12,8 +12,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/zeebo/blake3"
-
 	"github.com/rafs-dev/rafs/blob"
 	"github.com/rafs-dev/rafs/erofs"
 	"github.com/rafs-dev/rafs/rafs"
@@ -330,11 +328,7 @@ func readNydusChunk(br *blob.Reader, bi rafs.BlobInfo, c rafs.Chunk, dst []byte)
 	// bootstrap must name the same digest. Without the array, hash.
 	d, ok := br.ChunkDigest(int(c.Index))
 	if !ok {
-		if bi.Digester == rafs.DigesterSHA256 {
-			d = sha256.Sum256(data)
-		} else {
-			d = blake3.Sum256(data)
-		}
+		d = bi.Digester.Sum(data)
 	}
 	if d != c.Digest {
 		return nil, fmt.Errorf("blob %s chunk %d: digest %x, the bootstrap says %x", bi.ID, c.Index, d[:8], c.Digest[:8])
@@ -453,8 +447,8 @@ func OpenNydusBlobs(boot *rafs.Bootstrap, n int, open func(i int) (io.ReaderAt, 
 			return nil, fmt.Errorf("convert: blob %s: %w", id, err)
 		}
 		bi := boot.Blobs[k]
-		br.SetDigester(blob.Digester(bi.Digester))
-		br.SetCompressor(blob.Compressor(bi.Compressor))
+		br.SetDigester(bi.Digester)
+		br.SetCompressor(bi.Compressor)
 		out[k] = br
 	}
 	if required {

@@ -3,6 +3,8 @@ package rafs
 import (
 	"errors"
 	"fmt"
+
+	"github.com/rafs-dev/rafs/blob"
 )
 
 // ChunkDict is a chunk dictionary (spec §3.12): the chunks of a prior
@@ -46,7 +48,7 @@ func NewChunkDict(b *Bootstrap) (*ChunkDict, error) {
 	if b == nil || b.Root == nil {
 		return nil, errors.New("rafs: chunk dict: no bootstrap")
 	}
-	if !validChunkSize(b.ChunkSize) {
+	if !blob.ValidChunkSize(uint64(b.ChunkSize)) {
 		return nil, fmt.Errorf("rafs: chunk dict: invalid chunk size %#x", b.ChunkSize)
 	}
 	d := &ChunkDict{chunkSize: b.ChunkSize, flags: b.Flags, blobs: b.Blobs, chunks: map[dictKey]Chunk{}}
@@ -98,7 +100,7 @@ func (d *ChunkDict) Lookup(digest [32]byte, size uint32) (Chunk, BlobInfo, bool)
 
 // LookupDigester is Lookup restricted to chunks whose blob uses digester
 // dg (a chunk digest only identifies content under the same algorithm).
-func (d *ChunkDict) LookupDigester(digest [32]byte, size uint32, dg Digester) (Chunk, BlobInfo, bool) {
+func (d *ChunkDict) LookupDigester(digest [32]byte, size uint32, dg blob.Digester) (Chunk, BlobInfo, bool) {
 	c, bi, ok := d.Lookup(digest, size)
 	if !ok || bi.Digester != dg {
 		return Chunk{}, BlobInfo{}, false

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rafs-dev/rafs/blob"
 	"github.com/rafs-dev/rafs/erofs"
 )
 
@@ -53,7 +54,7 @@ func TestWriteErrors(t *testing.T) {
 		{"blob id", func(b *Bootstrap) { b.Blobs[0].ID = "abc" }, "must be 64"},
 		{"same blob id", func(b *Bootstrap) { b.Blobs[1].ID = b.Blobs[0].ID }, "already used"},
 		{"empty blob", func(b *Bootstrap) { b.Blobs[0].ChunkCount = 0 }, "chunk count 0"},
-		{"not aligned", func(b *Bootstrap) { b.Blobs[0].Features &^= BlobFeatureAligned }, "lack ALIGNED"},
+		{"not aligned", func(b *Bootstrap) { b.Blobs[0].Features &^= blob.FeatureAligned }, "lack ALIGNED"},
 		{"ci size", func(b *Bootstrap) { b.Blobs[0].CIUncompressedSize++ }, "CI uncompressed size"},
 		{"no compression flag", func(b *Bootstrap) { b.Flags &^= FlagCompressionNone }, "compression flag"},
 		{"two hash flags", func(b *Bootstrap) { b.Flags |= FlagHashBlake3 }, "hash flag"},

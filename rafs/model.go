@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/rafs-dev/rafs/blob"
 	"github.com/rafs-dev/rafs/erofs"
 )
 
@@ -13,7 +14,7 @@ import (
 // WriteTo encodes it; Read decodes one.
 type Bootstrap struct {
 	// ChunkSize is the filesystem chunk size: a power of two from
-	// MinChunkSize to MaxChunkSize. Every regular file is cut into chunks
+	// blob.MinChunkSize to blob.MaxChunkSize. Every regular file is cut into chunks
 	// of this size (the last one shorter), and every blob-table entry
 	// carries it.
 	ChunkSize uint32
@@ -42,25 +43,26 @@ type BlobInfo struct {
 	ChunkCount uint32
 	// Compressor and Digester are the blob's chunk compression and digest
 	// algorithms.
-	Compressor Compressor
-	Digester   Digester
-	// Features holds BlobFeature* bits. BlobFeatureAligned is required.
-	Features uint32
+	Compressor blob.Compressor
+	Digester   blob.Digester
+	// Features are the blob's BlobFeatures; blob.FeatureAligned is
+	// required.
+	Features blob.Features
 	// CompressedSize is the size of the blob file as known to the builder.
 	CompressedSize uint64
 	// UncompressedSize is the end of the last chunk in the blob's
 	// uncompressed address space, a non-zero multiple of BlockSize.
 	UncompressedSize uint64
-	// TocSize and TocDigest describe the blob's table of contents (size
+	// TOCSize and TOCDigest describe the blob's table of contents (size
 	// including its tar header; sha256); zero if unknown.
-	TocSize   uint32
-	TocDigest [32]byte
+	TOCSize   uint32
+	TOCDigest [32]byte
 	// CIOffset, CICompressedSize, CIUncompressedSize and CICompressor
 	// locate and describe the blob's compressed CI array.
 	CIOffset           uint64
 	CICompressedSize   uint64
 	CIUncompressedSize uint64
-	CICompressor       Compressor
+	CICompressor       blob.Compressor
 	// MetaDigest, MetaSize, CipherIV and CipherAlgo are the zran and
 	// encryption fields, kept as raw values (zero for native blobs).
 	MetaDigest [32]byte
@@ -97,6 +99,47 @@ type Chunk struct {
 	// CRC32 is the CRC-32C of the uncompressed data (with
 	// ChunkFlagHasCRC32), else 0.
 	CRC32 uint32
+}
+
+// NewBlobInfo returns the blob-table entry, under id, of the blob that
+// info describes (as blob.Writer reports it). Its TOC fields are info's,
+// which are zero in the Info a blob.BootstrapFunc is given.
+func NewBlobInfo(id string, info *blob.Info) BlobInfo {
+	return BlobInfo{
+		ID:                 id,
+		ChunkCount:         info.ChunkCount,
+		Compressor:         info.Compressor,
+		Digester:           info.Digester,
+		Features:           info.Features,
+		CompressedSize:     info.CompressedSize,
+		UncompressedSize:   info.UncompressedSize,
+		TOCSize:            info.TOCSize,
+		TOCDigest:          info.TOCDigest,
+		CIOffset:           info.CIOffset,
+		CICompressedSize:   info.CICompressedSize,
+		CIUncompressedSize: info.CIUncompressedSize,
+		CICompressor:       info.CICompressor,
+	}
+}
+
+// NewChunk returns the chunk-table record of a chunk that blob.Writer
+// stored as c, in blob blobIndex of the blob table, at fileOffset in its
+// file. Like nydus-image's records, it carries no CRC-32.
+func NewChunk(c *blob.Chunk, blobIndex uint32, fileOffset uint64) Chunk {
+	r := Chunk{
+		Digest:             c.Digest,
+		BlobIndex:          blobIndex,
+		CompressedOffset:   c.CompressedOffset,
+		CompressedSize:     c.CompressedSize,
+		UncompressedOffset: c.UncompressedOffset,
+		UncompressedSize:   c.UncompressedSize,
+		FileOffset:         fileOffset,
+		Index:              c.Index,
+	}
+	if c.Compressed {
+		r.Flags = ChunkFlagCompressed
+	}
+	return r
 }
 
 // Node is one entry of the tree.
@@ -312,9 +355,4 @@ func chunkCount(size uint64, chunkSize uint32) uint64 {
 		n++
 	}
 	return n
-}
-
-// validChunkSize reports whether cs is a power of two in range.
-func validChunkSize(cs uint32) bool {
-	return cs >= MinChunkSize && cs <= MaxChunkSize && cs&(cs-1) == 0
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/rafs-dev/rafs/blob"
 	"github.com/rafs-dev/rafs/erofs"
 )
 
@@ -160,8 +161,8 @@ func (f *testFS) finish() *Bootstrap {
 	for i, d := range f.data {
 		sum := sha256.Sum256(d)
 		f.b.Blobs = append(f.b.Blobs, BlobInfo{
-			ID: hex.EncodeToString(sum[:]), ChunkCount: f.counts[i], Compressor: CompressorNone,
-			Digester: DigesterSHA256, Features: BlobFeatureAligned | BlobFeatureCapTarTOC | BlobFeatureHasTOC,
+			ID: hex.EncodeToString(sum[:]), ChunkCount: f.counts[i], Compressor: blob.CompressorNone,
+			Digester: blob.DigesterSHA256, Features: blob.FeatureAligned | blob.FeatureCapTarTOC | blob.FeatureHasTOC,
 			CompressedSize: uint64(len(d)), UncompressedSize: uint64(len(d)),
 			CIOffset: uint64(len(d)), CICompressedSize: 16 * uint64(f.counts[i]), CIUncompressedSize: 16 * uint64(f.counts[i]),
 		})

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/rafs-dev/rafs/blob"
 	"github.com/rafs-dev/rafs/erofs"
 )
 
@@ -335,8 +336,8 @@ func layout(b *Bootstrap) (*encoder, error) {
 	if b.Root == nil || !b.Root.IsDir() || b.Root.Link != nil {
 		return e, errors.New("root must be a directory node without Link")
 	}
-	if !validChunkSize(b.ChunkSize) {
-		return e, fmt.Errorf("chunk size %#x is not a power of two in [%#x, %#x]", b.ChunkSize, MinChunkSize, MaxChunkSize)
+	if !blob.ValidChunkSize(uint64(b.ChunkSize)) {
+		return e, fmt.Errorf("chunk size %#x is not a power of two in [%#x, %#x]", b.ChunkSize, blob.MinChunkSize, blob.MaxChunkSize)
 	}
 	if err := checkFlags(b.Flags); err != nil {
 		return e, fmt.Errorf("superblock flags: %w", err)
@@ -354,7 +355,7 @@ func layout(b *Bootstrap) (*encoder, error) {
 			return e, fmt.Errorf("blob %d: id %s already used by blob %d", i, bi.ID, j)
 		}
 		ids[bi.ID] = i
-		if b.Flags&FlagInlinedChunkDigest != 0 && bi.Features&BlobFeatureInlinedChunkDigest == 0 {
+		if b.Flags&FlagInlinedChunkDigest != 0 && bi.Features&blob.FeatureInlinedChunkDigest == 0 {
 			return e, fmt.Errorf("blob %d (%s): flag INLINED_CHUNK_DIGEST is set but the blob lacks feature INLINED_CHUNK_DIGEST", i, bi.ID)
 		}
 		e.blocks += bi.UncompressedSize / BlockSize
@@ -1183,31 +1184,31 @@ func checkBlob(bi *BlobInfo) error {
 		return errors.New("chunk count 0 (a blob without chunks makes the bootstrap unloadable)")
 	case bi.ChunkCount > MaxChunksPerBlob:
 		return fmt.Errorf("chunk count %d exceeds %d", bi.ChunkCount, MaxChunksPerBlob)
-	case bi.Compressor > CompressorZstd:
+	case bi.Compressor > blob.CompressorZstd:
 		return fmt.Errorf("unknown compressor %d", bi.Compressor)
-	case bi.CICompressor > CompressorZstd:
+	case bi.CICompressor > blob.CompressorZstd:
 		return fmt.Errorf("unknown CI compressor %d", bi.CICompressor)
-	case bi.Digester > DigesterSHA256:
+	case bi.Digester > blob.DigesterSHA256:
 		return fmt.Errorf("unknown digester %d", bi.Digester)
 	case bi.CipherAlgo > 3:
 		return fmt.Errorf("unknown cipher %d", bi.CipherAlgo)
-	case bi.Features&^blobFeatureKnown != 0:
-		return fmt.Errorf("unknown features %#x", bi.Features&^blobFeatureKnown)
-	case bi.Features&BlobFeatureTarfs != 0:
+	case bi.Features&^blob.FeaturesKnown != 0:
+		return fmt.Errorf("unknown features %#x", bi.Features&^blob.FeaturesKnown)
+	case bi.Features&blob.FeatureTarfs != 0:
 		return errors.New("tarfs blobs are not supported")
-	case bi.Features&BlobFeatureAligned == 0:
+	case bi.Features&blob.FeatureAligned == 0:
 		return fmt.Errorf("features %#x lack ALIGNED", bi.Features)
 	case bi.UncompressedSize == 0 || bi.UncompressedSize%BlockSize != 0:
 		return fmt.Errorf("uncompressed size %#x is not a non-zero multiple of %d", bi.UncompressedSize, BlockSize)
-	case bi.UncompressedSize > maxUncompressedBlobSize:
-		return fmt.Errorf("uncompressed size %#x exceeds %#x", bi.UncompressedSize, uint64(maxUncompressedBlobSize))
-	case bi.CompressedSize > maxCompressedBlobSize:
-		return fmt.Errorf("compressed size %#x exceeds %#x", bi.CompressedSize, uint64(maxCompressedBlobSize))
+	case bi.UncompressedSize > blob.MaxUncompressedOffset:
+		return fmt.Errorf("uncompressed size %#x exceeds %#x", bi.UncompressedSize, uint64(blob.MaxUncompressedOffset))
+	case bi.CompressedSize > blob.MaxCompressedOffset:
+		return fmt.Errorf("compressed size %#x exceeds %#x", bi.CompressedSize, uint64(blob.MaxCompressedOffset))
 	case bi.CICompressedSize > bi.CIUncompressedSize:
 		return fmt.Errorf("CI compressed size %d exceeds CI uncompressed size %d", bi.CICompressedSize, bi.CIUncompressedSize)
 	}
-	v2 := bi.Features&BlobFeatureChunkInfoV2 != 0
-	if bi.Features&(BlobFeatureBatch|BlobFeatureZran|BlobFeatureEncrypted) != 0 {
+	v2 := bi.Features&blob.FeatureChunkInfoV2 != 0
+	if bi.Features&(blob.FeatureBatch|blob.FeatureZran|blob.FeatureEncrypted) != 0 {
 		if !v2 {
 			return fmt.Errorf("features %#x: BATCH, ZRAN and ENCRYPTED need CHUNK_INFO_V2", bi.Features)
 		}
@@ -1217,7 +1218,7 @@ func checkBlob(bi *BlobInfo) error {
 		if want := 24 * uint64(bi.ChunkCount); bi.CIUncompressedSize != want {
 			return fmt.Errorf("CI uncompressed size %d, want 24 × %d chunks = %d", bi.CIUncompressedSize, bi.ChunkCount, want)
 		}
-	} else if bi.Features&BlobFeatureChunkdictGenerated == 0 {
+	} else if bi.Features&blob.FeatureChunkdictGenerated == 0 {
 		if want := 16 * uint64(bi.ChunkCount); bi.CIUncompressedSize != want {
 			return fmt.Errorf("CI uncompressed size %d, want 16 × %d chunks = %d", bi.CIUncompressedSize, bi.ChunkCount, want)
 		}

@@ -193,37 +193,13 @@ func buildLayer(t *testing.T, cfg config) *layer {
 		if data.ChunkCount > 0 {
 			// The per-layer blob-table entry of an inline bootstrap
 			// (rafs-format §3.8): placeholder id, size before the
-			// bootstrap, no ToC digest.
-			l.model.Blobs = []rafs.BlobInfo{{
-				ID:                 strings.Repeat("x", 64),
-				ChunkCount:         data.ChunkCount,
-				Compressor:         rafs.Compressor(data.Compressor),
-				Digester:           rafs.Digester(data.Digester),
-				Features:           uint32(data.Features),
-				CompressedSize:     data.CompressedSize,
-				UncompressedSize:   data.UncompressedSize,
-				CIOffset:           data.CIOffset,
-				CICompressedSize:   data.CICompressedSize,
-				CIUncompressedSize: data.CIUncompressedSize,
-				CICompressor:       rafs.Compressor(data.CICompressor),
-			}}
+			// bootstrap, no TOC digest.
+			l.model.Blobs = []rafs.BlobInfo{rafs.NewBlobInfo(strings.Repeat("x", 64), data)}
 		}
 		for n, chunks := range written {
 			n.Chunks = n.Chunks[:0]
 			for i, c := range chunks {
-				rc := rafs.Chunk{
-					Digest:             c.Digest,
-					BlobIndex:          0,
-					CompressedOffset:   c.CompressedOffset,
-					CompressedSize:     c.CompressedSize,
-					UncompressedOffset: c.UncompressedOffset,
-					UncompressedSize:   c.UncompressedSize,
-					FileOffset:         uint64(i) * uint64(cs),
-					Index:              c.Index,
-				}
-				if c.Compressed {
-					rc.Flags |= rafs.ChunkFlagCompressed
-				}
+				rc := rafs.NewChunk(c, 0, uint64(i)*uint64(cs))
 				if cfg.ciV2 {
 					rc.Flags |= rafs.ChunkFlagHasCRC32
 					rc.CRC32 = c.CRC32
