@@ -61,11 +61,11 @@ func DefaultWriterOptions() *WriterOptions {
 	return &WriterOptions{Compressor: CompressorZstd, Digester: DigesterBlake3, ChunkSize: DefaultChunkSize}
 }
 
-// Chunk describes where a chunk passed to Writer.Add ended up. Its fields
+// StoredChunk describes where a chunk passed to Writer.Add was stored. Its fields
 // are filled in by the writer in the background and are valid only after
 // the next Flush returns without error, inside the BootstrapFunc, and
 // after Finish returns without error.
-type Chunk struct {
+type StoredChunk struct {
 	// Index is the chunk's CI index (order of first write).
 	Index uint32
 	// Duplicate is true when identical data (same digest and size) was
@@ -175,7 +175,7 @@ type chunkKey struct {
 // worker compresses it) and written by the ordered stage.
 type dedupEntry struct {
 	written bool
-	chunk   *Chunk
+	chunk   *StoredChunk
 }
 
 // job carries one chunk through the pipeline.
@@ -186,7 +186,7 @@ type job struct {
 	tried   bool   // compression was attempted
 	digest  [DigestSize]byte
 	crc     uint32
-	chunk   *Chunk
+	chunk   *StoredChunk
 	done    chan struct{}
 	barrier chan struct{} // non-nil: a Flush marker, not a chunk
 }
@@ -252,7 +252,7 @@ func NewWriter(w io.Writer, opts *WriterOptions) (*Writer, error) {
 // descriptor, whose fields become valid when the next Flush or Finish
 // returns. data is copied; the caller may reuse it at once. Add blocks
 // while the workers are a few chunks behind.
-func (w *Writer) Add(data []byte) (*Chunk, error) {
+func (w *Writer) Add(data []byte) (*StoredChunk, error) {
 	if err := w.failed(); err != nil {
 		return nil, err
 	}
@@ -264,7 +264,7 @@ func (w *Writer) Add(data []byte) (*Chunk, error) {
 	}
 	j := <-w.free
 	j.data = append(j.data[:0], data...)
-	c := &Chunk{}
+	c := &StoredChunk{}
 	j.chunk = c
 	w.order <- j
 	w.work <- j
@@ -364,7 +364,7 @@ func (w *Writer) writeChunk(j *job) error {
 	if j.comp != nil {
 		stored = j.comp
 	}
-	*c = Chunk{
+	*c = StoredChunk{
 		Index:              uint32(len(w.chunks)),
 		Digest:             j.digest,
 		CRC32:              j.crc,

@@ -44,14 +44,14 @@ func testChunks(size int, seed uint64) [][]byte {
 
 // writeBlob writes chunks (and bootstrap, if non-nil) and returns the
 // blob, its Info and the Chunk descriptors.
-func writeBlob(t testing.TB, opts *WriterOptions, chunks [][]byte, boot []byte) ([]byte, *Info, []*Chunk) {
+func writeBlob(t testing.TB, opts *WriterOptions, chunks [][]byte, boot []byte) ([]byte, *Info, []*StoredChunk) {
 	t.Helper()
 	var out bytes.Buffer
 	w, err := NewWriter(struct{ io.Writer }{&out}, opts) // hide ReadFrom etc.: a plain stream
 	if err != nil {
 		t.Fatal(err)
 	}
-	var descs []*Chunk
+	var descs []*StoredChunk
 	for _, c := range chunks {
 		d, err := w.Add(c)
 		if err != nil {
@@ -110,7 +110,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 // checkBlob reads data back and compares it with what was written.
-func checkBlob(t *testing.T, data []byte, info *Info, descs []*Chunk, chunks [][]byte, opts *WriterOptions, boot []byte) {
+func checkBlob(t *testing.T, data []byte, info *Info, descs []*StoredChunk, chunks [][]byte, opts *WriterOptions, boot []byte) {
 	t.Helper()
 	sum := sha256.Sum256(data)
 	if info.ID != hex.EncodeToString(sum[:]) || info.Size != int64(len(data)) {

@@ -18,8 +18,8 @@ import (
 	"io"
 )
 
-// Chunk is one piece of the stream.
-type Chunk struct {
+// Cut is one piece of the stream, as a Chunker cuts it.
+type Cut struct {
 	// Offset is the position of the chunk's first byte in the stream.
 	Offset int64
 	// Data is the chunk's content. It is only valid until the next call
@@ -33,7 +33,7 @@ type Chunker interface {
 	// from the underlying reader are returned as they are (never
 	// io.ErrUnexpectedEOF for a short final chunk). The returned Data is
 	// only valid until the next call.
-	Next() (Chunk, error)
+	Next() (Cut, error)
 	// Reset starts splitting r from offset 0, keeping buffers.
 	Reset(r io.Reader)
 }
@@ -72,25 +72,25 @@ func (f *Fixed) Reset(r io.Reader) {
 // dropped); after an error every call returns it again. The buffer grows
 // only as data arrives, so a short stream does not cost a whole chunk of
 // memory.
-func (f *Fixed) Next() (Chunk, error) {
+func (f *Fixed) Next() (Cut, error) {
 	if f.err != nil {
-		return Chunk{}, f.err
+		return Cut{}, f.err
 	}
 	if f.r == nil {
-		return Chunk{}, errors.New("chunker: no reader")
+		return Cut{}, errors.New("chunker: no reader")
 	}
 	n, err := f.fill()
 	switch {
 	case err != nil && err != io.EOF:
 		f.err = err
-		return Chunk{}, err
+		return Cut{}, err
 	case n == 0:
 		f.err = io.EOF
-		return Chunk{}, io.EOF
+		return Cut{}, io.EOF
 	case n < f.size:
 		f.err = io.EOF // a short chunk is the last one
 	}
-	c := Chunk{Offset: f.off, Data: f.buf[:n]}
+	c := Cut{Offset: f.off, Data: f.buf[:n]}
 	f.off += int64(n)
 	return c, nil
 }

@@ -259,9 +259,9 @@ type bnode struct {
 // bext holds what a bnode needs beyond its attributes.
 type bext struct {
 	xattrs map[string][]byte
-	target string       // symlinks
-	chunks []rafs.Chunk // regular files
-	kids   []*bnode     // directories, in no order until export
+	target string             // symlinks
+	chunks []rafs.ChunkRecord // regular files
+	kids   []*bnode           // directories, in no order until export
 }
 
 func (n *bnode) isDir() bool { return n.link == nil && n.mode&erofs.ModeTypeMask == erofs.ModeDir }
@@ -285,7 +285,7 @@ func (n *bnode) x() *bext {
 type pendingChunk struct {
 	n   *bnode
 	i   int
-	own *blob.Chunk
+	own *blob.StoredChunk
 }
 
 // dirIndex finds the children of a large directory by name: by binary
@@ -583,7 +583,7 @@ func (t *nydusTree) writeData(n *bnode, data io.Reader) error {
 	lr := &io.LimitedReader{R: data, N: int64(n.size)}
 	t.chunks.Reset(lr)
 	x := n.x()
-	x.chunks = make([]rafs.Chunk, 0, (n.size+uint64(t.chunkSize)-1)/uint64(t.chunkSize))
+	x.chunks = make([]rafs.ChunkRecord, 0, (n.size+uint64(t.chunkSize)-1)/uint64(t.chunkSize))
 	var got uint64
 	for {
 		c, err := t.chunks.Next()
@@ -608,7 +608,7 @@ func (t *nydusTree) writeData(n *bnode, data io.Reader) error {
 			return err
 		}
 		t.pending = append(t.pending, pendingChunk{n: n, i: len(x.chunks), own: bc})
-		x.chunks = append(x.chunks, rafs.Chunk{})
+		x.chunks = append(x.chunks, rafs.ChunkRecord{})
 	}
 	if got != n.size {
 		return fmt.Errorf("data: %w after %d of %d bytes", io.ErrUnexpectedEOF, got, n.size)
@@ -617,15 +617,15 @@ func (t *nydusTree) writeData(n *bnode, data io.Reader) error {
 }
 
 // fromDict returns the dictionary's chunk for c, if it has one.
-func (t *nydusTree) fromDict(c chunker.Chunk) (rafs.Chunk, bool, error) {
+func (t *nydusTree) fromDict(c chunker.Cut) (rafs.ChunkRecord, bool, error) {
 	d := t.digester.Sum(c.Data)
 	dc, _, ok := t.dict.LookupDigester(d, uint32(len(c.Data)), t.digester)
 	if !ok {
-		return rafs.Chunk{}, false, nil
+		return rafs.ChunkRecord{}, false, nil
 	}
 	dc, err := t.dict.Use(t.boot, dc, uint64(c.Offset))
 	if err != nil {
-		return rafs.Chunk{}, false, fmt.Errorf("chunk dictionary: %w", err)
+		return rafs.ChunkRecord{}, false, fmt.Errorf("chunk dictionary: %w", err)
 	}
 	return dc, true, nil
 }
@@ -762,7 +762,7 @@ func (t *nydusTree) export(info *blob.Info) (*rafs.Bootstrap, error) {
 		}
 	}
 	for _, p := range t.pending {
-		p.n.ext.chunks[p.i] = rafs.NewChunk(p.own, 0, uint64(p.i)*uint64(t.chunkSize))
+		p.n.ext.chunks[p.i] = rafs.NewChunkRecord(p.own, 0, uint64(p.i)*uint64(t.chunkSize))
 	}
 	t.pending, t.index, t.lastDir = nil, nil, nil
 
@@ -773,10 +773,10 @@ func (t *nydusTree) export(info *blob.Info) (*rafs.Bootstrap, error) {
 		case erofs.ModeRegular:
 			rn.Size = n.size
 		case erofs.ModeCharDevice, erofs.ModeBlockDevice:
-			rn.RdevMajor, rn.RdevMinor = uint32(n.size>>32), uint32(n.size)
+			rn.Devmajor, rn.Devminor = uint32(n.size>>32), uint32(n.size)
 		}
 		if x := n.ext; x != nil {
-			rn.Xattrs, rn.Target, rn.Chunks = x.xattrs, x.target, x.chunks
+			rn.Xattrs, rn.Linkname, rn.Chunks = x.xattrs, x.target, x.chunks
 		}
 		if rn.IsRegular() {
 			t.files++

@@ -238,12 +238,12 @@ func (u *unpacker) entry(dirs []*rafs.Node, n *rafs.Node) error {
 		h.typeflag, h.size = tar.TypeReg, int64(in.Size)
 	case erofs.ModeSymlink:
 		h.typeflag = tar.TypeSymlink
-		u.link = append(u.link[:0], in.Target...)
+		u.link = append(u.link[:0], in.Linkname...)
 		h.linkname = u.link
 	case erofs.ModeCharDevice:
-		h.typeflag, h.devmajor, h.devminor = tar.TypeChar, int64(in.RdevMajor), int64(in.RdevMinor)
+		h.typeflag, h.devmajor, h.devminor = tar.TypeChar, int64(in.Devmajor), int64(in.Devminor)
 	case erofs.ModeBlockDevice:
-		h.typeflag, h.devmajor, h.devminor = tar.TypeBlock, int64(in.RdevMajor), int64(in.RdevMinor)
+		h.typeflag, h.devmajor, h.devminor = tar.TypeBlock, int64(in.Devmajor), int64(in.Devminor)
 	case erofs.ModeFIFO:
 		h.typeflag = tar.TypeFifo
 	case erofs.ModeSocket:
@@ -289,7 +289,7 @@ func (u *unpacker) data(n *rafs.Node) error {
 }
 
 // chunk reads and checks one chunk.
-func (u *unpacker) chunk(c rafs.Chunk) ([]byte, error) {
+func (u *unpacker) chunk(c rafs.ChunkRecord) ([]byte, error) {
 	if int(c.BlobIndex) >= len(u.blobs) {
 		return nil, fmt.Errorf("blob index %d, but there are %d blobs", c.BlobIndex, len(u.blobs))
 	}
@@ -307,7 +307,7 @@ func (u *unpacker) chunk(c rafs.Chunk) ([]byte, error) {
 
 // readNydusChunk reads chunk c from blob br (whose table entry is bi) and
 // checks it against the bootstrap: CI index, offsets, size and digest.
-func readNydusChunk(br *blob.Reader, bi rafs.BlobInfo, c rafs.Chunk, dst []byte) ([]byte, error) {
+func readNydusChunk(br *blob.Reader, bi rafs.BlobInfo, c rafs.ChunkRecord, dst []byte) ([]byte, error) {
 	infos := br.ChunkInfos()
 	if int(c.Index) >= len(infos) {
 		return nil, fmt.Errorf("CI index %d, but blob %s has %d chunks", c.Index, bi.ID, len(infos))

@@ -357,7 +357,7 @@ func decodeBlobEntry(b []byte) (bi BlobInfo, index, chunkSize uint32) {
 }
 
 // encodeChunkRecord writes an 80-byte chunk-table record.
-func encodeChunkRecord(b []byte, c *Chunk) {
+func encodeChunkRecord(b []byte, c *ChunkRecord) {
 	copy(b[crDigest:crDigest+32], c.Digest[:])
 	le.PutUint32(b[crBlobIndex:], c.BlobIndex)
 	le.PutUint32(b[crFlags:], c.Flags)
@@ -371,8 +371,8 @@ func encodeChunkRecord(b []byte, c *Chunk) {
 }
 
 // decodeChunkRecord reads an 80-byte chunk-table record.
-func decodeChunkRecord(b []byte) Chunk {
-	var c Chunk
+func decodeChunkRecord(b []byte) ChunkRecord {
+	var c ChunkRecord
 	copy(c.Digest[:], b[crDigest:])
 	c.BlobIndex = le.Uint32(b[crBlobIndex:])
 	c.Flags = le.Uint32(b[crFlags:])

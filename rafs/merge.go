@@ -246,7 +246,7 @@ func (c *cloner) inode(n *Node) (*Node, error) {
 		return nil, errors.New("hard link to a directory or to another link")
 	}
 	cp := copyAttrs(n)
-	cp.Target = n.Target
+	cp.Linkname = n.Linkname
 	cp.Chunks = slices.Clone(n.Chunks)
 	for i := range cp.Chunks {
 		bi := cp.Chunks[i].BlobIndex
@@ -267,7 +267,7 @@ func (c *cloner) inode(n *Node) (*Node, error) {
 // copyAttrs copies n's attributes (not its children, target or chunks).
 func copyAttrs(n *Node) *Node {
 	cp := *n
-	cp.Children, cp.Chunks, cp.Link, cp.Target = nil, nil, nil, ""
+	cp.Children, cp.Chunks, cp.Link, cp.Linkname = nil, nil, nil, ""
 	if n.Xattrs != nil {
 		cp.Xattrs = maps.Clone(n.Xattrs)
 		for k, v := range cp.Xattrs {

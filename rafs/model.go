@@ -25,7 +25,7 @@ type Bootstrap struct {
 	// a flag.
 	Flags uint64
 	// Blobs is the blob table: blob i is EROFS device i+1 and device slot
-	// i. Chunk.BlobIndex indexes this slice.
+	// i. ChunkRecord.BlobIndex indexes this slice.
 	Blobs []BlobInfo
 	// Root is the root directory. Its Name is ignored.
 	Root *Node
@@ -71,10 +71,11 @@ type BlobInfo struct {
 	CipherAlgo uint32
 }
 
-// Chunk is one chunk of a regular file: the fields of a chunk-table record.
+// ChunkRecord is one chunk of a regular file: the fields of a chunk-table
+// record.
 // Chunks are identified on disk by (BlobIndex, Index); the inode's chunk
 // index stores those and UncompressedOffset/BlockSize.
-type Chunk struct {
+type ChunkRecord struct {
 	// Digest is the chunk digest (BLAKE3 or SHA-256 of the uncompressed
 	// data, per the blob's Digester).
 	Digest [32]byte
@@ -122,11 +123,11 @@ func NewBlobInfo(id string, info *blob.Info) BlobInfo {
 	}
 }
 
-// NewChunk returns the chunk-table record of a chunk that blob.Writer
+// NewChunkRecord returns the chunk-table record of a chunk that blob.Writer
 // stored as c, in blob blobIndex of the blob table, at fileOffset in its
 // file. Like nydus-image's records, it carries no CRC-32.
-func NewChunk(c *blob.Chunk, blobIndex uint32, fileOffset uint64) Chunk {
-	r := Chunk{
+func NewChunkRecord(c *blob.StoredChunk, blobIndex uint32, fileOffset uint64) ChunkRecord {
+	r := ChunkRecord{
 		Digest:             c.Digest,
 		BlobIndex:          blobIndex,
 		CompressedOffset:   c.CompressedOffset,
@@ -160,18 +161,18 @@ type Node struct {
 	// Size is a regular file's size in bytes. It is ignored for other
 	// types (Read sets it to 0 for them).
 	Size uint64
-	// RdevMajor and RdevMinor are a device node's numbers (major ≤ 4095,
+	// Devmajor and Devminor are a device node's numbers (major ≤ 4095,
 	// minor ≤ 1048575).
-	RdevMajor, RdevMinor uint32
+	Devmajor, Devminor uint32
 	// Xattrs holds the extended attributes by full name (user.*, trusted.*,
 	// security.*, system.posix_acl_access, system.posix_acl_default). They
 	// are stored inline, sorted by name.
 	Xattrs map[string][]byte
-	// Target is a symlink's target (1-4096 bytes).
-	Target string
+	// Linkname is a symlink's target (1-4096 bytes).
+	Linkname string
 	// Chunks are a regular file's chunks in file order:
 	// ceil(Size/ChunkSize) of them.
-	Chunks []Chunk
+	Chunks []ChunkRecord
 	// Children are a directory's entries, in any order (they are sorted
 	// by name on disk; Read returns them sorted).
 	Children []*Node

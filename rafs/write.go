@@ -136,7 +136,7 @@ type encoder struct {
 	seenDir map[*Node]struct{} // directory nodes seen, to reject repeats
 	ino     uint32             // last assigned i_ino
 	xattrs  bool               // any inode has xattrs
-	records []Chunk            // the chunk table, sorted
+	records []ChunkRecord      // the chunk table, sorted
 	spare   []int32            // inodes' slots, reused by emit
 	blocks  uint64             // blocks of all blobs
 
@@ -498,14 +498,14 @@ func (e *encoder) prepare(w *winode) error {
 	}
 	switch n.Mode & erofs.ModeTypeMask {
 	case erofs.ModeSymlink:
-		if len(n.Target) == 0 || len(n.Target) > MaxSymlinkLen {
-			return fmt.Errorf("symlink target of %d bytes (must be 1-%d)", len(n.Target), MaxSymlinkLen)
+		if len(n.Linkname) == 0 || len(n.Linkname) > MaxSymlinkLen {
+			return fmt.Errorf("symlink target of %d bytes (must be 1-%d)", len(n.Linkname), MaxSymlinkLen)
 		}
 	case erofs.ModeRegular:
 		return e.checkChunks(n)
 	case erofs.ModeCharDevice, erofs.ModeBlockDevice:
-		if n.RdevMajor > 0xFFF || n.RdevMinor > 0xFFFFF {
-			return fmt.Errorf("device number %d:%d out of range", n.RdevMajor, n.RdevMinor)
+		if n.Devmajor > 0xFFF || n.Devminor > 0xFFFFF {
+			return fmt.Errorf("device number %d:%d out of range", n.Devmajor, n.Devminor)
 		}
 	}
 	return nil
@@ -537,7 +537,7 @@ func (e *encoder) checkChunks(n *Node) error {
 }
 
 // checkChunk validates a chunk against the blob table.
-func checkChunk(c *Chunk, b *Bootstrap) error {
+func checkChunk(c *ChunkRecord, b *Bootstrap) error {
 	if int(c.BlobIndex) >= len(b.Blobs) {
 		return fmt.Errorf("blob index %d, but there are %d blobs", c.BlobIndex, len(b.Blobs))
 	}
@@ -567,7 +567,7 @@ func checkChunk(c *Chunk, b *Bootstrap) error {
 // blob), from the last chunk visited, sorted by digest then blob index
 // (spec §1.13). Two chunks with the same (digest, blob) must be the same
 // chunk, and a (blob, CI index) pair must always name the same chunk.
-func (e *encoder) chunkTable() ([]Chunk, error) {
+func (e *encoder) chunkTable() ([]ChunkRecord, error) {
 	type key struct {
 		digest [32]byte
 		blob   uint32
@@ -575,7 +575,7 @@ func (e *encoder) chunkTable() ([]Chunk, error) {
 	type slot struct{ blob, index uint32 }
 	byKey := map[key]int{}
 	bySlot := map[slot][32]byte{}
-	var recs []Chunk
+	var recs []ChunkRecord
 	for r := range e.nrec {
 		n := e.rec(r).n
 		for i := range n.Chunks {
@@ -601,7 +601,7 @@ func (e *encoder) chunkTable() ([]Chunk, error) {
 			recs[j] = c // the last one visited wins
 		}
 	}
-	slices.SortFunc(recs, func(a, b Chunk) int {
+	slices.SortFunc(recs, func(a, b ChunkRecord) int {
 		if c := bytes.Compare(a.Digest[:], b.Digest[:]); c != 0 {
 			return c
 		}
@@ -833,7 +833,7 @@ func (e *encoder) dataSize(w *winode) int64 {
 	if w.isDir() {
 		return e.dirs[w.aux].size
 	}
-	return int64(len(w.n.Target))
+	return int64(len(w.n.Linkname))
 }
 
 // placeOne allocates one inode (and, for directories and symlinks, its
@@ -902,7 +902,7 @@ func (e *encoder) putData(s sink, r int32) error {
 	}
 	at := e.metaAddr + e.dataAt(w)
 	if !w.isDir() {
-		e.dataBuf = append(e.dataBuf[:0], w.n.Target[:end]...)
+		e.dataBuf = append(e.dataBuf[:0], w.n.Linkname[:end]...)
 		return s.put(at, e.dataBuf)
 	}
 	return e.dirBlocks(r, func(off int64, blk []byte) error {
@@ -959,13 +959,13 @@ func (e *encoder) inodePiece(r int32) []byte {
 					return nil
 				})
 			} else {
-				buf = append(buf, n.Target[d-t:]...)
+				buf = append(buf, n.Linkname[d-t:]...)
 			}
 		} else {
 			iu = uint32((e.metaAddr + e.dataAt(w)) / BlockSize)
 		}
 	case erofs.ModeCharDevice, erofs.ModeBlockDevice:
-		iu = erofs.EncodeDev(n.RdevMajor, n.RdevMinor)
+		iu = erofs.EncodeDev(n.Devmajor, n.Devminor)
 	}
 	ino := buf[:extendedInodeSize]
 	le.PutUint16(ino[ieFormat:], uint16(formatExtended|layout<<1))

@@ -135,7 +135,7 @@ func buildLayer(t *testing.T, cfg config) *layer {
 		t.Fatal(err)
 	}
 	l := &layer{cfg: cfg, files: map[string][]byte{}}
-	written := map[*rafs.Node][]*blob.Chunk{}
+	written := map[*rafs.Node][]*blob.StoredChunk{}
 	byPath := map[string]*rafs.Node{}
 	for _, s := range specs {
 		data := fileContent(s.kind, s.size, s.seed)
@@ -169,7 +169,7 @@ func buildLayer(t *testing.T, cfg config) *layer {
 		l.files["usr/bin/tool-hardlink"] = l.files["usr/bin/tool"]
 	}
 	root.Children = append(root.Children, &rafs.Node{
-		Name: "link", Mode: erofs.ModeSymlink | 0o777, Target: "usr/bin/tool", Mtime: 1700000000,
+		Name: "link", Mode: erofs.ModeSymlink | 0o777, Linkname: "usr/bin/tool", Mtime: 1700000000,
 	})
 
 	flags := rafs.FlagExplicitUIDGID | rafs.FlagInlinedChunkDigest | rafs.FlagEncryptionNone
@@ -199,7 +199,7 @@ func buildLayer(t *testing.T, cfg config) *layer {
 		for n, chunks := range written {
 			n.Chunks = n.Chunks[:0]
 			for i, c := range chunks {
-				rc := rafs.NewChunk(c, 0, uint64(i)*uint64(cs))
+				rc := rafs.NewChunkRecord(c, 0, uint64(i)*uint64(cs))
 				if cfg.ciV2 {
 					rc.Flags |= rafs.ChunkFlagHasCRC32
 					rc.CRC32 = c.CRC32
@@ -237,7 +237,7 @@ func treeListing(t *testing.T, b *rafs.Bootstrap) string {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		fmt.Fprintf(&s, "%s mode=%o uid=%d gid=%d mtime=%d.%d size=%d target=%q", path, n.Mode, n.UID, n.GID, n.Mtime, n.MtimeNsec, n.Size, n.Target)
+		fmt.Fprintf(&s, "%s mode=%o uid=%d gid=%d mtime=%d.%d size=%d target=%q", path, n.Mode, n.UID, n.GID, n.Mtime, n.MtimeNsec, n.Size, n.Linkname)
 		for _, k := range keys {
 			fmt.Fprintf(&s, " %s=%x", k, n.Xattrs[k])
 		}
