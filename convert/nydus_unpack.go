@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -348,7 +349,7 @@ func WriteBlobCache(w io.Writer, br *blob.Reader) (int64, error) {
 		idx[i] = i
 	}
 	slices.SortStableFunc(idx, func(a, b int) int {
-		return compareU64(infos[a].UncompressedOffset, infos[b].UncompressedOffset)
+		return cmp.Compare(infos[a].UncompressedOffset, infos[b].UncompressedOffset)
 	})
 	var pos uint64
 	var buf []byte
@@ -392,16 +393,6 @@ func percentEncode(s string) string {
 		}
 	}
 	return b.String()
-}
-
-func compareU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 var zeroBlock [64 << 10]byte
