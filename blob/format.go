@@ -8,6 +8,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/rafs-dev/rafs/erofs"
 )
 
 // Sizes of the fixed on-disk records.
@@ -394,23 +396,13 @@ func DecodeTOCEntry(b []byte) TOCEntry {
 	le := binary.LittleEndian
 	e := TOCEntry{
 		Flags:            TOCFlags(le.Uint32(b[0:])),
-		Name:             cstring(b[8:24]),
+		Name:             erofs.CString(b[8:24]),
 		CompressedOffset: le.Uint64(b[56:]),
 		CompressedSize:   le.Uint64(b[64:]),
 		UncompressedSize: le.Uint64(b[72:]),
 	}
 	copy(e.Digest[:], b[24:56])
 	return e
-}
-
-// cstring returns b up to its first NUL.
-func cstring(b []byte) string {
-	for i, c := range b {
-		if c == 0 {
-			return string(b[:i])
-		}
-	}
-	return string(b)
 }
 
 // Tar header field offsets (GNU format).
@@ -478,7 +470,7 @@ func DecodeTarHeader(b []byte) (name string, size uint64, err error) {
 	} else if size, err = parseOctal(f); err != nil {
 		return "", 0, fmt.Errorf("tar header size field: %w", err)
 	}
-	name = cstring(b[tarName : tarName+tarNameLen])
+	name = erofs.CString(b[tarName : tarName+tarNameLen])
 	if name == "" {
 		return "", 0, errors.New("tar header: empty name")
 	}

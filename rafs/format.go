@@ -329,12 +329,7 @@ func encodeBlobEntry(b []byte, i int, chunkSize uint32, bi *BlobInfo) {
 // decodeBlobEntry reads a blob-table entry; it returns the entry's
 // blob_index and chunk_size fields for validation.
 func decodeBlobEntry(b []byte) (bi BlobInfo, index, chunkSize uint32) {
-	id := b[beID : beID+beIDSize]
-	n := 0
-	for n < len(id) && id[n] != 0 {
-		n++
-	}
-	bi.ID = string(id[:n])
+	bi.ID = erofs.CString(b[beID : beID+beIDSize])
 	index = le.Uint32(b[beIndex:])
 	chunkSize = le.Uint32(b[beChunkSize:])
 	bi.ChunkCount = le.Uint32(b[beChunkCount:])
