@@ -173,30 +173,26 @@ func TarToNydus(r io.Reader, blobOut io.Writer, opts *NydusOptions) (*NydusResul
 // bootstrap's superblock flags.
 func (o *NydusOptions) writerOptions() (*blob.WriterOptions, uint64, error) {
 	wo := blob.DefaultWriterOptions()
-	flags := rafs.FlagExplicitUIDGID | rafs.FlagInlinedChunkDigest | rafs.FlagEncryptionNone
 	switch o.Compressor {
 	case "", "zstd":
 		wo.Compressor = blob.CompressorZstd
-		flags |= rafs.FlagCompressionZstd
 	case "lz4_block":
 		wo.Compressor = blob.CompressorLZ4Block
-		flags |= rafs.FlagCompressionLZ4
 	case "none":
 		wo.Compressor = blob.CompressorNone
-		flags |= rafs.FlagCompressionNone
 	default:
 		return nil, 0, fmt.Errorf("convert: compressor %q: want zstd, lz4_block or none", o.Compressor)
 	}
 	switch o.Digester {
 	case "", "blake3":
 		wo.Digester = blob.DigesterBlake3
-		flags |= rafs.FlagHashBlake3
 	case "sha256":
 		wo.Digester = blob.DigesterSHA256
-		flags |= rafs.FlagHashSHA256
 	default:
 		return nil, 0, fmt.Errorf("convert: digester %q: want blake3 or sha256", o.Digester)
 	}
+	flags := rafs.FlagExplicitUIDGID | rafs.FlagInlinedChunkDigest | rafs.FlagEncryptionNone |
+		rafs.AlgorithmFlags(wo.Compressor, wo.Digester)
 	wo.ChunkSize = o.ChunkSize
 	if wo.ChunkSize == 0 {
 		wo.ChunkSize = blob.DefaultChunkSize

@@ -138,6 +138,30 @@ const (
 const DefaultFlags = FlagCompressionZstd | FlagHashBlake3 | FlagExplicitUIDGID |
 	FlagInlinedChunkDigest | FlagEncryptionNone
 
+// AlgorithmFlags returns the compression flag and the hash flag that name
+// chunk compressor c and digester d (0 for an id without a flag): a
+// bootstrap's flags name the algorithms of its blobs.
+func AlgorithmFlags(c blob.Compressor, d blob.Digester) uint64 {
+	var f uint64
+	switch c {
+	case blob.CompressorNone:
+		f = FlagCompressionNone
+	case blob.CompressorLZ4Block:
+		f = FlagCompressionLZ4
+	case blob.CompressorGzip:
+		f = FlagCompressionGzip
+	case blob.CompressorZstd:
+		f = FlagCompressionZstd
+	}
+	switch d {
+	case blob.DigesterBlake3:
+		f |= FlagHashBlake3
+	case blob.DigesterSHA256:
+		f |= FlagHashSHA256
+	}
+	return f
+}
+
 // checkFlags reports whether s_flags is a value nydusd accepts.
 func checkFlags(f uint64) error {
 	if u := f &^ flagKnown; u != 0 {

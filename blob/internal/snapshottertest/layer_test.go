@@ -172,21 +172,8 @@ func buildLayer(t *testing.T, cfg config) *layer {
 		Name: "link", Mode: erofs.ModeSymlink | 0o777, Linkname: "usr/bin/tool", Mtime: 1700000000,
 	})
 
-	flags := rafs.FlagExplicitUIDGID | rafs.FlagInlinedChunkDigest | rafs.FlagEncryptionNone
-	switch cfg.compressor {
-	case blob.CompressorZstd:
-		flags |= rafs.FlagCompressionZstd
-	case blob.CompressorLZ4Block:
-		flags |= rafs.FlagCompressionLZ4
-	case blob.CompressorNone:
-		flags |= rafs.FlagCompressionNone
-	}
-	switch cfg.digester {
-	case blob.DigesterBlake3:
-		flags |= rafs.FlagHashBlake3
-	case blob.DigesterSHA256:
-		flags |= rafs.FlagHashSHA256
-	}
+	flags := rafs.FlagExplicitUIDGID | rafs.FlagInlinedChunkDigest | rafs.FlagEncryptionNone |
+		rafs.AlgorithmFlags(cfg.compressor, cfg.digester)
 	l.model = &rafs.Bootstrap{ChunkSize: uint32(cs), Flags: flags, Root: root}
 
 	info, err := w.Finish(func(data *blob.Info) ([]byte, error) {
