@@ -22,7 +22,7 @@
 //
 // The blob id is the hex SHA-256 of the complete blob (its OCI layer
 // digest). nydus-image itself leaves the digest array out of that hash;
-// this package does not (see the RAFS format notes).
+// this package does not.
 //
 // [Reader] parses blobs from nydus-image and from [Writer]: through the
 // TOC, or by walking tar headers backwards when there is none, or from a
@@ -30,5 +30,11 @@
 // chunk infos and verifies section digests, chunk digests and CRCs.
 // Zran, batch and encrypted chunks are recognised but not decoded.
 //
-// On-disk structures are in format.go.
+// On-disk structures are in format.go. The names a blob and a bootstrap's
+// blob table share are this package's: the algorithm ids ([Compressor],
+// [Digester], with [Digester.Sum] the chunk digest), the BlobFeatures bits
+// ([Features]) and the chunk-size bounds ([ValidChunkSize]); package rafs
+// uses them. A blob's chunks appear under three names: [ChunkInfo] is a
+// chunk-info (CI) entry as stored, [StoredChunk] is what [Writer.Add]
+// reports, and rafs.ChunkRecord is a bootstrap's chunk-table record.
 package blob

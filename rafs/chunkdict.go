@@ -7,7 +7,7 @@ import (
 	"github.com/rafs-dev/rafs/blob"
 )
 
-// ChunkDict is a chunk dictionary (spec §3.12): the chunks of a prior
+// ChunkDict is a chunk dictionary (nydus-image --chunk-dict): the chunks of a prior
 // bootstrap, indexed by (digest, uncompressed size), so a builder can
 // reference a chunk that already exists in one of the dictionary's blobs
 // instead of storing it again.

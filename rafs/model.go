@@ -230,9 +230,9 @@ func (b *Bootstrap) Lookup(path string) *Node {
 }
 
 // Walk calls fn for every node of the tree in nydus's visit order (the
-// order of inode numbering, spec §1.7): the root, then each directory's
-// children in name order, then the child directories recursively in name
-// order. path is the node's slash-separated path ("/" for the root).
+// order in which nydus-image numbers inodes): the root, then each
+// directory's children in name order, then the child directories
+// recursively in name order. path is the node's slash-separated path ("/" for the root).
 // Walk stops at the first error fn returns.
 //
 // Each call gets a new path string, so the work grows with the length of
