@@ -153,7 +153,8 @@ func TestOutputHashes(t *testing.T) {
 func debianLayerPath() string {
 	p := os.Getenv("RAFS_DEBIAN_LAYER")
 	if p == "" {
-		p = "/var/tmp/rafs-bench/debian-minbase.tar.gz"
+		dir, _ := os.UserCacheDir() // where testdata/debian-layer.sh puts it
+		p = filepath.Join(dir, "rafs-bench", "debian-minbase.tar.gz")
 	}
 	if _, err := os.Stat(p); err != nil {
 		return ""

@@ -12,7 +12,7 @@ import (
 // of fixed-size input chunks, and destsize compression of whole files into
 // fixed-size output blocks. Every block is decoded and checked.
 //
-//	LZ4_RATIO_DIR=/var/tmp/rafs-bench/rootfs go test -run CorpusTotals -v ./erofs/lz4/
+//	LZ4_RATIO_DIR=$HOME/.cache/rafs-bench/rootfs go test -run CorpusTotals -v ./erofs/lz4/
 func TestCorpusTotals(t *testing.T) {
 	dir := os.Getenv("LZ4_RATIO_DIR")
 	if dir == "" {
