@@ -130,7 +130,7 @@ func Merge(layers []*Bootstrap, opts *MergeOptions) (*Bootstrap, error) {
 		}
 		final[k] = uint32(len(out.Blobs))
 		bi.Features &^= blob.FeatureInlinedFSMeta
-		if bi.Features&blob.FeatureInlinedChunkDigest == 0 {
+		if !bi.inlinesChunkDigests() {
 			allInlined = false
 		}
 		out.Blobs = append(out.Blobs, bi)

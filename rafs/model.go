@@ -102,6 +102,21 @@ type ChunkRecord struct {
 	CRC32 uint32
 }
 
+// inlinesChunkDigests reports whether the blob carries its chunk digests
+// (blob.FeatureInlinedChunkDigest), as FlagInlinedChunkDigest requires of
+// every blob of a bootstrap.
+func (bi *BlobInfo) inlinesChunkDigests() bool {
+	return bi.Features&blob.FeatureInlinedChunkDigest != 0
+}
+
+// checkChunkSize reports why cs cannot be a bootstrap's chunk size.
+func checkChunkSize(cs uint32) error {
+	if !blob.ValidChunkSize(uint64(cs)) {
+		return fmt.Errorf("%#x is not a power of two in [%#x, %#x]", cs, blob.MinChunkSize, blob.MaxChunkSize)
+	}
+	return nil
+}
+
 // NewBlobInfo returns the blob-table entry, under id, of the blob that
 // info describes (as blob.Writer reports it). Its TOC fields are info's,
 // which are zero in the Info a blob.BootstrapFunc is given.

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/rafs-dev/rafs/blob"
 	"github.com/rafs-dev/rafs/erofs"
 )
 
@@ -192,8 +191,8 @@ func (d *decoder) decode() (*Bootstrap, error) {
 	if err := checkFlags(b.Flags); err != nil {
 		return nil, errorf("%s: %v", efield(extFlags, "s_flags"), err)
 	}
-	if !blob.ValidChunkSize(uint64(b.ChunkSize)) {
-		return nil, errorf("%s %#x is not a power of two in [%#x, %#x]", efield(extChunkSize, "s_chunk_size"), b.ChunkSize, blob.MinChunkSize, blob.MaxChunkSize)
+	if err := checkChunkSize(b.ChunkSize); err != nil {
+		return nil, errorf("%s %v", efield(extChunkSize, "s_chunk_size"), err)
 	}
 	if le.Uint32(ext[extPadding:]) != 0 || !allZero(ext[extReservedStart:]) {
 		return nil, errorf("%s: reserved bytes are not zero", efield(extPadding, "padding"))
@@ -257,7 +256,7 @@ func (d *decoder) decode() (*Bootstrap, error) {
 		if !allZero(slot[dsReservedStart:]) {
 			return nil, errorf("device slot %d (offset %d): reserved bytes are not zero", i, sat+dsReservedStart)
 		}
-		if b.Flags&FlagInlinedChunkDigest != 0 && bi.Features&blob.FeatureInlinedChunkDigest == 0 {
+		if b.Flags&FlagInlinedChunkDigest != 0 && !bi.inlinesChunkDigests() {
 			return nil, errorf("blob table entry %d (offset %d): flag INLINED_CHUNK_DIGEST set but the blob lacks the feature", i, at+beFeatures)
 		}
 		b.Blobs = append(b.Blobs, bi)

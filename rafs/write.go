@@ -337,8 +337,8 @@ func layout(b *Bootstrap) (*encoder, error) {
 	if b.Root == nil || !b.Root.IsDir() || b.Root.Link != nil {
 		return e, errors.New("root must be a directory node without Link")
 	}
-	if !blob.ValidChunkSize(uint64(b.ChunkSize)) {
-		return e, fmt.Errorf("chunk size %#x is not a power of two in [%#x, %#x]", b.ChunkSize, blob.MinChunkSize, blob.MaxChunkSize)
+	if err := checkChunkSize(b.ChunkSize); err != nil {
+		return e, fmt.Errorf("chunk size %w", err)
 	}
 	if err := checkFlags(b.Flags); err != nil {
 		return e, fmt.Errorf("superblock flags: %w", err)
@@ -356,7 +356,7 @@ func layout(b *Bootstrap) (*encoder, error) {
 			return e, fmt.Errorf("blob %d: id %s already used by blob %d", i, bi.ID, j)
 		}
 		ids[bi.ID] = i
-		if b.Flags&FlagInlinedChunkDigest != 0 && bi.Features&blob.FeatureInlinedChunkDigest == 0 {
+		if b.Flags&FlagInlinedChunkDigest != 0 && !bi.inlinesChunkDigests() {
 			return e, fmt.Errorf("blob %d (%s): flag INLINED_CHUNK_DIGEST is set but the blob lacks feature INLINED_CHUNK_DIGEST", i, bi.ID)
 		}
 		e.blocks += bi.UncompressedSize / BlockSize
