@@ -22,7 +22,7 @@ func (w *Writer) Close() error {
 	defer w.spool.close()
 	defer w.dropTree()
 	if w.zp != nil {
-		if err := w.zp.close(); err != nil && w.err == nil {
+		if err := w.closePipe(); err != nil && w.err == nil {
 			w.err = err
 		}
 	}

@@ -35,7 +35,7 @@ func (z *zfile) firstBlock(n *inode) int64 {
 func (l *layout) zadvise(z *zfile) uint16 {
 	w := l.w
 	var a uint16
-	big := w.zp.pcl > w.bs
+	big := w.pclusterSize() > w.bs
 	if z.full {
 		if big {
 			a |= adviseBigPcluster1
@@ -437,7 +437,7 @@ func (l *layout) writeHomeless(n *inode) error {
 // the u1 field and the configuration records that follow the superblock.
 func (l *layout) zconfig() (incompat uint32, u1 uint16, records []byte) {
 	w := l.w
-	if w.zp == nil {
+	if w.opts.Compression == nil {
 		return 0, 0, nil
 	}
 	any, inline := false, false
@@ -457,7 +457,7 @@ func (l *layout) zconfig() (incompat uint32, u1 uint16, records []byte) {
 		incompat |= FeatureIncompatZtailpacking
 	}
 	c := w.opts.Compression
-	pcl := w.zp.pcl
+	pcl := w.pclusterSize()
 	alg := c.algID()
 	if alg == AlgLZ4 && pcl == w.bs {
 		return incompat, lz4MaxDistance, nil
