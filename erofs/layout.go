@@ -14,6 +14,11 @@ import (
 // Close lays out and writes the directories, the inodes and the superblock,
 // finishing the image. It releases the Writer's temporary storage even when
 // it fails. It does not close the underlying io.WriterAt.
+//
+// It runs in phases: the file data (the compression pipeline, if any,
+// writes what is queued and hands back the data area and where each file
+// went), the data made at close (closeData), the metadata layout (plan,
+// place and write directories, inodes and xattrs) and the superblock.
 func (w *Writer) Close() error {
 	if w.done {
 		return w.err
@@ -74,18 +79,54 @@ type pending struct {
 	ino  uint32
 }
 
+// finish runs the phases of Close after the file data.
 func (w *Writer) finish() error {
+	if err := w.closeData(); err != nil {
+		return err
+	}
 	l := &layout{w: w, sum: sha256.New()}
+	total, err := l.plan()
+	if err != nil {
+		return err
+	}
+	if err := l.writeData(total); err != nil {
+		return err
+	}
+	if err := l.writeHeader(total); err != nil {
+		return err
+	}
+	w.size = total * int64(w.bs)
+	return nil
+}
+
+// closeData is the phase of Close that writes data made at close, after
+// the data of the added files and before the metadata is laid out, so
+// that the planning step sees it as file data. Nothing does yet; a packed
+// inode holding the tails of many files would be written here.
+func (w *Writer) closeData() error { return nil }
+
+// plan lays out the metadata: the inode order, the xattrs, each inode's
+// data layout and the position of its record. It returns the image's size
+// in blocks.
+func (l *layout) plan() (int64, error) {
+	w := l.w
 	l.walk()
 	l.planXattrs()
 	if err := l.planInodes(); err != nil {
-		return err
+		return 0, err
 	}
 	l.placeMetadata()
 	total := l.metaBlk + (l.metaLen+int64(w.bs)-1)/int64(w.bs)
 	if total > math.MaxUint32 {
-		return fmt.Errorf("erofs: image of %d blocks exceeds the 32-bit block limit", total)
+		return 0, fmt.Errorf("erofs: image of %d blocks exceeds the 32-bit block limit", total)
 	}
+	return total, nil
+}
+
+// writeData writes what plan laid out after the file data: the blocks
+// Close makes and the metadata area, ending at block total.
+func (l *layout) writeData(total int64) error {
+	w := l.w
 	if err := l.writeReserved(); err != nil {
 		return err
 	}
@@ -98,10 +139,6 @@ func (w *Writer) finish() error {
 	if got := w.out.pos(); got != total*int64(w.bs) {
 		return fmt.Errorf("erofs: internal error: wrote %d bytes, laid out %d", got, total*int64(w.bs))
 	}
-	if err := l.writeHeader(total); err != nil {
-		return err
-	}
-	w.size = total * int64(w.bs)
 	return nil
 }
 
@@ -441,11 +478,7 @@ func (l *layout) placeMetadata() {
 	a := &metaAllocator{bs: bs, free: make([][]int64, bs/inodeSlotSize)}
 	for _, id := range l.order {
 		n := w.inodes.at(id)
-		size := int64(w.coreSize(n) + w.ibody(n) + n.tailLen(w.bs))
-		if n.flags&flagZ != 0 {
-			size = int64(roundUp(w.coreSize(n)+w.ibody(n), 8) + l.zmetaSize(n))
-		}
-		n.pos = a.alloc(size)
+		n.pos = a.alloc(l.rule(n).recordSize(l, n))
 	}
 	l.metaLen = a.blocks * bs
 }
@@ -513,42 +546,11 @@ func (l *layout) writeReserved() error {
 	bs := int64(w.bs)
 	for _, id := range l.reserved {
 		n := w.inodes.at(id)
-		blk := n.startBlk()
-		z := w.zf(n)
-		if z != nil {
-			blk = z.homeBlk
-		}
-		if w.out.pos() != blk*bs {
+		r := l.rule(n)
+		if blk := r.reservedBlock(l, n); w.out.pos() != blk*bs {
 			return fmt.Errorf("erofs: internal error: inode %d data at %d, want block %d", n.ino, w.out.pos(), blk)
 		}
-		var err error
-		switch n.mode & ModeTypeMask {
-		case ModeDir:
-			full := n.size / bs
-			var i int64
-			err = l.dirBlocks(id, func(b []byte) error {
-				if i < full || !n.inline() {
-					i++
-					return l.write(b)
-				}
-				return nil
-			})
-		case ModeSymlink:
-			link := *w.links.at(uint32(n.data))
-			end := len(link) - n.tailLen(w.bs)
-			l.scratch = append(l.scratch[:0], link[:end]...)
-			err = l.write(l.scratch)
-		case ModeRegular:
-			if z != nil {
-				err = l.writeHomeless(n)
-				break
-			}
-			tail := slices.Grow(l.scratch[:0], int(n.size%bs))[:n.size%bs]
-			l.scratch = tail
-			if err = w.spool.readAt(tail, n.data); err == nil {
-				err = l.write(tail)
-			}
-		}
+		err := r.writeReserved(l, id, n)
 		if err == nil {
 			err = w.out.padTo(bs)
 		}
@@ -602,33 +604,8 @@ func (l *layout) writeMetadata() error {
 func (l *layout) record(b []byte, id uint32, xattrBase uint32) ([]byte, error) {
 	w := l.w
 	n := w.inodes.at(id)
-	tailLen := n.tailLen(w.bs)
-	layout := LayoutFlatPlain
-	if tailLen > 0 {
-		layout = LayoutFlatInline
-	}
-	z := w.zf(n)
-	var u uint32
-	switch n.mode & ModeTypeMask {
-	case ModeRegular, ModeDir, ModeSymlink:
-		switch {
-		case z != nil:
-			layout = LayoutCompressedCompact
-			if z.full {
-				layout = LayoutCompressedFull
-			}
-			u = uint32(z.blocks)
-			if z.homeless {
-				u++
-			}
-		case n.startBlk() >= 0:
-			u = n.u
-		case tailLen > 0:
-			u = nullAddr
-		}
-	case ModeCharDevice, ModeBlockDevice:
-		u = n.u
-	}
+	rule := l.rule(n)
+	layout, u := rule.format(l, n)
 	var xs *xattrSet
 	ibody := 0
 	if n.xattr != 0 {
@@ -687,29 +664,7 @@ func (l *layout) record(b []byte, id uint32, xattrBase uint32) ([]byte, error) {
 			return nil, fmt.Errorf("erofs: internal error: inode %d xattrs take %d bytes, planned %d", n.ino, len(b)-start, ibody)
 		}
 	}
-	if z != nil {
-		return l.appendZmeta(b, len(b)-w.coreSize(n)-ibody, n)
-	}
-	if tailLen > 0 {
-		switch n.mode & ModeTypeMask {
-		case ModeRegular:
-			start := len(b)
-			b = append(b, make([]byte, tailLen)...)
-			if err := w.spool.readAt(b[start:], n.data); err != nil {
-				return nil, err
-			}
-		case ModeSymlink:
-			link := *w.links.at(uint32(n.data))
-			b = append(b, link[len(link)-tailLen:]...)
-		case ModeDir:
-			var last []byte
-			if err := l.dirBlocks(id, func(blk []byte) error { last = blk; return nil }); err != nil {
-				return nil, err
-			}
-			b = append(b, last...)
-		}
-	}
-	return b, nil
+	return rule.appendInline(l, b, id, n)
 }
 
 // writeHeader writes the blocks before the data area: the superblock and,
