@@ -604,7 +604,7 @@ func (w *Writer) writeData(n *inode, ibody int, r io.Reader) error {
 // free block and records the plan in its inode. ibody is inlineIbodySize
 // of its xattrs. It returns the number of data blocks.
 func (w *Writer) planFlat(n *inode, ibody int) (int64, error) {
-	fp, err := planFlat(n.size, w.coreSize(n)+ibody, w.bs, w.opts.NoInlineData, w.nextBlock)
+	fp, err := newFlatPlan(n.size, w.coreSize(n)+ibody, w.bs, w.opts.NoInlineData, w.nextBlock)
 	if err != nil {
 		return 0, err
 	}
@@ -621,10 +621,10 @@ type flatPlan struct {
 	inline        bool
 }
 
-// planFlat places size bytes stored uncompressed from block next: whole
+// newFlatPlan places size bytes stored uncompressed from block next: whole
 // blocks there, and the tail inline in the inode's block when it fits
 // with meta bytes of inode core and xattrs (unless noInline).
-func planFlat(size int64, meta, bs int, noInline bool, next int64) (flatPlan, error) {
+func newFlatPlan(size int64, meta, bs int, noInline bool, next int64) (flatPlan, error) {
 	tail := size % int64(bs)
 	fp := flatPlan{start: -1, blocks: size / int64(bs)}
 	fp.inline = !noInline && tail > 0 && meta+int(tail) <= bs

@@ -29,16 +29,18 @@ import (
 	"github.com/rafs-dev/rafs/internal/pipeline"
 )
 
-// zSegmentSize is the most file data compressed as one unit. No extent
+// zSegmentSize is the most file data compressed as one unit. No pcluster
 // crosses a segment boundary.
 const zSegmentSize = 4 << 20
 
 // zInflight bounds the bytes of file data queued or being compressed.
 const zInflight = 16 << 20
 
-// zextent is one extent of a compressed file: length bytes of file data
-// stored in one physical cluster.
-type zextent struct {
+// pcluster is one physical cluster of a compressed file, as the writer
+// records it: length bytes of file data stored in blocks blocks. (The
+// reader's zExtent, in contrast, says how to produce the bytes of an
+// extent it maps.)
+type pcluster struct {
 	length uint32
 	blocks uint32 // physical blocks; 1 for an inline cluster (as mkfs records it)
 	raw    bool   // stored uncompressed (a PLAIN lcluster)
@@ -46,12 +48,12 @@ type zextent struct {
 }
 
 // zfile is the compressed form of a regular file, made by the sink and
-// handed to the Writer in the file's placedFile. The extents wait in the
+// handed to the Writer in the file's placedFile. The pclusters wait in the
 // spool, so that memory does not grow with the data.
 type zfile struct {
-	extOff   int64 // spool offset of the extents, zextentSize bytes each, in file order
-	nExt     int64 // number of extents
-	lastRaw  bool  // the last extent is stored raw
+	pclOff   int64 // spool offset of the pclusters, pclusterRecordSize bytes each, in file order
+	nPcl     int64 // number of pclusters
+	lastRaw  bool  // the last pcluster is stored raw
 	blocks   int64 // physical blocks, not counting an inline cluster
 	idata    int   // bytes of the inline cluster
 	idataOff int64 // its offset in the spool
@@ -74,9 +76,9 @@ type zjob struct {
 
 // zresult is a segment compressed by a worker.
 type zresult struct {
-	out     []byte    // physical clusters, whole blocks
-	extents []zextent // in file order
-	idata   []byte    // inline cluster, when the last extent is inline
+	out       []byte     // physical clusters, whole blocks
+	pclusters []pcluster // in file order
+	idata     []byte     // inline cluster, when the last pcluster is inline
 }
 
 // placedFile is where the sink put a file's data. It is final in the
@@ -175,7 +177,7 @@ type zsink struct {
 	dataLen  int64
 	cur      *zfile // the file being written
 	start    int64  // its first block
-	extBuf   []byte // extents on their way to the spool
+	pclBuf   []byte // pclusters on their way to the spool
 }
 
 func (w *Writer) startPipe() error {
@@ -261,7 +263,7 @@ func (w *Writer) closePipe() error {
 	return err
 }
 
-// compress cuts a segment into extents, the way mkfs.erofs does: each
+// compress cuts a segment into pclusters, the way mkfs.erofs does: each
 // physical cluster holds as much input as it can; a cluster whose
 // compressed blocks would not be fewer than its input is stored raw, one
 // block at a time; a file's final block or less is stored raw unless it
@@ -289,7 +291,7 @@ func (z *zworker) compress(j *zjob) (zresult, error) {
 		}
 		if n == 0 || used == 0 || stored >= used {
 			if mayInline && rem < bs {
-				r.extents = append(r.extents, zextent{length: uint32(rem), blocks: 1, raw: true, inline: true})
+				r.pclusters = append(r.pclusters, pcluster{length: uint32(rem), blocks: 1, raw: true, inline: true})
 				r.idata = in[pos:]
 				pos = len(in)
 				continue
@@ -299,14 +301,14 @@ func (z *zworker) compress(j *zjob) (zresult, error) {
 				span = used
 			}
 			span = min(span, z.pcl)
-			// Store span bytes raw, a block per extent; what a last,
+			// Store span bytes raw, a block per pcluster; what a last,
 			// partial block would hold is left for the next round.
 			k := max(span/bs, 1) * bs
 			pos += z.raw(&r, in[pos:], min(k, rem))
 			continue
 		}
 		if inlineOK {
-			r.extents = append(r.extents, zextent{length: uint32(used), blocks: 1, inline: true})
+			r.pclusters = append(r.pclusters, pcluster{length: uint32(used), blocks: 1, inline: true})
 			r.idata = append([]byte(nil), dst[:n]...)
 			pos += used
 			continue
@@ -324,21 +326,21 @@ func (z *zworker) compress(j *zjob) (zresult, error) {
 		blocks := stored / bs
 		r.out = appendZeros(r.out, stored-n) // 0padding
 		r.out = append(r.out, dst[:n]...)
-		r.extents = append(r.extents, zextent{length: uint32(used), blocks: uint32(blocks)})
+		r.pclusters = append(r.pclusters, pcluster{length: uint32(used), blocks: uint32(blocks)})
 		pos += used
 	}
 	return r, nil
 }
 
 // raw stores the first count bytes of b uncompressed, one block per
-// extent, and returns count.
+// pcluster, and returns count.
 func (z *zworker) raw(r *zresult, b []byte, count int) int {
 	bs := z.bs
 	for done := 0; done < count; {
 		k := min(bs, count-done)
 		r.out = append(r.out, b[done:done+k]...)
 		r.out = appendZeros(r.out, bs-k)
-		r.extents = append(r.extents, zextent{length: uint32(k), blocks: 1, raw: true})
+		r.pclusters = append(r.pclusters, pcluster{length: uint32(k), blocks: 1, raw: true})
 		done += k
 	}
 	return count
@@ -379,22 +381,22 @@ func (s *zsink) place(j *zjob, r zresult) (placedFile, error) {
 	s.dataLen += int64(len(r.out))
 	s.next += blocks
 	cur.blocks += blocks
-	if len(r.extents) > 0 {
-		s.extBuf = s.extBuf[:0]
-		for _, e := range r.extents {
-			s.extBuf = appendExtent(s.extBuf, e)
+	if len(r.pclusters) > 0 {
+		s.pclBuf = s.pclBuf[:0]
+		for _, e := range r.pclusters {
+			s.pclBuf = appendPcluster(s.pclBuf, e)
 		}
-		off, err := s.spool.write(s.extBuf)
+		off, err := s.spool.write(s.pclBuf)
 		if err != nil {
 			return placedFile{}, err
 		}
-		if cur.nExt == 0 {
-			cur.extOff = off
-		} else if off != cur.extOff+cur.nExt*zextentSize {
-			return placedFile{}, errors.New("internal error: a file's extents are not together in the spool")
+		if cur.nPcl == 0 {
+			cur.pclOff = off
+		} else if off != cur.pclOff+cur.nPcl*pclusterRecordSize {
+			return placedFile{}, errors.New("internal error: a file's pclusters are not together in the spool")
 		}
-		cur.nExt += int64(len(r.extents))
-		cur.lastRaw = r.extents[len(r.extents)-1].raw
+		cur.nPcl += int64(len(r.pclusters))
+		cur.lastRaw = r.pclusters[len(r.pclusters)-1].raw
 	}
 	if r.idata != nil {
 		off, err := s.spool.write(r.idata)
@@ -430,7 +432,7 @@ func lclusterCount(size int64, bs int) int64 { return (size + int64(bs) - 1) / i
 func (s *zsink) writeFlat(j *zjob) (placedFile, error) {
 	bs := int64(s.bs)
 	data := j.in
-	fp, err := planFlat(j.size, j.meta, s.bs, s.noInline, s.next)
+	fp, err := newFlatPlan(j.size, j.meta, s.bs, s.noInline, s.next)
 	if err != nil {
 		return placedFile{}, err
 	}
