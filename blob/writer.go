@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"math/bits"
 	"runtime"
@@ -694,20 +693,6 @@ func (w *Writer) writeTOC(toc []TOCEntry, info *Info) error {
 	info.TOCSize = uint32(len(b))
 	info.TOCDigest = sha256.Sum256(b)
 	return w.write(SectionTOC, b)
-}
-
-// hashWriter writes to w, hashing and counting the bytes.
-type hashWriter struct {
-	w io.Writer
-	h hash.Hash
-	n int64
-}
-
-func (h *hashWriter) Write(p []byte) (int, error) {
-	n, err := h.w.Write(p)
-	h.h.Write(p[:n])
-	h.n += int64(n)
-	return n, err
 }
 
 // alignUp rounds x up to a multiple of the power of two a.
