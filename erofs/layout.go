@@ -70,7 +70,7 @@ type layout struct {
 	block      []byte    // a directory block being built
 	pending    []pending // its entries
 	scratch    []byte
-	extScratch []byte // extents read back from the spool
+	pclScratch []byte // pclusters read back from the spool
 }
 
 // pending is a directory entry waiting for its block to be written.
@@ -380,51 +380,18 @@ func (l *layout) dirSize(d uint32) int64 {
 	return size
 }
 
-// planInodes fixes each inode's format, record size and data blocks, and
-// reserves the blocks Close writes: directory blocks, symlink blocks and
-// tails that no longer fit inline.
+// planInodes is the planning step of Close: it fixes each inode's data
+// layout (whose rule then sizes, writes and encodes it; see plan.go) and
+// its data blocks, and reserves the blocks Close writes: directory blocks,
+// symlink blocks, and tails and inline clusters that no longer fit inline.
 func (l *layout) planInodes() error {
 	w := l.w
 	bs := int64(w.bs)
 	next := w.nextBlock
 	for _, id := range l.order {
-		n := w.inodes.at(id)
-		if n.isDir() {
-			n.size = l.dirSize(id)
-		}
-		meta := w.coreSize(n) + w.ibody(n)
-		switch n.mode & ModeTypeMask {
-		case ModeRegular:
-			if n.flags&flagZ != 0 {
-				next = l.zplan(id, n, next)
-				continue
-			}
-			if n.inline() && meta+n.tailLen(w.bs) > w.bs {
-				if n.startBlk() >= 0 {
-					return fmt.Errorf("erofs: inode %d: inline tail no longer fits its block", n.ino)
-				}
-				// Only a tail: give it a block of its own.
-				n.setInline(false)
-				n.setStartBlk(next)
-				next++
-				l.reserved = append(l.reserved, id)
-			}
-		case ModeDir, ModeSymlink:
-			full, tail := n.size/bs, int(n.size%bs)
-			blocks := full
-			if tail > 0 && meta+tail <= w.bs {
-				n.setInline(true)
-			} else if tail > 0 {
-				blocks++
-			}
-			if blocks > 0 {
-				n.setStartBlk(next)
-				next += blocks
-				l.reserved = append(l.reserved, id)
-			}
-		}
-		if next >= math.MaxUint32 {
-			return fmt.Errorf("erofs: image of more than %d blocks exceeds the 32-bit block limit", next)
+		var err error
+		if next, err = l.planData(id, w.inodes.at(id), next); err != nil {
+			return err
 		}
 	}
 	if !l.xattrHdr && len(l.xattrArea) > 0 {
@@ -433,6 +400,51 @@ func (l *layout) planInodes() error {
 	}
 	l.metaBlk = next
 	return nil
+}
+
+// planData fixes inode id's data layout, reserving blocks for Close to
+// write from block next, and returns the next free block. A regular
+// file's data was written when it was added, planned with the inode as it
+// was then: only its inline part may have to move.
+func (l *layout) planData(id uint32, n *inode, next int64) (int64, error) {
+	w := l.w
+	if n.isDir() {
+		n.size = l.dirSize(id)
+	}
+	meta := w.coreSize(n) + w.ibody(n)
+	switch n.mode & ModeTypeMask {
+	case ModeRegular:
+		if n.flags&flagZ != 0 {
+			return l.zplan(id, n, next), nil
+		}
+		if n.inline() && meta+n.tailLen(w.bs) > w.bs {
+			if n.startBlk() >= 0 {
+				return 0, fmt.Errorf("erofs: inode %d: inline tail no longer fits its block", n.ino)
+			}
+			// Only a tail: give it a block of its own.
+			n.setInline(false)
+			n.setStartBlk(next)
+			next++
+			l.reserved = append(l.reserved, id)
+		}
+	case ModeDir, ModeSymlink:
+		// Made at close, laid out as a file stored uncompressed would be,
+		// but always with its tail inline when it fits.
+		fp, err := newFlatPlan(n.size, meta, w.bs, false, next)
+		if err != nil {
+			return 0, fmt.Errorf("erofs: inode %d: %w", n.ino, err)
+		}
+		n.setInline(fp.inline)
+		if fp.blocks > 0 {
+			n.setStartBlk(fp.start)
+			next += fp.blocks
+			l.reserved = append(l.reserved, id)
+		}
+	}
+	if next >= math.MaxUint32 {
+		return 0, fmt.Errorf("erofs: image of more than %d blocks exceeds the 32-bit block limit", next)
+	}
+	return next, nil
 }
 
 // metaAllocator packs inode records into metadata blocks best-fit, the way
