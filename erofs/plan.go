@@ -1,19 +1,54 @@
 package erofs
 
-// Data layouts as plans. Close's planning step (layout.planInodes)
-// decides each inode's data layout and records it in the inode: whether
-// its tail is inline, whether it is compressed and, for a compressed file,
-// the index format in its zfile. Everything after it asks the inode's rule
-// (layout.rule) and never branches on the layout itself: the record size
-// (placeMetadata), the data blocks Close writes (writeReserved) and the
-// record's layout, i_u and what follows its xattrs (record). A new layout,
-// such as chunk-based files, is one more rule type and a case in rule.
+// Data layouts as plans. A regular file's data is written when it is
+// added, so its layout is first planned then: by newFlatPlan for a file
+// stored uncompressed, by the compression pipeline for a compressed one
+// (zwriter.go). Close's planning step (layout.planInodes) settles every
+// inode's layout with its final metadata and records it in the inode:
+// whether its tail is inline, whether it is compressed and, for a
+// compressed file, the index format in its zfile. Everything after it asks
+// the inode's rule (layout.rule) and never branches on the layout itself:
+// the record size (placeMetadata), the data blocks Close writes
+// (writeReserved) and the record's layout, i_u and what follows its xattrs
+// (record). A new layout, such as chunk-based files, is one more rule type
+// and a case in rule.
 //
 // The layouts are those of Documentation/filesystems/erofs.rst and
 // fs/erofs/erofs_fs.h: FLAT_PLAIN, FLAT_INLINE (tail packing) and the
 // compressed layouts with full or compact indexes.
 
-import "slices"
+import (
+	"fmt"
+	"math"
+	"slices"
+)
+
+// flatPlan is where the data of a file stored uncompressed goes: blocks
+// whole blocks from block start (-1 when there are none), and the tail,
+// when inline, in the inode's block.
+type flatPlan struct {
+	start, blocks int64
+	inline        bool
+}
+
+// newFlatPlan places size bytes stored uncompressed from block next: whole
+// blocks there, and the tail inline in the inode's block when it fits
+// with meta bytes of inode core and xattrs (unless noInline).
+func newFlatPlan(size int64, meta, bs int, noInline bool, next int64) (flatPlan, error) {
+	tail := size % int64(bs)
+	fp := flatPlan{start: -1, blocks: size / int64(bs)}
+	fp.inline = !noInline && tail > 0 && meta+int(tail) <= bs
+	if tail > 0 && !fp.inline {
+		fp.blocks++
+	}
+	if next+fp.blocks > math.MaxUint32 {
+		return flatPlan{}, fmt.Errorf("image exceeds %d blocks", uint64(math.MaxUint32))
+	}
+	if fp.blocks > 0 {
+		fp.start = next
+	}
+	return fp, nil
+}
 
 // dataRule is the code of one data layout. Its methods take the inode the
 // planning step gave that layout.

@@ -613,33 +613,6 @@ func (w *Writer) planFlat(n *inode, ibody int) (int64, error) {
 	return fp.blocks, nil
 }
 
-// flatPlan is where the data of a file stored uncompressed goes: blocks
-// whole blocks from block start (-1 when there are none), and the tail,
-// when inline, in the inode's block.
-type flatPlan struct {
-	start, blocks int64
-	inline        bool
-}
-
-// newFlatPlan places size bytes stored uncompressed from block next: whole
-// blocks there, and the tail inline in the inode's block when it fits
-// with meta bytes of inode core and xattrs (unless noInline).
-func newFlatPlan(size int64, meta, bs int, noInline bool, next int64) (flatPlan, error) {
-	tail := size % int64(bs)
-	fp := flatPlan{start: -1, blocks: size / int64(bs)}
-	fp.inline = !noInline && tail > 0 && meta+int(tail) <= bs
-	if tail > 0 && !fp.inline {
-		fp.blocks++
-	}
-	if next+fp.blocks > math.MaxUint32 {
-		return flatPlan{}, fmt.Errorf("image exceeds %d blocks", uint64(math.MaxUint32))
-	}
-	if fp.blocks > 0 {
-		fp.start = next
-	}
-	return fp, nil
-}
-
 // usable reports an error for a Writer that is closed or has failed.
 func (w *Writer) usable(op string) error {
 	if w.err != nil {
