@@ -3,9 +3,7 @@ package main
 import (
 	"archive/tar"
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -13,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rafs-dev/rafs/blob"
 	"github.com/rafs-dev/rafs/erofs"
 	"github.com/rafs-dev/rafs/rafs"
 )
@@ -177,15 +176,6 @@ func tarFiles(t *testing.T, path string) map[string]string {
 	}
 }
 
-func fileSHA256(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("%x", sha256.Sum256(b))
-}
-
 func TestNydusBuildMergeUnpack(t *testing.T) {
 	dir := t.TempDir()
 	p := func(name string) string { return filepath.Join(dir, name) }
@@ -280,7 +270,7 @@ func TestNydusBuildFlags(t *testing.T) {
 			t.Fatalf("exit code %d", code)
 		}
 		b := readBoot(t, boot)
-		if b.ChunkSize != 0x10000 || b.Blobs[0].Compressor != rafs.CompressorLZ4Block || b.Blobs[0].Digester != rafs.DigesterSHA256 ||
+		if b.ChunkSize != 0x10000 || b.Blobs[0].Compressor != blob.CompressorLZ4Block || b.Blobs[0].Digester != blob.DigesterSHA256 ||
 			b.Flags&(rafs.FlagCompressionLZ4|rafs.FlagHashSHA256) != rafs.FlagCompressionLZ4|rafs.FlagHashSHA256 {
 			t.Errorf("chunk size %#x, blob %+v, flags %#x", b.ChunkSize, b.Blobs[0], b.Flags)
 		}

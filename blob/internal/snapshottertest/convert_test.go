@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -79,7 +80,8 @@ func TestConvertedLayers(t *testing.T) {
 	}
 	debian := os.Getenv("RAFS_DEBIAN_LAYER")
 	if debian == "" {
-		debian = "/var/tmp/rafs-bench/debian-minbase.tar.gz"
+		dir, _ := os.UserCacheDir() // where testdata/debian-layer.sh puts it
+		debian = filepath.Join(dir, "rafs-bench", "debian-minbase.tar.gz")
 	}
 	if data, err := os.ReadFile(debian); err == nil {
 		inputs = append(inputs, input{"debian", data})
@@ -106,7 +108,7 @@ func TestConvertedLayers(t *testing.T) {
 			for _, e := range r.TOC() {
 				data, te := mustUnpack(t, b, e.Name)
 				if te == nil {
-					t.Fatalf("%s: not found through the ToC", e.Name)
+					t.Fatalf("%s: not found through the TOC", e.Name)
 				}
 				compareTOCEntry(t, te, &e)
 				want, err := r.Section(e.Name)
