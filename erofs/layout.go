@@ -51,9 +51,10 @@ func (w *Writer) dropTree() {
 // layout holds the state of Close.
 type layout struct {
 	w          *Writer
-	order      []uint32 // inodes breadth-first, each once; by position after placeMetadata
-	start      []uint32 // start[d] to start[d+1]: directory d's entries in ents
-	ents       []uint32 // live dentries, grouped by directory, sorted by name
+	order      []uint32    // inodes breadth-first, each once; by position after placeMetadata
+	start      []uint32    // start[d] to start[d+1]: directory d's entries in ents
+	ents       []uint32    // live dentries, grouped by directory, sorted by name
+	meta       []inodeMeta // by inode: what Close decides of each
 	enc        xattrEncoder
 	shared     []xattr
 	isShared   map[string]bool   // by key(): xattrs in the shared area
@@ -72,6 +73,16 @@ type layout struct {
 	scratch    []byte
 	pclScratch []byte // pclusters read back from the spool
 }
+
+// inodeMeta is what Close decides of an inode besides its layout.
+type inodeMeta struct {
+	pos   int64  // offset of the record in the metadata area
+	nlink uint32 // links: names, and for a directory its subdirectories' ".."
+	ino   uint32 // the inode number, from 1 in walk order
+}
+
+// nid is inode id's number on disk, once placeMetadata has placed it.
+func (l *layout) nid(id uint32) uint64 { return uint64(l.meta[id].pos / inodeSlotSize) }
 
 // pending is a directory entry waiting for its block to be written.
 type pending struct {
@@ -150,6 +161,7 @@ func (l *layout) children(d uint32) []uint32 { return l.ents[l.start[d]:l.start[
 func (l *layout) walk() {
 	w := l.w
 	l.start, l.ents = w.group()
+	l.meta = make([]inodeMeta, w.inodes.n)
 	root := w.inodes.at(rootID)
 	root.data = rootID
 	root.flags |= flagVisited
@@ -168,13 +180,13 @@ func (l *layout) walk() {
 				subdirs++
 				c.data = int64(id)
 			} else {
-				c.nlink++
+				l.meta[w.dents.at(e).ino].nlink++
 				if c.mode&ModeTypeMask == ModeCharDevice && c.u == 0 {
 					whiteouts = true
 				}
 			}
 		}
-		d.nlink = uint32(2 + subdirs)
+		l.meta[id].nlink = uint32(2 + subdirs)
 		for _, e := range l.children(id) {
 			cid := w.dents.at(e).ino
 			if c := w.inodes.at(cid); c.flags&flagVisited == 0 {
@@ -187,7 +199,11 @@ func (l *layout) walk() {
 		}
 	}
 	for i, id := range l.order {
-		w.inodes.at(id).ino = uint32(i + 1)
+		m := &l.meta[id]
+		m.ino = uint32(i + 1)
+		if m.nlink > math.MaxUint16 {
+			w.inodes.at(id).flags |= flagManyLinks
+		}
 	}
 }
 
@@ -378,7 +394,7 @@ func (l *layout) planData(id uint32, n *inode, next int64) (int64, error) {
 		}
 		if n.inline() && meta+n.tailLen(w.bs) > w.bs {
 			if n.startBlk() >= 0 {
-				return 0, fmt.Errorf("erofs: inode %d: inline tail no longer fits its block", n.ino)
+				return 0, fmt.Errorf("erofs: inode %d: inline tail no longer fits its block", l.meta[id].ino)
 			}
 			// Only a tail: give it a block of its own.
 			n.setInline(false)
@@ -391,7 +407,7 @@ func (l *layout) planData(id uint32, n *inode, next int64) (int64, error) {
 		// but always with its tail inline when it fits.
 		fp, err := newFlatPlan(n.size, meta, w.bs, false, next)
 		if err != nil {
-			return 0, fmt.Errorf("erofs: inode %d: %w", n.ino, err)
+			return 0, fmt.Errorf("erofs: inode %d: %w", l.meta[id].ino, err)
 		}
 		n.setInline(fp.inline)
 		if fp.blocks > 0 {
@@ -449,7 +465,7 @@ func (l *layout) placeMetadata() {
 	a := &metaAllocator{bs: bs, free: make([][]int64, bs/inodeSlotSize)}
 	for _, id := range l.order {
 		n := w.inodes.at(id)
-		n.pos = a.alloc(l.rule(n).recordSize(l, n))
+		l.meta[id].pos = a.alloc(l.rule(n).recordSize(l, n))
 	}
 	l.metaLen = a.blocks * bs
 }
@@ -496,7 +512,7 @@ func (l *layout) dirBlock(pad bool) []byte {
 	for i, p := range l.pending {
 		c := w.inodes.at(p.ino)
 		e := buf[i*direntSize:]
-		le.PutUint64(e[direntNid:], c.nid())
+		le.PutUint64(e[direntNid:], l.nid(p.ino))
 		le.PutUint16(e[direntOff:], uint16(nameoff))
 		e[direntType] = fileTypeOfMode(uint32(c.mode))
 		e[direntType+1] = 0
@@ -519,7 +535,7 @@ func (l *layout) writeReserved() error {
 		n := w.inodes.at(id)
 		r := l.rule(n)
 		if blk := r.reservedBlock(l, n); w.out.pos() != blk*bs {
-			return fmt.Errorf("erofs: internal error: inode %d data at %d, want block %d", n.ino, w.out.pos(), blk)
+			return fmt.Errorf("erofs: internal error: inode %d data at %d, want block %d", l.meta[id].ino, w.out.pos(), blk)
 		}
 		err := r.writeReserved(l, id, n)
 		if err == nil {
@@ -549,12 +565,11 @@ func (l *layout) writeMetadata() error {
 	if w.out.pos() != base {
 		return fmt.Errorf("erofs: internal error: metadata at %d, want %d", w.out.pos(), base)
 	}
-	slices.SortFunc(l.order, func(a, b uint32) int { return cmp.Compare(w.inodes.at(a).pos, w.inodes.at(b).pos) })
+	slices.SortFunc(l.order, func(a, b uint32) int { return cmp.Compare(l.meta[a].pos, l.meta[b].pos) })
 	xattrBase := uint32(l.xattrPos%bs) / 4
 	var rec []byte
 	for _, id := range l.order {
-		n := w.inodes.at(id)
-		if gap := base + n.pos - w.out.pos(); gap > 0 {
+		if gap := base + l.meta[id].pos - w.out.pos(); gap > 0 {
 			if err := w.out.zero(gap); err != nil {
 				return err
 			}
@@ -574,7 +589,7 @@ func (l *layout) writeMetadata() error {
 // record encodes inode id's record: the inode, xattrs and inline tail.
 func (l *layout) record(b []byte, id uint32, xattrBase uint32) ([]byte, error) {
 	w := l.w
-	n := w.inodes.at(id)
+	n, m := w.inodes.at(id), &l.meta[id]
 	rule := l.rule(n)
 	layout, u := rule.format(l, n)
 	var xs *xattrSet
@@ -595,22 +610,22 @@ func (l *layout) record(b []byte, id uint32, xattrBase uint32) ([]byte, error) {
 		le.PutUint16(c[ieMode:], n.mode)
 		le.PutUint64(c[ieSize:], uint64(n.size))
 		le.PutUint32(c[ieU:], u)
-		le.PutUint32(c[ieIno:], n.ino)
+		le.PutUint32(c[ieIno:], m.ino)
 		le.PutUint32(c[ieUID:], n.uid)
 		le.PutUint32(c[ieGID:], n.gid)
 		le.PutUint64(c[ieMtime:], uint64(n.mtime))
 		le.PutUint32(c[ieMtimeNsec:], n.nsec)
-		le.PutUint32(c[ieNlink:], n.nlink)
+		le.PutUint32(c[ieNlink:], m.nlink)
 	} else {
 		b = append(b, make([]byte, compactInodeSize)...)
 		c := b[len(b)-compactInodeSize:]
 		le.PutUint16(c[icFormat:], uint16(layout<<1))
 		le.PutUint16(c[icXattrIcount:], icount)
 		le.PutUint16(c[icMode:], n.mode)
-		le.PutUint16(c[icNb:], uint16(n.nlink))
+		le.PutUint16(c[icNb:], uint16(m.nlink))
 		le.PutUint32(c[icSize:], uint32(n.size))
 		le.PutUint32(c[icU:], u)
-		le.PutUint32(c[icIno:], n.ino)
+		le.PutUint32(c[icIno:], m.ino)
 		le.PutUint16(c[icUID:], uint16(n.uid))
 		le.PutUint16(c[icGID:], uint16(n.gid))
 	}
@@ -632,7 +647,7 @@ func (l *layout) record(b []byte, id uint32, xattrBase uint32) ([]byte, error) {
 			}
 		})
 		if len(b)-start != ibody {
-			return nil, fmt.Errorf("erofs: internal error: inode %d xattrs take %d bytes, planned %d", n.ino, len(b)-start, ibody)
+			return nil, fmt.Errorf("erofs: internal error: inode %d xattrs take %d bytes, planned %d", m.ino, len(b)-start, ibody)
 		}
 	}
 	return rule.appendInline(l, b, id, n)
@@ -657,7 +672,7 @@ func (l *layout) writeHeader(blocks int64) error {
 	le.PutUint32(sb[sbMagic:], Magic)
 	le.PutUint32(sb[sbFeatureCompat:], compat)
 	sb[sbBlkszBits] = w.bits
-	le.PutUint16(sb[sbRootNid:], uint16(w.inodes.at(rootID).nid()))
+	le.PutUint16(sb[sbRootNid:], uint16(l.nid(rootID)))
 	le.PutUint64(sb[sbInos:], uint64(len(l.order)))
 	le.PutUint64(sb[sbEpoch:], uint64(w.opts.BuildTime))
 	le.PutUint32(sb[sbBlocks:], uint32(blocks))

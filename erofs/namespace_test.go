@@ -1,7 +1,9 @@
 package erofs_test
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"strings"
 	"syscall"
@@ -141,6 +143,31 @@ func TestTree(t *testing.T) {
 			if st := tr.Stat(id); st.Mtime != 100 {
 				t.Errorf("implied directory o: mtime %d, want the build time", st.Mtime)
 			}
+		}
+	}
+}
+
+// TestWriterManyLinks: a file with more names than a compact inode's
+// 16-bit link count holds gets an extended inode with the whole count, and
+// its directory the count of its subdirectories.
+func TestWriterManyLinks(t *testing.T) {
+	const links = 70000
+	items := []item{{e: erofs.Entry{Path: "d/f", Mode: erofs.ModeRegular | 0o644}, data: "x"}}
+	for i := range links - 1 {
+		items = append(items, item{e: erofs.Entry{Path: fmt.Sprintf("d/l%05d", i)}, link: "d/f"})
+	}
+	items = append(items, item{e: erofs.Entry{Path: "d/sub", Mode: erofs.ModeDir | 0o755}})
+	fsys, err := erofs.Open(bytes.NewReader(build(t, nil, items)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]uint32{"d/f": links, "d/l00007": links, "d": 3, "d/sub": 2} {
+		fi, err := fsys.Lstat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Sys().(*erofs.Stat).Nlink; got != want {
+			t.Errorf("%s: nlink %d, want %d", name, got, want)
 		}
 	}
 }

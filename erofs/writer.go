@@ -98,13 +98,13 @@ const rootID = 0
 // inode is an object being built, the record of the namespace both the
 // Writer and Tree keep; hard links share one. It holds no pointers: what
 // only some objects have lives in tables of the namespace or the Writer
-// that the inode indexes. It takes 64 bytes. pos, nlink, ino, the flags
-// but flagLinked, and for a regular file data and u are the Writer's; a
-// Tree's builder has data of a regular file as its payload.
+// that the inode indexes. It takes 48 bytes; what only Close needs
+// (position, link count, inode number) is in its tables. The flags but
+// flagLinked, and for a regular file data and u are the Writer's; a Tree's
+// builder has data of a regular file as its payload.
 type inode struct {
 	mtime int64
 	size  int64
-	pos   int64 // set during layout: offset of the record in the metadata area
 	// data depends on the type. A regular file: the spool offset of its
 	// inline tail, or its index in Writer.zfiles when flagZ is set. A
 	// symlink: its index in namespace.links. A directory: its parent's
@@ -115,18 +115,17 @@ type inode struct {
 	gid   uint32
 	u     uint32 // first data block (noID for none), or a device's number
 	xattr uint32 // 1 + index in namespace.xattrs; 0 for no xattrs
-	nlink uint32 // set during layout
-	ino   uint32 // set during layout
 	mode  uint16
 	flags uint8
 }
 
 // inode flags.
 const (
-	flagInline  = 1 << iota // the data's tail is inline in the inode's block
-	flagZ                   // stored compressed; data indexes Writer.zfiles
-	flagVisited             // reached by the layout walk
-	flagLinked              // the target of a hard link (set by the namespace)
+	flagInline    = 1 << iota // the data's tail is inline in the inode's block
+	flagZ                     // stored compressed; data indexes Writer.zfiles
+	flagVisited               // reached by the layout walk
+	flagLinked                // the target of a hard link (set by the namespace)
+	flagManyLinks             // set during layout: more links than a compact inode holds
 )
 
 // xattrSet holds an inode's extended attributes.
@@ -173,9 +172,6 @@ func (n *inode) tailLen(bs int) int {
 	}
 	return int(n.size % int64(bs))
 }
-
-// nid is the inode's number on disk, once layout has placed it.
-func (n *inode) nid() uint64 { return uint64(n.pos / inodeSlotSize) }
 
 // ibody is the size of n's xattr body, once layout has planned it.
 func (w *Writer) ibody(n *inode) int {
@@ -285,7 +281,7 @@ func (w *Writer) treeError(err error) error {
 // unlike it, nanoseconds must be zero too, so none are lost.
 func (w *Writer) needsExtended(n *inode) bool {
 	return n.size > math.MaxUint32 || n.uid > math.MaxUint16 || n.gid > math.MaxUint16 ||
-		n.mtime != w.opts.BuildTime || n.nsec != 0 || n.nlink > math.MaxUint16
+		n.mtime != w.opts.BuildTime || n.nsec != 0 || n.flags&flagManyLinks != 0
 }
 
 // coreSize is the size of n's inode core: compact (32) or extended (64).
