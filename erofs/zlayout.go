@@ -287,27 +287,22 @@ func (l *layout) appendZmeta(b []byte, start int, n *inode) ([]byte, error) {
 		b = append(b, 0)
 	}
 	advise := l.zadvise(z)
-	var h [mapHeaderSize]byte
+	h := zMapHeader{advise: advise, algorithmType: w.opts.Compression.algID()}
 	if advise&adviseInlinePcluster != 0 {
-		le.PutUint16(h[mhIdataSize:], uint16(z.idata))
+		h.idataSize = uint16(z.idata)
 	}
-	le.PutUint16(h[mhAdvise:], advise)
-	h[mhAlgorithmType] = w.opts.Compression.algID()
-	b = append(b, h[:]...)
+	b = append(b, make([]byte, mapHeaderSize)...)
+	h.encode(b[len(b)-mapHeaderSize:])
 	var err error
 	if z.full {
 		b = appendZeros(b, fullIndexReserved)
 		err = l.zlclusters(n, advise, func(c lcluster) error {
-			var e [fullIndexSize]byte
-			le.PutUint16(e[0:], uint16(c.typ))
-			if c.typ == lclusterNonhead {
-				le.PutUint16(e[4:], c.delta[0])
-				le.PutUint16(e[6:], c.delta[1])
-			} else {
-				le.PutUint16(e[2:], c.clusterofs)
-				le.PutUint32(e[4:], c.blkaddr)
+			x := zFullIndex{advise: uint16(c.typ), blkaddr: c.blkaddr, delta: c.delta}
+			if c.typ != lclusterNonhead {
+				x.clusterofs = c.clusterofs
 			}
-			b = append(b, e[:]...)
+			b = append(b, make([]byte, fullIndexSize)...)
+			x.encode(b[len(b)-fullIndexSize:])
 			var err error
 			b, err = l.flushRecord(b)
 			return err

@@ -1,10 +1,11 @@
 package rafs
 
-// This file holds the RAFS v6 on-disk format: constants, field offsets and
-// the encoders and decoders of the fixed-size records (extended superblock,
-// device slot, blob-table entry, chunk-table record, chunk index). All
-// integers are little-endian. The EROFS side (superblock, inodes, dirents,
-// xattrs) is package erofs's, after the kernel's fs/erofs/erofs_fs.h; the
+// This file holds what RAFS v6 adds to EROFS: constants, field offsets and
+// the encoders and decoders of its own records (extended superblock,
+// blob-table entry, chunk-table record) and the way it fills EROFS's chunk
+// indexes. All integers are little-endian. Every EROFS record (superblock,
+// device slots, inodes, dirents, xattrs, chunk indexes) is encoded and
+// decoded by package erofs, after the kernel's fs/erofs/erofs_fs.h; the
 // RAFS additions follow Nydus's RAFS v6 layout (rafs/src/metadata/layout/v6.rs
 // in dragonflyoss/nydus).
 
@@ -26,13 +27,14 @@ const blockBits = 12
 
 // Whole-file layout (spec §1.1).
 const (
-	sbOffset        = erofs.SuperblockOffset // EROFS superblock, 128 bytes
-	sbSize          = 128
+	sbOffset        = erofs.SuperblockOffset // EROFS superblock
+	sbSize          = erofs.SuperblockSize
 	extSBOffset     = 1152 // RAFS v6 extended superblock
 	extSBSize       = 256
 	devSlotOffset   = 1408 // device slot table (devt_slotoff 11 × 128)
 	devtSlotOff     = devSlotOffset / devSlotSize
-	devSlotSize     = 128
+	devSlotSize     = erofs.DeviceSlotSize
+	inodeSlot       = erofs.InodeSlotSize
 	blobEntrySize   = 256
 	chunkRecordSize = 80
 	prefetchEntry   = 4
@@ -78,26 +80,6 @@ const (
 	// featureIncompatRAFS is CHUNKED_FILE | DEVICE_TABLE, the exact value
 	// nydusd requires.
 	featureIncompatRAFS = erofs.FeatureIncompatChunkedFile | erofs.FeatureIncompatDeviceTable
-)
-
-// EROFS superblock field offsets (relative to the superblock).
-const (
-	sbMagic           = 0x00
-	sbChecksum        = 0x04
-	sbFeatureCompat   = 0x08
-	sbBlkszBits       = 0x0C
-	sbExtSlots        = 0x0D
-	sbRootNid         = 0x0E
-	sbInos            = 0x10
-	sbBuildTime       = 0x18
-	sbBuildTimeNsec   = 0x20
-	sbBlocks          = 0x24
-	sbMetaBlkAddr     = 0x28
-	sbXattrBlkAddr    = 0x2C
-	sbFeatureIncompat = 0x50
-	sbU1              = 0x54
-	sbExtraDevices    = 0x56
-	sbDevtSlotOff     = 0x58
 )
 
 // Extended superblock field offsets (relative to 1152).
@@ -233,14 +215,6 @@ const (
 	beReservedStart      = 220
 )
 
-// Device slot field offsets.
-const (
-	dsTag           = 0
-	dsBlocks        = 64
-	dsMappedBlkaddr = 68
-	dsReservedStart = 72
-)
-
 // Chunk flags (chunk-table record flags).
 const (
 	ChunkFlagCompressed uint32 = 0x01
@@ -266,91 +240,23 @@ const (
 	crCRC32              = 76
 )
 
-// EROFS inode, dirent and xattr layout used by RAFS v6.
-const (
-	extendedInodeSize = 64
-	compactInodeSize  = 32
-	inodeSlot         = 32
-	direntSize        = 12
-	chunkIndexSize    = 8
-
-	// i_format: bit 0 = extended, bits 1-3 = data layout.
-	formatExtended = 1
-
-	// Extended inode field offsets.
-	ieFormat      = 0x00
-	ieXattrIcount = 0x02
-	ieMode        = 0x04
-	ieNb          = 0x06
-	ieSize        = 0x08
-	ieU           = 0x10
-	ieIno         = 0x14
-	ieUID         = 0x18
-	ieGID         = 0x1C
-	ieMtime       = 0x20
-	ieMtimeNsec   = 0x28
-	ieNlink       = 0x2C
-
-	// Compact inode field offsets (reader only).
-	icNlink = 0x06
-	icSize  = 0x08
-	icUID   = 0x18
-	icGID   = 0x1A
-
-	// Chunk-based i_u format bits.
-	chunkFormatBitsMask = 0x1F
-	chunkFormatIndexes  = 0x20
-
-	// Xattr ibody.
-	xattrHeaderSize      = 12
-	xattrEntryHeaderSize = 4
-)
-
-// xattrPrefixOf returns the prefix of a short name index ("" if RAFS v6
-// cannot store it).
-func xattrPrefixOf(index uint8) string {
-	if index == erofs.XattrIndexLustre {
-		return ""
+// chunkIndex fills the EROFS chunk index of a chunk the way Nydus does:
+// device_id is the blob index + 1 in its low byte and CI index bits 16-23
+// in its high byte (the kernel masks the high byte off), advise holds the
+// low 16 bits of the CI index, and the block is the chunk's block in the
+// blob's uncompressed data.
+func chunkIndex(ciIndex, blobIndex, blkaddr uint32) erofs.ChunkIndex {
+	return erofs.ChunkIndex{
+		Advise:   uint16(ciIndex),
+		DeviceID: uint16(blobIndex+1)&0xFF | uint16(ciIndex>>16&0xFF)<<8,
+		BlkAddr:  blkaddr,
 	}
-	return erofs.XattrPrefix(index)
 }
 
-// fileTypeOfMode returns the directory-entry file type for a mode.
-func fileTypeOfMode(mode uint32) uint8 {
-	switch mode & erofs.ModeTypeMask {
-	case erofs.ModeRegular:
-		return erofs.FileTypeRegular
-	case erofs.ModeDir:
-		return erofs.FileTypeDir
-	case erofs.ModeCharDevice:
-		return erofs.FileTypeCharDev
-	case erofs.ModeBlockDevice:
-		return erofs.FileTypeBlockDev
-	case erofs.ModeFIFO:
-		return erofs.FileTypeFIFO
-	case erofs.ModeSocket:
-		return erofs.FileTypeSocket
-	case erofs.ModeSymlink:
-		return erofs.FileTypeSymlink
-	}
-	return 0
-}
-
-// encodeChunkIndex packs one 8-byte chunk index entry: the low 16 bits of
-// the CI index, then the device id (blob index + 1) in the low byte and CI
-// index bits 16-23 in the high byte of the second u16, then the block.
-func encodeChunkIndex(b []byte, ciIndex uint32, blobIndex uint32, blkaddr uint32) {
-	le.PutUint16(b[0:], uint16(ciIndex))
-	le.PutUint16(b[2:], uint16(blobIndex+1)&0xFF|uint16(ciIndex>>16&0xFF)<<8)
-	le.PutUint32(b[4:], blkaddr)
-}
-
-// decodeChunkIndex unpacks an entry written by encodeChunkIndex. devID is
-// the raw device id (blob index + 1; 0 means the bootstrap itself).
-func decodeChunkIndex(b []byte) (ciIndex uint32, devID uint32, blkaddr uint32) {
-	lo := le.Uint16(b[0:])
-	hi := le.Uint16(b[2:])
-	return uint32(lo) | uint32(hi>>8)<<16, uint32(hi & 0xFF), le.Uint32(b[4:])
+// chunkOf is the inverse of chunkIndex. devID is the raw device id (blob
+// index + 1; 0 means the bootstrap itself).
+func chunkOf(ci erofs.ChunkIndex) (ciIndex, devID, blkaddr uint32) {
+	return uint32(ci.Advise) | uint32(ci.DeviceID>>8)<<16, uint32(ci.DeviceID & 0xFF), ci.BlkAddr
 }
 
 // encodeBlobEntry writes a blob-table entry for blob i.
