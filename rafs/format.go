@@ -10,6 +10,7 @@ package rafs
 // in dragonflyoss/nydus).
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 
@@ -95,6 +96,84 @@ const (
 	extPadding           = 52
 	extReservedStart     = 56
 )
+
+// extSuperblock is the RAFS v6 extended superblock (RafsV6SuperBlockExt),
+// extSBSize bytes at extSBOffset: its fields in on-disk order, then
+// reserved bytes.
+type extSuperblock struct {
+	flags               uint64 // s_flags
+	blobTableOffset     uint64 // s_blob_table_offset
+	blobTableSize       uint32 // s_blob_table_size
+	chunkSize           uint32 // s_chunk_size
+	chunkTableOffset    uint64 // s_chunk_table_offset
+	chunkTableSize      uint64 // s_chunk_table_size
+	prefetchTableOffset uint64 // s_prefetch_table_offset
+	prefetchTableSize   uint32 // s_prefetch_table_size
+	padding             uint32 // s_padding
+}
+
+// encode writes the record to b[:extSBSize], reserved bytes zero.
+func (x *extSuperblock) encode(b []byte) {
+	w := fieldWriter(b[:0:extSBSize])
+	w.u64(x.flags)
+	w.u64(x.blobTableOffset)
+	w.u32(x.blobTableSize)
+	w.u32(x.chunkSize)
+	w.u64(x.chunkTableOffset)
+	w.u64(x.chunkTableSize)
+	w.u64(x.prefetchTableOffset)
+	w.u32(x.prefetchTableSize)
+	w.u32(x.padding)
+	w.zeros(extSBSize)
+}
+
+// decodeExtSuperblock decodes the record b[:extSBSize]; reservedZero
+// reports whether its reserved bytes are all zero.
+func decodeExtSuperblock(b []byte) (x extSuperblock, reservedZero bool) {
+	r := fieldReader(b[:extSBSize])
+	x = extSuperblock{
+		flags:               r.u64(),
+		blobTableOffset:     r.u64(),
+		blobTableSize:       r.u32(),
+		chunkSize:           r.u32(),
+		chunkTableOffset:    r.u64(),
+		chunkTableSize:      r.u64(),
+		prefetchTableOffset: r.u64(),
+		prefetchTableSize:   r.u32(),
+		padding:             r.u32(),
+	}
+	return x, allZero(r)
+}
+
+// fieldWriter encodes a record's fields in on-disk order, little-endian,
+// into the slice's spare capacity.
+type fieldWriter []byte
+
+func (w *fieldWriter) u32(v uint32)   { *w = le.AppendUint32(*w, v) }
+func (w *fieldWriter) u64(v uint64)   { *w = le.AppendUint64(*w, v) }
+func (w *fieldWriter) bytes(p []byte) { *w = append(*w, p...) }
+func (w *fieldWriter) str(p string, n int) {
+	start := len(*w)
+	*w = append(*w, p[:min(len(p), n)]...)
+	w.zeros(start + n)
+}
+
+// zeros pads the record with zeros to n bytes.
+func (w *fieldWriter) zeros(n int) {
+	for len(*w) < n {
+		*w = append(*w, 0)
+	}
+}
+
+// fieldReader decodes a record's fields in on-disk order, little-endian;
+// what is left of it after the fields are read is the record's tail.
+type fieldReader []byte
+
+func (r *fieldReader) u32() uint32 { v := le.Uint32(*r); *r = (*r)[4:]; return v }
+func (r *fieldReader) u64() uint64 { v := le.Uint64(*r); *r = (*r)[8:]; return v }
+
+// bytes returns the next n bytes.
+func (r *fieldReader) bytes(n int) []byte { p := (*r)[:n]; *r = (*r)[n:]; return p }
 
 // RAFS superblock flags (s_flags of the extended superblock,
 // RafsSuperFlags). A bootstrap has exactly one compression flag and exactly
@@ -259,86 +338,93 @@ func chunkOf(ci erofs.ChunkIndex) (ciIndex, devID, blkaddr uint32) {
 	return uint32(ci.Advise) | uint32(ci.DeviceID>>8)<<16, uint32(ci.DeviceID & 0xFF), ci.BlkAddr
 }
 
-// encodeBlobEntry writes a blob-table entry for blob i.
+// encodeBlobEntry writes a blob-table entry (RafsV6Blob) for blob i to
+// b[:blobEntrySize]: its fields in on-disk order, then reserved bytes.
 func encodeBlobEntry(b []byte, i int, chunkSize uint32, bi *BlobInfo) {
-	copy(b[beID:beID+beIDSize], bi.ID)
-	le.PutUint32(b[beIndex:], uint32(i))
-	le.PutUint32(b[beChunkSize:], chunkSize)
-	le.PutUint32(b[beChunkCount:], bi.ChunkCount)
-	le.PutUint32(b[beCompressor:], uint32(bi.Compressor))
-	le.PutUint32(b[beDigester:], uint32(bi.Digester))
-	le.PutUint32(b[beFeatures:], bi.Features)
-	le.PutUint64(b[beCompressedSize:], bi.CompressedSize)
-	le.PutUint64(b[beUncompressedSize:], bi.UncompressedSize)
-	le.PutUint32(b[beTocSize:], bi.TocSize)
-	le.PutUint32(b[beCICompressor:], uint32(bi.CICompressor))
-	le.PutUint64(b[beCIOffset:], bi.CIOffset)
-	le.PutUint64(b[beCICompressedSize:], bi.CICompressedSize)
-	le.PutUint64(b[beCIUncompressedSize:], bi.CIUncompressedSize)
-	copy(b[beTocDigest:beTocDigest+32], bi.TocDigest[:])
-	copy(b[beMetaDigest:beMetaDigest+32], bi.MetaDigest[:])
-	le.PutUint64(b[beMetaSize:], bi.MetaSize)
-	le.PutUint64(b[beCipherIV:], bi.CipherIV)
-	le.PutUint32(b[beCipherAlgo:], bi.CipherAlgo)
+	w := fieldWriter(b[:0:blobEntrySize])
+	w.str(bi.ID, beIDSize)
+	w.u32(uint32(i))
+	w.u32(chunkSize)
+	w.u32(bi.ChunkCount)
+	w.u32(uint32(bi.Compressor))
+	w.u32(uint32(bi.Digester))
+	w.u32(bi.Features)
+	w.u64(bi.CompressedSize)
+	w.u64(bi.UncompressedSize)
+	w.u32(bi.TocSize)
+	w.u32(uint32(bi.CICompressor))
+	w.u64(bi.CIOffset)
+	w.u64(bi.CICompressedSize)
+	w.u64(bi.CIUncompressedSize)
+	w.bytes(bi.TocDigest[:])
+	w.bytes(bi.MetaDigest[:])
+	w.u64(bi.MetaSize)
+	w.u64(bi.CipherIV)
+	w.u32(bi.CipherAlgo)
+	w.zeros(blobEntrySize)
 }
 
 // decodeBlobEntry reads a blob-table entry; it returns the entry's
-// blob_index and chunk_size fields for validation.
-func decodeBlobEntry(b []byte) (bi BlobInfo, index, chunkSize uint32) {
-	id := b[beID : beID+beIDSize]
-	n := 0
-	for n < len(id) && id[n] != 0 {
-		n++
+// blob_index and chunk_size fields for validation, and whether its
+// reserved bytes are all zero.
+func decodeBlobEntry(b []byte) (bi BlobInfo, index, chunkSize uint32, reservedZero bool) {
+	r := fieldReader(b[:blobEntrySize])
+	id := r.bytes(beIDSize)
+	if n := bytes.IndexByte(id, 0); n >= 0 {
+		id = id[:n]
 	}
-	bi.ID = string(id[:n])
-	index = le.Uint32(b[beIndex:])
-	chunkSize = le.Uint32(b[beChunkSize:])
-	bi.ChunkCount = le.Uint32(b[beChunkCount:])
-	bi.Compressor = Compressor(le.Uint32(b[beCompressor:]))
-	bi.Digester = Digester(le.Uint32(b[beDigester:]))
-	bi.Features = le.Uint32(b[beFeatures:])
-	bi.CompressedSize = le.Uint64(b[beCompressedSize:])
-	bi.UncompressedSize = le.Uint64(b[beUncompressedSize:])
-	bi.TocSize = le.Uint32(b[beTocSize:])
-	bi.CICompressor = Compressor(le.Uint32(b[beCICompressor:]))
-	bi.CIOffset = le.Uint64(b[beCIOffset:])
-	bi.CICompressedSize = le.Uint64(b[beCICompressedSize:])
-	bi.CIUncompressedSize = le.Uint64(b[beCIUncompressedSize:])
-	copy(bi.TocDigest[:], b[beTocDigest:])
-	copy(bi.MetaDigest[:], b[beMetaDigest:])
-	bi.MetaSize = le.Uint64(b[beMetaSize:])
-	bi.CipherIV = le.Uint64(b[beCipherIV:])
-	bi.CipherAlgo = le.Uint32(b[beCipherAlgo:])
-	return bi, index, chunkSize
+	bi.ID = string(id)
+	index = r.u32()
+	chunkSize = r.u32()
+	bi.ChunkCount = r.u32()
+	bi.Compressor = Compressor(r.u32())
+	bi.Digester = Digester(r.u32())
+	bi.Features = r.u32()
+	bi.CompressedSize = r.u64()
+	bi.UncompressedSize = r.u64()
+	bi.TocSize = r.u32()
+	bi.CICompressor = Compressor(r.u32())
+	bi.CIOffset = r.u64()
+	bi.CICompressedSize = r.u64()
+	bi.CIUncompressedSize = r.u64()
+	copy(bi.TocDigest[:], r.bytes(32))
+	copy(bi.MetaDigest[:], r.bytes(32))
+	bi.MetaSize = r.u64()
+	bi.CipherIV = r.u64()
+	bi.CipherAlgo = r.u32()
+	return bi, index, chunkSize, allZero(r)
 }
 
-// encodeChunkRecord writes an 80-byte chunk-table record.
+// encodeChunkRecord writes an 80-byte chunk-table record: its fields in
+// on-disk order.
 func encodeChunkRecord(b []byte, c *Chunk) {
-	copy(b[crDigest:crDigest+32], c.Digest[:])
-	le.PutUint32(b[crBlobIndex:], c.BlobIndex)
-	le.PutUint32(b[crFlags:], c.Flags)
-	le.PutUint32(b[crCompressedSize:], c.CompressedSize)
-	le.PutUint32(b[crUncompressedSize:], c.UncompressedSize)
-	le.PutUint64(b[crCompressedOffset:], c.CompressedOffset)
-	le.PutUint64(b[crUncompressedOffset:], c.UncompressedOffset)
-	le.PutUint64(b[crFileOffset:], c.FileOffset)
-	le.PutUint32(b[crIndex:], c.Index)
-	le.PutUint32(b[crCRC32:], c.CRC32)
+	w := fieldWriter(b[:0:chunkRecordSize])
+	w.bytes(c.Digest[:])
+	w.u32(c.BlobIndex)
+	w.u32(c.Flags)
+	w.u32(c.CompressedSize)
+	w.u32(c.UncompressedSize)
+	w.u64(c.CompressedOffset)
+	w.u64(c.UncompressedOffset)
+	w.u64(c.FileOffset)
+	w.u32(c.Index)
+	w.u32(c.CRC32)
 }
 
 // decodeChunkRecord reads an 80-byte chunk-table record.
 func decodeChunkRecord(b []byte) Chunk {
+	r := fieldReader(b[:chunkRecordSize])
 	var c Chunk
-	copy(c.Digest[:], b[crDigest:])
-	c.BlobIndex = le.Uint32(b[crBlobIndex:])
-	c.Flags = le.Uint32(b[crFlags:])
-	c.CompressedSize = le.Uint32(b[crCompressedSize:])
-	c.UncompressedSize = le.Uint32(b[crUncompressedSize:])
-	c.CompressedOffset = le.Uint64(b[crCompressedOffset:])
-	c.UncompressedOffset = le.Uint64(b[crUncompressedOffset:])
-	c.FileOffset = le.Uint64(b[crFileOffset:])
-	c.Index = le.Uint32(b[crIndex:])
-	c.CRC32 = le.Uint32(b[crCRC32:])
+	copy(c.Digest[:], r.bytes(32))
+	c.BlobIndex = r.u32()
+	c.Flags = r.u32()
+	c.CompressedSize = r.u32()
+	c.UncompressedSize = r.u32()
+	c.CompressedOffset = r.u64()
+	c.UncompressedOffset = r.u64()
+	c.FileOffset = r.u64()
+	c.Index = r.u32()
+	c.CRC32 = r.u32()
 	return c
 }
 

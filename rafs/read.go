@@ -183,11 +183,11 @@ func (d *decoder) decode() (*Bootstrap, error) {
 	nblobs := int(sb.ExtraDevices)
 
 	// Extended superblock.
-	ext := blk0[extSBOffset : extSBOffset+extSBSize]
+	ext, reservedZero := decodeExtSuperblock(blk0[extSBOffset:])
 	efield := func(off int, name string) string {
 		return fmt.Sprintf("extended superblock %s (offset %d)", name, extSBOffset+off)
 	}
-	b := &Bootstrap{Flags: le.Uint64(ext[extFlags:]), ChunkSize: le.Uint32(ext[extChunkSize:])}
+	b := &Bootstrap{Flags: ext.flags, ChunkSize: ext.chunkSize}
 	d.b = b
 	if err := checkFlags(b.Flags); err != nil {
 		return nil, errorf("%s: %v", efield(extFlags, "s_flags"), err)
@@ -195,7 +195,7 @@ func (d *decoder) decode() (*Bootstrap, error) {
 	if !validChunkSize(b.ChunkSize) {
 		return nil, errorf("%s %#x is not a power of two in [%#x, %#x]", efield(extChunkSize, "s_chunk_size"), b.ChunkSize, MinChunkSize, MaxChunkSize)
 	}
-	if le.Uint32(ext[extPadding:]) != 0 || !allZero(ext[extReservedStart:]) {
+	if ext.padding != 0 || !reservedZero {
 		return nil, errorf("%s: reserved bytes are not zero", efield(extPadding, "padding"))
 	}
 	if nblobs > MaxBlobs {
@@ -210,8 +210,8 @@ func (d *decoder) decode() (*Bootstrap, error) {
 	}
 
 	// Blob table.
-	btOff := int64(le.Uint64(ext[extBlobTableOffset:]))
-	btSize := int64(le.Uint32(ext[extBlobTableSize:]))
+	btOff := int64(ext.blobTableOffset)
+	btSize := int64(ext.blobTableSize)
 	if btSize != int64(blobEntrySize*nblobs) {
 		return nil, errorf("%s %d does not hold the %d blobs of extra_devices", efield(extBlobTableSize, "s_blob_table_size"), btSize, nblobs)
 	}
@@ -228,7 +228,7 @@ func (d *decoder) decode() (*Bootstrap, error) {
 	}
 	for i := range nblobs {
 		at := btOff + int64(blobEntrySize*i)
-		bi, index, cs := decodeBlobEntry(bt[blobEntrySize*i:][:blobEntrySize])
+		bi, index, cs, reservedZero := decodeBlobEntry(bt[blobEntrySize*i:][:blobEntrySize])
 		if index != uint32(i) {
 			return nil, errorf("blob table entry %d (offset %d): blob_index %d", i, at+beIndex, index)
 		}
@@ -238,7 +238,7 @@ func (d *decoder) decode() (*Bootstrap, error) {
 		if err := checkBlob(&bi); err != nil {
 			return nil, errorf("blob table entry %d (offset %d): %v", i, at, err)
 		}
-		if !allZero(bt[blobEntrySize*i+beReservedStart : blobEntrySize*(i+1)]) {
+		if !reservedZero {
 			return nil, errorf("blob table entry %d (offset %d): reserved bytes are not zero", i, at+beReservedStart)
 		}
 		for j := range i {
@@ -266,15 +266,15 @@ func (d *decoder) decode() (*Bootstrap, error) {
 	}
 
 	// Prefetch table: validated, not kept.
-	pfOff := int64(le.Uint64(ext[extPrefetchTableOff:]))
-	pfSize := int64(le.Uint32(ext[extPrefetchTableSize:]))
+	pfOff := int64(ext.prefetchTableOffset)
+	pfSize := int64(ext.prefetchTableSize)
 	if pfSize%prefetchEntry != 0 || (pfSize > 0 && (pfOff < BlockSize || pfOff > d.size || pfSize > d.size-pfOff)) {
 		return nil, errorf("%s %d (size %d) is not a table of 4-byte nids inside the file", efield(extPrefetchTableOff, "s_prefetch_table_offset"), pfOff, pfSize)
 	}
 
 	// Chunk table.
-	ctOff := int64(le.Uint64(ext[extChunkTableOffset:]))
-	ctSize := int64(le.Uint64(ext[extChunkTableSize:]))
+	ctOff := int64(ext.chunkTableOffset)
+	ctSize := int64(ext.chunkTableSize)
 	if ctOff%BlockSize != 0 || ctOff < 0 || ctOff > d.size || ctSize%chunkRecordSize != 0 || ctSize < 0 || ctSize > d.size-ctOff {
 		return nil, errorf("%s %d / size %d: not a 4 KiB-aligned table of 80-byte records inside the file", efield(extChunkTableOffset, "s_chunk_table_offset"), ctOff, ctSize)
 	}

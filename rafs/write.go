@@ -998,15 +998,17 @@ func (e *encoder) head() []byte {
 	if e.xattrs {
 		flags |= FlagHasXattr
 	}
-	ext := img[extSBOffset : extSBOffset+extSBSize]
-	le.PutUint64(ext[extFlags:], flags)
-	le.PutUint64(ext[extBlobTableOffset:], uint64(e.blobTableOff))
-	le.PutUint32(ext[extBlobTableSize:], uint32(blobEntrySize*len(b.Blobs)))
-	le.PutUint32(ext[extChunkSize:], b.ChunkSize)
-	le.PutUint64(ext[extChunkTableOffset:], uint64(e.chunkTableOff))
-	le.PutUint64(ext[extChunkTableSize:], uint64(len(e.records))*chunkRecordSize)
-	le.PutUint64(ext[extPrefetchTableOff:], uint64(e.prefetchOff))
-	le.PutUint32(ext[extPrefetchTableSize:], uint32(e.prefetchSize))
+	ext := extSuperblock{
+		flags:               flags,
+		blobTableOffset:     uint64(e.blobTableOff),
+		blobTableSize:       uint32(blobEntrySize * len(b.Blobs)),
+		chunkSize:           b.ChunkSize,
+		chunkTableOffset:    uint64(e.chunkTableOff),
+		chunkTableSize:      uint64(len(e.records)) * chunkRecordSize,
+		prefetchTableOffset: uint64(e.prefetchOff),
+		prefetchTableSize:   uint32(e.prefetchSize),
+	}
+	ext.encode(img[extSBOffset:])
 
 	// Device slots, blob table, prefetch table.
 	pos := e.fileSize
