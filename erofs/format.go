@@ -189,6 +189,14 @@ func DecodeSuperblock(b []byte) Superblock {
 	return sb
 }
 
+// cString returns b up to its first NUL byte.
+func cString(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
+}
+
 // superblockFields names the superblock fields as erofs_fs.h does, for
 // SuperblockFieldOffset.
 var superblockFields = [...]struct {
@@ -904,6 +912,72 @@ const (
 	maxZstdWindowLog = 20
 )
 
+// zAlgConfig is the payload of one compression configuration record
+// (erofs_fs.h: struct z_erofs_lz4_cfgs, z_erofs_lzma_cfgs,
+// z_erofs_deflate_cfgs, z_erofs_zstd_cfgs); only the fields of the
+// record's algorithm mean anything.
+type zAlgConfig struct {
+	lz4MaxDistance     uint16 // lz4: max_distance
+	lz4MaxPclusterBlks uint16 // lz4: max_pclusterblks
+	lzmaDictSize       uint32 // lzma: dict_size
+	format             uint16 // lzma, zstd: format (0)
+	deflateWindowBits  uint8  // deflate: windowbits
+	zstdWindowLog      uint8  // zstd: windowlog, log2(window) - 10
+}
+
+// zAlgConfigSize returns the payload size of algorithm alg's record.
+func zAlgConfigSize(alg uint8) int {
+	switch alg {
+	case AlgLZ4:
+		return lz4CfgSize
+	case AlgLZMA:
+		return lzmaCfgSize
+	case AlgDeflate:
+		return deflateCfgSize
+	}
+	return zstdCfgSize
+}
+
+// appendZAlgConfig appends algorithm alg's configuration record to b: its
+// le16 payload size, the payload, zero padding to 4 bytes.
+func appendZAlgConfig(b []byte, alg uint8, c zAlgConfig) []byte {
+	start := len(b)
+	n := zAlgConfigSize(alg)
+	b = le.AppendUint16(b, uint16(n))
+	b = appendZeros(b, n)
+	p := b[start+2:]
+	switch alg {
+	case AlgLZ4:
+		le.PutUint16(p[0:], c.lz4MaxDistance)
+		le.PutUint16(p[2:], c.lz4MaxPclusterBlks)
+	case AlgLZMA:
+		le.PutUint32(p[0:], c.lzmaDictSize)
+		le.PutUint16(p[4:], c.format)
+	case AlgDeflate:
+		p[0] = c.deflateWindowBits
+	case AlgZstd:
+		p[0], p[1] = uint8(c.format), c.zstdWindowLog
+	}
+	return appendZeros(b, roundUp(len(b)-start, 4)-(len(b)-start))
+}
+
+// decodeZAlgConfig decodes the payload p of algorithm alg's
+// configuration record, which holds at least zAlgConfigSize(alg) bytes.
+func decodeZAlgConfig(alg uint8, p []byte) zAlgConfig {
+	var c zAlgConfig
+	switch alg {
+	case AlgLZ4:
+		c.lz4MaxDistance, c.lz4MaxPclusterBlks = le.Uint16(p[0:]), le.Uint16(p[2:])
+	case AlgLZMA:
+		c.lzmaDictSize, c.format = le.Uint32(p[0:]), le.Uint16(p[4:])
+	case AlgDeflate:
+		c.deflateWindowBits = p[0]
+	case AlgZstd:
+		c.format, c.zstdWindowLog = uint16(p[0]), p[1]
+	}
+	return c
+}
+
 // Compressed inode map header (8 bytes at roundup(inode+xattrs, 8)).
 const (
 	mapHeaderSize         = 8
@@ -992,6 +1066,45 @@ func decodeZFullIndex(b []byte) zFullIndex {
 		delta:      [2]uint16{le.Uint16(b[4:]), le.Uint16(b[6:])},
 	}
 }
+
+// zCompactPack is a pack of compact lcluster indexes, the compacted form
+// of struct z_erofs_lcluster_index (Documentation/filesystems/erofs.rst,
+// "compacted_2b"/"compacted_4b"): vcnt entries of bits bits each, packed
+// least significant bit first, each an lcluster type above lobits bits of
+// value (clusterofs or a delta), then the le32 base block address the
+// pack's HEADs count from.
+type zCompactPack struct {
+	b          []byte // the pack: vcnt*bits/8 bytes of entries, then the base address
+	vcnt, bits int
+	lobits     uint
+}
+
+// zCompactPackSize is the size of a pack of vcnt entries of bits bits.
+func zCompactPackSize(vcnt, bits int) int { return vcnt*bits/8 + 4 }
+
+// entry decodes entry i: its lcluster type and value.
+func (p zCompactPack) entry(i int) (typ uint8, lo uint32) {
+	at := i * p.bits
+	v := le.Uint32(p.b[at/8:]) >> (at & 7)
+	return uint8(v>>p.lobits) & 3, v & (1<<p.lobits - 1)
+}
+
+// setEntry encodes entry i, whose bits must be zero.
+func (p zCompactPack) setEntry(i int, typ uint8, lo uint16) {
+	v := uint32(typ)<<p.lobits | uint32(lo)
+	for bit := 0; bit < p.bits; bit++ {
+		if v>>bit&1 != 0 {
+			at := i*p.bits + bit
+			p.b[at/8] |= 1 << (at % 8)
+		}
+	}
+}
+
+// blkaddr returns the pack's base block address.
+func (p zCompactPack) blkaddr() uint32 { return le.Uint32(p.b[len(p.b)-4:]) }
+
+// setBlkaddr stores the pack's base block address.
+func (p zCompactPack) setBlkaddr(v uint32) { le.PutUint32(p.b[len(p.b)-4:], v) }
 
 // Map header h_advise bits.
 const (

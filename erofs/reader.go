@@ -311,16 +311,6 @@ func (f *FS) readDeviceTable(o *openOptions) error {
 	return nil
 }
 
-// cString returns b up to its first NUL byte.
-func cString(b []byte) string {
-	for i, c := range b {
-		if c == 0 {
-			return string(b[:i])
-		}
-	}
-	return string(b)
-}
-
 // Superblock returns the decoded superblock.
 func (f *FS) Superblock() Superblock {
 	sb := f.sb

@@ -294,15 +294,9 @@ func (m *zMapper) compactEntry(lcn int64) (zEntry, error) {
 	if err != nil {
 		return zEntry{}, err
 	}
-	bits := (int(size)*8 - 32) / vcnt
-	lomask := uint32(1)<<m.lobits - 1
-	at := func(j int) (uint8, uint32) {
-		p := j * bits
-		v := le.Uint32(in[p/8:]) >> (p & 7)
-		return uint8(v>>m.lobits) & 3, v & lomask
-	}
+	p := zCompactPack{b: in[:size], vcnt: vcnt, bits: (int(size)*8 - 32) / vcnt, lobits: m.lobits}
 	big := m.advise&adviseBigPcluster1 != 0
-	typ, lo := at(i)
+	typ, lo := p.entry(i)
 	if typ == lclusterNonhead {
 		e := zEntry{typ: typ}
 		// delta[1]: the distance to the next HEAD in this pack, or past
@@ -311,7 +305,7 @@ func (m *zMapper) compactEntry(lcn int64) (zEntry, error) {
 		var t uint8
 		var l uint32
 		for ; j < vcnt; j++ {
-			if t, l = at(j); t != lclusterNonhead {
+			if t, l = p.entry(j); t != lclusterNonhead {
 				break
 			}
 		}
@@ -332,7 +326,7 @@ func (m *zMapper) compactEntry(lcn int64) (zEntry, error) {
 		default:
 			// The last entry stores delta[1]; delta[0] follows from
 			// its predecessor.
-			t, l := at(i - 1)
+			t, l := p.entry(i - 1)
 			if t != lclusterNonhead {
 				l = 0
 			} else if l&deltaCblkcnt != 0 {
@@ -350,7 +344,7 @@ func (m *zMapper) compactEntry(lcn int64) (zEntry, error) {
 		nblk = 1
 		for j := i; j > 0; {
 			j--
-			if t, l := at(j); t == lclusterNonhead {
+			if t, l := p.entry(j); t == lclusterNonhead {
 				j -= int(l)
 			}
 			if j >= 0 {
@@ -360,7 +354,7 @@ func (m *zMapper) compactEntry(lcn int64) (zEntry, error) {
 	} else {
 		for j := i; j > 0; {
 			j--
-			t, l := at(j)
+			t, l := p.entry(j)
 			if t != lclusterNonhead {
 				nblk++
 				continue
@@ -376,7 +370,7 @@ func (m *zMapper) compactEntry(lcn int64) (zEntry, error) {
 			j -= int(l) - 2
 		}
 	}
-	e.blk = uint64(le.Uint32(in[size-4:])) + nblk
+	e.blk = uint64(p.blkaddr()) + nblk
 	return e, nil
 }
 
