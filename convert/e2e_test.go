@@ -240,7 +240,11 @@ func debianLayer(t *testing.T) string {
 	if p := os.Getenv("RAFS_DEBIAN_LAYER"); p != "" {
 		return p
 	}
-	const dir = "/var/tmp/rafs-bench"
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		t.Fatalf("no place for the Debian layer: %v", err)
+	}
+	dir := filepath.Join(cache, "rafs-bench")
 	p := filepath.Join(dir, "debian-minbase.tar.gz")
 	if _, err := os.Stat(p); err == nil {
 		return p
