@@ -647,6 +647,11 @@ func DecodeXattrEntry(b []byte) (XattrEntry, int, error) {
 	return XattrEntry{NameIndex: index, Name: e[:nl], Value: e[nl : nl+vl]}, size, nil
 }
 
+// sizedRecordSize returns the payload size of a record framed the way
+// long xattr name prefixes and compression configuration records are: a
+// le16 payload size (hdr), the payload, zero padding to 4 bytes.
+func sizedRecordSize(hdr []byte) int { return int(le.Uint16(hdr[:2])) }
+
 // appendXattrLongPrefix appends a long name prefix record to b (le16
 // size, then struct erofs_xattr_long_prefix: base_index and the infix),
 // padded to 4 bytes from its start.

@@ -71,16 +71,17 @@ func (f *FS) inode(nid uint64) (*fsInode, error) {
 		return nil, ioErrorf(err, "inode %d", nid)
 	}
 	i := &fsInode{nid: nid, pos: pos}
-	i.format = le.Uint16(b[icFormat:])
+	rec := DecodeInode(b[:]) // an extended inode's second half is read below
+	i.format = rec.Format
 	if i.format&(inodeFormatReservedMask|inodeFormatBit4) != 0 {
 		return nil, inodeCorruptf(nid, "bad i_format %#04x", i.format)
 	}
-	if i.coreSize = int64(InodeRecordSize(b[:])); i.coreSize > compactInodeSize {
+	if i.coreSize = int64(rec.RecordSize()); i.coreSize > compactInodeSize {
 		if err := readFull(f.r, b[compactInodeSize:], pos+compactInodeSize); err != nil {
 			return nil, ioErrorf(err, "inode %d", nid)
 		}
+		rec = DecodeInode(b[:])
 	}
-	rec := DecodeInode(b[:])
 	i.layout = rec.Layout()
 	i.extended = rec.Extended()
 	if rec.XattrCount == 1 {

@@ -47,7 +47,7 @@ func (f *FS) readXattrPrefixes() error {
 		if err := readFull(r, hdr[:], pos); err != nil {
 			return ioErrorf(err, "%s: prefix %d at %d", what, i, pos)
 		}
-		l := int64(le.Uint16(hdr[:]))
+		l := int64(sizedRecordSize(hdr[:]))
 		if l == 0 {
 			return corruptf("%s: prefix %d has length 0", what, i)
 		}

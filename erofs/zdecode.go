@@ -69,7 +69,7 @@ func (f *FS) readComprConfigs() error {
 		if err := readFull(f.r, hdr[:], pos); err != nil {
 			return ioErrorf(err, "superblock: %s configuration record", algName(alg))
 		}
-		n := int(le.Uint16(hdr[:]))
+		n := sizedRecordSize(hdr[:])
 		if n == 0 {
 			n = 1 << 16 // as the kernel reads it
 		}
