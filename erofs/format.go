@@ -273,6 +273,7 @@ const (
 	ieMtime       = 0x20
 	ieMtimeNsec   = 0x28
 	ieNlink       = 0x2C
+	ieReserved    = 0x30
 )
 
 // Inode record sizes and the NID unit (erofs_fs.h: struct
@@ -330,7 +331,7 @@ func (i *Inode) RecordSize() int {
 func (i *Inode) Encode(b []byte) {
 	if i.Extended() {
 		b = b[:extendedInodeSize]
-		clear(b[0x30:])
+		clear(b[ieReserved:])
 		le.PutUint16(b[ieFormat:], i.Format)
 		le.PutUint16(b[ieXattrIcount:], i.XattrCount)
 		le.PutUint16(b[ieMode:], i.Mode)

@@ -3,6 +3,7 @@ package rafs
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -301,7 +302,7 @@ func (e *encoder) path(r int32) string {
 	if r == 0 {
 		return "/"
 	}
-	di, _ := slices.BinarySearchFunc(e.dirs, r, func(d wdir, r int32) int { return cmpInt64(int64(d.first), int64(r)+1) })
+	di, _ := slices.BinarySearchFunc(e.dirs, r, func(d wdir, r int32) int { return cmp.Compare(int64(d.first), int64(r)+1) })
 	di-- // the last directory whose first new child is at or before r
 	d := &e.dirs[di]
 	k, si := d.first, 0
@@ -1092,8 +1093,8 @@ func (e *encoder) emit(s sink, sorted bool) error {
 				blocks = append(blocks, r)
 			}
 		}
-		slices.SortFunc(inodes, func(a, b int32) int { return cmpInt64(e.rec(a).off, e.rec(b).off) })
-		slices.SortFunc(blocks, func(a, b int32) int { return cmpInt64(e.dataAt(e.rec(a)), e.dataAt(e.rec(b))) })
+		slices.SortFunc(inodes, func(a, b int32) int { return cmp.Compare(e.rec(a).off, e.rec(b).off) })
+		slices.SortFunc(blocks, func(a, b int32) int { return cmp.Compare(e.dataAt(e.rec(a)), e.dataAt(e.rec(b))) })
 		for len(inodes) > 0 || len(blocks) > 0 {
 			if len(blocks) == 0 || len(inodes) > 0 && e.rec(inodes[0]).off < e.dataAt(e.rec(blocks[0])) {
 				r := inodes[0]
@@ -1125,16 +1126,6 @@ func (e *encoder) emit(s sink, sorted bool) error {
 		i += k
 	}
 	return s.put(e.fileSize, nil)
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // chunkBits returns the chunk format's block bits for a regular file: the
