@@ -474,6 +474,17 @@ func EncodeDirBlock[S ~string | ~[]byte](b []byte, n int, entry func(k int) (nid
 	clear(b[nameOff:])
 }
 
+// DirentOffset returns where in a directory's data the entry for a name
+// of nameLen bytes goes when the entries before it end at off: at off, or
+// at the next block when its dirent and name would cross the end of the
+// block: an entry (its dirent and its name) never spans two blocks.
+func DirentOffset(off int64, nameLen int, blockSize int64) int64 {
+	if off%blockSize+direntSize+int64(nameLen) > blockSize {
+		return roundUp64(off, blockSize)
+	}
+	return off
+}
+
 // DirBlockEntries returns the number of entries of the directory block
 // blk, from the first dirent's nameoff. It fails when blk cannot hold a
 // dirent or that nameoff is not a whole number of dirents inside blk.

@@ -333,11 +333,7 @@ func (l *layout) dirSize(d uint32) int64 {
 	bs := int64(l.w.bs)
 	var size int64
 	l.entries(d, func(name []byte, _ uint32) error {
-		e := int64(direntSize + len(name))
-		if size%bs+e > bs {
-			size = roundUp64(size, bs)
-		}
-		size += e
+		size = DirentOffset(size, len(name), bs) + direntSize + int64(len(name))
 		return nil
 	})
 	return size

@@ -667,12 +667,9 @@ func appendXattrs(dst []byte, xs map[string][]byte) []byte {
 func forEachDirent(kids []*Node, fn func(name string, kid int, off int64)) {
 	var d int64
 	one := func(name string, kid int) {
-		cost := int64(erofs.DirentSize + len(name))
-		if d%BlockSize+cost > BlockSize {
-			d = alignUp(d, BlockSize)
-		}
+		d = erofs.DirentOffset(d, len(name), BlockSize)
 		fn(name, kid, d)
-		d += cost
+		d += erofs.DirentSize + int64(len(name))
 	}
 	dots := [2]string{".", ".."}
 	di := 0
