@@ -172,7 +172,7 @@ func DecodeSuperblock(b []byte) Superblock {
 		Blocks:           uint64(le.Uint32(b[sbBlocks:])),
 		MetaBlkAddr:      le.Uint32(b[sbMetaBlkAddr:]),
 		XattrBlkAddr:     le.Uint32(b[sbXattrBlkAddr:]),
-		VolumeName:       cString(b[sbVolumeName : sbVolumeName+16]),
+		VolumeName:       CString(b[sbVolumeName : sbVolumeName+16]),
 		FeatureIncompat:  le.Uint32(b[sbFeatureIncompat:]),
 		U1:               le.Uint16(b[sbU1:]),
 		ExtraDevices:     le.Uint16(b[sbExtraDevices:]),
@@ -189,8 +189,10 @@ func DecodeSuperblock(b []byte) Superblock {
 	return sb
 }
 
-// cString returns b up to its first NUL byte.
-func cString(b []byte) string {
+// CString returns b up to its first NUL byte: the value of a fixed-size,
+// NUL-padded string field such as the superblock's volume_name or a device
+// slot's tag (erofs_fs.h).
+func CString(b []byte) string {
 	if i := bytes.IndexByte(b, 0); i >= 0 {
 		b = b[:i]
 	}
@@ -827,7 +829,7 @@ func DeviceSlotFieldOffset(name string) int {
 func DecodeDeviceSlot(b []byte) SuperblockDevice {
 	b = b[:deviceSlotSize]
 	return SuperblockDevice{
-		Tag:     cString(b[:deviceSlotTagSize]),
+		Tag:     CString(b[:deviceSlotTagSize]),
 		Blocks:  uint64(le.Uint32(b[deviceSlotBlocks:])),
 		UniAddr: uint64(le.Uint32(b[deviceSlotUniaddr:])),
 	}

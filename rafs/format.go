@@ -10,10 +10,10 @@ package rafs
 // in dragonflyoss/nydus).
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 
+	"github.com/rafs-dev/rafs/blob"
 	"github.com/rafs-dev/rafs/erofs"
 )
 
@@ -56,10 +56,6 @@ const (
 	MaxBlobs = 254
 	// MaxChunksPerBlob bounds a blob's chunk_count; CI indexes are 24 bits.
 	MaxChunksPerBlob = 1 << 24
-	// MinChunkSize and MaxChunkSize bound the filesystem chunk size (a
-	// power of two).
-	MinChunkSize = 4096
-	MaxChunkSize = 16 << 20
 	// MaxNameLen is the longest file name (bytes).
 	MaxNameLen = 255
 	// MaxSymlinkLen is the longest symlink target nydusd accepts.
@@ -68,9 +64,7 @@ const (
 	MaxXattrNameLen  = 255
 	MaxXattrValueLen = 65535
 
-	maxUncompressedBlobSize = 1 << 44
-	maxCompressedBlobSize   = 1 << 40
-	maxCIIndex              = 1<<24 - 1
+	maxCIIndex = 1<<24 - 1
 )
 
 // EROFS superblock values a RAFS v6 bootstrap must carry.
@@ -204,6 +198,30 @@ const (
 const DefaultFlags = FlagCompressionZstd | FlagHashBlake3 | FlagExplicitUIDGID |
 	FlagInlinedChunkDigest | FlagEncryptionNone
 
+// AlgorithmFlags returns the compression flag and the hash flag that name
+// chunk compressor c and digester d (0 for an id without a flag): a
+// bootstrap's flags name the algorithms of its blobs.
+func AlgorithmFlags(c blob.Compressor, d blob.Digester) uint64 {
+	var f uint64
+	switch c {
+	case blob.CompressorNone:
+		f = FlagCompressionNone
+	case blob.CompressorLZ4Block:
+		f = FlagCompressionLZ4
+	case blob.CompressorGzip:
+		f = FlagCompressionGzip
+	case blob.CompressorZstd:
+		f = FlagCompressionZstd
+	}
+	switch d {
+	case blob.DigesterBlake3:
+		f |= FlagHashBlake3
+	case blob.DigesterSHA256:
+		f |= FlagHashSHA256
+	}
+	return f
+}
+
 // checkFlags reports whether s_flags is a value nydusd accepts.
 func checkFlags(f uint64) error {
 	if u := f &^ flagKnown; u != 0 {
@@ -224,51 +242,6 @@ func checkFlags(f uint64) error {
 	return nil
 }
 
-// Compressor identifies a compression algorithm in the blob table.
-type Compressor uint32
-
-// Compression algorithms (blob-table compression_algo and ci_compressor).
-const (
-	CompressorNone     Compressor = 0
-	CompressorLZ4Block Compressor = 1
-	CompressorGzip     Compressor = 2
-	CompressorZstd     Compressor = 3
-)
-
-// Digester identifies a chunk digest algorithm in the blob table.
-type Digester uint32
-
-// Digest algorithms (blob-table digest_algo).
-const (
-	DigesterBlake3 Digester = 0
-	DigesterSHA256 Digester = 1
-)
-
-// Blob features (blob-table features, BlobFeatures).
-const (
-	BlobFeatureAligned            uint32 = 0x0000_0001
-	BlobFeatureInlinedFSMeta      uint32 = 0x0000_0002
-	BlobFeatureChunkInfoV2        uint32 = 0x0000_0004
-	BlobFeatureZran               uint32 = 0x0000_0008
-	BlobFeatureSeparate           uint32 = 0x0000_0010
-	BlobFeatureInlinedChunkDigest uint32 = 0x0000_0020
-	BlobFeatureTarfs              uint32 = 0x0000_0040
-	BlobFeatureBatch              uint32 = 0x0000_0080
-	BlobFeatureEncrypted          uint32 = 0x0000_0100
-	BlobFeatureChunkdictGenerated uint32 = 0x0000_0200
-	BlobFeatureSeparatedPrefetch  uint32 = 0x0000_0400
-	BlobFeatureExternal           uint32 = 0x0000_0800
-	BlobFeatureHasTarHeader       uint32 = 0x1000_0000
-	BlobFeatureHasTOC             uint32 = 0x2000_0000
-	BlobFeatureCapTarTOC          uint32 = 0x4000_0000
-
-	blobFeatureKnown = BlobFeatureAligned | BlobFeatureInlinedFSMeta | BlobFeatureChunkInfoV2 |
-		BlobFeatureZran | BlobFeatureSeparate | BlobFeatureInlinedChunkDigest | BlobFeatureTarfs |
-		BlobFeatureBatch | BlobFeatureEncrypted | BlobFeatureChunkdictGenerated |
-		BlobFeatureSeparatedPrefetch | BlobFeatureExternal | BlobFeatureHasTarHeader |
-		BlobFeatureHasTOC | BlobFeatureCapTarTOC
-)
-
 // Blob-table entry field offsets (RafsV6Blob, 256 bytes).
 const (
 	beID                 = 0
@@ -281,12 +254,12 @@ const (
 	beFeatures           = 84
 	beCompressedSize     = 88
 	beUncompressedSize   = 96
-	beTocSize            = 104
+	beTOCSize            = 104
 	beCICompressor       = 108
 	beCIOffset           = 112
 	beCICompressedSize   = 120
 	beCIUncompressedSize = 128
-	beTocDigest          = 136
+	beTOCDigest          = 136
 	beMetaDigest         = 168
 	beMetaSize           = 200
 	beCipherIV           = 208
@@ -348,15 +321,15 @@ func encodeBlobEntry(b []byte, i int, chunkSize uint32, bi *BlobInfo) {
 	w.u32(bi.ChunkCount)
 	w.u32(uint32(bi.Compressor))
 	w.u32(uint32(bi.Digester))
-	w.u32(bi.Features)
+	w.u32(uint32(bi.Features))
 	w.u64(bi.CompressedSize)
 	w.u64(bi.UncompressedSize)
-	w.u32(bi.TocSize)
+	w.u32(bi.TOCSize)
 	w.u32(uint32(bi.CICompressor))
 	w.u64(bi.CIOffset)
 	w.u64(bi.CICompressedSize)
 	w.u64(bi.CIUncompressedSize)
-	w.bytes(bi.TocDigest[:])
+	w.bytes(bi.TOCDigest[:])
 	w.bytes(bi.MetaDigest[:])
 	w.u64(bi.MetaSize)
 	w.u64(bi.CipherIV)
@@ -369,25 +342,21 @@ func encodeBlobEntry(b []byte, i int, chunkSize uint32, bi *BlobInfo) {
 // reserved bytes are all zero.
 func decodeBlobEntry(b []byte) (bi BlobInfo, index, chunkSize uint32, reservedZero bool) {
 	r := fieldReader(b[:blobEntrySize])
-	id := r.bytes(beIDSize)
-	if n := bytes.IndexByte(id, 0); n >= 0 {
-		id = id[:n]
-	}
-	bi.ID = string(id)
+	bi.ID = erofs.CString(r.bytes(beIDSize))
 	index = r.u32()
 	chunkSize = r.u32()
 	bi.ChunkCount = r.u32()
-	bi.Compressor = Compressor(r.u32())
-	bi.Digester = Digester(r.u32())
-	bi.Features = r.u32()
+	bi.Compressor = blob.Compressor(r.u32())
+	bi.Digester = blob.Digester(r.u32())
+	bi.Features = blob.Features(r.u32())
 	bi.CompressedSize = r.u64()
 	bi.UncompressedSize = r.u64()
-	bi.TocSize = r.u32()
-	bi.CICompressor = Compressor(r.u32())
+	bi.TOCSize = r.u32()
+	bi.CICompressor = blob.Compressor(r.u32())
 	bi.CIOffset = r.u64()
 	bi.CICompressedSize = r.u64()
 	bi.CIUncompressedSize = r.u64()
-	copy(bi.TocDigest[:], r.bytes(32))
+	copy(bi.TOCDigest[:], r.bytes(32))
 	copy(bi.MetaDigest[:], r.bytes(32))
 	bi.MetaSize = r.u64()
 	bi.CipherIV = r.u64()
@@ -397,7 +366,7 @@ func decodeBlobEntry(b []byte) (bi BlobInfo, index, chunkSize uint32, reservedZe
 
 // encodeChunkRecord writes an 80-byte chunk-table record: its fields in
 // on-disk order.
-func encodeChunkRecord(b []byte, c *Chunk) {
+func encodeChunkRecord(b []byte, c *ChunkRecord) {
 	w := fieldWriter(b[:0:chunkRecordSize])
 	w.bytes(c.Digest[:])
 	w.u32(c.BlobIndex)
@@ -412,9 +381,9 @@ func encodeChunkRecord(b []byte, c *Chunk) {
 }
 
 // decodeChunkRecord reads an 80-byte chunk-table record.
-func decodeChunkRecord(b []byte) Chunk {
+func decodeChunkRecord(b []byte) ChunkRecord {
 	r := fieldReader(b[:chunkRecordSize])
-	var c Chunk
+	var c ChunkRecord
 	copy(c.Digest[:], r.bytes(32))
 	c.BlobIndex = r.u32()
 	c.Flags = r.u32()

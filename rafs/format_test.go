@@ -36,9 +36,9 @@ func TestRecordOffsets(t *testing.T) {
 	}
 
 	bi := BlobInfo{ID: strings.Repeat("a", beIDSize), ChunkCount: 3, Compressor: 4, Digester: 5, Features: 6,
-		CompressedSize: 7, UncompressedSize: 8, TocSize: 9, CICompressor: 10, CIOffset: 11, CICompressedSize: 12,
+		CompressedSize: 7, UncompressedSize: 8, TOCSize: 9, CICompressor: 10, CIOffset: 11, CICompressedSize: 12,
 		CIUncompressedSize: 13, MetaSize: 14, CipherIV: 15, CipherAlgo: 16}
-	bi.TocDigest[0], bi.MetaDigest[0] = 17, 18
+	bi.TOCDigest[0], bi.MetaDigest[0] = 17, 18
 	b = make([]byte, blobEntrySize)
 	encodeBlobEntry(b, 1, 2, &bi)
 	for _, f := range []struct {
@@ -47,9 +47,9 @@ func TestRecordOffsets(t *testing.T) {
 		want uint64
 	}{
 		{beIndex, 4, 1}, {beChunkSize, 4, 2}, {beChunkCount, 4, 3}, {beCompressor, 4, 4}, {beDigester, 4, 5},
-		{beFeatures, 4, 6}, {beCompressedSize, 8, 7}, {beUncompressedSize, 8, 8}, {beTocSize, 4, 9},
+		{beFeatures, 4, 6}, {beCompressedSize, 8, 7}, {beUncompressedSize, 8, 8}, {beTOCSize, 4, 9},
 		{beCICompressor, 4, 10}, {beCIOffset, 8, 11}, {beCICompressedSize, 8, 12}, {beCIUncompressedSize, 8, 13},
-		{beMetaSize, 8, 14}, {beCipherIV, 8, 15}, {beCipherAlgo, 4, 16}, {beTocDigest, 1, 17}, {beMetaDigest, 1, 18},
+		{beMetaSize, 8, 14}, {beCipherIV, 8, 15}, {beCipherAlgo, 4, 16}, {beTOCDigest, 1, 17}, {beMetaDigest, 1, 18},
 	} {
 		check("blob entry", f.off, leUint(f.size, b[f.off:]), f.want)
 	}
@@ -57,7 +57,7 @@ func TestRecordOffsets(t *testing.T) {
 		t.Errorf("blob entry: decoded %+v, %d, %d, %v", got, index, cs, ok)
 	}
 
-	c := Chunk{BlobIndex: 1, Flags: 2, CompressedSize: 3, UncompressedSize: 4, CompressedOffset: 5,
+	c := ChunkRecord{BlobIndex: 1, Flags: 2, CompressedSize: 3, UncompressedSize: 4, CompressedOffset: 5,
 		UncompressedOffset: 6, FileOffset: 7, Index: 8, CRC32: 9}
 	c.Digest[0] = 10
 	b = make([]byte, chunkRecordSize)
