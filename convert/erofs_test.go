@@ -145,11 +145,11 @@ func TestCompressedInput(t *testing.T) {
 	zw.Close()
 	for _, c := range []struct {
 		data []byte
-		want convert.Compression
-	}{{raw, convert.Uncompressed}, {gz.Bytes(), convert.Gzip}, {zs.Bytes(), convert.Zstd}} {
+		want convert.LayerEncoding
+	}{{raw, convert.Tar}, {gz.Bytes(), convert.TarGzip}, {zs.Bytes(), convert.TarZstd}} {
 		fsys, res := convertTar(t, c.data, nil)
-		if res.Compression != c.want {
-			t.Errorf("compression %v, want %v", res.Compression, c.want)
+		if res.Encoding != c.want {
+			t.Errorf("encoding %v, want %v", res.Encoding, c.want)
 		}
 		if b, err := fs.ReadFile(fsys, "dir/kept"); err != nil || string(b) != "k" {
 			t.Errorf("%v: dir/kept = %q, %v", c.want, b, err)
