@@ -17,6 +17,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/rafs-dev/rafs/convert"
+	"github.com/rafs-dev/rafs/convert/internal/tartest"
 )
 
 // memImage is an in-memory io.WriterAt.
@@ -35,29 +36,17 @@ type tarEntry struct {
 	data string
 }
 
+// makeTar renders entries (tartest.Tar); an unset ModTime is 2020-09-13.
 func makeTar(t testing.TB, entries ...tarEntry) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, e := range entries {
-		h := e.hdr
-		if h.Typeflag == tar.TypeReg {
-			h.Size = int64(len(e.data))
-		}
-		if h.ModTime.IsZero() {
-			h.ModTime = time.Unix(1600000000, 0)
-		}
-		if err := tw.WriteHeader(&h); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.WriteString(tw, e.data); err != nil {
-			t.Fatal(err)
+	es := make([]tartest.Entry, len(entries))
+	for i, e := range entries {
+		es[i] = tartest.Entry{Header: e.hdr, Data: []byte(e.data)}
+		if e.hdr.ModTime.IsZero() {
+			es[i].Header.ModTime = time.Unix(1600000000, 0)
 		}
 	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return tartest.Tar(es...)
 }
 
 func convertTar(t testing.TB, data []byte, opts *convert.EROFSOptions) (fs.FS, *convert.EROFSResult) {
