@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"syscall"
@@ -19,8 +20,15 @@ import (
 	"github.com/rafs-dev/rafs/chunker"
 )
 
-// benchTar is a real Debian base layer (made by the repo's CI script).
-const benchTar = "/var/tmp/rafs-bench/debian-minbase.tar"
+// benchTar is a real Debian base layer, made by testdata/debian-layer.sh
+// in rafs-bench under the user's cache directory.
+var benchTar = debianLayerFile("debian-minbase.tar")
+
+// debianLayerFile names a file testdata/debian-layer.sh makes.
+func debianLayerFile(name string) string {
+	dir, _ := os.UserCacheDir()
+	return filepath.Join(dir, "rafs-bench", name)
+}
 
 var benchData = sync.OnceValues(func() ([][]byte, error) {
 	f, err := os.Open(benchTar)
@@ -166,7 +174,7 @@ func BenchmarkReadChunks(b *testing.B) {
 }
 
 // benchTarGz is the same layer gzip-compressed (93 MB).
-const benchTarGz = "/var/tmp/rafs-bench/debian-minbase.tar.gz"
+var benchTarGz = debianLayerFile("debian-minbase.tar.gz")
 
 // BenchmarkConvertDebianTarGz measures the blob stage inside a whole
 // layer conversion: gunzip (klauspost) → tar parsing → 1 MiB fixed

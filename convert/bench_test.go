@@ -20,14 +20,18 @@ import (
 // The stage benchmarks run on a real layer when one is available: the file
 // named by $RAFS_BENCH_LAYER (a .tar or a .tar.gz; the other form is
 // derived from it), or the Debian layer that
-// testdata/debian-layer.sh makes in /var/tmp/rafs-bench.
+// testdata/debian-layer.sh makes in rafs-bench under the user's cache
+// directory ($XDG_CACHE_HOME or ~/.cache).
 // Otherwise, or with RAFS_BENCH_LAYER=synthetic, they run on a synthetic
 // layer generated once per process. All of them report throughput in bytes
 // of uncompressed tar.
 
 // benchLayerDefault is the layer tried when $RAFS_BENCH_LAYER is unset,
 // without its .tar or .tar.gz suffix.
-const benchLayerDefault = "/var/tmp/rafs-bench/debian-minbase"
+var benchLayerDefault = func() string {
+	dir, _ := os.UserCacheDir()
+	return filepath.Join(dir, "rafs-bench", "debian-minbase")
+}()
 
 // benchLayerData is a layer in both forms, held in memory.
 type benchLayerData struct {

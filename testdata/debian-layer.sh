@@ -3,12 +3,13 @@
 # benchmarks use: a Debian bookworm "minbase" root file system from
 # debootstrap, packed as DIR/debian-minbase.tar (PAX, xattrs, numeric
 # owners, sorted names) and DIR/debian-minbase.tar.gz (gzip -6 without a
-# name or time, as registries' layers are). DIR defaults to
-# /var/tmp/rafs-bench. Needs root and the network to reach the Debian
-# mirror; installs debootstrap when it is missing. Does nothing when the
-# layer is already there.
+# name or time, as registries' layers are). DIR defaults to rafs-bench
+# in the user's cache directory (${XDG_CACHE_HOME:-~/.cache}), where the
+# tests and benchmarks look for it. Needs root and the network to reach
+# the Debian mirror; installs debootstrap when it is missing. Does nothing
+# when the layer is already there.
 set -euo pipefail
-dir=${1:-/var/tmp/rafs-bench}
+dir=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/rafs-bench}
 mkdir -p "$dir"
 cd "$dir"
 [ -s debian-minbase.tar.gz ] && exit 0

@@ -3,9 +3,7 @@ package main
 import (
 	"archive/tar"
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -175,15 +173,6 @@ func tarFiles(t *testing.T, path string) map[string]string {
 		b, _ := io.ReadAll(tr)
 		out[h.Name] = string(b)
 	}
-}
-
-func fileSHA256(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("%x", sha256.Sum256(b))
 }
 
 func TestNydusBuildMergeUnpack(t *testing.T) {

@@ -28,7 +28,9 @@ func benchStack(b *testing.B) [][]byte {
 	b.Helper()
 	p := os.Getenv("RAFS_BENCH_LAYER")
 	if p == "" {
-		p = "/var/tmp/rafs-bench/debian-minbase.tar.gz"
+		// Where testdata/debian-layer.sh puts it.
+		cache, _ := os.UserCacheDir()
+		p = filepath.Join(cache, "rafs-bench", "debian-minbase.tar.gz")
 	}
 	base, err := os.ReadFile(p)
 	if err != nil {

@@ -11,7 +11,7 @@ import (
 // regular file in walk order, up to 24 MiB: binaries, libraries, text),
 // or on a synthetic mix of text, runs and random data if it is unset.
 //
-//	LZ4_BENCH_DIR=/var/tmp/rafs-bench/rootfs go test -run - -bench . ./erofs/lz4/
+//	LZ4_BENCH_DIR=$HOME/.cache/rafs-bench/rootfs go test -run - -bench . ./erofs/lz4/
 
 var benchData = sync.OnceValue(func() [][]byte {
 	dir := os.Getenv("LZ4_BENCH_DIR")

@@ -495,11 +495,12 @@ func TestDecompressPartial(t *testing.T) {
 }
 
 // TestCorpusRoundTrip compresses files from a directory named by
-// LZ4_TEST_CORPUS (e.g. a root file system) at every level family.
+// LZ4_TEST_CORPUS (e.g. a root file system), by default this repository's
+// own files (source, text and compressed test data), at every level family.
 func TestCorpusRoundTrip(t *testing.T) {
 	dir := os.Getenv("LZ4_TEST_CORPUS")
 	if dir == "" {
-		t.Skip("LZ4_TEST_CORPUS not set")
+		dir = "../.."
 	}
 	files := corpusFiles(t, dir, 300)
 	for _, level := range []int{0, 9} {
@@ -519,6 +520,9 @@ func corpusFiles(t testing.TB, dir string, max int) [][]byte {
 	t.Helper()
 	var files [][]byte
 	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() && d.Name() == ".git" {
+			return filepath.SkipDir
+		}
 		if err != nil || !d.Type().IsRegular() || (max > 0 && len(files) >= max) {
 			return nil
 		}

@@ -4,10 +4,10 @@
 Run as root on Linux (mknod, trusted.* xattrs, chown) with the acl tools
 installed (setfacl):
 
-    python3 mkgolden.py /opt/erofs-1.9.3/bin/mkfs.erofs
+    python3 mkgolden.py [PATH-TO-mkfs.erofs-1.9.3]
 
 It writes *.erofs.gz (and blob.img.gz) next to itself. The trees are built
-under /tmp/erofs-golden. The expectations in ../reader_test.go are written
+under erofs-golden in the system's temporary directory. The expectations in ../reader_test.go are written
 against exactly what this script creates; keep the two in sync.
 """
 import gzip, os, shutil, socket, subprocess, sys, tempfile
@@ -15,7 +15,7 @@ import gzip, os, shutil, socket, subprocess, sys, tempfile
 T = 1700000000            # -T build time (epoch); most mtimes equal it
 UUID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 HERE = os.path.dirname(os.path.abspath(__file__))
-WORK = "/tmp/erofs-golden"
+WORK = os.path.join(tempfile.gettempdir(), "erofs-golden")
 
 
 def content(seed, n):
@@ -350,7 +350,7 @@ def gz(path):
 
 
 def main():
-    mkfs_bin = sys.argv[1] if len(sys.argv) > 1 else "/opt/erofs-1.9.3/bin/mkfs.erofs"
+    mkfs_bin = sys.argv[1] if len(sys.argv) > 1 else "mkfs.erofs"
     shutil.rmtree(WORK, ignore_errors=True)
     os.makedirs(WORK)
     os.umask(0o022)

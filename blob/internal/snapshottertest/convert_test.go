@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -79,7 +80,8 @@ func TestConvertedLayers(t *testing.T) {
 	}
 	debian := os.Getenv("RAFS_DEBIAN_LAYER")
 	if debian == "" {
-		debian = "/var/tmp/rafs-bench/debian-minbase.tar.gz"
+		dir, _ := os.UserCacheDir() // where testdata/debian-layer.sh puts it
+		debian = filepath.Join(dir, "rafs-bench", "debian-minbase.tar.gz")
 	}
 	if data, err := os.ReadFile(debian); err == nil {
 		inputs = append(inputs, input{"debian", data})

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand"
 	"os"
+	"path/filepath"
 	"testing"
 
 	kgzip "github.com/klauspost/compress/gzip"
@@ -106,9 +107,15 @@ func TestMultistreamAndErrors(t *testing.T) {
 	}
 }
 
+// debianLayer names the Debian layer testdata/debian-layer.sh makes.
+func debianLayer() string {
+	dir, _ := os.UserCacheDir()
+	return filepath.Join(dir, "rafs-bench", "debian-minbase.tar.gz")
+}
+
 // TestDebianLayer decodes a real layer and compares with klauspost/compress.
 func TestDebianLayer(t *testing.T) {
-	data, err := os.ReadFile("/var/tmp/rafs-bench/debian-minbase.tar.gz")
+	data, err := os.ReadFile(debianLayer())
 	if err != nil {
 		t.Skip("no Debian layer")
 	}
@@ -129,7 +136,7 @@ func TestDebianLayer(t *testing.T) {
 }
 
 func benchLayer(b *testing.B) []byte {
-	data, err := os.ReadFile("/var/tmp/rafs-bench/debian-minbase.tar.gz")
+	data, err := os.ReadFile(debianLayer())
 	if err != nil {
 		b.Skip("no Debian layer")
 	}

@@ -20,7 +20,7 @@ import (
 // built by the reference mkfs.erofs. They let these tests mount real images
 // without a converter. Regenerate them with
 //
-//	go test ./convert/internal/mounttest -run TestRegenerateFixtures -mkfs=/path/to/mkfs.erofs
+//	go test ./convert/internal/mounttest -run TestFixtures -mkfs=/path/to/mkfs.erofs
 var mkfsFlag = flag.String("mkfs", "", "regenerate testdata with this mkfs.erofs binary")
 
 const (
@@ -115,11 +115,24 @@ func upperLayer(t testing.TB) []byte {
 	})
 }
 
-// TestRegenerateFixtures rebuilds testdata with the mkfs.erofs given by
-// -mkfs. It is skipped without the flag.
-func TestRegenerateFixtures(t *testing.T) {
+// TestFixtures checks that the committed layers are the ones the
+// definitions above make, so the images built from them by mkfs.erofs
+// still match; with -mkfs it rebuilds testdata with that mkfs.erofs.
+func TestFixtures(t *testing.T) {
 	if *mkfsFlag == "" {
-		t.Skip("no -mkfs flag")
+		for _, l := range []struct {
+			name string
+			data []byte
+		}{{lowerTar, lowerLayer(t)}, {upperTar, upperLayer(t)}} {
+			got, err := os.ReadFile(fixture(t, l.name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, l.data) {
+				t.Errorf("%s differs from its definition here: regenerate testdata with -mkfs", l.name)
+			}
+		}
+		return
 	}
 	dir := t.TempDir()
 	write := func(name string, b []byte) {

@@ -125,14 +125,19 @@ func Stack() [][]byte {
 }
 
 // DebianLayer returns the path of the Debian base layer that
-// testdata/debian-layer.sh makes (in /var/tmp/rafs-bench, or the file
-// $RAFS_DEBIAN_LAYER names), making it if it is missing.
+// testdata/debian-layer.sh makes (in rafs-bench under the user's cache
+// directory, or the file $RAFS_DEBIAN_LAYER names), making it if it is
+// missing.
 func DebianLayer(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv("RAFS_DEBIAN_LAYER"); p != "" {
 		return p
 	}
-	const dir = "/var/tmp/rafs-bench"
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		t.Fatalf("no place for the Debian layer: %v", err)
+	}
+	dir := filepath.Join(cache, "rafs-bench")
 	p := filepath.Join(dir, "debian-minbase.tar.gz")
 	if _, err := os.Stat(p); err == nil {
 		return p

@@ -11,7 +11,8 @@ import (
 // benchCorpus returns up to about 16 MiB of real files from the Debian root
 // filesystem used for benchmarks, or synthetic data if it is absent.
 func benchCorpus(b *testing.B) [][]byte {
-	const root = "/var/tmp/rafs-bench/rootfs"
+	cache, _ := os.UserCacheDir() // testdata/debian-layer.sh makes it there
+	root := filepath.Join(cache, "rafs-bench", "rootfs")
 	var paths []string
 	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && d.Type().IsRegular() {
