@@ -58,7 +58,7 @@ func newLayerBars(out io.Writer, interval time.Duration) *layerBars {
 	return b
 }
 
-// update records a layer's progress (a image.Options.Progress
+// update records a layer's progress (an image.Options.Progress
 // function; safe for concurrent use).
 func (b *layerBars) update(p image.LayerProgress) {
 	b.mu.Lock()
