@@ -101,7 +101,7 @@ func TarToEROFS(r io.Reader, w io.WriterAt, opts *EROFSOptions) (*EROFSResult, e
 		o = *opts
 	}
 	o.Image.WhiteoutOrigin = o.Whiteouts == WhiteoutOverlay
-	src, enc, closeLayer, err := openLayer(r, 1<<20)
+	src, enc, closeLayer, err := openLayer(r, ReadAheadEROFS)
 	if err != nil {
 		return nil, err
 	}

@@ -216,6 +216,15 @@ func (d *DecodedLayer) Close() error {
 	return nil
 }
 
+// How far TarToEROFS and TarToNydus decompress a layer ahead of the tar
+// walker (NewDecodedLayer). A Nydus layer's chunk workers take file data
+// in bursts, so decompression runs further ahead to keep going while they
+// catch up after a run of large files.
+const (
+	ReadAheadEROFS = 1 << 20
+	ReadAheadNydus = 8 << 20
+)
+
 // openLayer detects and undoes a layer's encoding, reading ahead by up to
 // ahead bytes (NewDecodedLayer), unless r is a DecodedLayer already.
 // close releases both.

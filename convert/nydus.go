@@ -130,7 +130,7 @@ func TarToNydus(r io.Reader, blobOut io.Writer, opts *NydusOptions) (*NydusResul
 	// Decompression runs ahead by up to 8 MiB, so that it keeps going
 	// while the chunk workers catch up after a run of large files (and
 	// the workers keep going through runs of small ones).
-	src, enc, closeLayer, err := openLayer(r, 8<<20)
+	src, enc, closeLayer, err := openLayer(r, ReadAheadNydus)
 	if err != nil {
 		return nil, err
 	}

@@ -139,9 +139,9 @@ func (c *Converter) runLayer(ctx context.Context, src *sourceImage, i int) (*lay
 		n, _ := sp.written()
 		return n
 	}}
-	ahead := 8 << 20 // as TarToNydus and TarToEROFS read ahead
+	ahead := convert.ReadAheadNydus // as TarToNydus and TarToEROFS read ahead
 	if c.opts.Type == TypeEROFS {
-		ahead = 1 << 20
+		ahead = convert.ReadAheadEROFS
 	}
 	in, err := openSource(pr, ahead, sl, src.diffIDs[i])
 	if err != nil {
