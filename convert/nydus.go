@@ -1,7 +1,6 @@
 package convert
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -10,8 +9,6 @@ import (
 	"slices"
 	"strings"
 	"syscall"
-
-	"github.com/zeebo/blake3"
 
 	"github.com/rafs-dev/rafs/blob"
 	"github.com/rafs-dev/rafs/chunker"
@@ -66,7 +63,7 @@ type NydusResult struct {
 	Blob *blob.Info
 	// Bootstrap is the layer's bootstrap as inlined in the blob, except
 	// that the layer's own blob-table entry carries the real blob id and
-	// its ToC size and digest instead of the placeholder: what a separate
+	// its TOC size and digest instead of the placeholder: what a separate
 	// per-layer bootstrap file should hold. Its own blob is entry 0 when
 	// the layer stored any chunk; chunk-dictionary blobs follow.
 	Bootstrap *rafs.Bootstrap
@@ -166,7 +163,7 @@ func TarToNydus(r io.Reader, blobOut io.Writer, opts *NydusOptions) (*NydusResul
 	res.Blob = info
 	if info.ChunkCount > 0 {
 		own := &res.Bootstrap.Blobs[0]
-		own.ID, own.TocSize, own.TocDigest = info.ID, info.TOCSize, info.TOCDigest
+		own.ID, own.TOCSize, own.TOCDigest = info.ID, info.TOCSize, info.TOCDigest
 	}
 	res.Files, res.FileBytes, res.Chunks, res.DictChunks = t.files, t.fileBytes, t.nchunks, t.dictChunks
 	return res, nil
@@ -183,36 +180,32 @@ func (o *NydusOptions) Validate() error {
 // bootstrap's superblock flags.
 func (o *NydusOptions) writerOptions() (*blob.WriterOptions, uint64, error) {
 	wo := blob.DefaultWriterOptions()
-	flags := rafs.FlagExplicitUIDGID | rafs.FlagInlinedChunkDigest | rafs.FlagEncryptionNone
 	switch o.Compressor {
 	case "", "zstd":
 		wo.Compressor = blob.CompressorZstd
-		flags |= rafs.FlagCompressionZstd
 	case "lz4_block":
 		wo.Compressor = blob.CompressorLZ4Block
-		flags |= rafs.FlagCompressionLZ4
 	case "none":
 		wo.Compressor = blob.CompressorNone
-		flags |= rafs.FlagCompressionNone
 	default:
 		return nil, 0, fmt.Errorf("convert: compressor %q: want zstd, lz4_block or none", o.Compressor)
 	}
 	switch o.Digester {
 	case "", "blake3":
 		wo.Digester = blob.DigesterBlake3
-		flags |= rafs.FlagHashBlake3
 	case "sha256":
 		wo.Digester = blob.DigesterSHA256
-		flags |= rafs.FlagHashSHA256
 	default:
 		return nil, 0, fmt.Errorf("convert: digester %q: want blake3 or sha256", o.Digester)
 	}
+	flags := rafs.FlagExplicitUIDGID | rafs.FlagInlinedChunkDigest | rafs.FlagEncryptionNone |
+		rafs.AlgorithmFlags(wo.Compressor, wo.Digester)
 	wo.ChunkSize = o.ChunkSize
 	if wo.ChunkSize == 0 {
-		wo.ChunkSize = chunker.DefaultSize
+		wo.ChunkSize = blob.DefaultChunkSize
 	}
-	if err := chunker.ValidSize(wo.ChunkSize); err != nil {
-		return nil, 0, fmt.Errorf("convert: chunk size %d: %w", o.ChunkSize, err)
+	if wo.ChunkSize < 0 || !blob.ValidChunkSize(uint64(wo.ChunkSize)) {
+		return nil, 0, fmt.Errorf("convert: chunk size %d: want a power of two from %d to %d", o.ChunkSize, blob.MinChunkSize, blob.MaxChunkSize)
 	}
 	wo.Level, wo.Workers = o.Level, o.Workers
 	return wo, flags, nil
@@ -269,9 +262,9 @@ type bnode struct {
 // bext holds what a bnode needs beyond its attributes.
 type bext struct {
 	xattrs map[string][]byte
-	target string       // symlinks
-	chunks []rafs.Chunk // regular files
-	kids   []*bnode     // directories, in no order until export
+	target string             // symlinks
+	chunks []rafs.ChunkRecord // regular files
+	kids   []*bnode           // directories, in no order until export
 }
 
 func (n *bnode) isDir() bool { return n.link == nil && n.mode&erofs.ModeTypeMask == erofs.ModeDir }
@@ -295,7 +288,7 @@ func (n *bnode) x() *bext {
 type pendingChunk struct {
 	n   *bnode
 	i   int
-	own *blob.Chunk
+	own *blob.StoredChunk
 }
 
 // dirIndex finds the children of a large directory by name: by binary
@@ -593,7 +586,7 @@ func (t *nydusTree) writeData(n *bnode, data io.Reader) error {
 	lr := &io.LimitedReader{R: data, N: int64(n.size)}
 	t.chunks.Reset(lr)
 	x := n.x()
-	x.chunks = make([]rafs.Chunk, 0, (n.size+uint64(t.chunkSize)-1)/uint64(t.chunkSize))
+	x.chunks = make([]rafs.ChunkRecord, 0, (n.size+uint64(t.chunkSize)-1)/uint64(t.chunkSize))
 	var got uint64
 	for {
 		c, err := t.chunks.Next()
@@ -618,7 +611,7 @@ func (t *nydusTree) writeData(n *bnode, data io.Reader) error {
 			return err
 		}
 		t.pending = append(t.pending, pendingChunk{n: n, i: len(x.chunks), own: bc})
-		x.chunks = append(x.chunks, rafs.Chunk{})
+		x.chunks = append(x.chunks, rafs.ChunkRecord{})
 	}
 	if got != n.size {
 		return fmt.Errorf("data: %w after %d of %d bytes", io.ErrUnexpectedEOF, got, n.size)
@@ -627,20 +620,15 @@ func (t *nydusTree) writeData(n *bnode, data io.Reader) error {
 }
 
 // fromDict returns the dictionary's chunk for c, if it has one.
-func (t *nydusTree) fromDict(c chunker.Chunk) (rafs.Chunk, bool, error) {
-	var d [32]byte
-	if t.digester == blob.DigesterSHA256 {
-		d = sha256.Sum256(c.Data)
-	} else {
-		d = blake3.Sum256(c.Data)
-	}
-	dc, _, ok := t.dict.LookupDigester(d, uint32(len(c.Data)), rafs.Digester(t.digester))
+func (t *nydusTree) fromDict(c chunker.Cut) (rafs.ChunkRecord, bool, error) {
+	d := t.digester.Sum(c.Data)
+	dc, _, ok := t.dict.LookupDigester(d, uint32(len(c.Data)), t.digester)
 	if !ok {
-		return rafs.Chunk{}, false, nil
+		return rafs.ChunkRecord{}, false, nil
 	}
 	dc, err := t.dict.Use(t.boot, dc, uint64(c.Offset))
 	if err != nil {
-		return rafs.Chunk{}, false, fmt.Errorf("chunk dictionary: %w", err)
+		return rafs.ChunkRecord{}, false, fmt.Errorf("chunk dictionary: %w", err)
 	}
 	return dc, true, nil
 }
@@ -766,43 +754,18 @@ func (t *nydusTree) export(info *blob.Info) (*rafs.Bootstrap, error) {
 	b := &rafs.Bootstrap{ChunkSize: t.boot.ChunkSize, Flags: t.boot.Flags, Blobs: slices.Clone(t.boot.Blobs)}
 	shift := uint32(0) // dictionary blobs move down when the own blob is empty
 	if info.ChunkCount > 0 {
-		b.Blobs[0] = rafs.BlobInfo{
-			ID:                 PlaceholderBlobID,
-			ChunkCount:         info.ChunkCount,
-			Compressor:         rafs.Compressor(info.Compressor),
-			Digester:           rafs.Digester(info.Digester),
-			Features:           uint32(info.Features),
-			CompressedSize:     info.CompressedSize,
-			UncompressedSize:   info.UncompressedSize,
-			CIOffset:           info.CIOffset,
-			CICompressedSize:   info.CICompressedSize,
-			CIUncompressedSize: info.CIUncompressedSize,
-			CICompressor:       rafs.Compressor(info.CICompressor),
-		}
+		b.Blobs[0] = rafs.NewBlobInfo(PlaceholderBlobID, info)
 	} else {
 		b.Blobs = b.Blobs[1:]
 		shift = 1
 	}
 	for _, bi := range b.Blobs {
-		if bi.Features&rafs.BlobFeatureInlinedChunkDigest == 0 {
+		if bi.Features&blob.FeatureInlinedChunkDigest == 0 {
 			b.Flags &^= rafs.FlagInlinedChunkDigest
 		}
 	}
 	for _, p := range t.pending {
-		o := p.own
-		rc := rafs.Chunk{
-			Digest:             o.Digest,
-			CompressedOffset:   o.CompressedOffset,
-			CompressedSize:     o.CompressedSize,
-			UncompressedOffset: o.UncompressedOffset,
-			UncompressedSize:   o.UncompressedSize,
-			FileOffset:         uint64(p.i) * uint64(t.chunkSize),
-			Index:              o.Index,
-		}
-		if o.Compressed {
-			rc.Flags |= rafs.ChunkFlagCompressed
-		}
-		p.n.ext.chunks[p.i] = rc
+		p.n.ext.chunks[p.i] = rafs.NewChunkRecord(p.own, 0, uint64(p.i)*uint64(t.chunkSize))
 	}
 	t.pending, t.index, t.lastDir = nil, nil, nil
 
@@ -813,10 +776,10 @@ func (t *nydusTree) export(info *blob.Info) (*rafs.Bootstrap, error) {
 		case erofs.ModeRegular:
 			rn.Size = n.size
 		case erofs.ModeCharDevice, erofs.ModeBlockDevice:
-			rn.RdevMajor, rn.RdevMinor = uint32(n.size>>32), uint32(n.size)
+			rn.Devmajor, rn.Devminor = uint32(n.size>>32), uint32(n.size)
 		}
 		if x := n.ext; x != nil {
-			rn.Xattrs, rn.Target, rn.Chunks = x.xattrs, x.target, x.chunks
+			rn.Xattrs, rn.Linkname, rn.Chunks = x.xattrs, x.target, x.chunks
 		}
 		if rn.IsRegular() {
 			t.files++

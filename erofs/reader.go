@@ -237,7 +237,7 @@ func Open(r io.ReaderAt, opts ...OpenOption) (*FS, error) {
 	sb.MetaBlkAddr = le.Uint32(b[sbMetaBlkAddr:])
 	sb.XattrBlkAddr = le.Uint32(b[sbXattrBlkAddr:])
 	copy(sb.UUID[:], b[sbUUID:sbUUID+16])
-	sb.VolumeName = cString(b[sbVolumeName : sbVolumeName+16])
+	sb.VolumeName = CString(b[sbVolumeName : sbVolumeName+16])
 	sb.FeatureIncompat = le.Uint32(b[sbFeatureIncompat:])
 	sb.U1 = le.Uint16(b[sbU1:])
 	sb.ExtraDevices = le.Uint16(b[sbExtraDevices:])
@@ -366,7 +366,7 @@ func (f *FS) readDeviceTable(o *openOptions) error {
 		}
 		f.devs = append(f.devs, d)
 		f.sb.Devices = append(f.sb.Devices, SuperblockDevice{
-			Tag:     cString(slot[:deviceSlotTagSize]),
+			Tag:     CString(slot[:deviceSlotTagSize]),
 			Blocks:  d.blocks,
 			UniAddr: d.uniaddr,
 		})
@@ -374,8 +374,10 @@ func (f *FS) readDeviceTable(o *openOptions) error {
 	return nil
 }
 
-// cString returns b up to its first NUL byte.
-func cString(b []byte) string {
+// CString returns b up to its first NUL byte: the value of a fixed-size,
+// NUL-padded string field such as the superblock's volume_name or a device
+// slot's tag (erofs_fs.h).
+func CString(b []byte) string {
 	for i, c := range b {
 		if c == 0 {
 			return string(b[:i])

@@ -12,6 +12,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/rafs-dev/rafs/blob"
 	"github.com/rafs-dev/rafs/erofs"
 )
 
@@ -53,10 +54,6 @@ const (
 	MaxBlobs = 254
 	// MaxChunksPerBlob bounds a blob's chunk_count; CI indexes are 24 bits.
 	MaxChunksPerBlob = 1 << 24
-	// MinChunkSize and MaxChunkSize bound the filesystem chunk size (a
-	// power of two).
-	MinChunkSize = 4096
-	MaxChunkSize = 16 << 20
 	// MaxNameLen is the longest file name (bytes).
 	MaxNameLen = 255
 	// MaxSymlinkLen is the longest symlink target nydusd accepts.
@@ -65,9 +62,7 @@ const (
 	MaxXattrNameLen  = 255
 	MaxXattrValueLen = 65535
 
-	maxUncompressedBlobSize = 1 << 44
-	maxCompressedBlobSize   = 1 << 40
-	maxCIIndex              = 1<<24 - 1
+	maxCIIndex = 1<<24 - 1
 )
 
 // EROFS superblock values a RAFS v6 bootstrap must carry.
@@ -143,6 +138,30 @@ const (
 const DefaultFlags = FlagCompressionZstd | FlagHashBlake3 | FlagExplicitUIDGID |
 	FlagInlinedChunkDigest | FlagEncryptionNone
 
+// AlgorithmFlags returns the compression flag and the hash flag that name
+// chunk compressor c and digester d (0 for an id without a flag): a
+// bootstrap's flags name the algorithms of its blobs.
+func AlgorithmFlags(c blob.Compressor, d blob.Digester) uint64 {
+	var f uint64
+	switch c {
+	case blob.CompressorNone:
+		f = FlagCompressionNone
+	case blob.CompressorLZ4Block:
+		f = FlagCompressionLZ4
+	case blob.CompressorGzip:
+		f = FlagCompressionGzip
+	case blob.CompressorZstd:
+		f = FlagCompressionZstd
+	}
+	switch d {
+	case blob.DigesterBlake3:
+		f |= FlagHashBlake3
+	case blob.DigesterSHA256:
+		f |= FlagHashSHA256
+	}
+	return f
+}
+
 // checkFlags reports whether s_flags is a value nydusd accepts.
 func checkFlags(f uint64) error {
 	if u := f &^ flagKnown; u != 0 {
@@ -163,51 +182,6 @@ func checkFlags(f uint64) error {
 	return nil
 }
 
-// Compressor identifies a compression algorithm in the blob table.
-type Compressor uint32
-
-// Compression algorithms (blob-table compression_algo and ci_compressor).
-const (
-	CompressorNone     Compressor = 0
-	CompressorLZ4Block Compressor = 1
-	CompressorGzip     Compressor = 2
-	CompressorZstd     Compressor = 3
-)
-
-// Digester identifies a chunk digest algorithm in the blob table.
-type Digester uint32
-
-// Digest algorithms (blob-table digest_algo).
-const (
-	DigesterBlake3 Digester = 0
-	DigesterSHA256 Digester = 1
-)
-
-// Blob features (blob-table features, BlobFeatures).
-const (
-	BlobFeatureAligned            uint32 = 0x0000_0001
-	BlobFeatureInlinedFSMeta      uint32 = 0x0000_0002
-	BlobFeatureChunkInfoV2        uint32 = 0x0000_0004
-	BlobFeatureZran               uint32 = 0x0000_0008
-	BlobFeatureSeparate           uint32 = 0x0000_0010
-	BlobFeatureInlinedChunkDigest uint32 = 0x0000_0020
-	BlobFeatureTarfs              uint32 = 0x0000_0040
-	BlobFeatureBatch              uint32 = 0x0000_0080
-	BlobFeatureEncrypted          uint32 = 0x0000_0100
-	BlobFeatureChunkdictGenerated uint32 = 0x0000_0200
-	BlobFeatureSeparatedPrefetch  uint32 = 0x0000_0400
-	BlobFeatureExternal           uint32 = 0x0000_0800
-	BlobFeatureHasTarHeader       uint32 = 0x1000_0000
-	BlobFeatureHasTOC             uint32 = 0x2000_0000
-	BlobFeatureCapTarTOC          uint32 = 0x4000_0000
-
-	blobFeatureKnown = BlobFeatureAligned | BlobFeatureInlinedFSMeta | BlobFeatureChunkInfoV2 |
-		BlobFeatureZran | BlobFeatureSeparate | BlobFeatureInlinedChunkDigest | BlobFeatureTarfs |
-		BlobFeatureBatch | BlobFeatureEncrypted | BlobFeatureChunkdictGenerated |
-		BlobFeatureSeparatedPrefetch | BlobFeatureExternal | BlobFeatureHasTarHeader |
-		BlobFeatureHasTOC | BlobFeatureCapTarTOC
-)
-
 // Blob-table entry field offsets (RafsV6Blob, 256 bytes).
 const (
 	beID                 = 0
@@ -220,12 +194,12 @@ const (
 	beFeatures           = 84
 	beCompressedSize     = 88
 	beUncompressedSize   = 96
-	beTocSize            = 104
+	beTOCSize            = 104
 	beCICompressor       = 108
 	beCIOffset           = 112
 	beCICompressedSize   = 120
 	beCIUncompressedSize = 128
-	beTocDigest          = 136
+	beTOCDigest          = 136
 	beMetaDigest         = 168
 	beMetaSize           = 200
 	beCipherIV           = 208
@@ -361,15 +335,15 @@ func encodeBlobEntry(b []byte, i int, chunkSize uint32, bi *BlobInfo) {
 	le.PutUint32(b[beChunkCount:], bi.ChunkCount)
 	le.PutUint32(b[beCompressor:], uint32(bi.Compressor))
 	le.PutUint32(b[beDigester:], uint32(bi.Digester))
-	le.PutUint32(b[beFeatures:], bi.Features)
+	le.PutUint32(b[beFeatures:], uint32(bi.Features))
 	le.PutUint64(b[beCompressedSize:], bi.CompressedSize)
 	le.PutUint64(b[beUncompressedSize:], bi.UncompressedSize)
-	le.PutUint32(b[beTocSize:], bi.TocSize)
+	le.PutUint32(b[beTOCSize:], bi.TOCSize)
 	le.PutUint32(b[beCICompressor:], uint32(bi.CICompressor))
 	le.PutUint64(b[beCIOffset:], bi.CIOffset)
 	le.PutUint64(b[beCICompressedSize:], bi.CICompressedSize)
 	le.PutUint64(b[beCIUncompressedSize:], bi.CIUncompressedSize)
-	copy(b[beTocDigest:beTocDigest+32], bi.TocDigest[:])
+	copy(b[beTOCDigest:beTOCDigest+32], bi.TOCDigest[:])
 	copy(b[beMetaDigest:beMetaDigest+32], bi.MetaDigest[:])
 	le.PutUint64(b[beMetaSize:], bi.MetaSize)
 	le.PutUint64(b[beCipherIV:], bi.CipherIV)
@@ -379,26 +353,21 @@ func encodeBlobEntry(b []byte, i int, chunkSize uint32, bi *BlobInfo) {
 // decodeBlobEntry reads a blob-table entry; it returns the entry's
 // blob_index and chunk_size fields for validation.
 func decodeBlobEntry(b []byte) (bi BlobInfo, index, chunkSize uint32) {
-	id := b[beID : beID+beIDSize]
-	n := 0
-	for n < len(id) && id[n] != 0 {
-		n++
-	}
-	bi.ID = string(id[:n])
+	bi.ID = erofs.CString(b[beID : beID+beIDSize])
 	index = le.Uint32(b[beIndex:])
 	chunkSize = le.Uint32(b[beChunkSize:])
 	bi.ChunkCount = le.Uint32(b[beChunkCount:])
-	bi.Compressor = Compressor(le.Uint32(b[beCompressor:]))
-	bi.Digester = Digester(le.Uint32(b[beDigester:]))
-	bi.Features = le.Uint32(b[beFeatures:])
+	bi.Compressor = blob.Compressor(le.Uint32(b[beCompressor:]))
+	bi.Digester = blob.Digester(le.Uint32(b[beDigester:]))
+	bi.Features = blob.Features(le.Uint32(b[beFeatures:]))
 	bi.CompressedSize = le.Uint64(b[beCompressedSize:])
 	bi.UncompressedSize = le.Uint64(b[beUncompressedSize:])
-	bi.TocSize = le.Uint32(b[beTocSize:])
-	bi.CICompressor = Compressor(le.Uint32(b[beCICompressor:]))
+	bi.TOCSize = le.Uint32(b[beTOCSize:])
+	bi.CICompressor = blob.Compressor(le.Uint32(b[beCICompressor:]))
 	bi.CIOffset = le.Uint64(b[beCIOffset:])
 	bi.CICompressedSize = le.Uint64(b[beCICompressedSize:])
 	bi.CIUncompressedSize = le.Uint64(b[beCIUncompressedSize:])
-	copy(bi.TocDigest[:], b[beTocDigest:])
+	copy(bi.TOCDigest[:], b[beTOCDigest:])
 	copy(bi.MetaDigest[:], b[beMetaDigest:])
 	bi.MetaSize = le.Uint64(b[beMetaSize:])
 	bi.CipherIV = le.Uint64(b[beCipherIV:])
@@ -407,7 +376,7 @@ func decodeBlobEntry(b []byte) (bi BlobInfo, index, chunkSize uint32) {
 }
 
 // encodeChunkRecord writes an 80-byte chunk-table record.
-func encodeChunkRecord(b []byte, c *Chunk) {
+func encodeChunkRecord(b []byte, c *ChunkRecord) {
 	copy(b[crDigest:crDigest+32], c.Digest[:])
 	le.PutUint32(b[crBlobIndex:], c.BlobIndex)
 	le.PutUint32(b[crFlags:], c.Flags)
@@ -421,8 +390,8 @@ func encodeChunkRecord(b []byte, c *Chunk) {
 }
 
 // decodeChunkRecord reads an 80-byte chunk-table record.
-func decodeChunkRecord(b []byte) Chunk {
-	var c Chunk
+func decodeChunkRecord(b []byte) ChunkRecord {
+	var c ChunkRecord
 	copy(c.Digest[:], b[crDigest:])
 	c.BlobIndex = le.Uint32(b[crBlobIndex:])
 	c.Flags = le.Uint32(b[crFlags:])

@@ -58,8 +58,8 @@ type decoder struct {
 	b        *Bootstrap
 	metaBase int64
 	epoch    int64
-	chunks   map[[2]uint32]Chunk // (blob, CI index) → chunk-table record
-	budget   int64               // bytes of directory data and chunk indexes left to read
+	chunks   map[[2]uint32]ChunkRecord // (blob, CI index) → chunk-table record
+	budget   int64                     // bytes of directory data and chunk indexes left to read
 
 	// The inodes met so far: seen has a bit per nid; nodes holds the
 	// non-directory inodes another name may point to, those with i_nlink
@@ -191,8 +191,8 @@ func (d *decoder) decode() (*Bootstrap, error) {
 	if err := checkFlags(b.Flags); err != nil {
 		return nil, errorf("%s: %v", efield(extFlags, "s_flags"), err)
 	}
-	if !validChunkSize(b.ChunkSize) {
-		return nil, errorf("%s %#x is not a power of two in [%#x, %#x]", efield(extChunkSize, "s_chunk_size"), b.ChunkSize, MinChunkSize, MaxChunkSize)
+	if err := checkChunkSize(b.ChunkSize); err != nil {
+		return nil, errorf("%s %v", efield(extChunkSize, "s_chunk_size"), err)
 	}
 	if le.Uint32(ext[extPadding:]) != 0 || !allZero(ext[extReservedStart:]) {
 		return nil, errorf("%s: reserved bytes are not zero", efield(extPadding, "padding"))
@@ -256,7 +256,7 @@ func (d *decoder) decode() (*Bootstrap, error) {
 		if !allZero(slot[dsReservedStart:]) {
 			return nil, errorf("device slot %d (offset %d): reserved bytes are not zero", i, sat+dsReservedStart)
 		}
-		if b.Flags&FlagInlinedChunkDigest != 0 && bi.Features&BlobFeatureInlinedChunkDigest == 0 {
+		if b.Flags&FlagInlinedChunkDigest != 0 && !bi.inlinesChunkDigests() {
 			return nil, errorf("blob table entry %d (offset %d): flag INLINED_CHUNK_DIGEST set but the blob lacks the feature", i, at+beFeatures)
 		}
 		b.Blobs = append(b.Blobs, bi)
@@ -321,8 +321,8 @@ func (d *decoder) readChunkTable(off, size int64) error {
 	if err := d.read(tab, off, "chunk table"); err != nil {
 		return err
 	}
-	d.chunks = make(map[[2]uint32]Chunk, size/chunkRecordSize)
-	var prev *Chunk
+	d.chunks = make(map[[2]uint32]ChunkRecord, size/chunkRecordSize)
+	var prev *ChunkRecord
 	for i := int64(0); i < size/chunkRecordSize; i++ {
 		at := off + i*chunkRecordSize
 		c := decodeChunkRecord(tab[i*chunkRecordSize:][:chunkRecordSize])
@@ -443,7 +443,7 @@ func (d *decoder) inode(nid uint64, where where) (rinode, error) {
 			if bytes.IndexByte(data, 0) >= 0 {
 				return rinode{}, errorf("%s: symlink target contains NUL", where)
 			}
-			nd.Target = string(data)
+			nd.Linkname = string(data)
 		}
 	case erofs.ModeRegular:
 		nd.Size = ri.size
@@ -451,7 +451,7 @@ func (d *decoder) inode(nid uint64, where where) (rinode, error) {
 			return rinode{}, err
 		}
 	case erofs.ModeCharDevice, erofs.ModeBlockDevice:
-		nd.RdevMajor, nd.RdevMinor = erofs.DecodeDev(ri.iu)
+		nd.Devmajor, nd.Devminor = erofs.DecodeDev(ri.iu)
 		fallthrough
 	case erofs.ModeFIFO, erofs.ModeSocket:
 		if ri.layout != erofs.LayoutFlatPlain || ri.size != 0 {
@@ -566,7 +566,7 @@ func (d *decoder) readChunks(ri *rinode, where where) error {
 	if err := d.read(raw, at, "chunk indexes"); err != nil {
 		return errorf("%s: %d chunk indexes at offset %d are beyond the end of the file", where, count, at)
 	}
-	nd.Chunks = make([]Chunk, count)
+	nd.Chunks = make([]ChunkRecord, count)
 	for i := range count {
 		eat := at + int64(i)*chunkIndexSize
 		ci, dev, blk := decodeChunkIndex(raw[i*chunkIndexSize:])

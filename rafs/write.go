@@ -3,6 +3,7 @@ package rafs
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/rafs-dev/rafs/blob"
 	"github.com/rafs-dev/rafs/erofs"
 )
 
@@ -135,7 +137,7 @@ type encoder struct {
 	seenDir map[*Node]struct{} // directory nodes seen, to reject repeats
 	ino     uint32             // last assigned i_ino
 	xattrs  bool               // any inode has xattrs
-	records []Chunk            // the chunk table, sorted
+	records []ChunkRecord      // the chunk table, sorted
 	spare   []int32            // inodes' slots, reused by emit
 	blocks  uint64             // blocks of all blobs
 
@@ -300,7 +302,7 @@ func (e *encoder) path(r int32) string {
 	if r == 0 {
 		return "/"
 	}
-	di, _ := slices.BinarySearchFunc(e.dirs, r, func(d wdir, r int32) int { return cmpInt64(int64(d.first), int64(r)+1) })
+	di, _ := slices.BinarySearchFunc(e.dirs, r, func(d wdir, r int32) int { return cmp.Compare(int64(d.first), int64(r)+1) })
 	di-- // the last directory whose first new child is at or before r
 	d := &e.dirs[di]
 	k, si := d.first, 0
@@ -335,8 +337,8 @@ func layout(b *Bootstrap) (*encoder, error) {
 	if b.Root == nil || !b.Root.IsDir() || b.Root.Link != nil {
 		return e, errors.New("root must be a directory node without Link")
 	}
-	if !validChunkSize(b.ChunkSize) {
-		return e, fmt.Errorf("chunk size %#x is not a power of two in [%#x, %#x]", b.ChunkSize, MinChunkSize, MaxChunkSize)
+	if err := checkChunkSize(b.ChunkSize); err != nil {
+		return e, fmt.Errorf("chunk size %w", err)
 	}
 	if err := checkFlags(b.Flags); err != nil {
 		return e, fmt.Errorf("superblock flags: %w", err)
@@ -354,7 +356,7 @@ func layout(b *Bootstrap) (*encoder, error) {
 			return e, fmt.Errorf("blob %d: id %s already used by blob %d", i, bi.ID, j)
 		}
 		ids[bi.ID] = i
-		if b.Flags&FlagInlinedChunkDigest != 0 && bi.Features&BlobFeatureInlinedChunkDigest == 0 {
+		if b.Flags&FlagInlinedChunkDigest != 0 && !bi.inlinesChunkDigests() {
 			return e, fmt.Errorf("blob %d (%s): flag INLINED_CHUNK_DIGEST is set but the blob lacks feature INLINED_CHUNK_DIGEST", i, bi.ID)
 		}
 		e.blocks += bi.UncompressedSize / BlockSize
@@ -497,14 +499,14 @@ func (e *encoder) prepare(w *winode) error {
 	}
 	switch n.Mode & erofs.ModeTypeMask {
 	case erofs.ModeSymlink:
-		if len(n.Target) == 0 || len(n.Target) > MaxSymlinkLen {
-			return fmt.Errorf("symlink target of %d bytes (must be 1-%d)", len(n.Target), MaxSymlinkLen)
+		if len(n.Linkname) == 0 || len(n.Linkname) > MaxSymlinkLen {
+			return fmt.Errorf("symlink target of %d bytes (must be 1-%d)", len(n.Linkname), MaxSymlinkLen)
 		}
 	case erofs.ModeRegular:
 		return e.checkChunks(n)
 	case erofs.ModeCharDevice, erofs.ModeBlockDevice:
-		if n.RdevMajor > 0xFFF || n.RdevMinor > 0xFFFFF {
-			return fmt.Errorf("device number %d:%d out of range", n.RdevMajor, n.RdevMinor)
+		if n.Devmajor > 0xFFF || n.Devminor > 0xFFFFF {
+			return fmt.Errorf("device number %d:%d out of range", n.Devmajor, n.Devminor)
 		}
 	}
 	return nil
@@ -536,7 +538,7 @@ func (e *encoder) checkChunks(n *Node) error {
 }
 
 // checkChunk validates a chunk against the blob table.
-func checkChunk(c *Chunk, b *Bootstrap) error {
+func checkChunk(c *ChunkRecord, b *Bootstrap) error {
 	if int(c.BlobIndex) >= len(b.Blobs) {
 		return fmt.Errorf("blob index %d, but there are %d blobs", c.BlobIndex, len(b.Blobs))
 	}
@@ -566,7 +568,7 @@ func checkChunk(c *Chunk, b *Bootstrap) error {
 // blob), from the last chunk visited, sorted by digest then blob index
 // (spec §1.13). Two chunks with the same (digest, blob) must be the same
 // chunk, and a (blob, CI index) pair must always name the same chunk.
-func (e *encoder) chunkTable() ([]Chunk, error) {
+func (e *encoder) chunkTable() ([]ChunkRecord, error) {
 	type key struct {
 		digest [32]byte
 		blob   uint32
@@ -574,7 +576,7 @@ func (e *encoder) chunkTable() ([]Chunk, error) {
 	type slot struct{ blob, index uint32 }
 	byKey := map[key]int{}
 	bySlot := map[slot][32]byte{}
-	var recs []Chunk
+	var recs []ChunkRecord
 	for r := range e.nrec {
 		n := e.rec(r).n
 		for i := range n.Chunks {
@@ -600,7 +602,7 @@ func (e *encoder) chunkTable() ([]Chunk, error) {
 			recs[j] = c // the last one visited wins
 		}
 	}
-	slices.SortFunc(recs, func(a, b Chunk) int {
+	slices.SortFunc(recs, func(a, b ChunkRecord) int {
 		if c := bytes.Compare(a.Digest[:], b.Digest[:]); c != 0 {
 			return c
 		}
@@ -832,7 +834,7 @@ func (e *encoder) dataSize(w *winode) int64 {
 	if w.isDir() {
 		return e.dirs[w.aux].size
 	}
-	return int64(len(w.n.Target))
+	return int64(len(w.n.Linkname))
 }
 
 // placeOne allocates one inode (and, for directories and symlinks, its
@@ -901,7 +903,7 @@ func (e *encoder) putData(s sink, r int32) error {
 	}
 	at := e.metaAddr + e.dataAt(w)
 	if !w.isDir() {
-		e.dataBuf = append(e.dataBuf[:0], w.n.Target[:end]...)
+		e.dataBuf = append(e.dataBuf[:0], w.n.Linkname[:end]...)
 		return s.put(at, e.dataBuf)
 	}
 	return e.dirBlocks(r, func(off int64, blk []byte) error {
@@ -958,13 +960,13 @@ func (e *encoder) inodePiece(r int32) []byte {
 					return nil
 				})
 			} else {
-				buf = append(buf, n.Target[d-t:]...)
+				buf = append(buf, n.Linkname[d-t:]...)
 			}
 		} else {
 			iu = uint32((e.metaAddr + e.dataAt(w)) / BlockSize)
 		}
 	case erofs.ModeCharDevice, erofs.ModeBlockDevice:
-		iu = erofs.EncodeDev(n.RdevMajor, n.RdevMinor)
+		iu = erofs.EncodeDev(n.Devmajor, n.Devminor)
 	}
 	ino := buf[:extendedInodeSize]
 	le.PutUint16(ino[ieFormat:], uint16(formatExtended|layout<<1))
@@ -1103,8 +1105,8 @@ func (e *encoder) emit(s sink, sorted bool) error {
 				blocks = append(blocks, r)
 			}
 		}
-		slices.SortFunc(inodes, func(a, b int32) int { return cmpInt64(e.rec(a).off, e.rec(b).off) })
-		slices.SortFunc(blocks, func(a, b int32) int { return cmpInt64(e.dataAt(e.rec(a)), e.dataAt(e.rec(b))) })
+		slices.SortFunc(inodes, func(a, b int32) int { return cmp.Compare(e.rec(a).off, e.rec(b).off) })
+		slices.SortFunc(blocks, func(a, b int32) int { return cmp.Compare(e.dataAt(e.rec(a)), e.dataAt(e.rec(b))) })
 		for len(inodes) > 0 || len(blocks) > 0 {
 			if len(blocks) == 0 || len(inodes) > 0 && e.rec(inodes[0]).off < e.dataAt(e.rec(blocks[0])) {
 				r := inodes[0]
@@ -1136,16 +1138,6 @@ func (e *encoder) emit(s sink, sorted bool) error {
 		i += k
 	}
 	return s.put(e.fileSize, nil)
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // chunkBits returns the chunk format's block bits for a regular file: the
@@ -1183,31 +1175,31 @@ func checkBlob(bi *BlobInfo) error {
 		return errors.New("chunk count 0 (a blob without chunks makes the bootstrap unloadable)")
 	case bi.ChunkCount > MaxChunksPerBlob:
 		return fmt.Errorf("chunk count %d exceeds %d", bi.ChunkCount, MaxChunksPerBlob)
-	case bi.Compressor > CompressorZstd:
+	case bi.Compressor > blob.CompressorZstd:
 		return fmt.Errorf("unknown compressor %d", bi.Compressor)
-	case bi.CICompressor > CompressorZstd:
+	case bi.CICompressor > blob.CompressorZstd:
 		return fmt.Errorf("unknown CI compressor %d", bi.CICompressor)
-	case bi.Digester > DigesterSHA256:
+	case bi.Digester > blob.DigesterSHA256:
 		return fmt.Errorf("unknown digester %d", bi.Digester)
 	case bi.CipherAlgo > 3:
 		return fmt.Errorf("unknown cipher %d", bi.CipherAlgo)
-	case bi.Features&^blobFeatureKnown != 0:
-		return fmt.Errorf("unknown features %#x", bi.Features&^blobFeatureKnown)
-	case bi.Features&BlobFeatureTarfs != 0:
+	case bi.Features&^blob.FeaturesKnown != 0:
+		return fmt.Errorf("unknown features %#x", bi.Features&^blob.FeaturesKnown)
+	case bi.Features&blob.FeatureTarfs != 0:
 		return errors.New("tarfs blobs are not supported")
-	case bi.Features&BlobFeatureAligned == 0:
+	case bi.Features&blob.FeatureAligned == 0:
 		return fmt.Errorf("features %#x lack ALIGNED", bi.Features)
 	case bi.UncompressedSize == 0 || bi.UncompressedSize%BlockSize != 0:
 		return fmt.Errorf("uncompressed size %#x is not a non-zero multiple of %d", bi.UncompressedSize, BlockSize)
-	case bi.UncompressedSize > maxUncompressedBlobSize:
-		return fmt.Errorf("uncompressed size %#x exceeds %#x", bi.UncompressedSize, uint64(maxUncompressedBlobSize))
-	case bi.CompressedSize > maxCompressedBlobSize:
-		return fmt.Errorf("compressed size %#x exceeds %#x", bi.CompressedSize, uint64(maxCompressedBlobSize))
+	case bi.UncompressedSize > blob.MaxUncompressedOffset:
+		return fmt.Errorf("uncompressed size %#x exceeds %#x", bi.UncompressedSize, uint64(blob.MaxUncompressedOffset))
+	case bi.CompressedSize > blob.MaxCompressedOffset:
+		return fmt.Errorf("compressed size %#x exceeds %#x", bi.CompressedSize, uint64(blob.MaxCompressedOffset))
 	case bi.CICompressedSize > bi.CIUncompressedSize:
 		return fmt.Errorf("CI compressed size %d exceeds CI uncompressed size %d", bi.CICompressedSize, bi.CIUncompressedSize)
 	}
-	v2 := bi.Features&BlobFeatureChunkInfoV2 != 0
-	if bi.Features&(BlobFeatureBatch|BlobFeatureZran|BlobFeatureEncrypted) != 0 {
+	v2 := bi.Features&blob.FeatureChunkInfoV2 != 0
+	if bi.Features&(blob.FeatureBatch|blob.FeatureZran|blob.FeatureEncrypted) != 0 {
 		if !v2 {
 			return fmt.Errorf("features %#x: BATCH, ZRAN and ENCRYPTED need CHUNK_INFO_V2", bi.Features)
 		}
@@ -1217,7 +1209,7 @@ func checkBlob(bi *BlobInfo) error {
 		if want := 24 * uint64(bi.ChunkCount); bi.CIUncompressedSize != want {
 			return fmt.Errorf("CI uncompressed size %d, want 24 × %d chunks = %d", bi.CIUncompressedSize, bi.ChunkCount, want)
 		}
-	} else if bi.Features&BlobFeatureChunkdictGenerated == 0 {
+	} else if bi.Features&blob.FeatureChunkdictGenerated == 0 {
 		if want := 16 * uint64(bi.ChunkCount); bi.CIUncompressedSize != want {
 			return fmt.Errorf("CI uncompressed size %d, want 16 × %d chunks = %d", bi.CIUncompressedSize, bi.ChunkCount, want)
 		}

@@ -241,7 +241,7 @@ func (f *nydusBuildFlags) options() (*convert.NydusOptions, error) {
 		return nil, fmt.Errorf("--digester %q: want blake3 or sha256", f.digester)
 	}
 	cs, err := strconv.ParseUint(f.chunkSize, 0, 32)
-	if err != nil || cs < blob.MinChunkSize || cs > blob.MaxChunkSize || cs&(cs-1) != 0 {
+	if err != nil || !blob.ValidChunkSize(cs) {
 		return nil, fmt.Errorf("--chunk-size %q: want a power of two from 0x1000 to 0x1000000", f.chunkSize)
 	}
 	o.ChunkSize = int(cs)

@@ -43,14 +43,15 @@ func ConvertLayer(ctx context.Context, desc ocispec.Descriptor, r io.Reader, w i
 		return ocispec.Descriptor{}, err
 	}
 	o := c.opts
-	h := sha256.New()
-	cw := &countWriter{w: io.MultiWriter(w, h)}
 	out := ocispec.Descriptor{Annotations: map[string]string{}}
 	switch o.Type {
 	case TypeNydus:
-		if _, err := convert.TarToNydus(r, cw, &o.Nydus); err != nil {
+		res, err := convert.TarToNydus(r, w, &o.Nydus)
+		if err != nil {
 			return ocispec.Descriptor{}, fmt.Errorf("convert: layer %s: %w", desc.Digest, err)
 		}
+		out.Digest = digest.NewDigestFromEncoded(digest.SHA256, res.Blob.ID)
+		out.Size = res.Blob.Size
 		out.MediaType = string(MediaTypeNydusBlob)
 		out.Annotations[AnnotationNydusBlob] = "true"
 	default:
@@ -75,24 +76,14 @@ func ConvertLayer(ctx context.Context, desc ocispec.Descriptor, r io.Reader, w i
 		if err != nil {
 			return ocispec.Descriptor{}, fmt.Errorf("convert: layer %s: %w", desc.Digest, err)
 		}
-		if _, err := io.Copy(cw, io.NewSectionReader(f, 0, res.ImageSize)); err != nil {
+		h := sha256.New()
+		if _, err := io.Copy(io.MultiWriter(w, h), io.NewSectionReader(f, 0, res.ImageSize)); err != nil {
 			return ocispec.Descriptor{}, fmt.Errorf("convert: layer %s: writing: %w", desc.Digest, err)
 		}
+		out.Digest = digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(h.Sum(nil)))
+		out.Size = res.ImageSize
 		out.MediaType = string(o.EROFSMediaType)
 	}
-	out.Digest = digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(h.Sum(nil)))
-	out.Size = cw.n
 	out.Annotations[AnnotationUncompressed] = out.Digest.String()
 	return out, nil
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
