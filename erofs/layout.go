@@ -345,11 +345,7 @@ func (l *layout) dirSize(d uint32) int64 {
 	bs := int64(l.w.bs)
 	var size int64
 	l.entries(d, func(name []byte, _ uint32) error {
-		e := int64(direntSize + len(name))
-		if size%bs+e > bs {
-			size = roundUp64(size, bs)
-		}
-		size += e
+		size = DirentOffset(size, len(name), bs) + direntSize + int64(len(name))
 		return nil
 	})
 	return size
@@ -486,7 +482,7 @@ func (l *layout) dirBlocks(d uint32, emit func([]byte) error) error {
 	l.pending = l.pending[:0]
 	err := l.entries(d, func(name []byte, ino uint32) error {
 		if used+direntSize+len(name) > bs {
-			if err := emit(l.dirBlock(true)); err != nil {
+			if err := emit(l.dirBlock(bs)); err != nil {
 				return err
 			}
 			used = 0
@@ -499,29 +495,19 @@ func (l *layout) dirBlocks(d uint32, emit func([]byte) error) error {
 	if err != nil {
 		return err
 	}
-	return emit(l.dirBlock(false))
+	return emit(l.dirBlock(used))
 }
 
-// dirBlock encodes the pending entries as one directory block, padded to
-// a whole block when more follow.
-func (l *layout) dirBlock(pad bool) []byte {
+// dirBlock encodes the pending entries as one directory block of size
+// bytes: a whole block when more follow.
+func (l *layout) dirBlock(size int) []byte {
 	w := l.w
-	n := len(l.pending)
-	buf := slices.Grow(l.block[:0], w.bs)[:direntSize*n]
-	nameoff := direntSize * n
-	for i, p := range l.pending {
+	buf := slices.Grow(l.block[:0], w.bs)[:size]
+	EncodeDirBlock(buf, len(l.pending), func(k int) (uint64, uint8, []byte) {
+		p := &l.pending[k]
 		c := w.inodes.at(p.ino)
-		e := buf[i*direntSize:]
-		le.PutUint64(e[direntNid:], l.nid(p.ino))
-		le.PutUint16(e[direntOff:], uint16(nameoff))
-		e[direntType] = fileTypeOfMode(uint32(c.mode))
-		e[direntType+1] = 0
-		nameoff += len(p.name)
-		buf = append(buf, p.name...)
-	}
-	if pad {
-		buf = appendZeros(buf, w.bs-len(buf))
-	}
+		return l.nid(p.ino), FileTypeOfMode(uint32(c.mode)), p.name
+	})
 	l.block = buf
 	return buf
 }
@@ -598,49 +584,33 @@ func (l *layout) record(b []byte, id uint32, xattrBase uint32) ([]byte, error) {
 		xs = w.xattrs.at(n.xattr - 1)
 		ibody = int(xs.ibody)
 	}
-	icount := uint16(0)
-	if ibody > 0 {
-		icount = uint16((ibody-xattrIbodyHeaderSize)/4 + 1)
+	core := Inode{
+		Format:     uint16(layout << 1),
+		XattrCount: XattrIcount(ibody),
+		Mode:       n.mode,
+		Size:       uint64(n.size),
+		U:          u,
+		Ino:        m.ino,
+		UID:        n.uid,
+		GID:        n.gid,
+		Nlink:      m.nlink,
 	}
 	if w.needsExtended(n) {
-		b = append(b, make([]byte, extendedInodeSize)...)
-		c := b[len(b)-extendedInodeSize:]
-		le.PutUint16(c[ieFormat:], uint16(layout<<1|inodeVersionExtended))
-		le.PutUint16(c[ieXattrIcount:], icount)
-		le.PutUint16(c[ieMode:], n.mode)
-		le.PutUint64(c[ieSize:], uint64(n.size))
-		le.PutUint32(c[ieU:], u)
-		le.PutUint32(c[ieIno:], m.ino)
-		le.PutUint32(c[ieUID:], n.uid)
-		le.PutUint32(c[ieGID:], n.gid)
-		le.PutUint64(c[ieMtime:], uint64(n.mtime))
-		le.PutUint32(c[ieMtimeNsec:], n.nsec)
-		le.PutUint32(c[ieNlink:], m.nlink)
-	} else {
-		b = append(b, make([]byte, compactInodeSize)...)
-		c := b[len(b)-compactInodeSize:]
-		le.PutUint16(c[icFormat:], uint16(layout<<1))
-		le.PutUint16(c[icXattrIcount:], icount)
-		le.PutUint16(c[icMode:], n.mode)
-		le.PutUint16(c[icNb:], uint16(m.nlink))
-		le.PutUint32(c[icSize:], uint32(n.size))
-		le.PutUint32(c[icU:], u)
-		le.PutUint32(c[icIno:], m.ino)
-		le.PutUint16(c[icUID:], uint16(n.uid))
-		le.PutUint16(c[icGID:], uint16(n.gid))
+		core.Format |= InodeExtended
+		core.Mtime, core.MtimeNsec = uint64(n.mtime), n.nsec
 	}
+	b = core.Append(b)
 	if ibody > 0 {
 		start := len(b)
-		b = append(b, make([]byte, xattrIbodyHeaderSize)...)
-		le.PutUint32(b[start:], xs.filter)
-		shared := 0
+		hdr := XattrIbodyHeader{NameFilter: xs.filter}
+		b = hdr.Append(b)
 		l.splitXattrs(xs.list, func(x xattr, isShared bool) {
 			if isShared {
-				b = le.AppendUint32(b, xattrBase+l.offs[x.key()])
-				shared++
+				b = AppendSharedXattrID(b, xattrBase+l.offs[x.key()])
+				hdr.SharedCount++
 			}
 		})
-		b[start+4] = uint8(shared)
+		hdr.Encode(b[start:])
 		l.splitXattrs(xs.list, func(x xattr, isShared bool) {
 			if !isShared {
 				b = l.enc.appendEntry(b, x)
@@ -659,7 +629,6 @@ func (l *layout) record(b []byte, id uint32, xattrBase uint32) ([]byte, error) {
 func (l *layout) writeHeader(blocks int64) error {
 	w := l.w
 	hdr := make([]byte, w.dataStart*int64(w.bs))
-	sb := hdr[SuperblockOffset : SuperblockOffset+superblockSize]
 	compat := uint32(FeatureCompatSbChksum | FeatureCompatMtime)
 	if l.anyXattr && !w.opts.NoXattrFilter {
 		compat |= FeatureCompatXattrFilter
@@ -669,40 +638,43 @@ func (l *layout) writeHeader(blocks int64) error {
 		incompat |= FeatureIncompatXattrPrefixes
 		compat |= FeatureCompatPlainXattrPf
 	}
-	le.PutUint32(sb[sbMagic:], Magic)
-	le.PutUint32(sb[sbFeatureCompat:], compat)
-	sb[sbBlkszBits] = w.bits
-	le.PutUint16(sb[sbRootNid:], uint16(l.nid(rootID)))
-	le.PutUint64(sb[sbInos:], uint64(len(l.order)))
-	le.PutUint64(sb[sbEpoch:], uint64(w.opts.BuildTime))
-	le.PutUint32(sb[sbBlocks:], uint32(blocks))
-	le.PutUint32(sb[sbMetaBlkAddr:], uint32(l.metaBlk))
-	le.PutUint32(sb[sbXattrBlkAddr:], uint32(l.xattrPos/int64(w.bs)))
-	copy(sb[sbVolumeName:sbVolumeName+16], w.opts.VolumeName)
 	zincompat, u1, records := l.zconfig()
-	incompat |= zincompat
-	le.PutUint16(sb[sbU1:], u1)
-	copy(hdr[SuperblockOffset+superblockSize:], records)
-	le.PutUint32(sb[sbFeatureIncompat:], incompat)
-	if len(l.enc.prefixes) > 0 {
-		sb[sbXattrPrefixCount] = uint8(len(l.enc.prefixes))
-		le.PutUint32(sb[sbXattrPrefixStart:], uint32((l.xattrPos+l.pfxOff)/4))
+	sb := Superblock{
+		Magic:           Magic,
+		FeatureCompat:   compat,
+		FeatureIncompat: incompat | zincompat,
+		BlkSzBits:       w.bits,
+		RootNid:         l.nid(rootID),
+		Inodes:          uint64(len(l.order)),
+		Epoch:           w.opts.BuildTime,
+		Blocks:          uint64(blocks),
+		MetaBlkAddr:     uint32(l.metaBlk),
+		XattrBlkAddr:    uint32(l.xattrPos / int64(w.bs)),
+		VolumeName:      w.opts.VolumeName,
+		U1:              u1,
 	}
+	if len(l.enc.prefixes) > 0 {
+		sb.XattrPrefixCount = uint8(len(l.enc.prefixes))
+		sb.XattrPrefixStart = uint32((l.xattrPos + l.pfxOff) / 4)
+	}
+	if w.opts.UUID != nil {
+		sb.UUID = *w.opts.UUID
+	}
+	sb.Encode(hdr[SuperblockOffset:])
+	copy(hdr[SuperblockOffset+superblockSize:], records)
 	if l.xattrHdr {
 		copy(hdr[l.xattrPos:], l.xattrArea)
 	}
-	if w.opts.UUID != nil {
-		copy(sb[sbUUID:], w.opts.UUID[:])
-	} else {
+	if w.opts.UUID == nil {
 		l.sum.Write(hdr)
 		l.sum.Write(le.AppendUint64(le.AppendUint32(nil, w.dataCRC), uint64(w.dataLen)))
 		id := l.sum.Sum(nil)[:16]
 		id[6] = id[6]&0x0F | 0x80 // RFC 9562 version 8: custom
 		id[8] = id[8]&0x3F | 0x80 // RFC 4122 variant
-		copy(sb[sbUUID:], id)
+		copy(sb.UUID[:], id)
+		sb.Encode(hdr[SuperblockOffset:])
 	}
-	ck := hdr[SuperblockOffset : SuperblockOffset+checksumLen(w.bs)]
-	le.PutUint32(sb[sbChecksum:], superblockChecksum(ck))
+	sealSuperblock(hdr[SuperblockOffset : SuperblockOffset+checksumLen(w.bs)])
 	if _, err := w.out.w.WriteAt(hdr, 0); err != nil {
 		return fmt.Errorf("erofs: write superblock: %w", err)
 	}
