@@ -6,12 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"runtime"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/rafs-dev/rafs/internal/pipeline"
 )
 
 // DefaultZstdLevel is the klauspost zstd level used for chunks when
@@ -61,10 +62,10 @@ func DefaultWriterOptions() *WriterOptions {
 	return &WriterOptions{Compressor: CompressorZstd, Digester: DigesterBlake3, ChunkSize: DefaultChunkSize}
 }
 
-// StoredChunk describes where a chunk passed to Writer.Add was stored. Its fields
-// are filled in by the writer in the background and are valid only after
-// the next Flush returns without error, inside the BootstrapFunc, and
-// after Finish returns without error.
+// StoredChunk describes where a chunk passed to Writer.Add ended up. The
+// ordered stage makes it in the background; the Writer fills it in during
+// later calls, and it is valid only after the next Flush returns without
+// error, inside the BootstrapFunc, and after Finish returns without error.
 type StoredChunk struct {
 	// Index is the chunk's CI index (order of first write).
 	Index uint32
@@ -145,21 +146,19 @@ type BootstrapFunc func(data *Info) ([]byte, error)
 type Writer struct {
 	opts     WriterOptions
 	maxChunk int // largest chunk Add accepts
-	bw       *bufio.Writer
-	out      *hashWriter
-	free     chan *job // recycled jobs; bounds chunks in flight
-	work     chan *job // to workers
-	order    chan *job // to the ordered stage, in Add order
-	wg       sync.WaitGroup
-	stage    sync.WaitGroup
-	mu       sync.Mutex // guards err and dedup
-	err      error
-	dedup    map[chunkKey]*dedupEntry
+	pipe     *pipeline.Pipeline[*job, hashedChunk, StoredChunk]
+	sink     *chunkSink // the ordered stage's state
+	free     chan *job  // recycled jobs
+	waiting  []*StoredChunk   // descriptors returned by Add, filled in from filled on
+	filled   int
+	taken    []StoredChunk // scratch: descriptors made by the ordered stage
 	stopped  bool
 	done     bool
 
-	// Owned by the ordered stage (read by Finish after it stopped).
-	comp   *chunkCompressor // for chunks whose compression a worker skipped
+	// The blob so far, the ordered stage's until the pipeline has
+	// stopped: Finish takes them back.
+	bw     *bufio.Writer
+	out    *hashWriter
 	chunks []ChunkInfo
 	digs   []byte
 	uoff   uint64
@@ -171,24 +170,65 @@ type chunkKey struct {
 	size   uint32
 }
 
-// dedupEntry is claimed by the first worker that hashes a chunk (that
-// worker compresses it) and written by the ordered stage.
-type dedupEntry struct {
-	written bool
-	chunk   *StoredChunk
+// dedupIndex knows the chunks seen so far, by digest and size. The first
+// worker to hash a chunk claims it (and compresses it); the ordered stage
+// records where it was written.
+type dedupIndex struct {
+	mu sync.Mutex
+	m  map[chunkKey]*StoredChunk // nil: claimed, not written yet
 }
 
-// job carries one chunk through the pipeline.
+// claim reports whether k was not claimed before, claiming it.
+func (d *dedupIndex) claim(k chunkKey) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.m[k]; ok {
+		return false
+	}
+	d.m[k] = nil
+	return true
+}
+
+// written returns the chunk written for k, or nil.
+func (d *dedupIndex) written(k chunkKey) *StoredChunk {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.m[k]
+}
+
+// record records that k was written as c.
+func (d *dedupIndex) record(k chunkKey, c *StoredChunk) {
+	d.mu.Lock()
+	d.m[k] = c
+	d.mu.Unlock()
+}
+
+// job is one chunk on its way through the pipeline; it is recycled with
+// its buffers.
 type job struct {
-	data    []byte
-	buf     []byte // compression output buffer
-	comp    []byte // compressed bytes (in buf), nil: store raw or not tried
-	tried   bool   // compression was attempted
-	digest  [DigestSize]byte
-	crc     uint32
-	chunk   *StoredChunk
-	done    chan struct{}
-	barrier chan struct{} // non-nil: a Flush marker, not a chunk
+	data []byte
+	buf  []byte // compression output buffer
+}
+
+// hashedChunk is what a worker makes of a chunk.
+type hashedChunk struct {
+	digest [DigestSize]byte
+	crc    uint32
+	comp   []byte // compressed bytes (in the job's buf), nil: store raw or not tried
+	tried  bool   // compression was attempted
+}
+
+// chunkSink is the state of the ordered stage.
+type chunkSink struct {
+	v2     bool
+	index  *dedupIndex
+	comp   *chunkCompressor // for chunks whose compression a worker skipped
+	free   chan *job
+	bw     *bufio.Writer
+	chunks []ChunkInfo
+	digs   []byte
+	uoff   uint64
+	coff   uint64
 }
 
 // NewWriter returns a Writer writing a blob to w. Call Add for every
@@ -217,34 +257,29 @@ func NewWriter(w io.Writer, opts *WriterOptions) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("blob: %w", err)
 	}
+	comps := make([]*chunkCompressor, o.Workers)
+	for i := range comps {
+		if comps[i], err = newChunkCompressor(o.Compressor, o.Level); err != nil {
+			return nil, fmt.Errorf("blob: %w", err)
+		}
+	}
+	// A few chunks per worker in flight keeps workers busy while the
+	// ordered stage writes, with memory bounded by inFlight × chunk size.
+	inFlight := 2*o.Workers + 2
 	out := &hashWriter{w: w, h: sha256.New()}
 	bw := &Writer{
 		opts:     o,
 		maxChunk: o.ChunkSize,
 		out:      out,
 		bw:       bufio.NewWriterSize(out, 256<<10),
-		dedup:    make(map[chunkKey]*dedupEntry),
-		comp:     comp,
+		free:     make(chan *job, inFlight),
 	}
-	// A few chunks per worker in flight keeps workers busy while the
-	// ordered stage writes, with memory bounded by inFlight × chunk size.
-	inFlight := 2*o.Workers + 2
-	bw.free = make(chan *job, inFlight)
-	bw.work = make(chan *job, inFlight)
-	bw.order = make(chan *job, inFlight+1)
-	for range inFlight {
-		bw.free <- &job{done: make(chan struct{}, 1)}
-	}
-	for range o.Workers {
-		c, err := newChunkCompressor(o.Compressor, o.Level)
-		if err != nil {
-			return nil, fmt.Errorf("blob: %w", err)
-		}
-		bw.wg.Add(1)
-		go bw.worker(c)
-	}
-	bw.stage.Add(1)
-	go bw.writeStage()
+	index := &dedupIndex{m: make(map[chunkKey]*StoredChunk)}
+	bw.sink = &chunkSink{v2: o.ChunkInfoV2, index: index, comp: comp, free: bw.free, bw: bw.bw}
+	digester := o.Digester
+	bw.pipe = pipeline.New(pipeline.Config{Workers: o.Workers, Jobs: inFlight},
+		func(i int, j *job) (hashedChunk, error) { return hashChunk(digester, index, comps[i], j), nil },
+		bw.sink.write)
 	return bw, nil
 }
 
@@ -253,7 +288,7 @@ func NewWriter(w io.Writer, opts *WriterOptions) (*Writer, error) {
 // returns. data is copied; the caller may reuse it at once. Add blocks
 // while the workers are a few chunks behind.
 func (w *Writer) Add(data []byte) (*StoredChunk, error) {
-	if err := w.failed(); err != nil {
+	if err := w.pipe.Err(); err != nil {
 		return nil, err
 	}
 	if w.stopped {
@@ -262,117 +297,101 @@ func (w *Writer) Add(data []byte) (*StoredChunk, error) {
 	if len(data) == 0 || len(data) > w.maxChunk {
 		return nil, fmt.Errorf("blob: chunk of %d bytes: want 1..%d", len(data), w.maxChunk)
 	}
-	j := <-w.free
+	var j *job
+	select {
+	case j = <-w.free:
+	default:
+		j = &job{}
+	}
 	j.data = append(j.data[:0], data...)
+	if err := w.pipe.Submit(j, 0); err != nil {
+		return nil, err
+	}
 	c := &StoredChunk{}
-	j.chunk = c
-	w.order <- j
-	w.work <- j
+	w.waiting = append(w.waiting, c)
+	w.deliver()
 	return c, nil
 }
 
+// deliver fills in the descriptors of the chunks the ordered stage has
+// written so far.
+func (w *Writer) deliver() {
+	w.taken = w.pipe.Take(w.taken[:0])
+	for i := range w.taken {
+		*w.waiting[w.filled] = w.taken[i]
+		w.waiting[w.filled] = nil
+		w.filled++
+	}
+	switch {
+	case w.filled == len(w.waiting):
+		w.waiting, w.filled = w.waiting[:0], 0
+	case w.filled >= 64 && 2*w.filled >= len(w.waiting):
+		n := copy(w.waiting, w.waiting[w.filled:])
+		w.waiting, w.filled = w.waiting[:n], 0
+	}
+}
+
 // Flush waits until every chunk added so far has been written (to the
-// Writer's buffer) and its Chunk filled in, and returns the first error.
+// Writer's buffer) and its StoredChunk filled in, and returns the first error.
 func (w *Writer) Flush() error {
 	if w.stopped {
-		return w.failed()
+		return w.pipe.Err()
 	}
-	b := &job{barrier: make(chan struct{})}
-	w.order <- b
-	<-b.barrier
-	return w.failed()
+	err := w.pipe.Flush()
+	w.deliver()
+	return err
 }
 
-// failed returns the first pipeline error.
-func (w *Writer) failed() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.err
-}
-
-func (w *Writer) setErr(err error) {
-	w.mu.Lock()
-	if w.err == nil {
-		w.err = err
+// hashChunk hashes a chunk and, unless another job already claimed its
+// digest, compresses it (it will be a duplicate unless the claimer comes
+// later in order, in which case the ordered stage compresses it itself).
+func hashChunk(d Digester, index *dedupIndex, c *chunkCompressor, j *job) hashedChunk {
+	h := hashedChunk{digest: d.Sum(j.data), crc: crc32c(j.data)}
+	h.tried = index.claim(chunkKey{h.digest, uint32(len(j.data))})
+	if h.tried {
+		h.comp = c.compress(&j.buf, j.data)
 	}
-	w.mu.Unlock()
+	return h
 }
 
-// worker hashes and compresses chunks. A chunk whose digest another job
-// already claimed is not compressed (it will be a duplicate unless the
-// claimer comes later in order, in which case the ordered stage
-// compresses it itself).
-func (w *Writer) worker(c *chunkCompressor) {
-	defer w.wg.Done()
-	for j := range w.work {
-		j.digest = w.opts.Digester.Sum(j.data)
-		j.crc = crc32c(j.data)
-		key := chunkKey{j.digest, uint32(len(j.data))}
-		w.mu.Lock()
-		_, claimed := w.dedup[key]
-		if !claimed {
-			w.dedup[key] = &dedupEntry{}
-		}
-		w.mu.Unlock()
-		j.comp, j.tried = nil, !claimed
-		if !claimed {
-			j.comp = c.compress(&j.buf, j.data)
-		}
-		j.done <- struct{}{}
+// write dedupes and writes one hashed chunk, in Add order, recycles its
+// job and returns its descriptor.
+func (s *chunkSink) write(j *job, h hashedChunk) (StoredChunk, error) {
+	c, err := s.writeChunk(j, h)
+	select {
+	case s.free <- j:
+	default:
 	}
+	return c, err
 }
 
-// writeStage takes jobs in Add order, dedupes and writes them.
-func (w *Writer) writeStage() {
-	defer w.stage.Done()
-	for j := range w.order {
-		if j.barrier != nil {
-			close(j.barrier)
-			continue
-		}
-		<-j.done
-		if w.failed() == nil {
-			if err := w.writeChunk(j); err != nil {
-				w.setErr(err)
-			}
-		}
-		j.chunk = nil
-		w.free <- j
-	}
-}
-
-// writeChunk records and writes one hashed chunk.
-func (w *Writer) writeChunk(j *job) error {
+func (s *chunkSink) writeChunk(j *job, h hashedChunk) (StoredChunk, error) {
 	size := uint32(len(j.data))
-	key := chunkKey{j.digest, size}
-	w.mu.Lock()
-	e := w.dedup[key]
-	w.mu.Unlock()
-	c := j.chunk
-	if e.written {
-		*c = *e.chunk
+	key := chunkKey{h.digest, size}
+	if e := s.index.written(key); e != nil {
+		c := *e
 		c.Duplicate = true
-		return nil
+		return c, nil
 	}
-	if !j.tried {
-		j.comp = w.comp.compress(&j.buf, j.data)
+	if !h.tried {
+		h.comp = s.comp.compress(&j.buf, j.data)
 	}
-	if len(w.chunks) >= MaxChunks {
-		return fmt.Errorf("blob: more than %d chunks", MaxChunks)
+	if len(s.chunks) >= MaxChunks {
+		return StoredChunk{}, fmt.Errorf("blob: more than %d chunks", MaxChunks)
 	}
 	stored := j.data
-	if j.comp != nil {
-		stored = j.comp
+	if h.comp != nil {
+		stored = h.comp
 	}
-	*c = StoredChunk{
-		Index:              uint32(len(w.chunks)),
-		Digest:             j.digest,
-		CRC32:              j.crc,
-		UncompressedOffset: w.uoff,
+	c := StoredChunk{
+		Index:              uint32(len(s.chunks)),
+		Digest:             h.digest,
+		CRC32:              h.crc,
+		UncompressedOffset: s.uoff,
 		UncompressedSize:   size,
-		CompressedOffset:   w.coff,
+		CompressedOffset:   s.coff,
 		CompressedSize:     uint32(len(stored)),
-		Compressed:         j.comp != nil,
+		Compressed:         h.comp != nil,
 	}
 	ci := ChunkInfo{
 		UncompressedOffset: c.UncompressedOffset,
@@ -383,45 +402,47 @@ func (w *Writer) writeChunk(j *job) error {
 	if c.Compressed {
 		ci.Flags |= ChunkCompressed
 	}
-	if w.opts.ChunkInfoV2 {
+	if s.v2 {
 		ci.Flags |= ChunkHasCRC32
 		ci.Data = uint64(c.CRC32)
 	}
 	var probe [ChunkInfoV2Size]byte
 	var err error
-	if w.opts.ChunkInfoV2 {
+	if s.v2 {
 		err = ci.EncodeV2(probe[:])
 	} else {
 		err = ci.EncodeV1(probe[:])
 	}
 	if err != nil {
-		return fmt.Errorf("blob: chunk %d: %w", c.Index, err)
+		return StoredChunk{}, fmt.Errorf("blob: chunk %d: %w", c.Index, err)
 	}
-	if _, err := w.bw.Write(stored); err != nil {
-		return fmt.Errorf("blob: writing chunk %d at offset %d: %w", c.Index, c.CompressedOffset, err)
+	if _, err := s.bw.Write(stored); err != nil {
+		return StoredChunk{}, fmt.Errorf("blob: writing chunk %d at offset %d: %w", c.Index, c.CompressedOffset, err)
 	}
-	w.chunks = append(w.chunks, ci)
-	w.digs = append(w.digs, j.digest[:]...)
-	w.uoff += alignUp(uint64(size), chunkAlign)
-	w.coff += uint64(len(stored))
-	cp := *c
-	w.mu.Lock()
-	e.written, e.chunk = true, &cp
-	w.mu.Unlock()
-	return nil
+	s.chunks = append(s.chunks, ci)
+	s.digs = append(s.digs, h.digest[:]...)
+	s.uoff += alignUp(uint64(size), chunkAlign)
+	s.coff += uint64(len(stored))
+	cp := c
+	s.index.record(key, &cp)
+	return c, nil
 }
 
-// stop ends the pipeline and waits for it.
+// stop ends the pipeline, waits for it and takes the blob back from the
+// ordered stage.
 func (w *Writer) stop() {
 	if w.stopped {
 		return
 	}
 	w.stopped = true
-	close(w.work)
-	close(w.order)
-	w.wg.Wait()
-	w.stage.Wait()
+	w.pipe.Close()
+	w.deliver()
+	s := w.sink
+	w.chunks, w.digs, w.uoff, w.coff = s.chunks, s.digs, s.uoff, s.coff
 }
+
+// failed returns the first pipeline error.
+func (w *Writer) failed() error { return w.pipe.Err() }
 
 // Close stops the workers without finishing the blob (for abandoning a
 // Writer after an error). It is a no-op after Finish.
@@ -671,20 +692,6 @@ func (w *Writer) writeTOC(toc []TOCEntry, info *Info) error {
 	info.TOCSize = uint32(len(b))
 	info.TOCDigest = sha256.Sum256(b)
 	return w.write(SectionTOC, b)
-}
-
-// hashWriter writes to w, hashing and counting the bytes.
-type hashWriter struct {
-	w io.Writer
-	h hash.Hash
-	n int64
-}
-
-func (h *hashWriter) Write(p []byte) (int, error) {
-	n, err := h.w.Write(p)
-	h.h.Write(p[:n])
-	h.n += int64(n)
-	return n, err
 }
 
 // alignUp rounds x up to a multiple of the power of two a.

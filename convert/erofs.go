@@ -80,10 +80,10 @@ type EROFSOptions struct {
 
 // EROFSResult describes a finished conversion.
 type EROFSResult struct {
-	Entries     int         // tar entries read
-	TarSize     int64       // bytes of uncompressed tar consumed
-	ImageSize   int64       // bytes of EROFS image written
-	Compression Compression // compression of the input stream
+	Entries   int           // tar entries read
+	TarSize   int64         // bytes of uncompressed tar consumed
+	ImageSize int64         // bytes of EROFS image written
+	Encoding  LayerEncoding // how the input stream was encoded
 
 	// DroppedXattrs counts xattrs left out because their names are in no
 	// namespace Linux has (user., trusted., security., system.), such as
@@ -101,7 +101,7 @@ func TarToEROFS(r io.Reader, w io.WriterAt, opts *EROFSOptions) (*EROFSResult, e
 		o = *opts
 	}
 	o.Image.WhiteoutOrigin = o.Whiteouts == WhiteoutOverlay
-	src, comp, closeLayer, err := openLayer(r, 1<<20)
+	src, enc, closeLayer, err := openLayer(r, ReadAheadEROFS)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +110,7 @@ func TarToEROFS(r io.Reader, w io.WriterAt, opts *EROFSOptions) (*EROFSResult, e
 	if err != nil {
 		return nil, err
 	}
-	res := &EROFSResult{Compression: comp}
+	res := &EROFSResult{Encoding: enc}
 	cr := &countingReader{r: src}
 	var st tarStats
 	err = addTar(iw, cr, o.Whiteouts, &st)

@@ -49,9 +49,9 @@ type NydusOptions struct {
 
 // NydusResult describes a finished conversion.
 type NydusResult struct {
-	Entries     int         // tar entries read
-	TarSize     int64       // bytes of uncompressed tar consumed
-	Compression Compression // compression of the input stream
+	Entries  int           // tar entries read
+	TarSize  int64         // bytes of uncompressed tar consumed
+	Encoding LayerEncoding // how the input stream was encoded
 
 	// DroppedXattrs counts xattrs left out because their names are in no
 	// namespace Linux has (user., trusted., security., system.), such as
@@ -127,7 +127,7 @@ func TarToNydus(r io.Reader, blobOut io.Writer, opts *NydusOptions) (*NydusResul
 	// Decompression runs ahead by up to 8 MiB, so that it keeps going
 	// while the chunk workers catch up after a run of large files (and
 	// the workers keep going through runs of small ones).
-	src, comp, closeLayer, err := openLayer(r, 8<<20)
+	src, enc, closeLayer, err := openLayer(r, ReadAheadNydus)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +135,7 @@ func TarToNydus(r io.Reader, blobOut io.Writer, opts *NydusOptions) (*NydusResul
 	if t.bw, err = blob.NewWriter(blobOut, wo); err != nil {
 		return nil, fmt.Errorf("convert: %w", err)
 	}
-	res := &NydusResult{Compression: comp}
+	res := &NydusResult{Encoding: enc}
 	cr := &countingReader{r: src}
 	var st tarStats
 	err = addTar(t, cr, WhiteoutKeep, &st)
@@ -167,6 +167,13 @@ func TarToNydus(r io.Reader, blobOut io.Writer, opts *NydusOptions) (*NydusResul
 	}
 	res.Files, res.FileBytes, res.Chunks, res.DictChunks = t.files, t.fileBytes, t.nchunks, t.dictChunks
 	return res, nil
+}
+
+// Validate reports whether TarToNydus accepts o: a known compressor and
+// digester and a valid chunk size.
+func (o *NydusOptions) Validate() error {
+	_, _, err := o.writerOptions()
+	return err
 }
 
 // writerOptions validates o and returns the blob writer options and the

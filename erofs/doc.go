@@ -21,7 +21,12 @@
 // mkfs.erofs, and chunk-based images with extra devices (Nydus RAFS v6).
 // Images are treated as untrusted input.
 //
-// The on-disk structures and constants are in format.go. The format is
+// The on-disk records and their constants are in format.go, after the
+// kernel's fs/erofs/erofs_fs.h: each record has one encoder and one
+// decoder there, used by both the Writer and the reader, and exported
+// where package rafs needs them (Superblock, SuperblockDevice, Inode,
+// Dirent and EncodeDirBlock, XattrIbodyHeader and the xattr entries,
+// ChunkIndex). The format is
 // described in the kernel's Documentation/filesystems/erofs.rst and by
 // erofs-utils; this package follows what mkfs.erofs 1.9.3 writes where the
 // format leaves a choice.

@@ -14,6 +14,11 @@ import (
 // Close lays out and writes the directories, the inodes and the superblock,
 // finishing the image. It releases the Writer's temporary storage even when
 // it fails. It does not close the underlying io.WriterAt.
+//
+// It runs in phases: the file data (the compression pipeline, if any,
+// writes what is queued and hands back the data area and where each file
+// went), the data made at close (closeData), the metadata layout (plan,
+// place and write directories, inodes and xattrs) and the superblock.
 func (w *Writer) Close() error {
 	if w.done {
 		return w.err
@@ -22,7 +27,7 @@ func (w *Writer) Close() error {
 	defer w.spool.close()
 	defer w.dropTree()
 	if w.zp != nil {
-		if err := w.zp.close(); err != nil && w.err == nil {
+		if err := w.closePipe(); err != nil && w.err == nil {
 			w.err = err
 		}
 	}
@@ -65,7 +70,7 @@ type layout struct {
 	block      []byte    // a directory block being built
 	pending    []pending // its entries
 	scratch    []byte
-	extScratch []byte // extents read back from the spool
+	pclScratch []byte // pclusters read back from the spool
 }
 
 // pending is a directory entry waiting for its block to be written.
@@ -74,18 +79,54 @@ type pending struct {
 	ino  uint32
 }
 
+// finish runs the phases of Close after the file data.
 func (w *Writer) finish() error {
+	if err := w.closeData(); err != nil {
+		return err
+	}
 	l := &layout{w: w, sum: sha256.New()}
+	total, err := l.plan()
+	if err != nil {
+		return err
+	}
+	if err := l.writeData(total); err != nil {
+		return err
+	}
+	if err := l.writeHeader(total); err != nil {
+		return err
+	}
+	w.size = total * int64(w.bs)
+	return nil
+}
+
+// closeData is the phase of Close that writes data made at close, after
+// the data of the added files and before the metadata is laid out, so
+// that the planning step sees it as file data. Nothing does yet; a packed
+// inode holding the tails of many files would be written here.
+func (w *Writer) closeData() error { return nil }
+
+// plan lays out the metadata: the inode order, the xattrs, each inode's
+// data layout and the position of its record. It returns the image's size
+// in blocks.
+func (l *layout) plan() (int64, error) {
+	w := l.w
 	l.walk()
 	l.planXattrs()
 	if err := l.planInodes(); err != nil {
-		return err
+		return 0, err
 	}
 	l.placeMetadata()
 	total := l.metaBlk + (l.metaLen+int64(w.bs)-1)/int64(w.bs)
 	if total > math.MaxUint32 {
-		return fmt.Errorf("erofs: image of %d blocks exceeds the 32-bit block limit", total)
+		return 0, fmt.Errorf("erofs: image of %d blocks exceeds the 32-bit block limit", total)
 	}
+	return total, nil
+}
+
+// writeData writes what plan laid out after the file data: the blocks
+// Close makes and the metadata area, ending at block total.
+func (l *layout) writeData(total int64) error {
+	w := l.w
 	if err := l.writeReserved(); err != nil {
 		return err
 	}
@@ -98,10 +139,6 @@ func (w *Writer) finish() error {
 	if got := w.out.pos(); got != total*int64(w.bs) {
 		return fmt.Errorf("erofs: internal error: wrote %d bytes, laid out %d", got, total*int64(w.bs))
 	}
-	if err := l.writeHeader(total); err != nil {
-		return err
-	}
-	w.size = total * int64(w.bs)
 	return nil
 }
 
@@ -333,61 +370,24 @@ func (l *layout) dirSize(d uint32) int64 {
 	bs := int64(l.w.bs)
 	var size int64
 	l.entries(d, func(name []byte, _ uint32) error {
-		e := int64(direntSize + len(name))
-		if size%bs+e > bs {
-			size = roundUp64(size, bs)
-		}
-		size += e
+		size = DirentOffset(size, len(name), bs) + direntSize + int64(len(name))
 		return nil
 	})
 	return size
 }
 
-// planInodes fixes each inode's format, record size and data blocks, and
-// reserves the blocks Close writes: directory blocks, symlink blocks and
-// tails that no longer fit inline.
+// planInodes is the planning step of Close: it fixes each inode's data
+// layout (whose rule then sizes, writes and encodes it; see plan.go) and
+// its data blocks, and reserves the blocks Close writes: directory blocks,
+// symlink blocks, and tails and inline clusters that no longer fit inline.
 func (l *layout) planInodes() error {
 	w := l.w
 	bs := int64(w.bs)
 	next := w.nextBlock
 	for _, id := range l.order {
-		n := w.inodes.at(id)
-		if n.isDir() {
-			n.size = l.dirSize(id)
-		}
-		meta := w.coreSize(n) + w.ibody(n)
-		switch n.mode & ModeTypeMask {
-		case ModeRegular:
-			if n.flags&flagZ != 0 {
-				next = l.zplan(id, n, next)
-				continue
-			}
-			if n.inline() && meta+n.tailLen(w.bs) > w.bs {
-				if n.startBlk() >= 0 {
-					return fmt.Errorf("erofs: inode %d: inline tail no longer fits its block", n.ino)
-				}
-				// Only a tail: give it a block of its own.
-				n.setInline(false)
-				n.setStartBlk(next)
-				next++
-				l.reserved = append(l.reserved, id)
-			}
-		case ModeDir, ModeSymlink:
-			full, tail := n.size/bs, int(n.size%bs)
-			blocks := full
-			if tail > 0 && meta+tail <= w.bs {
-				n.setInline(true)
-			} else if tail > 0 {
-				blocks++
-			}
-			if blocks > 0 {
-				n.setStartBlk(next)
-				next += blocks
-				l.reserved = append(l.reserved, id)
-			}
-		}
-		if next >= math.MaxUint32 {
-			return fmt.Errorf("erofs: image of more than %d blocks exceeds the 32-bit block limit", next)
+		var err error
+		if next, err = l.planData(id, w.inodes.at(id), next); err != nil {
+			return err
 		}
 	}
 	if !l.xattrHdr && len(l.xattrArea) > 0 {
@@ -396,6 +396,51 @@ func (l *layout) planInodes() error {
 	}
 	l.metaBlk = next
 	return nil
+}
+
+// planData fixes inode id's data layout, reserving blocks for Close to
+// write from block next, and returns the next free block. A regular
+// file's data was written when it was added, planned with the inode as it
+// was then: only its inline part may have to move.
+func (l *layout) planData(id uint32, n *inode, next int64) (int64, error) {
+	w := l.w
+	if n.isDir() {
+		n.size = l.dirSize(id)
+	}
+	meta := w.coreSize(n) + w.ibody(n)
+	switch n.mode & ModeTypeMask {
+	case ModeRegular:
+		if n.flags&flagZ != 0 {
+			return l.zplan(id, n, next), nil
+		}
+		if n.inline() && meta+n.tailLen(w.bs) > w.bs {
+			if n.startBlk() >= 0 {
+				return 0, fmt.Errorf("erofs: inode %d: inline tail no longer fits its block", n.ino)
+			}
+			// Only a tail: give it a block of its own.
+			n.setInline(false)
+			n.setStartBlk(next)
+			next++
+			l.reserved = append(l.reserved, id)
+		}
+	case ModeDir, ModeSymlink:
+		// Made at close, laid out as a file stored uncompressed would be,
+		// but always with its tail inline when it fits.
+		fp, err := newFlatPlan(n.size, meta, w.bs, false, next)
+		if err != nil {
+			return 0, fmt.Errorf("erofs: inode %d: %w", n.ino, err)
+		}
+		n.setInline(fp.inline)
+		if fp.blocks > 0 {
+			n.setStartBlk(fp.start)
+			next += fp.blocks
+			l.reserved = append(l.reserved, id)
+		}
+	}
+	if next >= math.MaxUint32 {
+		return 0, fmt.Errorf("erofs: image of more than %d blocks exceeds the 32-bit block limit", next)
+	}
+	return next, nil
 }
 
 // metaAllocator packs inode records into metadata blocks best-fit, the way
@@ -441,11 +486,7 @@ func (l *layout) placeMetadata() {
 	a := &metaAllocator{bs: bs, free: make([][]int64, bs/inodeSlotSize)}
 	for _, id := range l.order {
 		n := w.inodes.at(id)
-		size := int64(w.coreSize(n) + w.ibody(n) + n.tailLen(w.bs))
-		if n.flags&flagZ != 0 {
-			size = int64(roundUp(w.coreSize(n)+w.ibody(n), 8) + l.zmetaSize(n))
-		}
-		n.pos = a.alloc(size)
+		n.pos = a.alloc(l.rule(n).recordSize(l, n))
 	}
 	l.metaLen = a.blocks * bs
 }
@@ -466,7 +507,7 @@ func (l *layout) dirBlocks(d uint32, emit func([]byte) error) error {
 	l.pending = l.pending[:0]
 	err := l.entries(d, func(name []byte, ino uint32) error {
 		if used+direntSize+len(name) > bs {
-			if err := emit(l.dirBlock(true)); err != nil {
+			if err := emit(l.dirBlock(bs)); err != nil {
 				return err
 			}
 			used = 0
@@ -479,29 +520,19 @@ func (l *layout) dirBlocks(d uint32, emit func([]byte) error) error {
 	if err != nil {
 		return err
 	}
-	return emit(l.dirBlock(false))
+	return emit(l.dirBlock(used))
 }
 
-// dirBlock encodes the pending entries as one directory block, padded to
-// a whole block when more follow.
-func (l *layout) dirBlock(pad bool) []byte {
+// dirBlock encodes the pending entries as one directory block of size
+// bytes: a whole block when more follow.
+func (l *layout) dirBlock(size int) []byte {
 	w := l.w
-	n := len(l.pending)
-	buf := slices.Grow(l.block[:0], w.bs)[:direntSize*n]
-	nameoff := direntSize * n
-	for i, p := range l.pending {
+	buf := slices.Grow(l.block[:0], w.bs)[:size]
+	EncodeDirBlock(buf, len(l.pending), func(k int) (uint64, uint8, []byte) {
+		p := &l.pending[k]
 		c := w.inodes.at(p.ino)
-		e := buf[i*direntSize:]
-		le.PutUint64(e[direntNid:], c.nid())
-		le.PutUint16(e[direntOff:], uint16(nameoff))
-		e[direntType] = fileTypeOfMode(uint32(c.mode))
-		e[direntType+1] = 0
-		nameoff += len(p.name)
-		buf = append(buf, p.name...)
-	}
-	if pad {
-		buf = appendZeros(buf, w.bs-len(buf))
-	}
+		return c.nid(), FileTypeOfMode(uint32(c.mode)), p.name
+	})
 	l.block = buf
 	return buf
 }
@@ -513,42 +544,11 @@ func (l *layout) writeReserved() error {
 	bs := int64(w.bs)
 	for _, id := range l.reserved {
 		n := w.inodes.at(id)
-		blk := n.startBlk()
-		z := w.zf(n)
-		if z != nil {
-			blk = z.homeBlk
-		}
-		if w.out.pos() != blk*bs {
+		r := l.rule(n)
+		if blk := r.reservedBlock(l, n); w.out.pos() != blk*bs {
 			return fmt.Errorf("erofs: internal error: inode %d data at %d, want block %d", n.ino, w.out.pos(), blk)
 		}
-		var err error
-		switch n.mode & ModeTypeMask {
-		case ModeDir:
-			full := n.size / bs
-			var i int64
-			err = l.dirBlocks(id, func(b []byte) error {
-				if i < full || !n.inline() {
-					i++
-					return l.write(b)
-				}
-				return nil
-			})
-		case ModeSymlink:
-			link := *w.links.at(uint32(n.data))
-			end := len(link) - n.tailLen(w.bs)
-			l.scratch = append(l.scratch[:0], link[:end]...)
-			err = l.write(l.scratch)
-		case ModeRegular:
-			if z != nil {
-				err = l.writeHomeless(n)
-				break
-			}
-			tail := slices.Grow(l.scratch[:0], int(n.size%bs))[:n.size%bs]
-			l.scratch = tail
-			if err = w.spool.readAt(tail, n.data); err == nil {
-				err = l.write(tail)
-			}
-		}
+		err := r.writeReserved(l, id, n)
 		if err == nil {
 			err = w.out.padTo(bs)
 		}
@@ -602,82 +602,41 @@ func (l *layout) writeMetadata() error {
 func (l *layout) record(b []byte, id uint32, xattrBase uint32) ([]byte, error) {
 	w := l.w
 	n := w.inodes.at(id)
-	tailLen := n.tailLen(w.bs)
-	layout := LayoutFlatPlain
-	if tailLen > 0 {
-		layout = LayoutFlatInline
-	}
-	z := w.zf(n)
-	var u uint32
-	switch n.mode & ModeTypeMask {
-	case ModeRegular, ModeDir, ModeSymlink:
-		switch {
-		case z != nil:
-			layout = LayoutCompressedCompact
-			if z.full {
-				layout = LayoutCompressedFull
-			}
-			u = uint32(z.blocks)
-			if z.homeless {
-				u++
-			}
-		case n.startBlk() >= 0:
-			u = n.u
-		case tailLen > 0:
-			u = nullAddr
-		}
-	case ModeCharDevice, ModeBlockDevice:
-		u = n.u
-	}
+	rule := l.rule(n)
+	layout, u := rule.format(l, n)
 	var xs *xattrSet
 	ibody := 0
 	if n.xattr != 0 {
 		xs = w.xattrs.at(n.xattr - 1)
 		ibody = int(xs.ibody)
 	}
-	icount := uint16(0)
-	if ibody > 0 {
-		icount = uint16((ibody-xattrIbodyHeaderSize)/4 + 1)
+	core := Inode{
+		Format:     uint16(layout << 1),
+		XattrCount: XattrIcount(ibody),
+		Mode:       n.mode,
+		Size:       uint64(n.size),
+		U:          u,
+		Ino:        n.ino,
+		UID:        n.uid,
+		GID:        n.gid,
+		Nlink:      n.nlink,
 	}
 	if w.needsExtended(n) {
-		b = append(b, make([]byte, extendedInodeSize)...)
-		c := b[len(b)-extendedInodeSize:]
-		le.PutUint16(c[ieFormat:], uint16(layout<<1|inodeVersionExtended))
-		le.PutUint16(c[ieXattrIcount:], icount)
-		le.PutUint16(c[ieMode:], n.mode)
-		le.PutUint64(c[ieSize:], uint64(n.size))
-		le.PutUint32(c[ieU:], u)
-		le.PutUint32(c[ieIno:], n.ino)
-		le.PutUint32(c[ieUID:], n.uid)
-		le.PutUint32(c[ieGID:], n.gid)
-		le.PutUint64(c[ieMtime:], uint64(n.mtime))
-		le.PutUint32(c[ieMtimeNsec:], n.nsec)
-		le.PutUint32(c[ieNlink:], n.nlink)
-	} else {
-		b = append(b, make([]byte, compactInodeSize)...)
-		c := b[len(b)-compactInodeSize:]
-		le.PutUint16(c[icFormat:], uint16(layout<<1))
-		le.PutUint16(c[icXattrIcount:], icount)
-		le.PutUint16(c[icMode:], n.mode)
-		le.PutUint16(c[icNb:], uint16(n.nlink))
-		le.PutUint32(c[icSize:], uint32(n.size))
-		le.PutUint32(c[icU:], u)
-		le.PutUint32(c[icIno:], n.ino)
-		le.PutUint16(c[icUID:], uint16(n.uid))
-		le.PutUint16(c[icGID:], uint16(n.gid))
+		core.Format |= InodeExtended
+		core.Mtime, core.MtimeNsec = uint64(n.mtime), n.nsec
 	}
+	b = core.Append(b)
 	if ibody > 0 {
 		start := len(b)
-		b = append(b, make([]byte, xattrIbodyHeaderSize)...)
-		le.PutUint32(b[start:], xs.filter)
-		shared := 0
+		hdr := XattrIbodyHeader{NameFilter: xs.filter}
+		b = hdr.Append(b)
 		l.splitXattrs(xs.list, func(x xattr, isShared bool) {
 			if isShared {
-				b = le.AppendUint32(b, xattrBase+l.offs[x.key()])
-				shared++
+				b = AppendSharedXattrID(b, xattrBase+l.offs[x.key()])
+				hdr.SharedCount++
 			}
 		})
-		b[start+4] = uint8(shared)
+		hdr.Encode(b[start:])
 		l.splitXattrs(xs.list, func(x xattr, isShared bool) {
 			if !isShared {
 				b = l.enc.appendEntry(b, x)
@@ -687,29 +646,7 @@ func (l *layout) record(b []byte, id uint32, xattrBase uint32) ([]byte, error) {
 			return nil, fmt.Errorf("erofs: internal error: inode %d xattrs take %d bytes, planned %d", n.ino, len(b)-start, ibody)
 		}
 	}
-	if z != nil {
-		return l.appendZmeta(b, len(b)-w.coreSize(n)-ibody, n)
-	}
-	if tailLen > 0 {
-		switch n.mode & ModeTypeMask {
-		case ModeRegular:
-			start := len(b)
-			b = append(b, make([]byte, tailLen)...)
-			if err := w.spool.readAt(b[start:], n.data); err != nil {
-				return nil, err
-			}
-		case ModeSymlink:
-			link := *w.links.at(uint32(n.data))
-			b = append(b, link[len(link)-tailLen:]...)
-		case ModeDir:
-			var last []byte
-			if err := l.dirBlocks(id, func(blk []byte) error { last = blk; return nil }); err != nil {
-				return nil, err
-			}
-			b = append(b, last...)
-		}
-	}
-	return b, nil
+	return rule.appendInline(l, b, id, n)
 }
 
 // writeHeader writes the blocks before the data area: the superblock and,
@@ -718,7 +655,6 @@ func (l *layout) record(b []byte, id uint32, xattrBase uint32) ([]byte, error) {
 func (l *layout) writeHeader(blocks int64) error {
 	w := l.w
 	hdr := make([]byte, w.dataStart*int64(w.bs))
-	sb := hdr[SuperblockOffset : SuperblockOffset+superblockSize]
 	compat := uint32(FeatureCompatSbChksum | FeatureCompatMtime)
 	if l.anyXattr && !w.opts.NoXattrFilter {
 		compat |= FeatureCompatXattrFilter
@@ -728,40 +664,43 @@ func (l *layout) writeHeader(blocks int64) error {
 		incompat |= FeatureIncompatXattrPrefixes
 		compat |= FeatureCompatPlainXattrPf
 	}
-	le.PutUint32(sb[sbMagic:], Magic)
-	le.PutUint32(sb[sbFeatureCompat:], compat)
-	sb[sbBlkszBits] = w.bits
-	le.PutUint16(sb[sbRootNid:], uint16(w.inodes.at(rootID).nid()))
-	le.PutUint64(sb[sbInos:], uint64(len(l.order)))
-	le.PutUint64(sb[sbEpoch:], uint64(w.opts.BuildTime))
-	le.PutUint32(sb[sbBlocks:], uint32(blocks))
-	le.PutUint32(sb[sbMetaBlkAddr:], uint32(l.metaBlk))
-	le.PutUint32(sb[sbXattrBlkAddr:], uint32(l.xattrPos/int64(w.bs)))
-	copy(sb[sbVolumeName:sbVolumeName+16], w.opts.VolumeName)
 	zincompat, u1, records := l.zconfig()
-	incompat |= zincompat
-	le.PutUint16(sb[sbU1:], u1)
-	copy(hdr[SuperblockOffset+superblockSize:], records)
-	le.PutUint32(sb[sbFeatureIncompat:], incompat)
-	if len(l.enc.prefixes) > 0 {
-		sb[sbXattrPrefixCount] = uint8(len(l.enc.prefixes))
-		le.PutUint32(sb[sbXattrPrefixStart:], uint32((l.xattrPos+l.pfxOff)/4))
+	sb := Superblock{
+		Magic:           Magic,
+		FeatureCompat:   compat,
+		FeatureIncompat: incompat | zincompat,
+		BlkSzBits:       w.bits,
+		RootNid:         w.inodes.at(rootID).nid(),
+		Inodes:          uint64(len(l.order)),
+		Epoch:           w.opts.BuildTime,
+		Blocks:          uint64(blocks),
+		MetaBlkAddr:     uint32(l.metaBlk),
+		XattrBlkAddr:    uint32(l.xattrPos / int64(w.bs)),
+		VolumeName:      w.opts.VolumeName,
+		U1:              u1,
 	}
+	if len(l.enc.prefixes) > 0 {
+		sb.XattrPrefixCount = uint8(len(l.enc.prefixes))
+		sb.XattrPrefixStart = uint32((l.xattrPos + l.pfxOff) / 4)
+	}
+	if w.opts.UUID != nil {
+		sb.UUID = *w.opts.UUID
+	}
+	sb.Encode(hdr[SuperblockOffset:])
+	copy(hdr[SuperblockOffset+superblockSize:], records)
 	if l.xattrHdr {
 		copy(hdr[l.xattrPos:], l.xattrArea)
 	}
-	if w.opts.UUID != nil {
-		copy(sb[sbUUID:], w.opts.UUID[:])
-	} else {
+	if w.opts.UUID == nil {
 		l.sum.Write(hdr)
 		l.sum.Write(le.AppendUint64(le.AppendUint32(nil, w.dataCRC), uint64(w.dataLen)))
 		id := l.sum.Sum(nil)[:16]
 		id[6] = id[6]&0x0F | 0x80 // RFC 9562 version 8: custom
 		id[8] = id[8]&0x3F | 0x80 // RFC 4122 variant
-		copy(sb[sbUUID:], id)
+		copy(sb.UUID[:], id)
+		sb.Encode(hdr[SuperblockOffset:])
 	}
-	ck := hdr[SuperblockOffset : SuperblockOffset+checksumLen(w.bs)]
-	le.PutUint32(sb[sbChecksum:], superblockChecksum(ck))
+	sealSuperblock(hdr[SuperblockOffset : SuperblockOffset+checksumLen(w.bs)])
 	if _, err := w.out.w.WriteAt(hdr, 0); err != nil {
 		return fmt.Errorf("erofs: write superblock: %w", err)
 	}

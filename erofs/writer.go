@@ -91,8 +91,10 @@ type Writer struct {
 	xattrs arena[xattrSet]   // by inode.xattr-1
 	xnames map[string]string // xattr names, stored once
 	links  arena[string]     // symlink targets, by inode.data
-	zfiles []*zfile          // compressed files, by inode.data; appended by the sink
+	zfiles []*zfile          // compressed files, by inode.data
 
+	// The data area. While a compression pipeline runs, its sink owns
+	// out, spool and these counters, and Close takes them back.
 	dataStart int64  // first block after the superblock
 	nextBlock int64  // next free block in the data area
 	tail      []byte // scratch for a file's tail on its way to the spool
@@ -446,7 +448,7 @@ func (w *Writer) Add(e *Entry, data io.Reader) error {
 	if p.mode&ModeTypeMask == ModeRegular {
 		ibody := inlineIbodySize(xs)
 		if w.zp != nil && p.size > 0 {
-			err = w.zp.add(p, ibody, data)
+			err = w.addCompressed(id, p, w.coreSize(p)+ibody, data)
 		} else {
 			err = w.writeData(p, ibody, data)
 		}
@@ -598,26 +600,17 @@ func (w *Writer) writeData(n *inode, ibody int, r io.Reader) error {
 	return nil
 }
 
-// planFlat places a file stored uncompressed: whole blocks from the next
-// free block, and the tail inline in the inode's block when it fits with
-// an xattr body of ibody bytes. It returns the number of data blocks.
+// planFlat places a file stored uncompressed (see flatPlan) at the next
+// free block and records the plan in its inode. ibody is inlineIbodySize
+// of its xattrs. It returns the number of data blocks.
 func (w *Writer) planFlat(n *inode, ibody int) (int64, error) {
-	bs := int64(w.bs)
-	full, tail := n.size/bs, n.size%bs
-	n.setInline(!w.opts.NoInlineData && tail > 0 &&
-		w.coreSize(n)+ibody+int(tail) <= w.bs)
-	blocks := full
-	if tail > 0 && !n.inline() {
-		blocks++
+	fp, err := newFlatPlan(n.size, w.coreSize(n)+ibody, w.bs, w.opts.NoInlineData, w.nextBlock)
+	if err != nil {
+		return 0, err
 	}
-	if w.nextBlock+blocks > math.MaxUint32 {
-		return 0, fmt.Errorf("image exceeds %d blocks", uint64(math.MaxUint32))
-	}
-	n.setStartBlk(-1)
-	if blocks > 0 {
-		n.setStartBlk(w.nextBlock)
-	}
-	return blocks, nil
+	n.setInline(fp.inline)
+	n.setStartBlk(fp.start)
+	return fp.blocks, nil
 }
 
 // usable reports an error for a Writer that is closed or has failed.

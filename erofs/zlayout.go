@@ -25,7 +25,7 @@ func (z *zfile) firstBlock(n *inode) int64 {
 	if b := n.startBlk(); b >= 0 {
 		return b
 	}
-	if z.homeless && z.nExt == 1 {
+	if z.homeless && z.nPcl == 1 {
 		return z.homeBlk
 	}
 	return z.hint
@@ -35,7 +35,7 @@ func (z *zfile) firstBlock(n *inode) int64 {
 func (l *layout) zadvise(z *zfile) uint16 {
 	w := l.w
 	var a uint16
-	big := w.zp.pcl > w.bs
+	big := w.pclusterSize() > w.bs
 	if z.full {
 		if big {
 			a |= adviseBigPcluster1
@@ -54,64 +54,64 @@ func (l *layout) zadvise(z *zfile) uint16 {
 	return a
 }
 
-// zextentSize is the size of an extent in the spool: its length (32
+// pclusterRecordSize is the size of a pcluster in the spool: its length (32
 // bits), blocks (16 bits; at most 1 MiB / 512) and flags (8 bits), and a
 // zero byte.
-const zextentSize = 8
+const pclusterRecordSize = 8
 
-// Flags of an extent in the spool.
+// Flags of a pcluster in the spool.
 const (
-	zextentRaw    = 1
-	zextentInline = 2
+	pclusterRaw    = 1
+	pclusterInline = 2
 )
 
-// appendExtent appends an extent's spool form to b.
-func appendExtent(b []byte, e zextent) []byte {
+// appendPcluster appends a pcluster's spool form to b.
+func appendPcluster(b []byte, e pcluster) []byte {
 	var flags uint8
 	if e.raw {
-		flags |= zextentRaw
+		flags |= pclusterRaw
 	}
 	if e.inline {
-		flags |= zextentInline
+		flags |= pclusterInline
 	}
 	b = le.AppendUint32(b, e.length)
 	b = le.AppendUint16(b, uint16(e.blocks))
 	return append(b, flags, 0)
 }
 
-// extentReader reads a compressed file's extents back from the spool.
-type extentReader struct {
+// pclusterReader reads a compressed file's pclusters back from the spool.
+type pclusterReader struct {
 	sp   *spool
-	off  int64 // spool offset of the next unread extent
-	left int64 // extents not read from the spool yet
+	off  int64 // spool offset of the next unread pcluster
+	left int64 // pclusters not read from the spool yet
 	buf  []byte
 	scr  []byte
 }
 
-func (r *extentReader) next() (zextent, error) {
+func (r *pclusterReader) next() (pcluster, error) {
 	if len(r.buf) == 0 {
 		if r.left == 0 {
-			return zextent{}, errors.New("erofs: internal error: a compressed file has fewer extents than recorded")
+			return pcluster{}, errors.New("erofs: internal error: a compressed file has fewer pclusters than recorded")
 		}
-		k := min(r.left, int64(len(r.scr)/zextentSize))
-		r.buf = r.scr[:k*zextentSize]
+		k := min(r.left, int64(len(r.scr)/pclusterRecordSize))
+		r.buf = r.scr[:k*pclusterRecordSize]
 		if err := r.sp.readAt(r.buf, r.off); err != nil {
-			return zextent{}, err
+			return pcluster{}, err
 		}
-		r.off += k * zextentSize
+		r.off += k * pclusterRecordSize
 		r.left -= k
 	}
-	b := r.buf[:zextentSize]
-	r.buf = r.buf[zextentSize:]
-	return zextent{length: le.Uint32(b), blocks: uint32(le.Uint16(b[4:])),
-		raw: b[6]&zextentRaw != 0, inline: b[6]&zextentInline != 0}, nil
+	b := r.buf[:pclusterRecordSize]
+	r.buf = r.buf[pclusterRecordSize:]
+	return pcluster{length: le.Uint32(b), blocks: uint32(le.Uint16(b[4:])),
+		raw: b[6]&pclusterRaw != 0, inline: b[6]&pclusterInline != 0}, nil
 }
 
 // zlclusters calls emit with each of a file's index entries in turn, made
-// from its extents. An entry is final once no later extent can start in
-// its logical cluster: a HEAD entry waits while its extent ends in the
-// cluster it started in, since the next extent's HEAD replaces it.
-// Clusters no extent starts or continues in are zero entries, but for the
+// from its pclusters. An entry is final once no later pcluster can start in
+// its logical cluster: a HEAD entry waits while its pcluster ends in the
+// cluster it started in, since the next pcluster's HEAD replaces it.
+// Clusters no pcluster starts or continues in are zero entries, but for the
 // last, partial one, which is PLAIN.
 func (l *layout) zlclusters(n *inode, advise uint16, emit func(lcluster) error) error {
 	w := l.w
@@ -131,15 +131,15 @@ func (l *layout) zlclusters(n *inode, advise uint16, emit func(lcluster) error) 
 		next++
 		return emit(c)
 	}
-	if l.extScratch == nil {
-		l.extScratch = make([]byte, 512*zextentSize)
+	if l.pclScratch == nil {
+		l.pclScratch = make([]byte, 512*pclusterRecordSize)
 	}
-	r := extentReader{sp: &w.spool, off: z.extOff, left: z.nExt, scr: l.extScratch}
+	r := pclusterReader{sp: &w.spool, off: z.pclOff, left: z.nPcl, scr: l.pclScratch}
 	blk := z.firstBlock(n)
 	var pending lcluster
 	pendingAt := int64(-1)
 	var s int64
-	for range z.nExt {
+	for range z.nPcl {
 		e, err := r.next()
 		if err != nil {
 			return err
@@ -287,27 +287,22 @@ func (l *layout) appendZmeta(b []byte, start int, n *inode) ([]byte, error) {
 		b = append(b, 0)
 	}
 	advise := l.zadvise(z)
-	var h [mapHeaderSize]byte
+	h := zMapHeader{advise: advise, algorithmType: w.opts.Compression.algID()}
 	if advise&adviseInlinePcluster != 0 {
-		le.PutUint16(h[mhIdataSize:], uint16(z.idata))
+		h.idataSize = uint16(z.idata)
 	}
-	le.PutUint16(h[mhAdvise:], advise)
-	h[mhAlgorithmType] = w.opts.Compression.algID()
-	b = append(b, h[:]...)
+	b = append(b, make([]byte, mapHeaderSize)...)
+	h.encode(b[len(b)-mapHeaderSize:])
 	var err error
 	if z.full {
 		b = appendZeros(b, fullIndexReserved)
 		err = l.zlclusters(n, advise, func(c lcluster) error {
-			var e [fullIndexSize]byte
-			le.PutUint16(e[0:], uint16(c.typ))
-			if c.typ == lclusterNonhead {
-				le.PutUint16(e[4:], c.delta[0])
-				le.PutUint16(e[6:], c.delta[1])
-			} else {
-				le.PutUint16(e[2:], c.clusterofs)
-				le.PutUint32(e[4:], c.blkaddr)
+			x := zFullIndex{advise: uint16(c.typ), blkaddr: c.blkaddr, delta: c.delta}
+			if c.typ != lclusterNonhead {
+				x.clusterofs = c.clusterofs
 			}
-			b = append(b, e[:]...)
+			b = append(b, make([]byte, fullIndexSize)...)
+			x.encode(b[len(b)-fullIndexSize:])
 			var err error
 			b, err = l.flushRecord(b)
 			return err
@@ -346,9 +341,9 @@ func (l *layout) appendCompact(b []byte, ebase int, advise uint16, n *inode) ([]
 		dummy = true
 	}
 	pack := func(entries []lcluster, vcnt, encodebits int) {
-		size := vcnt * encodebits / 8
-		b = appendZeros(b, size+4)
-		p := b[len(b)-size-4:]
+		size := zCompactPackSize(vcnt, encodebits)
+		b = appendZeros(b, size)
+		p := zCompactPack{b: b[len(b)-size:], vcnt: vcnt, bits: encodebits, lobits: uint(lobits)}
 		base := blkaddr
 		upd := big
 		for i := 0; i < vcnt; i++ {
@@ -377,15 +372,9 @@ func (l *layout) appendCompact(b []byte, ebase int, advise uint16, n *inode) ([]
 				}
 				dummy, upd = true, false
 			}
-			v := uint32(c.typ)<<lobits | uint32(lo)
-			for bit := 0; bit < encodebits; bit++ {
-				if v>>bit&1 != 0 {
-					pos := i*encodebits + bit
-					p[pos/8] |= 1 << (pos % 8)
-				}
-			}
+			p.setEntry(i, c.typ, lo)
 		}
-		le.PutUint32(p[size:], uint32(base))
+		p.setBlkaddr(uint32(base))
 	}
 	// Entries go in packs of two 16-bit entries up to init4, of sixteen
 	// 14-bit entries up to init4+c2b, then of two 16-bit entries; the
@@ -437,7 +426,7 @@ func (l *layout) writeHomeless(n *inode) error {
 // the u1 field and the configuration records that follow the superblock.
 func (l *layout) zconfig() (incompat uint32, u1 uint16, records []byte) {
 	w := l.w
-	if w.zp == nil {
+	if w.opts.Compression == nil {
 		return 0, 0, nil
 	}
 	any, inline := false, false
@@ -457,32 +446,24 @@ func (l *layout) zconfig() (incompat uint32, u1 uint16, records []byte) {
 		incompat |= FeatureIncompatZtailpacking
 	}
 	c := w.opts.Compression
-	pcl := w.zp.pcl
+	pcl := w.pclusterSize()
 	alg := c.algID()
 	if alg == AlgLZ4 && pcl == w.bs {
 		return incompat, lz4MaxDistance, nil
 	}
 	incompat |= FeatureIncompatComprCfgs
 	u1 = 1 << alg
-	var rec []byte
+	var cfg zAlgConfig
 	switch alg {
 	case AlgLZ4:
-		rec = make([]byte, 2+lz4CfgSize)
-		le.PutUint16(rec[2:], lz4MaxDistance)
-		le.PutUint16(rec[4:], uint16(pcl/w.bs))
+		cfg.lz4MaxDistance, cfg.lz4MaxPclusterBlks = lz4MaxDistance, uint16(pcl/w.bs)
 	case AlgLZMA:
-		rec = make([]byte, 2+lzmaCfgSize)
-		le.PutUint32(rec[2:], uint32(lzmaDictSize(pcl)))
+		cfg.lzmaDictSize = uint32(lzmaDictSize(pcl))
 	case AlgDeflate:
-		rec = make([]byte, 2+deflateCfgSize)
-		rec[2] = 15
+		cfg.deflateWindowBits = 15
 	case AlgZstd:
-		rec = make([]byte, 2+zstdCfgSize)
-		rec[3] = uint8(zstdWindowLog(pcl) - 10)
+		cfg.zstdWindowLog = uint8(zstdWindowLog(pcl) - 10)
 	}
-	le.PutUint16(rec, uint16(len(rec)-2))
-	for len(rec)%4 != 0 {
-		rec = append(rec, 0)
-	}
+	rec := appendZAlgConfig(nil, alg, cfg)
 	return incompat, u1, rec
 }

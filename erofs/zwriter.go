@@ -1,12 +1,19 @@
 package erofs
 
 // The compressed-data pipeline of the Writer. Add cuts each regular file
-// into segments of at most zSegmentSize bytes and queues them; workers
-// compress segments into physical clusters on every core; one goroutine,
-// the sink, takes the results in the order they were queued and writes
-// them, so the image does not depend on the number of workers. A segment
-// is compressed independently of the others, which bounds memory and lets
-// the pieces of one large file compress in parallel.
+// into segments of at most zSegmentSize bytes and submits them to a
+// pipeline (internal/pipeline): workers compress segments into physical
+// clusters on every core; the sink takes the results in the order they
+// were submitted and writes them, so the image does not depend on the
+// number of workers. A segment is compressed independently of the others,
+// which bounds memory and lets the pieces of one large file compress in
+// parallel.
+//
+// While the pipeline runs, the sink owns the data area (the output, the
+// spool, the next free block and the data checksum, in a zsink) and the
+// Writer does not touch it; where each file went comes back to the Writer
+// as a placedFile value, which it applies to the file's inode. Close gets
+// the data area back from the sink once the pipeline has ended.
 
 import (
 	"errors"
@@ -18,31 +25,35 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+
+	"github.com/rafs-dev/rafs/internal/pipeline"
 )
 
-// zSegmentSize is the most file data compressed as one unit. No extent
+// zSegmentSize is the most file data compressed as one unit. No pcluster
 // crosses a segment boundary.
 const zSegmentSize = 4 << 20
 
 // zInflight bounds the bytes of file data queued or being compressed.
 const zInflight = 16 << 20
 
-// zextent is one extent of a compressed file: length bytes of file data
-// stored in one physical cluster.
-type zextent struct {
+// pcluster is one physical cluster of a compressed file, as the writer
+// records it: length bytes of file data stored in blocks blocks. (The
+// reader's zExtent, in contrast, says how to produce the bytes of an
+// extent it maps.)
+type pcluster struct {
 	length uint32
 	blocks uint32 // physical blocks; 1 for an inline cluster (as mkfs records it)
 	raw    bool   // stored uncompressed (a PLAIN lcluster)
 	inline bool   // the file's tail cluster, stored in the inode's block
 }
 
-// zfile is the compressed form of a regular file, made by the sink; the
-// sink alone appends to Writer.zfiles until the pipeline is closed. The
-// extents wait in the spool, so that memory does not grow with the data.
+// zfile is the compressed form of a regular file, made by the sink and
+// handed to the Writer in the file's placedFile. The pclusters wait in the
+// spool, so that memory does not grow with the data.
 type zfile struct {
-	extOff   int64 // spool offset of the extents, zextentSize bytes each, in file order
-	nExt     int64 // number of extents
-	lastRaw  bool  // the last extent is stored raw
+	pclOff   int64 // spool offset of the pclusters, pclusterRecordSize bytes each, in file order
+	nPcl     int64 // number of pclusters
+	lastRaw  bool  // the last pcluster is stored raw
 	blocks   int64 // physical blocks, not counting an inline cluster
 	idata    int   // bytes of the inline cluster
 	idataOff int64 // its offset in the spool
@@ -52,19 +63,50 @@ type zfile struct {
 	hint     int64 // the next free block when the file was written
 }
 
-// zjob is one segment on its way through the pipeline.
+// zjob is one segment of a file on its way through the pipeline, with
+// what the Writer knew of the file when it submitted the segment.
 type zjob struct {
-	n     *inode
-	ibody int // inlineIbodySize of the file's xattrs
+	id    uint32 // the file's inode
+	size  int64  // the file's size
+	meta  int    // its inode core and xattr body, in bytes, as planned at Add
 	in    []byte
 	first bool // the file's first segment
 	last  bool // the file's last segment
-	done  chan struct{}
+}
 
-	// Results.
-	out     []byte    // physical clusters, whole blocks
-	extents []zextent // in file order
-	idata   []byte    // inline cluster, when the last extent is inline
+// zresult is a segment compressed by a worker.
+type zresult struct {
+	out       []byte     // physical clusters, whole blocks
+	pclusters []pcluster // in file order
+	idata     []byte     // inline cluster, when the last pcluster is inline
+}
+
+// placedFile is where the sink put a file's data. It is final in the
+// output of the file's last segment.
+type placedFile struct {
+	z      *zfile // the compressed form; nil for a file stored uncompressed
+	start  int64  // first data block, -1 for none
+	tail   int64  // uncompressed with an inline tail: its spool offset
+	id     uint32
+	inline bool // uncompressed with an inline tail
+	final  bool
+}
+
+// place applies a file's placement to its inode.
+func (w *Writer) place(o placedFile) {
+	if !o.final {
+		return
+	}
+	n := w.inodes.at(o.id)
+	n.setStartBlk(o.start)
+	if o.z == nil {
+		n.setInline(o.inline)
+		n.data = o.tail
+		return
+	}
+	n.data = int64(len(w.zfiles))
+	n.flags |= flagZ
+	w.zfiles = append(w.zfiles, o.z)
 }
 
 // appendZeros appends n zero bytes to b.
@@ -104,163 +146,143 @@ func (b *bufPool) put(p []byte) {
 	}
 }
 
-// recycle returns a written job's buffers and its share of the budget.
-func (p *zpipe) recycle(j *zjob) {
-	p.release(len(j.in))
-	p.bufs.put(j.in)
-	p.bufs.put(j.out)
-	j.in, j.out = nil, nil
+// zpipe is the running pipeline, as the Writer sees it.
+type zpipe struct {
+	pipe   *pipeline.Pipeline[*zjob, zresult, placedFile]
+	bufs   *bufPool
+	sink   *zsink       // the sink's state: the Writer's again after close
+	placed []placedFile // outputs taken from the pipeline, being applied
 }
 
-// zpipe is the running pipeline.
-type zpipe struct {
-	w       *Writer
-	cfg     *Compression
-	pcl     int
-	work    chan *zjob
-	order   chan *zjob
-	sinkErr chan error
-	wg      sync.WaitGroup
+// zworker is one worker's compressor and scratch buffer.
+type zworker struct {
+	c    compressor
+	dst  []byte
+	bs   int
+	pcl  int
+	tail bool // ztailpacking
+	bufs *bufPool
+}
 
-	mu   sync.Mutex
-	cond *sync.Cond
-	used int   // bytes in flight
-	err  error // first error from a worker or the sink
-	bufs bufPool
-
-	extBuf []byte // the sink's: extents on their way to the spool
+// zsink is the state of the pipeline's sink: the data area, which it
+// owns while the pipeline runs, and the compressed file being written.
+type zsink struct {
+	out      *seqWriter
+	spool    *spool
+	bufs     *bufPool
+	bs       int
+	noInline bool
+	next     int64  // next free block
+	crc      uint32 // CRC-32C of the file data written
+	dataLen  int64
+	cur      *zfile // the file being written
+	start    int64  // its first block
+	pclBuf   []byte // pclusters on their way to the spool
 }
 
 func (w *Writer) startPipe() error {
 	c := w.opts.Compression
-	p := &zpipe{w: w, cfg: c, pcl: c.PclusterSize}
-	if p.pcl == 0 {
-		p.pcl = w.bs
+	bufs := &bufPool{}
+	workers := make([]zworker, c.Workers)
+	if c.Workers == 0 {
+		workers = make([]zworker, runtime.GOMAXPROCS(0))
 	}
-	p.cond = sync.NewCond(&p.mu)
-	workers := c.Workers
-	if workers == 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	comps := make([]compressor, workers)
-	for i := range comps {
-		var err error
-		if comps[i], err = newCompressor(c, p.pcl); err != nil {
+	pcl := w.pclusterSize()
+	for i := range workers {
+		comp, err := newCompressor(c, pcl)
+		if err != nil {
 			return err
 		}
+		workers[i] = zworker{c: comp, dst: make([]byte, pcl), bs: w.bs, pcl: pcl, tail: c.Ztailpacking, bufs: bufs}
 	}
-	p.work = make(chan *zjob, 4*workers)
-	p.order = make(chan *zjob, 1024)
-	p.sinkErr = make(chan error, 1)
-	for _, comp := range comps {
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			dst := make([]byte, p.pcl)
-			for j := range p.work {
-				p.compress(comp, dst, j)
-				close(j.done)
-			}
-		}()
-	}
-	go func() { p.sinkErr <- p.sink() }()
+	s := &zsink{out: w.out, spool: &w.spool, bufs: bufs, bs: w.bs, noInline: w.opts.NoInlineData, next: w.nextBlock}
+	p := &zpipe{bufs: bufs, sink: s}
+	p.pipe = pipeline.New(pipeline.Config{Workers: len(workers), Jobs: 1024, Budget: zInflight},
+		func(i int, j *zjob) (zresult, error) { return workers[i].compress(j) },
+		s.write)
 	w.zp = p
 	return nil
 }
 
-func (p *zpipe) fail(err error) {
-	p.mu.Lock()
-	if p.err == nil {
-		p.err = err
+// pclusterSize is the largest physical cluster of a compressed image.
+func (w *Writer) pclusterSize() int {
+	if p := w.opts.Compression.PclusterSize; p != 0 {
+		return p
 	}
-	p.mu.Unlock()
-	p.cond.Broadcast()
+	return w.bs
 }
 
-func (p *zpipe) failed() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.err
-}
-
-// acquire waits until n more bytes may be in flight.
-func (p *zpipe) acquire(n int) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for p.used > 0 && p.used+n > zInflight && p.err == nil {
-		p.cond.Wait()
-	}
-	p.used += n
-	return p.err
-}
-
-func (p *zpipe) release(n int) {
-	p.mu.Lock()
-	p.used -= n
-	p.mu.Unlock()
-	p.cond.Broadcast()
-}
-
-// add reads a regular file's data and queues it. ibody is
-// inlineIbodySize of the file's xattrs.
-func (p *zpipe) add(n *inode, ibody int, r io.Reader) error {
+// addCompressed reads a regular file's data and submits it. meta is the size of
+// the file's inode core and xattr body with every xattr inline.
+func (w *Writer) addCompressed(id uint32, n *inode, meta int, r io.Reader) error {
+	p := w.zp
 	if r == nil {
 		return errors.New("no data reader for a non-empty file")
 	}
 	for off := int64(0); off < n.size; {
 		size := int(min(n.size-off, zSegmentSize))
-		if err := p.acquire(size); err != nil {
+		if err := p.pipe.Acquire(size); err != nil {
 			return err
 		}
-		j := &zjob{n: n, ibody: ibody, in: p.bufs.get(size), first: off == 0, last: off+int64(size) == n.size, done: make(chan struct{})}
+		j := &zjob{id: id, size: n.size, meta: meta, in: p.bufs.get(size), first: off == 0, last: off+int64(size) == n.size}
 		if _, err := io.ReadFull(r, j.in); err != nil {
 			p.bufs.put(j.in)
-			p.release(size)
+			p.pipe.Release(size)
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
 			return fmt.Errorf("data: %w", err)
 		}
 		off += int64(size)
-		p.order <- j
-		p.work <- j
+		if err := p.pipe.Submit(j, size); err != nil {
+			return err
+		}
 	}
+	w.applyPlaced()
 	return nil
 }
 
-// close waits for every queued segment to be written.
-func (p *zpipe) close() error {
-	close(p.work)
-	close(p.order)
-	p.wg.Wait()
-	err := <-p.sinkErr
-	if err == nil {
-		err = p.failed()
+// applyPlaced applies the placements the sink has made so far.
+func (w *Writer) applyPlaced() {
+	p := w.zp
+	p.placed = p.pipe.Take(p.placed[:0])
+	for _, o := range p.placed {
+		w.place(o)
 	}
+	clear(p.placed)
+}
+
+// closePipe waits for every submitted segment to be written, applies the
+// last placements and takes the data area back from the sink.
+func (w *Writer) closePipe() error {
+	err := w.zp.pipe.Close()
+	w.applyPlaced()
+	s := w.zp.sink
+	w.nextBlock, w.dataCRC, w.dataLen = s.next, s.crc, s.dataLen
+	w.zp = nil
 	return err
 }
 
-// compress cuts a segment into extents, the way mkfs.erofs does: each
+// compress cuts a segment into pclusters, the way mkfs.erofs does: each
 // physical cluster holds as much input as it can; a cluster whose
 // compressed blocks would not be fewer than its input is stored raw, one
 // block at a time; a file's final block or less is stored raw unless it
 // can go inline.
-func (p *zpipe) compress(c compressor, dst []byte, j *zjob) {
-	bs := p.w.bs
+func (z *zworker) compress(j *zjob) (zresult, error) {
+	bs, c, dst := z.bs, z.c, z.dst
 	in := j.in
 	c.reset()
-	mayInline := p.cfg.Ztailpacking && j.last
-	j.out = p.bufs.get(roundUp(len(in), bs) + bs)[:0]
+	mayInline := z.tail && j.last
+	r := zresult{out: z.bufs.get(roundUp(len(in), bs) + bs)[:0]}
 	for pos := 0; pos < len(in); {
 		rem := len(in) - pos
 		if rem <= bs && !mayInline {
-			pos += p.raw(j, in[pos:], rem)
+			pos += z.raw(&r, in[pos:], rem)
 			continue
 		}
 		n, used := c.destSize(dst, in[pos:])
 		if n > len(dst) || used > rem {
-			p.fail(errors.New("erofs: internal error: compressor overran its buffers"))
-			return
+			return r, errors.New("erofs: internal error: compressor overran its buffers")
 		}
 		stored := n
 		inlineOK := mayInline && used == rem && n < bs
@@ -269,8 +291,8 @@ func (p *zpipe) compress(c compressor, dst []byte, j *zjob) {
 		}
 		if n == 0 || used == 0 || stored >= used {
 			if mayInline && rem < bs {
-				j.extents = append(j.extents, zextent{length: uint32(rem), blocks: 1, raw: true, inline: true})
-				j.idata = in[pos:]
+				r.pclusters = append(r.pclusters, pcluster{length: uint32(rem), blocks: 1, raw: true, inline: true})
+				r.idata = in[pos:]
 				pos = len(in)
 				continue
 			}
@@ -278,16 +300,16 @@ func (p *zpipe) compress(c compressor, dst []byte, j *zjob) {
 			if n > 0 && used > 0 {
 				span = used
 			}
-			span = min(span, p.pcl)
-			// Store span bytes raw, a block per extent; what a last,
+			span = min(span, z.pcl)
+			// Store span bytes raw, a block per pcluster; what a last,
 			// partial block would hold is left for the next round.
 			k := max(span/bs, 1) * bs
-			pos += p.raw(j, in[pos:], min(k, rem))
+			pos += z.raw(&r, in[pos:], min(k, rem))
 			continue
 		}
 		if inlineOK {
-			j.extents = append(j.extents, zextent{length: uint32(used), blocks: 1, inline: true})
-			j.idata = append([]byte(nil), dst[:n]...)
+			r.pclusters = append(r.pclusters, pcluster{length: uint32(used), blocks: 1, inline: true})
+			r.idata = append([]byte(nil), dst[:n]...)
 			pos += used
 			continue
 		}
@@ -302,140 +324,138 @@ func (p *zpipe) compress(c compressor, dst []byte, j *zjob) {
 			}
 		}
 		blocks := stored / bs
-		j.out = appendZeros(j.out, stored-n) // 0padding
-		j.out = append(j.out, dst[:n]...)
-		j.extents = append(j.extents, zextent{length: uint32(used), blocks: uint32(blocks)})
+		r.out = appendZeros(r.out, stored-n) // 0padding
+		r.out = append(r.out, dst[:n]...)
+		r.pclusters = append(r.pclusters, pcluster{length: uint32(used), blocks: uint32(blocks)})
 		pos += used
 	}
+	return r, nil
 }
 
 // raw stores the first count bytes of b uncompressed, one block per
-// extent, and returns count.
-func (p *zpipe) raw(j *zjob, b []byte, count int) int {
-	bs := p.w.bs
+// pcluster, and returns count.
+func (z *zworker) raw(r *zresult, b []byte, count int) int {
+	bs := z.bs
 	for done := 0; done < count; {
 		k := min(bs, count-done)
-		j.out = append(j.out, b[done:done+k]...)
-		j.out = appendZeros(j.out, bs-k)
-		j.extents = append(j.extents, zextent{length: uint32(k), blocks: 1, raw: true})
+		r.out = append(r.out, b[done:done+k]...)
+		r.out = appendZeros(r.out, bs-k)
+		r.pclusters = append(r.pclusters, pcluster{length: uint32(k), blocks: 1, raw: true})
 		done += k
 	}
 	return count
 }
 
-// sink writes the compressed segments in queue order.
-func (p *zpipe) sink() error {
-	w := p.w
-	bs := int64(w.bs)
-	var cur *zfile
-	for j := range p.order {
-		<-j.done
-		if err := p.failed(); err != nil {
-			p.recycle(j)
-			continue
-		}
-		err := func() error {
-			n := j.n
-			if j.first {
-				cur = &zfile{hint: w.nextBlock}
-				n.setStartBlk(w.nextBlock)
-			}
-			// A single-segment file is kept until its end is known, so
-			// it can be stored uncompressed if compression does not pay.
-			if j.first && j.last && p.fallback(n, j) {
-				return w.writeFlat(n, j.ibody, j.in)
-			}
-			blocks := int64(len(j.out)) / bs
-			if w.nextBlock+blocks > math.MaxUint32 {
-				return fmt.Errorf("image exceeds %d blocks", uint64(math.MaxUint32))
-			}
-			if _, err := w.out.Write(j.out); err != nil {
-				return err
-			}
-			w.dataCRC = crc32.Update(w.dataCRC, castagnoli, j.out)
-			w.dataLen += int64(len(j.out))
-			w.nextBlock += blocks
-			cur.blocks += blocks
-			if len(j.extents) > 0 {
-				p.extBuf = p.extBuf[:0]
-				for _, e := range j.extents {
-					p.extBuf = appendExtent(p.extBuf, e)
-				}
-				off, err := w.spool.write(p.extBuf)
-				if err != nil {
-					return err
-				}
-				if cur.nExt == 0 {
-					cur.extOff = off
-				} else if off != cur.extOff+cur.nExt*zextentSize {
-					return errors.New("internal error: a file's extents are not together in the spool")
-				}
-				cur.nExt += int64(len(j.extents))
-				cur.lastRaw = j.extents[len(j.extents)-1].raw
-			}
-			if j.idata != nil {
-				off, err := w.spool.write(j.idata)
-				if err != nil {
-					return err
-				}
-				cur.idata, cur.idataOff = len(j.idata), off
-			}
-			if j.last {
-				if cur.blocks == 0 {
-					n.setStartBlk(-1)
-				}
-				n.data = int64(len(w.zfiles))
-				n.flags |= flagZ
-				w.zfiles = append(w.zfiles, cur)
-			}
-			return nil
-		}()
-		p.recycle(j)
-		if err != nil {
-			p.fail(fmt.Errorf("erofs: writing data: %w", err))
-		}
+// write writes a compressed segment, in submission order, and recycles
+// its buffers.
+func (s *zsink) write(j *zjob, r zresult) (placedFile, error) {
+	o, err := s.place(j, r)
+	s.bufs.put(j.in)
+	s.bufs.put(r.out)
+	if err != nil {
+		return o, fmt.Errorf("erofs: writing data: %w", err)
 	}
-	return nil
+	return o, nil
+}
+
+func (s *zsink) place(j *zjob, r zresult) (placedFile, error) {
+	bs := int64(s.bs)
+	if j.first {
+		s.cur = &zfile{hint: s.next}
+		s.start = s.next
+	}
+	// A single-segment file is kept until its end is known, so it can be
+	// stored uncompressed if compression does not pay.
+	if j.first && j.last && s.fallback(j, r) {
+		return s.writeFlat(j)
+	}
+	cur := s.cur
+	blocks := int64(len(r.out)) / bs
+	if s.next+blocks > math.MaxUint32 {
+		return placedFile{}, fmt.Errorf("image exceeds %d blocks", uint64(math.MaxUint32))
+	}
+	if _, err := s.out.Write(r.out); err != nil {
+		return placedFile{}, err
+	}
+	s.crc = crc32.Update(s.crc, castagnoli, r.out)
+	s.dataLen += int64(len(r.out))
+	s.next += blocks
+	cur.blocks += blocks
+	if len(r.pclusters) > 0 {
+		s.pclBuf = s.pclBuf[:0]
+		for _, e := range r.pclusters {
+			s.pclBuf = appendPcluster(s.pclBuf, e)
+		}
+		off, err := s.spool.write(s.pclBuf)
+		if err != nil {
+			return placedFile{}, err
+		}
+		if cur.nPcl == 0 {
+			cur.pclOff = off
+		} else if off != cur.pclOff+cur.nPcl*pclusterRecordSize {
+			return placedFile{}, errors.New("internal error: a file's pclusters are not together in the spool")
+		}
+		cur.nPcl += int64(len(r.pclusters))
+		cur.lastRaw = r.pclusters[len(r.pclusters)-1].raw
+	}
+	if r.idata != nil {
+		off, err := s.spool.write(r.idata)
+		if err != nil {
+			return placedFile{}, err
+		}
+		cur.idata, cur.idataOff = len(r.idata), off
+	}
+	if !j.last {
+		return placedFile{}, nil
+	}
+	o := placedFile{z: cur, start: s.start, id: j.id, final: true}
+	if cur.blocks == 0 {
+		o.start = -1
+	}
+	s.cur = nil
+	return o, nil
 }
 
 // fallback reports whether a one-segment file is better stored
 // uncompressed: when its clusters, inline data and full index would take
 // at least the file's size, as mkfs.erofs decides.
-func (p *zpipe) fallback(n *inode, j *zjob) bool {
-	total := int64(len(j.out)) + int64(len(j.idata)) +
-		int64(mapHeaderSize+fullIndexReserved) + fullIndexSize*lclusterCount(n.size, p.w.bs)
-	return total >= n.size
+func (s *zsink) fallback(j *zjob, r zresult) bool {
+	total := int64(len(r.out)) + int64(len(r.idata)) +
+		int64(mapHeaderSize+fullIndexReserved) + fullIndexSize*lclusterCount(j.size, s.bs)
+	return total >= j.size
 }
 
 func lclusterCount(size int64, bs int) int64 { return (size + int64(bs) - 1) / int64(bs) }
 
-// writeFlat writes a file's data uncompressed, as writeData does.
-func (w *Writer) writeFlat(n *inode, ibody int, data []byte) error {
-	bs := int64(w.bs)
-	full := n.size / bs
-	blocks, err := w.planFlat(n, ibody)
+// writeFlat writes a one-segment file's data uncompressed, as writeData
+// does.
+func (s *zsink) writeFlat(j *zjob) (placedFile, error) {
+	bs := int64(s.bs)
+	data := j.in
+	fp, err := newFlatPlan(j.size, j.meta, s.bs, s.noInline, s.next)
 	if err != nil {
-		return err
+		return placedFile{}, err
 	}
+	full := j.size / bs
 	body := data[:full*bs]
-	if !n.inline() {
+	if !fp.inline {
 		body = data
 	}
-	if _, err := w.out.Write(body); err != nil {
-		return err
+	if _, err := s.out.Write(body); err != nil {
+		return placedFile{}, err
 	}
-	if err := w.out.padTo(bs); err != nil {
-		return err
+	if err := s.out.padTo(bs); err != nil {
+		return placedFile{}, err
 	}
-	w.dataCRC = crc32.Update(w.dataCRC, castagnoli, data)
-	w.dataLen += n.size
-	if n.inline() {
-		off, err := w.spool.write(data[full*bs:])
-		if err != nil {
-			return err
+	s.crc = crc32.Update(s.crc, castagnoli, data)
+	s.dataLen += j.size
+	o := placedFile{start: fp.start, id: j.id, inline: fp.inline, final: true}
+	if fp.inline {
+		if o.tail, err = s.spool.write(data[full*bs:]); err != nil {
+			return placedFile{}, err
 		}
-		n.data = off
 	}
-	w.nextBlock += blocks
-	return nil
+	s.next += fp.blocks
+	s.cur = nil
+	return o, nil
 }

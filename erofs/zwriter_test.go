@@ -2,7 +2,9 @@ package erofs_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"testing"
@@ -178,5 +180,63 @@ func TestParseCompression(t *testing.T) {
 		if _, err := erofs.NewWriter(&memImage{}, &erofs.WriterOptions{Compression: c}); err == nil {
 			t.Errorf("physical cluster size %d accepted", p)
 		}
+	}
+}
+
+// failAt is an io.WriterAt that fails every write at or past offset at.
+type failAt struct {
+	memImage
+	at int64
+}
+
+var errDiskFull = errors.New("disk full")
+
+func (f *failAt) WriteAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > f.at {
+		return 0, errDiskFull
+	}
+	return f.memImage.WriteAt(p, off)
+}
+
+// writeCompressed writes a few files of every kind, compressed with lz4
+// on the given number of workers, to dst, and returns the first error.
+func writeCompressed(dst io.WriterAt, workers int) error {
+	c, err := erofs.DefaultCompression("lz4")
+	if err != nil {
+		return err
+	}
+	c.Workers, c.Ztailpacking = workers, true
+	w, err := erofs.NewWriter(dst, &erofs.WriterOptions{Compression: c})
+	if err != nil {
+		return err
+	}
+	for i, size := range []int{0, 100, 5000, 70000, 5<<20 + 3} {
+		for _, kind := range []string{"zero", "noise", "text", "mixed"} {
+			data := zcontent(kind, size, uint64(i))
+			e := &erofs.Entry{Path: fmt.Sprintf("d/%s-%d", kind, size), Mode: erofs.ModeRegular | 0o644, Size: int64(size)}
+			if err := w.Add(e, bytes.NewReader(data)); err != nil {
+				w.Close()
+				return err
+			}
+		}
+	}
+	return w.Close()
+}
+
+// TestCompressedPipeline checks that the image does not depend on the
+// number of workers, and that an output error reaches Add or Close.
+func TestCompressedPipeline(t *testing.T) {
+	var one, four memImage
+	if err := writeCompressed(&one, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeCompressed(&four, 4); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(one.b, four.b) {
+		t.Error("the image differs between 1 and 4 workers")
+	}
+	if err := writeCompressed(&failAt{at: 1 << 20}, 3); !errors.Is(err, errDiskFull) {
+		t.Errorf("writing past a full disk: %v, want %v", err, errDiskFull)
 	}
 }

@@ -12,6 +12,12 @@
 // indexes encode (CI index, blob index + 1, block), and the v5-style chunk
 // table sorted by digest. Output is deterministic.
 //
+// Every EROFS record of a bootstrap (superblock, device slots, inodes,
+// directory blocks, xattrs, chunk indexes) is encoded and decoded by
+// package erofs; this package adds only what RAFS v6 adds: the extended
+// superblock, the blob table, the chunk table, the prefetch table, the
+// placement of the inodes and what the chunk indexes carry.
+//
 // Read parses a bootstrap back into the model and validates what nydusd
 // validates. Merge overlays per-layer bootstraps with OCI whiteout rules
 // into the merged bootstrap of an image. ChunkDict indexes a prior

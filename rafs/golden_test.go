@@ -141,7 +141,7 @@ func TestGoldenFixture(t *testing.T) {
 		// Raw chunk index entry in the inode (spec §1.10).
 		nid := []int{133, 136}[i]
 		at := 8192 + nid*32 + 64
-		ci, dev, blk := decodeChunkIndex(img[at:])
+		ci, dev, blk := chunkOf(erofs.DecodeChunkIndex(img[at:]))
 		if ci != f.ci || dev != 1 || blk != f.blk {
 			t.Errorf("%s: chunk index (ci %d, dev %d, blk %d)", f.name, ci, dev, blk)
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
+	"math"
 	"math/bits"
 	"slices"
 	"strings"
@@ -113,9 +114,9 @@ type dirEnt struct {
 
 func (w *winode) nid() uint64      { return uint64(w.off / inodeSlot) }
 func (w *winode) xattrSize() int64 { return int64(w.bits &^ inlineBit) }
-func (w *winode) metaSize() int64  { return extendedInodeSize + w.xattrSize() }
+func (w *winode) metaSize() int64  { return erofs.ExtendedInodeSize + w.xattrSize() }
 func (w *winode) inline() bool     { return w.bits&inlineBit != 0 }
-func (w *winode) fileType() uint8  { return fileTypeOfMode(w.n.Mode) }
+func (w *winode) fileType() uint8  { return erofs.FileTypeOfMode(w.n.Mode) }
 func (w *winode) isDir() bool      { return w.n.IsDir() }
 func (w *winode) hasBlockData() bool {
 	return w.isDir() || w.n.Mode&erofs.ModeTypeMask == erofs.ModeSymlink
@@ -486,7 +487,7 @@ func (e *encoder) prepare(w *winode) error {
 	if n.MtimeNsec >= 1e9 {
 		return fmt.Errorf("mtime nanoseconds %d out of range", n.MtimeNsec)
 	}
-	if n.Mode&^(erofs.ModeTypeMask|erofs.ModePermMask) != 0 || fileTypeOfMode(n.Mode) == 0 {
+	if n.Mode&^(erofs.ModeTypeMask|erofs.ModePermMask) != 0 || erofs.FileTypeOfMode(n.Mode) == 0 {
 		return fmt.Errorf("invalid mode %#o", n.Mode)
 	}
 	x, err := xattrSize(n.Xattrs)
@@ -627,7 +628,7 @@ func xattrSize(xs map[string][]byte) (int64, error) {
 	if len(xs) == 0 {
 		return 0, nil
 	}
-	size := int64(xattrHeaderSize)
+	size := erofs.XattrIbodyHeaderSize
 	for _, name := range sortedXattrNames(xs) {
 		v := xs[name]
 		_, suffix, ok := erofs.SplitXattrName(name)
@@ -640,28 +641,21 @@ func xattrSize(xs map[string][]byte) (int64, error) {
 		if len(v) > MaxXattrValueLen {
 			return 0, fmt.Errorf("xattr %q: value of %d bytes is longer than %d", name, len(v), MaxXattrValueLen)
 		}
-		size += alignUp(int64(xattrEntryHeaderSize+len(suffix)+len(v)), 4)
+		size += erofs.XattrEntrySize(len(suffix), len(v))
 	}
-	if (size-xattrHeaderSize)/4+1 > 0xFFFF {
+	if size > erofs.XattrIbodySize(math.MaxUint16) {
 		return 0, fmt.Errorf("xattrs take %d bytes, more than an inode can hold", size)
 	}
-	return size, nil
+	return int64(size), nil
 }
 
 // appendXattrs appends the inline xattr ibody of xs (validated by
 // xattrSize), entries sorted by name.
 func appendXattrs(dst []byte, xs map[string][]byte) []byte {
-	dst = append(dst, make([]byte, xattrHeaderSize)...)
+	dst = erofs.XattrIbodyHeader{}.Append(dst)
 	for _, name := range sortedXattrNames(xs) {
-		v := xs[name]
 		idx, suffix, _ := erofs.SplitXattrName(name)
-		dst = append(dst, uint8(len(suffix)), idx, 0, 0)
-		le.PutUint16(dst[len(dst)-2:], uint16(len(v)))
-		dst = append(dst, suffix...)
-		dst = append(dst, v...)
-		for len(dst)%4 != 0 {
-			dst = append(dst, 0)
-		}
+		dst = erofs.AppendXattrEntry(dst, idx, suffix, xs[name])
 	}
 	return dst
 }
@@ -674,12 +668,9 @@ func appendXattrs(dst []byte, xs map[string][]byte) []byte {
 func forEachDirent(kids []*Node, fn func(name string, kid int, off int64)) {
 	var d int64
 	one := func(name string, kid int) {
-		cost := int64(direntSize + len(name))
-		if d%BlockSize+cost > BlockSize {
-			d = alignUp(d, BlockSize)
-		}
+		d = erofs.DirentOffset(d, len(name), BlockSize)
 		fn(name, kid, d)
-		d += cost
+		d += erofs.DirentSize + int64(len(name))
 	}
 	dots := [2]string{".", ".."}
 	di := 0
@@ -698,7 +689,7 @@ func forEachDirent(kids []*Node, fn func(name string, kid int, off int64)) {
 // dirSize returns the size of a directory's data (spec §1.9).
 func dirSize(kids []*Node) int64 {
 	var d int64
-	forEachDirent(kids, func(name string, _ int, off int64) { d = off + direntSize + int64(len(name)) })
+	forEachDirent(kids, func(name string, _ int, off int64) { d = off + erofs.DirentSize + int64(len(name)) })
 	return d
 }
 
@@ -718,16 +709,10 @@ func (e *encoder) dirBlocks(r int32, fn func(off int64, blk []byte) error) error
 			return
 		}
 		b := e.dirBlk[:min(BlockSize, d.size-blkNo*BlockSize)]
-		clear(b)
-		nameOff := direntSize * len(blk)
-		for j, en := range blk {
-			de := b[j*direntSize:]
-			t := e.rec(en.rec)
-			le.PutUint64(de[0:], t.nid())
-			le.PutUint16(de[8:], uint16(nameOff))
-			de[10] = t.fileType()
-			nameOff += copy(b[nameOff:], en.name)
-		}
+		erofs.EncodeDirBlock(b, len(blk), func(j int) (uint64, uint8, string) {
+			t := e.rec(blk[j].rec)
+			return t.nid(), t.fileType(), blk[j].name
+		})
 		blk = blk[:0]
 		err = fn(blkNo*BlockSize, b)
 	}
@@ -844,7 +829,7 @@ func (e *encoder) placeOne(a *allocator, w *winode) {
 	defer func() { a.cursor = alignUp(a.cursor, inodeSlot) }()
 	switch {
 	case w.n.IsRegular():
-		need := alignUp(meta, chunkIndexSize) + chunkIndexSize*int64(len(w.n.Chunks))
+		need := alignUp(meta, erofs.ChunkIndexSize) + erofs.ChunkIndexSize*int64(len(w.n.Chunks))
 		if off, ok := a.frag(need); ok {
 			w.off = off
 			return
@@ -921,7 +906,7 @@ func (e *encoder) inodePiece(r int32) []byte {
 	w := e.rec(r)
 	n := w.n
 	at := e.metaAddr + w.off
-	buf := append(e.buf[:0], make([]byte, extendedInodeSize)...)
+	buf := append(e.buf[:0], make([]byte, erofs.ExtendedInodeSize)...)
 	if w.xattrSize() > 0 {
 		buf = appendXattrs(buf, n.Xattrs)
 	}
@@ -932,15 +917,14 @@ func (e *encoder) inodePiece(r int32) []byte {
 	case erofs.ModeRegular:
 		layout = erofs.LayoutChunkBased
 		size = n.Size
-		iu = chunkFormatIndexes | e.chunkBits(n)
-		for len(buf)%chunkIndexSize != 0 {
+		iu = erofs.ChunkFormatIndexes | e.chunkBits(n)
+		for len(buf)%erofs.ChunkIndexSize != 0 {
 			buf = append(buf, 0)
 		}
 		for i := range n.Chunks {
 			c := &n.Chunks[i]
-			var idx [chunkIndexSize]byte
-			encodeChunkIndex(idx[:], c.Index, c.BlobIndex, uint32(c.UncompressedOffset/BlockSize))
-			buf = append(buf, idx[:]...)
+			buf = append(buf, make([]byte, erofs.ChunkIndexSize)...)
+			chunkIndex(c.Index, c.BlobIndex, uint32(c.UncompressedOffset/BlockSize)).Encode(buf[len(buf)-erofs.ChunkIndexSize:])
 		}
 	case erofs.ModeDir, erofs.ModeSymlink:
 		d := e.dataSize(w)
@@ -968,20 +952,20 @@ func (e *encoder) inodePiece(r int32) []byte {
 	case erofs.ModeCharDevice, erofs.ModeBlockDevice:
 		iu = erofs.EncodeDev(n.Devmajor, n.Devminor)
 	}
-	ino := buf[:extendedInodeSize]
-	le.PutUint16(ino[ieFormat:], uint16(formatExtended|layout<<1))
-	if w.xattrSize() > 0 {
-		le.PutUint16(ino[ieXattrIcount:], uint16((w.xattrSize()-xattrHeaderSize)/4+1))
+	core := erofs.Inode{
+		Format:     uint16(erofs.InodeExtended | layout<<1),
+		XattrCount: erofs.XattrIcount(int(w.xattrSize())),
+		Mode:       uint16(n.Mode),
+		Size:       size,
+		U:          iu,
+		Ino:        w.ino,
+		UID:        n.UID,
+		GID:        n.GID,
+		Mtime:      uint64(n.Mtime),
+		MtimeNsec:  n.MtimeNsec,
+		Nlink:      w.nlink,
 	}
-	le.PutUint16(ino[ieMode:], uint16(n.Mode))
-	le.PutUint64(ino[ieSize:], size)
-	le.PutUint32(ino[ieU:], iu)
-	le.PutUint32(ino[ieIno:], w.ino)
-	le.PutUint32(ino[ieUID:], n.UID)
-	le.PutUint32(ino[ieGID:], n.GID)
-	le.PutUint64(ino[ieMtime:], uint64(n.Mtime))
-	le.PutUint32(ino[ieMtimeNsec:], n.MtimeNsec)
-	le.PutUint32(ino[ieNlink:], w.nlink)
+	core.Encode(buf)
 	e.buf = buf
 	return buf
 }
@@ -994,44 +978,46 @@ func (e *encoder) head() []byte {
 	img := make([]byte, max(e.metaAddr, BlockSize))
 
 	// EROFS superblock.
-	sb := img[sbOffset : sbOffset+sbSize]
-	le.PutUint32(sb[sbMagic:], erofs.Magic)
-	le.PutUint32(sb[sbFeatureCompat:], FeatureCompatRAFSV6)
-	sb[sbBlkszBits] = blockBits
-	le.PutUint16(sb[sbRootNid:], uint16(root.nid()))
-	le.PutUint64(sb[sbInos:], uint64(e.ino))
-	le.PutUint32(sb[sbBlocks:], uint32(e.blocks))
-	le.PutUint32(sb[sbMetaBlkAddr:], uint32(e.metaAddr/BlockSize))
-	le.PutUint32(sb[sbFeatureIncompat:], featureIncompatRAFS)
-	le.PutUint16(sb[sbExtraDevices:], uint16(len(b.Blobs)))
-	le.PutUint16(sb[sbDevtSlotOff:], devtSlotOff)
+	sb := erofs.Superblock{
+		Magic:           erofs.Magic,
+		FeatureCompat:   FeatureCompatRAFSV6,
+		FeatureIncompat: featureIncompatRAFS,
+		BlkSzBits:       blockBits,
+		RootNid:         root.nid(),
+		Inodes:          uint64(e.ino),
+		Blocks:          e.blocks,
+		MetaBlkAddr:     uint32(e.metaAddr / BlockSize),
+		ExtraDevices:    uint16(len(b.Blobs)),
+		DevtSlotOff:     devtSlotOff,
+	}
+	sb.Encode(img[sbOffset:])
 
 	// Extended superblock.
 	flags := b.Flags
 	if e.xattrs {
 		flags |= FlagHasXattr
 	}
-	ext := img[extSBOffset : extSBOffset+extSBSize]
-	le.PutUint64(ext[extFlags:], flags)
-	le.PutUint64(ext[extBlobTableOffset:], uint64(e.blobTableOff))
-	le.PutUint32(ext[extBlobTableSize:], uint32(blobEntrySize*len(b.Blobs)))
-	le.PutUint32(ext[extChunkSize:], b.ChunkSize)
-	le.PutUint64(ext[extChunkTableOffset:], uint64(e.chunkTableOff))
-	le.PutUint64(ext[extChunkTableSize:], uint64(len(e.records))*chunkRecordSize)
-	le.PutUint64(ext[extPrefetchTableOff:], uint64(e.prefetchOff))
-	le.PutUint32(ext[extPrefetchTableSize:], uint32(e.prefetchSize))
+	ext := extSuperblock{
+		flags:               flags,
+		blobTableOffset:     uint64(e.blobTableOff),
+		blobTableSize:       uint32(blobEntrySize * len(b.Blobs)),
+		chunkSize:           b.ChunkSize,
+		chunkTableOffset:    uint64(e.chunkTableOff),
+		chunkTableSize:      uint64(len(e.records)) * chunkRecordSize,
+		prefetchTableOffset: uint64(e.prefetchOff),
+		prefetchTableSize:   uint32(e.prefetchSize),
+	}
+	ext.encode(img[extSBOffset:])
 
 	// Device slots, blob table, prefetch table.
 	pos := e.fileSize
 	for i := range b.Blobs {
 		bi := &b.Blobs[i]
-		slot := img[devSlotOffset+devSlotSize*int64(i):][:devSlotSize]
-		copy(slot[dsTag:dsTag+64], bi.ID)
 		nblk := int64(bi.UncompressedSize / BlockSize)
 		mapped := alignUp(pos, mappedAlign) / BlockSize
 		pos = (mapped + nblk) * BlockSize
-		le.PutUint32(slot[dsBlocks:], uint32(nblk))
-		le.PutUint32(slot[dsMappedBlkaddr:], uint32(mapped))
+		slot := erofs.SuperblockDevice{Tag: bi.ID, Blocks: uint64(nblk), UniAddr: uint64(mapped)}
+		slot.Encode(img[devSlotOffset+devSlotSize*int64(i):])
 		encodeBlobEntry(img[e.blobTableOff+blobEntrySize*int64(i):][:blobEntrySize], i, b.ChunkSize, bi)
 	}
 	if e.prefetchSize > 0 {
@@ -1158,7 +1144,7 @@ func (e *encoder) chunkBits(n *Node) uint32 {
 		}
 	}
 	big := uint32(bits.Len64(n.Size-1)) - blockBits // log2(next power of two ≥ size) − 12
-	if big > chunkFormatBitsMask {
+	if big > erofs.ChunkFormatBlkBits {
 		return base
 	}
 	return big

@@ -1,4 +1,4 @@
-package convert
+package image
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/rafs-dev/rafs/convert"
 )
 
 // AnnotationUncompressed is the annotation (and content label) with
@@ -32,7 +34,7 @@ const AnnotationUncompressed = "containerd.io/uncompressed"
 // in a temporary file in TempDir and then copied to w. The EROFS UUID is
 // derived from desc's "containerd.io/uncompressed" annotation (the diff
 // ID) when it has one, else from desc's digest.
-func ConvertLayer(ctx context.Context, desc ocispec.Descriptor, r io.Reader, w io.Writer, opts *ImageOptions) (ocispec.Descriptor, error) {
+func ConvertLayer(ctx context.Context, desc ocispec.Descriptor, r io.Reader, w io.Writer, opts *Options) (ocispec.Descriptor, error) {
 	c, err := NewConverter(opts)
 	if err != nil {
 		return ocispec.Descriptor{}, err
@@ -44,7 +46,7 @@ func ConvertLayer(ctx context.Context, desc ocispec.Descriptor, r io.Reader, w i
 	out := ocispec.Descriptor{Annotations: map[string]string{}}
 	switch o.Type {
 	case TypeNydus:
-		res, err := TarToNydus(r, w, &o.Nydus)
+		res, err := convert.TarToNydus(r, w, &o.Nydus)
 		if err != nil {
 			return ocispec.Descriptor{}, fmt.Errorf("convert: layer %s: %w", desc.Digest, err)
 		}
@@ -70,7 +72,7 @@ func ConvertLayer(ctx context.Context, desc ocispec.Descriptor, r io.Reader, w i
 		eo := o.EROFS
 		u := layerUUID(hash)
 		eo.Image.UUID = &u
-		res, err := TarToEROFS(r, f, &eo)
+		res, err := convert.TarToEROFS(r, f, &eo)
 		if err != nil {
 			return ocispec.Descriptor{}, fmt.Errorf("convert: layer %s: %w", desc.Digest, err)
 		}
