@@ -152,7 +152,7 @@ type FS struct {
 	devMask    uint16
 	flat       bool // no devices given: extra devices live in the primary at their uniaddr
 	prefixes   []xattrLongPrefix
-	zcfg       zConfig // compression configuration (spec §7.2)
+	zcfg       zConfig // compression configuration (EROFS_FEATURE_INCOMPAT_COMPR_CFGS records)
 
 	packedOnce sync.Once
 	packed     *fsData // the packed inode's data, shared by files with fragments
@@ -260,7 +260,8 @@ func checkIncompat(incompat uint32) error {
 	return nil
 }
 
-// verifyChecksum checks the superblock CRC-32C (spec §1.3).
+// verifyChecksum checks the superblock CRC-32C (struct erofs_super_block
+// checksum, EROFS_FEATURE_COMPAT_SB_CHKSUM in fs/erofs/erofs_fs.h).
 func (f *FS) verifyChecksum() error {
 	buf := make([]byte, checksumLen(int(f.blkSize)))
 	if err := readFull(f.r, buf, SuperblockOffset); err != nil {

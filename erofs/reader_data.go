@@ -114,7 +114,9 @@ func (d *fsData) readAll() ([]byte, error) {
 }
 
 // mapDevice resolves block blk of device devID (0: the unified address
-// space) to a reader and byte offset (spec §6.2).
+// space) to a reader and byte offset: extra device N occupies the blocks
+// from its struct erofs_deviceslot mapped_blkaddr on (fs/erofs/data.c,
+// erofs_map_dev).
 func (f *FS) mapDevice(nid uint64, devID uint16, blk uint64) (io.ReaderAt, int64, error) {
 	pos := int64(blk) << f.blkBits
 	if devID != 0 && f.devMask != 0 {
@@ -165,7 +167,8 @@ func (m *flatMapper) mapExtent(off int64) (fsExtent, error) {
 }
 
 // chunkMapper maps CHUNK_BASED files through their block map (4-byte
-// entries) or chunk indexes (8-byte entries) (spec §5).
+// entries) or chunk indexes (8-byte struct erofs_inode_chunk_index)
+// (Documentation/filesystems/erofs.rst, "Chunk-based files").
 type chunkMapper struct {
 	fsys      *FS
 	ino       *fsInode

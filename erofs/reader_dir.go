@@ -1,6 +1,7 @@
 package erofs
 
-// Directory decoding for the reader (spec §3).
+// Directory decoding for the reader (struct erofs_dirent;
+// Documentation/filesystems/erofs.rst, "Directories").
 
 import (
 	"bytes"

@@ -275,7 +275,8 @@ func prefixTree() []wantEntry {
 }
 
 // goldenDirSize computes a directory's i_size the way mkfs.erofs lays out
-// directory blocks (spec §3.4) from the names of its entries.
+// directory blocks (Documentation/filesystems/erofs.rst, "Directories")
+// from the names of its entries.
 func goldenDirSize(names []string, blksz int) int64 {
 	names = append([]string{".", ".."}, names...)
 	sort.Strings(names)
@@ -1062,7 +1063,8 @@ func TestCompactInodeMtime(t *testing.T) {
 }
 
 // TestUnifiedAddressing: device_id 0 addresses the unified space, in which
-// extra device N occupies [uniaddr, uniaddr+blocks) (spec §6.2).
+// extra device N occupies [uniaddr, uniaddr+blocks), uniaddr being its
+// struct erofs_deviceslot mapped_blkaddr.
 func TestUnifiedAddressing(t *testing.T) {
 	img, blob := loadGolden(t, "blobdev.erofs"), loadGolden(t, "blob.img")
 	b := mutate(t, "blobdev.erofs", func(img []byte, f *FS) {

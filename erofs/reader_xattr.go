@@ -1,6 +1,9 @@
 package erofs
 
-// Extended attribute decoding for the reader (spec §4).
+// Extended attribute decoding for the reader: inline and shared xattrs
+// (struct erofs_xattr_ibody_header and erofs_xattr_entry in the kernel's
+// fs/erofs/erofs_fs.h; Documentation/filesystems/erofs.rst, "On-disk
+// details").
 
 import "io"
 
@@ -10,7 +13,9 @@ type xattrLongPrefix struct {
 	visible bool   // false if base_index has no short prefix (hidden, as in Linux)
 }
 
-// readXattrPrefixes loads the long xattr name prefix table (spec §4.5).
+// readXattrPrefixes loads the long xattr name prefix table
+// (Documentation/filesystems/erofs.rst, "Long extended attribute name
+// prefixes"; struct erofs_xattr_long_prefix).
 func (f *FS) readXattrPrefixes() error {
 	n := int(f.sb.XattrPrefixCount)
 	if f.sb.FeatureIncompat&FeatureIncompatXattrPrefixes == 0 || n == 0 {

@@ -1,6 +1,7 @@
 package erofs
 
-// Compressed file data (spec §7): the extent mapper of the COMPRESSED_FULL
+// Compressed file data (Documentation/filesystems/erofs.rst, "Data
+// compression"; fs/erofs/zmap.c): the extent mapper of the COMPRESSED_FULL
 // and COMPRESSED_COMPACT layouts and the decoding of extents.
 //
 // A compressed file is cut into logical clusters (lclusters) of L bytes,
@@ -64,7 +65,7 @@ type zMapper struct {
 	ebase   int64    // full: position of entry 0; compact: of the first pack
 	idxEnd  int64    // end of the index area
 
-	// Compact layout (spec §7.6).
+	// Compact layout (EROFS_INODE_COMPRESSED_COMPACT).
 	totalIdx   int64 // ceil(i_size / blksz)
 	init4, c2b int64
 	lobits     uint
@@ -86,7 +87,8 @@ type zMapper struct {
 // zIndexCacheBytes is how many index bytes a zMapper reads at once.
 const zIndexCacheBytes = 512
 
-// newZMapper decodes the map header of a compressed inode (spec §7.3).
+// newZMapper decodes the map header of a compressed inode (struct
+// z_erofs_map_header).
 func (f *FS) newZMapper(i *fsInode) (*zMapper, error) {
 	m := &zMapper{fsys: f, ino: i, compact: i.layout == LayoutCompressedCompact, tailHead: -1}
 	if i.size == 0 {
@@ -257,7 +259,8 @@ func (m *zMapper) entry(lcn int64) (zEntry, error) {
 	return e, nil
 }
 
-// fullEntry decodes a full (8-byte) index entry (spec §7.5).
+// fullEntry decodes a full (8-byte) index entry (struct
+// z_erofs_lcluster_index).
 func (m *zMapper) fullEntry(lcn int64) (zEntry, error) {
 	b, err := m.idx(m.ebase+lcn*fullIndexSize, fullIndexSize)
 	if err != nil {
@@ -284,7 +287,8 @@ func (m *zMapper) fullEntry(lcn int64) (zEntry, error) {
 	return e, nil
 }
 
-// compactEntry decodes a compact index entry (spec §7.6): the entry's
+// compactEntry decodes a compact index entry (Z_EROFS_ADVISE_COMPACTED_2B,
+// fs/erofs/zmap.c): the entry's
 // type and value, and what is implicit in compact packs: delta[0] of a
 // pack's last entry, delta[1] of every entry and the block address of a
 // HEAD.
@@ -662,8 +666,9 @@ func (f *FS) decodeExtent(nid uint64, e fsExtent, dst []byte) error {
 // kept: consecutive small files often share a pcluster of fragments.
 const packedCacheExtents = 4
 
-// packedData returns the reader of the packed inode (fragments, spec
-// §7.11), shared by all files of the file system.
+// packedData returns the reader of the packed inode (struct
+// erofs_super_block packed_nid; fragments, Z_EROFS_ADVISE_FRAGMENT_PCLUSTER),
+// shared by all files of the file system.
 func (f *FS) packedData() (*fsData, error) {
 	f.packedOnce.Do(func() {
 		if f.sb.PackedNid == 0 {

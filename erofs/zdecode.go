@@ -1,7 +1,9 @@
 package erofs
 
 // Decompressors for the reader and the compression configuration records
-// that follow the superblock (spec §7.2, §7.7).
+// that follow the superblock when EROFS_FEATURE_INCOMPAT_COMPR_CFGS is set
+// (struct z_erofs_lz4_cfgs, z_erofs_lzma_cfgs, z_erofs_deflate_cfgs and
+// z_erofs_zstd_cfgs in the kernel's fs/erofs/erofs_fs.h).
 
 import (
 	"bytes"
@@ -132,7 +134,7 @@ var errShortOutput = errors.New("stream ends early")
 // decompress decodes the compressed stream src (without its zero padding)
 // of algorithm alg into exactly len(dst) bytes. The stream may decode to
 // more than len(dst) bytes when partial is set (a partially referenced
-// pcluster, spec §7.12); otherwise the kernel's tolerance applies: a stream
+// pcluster, Z_EROFS_LI_PARTIAL_REF in fs/erofs/erofs_fs.h); otherwise the kernel's tolerance applies: a stream
 // must produce at least len(dst) bytes and the rest is ignored.
 func (f *FS) decompress(alg uint8, dst, src []byte, partial bool) error {
 	switch alg {

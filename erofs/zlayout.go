@@ -323,7 +323,8 @@ func (l *layout) appendZmeta(b []byte, start int, n *inode) ([]byte, error) {
 	return b, nil
 }
 
-// appendCompact encodes compact indexes (§7.6 of the format notes): packs
+// appendCompact encodes compact indexes (EROFS_INODE_COMPRESSED_COMPACT;
+// the reader's side is in the kernel's fs/erofs/zmap.c): packs
 // of two 16-bit or sixteen 14-bit entries, each ending in a base block
 // address from which the reader counts the clusters of the pack. The
 // indexes start at byte ebase of the inode.
