@@ -82,7 +82,7 @@ func TestFixtureNativeBlob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// §3.1 byte ranges.
+	// Byte ranges of the sections (see the package documentation).
 	want := []struct {
 		name      string
 		off, size int64

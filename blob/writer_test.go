@@ -153,7 +153,7 @@ func checkBlob(t *testing.T, data []byte, info *Info, descs []*StoredChunk, chun
 	if td != info.TOCDigest || ts != int64(info.TOCSize) {
 		t.Errorf("TOC digest/size %x/%d, info %x/%d", td, ts, info.TOCDigest, info.TOCSize)
 	}
-	// Layout: §3.1 order with contiguous sections.
+	// Layout: the sections in the package documentation's order, contiguous.
 	names := []string{SectionData, SectionMeta, SectionMetaHeader, SectionDigest, SectionBootstrap}
 	if boot == nil {
 		names = names[:4]

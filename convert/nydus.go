@@ -14,8 +14,9 @@ import (
 )
 
 // PlaceholderBlobID is the blob id a per-layer bootstrap inlined in its own
-// blob carries (spec §3.8): the blob's digest is not known while the blob
-// is being written. Readers substitute the real id (ReadNydusLayer).
+// blob carries, as nydus-image --blob-inline-meta writes it (64 'x's, in
+// nydus's builder/src/lib.rs): the blob's digest is not known while the
+// blob is being written. Readers substitute the real id (ReadNydusLayer).
 var PlaceholderBlobID = strings.Repeat("x", 64)
 
 // NydusOptions configure TarToNydus. The zero value (or nil) gives what
@@ -35,7 +36,8 @@ type NydusOptions struct {
 	ChunkSize int
 	// ChunkDict, when set, is a dictionary of chunks that already exist in
 	// other blobs: a chunk found there is referenced from the dictionary's
-	// blob instead of being stored again (spec §3.12). The dictionary
+	// blob instead of being stored again (nydus-image --chunk-dict; Nydus's
+	// docs/nydus-image.md, "Build Nydus Image With Chunk-Dict"). The dictionary
 	// must have real blob ids and the same chunk size; only chunks of
 	// blobs with the same digester are used.
 	ChunkDict *rafs.ChunkDict

@@ -26,7 +26,11 @@ const BlockSize = 4096
 
 const blockBits = 12
 
-// Whole-file layout (spec §1.1).
+// Whole-file layout: the EROFS superblock, the RAFS v6 extended superblock
+// (RafsV6SuperBlockExt in nydus's rafs/src/metadata/layout/v6.rs), the device
+// slots (RafsV6Device), then the blob table (RafsV6BlobTable), the prefetch
+// table, the inodes and the chunk table at offsets the extended superblock
+// records.
 const (
 	sbOffset        = erofs.SuperblockOffset // EROFS superblock
 	sbSize          = erofs.SuperblockSize

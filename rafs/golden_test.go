@@ -34,7 +34,7 @@ func TestGoldenFixture(t *testing.T) {
 	img := readFixture(t, "bootstrap/rafs-v6-2.2.boot")
 	raw := readFixture(t, "blobs/"+fixtureBlobID)
 
-	// Raw superblock fields (spec §1.1 worked example).
+	// Raw superblock fields (struct erofs_super_block, RafsV6SuperBlockExt).
 	u32 := func(off int) uint32 { return binary.LittleEndian.Uint32(img[off:]) }
 	u64 := func(off int) uint64 { return binary.LittleEndian.Uint64(img[off:]) }
 	rawChecks := []struct {
@@ -110,7 +110,7 @@ func TestGoldenFixture(t *testing.T) {
 		{"lib.rs", 16931, 0, 0, 0, 0x12dc, 0, 0},
 		{"sync_io.rs", 13400, 1, 5, 0x5000, 0xb9e, 0x12dc, 1},
 	}
-	// The blob's chunk digest array (spec §3.1): 2 × 32 bytes at 12954.
+	// The blob's chunk digest array (blob.digest): 2 × 32 bytes at 12954.
 	digests := raw[12954 : 12954+64]
 	zr, err := zstd.NewReader(nil)
 	if err != nil {
@@ -138,7 +138,7 @@ func TestGoldenFixture(t *testing.T) {
 		if sum := blake3.Sum256(data); sum != c.Digest {
 			t.Errorf("%s: blake3 of data %x != digest %x", f.name, sum, c.Digest)
 		}
-		// Raw chunk index entry in the inode (spec §1.10).
+		// Raw chunk index entry in the inode (RafsV6InodeChunkAddr).
 		nid := []int{133, 136}[i]
 		at := 8192 + nid*32 + 64
 		ci, dev, blk := chunkOf(erofs.DecodeChunkIndex(img[at:]))
@@ -182,7 +182,8 @@ func TestGoldenFixture(t *testing.T) {
 
 // inlineBootstrap extracts the zstd-compressed image.boot that an older
 // inline-meta nydus blob carries, through the blob's table of contents
-// (spec §3.7): 128-byte entries before the final 512-byte tar header.
+// (TocEntry in nydus's storage/src/meta/toc.rs): 128-byte entries before
+// the final 512-byte tar header.
 func inlineBootstrap(t testing.TB, blob []byte) []byte {
 	t.Helper()
 	hdr := blob[len(blob)-512:]

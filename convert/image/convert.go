@@ -42,7 +42,7 @@ const (
 	LinkReferrer
 	// LinkMergeIndex gives one index that lists the source manifests
 	// first and the converted ones after them, marked by their platform's
-	// os.features (nydusify --merge-platform; the erofs-image-spec's index).
+	// os.features (as nydusify --merge-platform does).
 	LinkMergeIndex
 )
 
@@ -66,7 +66,7 @@ type Options struct {
 	EROFS convert.EROFSOptions
 	// EROFSMediaType is the media type of EROFS layers:
 	// MediaTypeEROFSLayer (containerd, the default when empty) or
-	// MediaTypeEROFS (erofs-image-spec).
+	// MediaTypeEROFS (the IANA-registered application/vnd.erofs).
 	EROFSMediaType types.MediaType
 
 	// Platforms selects the manifests of an index to convert: those whose

@@ -19,7 +19,8 @@ const (
 	// MediaTypeEROFSLayer is containerd's media type for a native EROFS
 	// layer (the default for EROFS images).
 	MediaTypeEROFSLayer types.MediaType = "application/vnd.erofs.layer.v1"
-	// MediaTypeEROFS is the erofs-image-spec media type of an EROFS layer.
+	// MediaTypeEROFS is the media type registered with IANA for an EROFS
+	// image, used for an EROFS layer.
 	MediaTypeEROFS types.MediaType = "application/vnd.erofs"
 
 	// AnnotationNydusBlob marks a Nydus blob layer ("true").

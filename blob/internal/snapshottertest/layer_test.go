@@ -179,7 +179,8 @@ func buildLayer(t *testing.T, cfg config) *layer {
 	info, err := w.Finish(func(data *blob.Info) ([]byte, error) {
 		if data.ChunkCount > 0 {
 			// The per-layer blob-table entry of an inline bootstrap
-			// (rafs-format §3.8): placeholder id, size before the
+			// (as nydus-image --blob-inline-meta writes it): placeholder id,
+			// size before the
 			// bootstrap, no TOC digest.
 			l.model.Blobs = []rafs.BlobInfo{rafs.NewBlobInfo(strings.Repeat("x", 64), data)}
 		}

@@ -116,9 +116,9 @@ func checkLayer(t *testing.T, l *layer) {
 		} else if c != converter.CompressorNone && c != converter.CompressorZstd {
 			t.Errorf("%s: compressor %#x: UnpackEntry decodes only none and zstd", e.Name, c)
 		}
-		// image.blob is special (rafs-format §3.7): flags none, yet its
-		// uncompressed size is the blob's uncompressed address space, and
-		// its digest also covers its tar header. UnpackEntry copies the
+		// image.blob is special (nydus's TocEntry for image.blob): flags
+		// none, yet its uncompressed size is the blob's uncompressed
+		// address space, and its digest also covers its tar header. UnpackEntry copies the
 		// compressed size; that case is checked below.
 		if e.Name != blob.SectionData {
 			if uint64(len(data)) != te.GetUncompressedSize() {
