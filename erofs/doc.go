@@ -14,6 +14,11 @@
 // encoders for LZ4 and LZMA are in this module (erofs/lz4 and
 // erofs/internal/lzma), since EROFS needs them to fill a cluster exactly.
 //
+// Tree is the Writer's namespace on its own: the same entries, hard
+// links, whiteouts, opaque directories, implied parents and rules for
+// names and xattrs, for builders of other formats (the Nydus builder of
+// package convert).
+//
 // Open reads an image as an io/fs.FS. The fs.FileInfo values it returns
 // carry a *Stat with what io/fs has no place for: the raw mode, owner,
 // modification time with nanoseconds, link count, device numbers and
@@ -26,8 +31,8 @@
 // decoder there, used by both the Writer and the reader, and exported
 // where package rafs needs them (Superblock, SuperblockDevice, Inode,
 // Dirent and EncodeDirBlock, XattrIbodyHeader and the xattr entries,
-// ChunkIndex). The format is
-// described in the kernel's Documentation/filesystems/erofs.rst and by
-// erofs-utils; this package follows what mkfs.erofs 1.9.3 writes where the
-// format leaves a choice.
+// ChunkIndex). The format is described in the kernel's
+// Documentation/filesystems/erofs.rst and fs/erofs/erofs_fs.h; this
+// package follows what mkfs.erofs 1.9.3 writes where the format leaves a
+// choice.
 package erofs

@@ -1,9 +1,13 @@
 package erofs
 
-// This file holds the EROFS on-disk format: constants, field offsets and the
-// encoders and decoders of the fixed-size structures. All integers are
-// little-endian. Names follow the kernel's include/erofs_fs.h where one
-// exists.
+// This file holds the EROFS on-disk format: constants, field offsets and
+// one encoder and one decoder per record (superblock and device slots,
+// compact and extended inodes, directory blocks, the inline xattr header,
+// xattr entries and long name prefixes, chunk indexes and block maps, the
+// compression configuration records, map headers and logical cluster
+// indexes), used by the Writer, the reader and package rafs. All integers
+// are little-endian. Names follow the kernel's fs/erofs/erofs_fs.h where
+// one exists.
 
 import (
 	"bytes"

@@ -623,9 +623,9 @@ func (l *layout) record(b []byte, id uint32, xattrBase uint32) ([]byte, error) {
 	return rule.appendInline(l, b, id, n)
 }
 
-// writeHeader writes the blocks before the data area: the superblock and,
-// when they fit, the shared xattrs and long prefix table, with the
-// superblock checksum.
+// writeHeader writes the blocks before the data area: the superblock, the
+// compression configuration records and, when they fit, the shared xattrs
+// and long prefix table, with the superblock checksum.
 func (l *layout) writeHeader(blocks int64) error {
 	w := l.w
 	hdr := make([]byte, w.dataStart*int64(w.bs))

@@ -58,15 +58,20 @@ type WriterOptions struct {
 	TempDir string
 }
 
-// Writer builds an uncompressed EROFS image in one pass. File data is
-// written to the output as it is added; directories, inodes and the
-// superblock are written by Close. Memory use grows with the number of
+// Writer builds an EROFS image in one pass, its regular files stored
+// plain or, with WriterOptions.Compression, compressed. File data is
+// written to the output as it is added (compressed data by the compression
+// pipeline, in the order the files were added); directories, inodes and
+// the superblock are written by Close. Memory use grows with the number of
 // entries and the bytes of their names and attributes, not with the size
 // of the data, the depth of directories or the length of paths.
 //
-// The image layout is: the superblock (and, when they fit, shared xattrs
-// and the long xattr prefix table) in the first block, then file data in
-// the order it was added, then directory blocks, then the inodes packed
+// The image layout is: the superblock (followed by the compression
+// configuration records and, when they fit, the shared xattrs and the long
+// xattr prefix table) in the first block, then file data in the order it
+// was added, then the blocks Close makes (directory and symlink blocks,
+// and tails or inline clusters that no longer fit inline), then the shared
+// xattrs when they did not fit the first block, then the inodes packed
 // best-fit into metadata blocks.
 type Writer struct {
 	opts  WriterOptions
