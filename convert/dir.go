@@ -16,9 +16,9 @@ import (
 )
 
 // DirToEROFS writes the tree under the local directory root to w as an
-// uncompressed EROFS image, keeping modes, owners, times, device numbers,
-// xattrs and hard links. Entries are taken as they are: whiteouts are not
-// converted. Only opts.Image is used.
+// EROFS image (compressed when opts.Image.Compression is set), keeping
+// modes, owners, times, device numbers, xattrs and hard links. Entries are
+// taken as they are: whiteouts are not converted. Only opts.Image is used.
 func DirToEROFS(root string, w io.WriterAt, opts *EROFSOptions) (*EROFSResult, error) {
 	var o EROFSOptions
 	if opts != nil {

@@ -92,8 +92,9 @@ type EROFSResult struct {
 }
 
 // TarToEROFS reads an OCI layer — a tar stream, plain, gzip- or
-// zstd-compressed — and writes it to w as an uncompressed EROFS image in
-// one pass. File data streams through; only metadata is kept in memory.
+// zstd-compressed — and writes it to w as an EROFS image in one pass, its
+// files compressed when opts.Image.Compression is set. File data streams
+// through; only metadata is kept in memory.
 // Errors name the tar entry and its offset in the uncompressed stream.
 func TarToEROFS(r io.Reader, w io.WriterAt, opts *EROFSOptions) (*EROFSResult, error) {
 	var o EROFSOptions

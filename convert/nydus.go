@@ -36,10 +36,10 @@ type NydusOptions struct {
 	ChunkSize int
 	// ChunkDict, when set, is a dictionary of chunks that already exist in
 	// other blobs: a chunk found there is referenced from the dictionary's
-	// blob instead of being stored again (nydus-image --chunk-dict; Nydus's
-	// docs/nydus-image.md, "Build Nydus Image With Chunk-Dict"). The dictionary
-	// must have real blob ids and the same chunk size; only chunks of
-	// blobs with the same digester are used.
+	// blob instead of being stored again (nydus-image --chunk-dict; see
+	// "Build Nydus Image With Chunk-Dict" in Nydus's docs/nydus-image.md).
+	// The dictionary must have real blob ids and the same chunk size; only
+	// chunks of blobs with the same digester are used.
 	ChunkDict *rafs.ChunkDict
 	// Workers is the number of goroutines hashing and compressing chunks
 	// (0: one per CPU). The output does not depend on it.
