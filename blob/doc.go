@@ -30,7 +30,8 @@
 // chunk infos and verifies section digests, chunk digests and CRCs.
 // Zran, batch and encrypted chunks are recognised but not decoded.
 //
-// On-disk structures are in format.go. The names a blob and a bootstrap's
+// On-disk structures are in format.go, which names the Nydus source that
+// defines each. The names a blob and a bootstrap's
 // blob table share are this package's: the algorithm ids ([Compressor],
 // [Digester], with [Digester.Sum] the chunk digest), the BlobFeatures bits
 // ([Features]) and the chunk-size bounds ([ValidChunkSize]); package rafs

@@ -2,7 +2,11 @@ package blob
 
 // On-disk structures and constants of a Nydus data blob (RAFS v6 native
 // blob). All integers are little-endian. See the package documentation for
-// the layout of a whole blob.
+// the layout of a whole blob. Nydus defines these records in its source
+// (github.com/dragonflyoss/nydus): BlobChunkInfoV1Ondisk and
+// BlobChunkInfoV2Ondisk in storage/src/meta/chunk_info_v1.rs and
+// chunk_info_v2.rs, BlobCompressionContextHeader (the CI header) in
+// storage/src/meta/mod.rs, TocEntry in storage/src/meta/toc.rs.
 
 import (
 	"encoding/binary"
