@@ -282,8 +282,9 @@ const (
 	ieReserved    = 0x30
 )
 
-// Inode record sizes and the NID unit (erofs_fs.h: struct
-// erofs_inode_compact, struct erofs_inode_extended, EROFS_ISLOTBITS).
+// Inode record sizes (erofs_fs.h: struct erofs_inode_compact, struct
+// erofs_inode_extended) and the NID unit, the 32-byte inode slot of
+// Documentation/filesystems/erofs.rst ("On-disk details").
 const (
 	CompactInodeSize  = compactInodeSize
 	ExtendedInodeSize = extendedInodeSize
