@@ -31,8 +31,8 @@ var errInterrupted = errors.New("interrupted")
 // cancelled part way), a signal removes the temporary files, runs the
 // cleanups and exits at once. With one (convert, push), the first signal
 // cancels the command's context and lets it unwind, removing its own
-// files, and the command then exits with exitCode; a second signal exits
-// at once after the cleanups.
+// files, and the command then exits with 128+N (see interrupted); a
+// second signal exits at once after the cleanups.
 //
 // Once beginCommit has let the command commit its outputs, signals are
 // ignored: the commit (a few renames) is finished and the command ends as
