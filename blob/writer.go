@@ -147,9 +147,9 @@ type Writer struct {
 	opts     WriterOptions
 	maxChunk int // largest chunk Add accepts
 	pipe     *pipeline.Pipeline[*job, hashedChunk, StoredChunk]
-	sink     *chunkSink // the ordered stage's state
-	free     chan *job  // recycled jobs
-	waiting  []*StoredChunk   // descriptors returned by Add, filled in from filled on
+	sink     *chunkSink     // the ordered stage's state
+	free     chan *job      // recycled jobs
+	waiting  []*StoredChunk // descriptors returned by Add, filled in from filled on
 	filled   int
 	taken    []StoredChunk // scratch: descriptors made by the ordered stage
 	stopped  bool

@@ -142,7 +142,7 @@ func TestNydusInlineBootstrap(t *testing.T) {
 	}
 	bi := b.Blobs[0]
 	if bi.ID != convert.PlaceholderBlobID || bi.TOCSize != 0 || bi.TOCDigest != [32]byte{} {
-		t.Errorf("inline blob entry: id %q toc %d %x, want the placeholder and no TOC", bi.ID, bi.TOCSize, bi.TOCDigest[:4])
+		t.Errorf("inline blob entry: id %q TOC %d %x, want the placeholder and no TOC", bi.ID, bi.TOCSize, bi.TOCDigest[:4])
 	}
 	if bi.ChunkCount != info.ChunkCount || bi.CompressedSize != info.CompressedSize ||
 		bi.UncompressedSize != info.UncompressedSize || bi.Features != 0x70000023 ||
@@ -161,7 +161,7 @@ func TestNydusInlineBootstrap(t *testing.T) {
 	}
 	sep := l.res.Bootstrap.Blobs[0]
 	if sep.ID != info.ID || sep.TOCSize != info.TOCSize || sep.TOCDigest != info.TOCDigest {
-		t.Errorf("separate bootstrap blob entry: id %s toc %d, want %s %d", sep.ID, sep.TOCSize, info.ID, info.TOCSize)
+		t.Errorf("separate bootstrap blob entry: id %s TOC %d, want %s %d", sep.ID, sep.TOCSize, info.ID, info.TOCSize)
 	}
 	if err := br.Verify(); err != nil {
 		t.Error(err)
