@@ -22,11 +22,6 @@
 // encoders for LZ4 and LZMA are in this module (erofs/lz4 and
 // erofs/internal/lzma), since EROFS needs them to fill a cluster exactly.
 //
-// Tree is the Writer's namespace on its own: the same entries, hard
-// links, whiteouts, opaque directories, implied parents and rules for
-// names and xattrs, for builders of other formats (the Nydus builder of
-// package convert).
-//
 // Open reads an image as an io/fs.FS. The fs.FileInfo values it returns
 // carry a *Stat with what io/fs has no place for: the raw mode, owner,
 // modification time with nanoseconds, link count, device numbers and
