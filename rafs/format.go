@@ -283,7 +283,7 @@ const (
 	chunkFlagKnown = ChunkFlagCompressed | ChunkFlagHole | ChunkFlagEncrypted | ChunkFlagBatch | ChunkFlagHasCRC32
 )
 
-// Chunk-table record field offsets (80 bytes).
+// Chunk-table record field offsets (RafsV5ChunkInfo, 80 bytes).
 const (
 	crDigest             = 0
 	crBlobIndex          = 32
@@ -297,11 +297,11 @@ const (
 	crCRC32              = 76
 )
 
-// chunkIndex fills the EROFS chunk index of a chunk the way Nydus does:
-// device_id is the blob index + 1 in its low byte and CI index bits 16-23
-// in its high byte (the kernel masks the high byte off), advise holds the
-// low 16 bits of the CI index, and the block is the chunk's block in the
-// blob's uncompressed data.
+// chunkIndex fills the EROFS chunk index of a chunk the way Nydus does
+// (RafsV6InodeChunkAddr): device_id is the blob index + 1 in its low byte
+// and CI index bits 16-23 in its high byte (the kernel masks the high byte
+// off), advise holds the low 16 bits of the CI index, and the block is the
+// chunk's block in the blob's uncompressed data.
 func chunkIndex(ciIndex, blobIndex, blkaddr uint32) erofs.ChunkIndex {
 	return erofs.ChunkIndex{
 		Advise:   uint16(ciIndex),
@@ -369,7 +369,8 @@ func decodeBlobEntry(b []byte) (bi BlobInfo, index, chunkSize uint32, reservedZe
 	return bi, index, chunkSize, allZero(r)
 }
 
-// encodeChunkRecord writes an 80-byte chunk-table record: its fields in
+// encodeChunkRecord writes an 80-byte chunk-table record (RafsV5ChunkInfo
+// in nydus's rafs/src/metadata/layout/v5.rs): its fields in
 // on-disk order.
 func encodeChunkRecord(b []byte, c *ChunkRecord) {
 	w := fieldWriter(b[:0:chunkRecordSize])
