@@ -5,11 +5,12 @@
 // zstd-compressed (its LayerEncoding) — and writes an EROFS image, plain or
 // compressed (erofs.WriterOptions.Compression), in one streaming pass:
 // decompression runs on one core while the tar is parsed and written on
-// another, and compression, when asked for, on every core. It handles what real registry layers hold: PAX and GNU long
-// names, xattrs in PAX records, hard-link chains, duplicate entries (the
-// last wins, as extraction would), implicit parent directories and OCI
-// whiteouts, which become overlayfs whiteouts by default. Bad input gives an
-// error naming the tar entry and its offset in the uncompressed stream.
+// another, and compression, when asked for, on every core. It handles
+// what real registry layers hold: PAX and GNU long names, xattrs in PAX
+// records, hard-link chains, duplicate entries (the last wins, as
+// extraction would), implicit parent directories and OCI whiteouts, which
+// become overlayfs whiteouts by default. Bad input gives an error naming
+// the tar entry and its offset in the uncompressed stream.
 //
 // DirToEROFS does the same for a directory tree on the local file system.
 //
