@@ -152,7 +152,7 @@ type FS struct {
 	devMask    uint16
 	flat       bool // no devices given: extra devices live in the primary at their uniaddr
 	prefixes   []xattrLongPrefix
-	zcfg       zConfig // compression configuration (EROFS_FEATURE_INCOMPAT_COMPR_CFGS records)
+	zcfg       zConfig // compression configuration (the COMPR_CFGS records)
 
 	packedOnce sync.Once
 	packed     *fsData // the packed inode's data, shared by files with fragments

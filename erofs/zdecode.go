@@ -134,8 +134,9 @@ var errShortOutput = errors.New("stream ends early")
 // decompress decodes the compressed stream src (without its zero padding)
 // of algorithm alg into exactly len(dst) bytes. The stream may decode to
 // more than len(dst) bytes when partial is set (a partially referenced
-// pcluster, Z_EROFS_LI_PARTIAL_REF in fs/erofs/erofs_fs.h); otherwise the kernel's tolerance applies: a stream
-// must produce at least len(dst) bytes and the rest is ignored.
+// pcluster, Z_EROFS_LI_PARTIAL_REF in fs/erofs/erofs_fs.h); otherwise the
+// kernel's tolerance applies: a stream must produce at least len(dst)
+// bytes and the rest is ignored.
 func (f *FS) decompress(alg uint8, dst, src []byte, partial bool) error {
 	switch alg {
 	case AlgLZ4:

@@ -27,12 +27,13 @@ func errorf(format string, args ...any) error {
 
 // Read parses a RAFS v6 bootstrap of size bytes from r into the model. It
 // checks what nydusd checks (the validate methods of RafsV6SuperBlock,
-// RafsV6SuperBlockExt and RafsV6Blob in nydus's rafs/src/metadata/layout/v6.rs:
-// superblock constants, incompat 0xC, flags, blob ids of 64 characters, chunk sizes equal, blob
-// entries, ...) and the EROFS structure (dirents, inline tails, xattrs,
-// chunk indexes, the chunk table), and returns an error matching ErrFormat
-// that names the offending field and its offset for anything wrong. It
-// never panics, and its allocations are bounded by size.
+// RafsV6SuperBlockExt and RafsV6Blob in nydus's
+// rafs/src/metadata/layout/v6.rs: superblock constants, incompat 0xC,
+// flags, blob ids of 64 characters, chunk sizes equal, blob entries, ...)
+// and the EROFS structure (dirents, inline tails, xattrs, chunk indexes,
+// the chunk table), and returns an error matching ErrFormat that names the
+// offending field and its offset for anything wrong. It never panics, and
+// its allocations are bounded by size.
 //
 // Regular files' chunks are resolved through the chunk table, so every
 // chunk index must match a record by (blob, CI index, block). Hard links

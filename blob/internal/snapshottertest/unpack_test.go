@@ -118,8 +118,9 @@ func checkLayer(t *testing.T, l *layer) {
 		}
 		// image.blob is special (nydus's TocEntry for image.blob): flags
 		// none, yet its uncompressed size is the blob's uncompressed
-		// address space, and its digest also covers its tar header. UnpackEntry copies the
-		// compressed size; that case is checked below.
+		// address space, and its digest also covers its tar header.
+		// UnpackEntry copies the compressed size; that case is checked
+		// below.
 		if e.Name != blob.SectionData {
 			if uint64(len(data)) != te.GetUncompressedSize() {
 				t.Errorf("%s: UnpackEntry wrote %d bytes, entry says %d", e.Name, len(data), te.GetUncompressedSize())
