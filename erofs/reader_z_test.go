@@ -113,8 +113,9 @@ func zseedTree() zTree {
 	return t
 }
 
-// zGolden lists the compressed golden images: name, tree, the layout of
-// compressed files (0: either compressed layout) and feature expectations.
+// zGoldenImage is one compressed golden image: its name, its tree (big,
+// seed) and the layout of its compressed files (0: either compressed
+// layout).
 type zGoldenImage struct {
 	name   string
 	big    bool
@@ -122,6 +123,7 @@ type zGoldenImage struct {
 	layout uint8
 }
 
+// zGoldens lists the compressed golden images.
 func zGoldens() []zGoldenImage {
 	var list []zGoldenImage
 	for _, alg := range []string{"lz4", "lz4hc", "lzma", "deflate", "zstd"} {
