@@ -17,9 +17,9 @@ import (
 )
 
 // PlaceholderBlobID is the blob id a per-layer bootstrap inlined in its own
-// blob carries (spec §3.8): the blob's digest is not known while the blob
-// is being written. Readers substitute the real id (ReadNydusLayer).
-var PlaceholderBlobID = strings.Repeat("x", 64)
+// blob carries, 64 'x': the blob's digest is not known while the blob is
+// being written. Readers substitute the real id (ReadNydusLayer).
+const PlaceholderBlobID = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 
 // NydusOptions configure TarToNydus. The zero value (or nil) gives what
 // nydus-image gives by default: zstd, BLAKE3, 1 MiB chunks.
@@ -38,9 +38,9 @@ type NydusOptions struct {
 	ChunkSize int
 	// ChunkDict, when set, is a dictionary of chunks that already exist in
 	// other blobs: a chunk found there is referenced from the dictionary's
-	// blob instead of being stored again (spec §3.12). The dictionary
-	// must have real blob ids and the same chunk size; only chunks of
-	// blobs with the same digester are used.
+	// blob instead of being stored again. The dictionary must have real
+	// blob ids and the same chunk size; only chunks of blobs with the same
+	// digester are used.
 	ChunkDict *rafs.ChunkDict
 	// Workers is the number of goroutines hashing and compressing chunks
 	// (0: one per CPU). The output does not depend on it.
@@ -745,7 +745,7 @@ func (t *nydusTree) SetXattr(p, name, value string) error {
 //
 // It fills in the chunks the blob writer placed and makes a rafs.Node
 // for every entry, directory by directory in the bootstrap's visit order
-// (spec §1.7: a directory's children in name order, then its
+// (nydus-image's: a directory's children in name order, then its
 // subdirectories), dropping each directory's bnodes once they are made,
 // so that the two trees are never held whole at once. A hard-linked
 // inode's attributes go to its first name in that order, the others
