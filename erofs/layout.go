@@ -51,9 +51,10 @@ func (w *Writer) dropTree() {
 // layout holds the state of Close.
 type layout struct {
 	w          *Writer
-	order      []uint32 // inodes breadth-first, each once; by position after placeMetadata
-	start      []uint32 // start[d] to start[d+1]: directory d's entries in ents
-	ents       []uint32 // live dentries, grouped by directory, sorted by name
+	order      []uint32    // inodes breadth-first, each once; by position after placeMetadata
+	start      []uint32    // start[d] to start[d+1]: directory d's entries in ents
+	ents       []uint32    // live dentries, grouped by directory, sorted by name
+	meta       []inodeMeta // by inode: what Close decides of each
 	enc        xattrEncoder
 	shared     []xattr
 	isShared   map[string]bool   // by key(): xattrs in the shared area
@@ -72,6 +73,16 @@ type layout struct {
 	scratch    []byte
 	pclScratch []byte // pclusters read back from the spool
 }
+
+// inodeMeta is what Close decides of an inode besides its layout.
+type inodeMeta struct {
+	pos   int64  // offset of the record in the metadata area
+	nlink uint32 // links: names, and for a directory its subdirectories' ".."
+	ino   uint32 // the inode number, from 1 in walk order
+}
+
+// nid is inode id's number on disk, once placeMetadata has placed it.
+func (l *layout) nid(id uint32) uint64 { return uint64(l.meta[id].pos / inodeSlotSize) }
 
 // pending is a directory entry waiting for its block to be written.
 type pending struct {
@@ -142,47 +153,6 @@ func (l *layout) writeData(total int64) error {
 	return nil
 }
 
-// group lists the live directory entries by directory (a counting sort by
-// directory inode) and sorts each directory's entries by name, bytewise.
-// The name index is no longer needed and is dropped first.
-func (l *layout) group() {
-	w := l.w
-	w.index = dirIndex{}
-	l.start = make([]uint32, w.inodes.n+1)
-	live := 0
-	for c, chunk := range w.dents.chunks {
-		for i := range chunk[:min(arenaChunk, w.dents.n-c*arenaChunk)] {
-			if d := &chunk[i]; d.ino != noID {
-				l.start[d.dir+1]++
-				live++
-			}
-		}
-	}
-	for d := 1; d < len(l.start); d++ {
-		l.start[d] += l.start[d-1]
-	}
-	// Fill each directory's range, using start[d] as its cursor; the
-	// cursors end where the next range starts, so shift them back.
-	l.ents = make([]uint32, live)
-	for c, chunk := range w.dents.chunks {
-		for i := range chunk[:min(arenaChunk, w.dents.n-c*arenaChunk)] {
-			if d := &chunk[i]; d.ino != noID {
-				l.ents[l.start[d.dir]] = uint32(c*arenaChunk + i)
-				l.start[d.dir]++
-			}
-		}
-	}
-	copy(l.start[1:], l.start[:len(l.start)-1])
-	l.start[0] = 0
-	for d := 0; d+1 < len(l.start); d++ {
-		if seg := l.ents[l.start[d]:l.start[d+1]]; len(seg) > 1 {
-			slices.SortFunc(seg, func(a, b uint32) int {
-				return bytes.Compare(w.names.get(w.dents.at(a).name), w.names.get(w.dents.at(b).name))
-			})
-		}
-	}
-}
-
 // children returns directory d's live entries, sorted by name.
 func (l *layout) children(d uint32) []uint32 { return l.ents[l.start[d]:l.start[d+1]] }
 
@@ -190,7 +160,8 @@ func (l *layout) children(d uint32) []uint32 { return l.ents[l.start[d]:l.start[
 // and marks directories that hold whiteouts.
 func (l *layout) walk() {
 	w := l.w
-	l.group()
+	l.start, l.ents = w.group()
+	l.meta = make([]inodeMeta, w.inodes.n)
 	root := w.inodes.at(rootID)
 	root.data = rootID
 	root.flags |= flagVisited
@@ -209,13 +180,13 @@ func (l *layout) walk() {
 				subdirs++
 				c.data = int64(id)
 			} else {
-				c.nlink++
+				l.meta[w.dents.at(e).ino].nlink++
 				if c.mode&ModeTypeMask == ModeCharDevice && c.u == 0 {
 					whiteouts = true
 				}
 			}
 		}
-		d.nlink = uint32(2 + subdirs)
+		l.meta[id].nlink = uint32(2 + subdirs)
 		for _, e := range l.children(id) {
 			cid := w.dents.at(e).ino
 			if c := w.inodes.at(cid); c.flags&flagVisited == 0 {
@@ -228,7 +199,11 @@ func (l *layout) walk() {
 		}
 	}
 	for i, id := range l.order {
-		w.inodes.at(id).ino = uint32(i + 1)
+		m := &l.meta[id]
+		m.ino = uint32(i + 1)
+		if m.nlink > math.MaxUint16 {
+			w.inodes.at(id).flags |= flagManyLinks
+		}
 	}
 }
 
@@ -415,7 +390,7 @@ func (l *layout) planData(id uint32, n *inode, next int64) (int64, error) {
 		}
 		if n.inline() && meta+n.tailLen(w.bs) > w.bs {
 			if n.startBlk() >= 0 {
-				return 0, fmt.Errorf("erofs: inode %d: inline tail no longer fits its block", n.ino)
+				return 0, fmt.Errorf("erofs: inode %d: inline tail no longer fits its block", l.meta[id].ino)
 			}
 			// Only a tail: give it a block of its own.
 			n.setInline(false)
@@ -428,7 +403,7 @@ func (l *layout) planData(id uint32, n *inode, next int64) (int64, error) {
 		// but always with its tail inline when it fits.
 		fp, err := newFlatPlan(n.size, meta, w.bs, false, next)
 		if err != nil {
-			return 0, fmt.Errorf("erofs: inode %d: %w", n.ino, err)
+			return 0, fmt.Errorf("erofs: inode %d: %w", l.meta[id].ino, err)
 		}
 		n.setInline(fp.inline)
 		if fp.blocks > 0 {
@@ -486,7 +461,7 @@ func (l *layout) placeMetadata() {
 	a := &metaAllocator{bs: bs, free: make([][]int64, bs/inodeSlotSize)}
 	for _, id := range l.order {
 		n := w.inodes.at(id)
-		n.pos = a.alloc(l.rule(n).recordSize(l, n))
+		l.meta[id].pos = a.alloc(l.rule(n).recordSize(l, n))
 	}
 	l.metaLen = a.blocks * bs
 }
@@ -531,7 +506,7 @@ func (l *layout) dirBlock(size int) []byte {
 	EncodeDirBlock(buf, len(l.pending), func(k int) (uint64, uint8, []byte) {
 		p := &l.pending[k]
 		c := w.inodes.at(p.ino)
-		return c.nid(), FileTypeOfMode(uint32(c.mode)), p.name
+		return l.nid(p.ino), FileTypeOfMode(uint32(c.mode)), p.name
 	})
 	l.block = buf
 	return buf
@@ -546,7 +521,7 @@ func (l *layout) writeReserved() error {
 		n := w.inodes.at(id)
 		r := l.rule(n)
 		if blk := r.reservedBlock(l, n); w.out.pos() != blk*bs {
-			return fmt.Errorf("erofs: internal error: inode %d data at %d, want block %d", n.ino, w.out.pos(), blk)
+			return fmt.Errorf("erofs: internal error: inode %d data at %d, want block %d", l.meta[id].ino, w.out.pos(), blk)
 		}
 		err := r.writeReserved(l, id, n)
 		if err == nil {
@@ -576,12 +551,11 @@ func (l *layout) writeMetadata() error {
 	if w.out.pos() != base {
 		return fmt.Errorf("erofs: internal error: metadata at %d, want %d", w.out.pos(), base)
 	}
-	slices.SortFunc(l.order, func(a, b uint32) int { return cmp.Compare(w.inodes.at(a).pos, w.inodes.at(b).pos) })
+	slices.SortFunc(l.order, func(a, b uint32) int { return cmp.Compare(l.meta[a].pos, l.meta[b].pos) })
 	xattrBase := uint32(l.xattrPos%bs) / 4
 	var rec []byte
 	for _, id := range l.order {
-		n := w.inodes.at(id)
-		if gap := base + n.pos - w.out.pos(); gap > 0 {
+		if gap := base + l.meta[id].pos - w.out.pos(); gap > 0 {
 			if err := w.out.zero(gap); err != nil {
 				return err
 			}
@@ -601,7 +575,7 @@ func (l *layout) writeMetadata() error {
 // record encodes inode id's record: the inode, xattrs and inline tail.
 func (l *layout) record(b []byte, id uint32, xattrBase uint32) ([]byte, error) {
 	w := l.w
-	n := w.inodes.at(id)
+	n, m := w.inodes.at(id), &l.meta[id]
 	rule := l.rule(n)
 	layout, u := rule.format(l, n)
 	var xs *xattrSet
@@ -616,10 +590,10 @@ func (l *layout) record(b []byte, id uint32, xattrBase uint32) ([]byte, error) {
 		Mode:       n.mode,
 		Size:       uint64(n.size),
 		U:          u,
-		Ino:        n.ino,
+		Ino:        m.ino,
 		UID:        n.uid,
 		GID:        n.gid,
-		Nlink:      n.nlink,
+		Nlink:      m.nlink,
 	}
 	if w.needsExtended(n) {
 		core.Format |= InodeExtended
@@ -643,7 +617,7 @@ func (l *layout) record(b []byte, id uint32, xattrBase uint32) ([]byte, error) {
 			}
 		})
 		if len(b)-start != ibody {
-			return nil, fmt.Errorf("erofs: internal error: inode %d xattrs take %d bytes, planned %d", n.ino, len(b)-start, ibody)
+			return nil, fmt.Errorf("erofs: internal error: inode %d xattrs take %d bytes, planned %d", m.ino, len(b)-start, ibody)
 		}
 	}
 	return rule.appendInline(l, b, id, n)
@@ -670,7 +644,7 @@ func (l *layout) writeHeader(blocks int64) error {
 		FeatureCompat:   compat,
 		FeatureIncompat: incompat | zincompat,
 		BlkSzBits:       w.bits,
-		RootNid:         w.inodes.at(rootID).nid(),
+		RootNid:         l.nid(rootID),
 		Inodes:          uint64(len(l.order)),
 		Epoch:           w.opts.BuildTime,
 		Blocks:          uint64(blocks),

@@ -41,16 +41,21 @@ func StorableXattr(name string) bool {
 	return ok
 }
 
-// checkXattr validates an xattr for storage in an EROFS image.
-func checkXattr(name, value string) error {
+// CheckXattr reports why an xattr with this name and a value of valueLen
+// bytes cannot be stored in an EROFS image (or a RAFS v6 bootstrap, whose
+// inodes are EROFS inodes), if it cannot: its name needs a prefix
+// StorableXattr accepts and at most 255 bytes (an entry's name length is
+// one byte), its value at most 65535 bytes (the value length is two).
+// erofs.Writer, erofs.Tree and rafs apply this one rule.
+func CheckXattr(name string, valueLen int) error {
 	if _, _, ok := SplitXattrName(name); !ok {
 		return fmt.Errorf("xattr %q: name has no prefix EROFS can store (user., trusted., security., system.posix_acl_*)", name)
 	}
 	if len(name) > maxNameLen {
 		return fmt.Errorf("xattr %.40q...: name of %d bytes exceeds %d", name, len(name), maxNameLen)
 	}
-	if len(value) > xattrMaxValueSize {
-		return fmt.Errorf("xattr %q: value of %d bytes exceeds %d", name, len(value), xattrMaxValueSize)
+	if valueLen > xattrMaxValueSize {
+		return fmt.Errorf("xattr %q: value of %d bytes exceeds %d", name, valueLen, xattrMaxValueSize)
 	}
 	return nil
 }

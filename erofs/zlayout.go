@@ -401,7 +401,7 @@ func (l *layout) appendCompact(b []byte, ebase int, advise uint16, n *inode) ([]
 		return err
 	})
 	if err == nil && (i != count || k != 0) {
-		err = fmt.Errorf("erofs: internal error: inode %d has %d index entries, want %d", n.ino, i, count)
+		err = fmt.Errorf("erofs: internal error: a compressed inode has %d index entries, want %d", i, count)
 	}
 	return b, err
 }

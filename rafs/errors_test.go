@@ -34,9 +34,9 @@ func TestWriteErrors(t *testing.T) {
 		{"empty name", func(b *Bootstrap) { b.Root.Children[0].Name = "" }, "empty name"},
 		{"dot", func(b *Bootstrap) { b.Root.Children[0].Name = ".." }, "reserved"},
 		{"duplicate", func(b *Bootstrap) { b.Root.Children[1].Name = "a" }, "duplicate"},
-		{"xattr namespace", func(b *Bootstrap) { b.Root.Xattrs = map[string][]byte{"system.foo": nil} }, "RAFS stores only"},
-		{"xattr no suffix", func(b *Bootstrap) { b.Root.Xattrs = map[string][]byte{"user.": nil} }, "RAFS stores only"},
-		{"xattr value", func(b *Bootstrap) { b.Root.Xattrs = map[string][]byte{"user.x": make([]byte, 65536)} }, "longer than 65535"},
+		{"xattr namespace", func(b *Bootstrap) { b.Root.Xattrs = map[string][]byte{"system.foo": nil} }, "no prefix EROFS can store"},
+		{"xattr no suffix", func(b *Bootstrap) { b.Root.Xattrs = map[string][]byte{"user.": nil} }, "no prefix EROFS can store"},
+		{"xattr value", func(b *Bootstrap) { b.Root.Xattrs = map[string][]byte{"user.x": make([]byte, 65536)} }, "exceeds 65535"},
 		{"too many blobs", func(b *Bootstrap) {
 			for len(b.Blobs) <= MaxBlobs {
 				bi := b.Blobs[0]

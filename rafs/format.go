@@ -60,7 +60,8 @@ const (
 	MaxNameLen = 255
 	// MaxSymlinkLen is the longest symlink target nydusd accepts.
 	MaxSymlinkLen = 4096
-	// MaxXattrNameLen and MaxXattrValueLen bound one extended attribute.
+	// MaxXattrNameLen and MaxXattrValueLen bound one extended attribute, as
+	// erofs.CheckXattr checks them.
 	MaxXattrNameLen  = 255
 	MaxXattrValueLen = 65535
 

@@ -628,16 +628,10 @@ func xattrSize(xs map[string][]byte) (int64, error) {
 	size := erofs.XattrIbodyHeaderSize
 	for _, name := range sortedXattrNames(xs) {
 		v := xs[name]
-		_, suffix, ok := erofs.SplitXattrName(name)
-		if !ok {
-			return 0, fmt.Errorf("xattr %q: RAFS stores only user.*, trusted.*, security.* and POSIX ACL attributes", name)
+		if err := erofs.CheckXattr(name, len(v)); err != nil {
+			return 0, err
 		}
-		if len(name) > MaxXattrNameLen {
-			return 0, fmt.Errorf("xattr %q: name longer than %d bytes", name[:32]+"...", MaxXattrNameLen)
-		}
-		if len(v) > MaxXattrValueLen {
-			return 0, fmt.Errorf("xattr %q: value of %d bytes is longer than %d", name, len(v), MaxXattrValueLen)
-		}
+		_, suffix, _ := erofs.SplitXattrName(name)
 		size += erofs.XattrEntrySize(len(suffix), len(v))
 	}
 	if size > erofs.XattrIbodySize(math.MaxUint16) {
