@@ -112,7 +112,7 @@ type Info struct {
 	// DataSize is the number of chunk-data bytes (offset 0 .. DataSize).
 	DataSize uint64
 	// CompressedSize is the blob size before the inline bootstrap: what
-	// nydus-image records in a per-layer blob table (§1.5).
+	// nydus-image records in a per-layer blob table.
 	CompressedSize uint64
 	// UncompressedSize is the end of the last chunk in uncompressed
 	// space, 4 KiB aligned.
@@ -548,7 +548,7 @@ func (w *Writer) writeMeta(info *Info) ([]TOCEntry, error) {
 	if err := w.writeHeader(SectionData, w.coff); err != nil {
 		return nil, err
 	}
-	// The image.blob digest covers the data and its tar header (§3.7);
+	// The image.blob digest covers the data and its tar header;
 	// the data starts at 0, so it is the running hash at this point.
 	toc := []TOCEntry{{
 		Flags:            TOCCompressionNone,

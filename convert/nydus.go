@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 
 	"github.com/rafs-dev/rafs/blob"
 	"github.com/rafs-dev/rafs/chunker"
@@ -14,9 +13,9 @@ import (
 )
 
 // PlaceholderBlobID is the blob id a per-layer bootstrap inlined in its own
-// blob carries (spec §3.8): the blob's digest is not known while the blob
-// is being written. Readers substitute the real id (ReadNydusLayer).
-var PlaceholderBlobID = strings.Repeat("x", 64)
+// blob carries, 64 'x': the blob's digest is not known while the blob is
+// being written. Readers substitute the real id (ReadNydusLayer).
+const PlaceholderBlobID = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 
 // NydusOptions configure TarToNydus. The zero value (or nil) gives what
 // nydus-image gives by default: zstd, BLAKE3, 1 MiB chunks.
@@ -35,9 +34,9 @@ type NydusOptions struct {
 	ChunkSize int
 	// ChunkDict, when set, is a dictionary of chunks that already exist in
 	// other blobs: a chunk found there is referenced from the dictionary's
-	// blob instead of being stored again (spec §3.12). The dictionary
-	// must have real blob ids and the same chunk size; only chunks of
-	// blobs with the same digester are used.
+	// blob instead of being stored again. The dictionary must have real
+	// blob ids and the same chunk size; only chunks of blobs with the same
+	// digester are used.
 	ChunkDict *rafs.ChunkDict
 	// Workers is the number of goroutines hashing and compressing chunks
 	// (0: one per CPU). The output does not depend on it.

@@ -26,7 +26,7 @@ const BlockSize = 4096
 
 const blockBits = 12
 
-// Whole-file layout (spec §1.1).
+// Whole-file layout.
 const (
 	sbOffset        = erofs.SuperblockOffset // EROFS superblock
 	sbSize          = erofs.SuperblockSize

@@ -26,7 +26,7 @@ func errorf(format string, args ...any) error {
 }
 
 // Read parses a RAFS v6 bootstrap of size bytes from r into the model. It
-// checks what nydusd checks (spec §1.2-§1.5: superblock constants,
+// checks what nydusd checks (superblock constants,
 // incompat 0xC, flags, blob ids of 64 characters, chunk sizes equal, blob
 // entries, ...) and the EROFS structure (dirents, inline tails, xattrs,
 // chunk indexes, the chunk table), and returns an error matching ErrFormat

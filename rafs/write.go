@@ -81,7 +81,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 type winode struct {
 	n     *Node  // attribute source (the Link target for hard links)
 	off   int64  // virtual offset of the inode in the meta area
-	ino   uint32 // on-disk i_ino (spec §1.7)
+	ino   uint32 // on-disk i_ino
 	nlink uint32 // names in the tree, or 2 + subdirectories
 	bits  uint32 // size of the xattr ibody (0 without xattrs), | inlineBit
 	aux   int32  // directories: index in encoder.dirs; symlinks with data blocks: index in encoder.symAt; else -1
@@ -96,7 +96,7 @@ type wdir struct {
 	parent int32    // its parent's index in encoder.dirs (the root's is 0)
 	first  int32    // the record of its first child that is a new inode
 	nnew   int32    // how many of its children are new inodes (records first, first+1, ...)
-	size   int64    // size of its data (spec §1.9)
+	size   int64    // size of its data
 	dataAt int64    // virtual offset of its data blocks
 	kids   []*Node  // its children sorted by name (Node.Children itself when already sorted)
 	shared []kidRec // the records of children that are not new inodes (hard links), in name order
@@ -142,7 +142,7 @@ type encoder struct {
 	spare   []int32            // inodes' slots, reused by emit
 	blocks  uint64             // blocks of all blobs
 
-	// Layout (spec §1.1).
+	// Layout.
 	blobTableOff, prefetchOff, prefetchSize int64
 	metaAddr, cursor, chunkTableOff         int64
 	fileSize                                int64
@@ -384,10 +384,10 @@ func layout(b *Bootstrap) (*encoder, error) {
 		return e, err
 	}
 
-	// Place the inodes in the meta area's virtual space (spec §1.14).
+	// Place the inodes in the meta area's virtual space.
 	e.cursor = e.place()
 
-	// Whole-file layout (spec §1.1).
+	// Whole-file layout.
 	nb := int64(len(b.Blobs))
 	e.blobTableOff = alignUp(devSlotOffset+devSlotSize*nb, BlockSize)
 	if nb > 0 {
@@ -433,7 +433,7 @@ func (e *encoder) addInode(di int32, n *Node) (r int32, isNew bool, err error) {
 	return r, true, nil
 }
 
-// number assigns i_ino to every entry below the root (spec §1.7): all
+// number assigns i_ino to every entry below the root: all
 // children of a directory get consecutive numbers in name order, then each
 // child directory is numbered, depth first, in name order. Hard links
 // reuse the first name's number, but the counter still advances. It
@@ -563,12 +563,9 @@ func checkChunk(c *ChunkRecord, b *Bootstrap) error {
 }
 
 // chunkTable collects the chunk-table records: one per unique (digest,
-// blob), from the last chunk visited, sorted by digest then blob index
-// (spec §1.13). Two chunks with the same (digest, blob) must be the same
-// chunkTable collects the chunk-table records: one per unique (digest,
-// blob), from the last chunk visited, sorted by digest then blob index
-// (spec §1.13). Two chunks with the same (digest, blob) must be the same
-// chunk, and a (blob, CI index) pair must always name the same chunk.
+// blob), from the last chunk visited, sorted by digest then blob index.
+// Two chunks with the same (digest, blob) must be the same chunk, and a
+// (blob, CI index) pair must always name the same chunk.
 func (e *encoder) chunkTable() ([]ChunkRecord, error) {
 	type key struct {
 		digest [32]byte
@@ -680,15 +677,15 @@ func forEachDirent(kids []*Node, fn func(name string, kid int, off int64)) {
 	}
 }
 
-// dirSize returns the size of a directory's data (spec §1.9).
+// dirSize returns the size of a directory's data.
 func dirSize(kids []*Node) int64 {
 	var d int64
 	forEachDirent(kids, func(name string, _ int, off int64) { d = off + erofs.DirentSize + int64(len(name)) })
 	return d
 }
 
-// dirBlocks calls fn for each block of directory record r's data (spec
-// §1.9), in order, now that every nid is known: each block holds its
+// dirBlocks calls fn for each block of directory record r's data, in
+// order, now that every nid is known: each block holds its
 // dirents, then their names. off is the block's offset in the data, blk
 // its bytes (the last block may be short), valid during the call only.
 // It stops at the first error fn returns.
@@ -740,7 +737,7 @@ func (e *encoder) dirBlocks(r int32, fn func(off int64, blk []byte) error) error
 	return err
 }
 
-// allocator is nydus's meta-area allocator (spec §1.14): a cursor plus 128
+// allocator is nydus's meta-area allocator: a cursor plus 128
 // FIFO buckets of partly used blocks, indexed by their free 32-byte slots.
 type allocator struct {
 	cursor  int64
@@ -790,7 +787,7 @@ func (a *allocator) take(s int64) int64 {
 	return off
 }
 
-// place lays out every inode (spec §1.14) and returns the end of the used
+// place lays out every inode and returns the end of the used
 // virtual space. The root lands at BlockSize (nid 128). Directories are
 // placed in visit order, each followed by its children that are new
 // inodes and not directories.
@@ -1121,9 +1118,9 @@ func (e *encoder) emit(s sink, sorted bool) error {
 }
 
 // chunkBits returns the chunk format's block bits for a regular file: the
-// filesystem chunk size, or (spec §1.10) the file size rounded up to a
-// power of two when all its chunks are physically contiguous in one blob,
-// so the kernel maps the file as one chunk.
+// filesystem chunk size, or the file size rounded up to a power of two
+// when all its chunks are physically contiguous in one blob, so the
+// kernel maps the file as one chunk.
 func (e *encoder) chunkBits(n *Node) uint32 {
 	cs := e.b.ChunkSize
 	base := uint32(bits.TrailingZeros32(cs)) - blockBits
@@ -1144,7 +1141,7 @@ func (e *encoder) chunkBits(n *Node) uint32 {
 	return big
 }
 
-// checkBlob validates a blob-table entry the way nydusd does (spec §1.5).
+// checkBlob validates a blob-table entry the way nydusd does.
 func checkBlob(bi *BlobInfo) error {
 	switch {
 	case len(bi.ID) != beIDSize:
