@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 
 	"github.com/rafs-dev/rafs/blob"
 	"github.com/rafs-dev/rafs/chunker"
@@ -14,10 +13,10 @@ import (
 )
 
 // PlaceholderBlobID is the blob id a per-layer bootstrap inlined in its own
-// blob carries, as nydus-image --blob-inline-meta writes it (64 'x's, in
+// blob carries, 64 'x's as nydus-image --blob-inline-meta writes it (in
 // nydus's builder/src/lib.rs): the blob's digest is not known while the
 // blob is being written. Readers substitute the real id (ReadNydusLayer).
-var PlaceholderBlobID = strings.Repeat("x", 64)
+const PlaceholderBlobID = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 
 // NydusOptions configure TarToNydus. The zero value (or nil) gives what
 // nydus-image gives by default: zstd, BLAKE3, 1 MiB chunks.

@@ -569,8 +569,8 @@ func checkChunk(c *ChunkRecord, b *Bootstrap) error {
 // blob), from the last chunk visited, sorted by digest then blob index
 // (nydus-image's DigestWithBlobIndex order; the table is the one
 // RafsV6SuperBlockExt s_chunk_table_offset points to). Two chunks with the
-// same (digest, blob) must be the same
-// chunk, and a (blob, CI index) pair must always name the same chunk.
+// same (digest, blob) must be the same chunk, and a (blob, CI index) pair
+// must always name the same chunk.
 func (e *encoder) chunkTable() ([]ChunkRecord, error) {
 	type key struct {
 		digest [32]byte
@@ -796,8 +796,8 @@ func (a *allocator) take(s int64) int64 {
 }
 
 // place lays out every inode as nydus-image does (builder/src/core/v6.rs,
-// Node::v6_set_offset and v6_set_dir_offset) and returns the end of the used
-// virtual space. The root lands at BlockSize (nid 128). Directories are
+// Node::v6_set_offset and v6_set_dir_offset) and returns the end of the
+// used virtual space. The root lands at BlockSize (nid 128). Directories are
 // placed in visit order, each followed by its children that are new
 // inodes and not directories.
 func (e *encoder) place() int64 {
@@ -1128,9 +1128,8 @@ func (e *encoder) emit(s sink, sorted bool) error {
 
 // chunkBits returns the chunk format's block bits for a regular file: the
 // filesystem chunk size, or (as nydus's Node::v6_dump_file does) the file
-// size rounded up to a
-// power of two when all its chunks are physically contiguous in one blob,
-// so the kernel maps the file as one chunk.
+// size rounded up to a power of two when all its chunks are physically
+// contiguous in one blob, so the kernel maps the file as one chunk.
 func (e *encoder) chunkBits(n *Node) uint32 {
 	cs := e.b.ChunkSize
 	base := uint32(bits.TrailingZeros32(cs)) - blockBits
