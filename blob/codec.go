@@ -18,8 +18,8 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // crc32c returns the CRC-32C (Castagnoli) of b.
 func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 
-// digest returns the chunk digest of b with d.
-func digest(d Digester, b []byte) [DigestSize]byte {
+// Sum returns the chunk digest of b: its BLAKE3-256 or SHA-256.
+func (d Digester) Sum(b []byte) [DigestSize]byte {
 	if d == DigesterSHA256 {
 		return sha256.Sum256(b)
 	}

@@ -22,7 +22,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	var chunks []*blob.Chunk
+	var chunks []*blob.StoredChunk
 	for _, file := range []string{strings.Repeat("hello world\n", 10000), "short file"} {
 		c, err := chunker.NewFixed(strings.NewReader(file), 64<<10)
 		if err != nil {

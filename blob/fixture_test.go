@@ -97,7 +97,7 @@ func TestFixtureNativeBlob(t *testing.T) {
 	}
 	secs := r.Sections()
 	if len(secs) != len(want) || len(r.TOC()) != len(want) {
-		t.Fatalf("%d sections, %d ToC entries, want %d", len(secs), len(r.TOC()), len(want))
+		t.Fatalf("%d sections, %d TOC entries, want %d", len(secs), len(r.TOC()), len(want))
 	}
 	for i, w := range want {
 		s := secs[i]
@@ -109,15 +109,15 @@ func TestFixtureNativeBlob(t *testing.T) {
 			t.Errorf("section %s: %v", w.name, err)
 		}
 	}
-	// The image.blob quirks: its ToC offset is the data size (nydus 2.2)
+	// The image.blob quirks: its TOC offset is the data size (nydus 2.2)
 	// and its digest covers the data and the tar header after it.
 	if e := r.TOC()[0]; e.CompressedOffset != 7802 || sha256.Sum256(data[:7802+512]) != e.Digest {
-		t.Errorf("image.blob ToC entry %+v", e)
+		t.Errorf("image.blob TOC entry %+v", e)
 	}
-	// ToC region: 4 × 128 at 13530, tar header at 14042.
+	// TOC region: 4 × 128 at 13530, tar header at 14042.
 	td, ts := r.TOCDigest()
 	if ts != 4*128+512 || td != sha256.Sum256(data[13530:]) {
-		t.Errorf("ToC digest/size %x/%d", td, ts)
+		t.Errorf("TOC digest/size %x/%d", td, ts)
 	}
 	for _, h := range []struct {
 		off  int
@@ -188,7 +188,7 @@ func TestFixtureNativeBlob(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := digest(DigesterBlake3, chunk); got != rec.digest {
+		if got := DigesterBlake3.Sum(chunk); got != rec.digest {
 			t.Errorf("chunk %d: blake3 %x, want %x", rec.index, got, rec.digest)
 		}
 	}
@@ -219,11 +219,11 @@ func TestFixtureInlineBootstrapBlob(t *testing.T) {
 	}
 	names := []string{SectionData, SectionMeta, SectionMetaHeader, SectionBootstrap}
 	if len(r.TOC()) != len(names) {
-		t.Fatalf("%d ToC entries", len(r.TOC()))
+		t.Fatalf("%d TOC entries", len(r.TOC()))
 	}
 	for i, n := range names {
 		if r.TOC()[i].Name != n {
-			t.Errorf("ToC entry %d is %q, want %q", i, r.TOC()[i].Name, n)
+			t.Errorf("TOC entry %d is %q, want %q", i, r.TOC()[i].Name, n)
 		}
 	}
 	if s, _ := r.Lookup(SectionData); s.Offset != 0 || s.Size != 2829 {
@@ -261,7 +261,7 @@ func TestFixtureInlineBootstrapBlob(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := digest(DigesterBlake3, chunk); got != rec.digest {
+		if got := DigesterBlake3.Sum(chunk); got != rec.digest {
 			t.Errorf("chunk %d: blake3 %x, want %x", rec.index, got, rec.digest)
 		}
 		seen[rec.index] = true
@@ -274,7 +274,7 @@ func TestFixtureInlineBootstrapBlob(t *testing.T) {
 	}
 }
 
-// TestFixtureTarWalk strips the ToC so the reader must walk tar headers.
+// TestFixtureTarWalk strips the TOC so the reader must walk tar headers.
 func TestFixtureTarWalk(t *testing.T) {
 	for _, f := range []struct {
 		name    string
@@ -284,16 +284,16 @@ func TestFixtureTarWalk(t *testing.T) {
 		data = data[:len(data)-f.tocSize]
 		r, err := Open(bytes.NewReader(data), int64(len(data)))
 		if err != nil {
-			t.Fatalf("%s without ToC: %v", f.name, err)
+			t.Fatalf("%s without TOC: %v", f.name, err)
 		}
 		if r.TOC() != nil {
-			t.Error("ToC found")
+			t.Error("TOC found")
 		}
 		if r.ChunkCount() == 0 {
 			t.Error("no chunks")
 		}
 		if err := r.Verify(); err != nil {
-			t.Errorf("%s without ToC: %v", f.name, err)
+			t.Errorf("%s without TOC: %v", f.name, err)
 		}
 		if s, ok := r.Lookup(SectionBootstrap); ok {
 			boot, err := r.Bootstrap()

@@ -8,6 +8,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/rafs-dev/rafs/erofs"
 )
 
 // Sizes of the fixed on-disk records.
@@ -25,16 +27,18 @@ const (
 	// section.
 	TarHeaderSize = 512
 	// DigestSize is the size of a chunk digest (BLAKE3-256 or SHA-256) and
-	// of a ToC entry digest (SHA-256).
+	// of a TOC entry digest (SHA-256).
 	DigestSize = 32
-	// MaxTOCSize is the largest ToC (entries plus its tar header) a reader
+	// MaxTOCSize is the largest TOC (entries plus its tar header) a reader
 	// finds: nydusd reads only the last 4 KiB of a blob.
 	MaxTOCSize = 4096
 )
 
 // Limits of the format.
 const (
-	// MinChunkSize and MaxChunkSize bound the chunk size (a power of two).
+	// MinChunkSize and MaxChunkSize bound the chunk size, a power of two:
+	// the filesystem chunk size of a bootstrap and of its blob-table
+	// entries, and the largest chunk a CI entry holds.
 	MinChunkSize = 4 << 10
 	MaxChunkSize = 16 << 20
 	// DefaultChunkSize is the chunk size nydus-image uses by default.
@@ -49,11 +53,17 @@ const (
 	chunkAlign = 4096
 )
 
-// Section names: the tar header names and ToC entry names in a blob.
+// ValidChunkSize reports whether size is a chunk size the format allows: a
+// power of two from MinChunkSize to MaxChunkSize.
+func ValidChunkSize(size uint64) bool {
+	return size >= MinChunkSize && size <= MaxChunkSize && size&(size-1) == 0
+}
+
+// Section names: the tar header names and TOC entry names in a blob.
 const (
 	SectionData       = "image.blob"       // chunk data
 	SectionMeta       = "blob.meta"        // (compressed) CI array
-	SectionMetaHeader = "blob.meta.header" // 4096-byte CI header (ToC only)
+	SectionMetaHeader = "blob.meta.header" // 4096-byte CI header (TOC only)
 	SectionDigest     = "blob.digest"      // chunk digest array
 	SectionBootstrap  = "image.boot"       // inline RAFS bootstrap
 	SectionTOC        = "rafs.blob.toc"    // table of contents
@@ -81,14 +91,21 @@ const (
 	FeatureSeparatedPrefetch  Features = 0x0000_0400 // optimize output
 	FeatureExternal           Features = 0x0000_0800 // external backend
 	FeatureHasTarHeader       Features = 0x1000_0000 // tar headers separate sections
-	FeatureHasTOC             Features = 0x2000_0000 // ToC at the end
+	FeatureHasTOC             Features = 0x2000_0000 // TOC at the end
 	FeatureCapTarTOC          Features = 0x4000_0000 // built by nydus-image >= 2.2
 	featureV5NoExtBlobTable   Features = 0x8000_0000 // internal, never on disk
 	featureIncompatMask       Features = 0x0000_F000
-	featureInvalidOnDisk               = featureV5NoExtBlobTable | featureIncompatMask
-	featuresV2Required                 = FeatureZran | FeatureBatch | FeatureEncrypted
-	defaultFeatures                    = FeatureAligned | FeatureCapTarTOC | FeatureHasTOC | FeatureHasTarHeader
-	featureUnsupportedChunks           = FeatureZran | FeatureBatch | FeatureEncrypted | FeatureTarfs | FeatureExternal
+
+	// FeaturesKnown are the bits above that may appear on disk.
+	FeaturesKnown = FeatureAligned | FeatureInlinedFSMeta | FeatureChunkInfoV2 | FeatureZran |
+		FeatureSeparate | FeatureInlinedChunkDigest | FeatureTarfs | FeatureBatch | FeatureEncrypted |
+		FeatureChunkdictGenerated | FeatureSeparatedPrefetch | FeatureExternal |
+		FeatureHasTarHeader | FeatureHasTOC | FeatureCapTarTOC
+
+	featureInvalidOnDisk     = featureV5NoExtBlobTable | featureIncompatMask
+	featuresV2Required       = FeatureZran | FeatureBatch | FeatureEncrypted
+	defaultFeatures          = FeatureAligned | FeatureCapTarTOC | FeatureHasTOC | FeatureHasTarHeader
+	featureUnsupportedChunks = FeatureZran | FeatureBatch | FeatureEncrypted | FeatureTarfs | FeatureExternal
 )
 
 // Compressor is the compression algorithm id used for chunks, the CI array
@@ -304,10 +321,10 @@ func DecodeCIHeader(b []byte) (CIHeader, error) {
 	}, nil
 }
 
-// TOCFlags say how a ToC entry's data is compressed.
+// TOCFlags say how a TOC entry's data is compressed.
 type TOCFlags uint32
 
-// ToC entry flags.
+// TOC entry flags.
 const (
 	TOCCompressionNone     TOCFlags = 0x1
 	TOCCompressionZstd     TOCFlags = 0x2
@@ -315,7 +332,7 @@ const (
 	tocCompressionMask              = TOCCompressionNone | TOCCompressionZstd | TOCCompressionLZ4Block
 )
 
-// tocFlags maps a compressor to ToC flags (gzip has none).
+// tocFlags maps a compressor to TOC flags (gzip has none).
 func tocFlags(c Compressor) (TOCFlags, error) {
 	switch c {
 	case CompressorNone:
@@ -325,7 +342,7 @@ func tocFlags(c Compressor) (TOCFlags, error) {
 	case CompressorLZ4Block:
 		return TOCCompressionLZ4Block, nil
 	}
-	return 0, fmt.Errorf("no ToC flag for compressor %v", c)
+	return 0, fmt.Errorf("no TOC flag for compressor %v", c)
 }
 
 // Compressor returns the compressor that the flags name.
@@ -338,7 +355,7 @@ func (f TOCFlags) Compressor() (Compressor, error) {
 	case TOCCompressionLZ4Block:
 		return CompressorLZ4Block, nil
 	}
-	return 0, fmt.Errorf("ToC flags %#x name no single compressor", uint32(f))
+	return 0, fmt.Errorf("TOC flags %#x name no single compressor", uint32(f))
 }
 
 // TOCEntry is one 128-byte table-of-contents entry.
@@ -359,7 +376,7 @@ type TOCEntry struct {
 func (e *TOCEntry) Encode(b []byte) error {
 	_ = b[TOCEntrySize-1]
 	if len(e.Name) > 16 {
-		return fmt.Errorf("ToC entry name %q longer than 16 bytes", e.Name)
+		return fmt.Errorf("TOC entry name %q longer than 16 bytes", e.Name)
 	}
 	clear(b[:TOCEntrySize])
 	le := binary.LittleEndian
@@ -372,30 +389,20 @@ func (e *TOCEntry) Encode(b []byte) error {
 	return nil
 }
 
-// DecodeTOCEntry decodes a 128-byte ToC entry. Reserved bytes are
+// DecodeTOCEntry decodes a 128-byte TOC entry. Reserved bytes are
 // ignored (old blobs have junk there).
 func DecodeTOCEntry(b []byte) TOCEntry {
 	_ = b[TOCEntrySize-1]
 	le := binary.LittleEndian
 	e := TOCEntry{
 		Flags:            TOCFlags(le.Uint32(b[0:])),
-		Name:             cstring(b[8:24]),
+		Name:             erofs.CString(b[8:24]),
 		CompressedOffset: le.Uint64(b[56:]),
 		CompressedSize:   le.Uint64(b[64:]),
 		UncompressedSize: le.Uint64(b[72:]),
 	}
 	copy(e.Digest[:], b[24:56])
 	return e
-}
-
-// cstring returns b up to its first NUL.
-func cstring(b []byte) string {
-	for i, c := range b {
-		if c == 0 {
-			return string(b[:i])
-		}
-	}
-	return string(b)
 }
 
 // Tar header field offsets (GNU format).
@@ -463,7 +470,7 @@ func DecodeTarHeader(b []byte) (name string, size uint64, err error) {
 	} else if size, err = parseOctal(f); err != nil {
 		return "", 0, fmt.Errorf("tar header size field: %w", err)
 	}
-	name = cstring(b[tarName : tarName+tarNameLen])
+	name = erofs.CString(b[tarName : tarName+tarNameLen])
 	if name == "" {
 		return "", 0, errors.New("tar header: empty name")
 	}

@@ -49,7 +49,7 @@ func FuzzOpen(f *testing.F) {
 	for _, v2 := range []bool{false, true} {
 		b, _ := smallBlob(f, v2)
 		f.Add(b)
-		f.Add(b[:len(b)-TOCEntrySize*5-TarHeaderSize]) // no ToC: tar walk
+		f.Add(b[:len(b)-TOCEntrySize*5-TarHeaderSize]) // no TOC: tar walk
 	}
 	lz, _, _ := writeBlob(f, &WriterOptions{Compressor: CompressorLZ4Block, ChunkSize: 4096}, [][]byte{bytes.Repeat([]byte("ab"), 2000)}, []byte("boot"))
 	f.Add(lz)

@@ -51,11 +51,11 @@ type Section struct {
 	Offset int64
 	Size   int64
 	// UncompressedSize is the size of the decoded data, or -1 when the
-	// blob does not record it (no ToC).
+	// blob does not record it (no TOC).
 	UncompressedSize int64
 	// Compressor is how the stored bytes are compressed.
 	Compressor Compressor
-	// Digest is the SHA-256 of the decoded data from the ToC (zero when
+	// Digest is the SHA-256 of the decoded data from the TOC (zero when
 	// absent, then unchecked).
 	Digest [DigestSize]byte
 	// hashTail is the number of stored bytes after the section that its
@@ -84,8 +84,8 @@ type Reader struct {
 }
 
 // Open parses the blob of size bytes in r. It finds the sections through
-// the ToC, or by walking the tar headers backwards from the end when there
-// is no ToC, or (blobs without tar headers) from the CI header in the last
+// the TOC, or by walking the tar headers backwards from the end when there
+// is no TOC, or (blobs without tar headers) from the CI header in the last
 // 4 KiB; then it loads and checks the CI header, the CI array and the
 // chunk digests, in memory bounded by the blob's size rather than by what
 // its headers declare: a blob cannot have more chunks than bytes of chunk
@@ -147,18 +147,18 @@ func (r *Reader) findSections() error {
 			return r.plainSections(hdr)
 		}
 	}
-	return fmt.Errorf("no ToC, tar header or CI header at the end (last 512 bytes at offset %d: %v)", r.size-TarHeaderSize, terr)
+	return fmt.Errorf("no TOC, tar header or CI header at the end (last 512 bytes at offset %d: %v)", r.size-TarHeaderSize, terr)
 }
 
-// readTOC parses the ToC whose tar header ends the blob.
+// readTOC parses the TOC whose tar header ends the blob.
 func (r *Reader) readTOC(tsize uint64) error {
 	hoff := r.size - TarHeaderSize
 	if tsize%TOCEntrySize != 0 || tsize > MaxTOCSize-TarHeaderSize || int64(tsize) > hoff {
-		return fmt.Errorf("ToC tar header at offset %d: bad ToC size %d", hoff, tsize)
+		return fmt.Errorf("TOC tar header at offset %d: bad TOC size %d", hoff, tsize)
 	}
 	start := hoff - int64(tsize)
 	b := make([]byte, int64(tsize)+TarHeaderSize)
-	if err := r.readAt(b, start, "ToC"); err != nil {
+	if err := r.readAt(b, start, "TOC"); err != nil {
 		return err
 	}
 	r.tocDigest = sha256.Sum256(b)
@@ -169,16 +169,16 @@ func (r *Reader) readTOC(tsize uint64) error {
 		at := start + int64(i)
 		comp, err := e.Flags.Compressor()
 		if err != nil {
-			return fmt.Errorf("ToC entry %q at offset %d: %w", e.Name, at, err)
+			return fmt.Errorf("TOC entry %q at offset %d: %w", e.Name, at, err)
 		}
 		if e.CompressedSize > uint64(start) || e.CompressedOffset > uint64(start)-e.CompressedSize {
 			if e.Name != SectionData {
-				return fmt.Errorf("ToC entry %q at offset %d: range %d+%d outside the data before the ToC (%d bytes)",
+				return fmt.Errorf("TOC entry %q at offset %d: range %d+%d outside the data before the TOC (%d bytes)",
 					e.Name, at, e.CompressedOffset, e.CompressedSize, start)
 			}
 		}
 		if e.UncompressedSize > 1<<62 || e.CompressedOffset > 1<<62 || e.CompressedSize > 1<<62 {
-			return fmt.Errorf("ToC entry %q at offset %d: offset/sizes %d/%d/%d out of range", e.Name, at,
+			return fmt.Errorf("TOC entry %q at offset %d: offset/sizes %d/%d/%d out of range", e.Name, at,
 				e.CompressedOffset, e.CompressedSize, e.UncompressedSize)
 		}
 		s := Section{
@@ -199,7 +199,7 @@ func (r *Reader) readTOC(tsize uint64) error {
 	return nil
 }
 
-// locateData finds the image.blob data of a ToC entry. Builds around
+// locateData finds the image.blob data of a TOC entry. Builds around
 // nydus 2.2 wrote the data size as its offset; the data always starts at
 // 0 and is followed by the image.blob tar header, whose presence also
 // extends the digest over it.
@@ -218,7 +218,7 @@ func (r *Reader) locateData(s *Section, limit, at int64) error {
 		}
 	}
 	if s.Size > limit || s.Offset > limit-s.Size {
-		return fmt.Errorf("ToC entry %q at offset %d: range %d+%d outside the data before the ToC (%d bytes)",
+		return fmt.Errorf("TOC entry %q at offset %d: range %d+%d outside the data before the TOC (%d bytes)",
 			s.Name, at, s.Offset, s.Size, limit)
 	}
 	return nil
@@ -486,15 +486,15 @@ func (r *Reader) Compressor() (Compressor, bool) { return r.compressor, r.compKn
 // Size returns the blob's size.
 func (r *Reader) Size() int64 { return r.size }
 
-// TOC returns the ToC entries as stored, or nil when the blob has no ToC.
+// TOC returns the TOC entries as stored, or nil when the blob has no TOC.
 func (r *Reader) TOC() []TOCEntry { return r.toc }
 
-// TOCDigest returns the SHA-256 of the ToC entries and their tar header
+// TOCDigest returns the SHA-256 of the TOC entries and their tar header
 // and that region's size (the blob table's blob_toc_digest and
-// blob_toc_size); the size is 0 without a ToC.
+// blob_toc_size); the size is 0 without a TOC.
 func (r *Reader) TOCDigest() ([DigestSize]byte, int64) { return r.tocDigest, r.tocSize }
 
-// Sections returns the blob's sections in ToC order (or, without a ToC,
+// Sections returns the blob's sections in TOC order (or, without a TOC,
 // from the end of the blob backwards).
 func (r *Reader) Sections() []Section { return r.sections }
 
@@ -552,11 +552,11 @@ func (r *Reader) UncompressedSize() uint64 {
 }
 
 // Bootstrap returns the decoded inline bootstrap (image.boot), verified
-// against its ToC digest.
+// against its TOC digest.
 func (r *Reader) Bootstrap() ([]byte, error) { return r.Section(SectionBootstrap) }
 
 // Section returns the decoded bytes of the section named name, verified
-// against its ToC digest. Sections over MaxSectionSize are refused; use
+// against its TOC digest. Sections over MaxSectionSize are refused; use
 // SectionReader for those.
 func (r *Reader) Section(name string) ([]byte, error) {
 	s, ok := r.Lookup(name)
@@ -582,7 +582,7 @@ func (r *Reader) Section(name string) ([]byte, error) {
 }
 
 // SectionReader returns a reader of the decoded bytes of the section
-// named name. At the end of the data it checks the size and the ToC
+// named name. At the end of the data it checks the size and the TOC
 // digest and reports a mismatch as an error instead of io.EOF.
 func (r *Reader) SectionReader(name string) (io.ReadCloser, error) {
 	s, ok := r.Lookup(name)
@@ -712,7 +712,7 @@ func (v *verifier) finish() error {
 		var got [DigestSize]byte
 		copy(got[:], v.h.Sum(nil))
 		if got != v.digest {
-			return fmt.Errorf("sha256 %x, ToC says %x", got, v.digest)
+			return fmt.Errorf("sha256 %x, TOC says %x", got, v.digest)
 		}
 	}
 	return io.EOF
@@ -796,7 +796,7 @@ func (r *Reader) ReadChunk(i int, dst []byte) ([]byte, error) {
 		}
 	}
 	if want, ok := r.ChunkDigest(i); ok {
-		if got := digest(r.digester, dst); got != want {
+		if got := r.digester.Sum(dst); got != want {
 			return nil, fail(fmt.Errorf("%v digest %x, blob.digest says %x", r.digester, got, want))
 		}
 	}

@@ -46,7 +46,7 @@ type tocPart struct {
 	usize int
 }
 
-// tocBlob returns the parts one after the other, then their ToC.
+// tocBlob returns the parts one after the other, then their TOC.
 func tocBlob(t *testing.T, parts ...tocPart) []byte {
 	t.Helper()
 	var b, toc []byte

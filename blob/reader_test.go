@@ -33,8 +33,8 @@ func TestReaderCorrupt(t *testing.T) {
 		verify string // expected Verify error substring
 	}{
 		{"empty", func(b []byte) []byte { return nil }, "too short", ""},
-		{"truncated", func(b []byte) []byte { return b[:len(b)-1] }, "ToC", ""},
-		{"no tail", func(b []byte) []byte { return bytes.Repeat([]byte{7}, 5000) }, "no ToC, tar header or CI header", ""},
+		{"truncated", func(b []byte) []byte { return b[:len(b)-1] }, "TOC", ""},
+		{"no tail", func(b []byte) []byte { return bytes.Repeat([]byte{7}, 5000) }, "no TOC, tar header or CI header", ""},
 		{"CI magic", func(b []byte) []byte { b[info.CIOffset+info.CICompressedSize] ^= 1; return b }, "CI header at offset", ""},
 		{"CI entries", func(b []byte) []byte {
 			binary.LittleEndian.PutUint32(b[info.CIOffset+info.CICompressedSize+12:], 1000)
@@ -43,17 +43,17 @@ func TestReaderCorrupt(t *testing.T) {
 		{"chunk data", func(b []byte) []byte { b[3] ^= 0xFF; return b }, "", "image.blob"},
 		{"digest array", func(b []byte) []byte { b[dig.Offset] ^= 1; return b }, "blob.digest", ""},
 		{"bootstrap", func(b []byte) []byte { b[boot.Offset+boot.Size-1] ^= 1; return b }, "", "image.boot"},
-		{"ToC offset", func(b []byte) []byte {
+		{"TOC offset", func(b []byte) []byte {
 			toc := len(b) - int(info.TOCSize)
 			binary.LittleEndian.PutUint64(b[toc+TOCEntrySize+56:], 1<<40)
 			return b
 		}, "outside", ""},
-		{"ToC flags", func(b []byte) []byte {
+		{"TOC flags", func(b []byte) []byte {
 			toc := len(b) - int(info.TOCSize)
 			binary.LittleEndian.PutUint32(b[toc:], 7)
 			return b
 		}, "name no single compressor", ""},
-		{"tar checksum", func(b []byte) []byte { b[len(b)-512] ^= 1; return b }, "no ToC, tar header or CI header", ""},
+		{"tar checksum", func(b []byte) []byte { b[len(b)-512] ^= 1; return b }, "no TOC, tar header or CI header", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := tc.mutate(bytes.Clone(data))
@@ -121,7 +121,7 @@ func TestReaderForcedCompressor(t *testing.T) {
 	}
 }
 
-// assemble builds a blob of one section (stored as given) and a ToC.
+// assemble builds a blob of one section (stored as given) and a TOC.
 func assemble(t *testing.T, name string, stored []byte, flags TOCFlags, raw []byte) []byte {
 	t.Helper()
 	var b bytes.Buffer
@@ -175,7 +175,7 @@ func TestReaderLZ4Section(t *testing.T) {
 		t.Fatalf("truncated lz4: %v", err)
 	}
 	// A raw section whose sizes disagree, and a zstd one that decodes to
-	// more than the ToC says.
+	// more than the TOC says.
 	bad = assemble(t, SectionBootstrap, raw, TOCCompressionNone, raw[:10])
 	r, _ = Open(bytes.NewReader(bad), int64(len(bad)))
 	if _, err := r.Bootstrap(); err == nil {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/bits"
 	"runtime"
 	"sync"
 
@@ -63,11 +62,11 @@ func DefaultWriterOptions() *WriterOptions {
 	return &WriterOptions{Compressor: CompressorZstd, Digester: DigesterBlake3, ChunkSize: DefaultChunkSize}
 }
 
-// Chunk describes where a chunk passed to Writer.Add ended up. The
+// StoredChunk describes where a chunk passed to Writer.Add ended up. The
 // ordered stage makes it in the background; the Writer fills it in during
 // later calls, and it is valid only after the next Flush returns without
 // error, inside the BootstrapFunc, and after Finish returns without error.
-type Chunk struct {
+type StoredChunk struct {
 	// Index is the chunk's CI index (order of first write).
 	Index uint32
 	// Duplicate is true when identical data (same digest and size) was
@@ -113,7 +112,7 @@ type Info struct {
 	// DataSize is the number of chunk-data bytes (offset 0 .. DataSize).
 	DataSize uint64
 	// CompressedSize is the blob size before the inline bootstrap: what
-	// nydus-image records in a per-layer blob table (§1.5).
+	// nydus-image records in a per-layer blob table.
 	CompressedSize uint64
 	// UncompressedSize is the end of the last chunk in uncompressed
 	// space, 4 KiB aligned.
@@ -126,7 +125,7 @@ type Info struct {
 	CIUncompressedSize uint64
 	CICompressor       Compressor
 
-	// TOCSize is 128 × entries + 512; TOCDigest the SHA-256 of the ToC
+	// TOCSize is 128 × entries + 512; TOCDigest the SHA-256 of the TOC
 	// entries and their tar header. Zero in the Info passed to the
 	// bootstrap function.
 	TOCSize   uint32
@@ -135,7 +134,7 @@ type Info struct {
 
 // BootstrapFunc returns the RAFS bootstrap to inline into the blob. It is
 // called by Finish after all chunks are written and all blob-table fields
-// are known (data is the blob's Info without ID, Size and ToC).
+// are known (data is the blob's Info without ID, Size and TOC).
 type BootstrapFunc func(data *Info) ([]byte, error)
 
 // Writer writes a Nydus data blob to an io.Writer, append-only. Chunks are
@@ -147,12 +146,12 @@ type BootstrapFunc func(data *Info) ([]byte, error)
 type Writer struct {
 	opts     WriterOptions
 	maxChunk int // largest chunk Add accepts
-	pipe     *pipeline.Pipeline[*job, hashedChunk, Chunk]
-	sink     *chunkSink // the ordered stage's state
-	free     chan *job  // recycled jobs
-	waiting  []*Chunk   // descriptors returned by Add, filled in from filled on
+	pipe     *pipeline.Pipeline[*job, hashedChunk, StoredChunk]
+	sink     *chunkSink     // the ordered stage's state
+	free     chan *job      // recycled jobs
+	waiting  []*StoredChunk // descriptors returned by Add, filled in from filled on
 	filled   int
-	taken    []Chunk // scratch: descriptors made by the ordered stage
+	taken    []StoredChunk // scratch: descriptors made by the ordered stage
 	stopped  bool
 	done     bool
 
@@ -176,7 +175,7 @@ type chunkKey struct {
 // records where it was written.
 type dedupIndex struct {
 	mu sync.Mutex
-	m  map[chunkKey]*Chunk // nil: claimed, not written yet
+	m  map[chunkKey]*StoredChunk // nil: claimed, not written yet
 }
 
 // claim reports whether k was not claimed before, claiming it.
@@ -191,14 +190,14 @@ func (d *dedupIndex) claim(k chunkKey) bool {
 }
 
 // written returns the chunk written for k, or nil.
-func (d *dedupIndex) written(k chunkKey) *Chunk {
+func (d *dedupIndex) written(k chunkKey) *StoredChunk {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.m[k]
 }
 
 // record records that k was written as c.
-func (d *dedupIndex) record(k chunkKey, c *Chunk) {
+func (d *dedupIndex) record(k chunkKey, c *StoredChunk) {
 	d.mu.Lock()
 	d.m[k] = c
 	d.mu.Unlock()
@@ -242,7 +241,7 @@ func NewWriter(w io.Writer, opts *WriterOptions) (*Writer, error) {
 	if o.ChunkSize == 0 {
 		o.ChunkSize = DefaultChunkSize
 	}
-	if o.ChunkSize < MinChunkSize || o.ChunkSize > MaxChunkSize || bits.OnesCount(uint(o.ChunkSize)) != 1 {
+	if o.ChunkSize < 0 || !ValidChunkSize(uint64(o.ChunkSize)) {
 		return nil, fmt.Errorf("blob: chunk size %d: want a power of two from %d to %d", o.ChunkSize, MinChunkSize, MaxChunkSize)
 	}
 	if o.Digester != DigesterBlake3 && o.Digester != DigesterSHA256 {
@@ -275,7 +274,7 @@ func NewWriter(w io.Writer, opts *WriterOptions) (*Writer, error) {
 		bw:       bufio.NewWriterSize(out, 256<<10),
 		free:     make(chan *job, inFlight),
 	}
-	index := &dedupIndex{m: make(map[chunkKey]*Chunk)}
+	index := &dedupIndex{m: make(map[chunkKey]*StoredChunk)}
 	bw.sink = &chunkSink{v2: o.ChunkInfoV2, index: index, comp: comp, free: bw.free, bw: bw.bw}
 	digester := o.Digester
 	bw.pipe = pipeline.New(pipeline.Config{Workers: o.Workers, Jobs: inFlight},
@@ -288,7 +287,7 @@ func NewWriter(w io.Writer, opts *WriterOptions) (*Writer, error) {
 // descriptor, whose fields become valid when the next Flush or Finish
 // returns. data is copied; the caller may reuse it at once. Add blocks
 // while the workers are a few chunks behind.
-func (w *Writer) Add(data []byte) (*Chunk, error) {
+func (w *Writer) Add(data []byte) (*StoredChunk, error) {
 	if err := w.pipe.Err(); err != nil {
 		return nil, err
 	}
@@ -308,7 +307,7 @@ func (w *Writer) Add(data []byte) (*Chunk, error) {
 	if err := w.pipe.Submit(j, 0); err != nil {
 		return nil, err
 	}
-	c := &Chunk{}
+	c := &StoredChunk{}
 	w.waiting = append(w.waiting, c)
 	w.deliver()
 	return c, nil
@@ -333,7 +332,7 @@ func (w *Writer) deliver() {
 }
 
 // Flush waits until every chunk added so far has been written (to the
-// Writer's buffer) and its Chunk filled in, and returns the first error.
+// Writer's buffer) and its StoredChunk filled in, and returns the first error.
 func (w *Writer) Flush() error {
 	if w.stopped {
 		return w.pipe.Err()
@@ -347,7 +346,7 @@ func (w *Writer) Flush() error {
 // digest, compresses it (it will be a duplicate unless the claimer comes
 // later in order, in which case the ordered stage compresses it itself).
 func hashChunk(d Digester, index *dedupIndex, c *chunkCompressor, j *job) hashedChunk {
-	h := hashedChunk{digest: digest(d, j.data), crc: crc32c(j.data)}
+	h := hashedChunk{digest: d.Sum(j.data), crc: crc32c(j.data)}
 	h.tried = index.claim(chunkKey{h.digest, uint32(len(j.data))})
 	if h.tried {
 		h.comp = c.compress(&j.buf, j.data)
@@ -357,7 +356,7 @@ func hashChunk(d Digester, index *dedupIndex, c *chunkCompressor, j *job) hashed
 
 // write dedupes and writes one hashed chunk, in Add order, recycles its
 // job and returns its descriptor.
-func (s *chunkSink) write(j *job, h hashedChunk) (Chunk, error) {
+func (s *chunkSink) write(j *job, h hashedChunk) (StoredChunk, error) {
 	c, err := s.writeChunk(j, h)
 	select {
 	case s.free <- j:
@@ -366,7 +365,7 @@ func (s *chunkSink) write(j *job, h hashedChunk) (Chunk, error) {
 	return c, err
 }
 
-func (s *chunkSink) writeChunk(j *job, h hashedChunk) (Chunk, error) {
+func (s *chunkSink) writeChunk(j *job, h hashedChunk) (StoredChunk, error) {
 	size := uint32(len(j.data))
 	key := chunkKey{h.digest, size}
 	if e := s.index.written(key); e != nil {
@@ -378,13 +377,13 @@ func (s *chunkSink) writeChunk(j *job, h hashedChunk) (Chunk, error) {
 		h.comp = s.comp.compress(&j.buf, j.data)
 	}
 	if len(s.chunks) >= MaxChunks {
-		return Chunk{}, fmt.Errorf("blob: more than %d chunks", MaxChunks)
+		return StoredChunk{}, fmt.Errorf("blob: more than %d chunks", MaxChunks)
 	}
 	stored := j.data
 	if h.comp != nil {
 		stored = h.comp
 	}
-	c := Chunk{
+	c := StoredChunk{
 		Index:              uint32(len(s.chunks)),
 		Digest:             h.digest,
 		CRC32:              h.crc,
@@ -415,10 +414,10 @@ func (s *chunkSink) writeChunk(j *job, h hashedChunk) (Chunk, error) {
 		err = ci.EncodeV1(probe[:])
 	}
 	if err != nil {
-		return Chunk{}, fmt.Errorf("blob: chunk %d: %w", c.Index, err)
+		return StoredChunk{}, fmt.Errorf("blob: chunk %d: %w", c.Index, err)
 	}
 	if _, err := s.bw.Write(stored); err != nil {
-		return Chunk{}, fmt.Errorf("blob: writing chunk %d at offset %d: %w", c.Index, c.CompressedOffset, err)
+		return StoredChunk{}, fmt.Errorf("blob: writing chunk %d at offset %d: %w", c.Index, c.CompressedOffset, err)
 	}
 	s.chunks = append(s.chunks, ci)
 	s.digs = append(s.digs, h.digest[:]...)
@@ -461,9 +460,9 @@ func (w *Writer) Close() error {
 // Info. Layout (each section followed by its GNU tar header):
 //
 //	chunk data ‖ CI array (zstd if smaller) ‖ CI header ‖ chunk digests ‖
-//	zstd(bootstrap) (raw if not smaller) ‖ ToC
+//	zstd(bootstrap) (raw if not smaller) ‖ TOC
 //
-// With no chunks only the bootstrap and the ToC are written. bootstrap may
+// With no chunks only the bootstrap and the TOC are written. bootstrap may
 // be nil (no inline bootstrap, no INLINED_FS_META feature); otherwise it
 // is called once, after the CI header and digests are written, with the
 // blob-table fields known so far. The underlying writer is not closed.
@@ -548,12 +547,12 @@ func (w *Writer) sum() (s [DigestSize]byte) {
 }
 
 // writeMeta writes the image.blob header, the CI array and header, and
-// the digest array, and returns their ToC entries.
+// the digest array, and returns their TOC entries.
 func (w *Writer) writeMeta(info *Info) ([]TOCEntry, error) {
 	if err := w.writeHeader(SectionData, w.coff); err != nil {
 		return nil, err
 	}
-	// The image.blob digest covers the data and its tar header (§3.7);
+	// The image.blob digest covers the data and its tar header;
 	// the data starts at 0, so it is the running hash at this point.
 	toc := []TOCEntry{{
 		Flags:            TOCCompressionNone,
@@ -683,7 +682,7 @@ func (w *Writer) writeBootstrap(fn BootstrapFunc, info *Info) (TOCEntry, error) 
 	return e, nil
 }
 
-// writeTOC writes the ToC entries and their tar header.
+// writeTOC writes the TOC entries and their tar header.
 func (w *Writer) writeTOC(toc []TOCEntry, info *Info) error {
 	b := make([]byte, len(toc)*TOCEntrySize+TarHeaderSize)
 	for i := range toc {

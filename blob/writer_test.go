@@ -44,14 +44,14 @@ func testChunks(size int, seed uint64) [][]byte {
 
 // writeBlob writes chunks (and bootstrap, if non-nil) and returns the
 // blob, its Info and the Chunk descriptors.
-func writeBlob(t testing.TB, opts *WriterOptions, chunks [][]byte, boot []byte) ([]byte, *Info, []*Chunk) {
+func writeBlob(t testing.TB, opts *WriterOptions, chunks [][]byte, boot []byte) ([]byte, *Info, []*StoredChunk) {
 	t.Helper()
 	var out bytes.Buffer
 	w, err := NewWriter(struct{ io.Writer }{&out}, opts) // hide ReadFrom etc.: a plain stream
 	if err != nil {
 		t.Fatal(err)
 	}
-	var descs []*Chunk
+	var descs []*StoredChunk
 	for _, c := range chunks {
 		d, err := w.Add(c)
 		if err != nil {
@@ -73,7 +73,7 @@ func writeBlob(t testing.TB, opts *WriterOptions, chunks [][]byte, boot []byte) 
 		t.Fatal(err)
 	}
 	if seen != nil {
-		// The bootstrap saw all blob-table fields except id, size and ToC.
+		// The bootstrap saw all blob-table fields except id, size and TOC.
 		want := *info
 		want.ID, want.Size, want.TOCSize, want.TOCDigest = "", 0, 0, [DigestSize]byte{}
 		if *seen != want {
@@ -110,7 +110,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 // checkBlob reads data back and compares it with what was written.
-func checkBlob(t *testing.T, data []byte, info *Info, descs []*Chunk, chunks [][]byte, opts *WriterOptions, boot []byte) {
+func checkBlob(t *testing.T, data []byte, info *Info, descs []*StoredChunk, chunks [][]byte, opts *WriterOptions, boot []byte) {
 	t.Helper()
 	sum := sha256.Sum256(data)
 	if info.ID != hex.EncodeToString(sum[:]) || info.Size != int64(len(data)) {
@@ -151,7 +151,7 @@ func checkBlob(t *testing.T, data []byte, info *Info, descs []*Chunk, chunks [][
 	}
 	td, ts := r.TOCDigest()
 	if td != info.TOCDigest || ts != int64(info.TOCSize) {
-		t.Errorf("ToC digest/size %x/%d, info %x/%d", td, ts, info.TOCDigest, info.TOCSize)
+		t.Errorf("TOC digest/size %x/%d, info %x/%d", td, ts, info.TOCDigest, info.TOCSize)
 	}
 	// Layout: §3.1 order with contiguous sections.
 	names := []string{SectionData, SectionMeta, SectionMetaHeader, SectionDigest, SectionBootstrap}
@@ -182,7 +182,7 @@ func checkBlob(t *testing.T, data []byte, info *Info, descs []*Chunk, chunks [][
 		}
 	}
 	if int64(info.TOCSize)+secs[len(secs)-1].Offset+secs[len(secs)-1].Size+512 != int64(len(data)) {
-		t.Errorf("ToC does not end the blob")
+		t.Errorf("TOC does not end the blob")
 	}
 	// Chunks: descriptors match the CI array, data round-trips, dedup and
 	// offset rules hold.
@@ -190,7 +190,7 @@ func checkBlob(t *testing.T, data []byte, info *Info, descs []*Chunk, chunks [][
 	byDigest := map[[DigestSize]byte]uint32{}
 	var uoff, coff uint64
 	for i, d := range descs {
-		if d.Digest != digest(opts.Digester, chunks[i]) || d.CRC32 != crc32c(chunks[i]) || d.UncompressedSize != uint32(len(chunks[i])) {
+		if d.Digest != opts.Digester.Sum(chunks[i]) || d.CRC32 != crc32c(chunks[i]) || d.UncompressedSize != uint32(len(chunks[i])) {
 			t.Fatalf("chunk %d: descriptor %+v", i, d)
 		}
 		if idx, ok := byDigest[d.Digest]; ok {
@@ -441,7 +441,7 @@ func TestFormatCodecs(t *testing.T) {
 		t.Error("empty tar name accepted")
 	}
 	if err := (&TOCEntry{Name: "seventeen-bytes!!"}).Encode(make([]byte, TOCEntrySize)); err == nil {
-		t.Error("long ToC name accepted")
+		t.Error("long TOC name accepted")
 	}
 	for c, want := range map[Compressor]string{CompressorNone: "none", CompressorLZ4Block: "lz4_block", CompressorGzip: "gzip", CompressorZstd: "zstd", 7: "compressor(7)"} {
 		if c.String() != want {
@@ -452,7 +452,7 @@ func TestFormatCodecs(t *testing.T) {
 		t.Error("Digester.String")
 	}
 	if _, err := TOCFlags(3).Compressor(); err == nil {
-		t.Error("ToC flags 3 accepted")
+		t.Error("TOC flags 3 accepted")
 	}
 	_ = binary.LittleEndian
 }

@@ -1,11 +1,12 @@
 // Package chunker splits a byte stream into chunks for Nydus blobs.
 //
 // [Chunker] is the interface a splitter implements; [Fixed] cuts the
-// stream at fixed multiples of a power-of-two chunk size, which is what
-// RAFS v6 (nydus-image) does for every regular file: each chunk is
-// exactly the chunk size except the last, which holds the remainder, and
-// an empty stream has no chunks. A content-defined chunker could implement
-// the same interface.
+// stream at fixed multiples of a chunk size, which is what RAFS v6
+// (nydus-image) does for every regular file: each chunk is exactly the
+// chunk size except the last, which holds the remainder, and an empty
+// stream has no chunks. A content-defined chunker could implement the
+// same interface. The chunk sizes a Nydus blob allows are package blob's
+// (blob.ValidChunkSize); this package takes any positive size.
 //
 // Chunkers stream: they never read more than one chunk ahead of what they
 // returned, and reuse one buffer, so memory stays at one chunk.
@@ -15,18 +16,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/bits"
 )
 
-// Chunk sizes accepted by [NewFixed].
-const (
-	MinSize     = 4 << 10  // 4 KiB
-	MaxSize     = 16 << 20 // 16 MiB
-	DefaultSize = 1 << 20  // 1 MiB, nydus-image's default
-)
-
-// Chunk is one piece of the stream.
-type Chunk struct {
+// Cut is one piece of the stream, as a Chunker cuts it.
+type Cut struct {
 	// Offset is the position of the chunk's first byte in the stream.
 	Offset int64
 	// Data is the chunk's content. It is only valid until the next call
@@ -40,7 +33,7 @@ type Chunker interface {
 	// from the underlying reader are returned as they are (never
 	// io.ErrUnexpectedEOF for a short final chunk). The returned Data is
 	// only valid until the next call.
-	Next() (Chunk, error)
+	Next() (Cut, error)
 	// Reset starts splitting r from offset 0, keeping buffers.
 	Reset(r io.Reader)
 }
@@ -56,23 +49,11 @@ type Fixed struct {
 
 var _ Chunker = (*Fixed)(nil)
 
-// ValidSize reports whether size is an acceptable chunk size: a power of
-// two from [MinSize] to [MaxSize].
-func ValidSize(size int) error {
-	if size < MinSize || size > MaxSize || bits.OnesCount(uint(size)) != 1 {
-		return fmt.Errorf("chunker: chunk size %d: want a power of two from %d to %d", size, MinSize, MaxSize)
-	}
-	return nil
-}
-
-// NewFixed returns a chunker cutting r into size-byte chunks; size 0
-// means [DefaultSize].
+// NewFixed returns a chunker cutting r into size-byte chunks; size must be
+// positive.
 func NewFixed(r io.Reader, size int) (*Fixed, error) {
-	if size == 0 {
-		size = DefaultSize
-	}
-	if err := ValidSize(size); err != nil {
-		return nil, err
+	if size <= 0 {
+		return nil, fmt.Errorf("chunker: chunk size %d is not positive", size)
 	}
 	return &Fixed{r: r, size: size}, nil
 }
@@ -91,25 +72,25 @@ func (f *Fixed) Reset(r io.Reader) {
 // dropped); after an error every call returns it again. The buffer grows
 // only as data arrives, so a short stream does not cost a whole chunk of
 // memory.
-func (f *Fixed) Next() (Chunk, error) {
+func (f *Fixed) Next() (Cut, error) {
 	if f.err != nil {
-		return Chunk{}, f.err
+		return Cut{}, f.err
 	}
 	if f.r == nil {
-		return Chunk{}, errors.New("chunker: no reader")
+		return Cut{}, errors.New("chunker: no reader")
 	}
 	n, err := f.fill()
 	switch {
 	case err != nil && err != io.EOF:
 		f.err = err
-		return Chunk{}, err
+		return Cut{}, err
 	case n == 0:
 		f.err = io.EOF
-		return Chunk{}, io.EOF
+		return Cut{}, io.EOF
 	case n < f.size:
 		f.err = io.EOF // a short chunk is the last one
 	}
-	c := Chunk{Offset: f.off, Data: f.buf[:n]}
+	c := Cut{Offset: f.off, Data: f.buf[:n]}
 	f.off += int64(n)
 	return c, nil
 }

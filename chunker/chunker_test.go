@@ -9,23 +9,15 @@ import (
 	"testing/iotest"
 )
 
-func TestValidSize(t *testing.T) {
-	for _, s := range []int{MinSize, 8192, DefaultSize, MaxSize} {
-		if err := ValidSize(s); err != nil {
-			t.Errorf("ValidSize(%d) = %v", s, err)
+func TestNewFixedSize(t *testing.T) {
+	for _, s := range []int{-4096, 0} {
+		if _, err := NewFixed(nil, s); err == nil {
+			t.Errorf("NewFixed(%d) accepted", s)
 		}
 	}
-	for _, s := range []int{-4096, 0, 1, 2048, 4095, 4097, 12288, 2 * MaxSize} {
-		if err := ValidSize(s); err == nil {
-			t.Errorf("ValidSize(%d) = nil", s)
-		}
-	}
-	if _, err := NewFixed(nil, 3000); err == nil {
-		t.Error("NewFixed(3000) accepted")
-	}
-	f, err := NewFixed(nil, 0)
-	if err != nil || f.Size() != DefaultSize {
-		t.Fatalf("NewFixed(0) = %v, %v", f, err)
+	f, err := NewFixed(nil, 3000)
+	if err != nil || f.Size() != 3000 {
+		t.Fatalf("NewFixed(3000) = %v, %v", f, err)
 	}
 }
 
@@ -140,7 +132,7 @@ func TestFixedStreamsAndReuses(t *testing.T) {
 }
 
 func TestFixedSmallStreamSmallBuffer(t *testing.T) {
-	f, _ := NewFixed(bytes.NewReader(make([]byte, 10)), MaxSize)
+	f, _ := NewFixed(bytes.NewReader(make([]byte, 10)), 16<<20)
 	if _, err := f.Next(); err != nil {
 		t.Fatal(err)
 	}

@@ -151,7 +151,7 @@ func withoutWhiteouts(tree *fstree.Tree) *fstree.Tree {
 			delete(out.Nodes, p)
 		}
 	}
-	recountLinks(out)
+	fstree.RecountLinks(out)
 	return out
 }
 

@@ -2,7 +2,7 @@
 // writes.
 //
 // TarToEROFS reads a layer — a tar stream, plain or gzip- or
-// zstd-compressed — and writes an EROFS image in one streaming pass:
+// zstd-compressed (its LayerEncoding) — and writes an EROFS image in one streaming pass:
 // decompression runs on one core while the tar is parsed and written on
 // another. It handles what real registry layers hold: PAX and GNU long
 // names, xattrs in PAX records, hard-link chains, duplicate entries (the
@@ -17,4 +17,8 @@
 // ReadNydusLayer, MergeNydus, UnpackNydus and WriteBlobCache read such
 // layers back, merge them into an image bootstrap, unpack a bootstrap to a
 // tar and write a blob's uncompressed cache file.
+//
+// The package converts layers only and has no network code. Package
+// convert/image converts whole images and indexes, from registries and OCI
+// layouts, with these functions.
 package convert

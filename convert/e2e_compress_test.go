@@ -171,7 +171,7 @@ func TestEndToEndDebianCompressed(t *testing.T) {
 		t.Skip("the Debian layer takes a while; skipped with -short")
 	}
 	mounttest.Require(t)
-	layer := debianLayer(t)
+	layer := tartest.DebianLayer(t)
 	data, err := os.ReadFile(layer)
 	if err != nil {
 		t.Fatal(err)

@@ -233,29 +233,6 @@ func TestEndToEndNydusFixtures(t *testing.T) {
 	}
 }
 
-// debianLayer returns the Debian base layer made by
-// testdata/debian-layer.sh, making it if it is missing.
-func debianLayer(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("RAFS_DEBIAN_LAYER"); p != "" {
-		return p
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		t.Fatalf("no place for the Debian layer: %v", err)
-	}
-	dir := filepath.Join(cache, "rafs-bench")
-	p := filepath.Join(dir, "debian-minbase.tar.gz")
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	out, err := exec.Command("bash", filepath.Join("..", "testdata", "debian-layer.sh"), dir).CombinedOutput()
-	if err != nil {
-		t.Fatalf("making the Debian layer: %v\n%s", err, out)
-	}
-	return p
-}
-
 // TestEndToEndDebian converts a real Debian base layer and compares every
 // entry of the mounted image with the tar.
 func TestEndToEndDebian(t *testing.T) {
@@ -263,7 +240,7 @@ func TestEndToEndDebian(t *testing.T) {
 		t.Skip("the Debian layer takes a while; skipped with -short")
 	}
 	mounttest.Require(t)
-	layer := debianLayer(t)
+	layer := tartest.DebianLayer(t)
 	f, err := os.Open(layer)
 	if err != nil {
 		t.Fatal(err)

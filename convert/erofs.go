@@ -80,10 +80,10 @@ type EROFSOptions struct {
 
 // EROFSResult describes a finished conversion.
 type EROFSResult struct {
-	Entries     int         // tar entries read
-	TarSize     int64       // bytes of uncompressed tar consumed
-	ImageSize   int64       // bytes of EROFS image written
-	Compression Compression // compression of the input stream
+	Entries   int           // tar entries read
+	TarSize   int64         // bytes of uncompressed tar consumed
+	ImageSize int64         // bytes of EROFS image written
+	Encoding  LayerEncoding // how the input stream was encoded
 
 	// DroppedXattrs counts xattrs left out because their names are in no
 	// namespace Linux has (user., trusted., security., system.), such as
@@ -101,7 +101,7 @@ func TarToEROFS(r io.Reader, w io.WriterAt, opts *EROFSOptions) (*EROFSResult, e
 		o = *opts
 	}
 	o.Image.WhiteoutOrigin = o.Whiteouts == WhiteoutOverlay
-	src, comp, closeLayer, err := openLayer(r, 1<<20)
+	src, enc, closeLayer, err := openLayer(r, ReadAheadEROFS)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +110,7 @@ func TarToEROFS(r io.Reader, w io.WriterAt, opts *EROFSOptions) (*EROFSResult, e
 	if err != nil {
 		return nil, err
 	}
-	res := &EROFSResult{Compression: comp}
+	res := &EROFSResult{Encoding: enc}
 	cr := &countingReader{r: src}
 	var st tarStats
 	err = addTar(iw, cr, o.Whiteouts, &st)
@@ -190,11 +190,12 @@ func entryError(name string, off int64, err error) error {
 }
 
 // tarSink is what the tar walker builds a tree with: *erofs.Writer for
-// EROFS images and *nydusTree for Nydus layers. Paths are slash-separated
-// and relative to the root; the methods have the semantics of
-// erofs.Writer's methods of the same names (a later entry replaces an
-// earlier one, a directory over a directory merges into it, missing
-// parents are created as implicit directories).
+// EROFS images and *nydusTree for Nydus layers. Both keep the same
+// namespace (the Writer its own, the Nydus builder an erofs.Tree), so the
+// methods apply one set of rules: paths are slash-separated and relative
+// to the root, a later entry replaces an earlier one, a directory over a
+// directory merges into it, missing parents are created as implicit
+// directories.
 type tarSink interface {
 	// Add adds an object; a regular file's data is read from data.
 	Add(e *erofs.Entry, data io.Reader) error
@@ -393,11 +394,6 @@ func applyGlobal(hdr *tar.Header, global map[string]string) {
 	}
 }
 
-// maxSymlinkLen is the longest symlink target Linux stores: PATH_MAX (4096)
-// bytes including the terminating NUL (symlink(2) fails with ENAMETOOLONG
-// beyond it; readlink of a longer EROFS or RAFS target returns 4095 bytes).
-const maxSymlinkLen = 4095
-
 // addEntry converts one tar header (and its data) into the image. Every
 // rule that can refuse an entry is checked here, before the sink sees the
 // entry, in every whiteout mode, so that an entry one output type or mode
@@ -523,8 +519,8 @@ func checkEntry(hdr *tar.Header) error {
 			return fmt.Errorf("device number %d:%d out of range", hdr.Devmajor, hdr.Devminor)
 		}
 	case tar.TypeSymlink:
-		if hdr.Linkname == "" || len(hdr.Linkname) > maxSymlinkLen {
-			return fmt.Errorf("symlink target of %d bytes (want 1 to %d)", len(hdr.Linkname), maxSymlinkLen)
+		if hdr.Linkname == "" || len(hdr.Linkname) > erofs.MaxLinknameLen {
+			return fmt.Errorf("symlink target of %d bytes (want 1 to %d)", len(hdr.Linkname), erofs.MaxLinknameLen)
 		}
 	}
 	return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/rafs-dev/rafs/convert"
+	"github.com/rafs-dev/rafs/convert/internal/tartest"
 )
 
 // memImage is an in-memory io.WriterAt.
@@ -35,29 +36,17 @@ type tarEntry struct {
 	data string
 }
 
+// makeTar renders entries (tartest.Tar); an unset ModTime is 2020-09-13.
 func makeTar(t testing.TB, entries ...tarEntry) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, e := range entries {
-		h := e.hdr
-		if h.Typeflag == tar.TypeReg {
-			h.Size = int64(len(e.data))
-		}
-		if h.ModTime.IsZero() {
-			h.ModTime = time.Unix(1600000000, 0)
-		}
-		if err := tw.WriteHeader(&h); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.WriteString(tw, e.data); err != nil {
-			t.Fatal(err)
+	es := make([]tartest.Entry, len(entries))
+	for i, e := range entries {
+		es[i] = tartest.Entry{Header: e.hdr, Data: []byte(e.data)}
+		if e.hdr.ModTime.IsZero() {
+			es[i].Header.ModTime = time.Unix(1600000000, 0)
 		}
 	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return tartest.Tar(es...)
 }
 
 func convertTar(t testing.TB, data []byte, opts *convert.EROFSOptions) (fs.FS, *convert.EROFSResult) {
@@ -145,11 +134,11 @@ func TestCompressedInput(t *testing.T) {
 	zw.Close()
 	for _, c := range []struct {
 		data []byte
-		want convert.Compression
-	}{{raw, convert.Uncompressed}, {gz.Bytes(), convert.Gzip}, {zs.Bytes(), convert.Zstd}} {
+		want convert.LayerEncoding
+	}{{raw, convert.Tar}, {gz.Bytes(), convert.TarGzip}, {zs.Bytes(), convert.TarZstd}} {
 		fsys, res := convertTar(t, c.data, nil)
-		if res.Compression != c.want {
-			t.Errorf("compression %v, want %v", res.Compression, c.want)
+		if res.Encoding != c.want {
+			t.Errorf("encoding %v, want %v", res.Encoding, c.want)
 		}
 		if b, err := fs.ReadFile(fsys, "dir/kept"); err != nil || string(b) != "k" {
 			t.Errorf("%v: dir/kept = %q, %v", c.want, b, err)

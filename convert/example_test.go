@@ -33,7 +33,7 @@ func ExampleTarToEROFS() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("entries:", res.Entries, "input:", res.Compression)
+	fmt.Println("entries:", res.Entries, "input:", res.Encoding)
 
 	fsys, err := erofs.Open(out)
 	if err != nil {

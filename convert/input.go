@@ -16,21 +16,25 @@ import (
 	"github.com/rafs-dev/rafs/convert/internal/gunzip"
 )
 
-// Compression is the compression of a layer stream.
-type Compression int
+// LayerEncoding is how a layer's tar stream arrives: plain or compressed
+// as a whole, as the suffix of an OCI layer media type says (".tar",
+// ".tar+gzip", ".tar+zstd"). It describes the input; erofs.Compression is
+// the compression of the image written.
+type LayerEncoding int
 
-// Layer stream compressions Decompress recognises.
+// The layer encodings Decompress recognises and undoes.
 const (
-	Uncompressed Compression = iota
-	Gzip
-	Zstd
+	Tar     LayerEncoding = iota // a plain tar
+	TarGzip                      // a gzip-compressed tar
+	TarZstd                      // a zstd-compressed tar
 )
 
-func (c Compression) String() string {
-	switch c {
-	case Gzip:
+// String gives the compression of the stream: "none", "gzip" or "zstd".
+func (e LayerEncoding) String() string {
+	switch e {
+	case TarGzip:
 		return "gzip"
-	case Zstd:
+	case TarZstd:
 		return "zstd"
 	}
 	return "none"
@@ -120,29 +124,29 @@ func isTarHeader(b []byte) bool {
 // the caller must close. Other streams are returned as they are, except
 // that a stream in another compressed format Decompress recognises (xz,
 // bzip2, lz4, lzip, compress(1)) is an *UnsupportedCompressionError.
-func Decompress(r io.Reader) (io.ReadCloser, Compression, error) {
+func Decompress(r io.Reader) (io.ReadCloser, LayerEncoding, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	magic, err := br.Peek(512)
 	if err != nil && err != io.EOF {
-		return nil, Uncompressed, fmt.Errorf("convert: reading stream header: %w", err)
+		return nil, Tar, fmt.Errorf("convert: reading stream header: %w", err)
 	}
 	switch {
 	case unsupportedCompression(magic) != "":
-		return nil, Uncompressed, &UnsupportedCompressionError{Format: unsupportedCompression(magic)}
+		return nil, Tar, &UnsupportedCompressionError{Format: unsupportedCompression(magic)}
 	case bytes.HasPrefix(magic, gzipMagic):
 		zr, err := gunzip.NewReader(br)
 		if err != nil {
-			return nil, Gzip, fmt.Errorf("convert: gzip header: %w", err)
+			return nil, TarGzip, fmt.Errorf("convert: gzip header: %w", err)
 		}
-		return zr, Gzip, nil
+		return zr, TarGzip, nil
 	case bytes.HasPrefix(magic, zstdMagic) || isZstdSkippable(magic):
 		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
 		if err != nil {
-			return nil, Zstd, fmt.Errorf("convert: zstd header: %w", err)
+			return nil, TarZstd, fmt.Errorf("convert: zstd header: %w", err)
 		}
-		return zstdReader{zr.IOReadCloser()}, Zstd, nil
+		return zstdReader{zr.IOReadCloser()}, TarZstd, nil
 	}
-	return io.NopCloser(br), Uncompressed, nil
+	return io.NopCloser(br), Tar, nil
 }
 
 // zstdReader names the errors of the zstd decoder, which do not say where
@@ -170,24 +174,71 @@ type readahead struct {
 	errc  chan error
 }
 
-// openLayer detects and undoes a layer's compression. Decompression runs
-// in its own goroutine up to ahead bytes in front of the reader, in
-// 256 KiB or larger pieces. close releases both.
-func openLayer(r io.Reader, ahead int) (src io.Reader, comp Compression, close func(), err error) {
-	if s, ok := r.(*sourceStream); ok {
-		// The Converter decompresses (and hashes) source layers itself.
-		return s.Reader, s.comp, func() {}, nil
+// A DecodedLayer is a layer's tar stream whose encoding has been undone
+// (Decompress), read ahead in a goroutine of its own when it was
+// compressed. TarToEROFS and TarToNydus read a DecodedLayer as the tar it
+// is, without detecting an encoding again: a caller that decompresses a
+// layer itself (to hash the uncompressed bytes for its diff ID on their
+// way, say) hands them the stream this way.
+type DecodedLayer struct {
+	src io.Reader // ra, or the decoded stream when there is no read-ahead
+	ra  *readahead
+	enc LayerEncoding
+}
+
+// NewDecodedLayer returns the decoded stream dr of a layer that was
+// encoded as enc. Unless enc is Tar, a goroutine reads dr up to ahead
+// bytes in front of the reader, in 256 KiB or larger pieces, so that
+// decompression runs on one core while the tar is parsed and written on
+// another. Close stops it; closing dr is the caller's.
+func NewDecodedLayer(dr io.Reader, enc LayerEncoding, ahead int) *DecodedLayer {
+	d := &DecodedLayer{src: dr, enc: enc}
+	if enc != Tar {
+		piece := max(256<<10, ahead/8)
+		d.ra = newReadahead(dr, piece, max(ahead/piece, 2))
+		d.src = d.ra
 	}
-	dr, comp, err := Decompress(r)
+	return d
+}
+
+// Read reads the decoded tar stream.
+func (d *DecodedLayer) Read(p []byte) (int, error) { return d.src.Read(p) }
+
+// Encoding returns the encoding the layer arrived in.
+func (d *DecodedLayer) Encoding() LayerEncoding { return d.enc }
+
+// Close stops the read-ahead, after a read in progress ends. It does not
+// close the decoded stream.
+func (d *DecodedLayer) Close() error {
+	if d.ra != nil {
+		return d.ra.Close()
+	}
+	return nil
+}
+
+// How far TarToEROFS and TarToNydus decompress a layer ahead of the tar
+// walker (NewDecodedLayer). A Nydus layer's chunk workers take file data
+// in bursts, so decompression runs further ahead to keep going while they
+// catch up after a run of large files.
+const (
+	ReadAheadEROFS = 1 << 20
+	ReadAheadNydus = 8 << 20
+)
+
+// openLayer detects and undoes a layer's encoding, reading ahead by up to
+// ahead bytes (NewDecodedLayer), unless r is a DecodedLayer already.
+// close releases both.
+func openLayer(r io.Reader, ahead int) (src io.Reader, enc LayerEncoding, close func(), err error) {
+	if d, ok := r.(*DecodedLayer); ok {
+		// The caller decompresses the layer itself.
+		return d.src, d.enc, func() {}, nil
+	}
+	dr, enc, err := Decompress(r)
 	if err != nil {
 		return nil, 0, nil, err
 	}
-	if comp == Uncompressed {
-		return dr, comp, func() { dr.Close() }, nil
-	}
-	piece := max(256<<10, ahead/8)
-	ra := newReadahead(dr, piece, max(ahead/piece, 2))
-	return ra, comp, func() { ra.Close(); dr.Close() }, nil
+	d := NewDecodedLayer(dr, enc, ahead)
+	return d.src, enc, func() { d.Close(); dr.Close() }, nil
 }
 
 func newReadahead(r io.Reader, bufSize, bufs int) *readahead {

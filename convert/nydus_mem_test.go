@@ -32,7 +32,7 @@ func TestNydusTreeMemoryPerEntry(t *testing.T) {
 	tr := &nydusTree{
 		chunkSize: 1 << 20,
 		boot:      &rafs.Bootstrap{ChunkSize: 1 << 20, Flags: rafs.DefaultFlags, Blobs: []rafs.BlobInfo{{ID: PlaceholderBlobID}}},
-		root:      newDir(""),
+		tree:      erofs.NewTree(0),
 	}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)

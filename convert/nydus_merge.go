@@ -16,7 +16,7 @@ import (
 // ReadNydusLayer reads the layer bootstrap inlined in a Nydus blob of size
 // bytes and returns it with the blob's id, the hex SHA-256 of the whole
 // blob, which it substitutes for the placeholder id in the blob table
-// (together with the blob's ToC size and digest). A blob without an
+// (together with the blob's TOC size and digest). A blob without an
 // inline bootstrap is an error.
 func ReadNydusLayer(r io.ReaderAt, size int64) (*rafs.Bootstrap, string, error) {
 	br, err := blob.Open(r, size)
@@ -43,8 +43,8 @@ func ReadNydusLayer(r io.ReaderAt, size int64) (*rafs.Bootstrap, string, error) 
 			continue
 		}
 		bi.ID = id
-		if bi.TocSize == 0 && tocSize > 0 {
-			bi.TocSize, bi.TocDigest = uint32(tocSize), tocDigest
+		if bi.TOCSize == 0 && tocSize > 0 {
+			bi.TOCSize, bi.TOCDigest = uint32(tocSize), tocDigest
 		}
 	}
 	return b, id, nil

@@ -139,7 +139,7 @@ func TestNydusOutputsStable(t *testing.T) {
 
 	var ls []*nydusLayer
 	var boots []*rafs.Bootstrap
-	for i, data := range stackLayers(t) {
+	for i, data := range tartest.Stack() {
 		l := layer(fmt.Sprintf("stack%d", i), data, nil)
 		ls = append(ls, l)
 		boots = append(boots, l.layerBootstrap(t))
@@ -148,7 +148,7 @@ func TestNydusOutputsStable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dl := layer("stack1-dict", stackLayers(t)[1], &convert.NydusOptions{ChunkDict: dict}, ls[0])
+	dl := layer("stack1-dict", tartest.Stack()[1], &convert.NydusOptions{ChunkDict: dict}, ls[0])
 	for _, stack := range []struct {
 		name  string
 		boots []*rafs.Bootstrap

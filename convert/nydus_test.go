@@ -141,12 +141,12 @@ func TestNydusInlineBootstrap(t *testing.T) {
 		t.Fatalf("%d blobs in the layer bootstrap", len(b.Blobs))
 	}
 	bi := b.Blobs[0]
-	if bi.ID != convert.PlaceholderBlobID || bi.TocSize != 0 || bi.TocDigest != [32]byte{} {
-		t.Errorf("inline blob entry: id %q toc %d %x, want the placeholder and no ToC", bi.ID, bi.TocSize, bi.TocDigest[:4])
+	if bi.ID != convert.PlaceholderBlobID || bi.TOCSize != 0 || bi.TOCDigest != [32]byte{} {
+		t.Errorf("inline blob entry: id %q TOC %d %x, want the placeholder and no TOC", bi.ID, bi.TOCSize, bi.TOCDigest[:4])
 	}
 	if bi.ChunkCount != info.ChunkCount || bi.CompressedSize != info.CompressedSize ||
 		bi.UncompressedSize != info.UncompressedSize || bi.Features != 0x70000023 ||
-		bi.Compressor != rafs.CompressorZstd || bi.Digester != rafs.DigesterBlake3 {
+		bi.Compressor != blob.CompressorZstd || bi.Digester != blob.DigesterBlake3 {
 		t.Errorf("inline blob entry %+v does not match the blob's info %+v", bi, info)
 	}
 	want := rafs.FlagCompressionZstd | rafs.FlagHashBlake3 | rafs.FlagExplicitUIDGID | rafs.FlagInlinedChunkDigest | rafs.FlagEncryptionNone
@@ -160,8 +160,8 @@ func TestNydusInlineBootstrap(t *testing.T) {
 		t.Errorf("blob info size %d id %s do not match the %d bytes written", info.Size, info.ID, len(l.blob))
 	}
 	sep := l.res.Bootstrap.Blobs[0]
-	if sep.ID != info.ID || sep.TocSize != info.TOCSize || sep.TocDigest != info.TOCDigest {
-		t.Errorf("separate bootstrap blob entry: id %s toc %d, want %s %d", sep.ID, sep.TocSize, info.ID, info.TOCSize)
+	if sep.ID != info.ID || sep.TOCSize != info.TOCSize || sep.TOCDigest != info.TOCDigest {
+		t.Errorf("separate bootstrap blob entry: id %s TOC %d, want %s %d", sep.ID, sep.TOCSize, info.ID, info.TOCSize)
 	}
 	if err := br.Verify(); err != nil {
 		t.Error(err)
@@ -179,7 +179,7 @@ func TestNydusOptions(t *testing.T) {
 				t.Run(fmt.Sprintf("%s/%s/%d", comp, dig, cs), func(t *testing.T) {
 					l := toNydus(t, c.Tar, &convert.NydusOptions{Compressor: comp, Digester: dig, ChunkSize: cs, Workers: 3})
 					b := l.layerBootstrap(t)
-					if b.ChunkSize != uint32(cs) || blob.Compressor(b.Blobs[0].Compressor).String() != comp || blob.Digester(b.Blobs[0].Digester).String() != dig {
+					if b.ChunkSize != uint32(cs) || b.Blobs[0].Compressor.String() != comp || b.Blobs[0].Digester.String() != dig {
 						t.Errorf("bootstrap: chunk size %d, blob %v/%v", b.ChunkSize, b.Blobs[0].Compressor, b.Blobs[0].Digester)
 					}
 					got, _ := unpackTree(t, b, l)

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -11,8 +12,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-
-	"github.com/zeebo/blake3"
 
 	"github.com/rafs-dev/rafs/blob"
 	"github.com/rafs-dev/rafs/erofs"
@@ -240,12 +239,12 @@ func (u *unpacker) entry(dirs []*rafs.Node, n *rafs.Node) error {
 		h.typeflag, h.size = tar.TypeReg, int64(in.Size)
 	case erofs.ModeSymlink:
 		h.typeflag = tar.TypeSymlink
-		u.link = append(u.link[:0], in.Target...)
+		u.link = append(u.link[:0], in.Linkname...)
 		h.linkname = u.link
 	case erofs.ModeCharDevice:
-		h.typeflag, h.devmajor, h.devminor = tar.TypeChar, int64(in.RdevMajor), int64(in.RdevMinor)
+		h.typeflag, h.devmajor, h.devminor = tar.TypeChar, int64(in.Devmajor), int64(in.Devminor)
 	case erofs.ModeBlockDevice:
-		h.typeflag, h.devmajor, h.devminor = tar.TypeBlock, int64(in.RdevMajor), int64(in.RdevMinor)
+		h.typeflag, h.devmajor, h.devminor = tar.TypeBlock, int64(in.Devmajor), int64(in.Devminor)
 	case erofs.ModeFIFO:
 		h.typeflag = tar.TypeFifo
 	case erofs.ModeSocket:
@@ -291,7 +290,7 @@ func (u *unpacker) data(n *rafs.Node) error {
 }
 
 // chunk reads and checks one chunk.
-func (u *unpacker) chunk(c rafs.Chunk) ([]byte, error) {
+func (u *unpacker) chunk(c rafs.ChunkRecord) ([]byte, error) {
 	if int(c.BlobIndex) >= len(u.blobs) {
 		return nil, fmt.Errorf("blob index %d, but there are %d blobs", c.BlobIndex, len(u.blobs))
 	}
@@ -309,7 +308,7 @@ func (u *unpacker) chunk(c rafs.Chunk) ([]byte, error) {
 
 // readNydusChunk reads chunk c from blob br (whose table entry is bi) and
 // checks it against the bootstrap: CI index, offsets, size and digest.
-func readNydusChunk(br *blob.Reader, bi rafs.BlobInfo, c rafs.Chunk, dst []byte) ([]byte, error) {
+func readNydusChunk(br *blob.Reader, bi rafs.BlobInfo, c rafs.ChunkRecord, dst []byte) ([]byte, error) {
 	infos := br.ChunkInfos()
 	if int(c.Index) >= len(infos) {
 		return nil, fmt.Errorf("CI index %d, but blob %s has %d chunks", c.Index, bi.ID, len(infos))
@@ -330,11 +329,7 @@ func readNydusChunk(br *blob.Reader, bi rafs.BlobInfo, c rafs.Chunk, dst []byte)
 	// bootstrap must name the same digest. Without the array, hash.
 	d, ok := br.ChunkDigest(int(c.Index))
 	if !ok {
-		if bi.Digester == rafs.DigesterSHA256 {
-			d = sha256.Sum256(data)
-		} else {
-			d = blake3.Sum256(data)
-		}
+		d = bi.Digester.Sum(data)
 	}
 	if d != c.Digest {
 		return nil, fmt.Errorf("blob %s chunk %d: digest %x, the bootstrap says %x", bi.ID, c.Index, d[:8], c.Digest[:8])
@@ -354,7 +349,7 @@ func WriteBlobCache(w io.Writer, br *blob.Reader) (int64, error) {
 		idx[i] = i
 	}
 	slices.SortStableFunc(idx, func(a, b int) int {
-		return compareU64(infos[a].UncompressedOffset, infos[b].UncompressedOffset)
+		return cmp.Compare(infos[a].UncompressedOffset, infos[b].UncompressedOffset)
 	})
 	var pos uint64
 	var buf []byte
@@ -400,16 +395,6 @@ func percentEncode(s string) string {
 	return b.String()
 }
 
-func compareU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 var zeroBlock [64 << 10]byte
 
 func writeZeros(w io.Writer, n uint64) error {
@@ -453,8 +438,8 @@ func OpenNydusBlobs(boot *rafs.Bootstrap, n int, open func(i int) (io.ReaderAt, 
 			return nil, fmt.Errorf("convert: blob %s: %w", id, err)
 		}
 		bi := boot.Blobs[k]
-		br.SetDigester(blob.Digester(bi.Digester))
-		br.SetCompressor(blob.Compressor(bi.Compressor))
+		br.SetDigester(bi.Digester)
+		br.SetCompressor(bi.Compressor)
 		out[k] = br
 	}
 	if required {

@@ -7,6 +7,14 @@
 // Close lays out directories and inodes and writes the superblock. Images
 // are reproducible: the same entries and options give the same bytes.
 //
+// The entries form one namespace (namespace.go): hard links, whiteouts as
+// the character devices they are added as, opaque directories as their
+// xattr, implied parents, a later entry replacing an earlier one and a
+// directory merging into a directory, and the rules for names and xattrs.
+// The Writer keeps one; Tree is the same namespace for builders of other
+// formats, such as the Nydus builder in package convert, which keep their
+// per-inode data beside it.
+//
 // With WriterOptions.Compression the Writer compresses regular files with
 // LZ4, LZ4HC, LZMA (MicroLZMA), DEFLATE or Zstandard into physical
 // clusters of one block up to 1 MiB, on every core while entries are still
@@ -21,7 +29,12 @@
 // mkfs.erofs, and chunk-based images with extra devices (Nydus RAFS v6).
 // Images are treated as untrusted input.
 //
-// The on-disk structures and constants are in format.go. The format is
+// The on-disk records and their constants are in format.go, after the
+// kernel's fs/erofs/erofs_fs.h: each record has one encoder and one
+// decoder there, used by both the Writer and the reader, and exported
+// where package rafs needs them (Superblock, SuperblockDevice, Inode,
+// Dirent and EncodeDirBlock, XattrIbodyHeader and the xattr entries,
+// ChunkIndex). The format is
 // described in the kernel's Documentation/filesystems/erofs.rst and by
 // erofs-utils; this package follows what mkfs.erofs 1.9.3 writes where the
 // format leaves a choice.

@@ -54,9 +54,10 @@ func (w *Writer) dropTree() {
 // layout holds the state of Close.
 type layout struct {
 	w          *Writer
-	order      []uint32 // inodes breadth-first, each once; by position after placeMetadata
-	start      []uint32 // start[d] to start[d+1]: directory d's entries in ents
-	ents       []uint32 // live dentries, grouped by directory, sorted by name
+	order      []uint32    // inodes breadth-first, each once; by position after placeMetadata
+	start      []uint32    // start[d] to start[d+1]: directory d's entries in ents
+	ents       []uint32    // live dentries, grouped by directory, sorted by name
+	meta       []inodeMeta // by inode: what Close decides of each
 	enc        xattrEncoder
 	shared     []xattr
 	isShared   map[string]bool   // by key(): xattrs in the shared area
@@ -75,6 +76,16 @@ type layout struct {
 	scratch    []byte
 	pclScratch []byte // pclusters read back from the spool
 }
+
+// inodeMeta is what Close decides of an inode besides its layout.
+type inodeMeta struct {
+	pos   int64  // offset of the record in the metadata area
+	nlink uint32 // links: names, and for a directory its subdirectories' ".."
+	ino   uint32 // the inode number, from 1 in walk order
+}
+
+// nid is inode id's number on disk, once placeMetadata has placed it.
+func (l *layout) nid(id uint32) uint64 { return uint64(l.meta[id].pos / inodeSlotSize) }
 
 // pending is a directory entry waiting for its block to be written.
 type pending struct {
@@ -145,47 +156,6 @@ func (l *layout) writeData(total int64) error {
 	return nil
 }
 
-// group lists the live directory entries by directory (a counting sort by
-// directory inode) and sorts each directory's entries by name, bytewise.
-// The name index is no longer needed and is dropped first.
-func (l *layout) group() {
-	w := l.w
-	w.index = dirIndex{}
-	l.start = make([]uint32, w.inodes.n+1)
-	live := 0
-	for c, chunk := range w.dents.chunks {
-		for i := range chunk[:min(arenaChunk, w.dents.n-c*arenaChunk)] {
-			if d := &chunk[i]; d.ino != noID {
-				l.start[d.dir+1]++
-				live++
-			}
-		}
-	}
-	for d := 1; d < len(l.start); d++ {
-		l.start[d] += l.start[d-1]
-	}
-	// Fill each directory's range, using start[d] as its cursor; the
-	// cursors end where the next range starts, so shift them back.
-	l.ents = make([]uint32, live)
-	for c, chunk := range w.dents.chunks {
-		for i := range chunk[:min(arenaChunk, w.dents.n-c*arenaChunk)] {
-			if d := &chunk[i]; d.ino != noID {
-				l.ents[l.start[d.dir]] = uint32(c*arenaChunk + i)
-				l.start[d.dir]++
-			}
-		}
-	}
-	copy(l.start[1:], l.start[:len(l.start)-1])
-	l.start[0] = 0
-	for d := 0; d+1 < len(l.start); d++ {
-		if seg := l.ents[l.start[d]:l.start[d+1]]; len(seg) > 1 {
-			slices.SortFunc(seg, func(a, b uint32) int {
-				return bytes.Compare(w.names.get(w.dents.at(a).name), w.names.get(w.dents.at(b).name))
-			})
-		}
-	}
-}
-
 // children returns directory d's live entries, sorted by name.
 func (l *layout) children(d uint32) []uint32 { return l.ents[l.start[d]:l.start[d+1]] }
 
@@ -193,7 +163,8 @@ func (l *layout) children(d uint32) []uint32 { return l.ents[l.start[d]:l.start[
 // and marks directories that hold whiteouts.
 func (l *layout) walk() {
 	w := l.w
-	l.group()
+	l.start, l.ents = w.group()
+	l.meta = make([]inodeMeta, w.inodes.n)
 	root := w.inodes.at(rootID)
 	root.data = rootID
 	root.flags |= flagVisited
@@ -212,13 +183,13 @@ func (l *layout) walk() {
 				subdirs++
 				c.data = int64(id)
 			} else {
-				c.nlink++
+				l.meta[w.dents.at(e).ino].nlink++
 				if c.mode&ModeTypeMask == ModeCharDevice && c.u == 0 {
 					whiteouts = true
 				}
 			}
 		}
-		d.nlink = uint32(2 + subdirs)
+		l.meta[id].nlink = uint32(2 + subdirs)
 		for _, e := range l.children(id) {
 			cid := w.dents.at(e).ino
 			if c := w.inodes.at(cid); c.flags&flagVisited == 0 {
@@ -231,7 +202,11 @@ func (l *layout) walk() {
 		}
 	}
 	for i, id := range l.order {
-		w.inodes.at(id).ino = uint32(i + 1)
+		m := &l.meta[id]
+		m.ino = uint32(i + 1)
+		if m.nlink > math.MaxUint16 {
+			w.inodes.at(id).flags |= flagManyLinks
+		}
 	}
 }
 
@@ -373,11 +348,7 @@ func (l *layout) dirSize(d uint32) int64 {
 	bs := int64(l.w.bs)
 	var size int64
 	l.entries(d, func(name []byte, _ uint32) error {
-		e := int64(direntSize + len(name))
-		if size%bs+e > bs {
-			size = roundUp64(size, bs)
-		}
-		size += e
+		size = DirentOffset(size, len(name), bs) + direntSize + int64(len(name))
 		return nil
 	})
 	return size
@@ -422,7 +393,7 @@ func (l *layout) planData(id uint32, n *inode, next int64) (int64, error) {
 		}
 		if n.inline() && meta+n.tailLen(w.bs) > w.bs {
 			if n.startBlk() >= 0 {
-				return 0, fmt.Errorf("erofs: inode %d: inline tail no longer fits its block", n.ino)
+				return 0, fmt.Errorf("erofs: inode %d: inline tail no longer fits its block", l.meta[id].ino)
 			}
 			// Only a tail: give it a block of its own.
 			n.setInline(false)
@@ -435,7 +406,7 @@ func (l *layout) planData(id uint32, n *inode, next int64) (int64, error) {
 		// but always with its tail inline when it fits.
 		fp, err := newFlatPlan(n.size, meta, w.bs, false, next)
 		if err != nil {
-			return 0, fmt.Errorf("erofs: inode %d: %w", n.ino, err)
+			return 0, fmt.Errorf("erofs: inode %d: %w", l.meta[id].ino, err)
 		}
 		n.setInline(fp.inline)
 		if fp.blocks > 0 {
@@ -493,7 +464,7 @@ func (l *layout) placeMetadata() {
 	a := &metaAllocator{bs: bs, free: make([][]int64, bs/inodeSlotSize)}
 	for _, id := range l.order {
 		n := w.inodes.at(id)
-		n.pos = a.alloc(l.rule(n).recordSize(l, n))
+		l.meta[id].pos = a.alloc(l.rule(n).recordSize(l, n))
 	}
 	l.metaLen = a.blocks * bs
 }
@@ -514,7 +485,7 @@ func (l *layout) dirBlocks(d uint32, emit func([]byte) error) error {
 	l.pending = l.pending[:0]
 	err := l.entries(d, func(name []byte, ino uint32) error {
 		if used+direntSize+len(name) > bs {
-			if err := emit(l.dirBlock(true)); err != nil {
+			if err := emit(l.dirBlock(bs)); err != nil {
 				return err
 			}
 			used = 0
@@ -527,29 +498,19 @@ func (l *layout) dirBlocks(d uint32, emit func([]byte) error) error {
 	if err != nil {
 		return err
 	}
-	return emit(l.dirBlock(false))
+	return emit(l.dirBlock(used))
 }
 
-// dirBlock encodes the pending entries as one directory block, padded to
-// a whole block when more follow.
-func (l *layout) dirBlock(pad bool) []byte {
+// dirBlock encodes the pending entries as one directory block of size
+// bytes: a whole block when more follow.
+func (l *layout) dirBlock(size int) []byte {
 	w := l.w
-	n := len(l.pending)
-	buf := slices.Grow(l.block[:0], w.bs)[:direntSize*n]
-	nameoff := direntSize * n
-	for i, p := range l.pending {
+	buf := slices.Grow(l.block[:0], w.bs)[:size]
+	EncodeDirBlock(buf, len(l.pending), func(k int) (uint64, uint8, []byte) {
+		p := &l.pending[k]
 		c := w.inodes.at(p.ino)
-		e := buf[i*direntSize:]
-		le.PutUint64(e[direntNid:], c.nid())
-		le.PutUint16(e[direntOff:], uint16(nameoff))
-		e[direntType] = fileTypeOfMode(uint32(c.mode))
-		e[direntType+1] = 0
-		nameoff += len(p.name)
-		buf = append(buf, p.name...)
-	}
-	if pad {
-		buf = appendZeros(buf, w.bs-len(buf))
-	}
+		return l.nid(p.ino), FileTypeOfMode(uint32(c.mode)), p.name
+	})
 	l.block = buf
 	return buf
 }
@@ -563,7 +524,7 @@ func (l *layout) writeReserved() error {
 		n := w.inodes.at(id)
 		r := l.rule(n)
 		if blk := r.reservedBlock(l, n); w.out.pos() != blk*bs {
-			return fmt.Errorf("erofs: internal error: inode %d data at %d, want block %d", n.ino, w.out.pos(), blk)
+			return fmt.Errorf("erofs: internal error: inode %d data at %d, want block %d", l.meta[id].ino, w.out.pos(), blk)
 		}
 		err := r.writeReserved(l, id, n)
 		if err == nil {
@@ -593,12 +554,11 @@ func (l *layout) writeMetadata() error {
 	if w.out.pos() != base {
 		return fmt.Errorf("erofs: internal error: metadata at %d, want %d", w.out.pos(), base)
 	}
-	slices.SortFunc(l.order, func(a, b uint32) int { return cmp.Compare(w.inodes.at(a).pos, w.inodes.at(b).pos) })
+	slices.SortFunc(l.order, func(a, b uint32) int { return cmp.Compare(l.meta[a].pos, l.meta[b].pos) })
 	xattrBase := uint32(l.xattrPos%bs) / 4
 	var rec []byte
 	for _, id := range l.order {
-		n := w.inodes.at(id)
-		if gap := base + n.pos - w.out.pos(); gap > 0 {
+		if gap := base + l.meta[id].pos - w.out.pos(); gap > 0 {
 			if err := w.out.zero(gap); err != nil {
 				return err
 			}
@@ -618,7 +578,7 @@ func (l *layout) writeMetadata() error {
 // record encodes inode id's record: the inode, xattrs and inline tail.
 func (l *layout) record(b []byte, id uint32, xattrBase uint32) ([]byte, error) {
 	w := l.w
-	n := w.inodes.at(id)
+	n, m := w.inodes.at(id), &l.meta[id]
 	rule := l.rule(n)
 	layout, u := rule.format(l, n)
 	var xs *xattrSet
@@ -627,56 +587,40 @@ func (l *layout) record(b []byte, id uint32, xattrBase uint32) ([]byte, error) {
 		xs = w.xattrs.at(n.xattr - 1)
 		ibody = int(xs.ibody)
 	}
-	icount := uint16(0)
-	if ibody > 0 {
-		icount = uint16((ibody-xattrIbodyHeaderSize)/4 + 1)
+	core := Inode{
+		Format:     uint16(layout << 1),
+		XattrCount: XattrIcount(ibody),
+		Mode:       n.mode,
+		Size:       uint64(n.size),
+		U:          u,
+		Ino:        m.ino,
+		UID:        n.uid,
+		GID:        n.gid,
+		Nlink:      m.nlink,
 	}
 	if w.needsExtended(n) {
-		b = append(b, make([]byte, extendedInodeSize)...)
-		c := b[len(b)-extendedInodeSize:]
-		le.PutUint16(c[ieFormat:], uint16(layout<<1|inodeVersionExtended))
-		le.PutUint16(c[ieXattrIcount:], icount)
-		le.PutUint16(c[ieMode:], n.mode)
-		le.PutUint64(c[ieSize:], uint64(n.size))
-		le.PutUint32(c[ieU:], u)
-		le.PutUint32(c[ieIno:], n.ino)
-		le.PutUint32(c[ieUID:], n.uid)
-		le.PutUint32(c[ieGID:], n.gid)
-		le.PutUint64(c[ieMtime:], uint64(n.mtime))
-		le.PutUint32(c[ieMtimeNsec:], n.nsec)
-		le.PutUint32(c[ieNlink:], n.nlink)
-	} else {
-		b = append(b, make([]byte, compactInodeSize)...)
-		c := b[len(b)-compactInodeSize:]
-		le.PutUint16(c[icFormat:], uint16(layout<<1))
-		le.PutUint16(c[icXattrIcount:], icount)
-		le.PutUint16(c[icMode:], n.mode)
-		le.PutUint16(c[icNb:], uint16(n.nlink))
-		le.PutUint32(c[icSize:], uint32(n.size))
-		le.PutUint32(c[icU:], u)
-		le.PutUint32(c[icIno:], n.ino)
-		le.PutUint16(c[icUID:], uint16(n.uid))
-		le.PutUint16(c[icGID:], uint16(n.gid))
+		core.Format |= InodeExtended
+		core.Mtime, core.MtimeNsec = uint64(n.mtime), n.nsec
 	}
+	b = core.Append(b)
 	if ibody > 0 {
 		start := len(b)
-		b = append(b, make([]byte, xattrIbodyHeaderSize)...)
-		le.PutUint32(b[start:], xs.filter)
-		shared := 0
+		hdr := XattrIbodyHeader{NameFilter: xs.filter}
+		b = hdr.Append(b)
 		l.splitXattrs(xs.list, func(x xattr, isShared bool) {
 			if isShared {
-				b = le.AppendUint32(b, xattrBase+l.offs[x.key()])
-				shared++
+				b = AppendSharedXattrID(b, xattrBase+l.offs[x.key()])
+				hdr.SharedCount++
 			}
 		})
-		b[start+4] = uint8(shared)
+		hdr.Encode(b[start:])
 		l.splitXattrs(xs.list, func(x xattr, isShared bool) {
 			if !isShared {
 				b = l.enc.appendEntry(b, x)
 			}
 		})
 		if len(b)-start != ibody {
-			return nil, fmt.Errorf("erofs: internal error: inode %d xattrs take %d bytes, planned %d", n.ino, len(b)-start, ibody)
+			return nil, fmt.Errorf("erofs: internal error: inode %d xattrs take %d bytes, planned %d", m.ino, len(b)-start, ibody)
 		}
 	}
 	return rule.appendInline(l, b, id, n)
@@ -688,7 +632,6 @@ func (l *layout) record(b []byte, id uint32, xattrBase uint32) ([]byte, error) {
 func (l *layout) writeHeader(blocks int64) error {
 	w := l.w
 	hdr := make([]byte, w.dataStart*int64(w.bs))
-	sb := hdr[SuperblockOffset : SuperblockOffset+superblockSize]
 	compat := uint32(FeatureCompatSbChksum | FeatureCompatMtime)
 	if l.anyXattr && !w.opts.NoXattrFilter {
 		compat |= FeatureCompatXattrFilter
@@ -698,40 +641,43 @@ func (l *layout) writeHeader(blocks int64) error {
 		incompat |= FeatureIncompatXattrPrefixes
 		compat |= FeatureCompatPlainXattrPf
 	}
-	le.PutUint32(sb[sbMagic:], Magic)
-	le.PutUint32(sb[sbFeatureCompat:], compat)
-	sb[sbBlkszBits] = w.bits
-	le.PutUint16(sb[sbRootNid:], uint16(w.inodes.at(rootID).nid()))
-	le.PutUint64(sb[sbInos:], uint64(len(l.order)))
-	le.PutUint64(sb[sbEpoch:], uint64(w.opts.BuildTime))
-	le.PutUint32(sb[sbBlocks:], uint32(blocks))
-	le.PutUint32(sb[sbMetaBlkAddr:], uint32(l.metaBlk))
-	le.PutUint32(sb[sbXattrBlkAddr:], uint32(l.xattrPos/int64(w.bs)))
-	copy(sb[sbVolumeName:sbVolumeName+16], w.opts.VolumeName)
 	zincompat, u1, records := l.zconfig()
-	incompat |= zincompat
-	le.PutUint16(sb[sbU1:], u1)
-	copy(hdr[SuperblockOffset+superblockSize:], records)
-	le.PutUint32(sb[sbFeatureIncompat:], incompat)
-	if len(l.enc.prefixes) > 0 {
-		sb[sbXattrPrefixCount] = uint8(len(l.enc.prefixes))
-		le.PutUint32(sb[sbXattrPrefixStart:], uint32((l.xattrPos+l.pfxOff)/4))
+	sb := Superblock{
+		Magic:           Magic,
+		FeatureCompat:   compat,
+		FeatureIncompat: incompat | zincompat,
+		BlkSzBits:       w.bits,
+		RootNid:         l.nid(rootID),
+		Inodes:          uint64(len(l.order)),
+		Epoch:           w.opts.BuildTime,
+		Blocks:          uint64(blocks),
+		MetaBlkAddr:     uint32(l.metaBlk),
+		XattrBlkAddr:    uint32(l.xattrPos / int64(w.bs)),
+		VolumeName:      w.opts.VolumeName,
+		U1:              u1,
 	}
+	if len(l.enc.prefixes) > 0 {
+		sb.XattrPrefixCount = uint8(len(l.enc.prefixes))
+		sb.XattrPrefixStart = uint32((l.xattrPos + l.pfxOff) / 4)
+	}
+	if w.opts.UUID != nil {
+		sb.UUID = *w.opts.UUID
+	}
+	sb.Encode(hdr[SuperblockOffset:])
+	copy(hdr[SuperblockOffset+superblockSize:], records)
 	if l.xattrHdr {
 		copy(hdr[l.xattrPos:], l.xattrArea)
 	}
-	if w.opts.UUID != nil {
-		copy(sb[sbUUID:], w.opts.UUID[:])
-	} else {
+	if w.opts.UUID == nil {
 		l.sum.Write(hdr)
 		l.sum.Write(le.AppendUint64(le.AppendUint32(nil, w.dataCRC), uint64(w.dataLen)))
 		id := l.sum.Sum(nil)[:16]
 		id[6] = id[6]&0x0F | 0x80 // RFC 9562 version 8: custom
 		id[8] = id[8]&0x3F | 0x80 // RFC 4122 variant
-		copy(sb[sbUUID:], id)
+		copy(sb.UUID[:], id)
+		sb.Encode(hdr[SuperblockOffset:])
 	}
-	ck := hdr[SuperblockOffset : SuperblockOffset+checksumLen(w.bs)]
-	le.PutUint32(sb[sbChecksum:], superblockChecksum(ck))
+	sealSuperblock(hdr[SuperblockOffset : SuperblockOffset+checksumLen(w.bs)])
 	if _, err := w.out.w.WriteAt(hdr, 0); err != nil {
 		return fmt.Errorf("erofs: write superblock: %w", err)
 	}

@@ -134,41 +134,6 @@ func WithDevices(devs ...io.ReaderAt) OpenOption {
 	}
 }
 
-// Superblock holds the decoded fields of an EROFS superblock.
-type Superblock struct {
-	Checksum         uint32 // CRC-32C of the superblock block (if FeatureCompatSbChksum)
-	FeatureCompat    uint32 // compatible feature bits (FeatureCompat*)
-	FeatureIncompat  uint32 // incompatible feature bits (FeatureIncompat*)
-	BlockSize        uint32 // block size in bytes (512..65536)
-	ExtSlots         uint8  // number of 16-byte superblock extension slots
-	RootNid          uint64 // NID of the root directory
-	Inodes           uint64 // total number of inodes
-	Epoch            int64  // base time in seconds for compact inodes
-	FixedNsec        uint32 // nanoseconds of every compact inode's mtime
-	Blocks           uint64 // size of the primary device in blocks
-	MetaBlkAddr      uint32 // first block of the inode (NID) space
-	XattrBlkAddr     uint32 // first block of the shared xattr area
-	UUID             [16]byte
-	VolumeName       string // label, up to 16 bytes, NULs trimmed
-	U1               uint16 // available_compr_algs (with COMPR_CFGS) or lz4_max_distance
-	ExtraDevices     uint16 // number of extra devices (with DEVICE_TABLE, else 0)
-	DevtSlotOff      uint16 // device table offset in 128-byte units
-	DirBlkBits       uint8  // directory block size shift (always 0)
-	XattrPrefixCount uint8  // number of long xattr name prefixes
-	XattrPrefixStart uint32 // long xattr prefix table offset in 4-byte units
-	PackedNid        uint64 // NID of the packed inode, 0 if none
-
-	// Devices is the device table, one entry per extra device.
-	Devices []SuperblockDevice
-}
-
-// SuperblockDevice is one slot of the device table.
-type SuperblockDevice struct {
-	Tag     string // opaque identifier (Nydus: blob id), NULs trimmed
-	Blocks  uint64 // size of the device in blocks
-	UniAddr uint64 // first block of the device in the unified address space
-}
-
 // FS is a read-only EROFS file system. It implements fs.FS, fs.StatFS,
 // fs.ReadDirFS, fs.ReadFileFS and fs.ReadLinkFS. An FS caches nothing but
 // a few decoded pclusters of the packed inode (compressed images with
@@ -221,38 +186,17 @@ func Open(r io.ReaderAt, opts ...OpenOption) (*FS, error) {
 		}
 		return nil, fmt.Errorf("erofs: reading superblock: %w", err)
 	}
-	if le.Uint32(b[sbMagic:]) != Magic {
+	f.sb = DecodeSuperblock(b[:])
+	sb := &f.sb
+	if sb.Magic != Magic {
 		return nil, ErrNotEROFS
 	}
-	sb := &f.sb
-	sb.Checksum = le.Uint32(b[sbChecksum:])
-	sb.FeatureCompat = le.Uint32(b[sbFeatureCompat:])
-	blkBits := uint(b[sbBlkszBits])
-	sb.ExtSlots = b[sbExtSlots]
-	sb.RootNid = uint64(le.Uint16(b[sbRootNid:]))
-	sb.Inodes = le.Uint64(b[sbInos:])
-	sb.Epoch = int64(le.Uint64(b[sbEpoch:]))
-	sb.FixedNsec = le.Uint32(b[sbFixedNsec:])
-	sb.Blocks = uint64(le.Uint32(b[sbBlocks:]))
-	sb.MetaBlkAddr = le.Uint32(b[sbMetaBlkAddr:])
-	sb.XattrBlkAddr = le.Uint32(b[sbXattrBlkAddr:])
-	copy(sb.UUID[:], b[sbUUID:sbUUID+16])
-	sb.VolumeName = cString(b[sbVolumeName : sbVolumeName+16])
-	sb.FeatureIncompat = le.Uint32(b[sbFeatureIncompat:])
-	sb.U1 = le.Uint16(b[sbU1:])
-	sb.ExtraDevices = le.Uint16(b[sbExtraDevices:])
-	sb.DevtSlotOff = le.Uint16(b[sbDevtSlotOff:])
-	sb.DirBlkBits = b[sbDirBlkBits]
-	sb.XattrPrefixCount = b[sbXattrPrefixCount]
-	sb.XattrPrefixStart = le.Uint32(b[sbXattrPrefixStart:])
-	sb.PackedNid = le.Uint64(b[sbPackedNid:])
-
+	blkBits := uint(sb.BlkSzBits)
 	if blkBits < 9 || blkBits > 16 {
 		return nil, corruptf("superblock: block size bits %d out of range [9, 16]", blkBits)
 	}
 	f.blkBits = blkBits
 	f.blkSize = 1 << blkBits
-	sb.BlockSize = uint32(f.blkSize)
 	if sb.FeatureCompat&FeatureCompatSbChksum != 0 {
 		if err := f.verifyChecksum(); err != nil {
 			return nil, err
@@ -322,8 +266,7 @@ func (f *FS) verifyChecksum() error {
 	if err := readFull(f.r, buf, SuperblockOffset); err != nil {
 		return ioErrorf(err, "superblock checksum")
 	}
-	le.PutUint32(buf[sbChecksum:], 0)
-	if got := superblockChecksum(buf); got != f.sb.Checksum {
+	if got := computeSuperblockChecksum(buf); got != f.sb.Checksum {
 		return corruptf("superblock: checksum mismatch (stored %#08x, computed %#08x)", f.sb.Checksum, got)
 	}
 	return nil
@@ -357,31 +300,15 @@ func (f *FS) readDeviceTable(o *openOptions) error {
 		if err := readFull(f.r, slot[:], base+int64(i)*deviceSlotSize); err != nil {
 			return ioErrorf(err, "device table slot %d", i)
 		}
-		d := fsDevice{
-			blocks:  uint64(le.Uint32(slot[deviceSlotBlocks:])),
-			uniaddr: uint64(le.Uint32(slot[deviceSlotUniaddr:])),
-		}
+		sd := DecodeDeviceSlot(slot[:])
+		d := fsDevice{blocks: sd.Blocks, uniaddr: sd.UniAddr}
 		if !f.flat {
 			d.r = o.devices[i]
 		}
 		f.devs = append(f.devs, d)
-		f.sb.Devices = append(f.sb.Devices, SuperblockDevice{
-			Tag:     cString(slot[:deviceSlotTagSize]),
-			Blocks:  d.blocks,
-			UniAddr: d.uniaddr,
-		})
+		f.sb.Devices = append(f.sb.Devices, sd)
 	}
 	return nil
-}
-
-// cString returns b up to its first NUL byte.
-func cString(b []byte) string {
-	for i, c := range b {
-		if c == 0 {
-			return string(b[:i])
-		}
-	}
-	return string(b)
 }
 
 // Superblock returns the decoded superblock.
@@ -459,7 +386,7 @@ func (f *FS) resolve(name string, follow bool) (resolved, error) {
 		}
 		// A walk descends only into entries typed as directories; a
 		// mismatch could make it follow a symlink it did not mean to.
-		if ent.typ != fileTypeUnkn && ent.typ != fileTypeOfMode(child.mode) {
+		if ent.typ != fileTypeUnkn && ent.typ != FileTypeOfMode(child.mode) {
 			return resolved{}, inodeCorruptf(cur.nid, "entry %q has file type %d, but inode %d has mode %#o", c, ent.typ, child.nid, child.mode)
 		}
 		if child.isSymlink() && (follow || len(pending) > 0) {

@@ -231,10 +231,10 @@ func (m *chunkMapper) mapExtent(off int64) (fsExtent, error) {
 	var devID uint16
 	var blk uint32
 	if m.indexes {
-		devID = le.Uint16(b[2:])
-		blk = le.Uint32(b[4:])
+		ci := DecodeChunkIndex(b)
+		devID, blk = ci.DeviceID, ci.BlkAddr
 	} else {
-		blk = le.Uint32(b)
+		blk = decodeChunkBlockMap(b)
 	}
 	if blk == nullAddr {
 		return e, nil // hole

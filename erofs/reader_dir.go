@@ -38,37 +38,19 @@ func (f *FS) readDirBlock(i *fsInode, d *fsData, b int64, buf []byte) ([]byte, i
 	if _, err := d.ReadAt(buf, off); err != nil && err != io.EOF {
 		return nil, 0, err
 	}
-	n := len(buf)
-	if n < direntSize {
-		return nil, 0, inodeCorruptf(i.nid, "directory block %d: %d bytes too short", b, n)
+	count, err := DirBlockEntries(buf)
+	if err != nil {
+		return nil, 0, inodeCorruptf(i.nid, "directory block %d: %v", b, err)
 	}
-	nameoff0 := int(le.Uint16(buf[direntOff:]))
-	if nameoff0 < direntSize || nameoff0 >= n || nameoff0%direntSize != 0 {
-		return nil, 0, inodeCorruptf(i.nid, "directory block %d: bad first nameoff %d", b, nameoff0)
-	}
-	return buf, nameoff0 / direntSize, nil
+	return buf, count, nil
 }
 
 // dirEntry decodes and validates entry k of a directory block holding
 // count entries (as returned by readDirBlock).
 func dirEntry(i *fsInode, b int64, blk []byte, count, k int) (rawDirent, error) {
 	n := len(blk)
-	de := blk[k*direntSize:]
-	start := int(le.Uint16(de[direntOff:]))
-	var end int
-	if k+1 < count {
-		end = int(le.Uint16(blk[(k+1)*direntSize+direntOff:]))
-	} else {
-		// The last name runs to the first NUL or the end of the block.
-		end = start
-		if start < n {
-			if z := bytes.IndexByte(blk[start:], 0); z >= 0 {
-				end = start + z
-			} else {
-				end = n
-			}
-		}
-	}
+	de := DecodeDirent(blk[k*direntSize:])
+	start, end := DirentName(blk, count, k)
 	if start < count*direntSize || end > n || end <= start {
 		return rawDirent{}, inodeCorruptf(i.nid, "directory block %d: entry %d: bad name offsets %d..%d", b, k, start, end)
 	}
@@ -79,11 +61,11 @@ func dirEntry(i *fsInode, b int64, blk []byte, count, k int) (rawDirent, error) 
 	if bytes.IndexByte(name, 0) >= 0 || bytes.IndexByte(name, '/') >= 0 {
 		return rawDirent{}, inodeCorruptf(i.nid, "directory block %d: entry %d: invalid name %q", b, k, name)
 	}
-	typ := de[direntType]
+	typ := de.FileType
 	if typ >= fileTypeMax {
 		return rawDirent{}, inodeCorruptf(i.nid, "directory block %d: entry %d: bad file type %d", b, k, typ)
 	}
-	return rawDirent{nid: le.Uint64(de[direntNid:]), start: start, end: end, typ: typ}, nil
+	return rawDirent{nid: de.Nid, start: start, end: end, typ: typ}, nil
 }
 
 // dirBlock reads directory block b of directory i into buf and returns the
@@ -221,7 +203,7 @@ func (f *FS) readDirents(dir *fsInode, parent uint64) ([]fsDirent, error) {
 					if err != nil {
 						return nil, err
 					}
-					e.typ = fileTypeOfMode(ci.mode)
+					e.typ = FileTypeOfMode(ci.mode)
 				}
 				if e.typ == FileTypeDir {
 					if _, dup := subdirs[e.nid]; dup || e.nid == dir.nid || e.nid == parent {

@@ -71,45 +71,33 @@ func (f *FS) inode(nid uint64) (*fsInode, error) {
 		return nil, ioErrorf(err, "inode %d", nid)
 	}
 	i := &fsInode{nid: nid, pos: pos}
-	i.format = le.Uint16(b[icFormat:])
+	rec := DecodeInode(b[:]) // an extended inode's second half is read below
+	i.format = rec.Format
 	if i.format&(inodeFormatReservedMask|inodeFormatBit4) != 0 {
 		return nil, inodeCorruptf(nid, "bad i_format %#04x", i.format)
 	}
-	i.layout = uint8(i.format>>1) & (1<<inodeLayoutBits - 1)
-	i.extended = i.format&inodeVersionExtended != 0
-	icount := le.Uint16(b[icXattrIcount:])
-	if icount == 1 {
-		return nil, inodeCorruptf(nid, "bad i_xattr_icount 1")
-	}
-	i.xattrLen = int64(xattrIbodySize(icount))
-	i.mode = uint32(le.Uint16(b[icMode:]))
-	if i.extended {
+	if i.coreSize = int64(rec.RecordSize()); i.coreSize > compactInodeSize {
 		if err := readFull(f.r, b[compactInodeSize:], pos+compactInodeSize); err != nil {
 			return nil, ioErrorf(err, "inode %d", nid)
 		}
-		i.coreSize = extendedInodeSize
-		size := le.Uint64(b[ieSize:])
-		if size > math.MaxInt64 {
-			return nil, inodeCorruptf(nid, "negative size")
-		}
-		i.size = int64(size)
-		i.u = le.Uint32(b[ieU:])
-		i.ino = le.Uint32(b[ieIno:])
-		i.uid = le.Uint32(b[ieUID:])
-		i.gid = le.Uint32(b[ieGID:])
-		i.mtime = int64(le.Uint64(b[ieMtime:]))
-		i.nsec = le.Uint32(b[ieMtimeNsec:])
-		i.nlink = le.Uint32(b[ieNlink:])
+		rec = DecodeInode(b[:])
+	}
+	i.layout = rec.Layout()
+	i.extended = rec.Extended()
+	if rec.XattrCount == 1 {
+		return nil, inodeCorruptf(nid, "bad i_xattr_icount 1")
+	}
+	i.xattrLen = int64(XattrIbodySize(rec.XattrCount))
+	i.mode = uint32(rec.Mode)
+	if rec.Size > math.MaxInt64 {
+		return nil, inodeCorruptf(nid, "negative size")
+	}
+	i.size = int64(rec.Size)
+	i.u, i.ino, i.uid, i.gid, i.nlink = rec.U, rec.Ino, rec.UID, rec.GID, rec.Nlink
+	if i.extended {
+		i.mtime, i.nsec = int64(rec.Mtime), rec.MtimeNsec
 	} else {
-		i.coreSize = compactInodeSize
-		i.nlink = uint32(le.Uint16(b[icNb:]))
-		i.size = int64(le.Uint32(b[icSize:]))
-		i.u = le.Uint32(b[icU:])
-		i.ino = le.Uint32(b[icIno:])
-		i.uid = uint32(le.Uint16(b[icUID:]))
-		i.gid = uint32(le.Uint16(b[icGID:]))
-		i.mtime = f.sb.Epoch + int64(le.Uint32(b[icMtime:]))
-		i.nsec = f.sb.FixedNsec
+		i.mtime, i.nsec = f.sb.Epoch+int64(rec.Mtime), f.sb.FixedNsec
 	}
 
 	switch i.mode & ModeTypeMask {

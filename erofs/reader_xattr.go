@@ -47,7 +47,7 @@ func (f *FS) readXattrPrefixes() error {
 		if err := readFull(r, hdr[:], pos); err != nil {
 			return ioErrorf(err, "%s: prefix %d at %d", what, i, pos)
 		}
-		l := int64(le.Uint16(hdr[:]))
+		l := int64(sizedRecordSize(hdr[:]))
 		if l == 0 {
 			return corruptf("%s: prefix %d has length 0", what, i)
 		}
@@ -58,10 +58,11 @@ func (f *FS) readXattrPrefixes() error {
 		if err := readFull(r, b, pos+2); err != nil {
 			return ioErrorf(err, "%s: prefix %d at %d", what, i, pos)
 		}
-		base := XattrPrefix(b[0])
+		baseIndex, infix := decodeXattrLongPrefix(b)
+		base := XattrPrefix(baseIndex)
 		f.prefixes = append(f.prefixes, xattrLongPrefix{
-			full:    base + string(b[1:]),
-			visible: base != "" && b[0] != XattrIndexLustre,
+			full:    base + string(infix),
+			visible: base != "" && baseIndex != XattrIndexLustre,
 		})
 		pos += 2 + l
 	}
@@ -100,7 +101,7 @@ func (f *FS) xattrs(i *fsInode) (map[string]string, error) {
 	if err := readFull(f.r, body, i.pos+i.coreSize); err != nil {
 		return nil, ioErrorf(err, "inode %d: reading xattrs", i.nid)
 	}
-	shared := int(body[4])
+	shared := int(DecodeXattrIbodyHeader(body).SharedCount)
 	p := xattrIbodyHeaderSize + 4*shared
 	if p > len(body) {
 		return nil, inodeCorruptf(i.nid, "%d shared xattrs overflow the %d-byte xattr body", shared, len(body))
@@ -108,12 +109,12 @@ func (f *FS) xattrs(i *fsInode) (map[string]string, error) {
 	m := make(map[string]string)
 	var hdr [xattrEntryHeaderSize]byte
 	for k := range shared {
-		id := le.Uint32(body[xattrIbodyHeaderSize+4*k:])
+		id := SharedXattrID(body, k)
 		pos := f.xattrBase + int64(id)*4
 		if err := readFull(f.r, hdr[:], pos); err != nil {
 			return nil, ioErrorf(err, "inode %d: shared xattr %d", i.nid, id)
 		}
-		nl, vl := int(hdr[0]), int(le.Uint16(hdr[2:]))
+		nl, index, vl := DecodeXattrEntryHeader(hdr[:])
 		if f.size >= 0 && pos+int64(xattrEntryHeaderSize+nl+vl) > f.size {
 			return nil, inodeCorruptf(i.nid, "shared xattr %d beyond end of image", id)
 		}
@@ -121,21 +122,16 @@ func (f *FS) xattrs(i *fsInode) (map[string]string, error) {
 		if err := readFull(f.r, e, pos+xattrEntryHeaderSize); err != nil {
 			return nil, ioErrorf(err, "inode %d: shared xattr %d", i.nid, id)
 		}
-		if err := f.addXattr(m, i.nid, hdr[1], e[:nl], e[nl:]); err != nil {
+		if err := f.addXattr(m, i.nid, index, e[:nl], e[nl:]); err != nil {
 			return nil, err
 		}
 	}
 	for p < len(body) {
-		if len(body)-p < xattrEntryHeaderSize {
-			return nil, inodeCorruptf(i.nid, "truncated xattr entry at %d", p)
+		e, size, err := DecodeXattrEntry(body[p:])
+		if err != nil {
+			return nil, inodeCorruptf(i.nid, "xattr entry at %d of the %d-byte xattr body: %v", p, len(body), err)
 		}
-		nl, vl := int(body[p]), int(le.Uint16(body[p+2:]))
-		size := xattrEntrySize(nl, vl)
-		if size > len(body)-p {
-			return nil, inodeCorruptf(i.nid, "xattr entry at %d (%d bytes) overflows the %d-byte xattr body", p, size, len(body))
-		}
-		e := body[p+xattrEntryHeaderSize:]
-		if err := f.addXattr(m, i.nid, body[p+1], e[:nl], e[nl:nl+vl]); err != nil {
+		if err := f.addXattr(m, i.nid, e.NameIndex, e.Name, e.Value); err != nil {
 			return nil, err
 		}
 		p += size

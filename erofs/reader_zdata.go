@@ -98,21 +98,22 @@ func (f *FS) newZMapper(i *fsInode) (*zMapper, error) {
 		return nil, ioErrorf(err, "inode %d: compression map header", i.nid)
 	}
 	isPacked := f.sb.PackedNid != 0 && i.nid == f.sb.PackedNid
-	if h[mhClusterBits]&mhClusterBitsFragment != 0 {
+	mh := decodeZMapHeader(h[:])
+	if mh.clusterBits&mhClusterBitsFragment != 0 {
 		if isPacked {
 			return nil, inodeCorruptf(i.nid, "the packed inode is itself a fragment")
 		}
 		m.wholeFrag = true
 		m.fragment = true
-		m.fragOff = le.Uint64(h[:]) &^ (1 << 63)
+		m.fragOff = mh.wholeFragOff
 		m.tailHead = 0
 		return m, nil
 	}
-	m.advise = le.Uint16(h[mhAdvise:])
-	m.algs = [2]uint8{h[mhAlgorithmType] & 15, h[mhAlgorithmType] >> 4}
-	m.lbits = f.blkBits + uint(h[mhClusterBits]&15)
-	if h[mhClusterBits]&0x70 != 0 {
-		return nil, inodeCorruptf(i.nid, "reserved h_clusterbits bits set (%#x)", h[mhClusterBits])
+	m.advise = mh.advise
+	m.algs = [2]uint8{mh.algorithmType & 15, mh.algorithmType >> 4}
+	m.lbits = f.blkBits + uint(mh.clusterBits&15)
+	if mh.clusterBits&0x70 != 0 {
+		return nil, inodeCorruptf(i.nid, "reserved h_clusterbits bits set (%#x)", mh.clusterBits)
 	}
 	if m.lbits > 30 {
 		return nil, unsupportedf("inode %d: lcluster size 2^%d", i.nid, m.lbits)
@@ -122,7 +123,7 @@ func (f *FS) newZMapper(i *fsInode) (*zMapper, error) {
 		return nil, inodeCorruptf(i.nid, "big pclusters without the superblock feature")
 	}
 	if m.advise&adviseInlinePcluster != 0 {
-		m.inlineSize = int64(le.Uint16(h[mhIdataSize:]))
+		m.inlineSize = int64(mh.idataSize)
 	}
 	if m.advise&adviseFragmentPcluster != 0 {
 		if isPacked {
@@ -132,7 +133,7 @@ func (f *FS) newZMapper(i *fsInode) (*zMapper, error) {
 			return nil, inodeCorruptf(i.nid, "both an inline pcluster and a fragment")
 		}
 		m.fragment = true
-		m.fragOff = uint64(le.Uint32(h[mhFragmentOff:]))
+		m.fragOff = uint64(mh.fragmentOff)
 	}
 	m.count = (i.size-1)>>m.lbits + 1
 	if m.compact {
@@ -262,14 +263,14 @@ func (m *zMapper) fullEntry(lcn int64) (zEntry, error) {
 	if err != nil {
 		return zEntry{}, err
 	}
-	adv := le.Uint16(b)
-	e := zEntry{typ: uint8(adv & 3), partial: adv&fullIndexPartialRef != 0}
+	x := decodeZFullIndex(b)
+	e := zEntry{typ: x.typ(), partial: x.advise&fullIndexPartialRef != 0}
 	if e.typ != lclusterNonhead {
-		e.clusterofs = int64(le.Uint16(b[2:]))
-		e.blk = uint64(le.Uint32(b[4:]))
+		e.clusterofs = int64(x.clusterofs)
+		e.blk = uint64(x.blkaddr)
 		return e, nil
 	}
-	d0 := le.Uint16(b[4:])
+	d0 := x.delta[0]
 	if d0&deltaCblkcnt != 0 {
 		if m.advise&(adviseBigPcluster1|adviseBigPcluster2) == 0 {
 			return zEntry{}, inodeCorruptf(m.ino.nid, "lcluster %d: CBLKCNT without big pclusters", lcn)
@@ -279,7 +280,7 @@ func (m *zMapper) fullEntry(lcn int64) (zEntry, error) {
 		d0 = 1
 	}
 	e.delta0 = int64(d0)
-	e.delta1 = int64(le.Uint16(b[6:]))
+	e.delta1 = int64(x.delta[1])
 	return e, nil
 }
 
@@ -293,15 +294,9 @@ func (m *zMapper) compactEntry(lcn int64) (zEntry, error) {
 	if err != nil {
 		return zEntry{}, err
 	}
-	bits := (int(size)*8 - 32) / vcnt
-	lomask := uint32(1)<<m.lobits - 1
-	at := func(j int) (uint8, uint32) {
-		p := j * bits
-		v := le.Uint32(in[p/8:]) >> (p & 7)
-		return uint8(v>>m.lobits) & 3, v & lomask
-	}
+	p := zCompactPack{b: in[:size], vcnt: vcnt, bits: (int(size)*8 - 32) / vcnt, lobits: m.lobits}
 	big := m.advise&adviseBigPcluster1 != 0
-	typ, lo := at(i)
+	typ, lo := p.entry(i)
 	if typ == lclusterNonhead {
 		e := zEntry{typ: typ}
 		// delta[1]: the distance to the next HEAD in this pack, or past
@@ -310,7 +305,7 @@ func (m *zMapper) compactEntry(lcn int64) (zEntry, error) {
 		var t uint8
 		var l uint32
 		for ; j < vcnt; j++ {
-			if t, l = at(j); t != lclusterNonhead {
+			if t, l = p.entry(j); t != lclusterNonhead {
 				break
 			}
 		}
@@ -331,7 +326,7 @@ func (m *zMapper) compactEntry(lcn int64) (zEntry, error) {
 		default:
 			// The last entry stores delta[1]; delta[0] follows from
 			// its predecessor.
-			t, l := at(i - 1)
+			t, l := p.entry(i - 1)
 			if t != lclusterNonhead {
 				l = 0
 			} else if l&deltaCblkcnt != 0 {
@@ -349,7 +344,7 @@ func (m *zMapper) compactEntry(lcn int64) (zEntry, error) {
 		nblk = 1
 		for j := i; j > 0; {
 			j--
-			if t, l := at(j); t == lclusterNonhead {
+			if t, l := p.entry(j); t == lclusterNonhead {
 				j -= int(l)
 			}
 			if j >= 0 {
@@ -359,7 +354,7 @@ func (m *zMapper) compactEntry(lcn int64) (zEntry, error) {
 	} else {
 		for j := i; j > 0; {
 			j--
-			t, l := at(j)
+			t, l := p.entry(j)
 			if t != lclusterNonhead {
 				nblk++
 				continue
@@ -375,7 +370,7 @@ func (m *zMapper) compactEntry(lcn int64) (zEntry, error) {
 			j -= int(l) - 2
 		}
 	}
-	e.blk = uint64(le.Uint32(in[size-4:])) + nblk
+	e.blk = uint64(p.blkaddr()) + nblk
 	return e, nil
 }
 

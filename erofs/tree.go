@@ -1,7 +1,8 @@
 package erofs
 
-// The Writer's tree, kept compact so that its memory grows with the number
-// of entries and the bytes of their names only. Inodes, directory entries
+// The namespace both the Writer and Tree (the Nydus builder's tree) keep,
+// compact so that its memory grows with the number of entries and the
+// bytes of their names only. Inodes, directory entries
 // and names live in arenas of fixed-size chunks: an element never moves
 // once added, so pointers to it stay valid while the arena grows, and the
 // chunks hold no pointers for the garbage collector to scan. Objects refer
@@ -53,7 +54,7 @@ func (a *arena[T]) at(id uint32) *T {
 type dentry struct {
 	dir  uint32  // the directory's inode
 	ino  uint32  // the inode the name refers to; noID once removed
-	name nameRef // the name, in the Writer's name store
+	name nameRef // the name, in the tree's name store
 }
 
 // nameRef locates a name in a nameStore: chunk<<24 | offset<<8 | length.
@@ -96,7 +97,7 @@ func (s *nameStore) get(r nameRef) []byte {
 // table with linear probing. A slot holds a 32-bit tag from the hash and
 // the dentry's index plus one, 0 marking an empty slot. The slot a key
 // starts probing at is the top bits of its tag, so growing the table needs
-// no name. The hash is seeded per Writer, so crafted names cannot make
+// no name. The hash is seeded per tree, so crafted names cannot make
 // entries collide. Entries are never deleted: a removed name keeps its
 // dentry, with no inode.
 type dirIndex struct {
@@ -114,7 +115,7 @@ func (x *dirIndex) tag(dir uint32, name string) uint32 {
 }
 
 // find returns the dentry for name in dir, or noID, and the key's tag.
-func (w *Writer) find(dir uint32, name string) (uint32, uint32) {
+func (w *namespace) find(dir uint32, name string) (uint32, uint32) {
 	x := &w.index
 	t := x.tag(dir, name)
 	if len(x.slots) == 0 {
@@ -138,7 +139,7 @@ func (w *Writer) find(dir uint32, name string) (uint32, uint32) {
 }
 
 // insert adds a dentry for a name that find did not find, with find's tag.
-func (w *Writer) insert(dir uint32, name string, t uint32, ino uint32) error {
+func (w *namespace) insert(dir uint32, name string, t uint32, ino uint32) error {
 	id, d, err := w.dents.add()
 	if err != nil {
 		return err

@@ -9,8 +9,8 @@ import (
 // TestTreeSizes pins the size of the Writer's per-entry structures, which
 // make up most of its memory on a layer of many small files.
 func TestTreeSizes(t *testing.T) {
-	if s := unsafe.Sizeof(inode{}); s != 64 {
-		t.Errorf("inode takes %d bytes, want 64", s)
+	if s := unsafe.Sizeof(inode{}); s != 48 {
+		t.Errorf("inode takes %d bytes, want 48", s)
 	}
 	if s := unsafe.Sizeof(dentry{}); s != 16 {
 		t.Errorf("dentry takes %d bytes, want 16", s)

@@ -3,13 +3,8 @@ package erofs
 import (
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
-	"io/fs"
 	"math"
-	"slices"
-	"strings"
-	"syscall"
 )
 
 // WriterOptions configure a Writer. The zero value gives mkfs.erofs's
@@ -83,15 +78,9 @@ type Writer struct {
 	done  bool
 	size  int64
 
-	// The tree (see tree.go); the root directory is inode rootID.
-	inodes arena[inode]
-	dents  arena[dentry]
-	names  nameStore
-	index  dirIndex
-	xattrs arena[xattrSet]   // by inode.xattr-1
-	xnames map[string]string // xattr names, stored once
-	links  arena[string]     // symlink targets, by inode.data
-	zfiles []*zfile          // compressed files, by inode.data
+	// The tree (see namespace.go); the root directory is inode rootID.
+	namespace
+	zfiles []*zfile // compressed files, by inode.data
 
 	// The data area. While a compression pipeline runs, its sink owns
 	// out, spool and these counters, and Close takes them back.
@@ -106,34 +95,37 @@ type Writer struct {
 // rootID is the inode of the root directory.
 const rootID = 0
 
-// inode is an object being built; hard links share one. It holds no
-// pointers: what only some objects have lives in tables of the Writer that
-// the inode indexes. It takes 64 bytes.
+// inode is an object being built, the record of the namespace both the
+// Writer and Tree keep; hard links share one. It holds no pointers: what
+// only some objects have lives in tables of the namespace or the Writer
+// that the inode indexes. It takes 48 bytes; what only Close needs
+// (position, link count, inode number) is in its tables. The flags but
+// flagLinked, and for a regular file data and u are the Writer's; a Tree's
+// builder has data of a regular file as its payload.
 type inode struct {
 	mtime int64
 	size  int64
-	pos   int64 // set during layout: offset of the record in the metadata area
 	// data depends on the type. A regular file: the spool offset of its
 	// inline tail, or its index in Writer.zfiles when flagZ is set. A
-	// symlink: its index in Writer.links. A directory: its parent's inode,
-	// set during layout.
+	// symlink: its index in namespace.links. A directory: its parent's
+	// inode, set during layout.
 	data  int64
 	nsec  uint32
 	uid   uint32
 	gid   uint32
 	u     uint32 // first data block (noID for none), or a device's number
-	xattr uint32 // 1 + index in Writer.xattrs; 0 for no xattrs
-	nlink uint32 // set during layout
-	ino   uint32 // set during layout
+	xattr uint32 // 1 + index in namespace.xattrs; 0 for no xattrs
 	mode  uint16
 	flags uint8
 }
 
 // inode flags.
 const (
-	flagInline  = 1 << iota // the data's tail is inline in the inode's block
-	flagZ                   // stored compressed; data indexes Writer.zfiles
-	flagVisited             // reached by the layout walk
+	flagInline    = 1 << iota // the data's tail is inline in the inode's block
+	flagZ                     // stored compressed; data indexes Writer.zfiles
+	flagVisited               // reached by the layout walk
+	flagLinked                // the target of a hard link (set by the namespace)
+	flagManyLinks             // set during layout: more links than a compact inode holds
 )
 
 // xattrSet holds an inode's extended attributes.
@@ -181,17 +173,6 @@ func (n *inode) tailLen(bs int) int {
 	return int(n.size % int64(bs))
 }
 
-// nid is the inode's number on disk, once layout has placed it.
-func (n *inode) nid() uint64 { return uint64(n.pos / inodeSlotSize) }
-
-// xattrsOf returns n's xattrs, sorted by key.
-func (w *Writer) xattrsOf(n *inode) []xattr {
-	if n.xattr == 0 {
-		return nil
-	}
-	return w.xattrs.at(n.xattr - 1).list
-}
-
 // ibody is the size of n's xattr body, once layout has planned it.
 func (w *Writer) ibody(n *inode) int {
 	if n.xattr == 0 {
@@ -235,10 +216,7 @@ func NewWriter(w io.WriterAt, opts *WriterOptions) (*Writer, error) {
 	wr.dataStart = int64(roundUp(SuperblockOffset+superblockSize, bs) / bs)
 	wr.nextBlock = wr.dataStart
 	wr.out = newSeqWriter(w, wr.dataStart*int64(bs), 1<<20)
-	wr.index.seed = maphash.MakeSeed()
-	wr.xnames = map[string]string{}
-	_, root, _ := wr.inodes.add()
-	*root = inode{mode: ModeDir | 0o755, mtime: o.BuildTime, u: noID}
+	wr.namespace.init(o.BuildTime)
 	if o.Compression != nil {
 		c := *o.Compression
 		if err := c.validate(bs); err != nil {
@@ -252,137 +230,6 @@ func NewWriter(w io.WriterAt, opts *WriterOptions) (*Writer, error) {
 	return wr, nil
 }
 
-// SplitPath cleans an entry path into the names Add uses: empty and "."
-// components are dropped; absolute paths, ".." components, names over 255
-// bytes and NUL bytes are errors.
-func SplitPath(p string) ([]string, error) {
-	if err := checkPath(p); err != nil {
-		return nil, err
-	}
-	var parts []string
-	for c, i := nextName(p, 0); c != ""; c, i = nextName(p, i) {
-		parts = append(parts, c)
-	}
-	return parts, nil
-}
-
-// checkPath reports the error SplitPath would return for p, if any.
-func checkPath(p string) error {
-	if strings.HasPrefix(p, "/") {
-		return fmt.Errorf("absolute path %q", p)
-	}
-	for rest := p; ; {
-		c, tail, more := strings.Cut(rest, "/")
-		switch c {
-		case "", ".":
-		case "..":
-			return fmt.Errorf("path %q has a \"..\" component", p)
-		default:
-			if len(c) > maxNameLen {
-				return fmt.Errorf("path %q: name %.20q... is %d bytes, over the limit of %d", p, c, len(c), maxNameLen)
-			}
-			if strings.IndexByte(c, 0) >= 0 {
-				return fmt.Errorf("path %q contains a NUL byte", p)
-			}
-		}
-		if !more {
-			return nil
-		}
-		rest = tail
-	}
-}
-
-// nextName returns the first name of p at or after byte i, skipping empty
-// and "." components, and the byte after it; "" when there is none.
-func nextName(p string, i int) (string, int) {
-	for i < len(p) {
-		c, _, _ := strings.Cut(p[i:], "/")
-		i += len(c) + 1
-		if c != "" && c != "." {
-			return c, min(i, len(p))
-		}
-	}
-	return "", len(p)
-}
-
-// splitLast splits a path into the part before its last name and that
-// name, "" for a path naming the root.
-func splitLast(p string) (dir, name string) {
-	for end := len(p); end > 0; {
-		k := strings.LastIndexByte(p[:end], '/')
-		if c := p[k+1 : end]; c != "" && c != "." {
-			return p[:k+1], c
-		}
-		if k < 0 {
-			break
-		}
-		end = k
-	}
-	return "", ""
-}
-
-// cleanPrefix joins the names of p[:end] with slashes, as SplitPath would.
-func cleanPrefix(p string, end int) string {
-	var b strings.Builder
-	for c, i := nextName(p[:end], 0); c != ""; c, i = nextName(p[:end], i) {
-		if b.Len() > 0 {
-			b.WriteByte('/')
-		}
-		b.WriteString(c)
-	}
-	return b.String()
-}
-
-// child returns the inode named name in directory dir, or noID, with the
-// dentry that holds the name (noID if there is none) and the name's tag.
-func (w *Writer) child(dir uint32, name string) (ino, de, tag uint32) {
-	de, tag = w.find(dir, name)
-	if de == noID {
-		return noID, noID, tag
-	}
-	return w.dents.at(de).ino, de, tag
-}
-
-// link makes name in directory dir refer to inode ino.
-func (w *Writer) link(dir uint32, name string, de, tag, ino uint32) error {
-	if de != noID {
-		w.dents.at(de).ino = ino
-		return nil
-	}
-	return w.insert(dir, name, tag, ino)
-}
-
-// walkDirs walks the directories named by path p (already checked) from
-// the root, creating missing directories, and returns the last. A
-// non-directory in the way is an error, as it is when extracting.
-func (w *Writer) walkDirs(p string) (uint32, error) {
-	dir := uint32(rootID)
-	for c, i := nextName(p, 0); c != ""; c, i = nextName(p, i) {
-		child, de, tag := w.child(dir, c)
-		if child == noID {
-			id, n, err := w.inodes.add()
-			if err != nil {
-				return 0, err
-			}
-			*n = w.implicitDir()
-			if err := w.link(dir, c, de, tag, id); err != nil {
-				return 0, err
-			}
-			child = id
-		} else if !w.inodes.at(child).isDir() {
-			return 0, fmt.Errorf("%q is not a directory: %w", cleanPrefix(p, i), syscall.ENOTDIR)
-		}
-		dir = child
-	}
-	return dir, nil
-}
-
-// implicitDir makes a directory for a path whose parent never appeared as
-// an entry: mode 0755, owned by root, with the build time as mtime.
-func (w *Writer) implicitDir() inode {
-	return inode{mode: ModeDir | 0o755, mtime: w.opts.BuildTime, u: noID}
-}
-
 // Add adds an object to the image. For a regular file it reads exactly
 // e.Size bytes from data and writes them out before returning; data may be
 // nil for other types. An existing object at the same path is replaced, as
@@ -391,62 +238,18 @@ func (w *Writer) implicitDir() inode {
 // children. Missing parent directories are created; a parent that exists
 // but is not a directory is an error.
 func (w *Writer) Add(e *Entry, data io.Reader) error {
-	if w.err != nil {
-		return w.err
+	if err := w.usable("Add"); err != nil {
+		return err
 	}
-	if w.done {
-		return errors.New("erofs: Add after Close")
-	}
-	if err := checkPath(e.Path); err != nil {
-		return fmt.Errorf("erofs: %w", err)
-	}
-	var n inode
-	xs, err := w.newInode(e, &n)
+	id, err := w.add(e)
 	if err != nil {
-		return fmt.Errorf("erofs: %s: %w", e.Path, err)
+		return w.treeError(err)
 	}
-	dirPath, name := splitLast(e.Path)
-	if name == "" {
-		if !n.isDir() {
-			return fmt.Errorf("erofs: %q: the root must be a directory", e.Path)
-		}
-		w.updateDir(w.inodes.at(rootID), &n, xs)
+	if id == noID {
 		return nil
 	}
-	dir, err := w.walkDirs(dirPath)
-	if err != nil {
-		return fmt.Errorf("erofs: %s: %w", e.Path, err)
-	}
-	old, de, tag := w.child(dir, name)
-	if old != noID {
-		if o := w.inodes.at(old); o.isDir() && n.isDir() {
-			w.updateDir(o, &n, xs)
-			return nil
-		}
-	}
-	id, p, err := w.inodes.add()
-	if err != nil {
-		w.err = fmt.Errorf("erofs: %s: %w", e.Path, err)
-		return w.err
-	}
-	*p = n
-	if len(xs) > 0 {
-		for i, x := range xs {
-			xs[i] = xattr{w.xattrName(x.name), strings.Clone(x.value)}
-		}
-		w.newXattrSet(p, xs)
-	}
-	if p.mode&ModeTypeMask == ModeSymlink {
-		i, link, err := w.links.add()
-		if err != nil {
-			w.err = fmt.Errorf("erofs: %s: %w", e.Path, err)
-			return w.err
-		}
-		*link = strings.Clone(e.Linkname)
-		p.data = int64(i)
-	}
-	if p.mode&ModeTypeMask == ModeRegular {
-		ibody := inlineIbodySize(xs)
+	if p := w.inodes.at(id); p.mode&ModeTypeMask == ModeRegular {
+		ibody := inlineIbodySize(w.xattrsOf(p))
 		if w.zp != nil && p.size > 0 {
 			err = w.addCompressed(id, p, w.coreSize(p)+ibody, data)
 		} else {
@@ -457,76 +260,20 @@ func (w *Writer) Add(e *Entry, data io.Reader) error {
 			return w.err
 		}
 	}
-	if err := w.link(dir, name, de, tag, id); err != nil {
-		w.err = fmt.Errorf("erofs: %s: %w", e.Path, err)
-		return w.err
-	}
 	return nil
 }
 
-// updateDir copies a repeated directory entry's metadata onto the existing
-// directory. Xattrs are merged, the later values winning, as mkfs.erofs and
-// containerd's layer extraction do.
-func (w *Writer) updateDir(dst, src *inode, xs []xattr) {
-	dst.mode, dst.uid, dst.gid = src.mode, src.uid, src.gid
-	dst.mtime, dst.nsec = src.mtime, src.nsec
-	for _, x := range xs {
-		w.setXattr(dst, x.name, x.value)
+// treeError reports an error of the tree, if any. One of a tree that
+// cannot grow is sticky.
+func (w *Writer) treeError(err error) error {
+	if err == nil {
+		return nil
 	}
-}
-
-// newInode validates e and fills n from its metadata. It returns e's
-// xattrs, sorted, for the caller to store.
-func (w *Writer) newInode(e *Entry, n *inode) ([]xattr, error) {
-	*n = inode{uid: e.UID, gid: e.GID, u: noID}
-	if e.ModTime.IsZero() {
-		n.mtime = w.opts.BuildTime
-	} else {
-		n.mtime, n.nsec = e.ModTime.Unix(), uint32(e.ModTime.Nanosecond())
+	err = fmt.Errorf("erofs: %w", err)
+	if errors.Is(err, errTooManyEntries) {
+		w.err = err
 	}
-	switch e.Mode & ModeTypeMask {
-	case ModeRegular:
-		if e.Size < 0 {
-			return nil, fmt.Errorf("negative size %d", e.Size)
-		}
-		n.size = e.Size
-	case ModeDir, ModeFIFO, ModeSocket:
-	case ModeSymlink:
-		if e.Linkname == "" || len(e.Linkname) > 4095 {
-			return nil, fmt.Errorf("symlink target of %d bytes (want 1 to 4095)", len(e.Linkname))
-		}
-		n.size = int64(len(e.Linkname))
-	case ModeCharDevice, ModeBlockDevice:
-		if e.Devmajor > 0xFFF || e.Devminor > 0xFFFFF {
-			return nil, fmt.Errorf("device number %d:%d out of range", e.Devmajor, e.Devminor)
-		}
-		n.u = EncodeDev(e.Devmajor, e.Devminor)
-	default:
-		return nil, fmt.Errorf("unsupported file mode %#o", e.Mode)
-	}
-	if e.Mode&^(ModeTypeMask|ModePermMask) != 0 {
-		return nil, fmt.Errorf("invalid mode bits %#o", e.Mode)
-	}
-	n.mode = uint16(e.Mode)
-	var xs []xattr
-	if len(e.Xattrs) > 0 {
-		xs = make([]xattr, 0, len(e.Xattrs))
-		for name, value := range e.Xattrs {
-			if err := checkXattr(name, value); err != nil {
-				return nil, err
-			}
-			xs = append(xs, xattr{name, value})
-		}
-		if size := inlineIbodySize(xs); (size-xattrIbodyHeaderSize)/4+1 > math.MaxUint16 {
-			return nil, fmt.Errorf("xattrs take %d bytes, more than an inode can hold", size)
-		}
-		sortXattrs(xs)
-	}
-	return xs, nil
-}
-
-func sortXattrs(xs []xattr) {
-	slices.SortFunc(xs, func(a, b xattr) int { return strings.Compare(a.key(), b.key()) })
+	return err
 }
 
 // needsExtended reports whether n cannot be stored in a compact inode. Like
@@ -534,7 +281,7 @@ func sortXattrs(xs []xattr) {
 // unlike it, nanoseconds must be zero too, so none are lost.
 func (w *Writer) needsExtended(n *inode) bool {
 	return n.size > math.MaxUint32 || n.uid > math.MaxUint16 || n.gid > math.MaxUint16 ||
-		n.mtime != w.opts.BuildTime || n.nsec != 0 || n.nlink > math.MaxUint16
+		n.mtime != w.opts.BuildTime || n.nsec != 0 || n.flags&flagManyLinks != 0
 }
 
 // coreSize is the size of n's inode core: compact (32) or extended (64).
@@ -631,47 +378,7 @@ func (w *Writer) Link(name, target string) error {
 	if err := w.usable("Link"); err != nil {
 		return err
 	}
-	if err := checkPath(name); err != nil {
-		return fmt.Errorf("erofs: %w", err)
-	}
-	t, err := w.lookup(target)
-	if err != nil {
-		return fmt.Errorf("erofs: hard link %q: %w", name, err)
-	}
-	if w.inodes.at(t).isDir() {
-		return fmt.Errorf("erofs: hard link %q: target %q is a directory", name, target)
-	}
-	dirPath, last := splitLast(name)
-	if last == "" {
-		return fmt.Errorf("erofs: hard link %q: cannot replace the root", name)
-	}
-	dir, err := w.walkDirs(dirPath)
-	if err != nil {
-		return fmt.Errorf("erofs: hard link %q: %w", name, err)
-	}
-	_, de, tag := w.child(dir, last)
-	if err := w.link(dir, last, de, tag, t); err != nil {
-		w.err = fmt.Errorf("erofs: hard link %q: %w", name, err)
-		return w.err
-	}
-	return nil
-}
-
-// lookup finds the object at path p.
-func (w *Writer) lookup(p string) (uint32, error) {
-	if err := checkPath(p); err != nil {
-		return 0, err
-	}
-	n := uint32(rootID)
-	for c, i := nextName(p, 0); c != ""; c, i = nextName(p, i) {
-		if !w.inodes.at(n).isDir() {
-			return 0, fmt.Errorf("%q: %w", p, fs.ErrNotExist)
-		}
-		if n, _, _ = w.child(n, c); n == noID {
-			return 0, fmt.Errorf("%q: %w", p, fs.ErrNotExist)
-		}
-	}
-	return n, nil
+	return w.treeError(w.hardLink(name, target))
 }
 
 // Remove deletes the object at path p (with everything below it, for a
@@ -680,23 +387,7 @@ func (w *Writer) Remove(p string) error {
 	if w.done {
 		return errors.New("erofs: Remove after Close")
 	}
-	if err := checkPath(p); err != nil {
-		return fmt.Errorf("erofs: %w", err)
-	}
-	dirPath, name := splitLast(p)
-	if name == "" {
-		return errors.New("erofs: cannot remove the root")
-	}
-	n := uint32(rootID)
-	for c, i := nextName(dirPath, 0); c != ""; c, i = nextName(dirPath, i) {
-		if n, _, _ = w.child(n, c); n == noID || !w.inodes.at(n).isDir() {
-			return nil
-		}
-	}
-	if _, de, _ := w.child(n, name); de != noID {
-		w.dents.at(de).ino = noID
-	}
-	return nil
+	return w.treeError(w.remove(p))
 }
 
 // MkdirAll makes sure a directory exists at path p, creating it and its
@@ -706,13 +397,7 @@ func (w *Writer) MkdirAll(p string) error {
 	if w.done {
 		return errors.New("erofs: MkdirAll after Close")
 	}
-	if err := checkPath(p); err != nil {
-		return fmt.Errorf("erofs: %w", err)
-	}
-	if _, err := w.walkDirs(p); err != nil {
-		return fmt.Errorf("erofs: MkdirAll %q: %w", p, err)
-	}
-	return nil
+	return w.treeError(w.mkdirAll(p))
 }
 
 // SetXattr sets an extended attribute on the directory at path p, creating
@@ -722,76 +407,7 @@ func (w *Writer) SetXattr(p, name, value string) error {
 	if err := w.usable("SetXattr"); err != nil {
 		return err
 	}
-	if err := checkXattr(name, value); err != nil {
-		return fmt.Errorf("erofs: %s: %w", p, err)
-	}
-	if err := checkPath(p); err != nil {
-		return fmt.Errorf("erofs: %w", err)
-	}
-	id := uint32(rootID)
-	if dirPath, last := splitLast(p); last != "" {
-		dir, err := w.walkDirs(dirPath)
-		if err != nil {
-			return fmt.Errorf("erofs: SetXattr %q: %w", p, err)
-		}
-		var de, tag uint32
-		if id, de, tag = w.child(dir, last); id == noID {
-			var n *inode
-			if id, n, err = w.inodes.add(); err != nil {
-				return fmt.Errorf("erofs: SetXattr %q: %w", p, err)
-			}
-			*n = w.implicitDir()
-			if err := w.link(dir, last, de, tag, id); err != nil {
-				return fmt.Errorf("erofs: SetXattr %q: %w", p, err)
-			}
-		}
-	}
-	n := w.inodes.at(id)
-	if !n.isDir() {
-		return fmt.Errorf("erofs: SetXattr %q: %w", p, syscall.ENOTDIR)
-	}
-	w.setXattr(n, name, value)
-	return nil
-}
-
-// setXattr sets an xattr of n, keeping its list sorted. Like Add, it
-// stores copies of the strings, which hold on to nothing else (archive/tar
-// returns PAX values that share the memory of their whole header, path
-// included), and each name once.
-func (w *Writer) setXattr(n *inode, name, value string) {
-	if n.xattr == 0 {
-		w.newXattrSet(n, nil)
-	}
-	s := w.xattrs.at(n.xattr - 1)
-	value = strings.Clone(value)
-	for i := range s.list {
-		if s.list[i].name == name {
-			s.list[i].value = value
-			sortXattrs(s.list)
-			return
-		}
-	}
-	s.list = append(s.list, xattr{w.xattrName(name), value})
-	sortXattrs(s.list)
-}
-
-// newXattrSet gives n, which has none, the xattrs xs.
-func (w *Writer) newXattrSet(n *inode, xs []xattr) {
-	// This cannot fail: there is at most one set per inode, and the
-	// inodes' arena has the same limit.
-	i, s, _ := w.xattrs.add()
-	s.list = xs
-	n.xattr = i + 1
-}
-
-// xattrName returns the Writer's copy of an xattr name.
-func (w *Writer) xattrName(name string) string {
-	stored, ok := w.xnames[name]
-	if !ok {
-		stored = strings.Clone(name)
-		w.xnames[stored] = stored
-	}
-	return stored
+	return w.treeError(w.setDirXattr(p, name, value))
 }
 
 // Size returns the size of the finished image in bytes. It is valid after a

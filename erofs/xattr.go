@@ -41,16 +41,21 @@ func StorableXattr(name string) bool {
 	return ok
 }
 
-// checkXattr validates an xattr for storage in an EROFS image.
-func checkXattr(name, value string) error {
+// CheckXattr reports why an xattr with this name and a value of valueLen
+// bytes cannot be stored in an EROFS image (or a RAFS v6 bootstrap, whose
+// inodes are EROFS inodes), if it cannot: its name needs a prefix
+// StorableXattr accepts and at most 255 bytes (an entry's name length is
+// one byte), its value at most 65535 bytes (the value length is two).
+// erofs.Writer, erofs.Tree and rafs apply this one rule.
+func CheckXattr(name string, valueLen int) error {
 	if _, _, ok := SplitXattrName(name); !ok {
 		return fmt.Errorf("xattr %q: name has no prefix EROFS can store (user., trusted., security., system.posix_acl_*)", name)
 	}
 	if len(name) > maxNameLen {
 		return fmt.Errorf("xattr %.40q...: name of %d bytes exceeds %d", name, len(name), maxNameLen)
 	}
-	if len(value) > xattrMaxValueSize {
-		return fmt.Errorf("xattr %q: value of %d bytes exceeds %d", name, len(value), xattrMaxValueSize)
+	if valueLen > xattrMaxValueSize {
+		return fmt.Errorf("xattr %q: value of %d bytes exceeds %d", name, valueLen, xattrMaxValueSize)
 	}
 	return nil
 }
@@ -89,34 +94,20 @@ func (e *xattrEncoder) encoding(name string) (index uint8, stored string) {
 // entrySize is the on-disk size of x's entry.
 func (e *xattrEncoder) entrySize(x xattr) int {
 	_, stored := e.encoding(x.name)
-	return xattrEntrySize(len(stored), len(x.value))
+	return XattrEntrySize(len(stored), len(x.value))
 }
 
 // appendEntry appends x's on-disk entry to b.
 func (e *xattrEncoder) appendEntry(b []byte, x xattr) []byte {
 	index, stored := e.encoding(x.name)
-	start := len(b)
-	b = append(b, uint8(len(stored)), index, 0, 0)
-	le.PutUint16(b[start+2:], uint16(len(x.value)))
-	b = append(b, stored...)
-	b = append(b, x.value...)
-	for (len(b)-start)%4 != 0 {
-		b = append(b, 0)
-	}
-	return b
+	return AppendXattrEntry(b, index, stored, x.value)
 }
 
 // appendPrefixTable appends the long prefix table records to b, each
 // 4-byte aligned relative to the table start.
 func (e *xattrEncoder) appendPrefixTable(b []byte) []byte {
 	for _, p := range e.prefixes {
-		start := len(b)
-		b = append(b, 0, 0, p.base)
-		le.PutUint16(b[start:], uint16(1+len(p.infix)))
-		b = append(b, p.infix...)
-		for (len(b)-start)%4 != 0 {
-			b = append(b, 0)
-		}
+		b = appendXattrLongPrefix(b, p.base, p.infix)
 	}
 	return b
 }
@@ -167,7 +158,7 @@ func chooseLongPrefixes(uses map[string]int, valueLens map[string][]int) []longP
 				continue
 			}
 			for _, vl := range valueLens[name] {
-				s += xattrEntrySize(cur, vl) - xattrEntrySize(next, vl)
+				s += XattrEntrySize(cur, vl) - XattrEntrySize(next, vl)
 			}
 		}
 		return s

@@ -69,7 +69,7 @@ func (f *FS) readComprConfigs() error {
 		if err := readFull(f.r, hdr[:], pos); err != nil {
 			return ioErrorf(err, "superblock: %s configuration record", algName(alg))
 		}
-		n := int(le.Uint16(hdr[:]))
+		n := sizedRecordSize(hdr[:])
 		if n == 0 {
 			n = 1 << 16 // as the kernel reads it
 		}
@@ -86,45 +86,37 @@ func (f *FS) readComprConfigs() error {
 		bad := func(what string, args ...any) error {
 			return corruptf("superblock: %s configuration record: %s", algName(alg), fmt.Sprintf(what, args...))
 		}
+		if n < zAlgConfigSize(alg) {
+			return bad("size %d too small", n)
+		}
+		cfg := decodeZAlgConfig(alg, b)
 		switch alg {
 		case AlgLZ4:
-			if n < lz4CfgSize {
-				return bad("size %d too small", n)
-			}
-			c.lz4MaxDistance = le.Uint16(b[0:])
-			c.lz4MaxPclusterBlk = le.Uint16(b[2:])
+			c.lz4MaxDistance = cfg.lz4MaxDistance
+			c.lz4MaxPclusterBlk = cfg.lz4MaxPclusterBlks
 			if c.lz4MaxPclusterBlk == 0 {
 				c.lz4MaxPclusterBlk = 1
 			} else if int64(c.lz4MaxPclusterBlk) > maxPclusterSize>>f.blkBits {
 				return bad("max_pclusterblks %d too large", c.lz4MaxPclusterBlk)
 			}
 		case AlgLZMA:
-			if n < lzmaCfgSize {
-				return bad("size %d too small", n)
-			}
-			c.lzmaDictSize = le.Uint32(b[0:])
-			if format := le.Uint16(b[4:]); format != 0 {
-				return bad("unknown format %d", format)
+			c.lzmaDictSize = cfg.lzmaDictSize
+			if cfg.format != 0 {
+				return bad("unknown format %d", cfg.format)
 			}
 			if c.lzmaDictSize > maxLZMADictSize {
 				return bad("dictionary size %d too large", c.lzmaDictSize)
 			}
 		case AlgDeflate:
-			if n < deflateCfgSize {
-				return bad("size %d too small", n)
-			}
-			c.deflateWindowBits = b[0]
+			c.deflateWindowBits = cfg.deflateWindowBits
 			if c.deflateWindowBits > 15 {
 				return bad("window bits %d too large", c.deflateWindowBits)
 			}
 		case AlgZstd:
-			if n < zstdCfgSize {
-				return bad("size %d too small", n)
+			if cfg.format != 0 {
+				return bad("unknown format %d", cfg.format)
 			}
-			if b[0] != 0 {
-				return bad("unknown format %d", b[0])
-			}
-			c.zstdWindowLog = b[1]
+			c.zstdWindowLog = cfg.zstdWindowLog
 			if int(c.zstdWindowLog)+10 > maxZstdWindowLog {
 				return bad("window log %d too large", c.zstdWindowLog)
 			}

@@ -287,27 +287,22 @@ func (l *layout) appendZmeta(b []byte, start int, n *inode) ([]byte, error) {
 		b = append(b, 0)
 	}
 	advise := l.zadvise(z)
-	var h [mapHeaderSize]byte
+	h := zMapHeader{advise: advise, algorithmType: w.opts.Compression.algID()}
 	if advise&adviseInlinePcluster != 0 {
-		le.PutUint16(h[mhIdataSize:], uint16(z.idata))
+		h.idataSize = uint16(z.idata)
 	}
-	le.PutUint16(h[mhAdvise:], advise)
-	h[mhAlgorithmType] = w.opts.Compression.algID()
-	b = append(b, h[:]...)
+	b = append(b, make([]byte, mapHeaderSize)...)
+	h.encode(b[len(b)-mapHeaderSize:])
 	var err error
 	if z.full {
 		b = appendZeros(b, fullIndexReserved)
 		err = l.zlclusters(n, advise, func(c lcluster) error {
-			var e [fullIndexSize]byte
-			le.PutUint16(e[0:], uint16(c.typ))
-			if c.typ == lclusterNonhead {
-				le.PutUint16(e[4:], c.delta[0])
-				le.PutUint16(e[6:], c.delta[1])
-			} else {
-				le.PutUint16(e[2:], c.clusterofs)
-				le.PutUint32(e[4:], c.blkaddr)
+			x := zFullIndex{advise: uint16(c.typ), blkaddr: c.blkaddr, delta: c.delta}
+			if c.typ != lclusterNonhead {
+				x.clusterofs = c.clusterofs
 			}
-			b = append(b, e[:]...)
+			b = append(b, make([]byte, fullIndexSize)...)
+			x.encode(b[len(b)-fullIndexSize:])
 			var err error
 			b, err = l.flushRecord(b)
 			return err
@@ -346,9 +341,9 @@ func (l *layout) appendCompact(b []byte, ebase int, advise uint16, n *inode) ([]
 		dummy = true
 	}
 	pack := func(entries []lcluster, vcnt, encodebits int) {
-		size := vcnt * encodebits / 8
-		b = appendZeros(b, size+4)
-		p := b[len(b)-size-4:]
+		size := zCompactPackSize(vcnt, encodebits)
+		b = appendZeros(b, size)
+		p := zCompactPack{b: b[len(b)-size:], vcnt: vcnt, bits: encodebits, lobits: uint(lobits)}
 		base := blkaddr
 		upd := big
 		for i := 0; i < vcnt; i++ {
@@ -377,15 +372,9 @@ func (l *layout) appendCompact(b []byte, ebase int, advise uint16, n *inode) ([]
 				}
 				dummy, upd = true, false
 			}
-			v := uint32(c.typ)<<lobits | uint32(lo)
-			for bit := 0; bit < encodebits; bit++ {
-				if v>>bit&1 != 0 {
-					pos := i*encodebits + bit
-					p[pos/8] |= 1 << (pos % 8)
-				}
-			}
+			p.setEntry(i, c.typ, lo)
 		}
-		le.PutUint32(p[size:], uint32(base))
+		p.setBlkaddr(uint32(base))
 	}
 	// Entries go in packs of two 16-bit entries up to init4, of sixteen
 	// 14-bit entries up to init4+c2b, then of two 16-bit entries; the
@@ -412,7 +401,7 @@ func (l *layout) appendCompact(b []byte, ebase int, advise uint16, n *inode) ([]
 		return err
 	})
 	if err == nil && (i != count || k != 0) {
-		err = fmt.Errorf("erofs: internal error: inode %d has %d index entries, want %d", n.ino, i, count)
+		err = fmt.Errorf("erofs: internal error: a compressed inode has %d index entries, want %d", i, count)
 	}
 	return b, err
 }
@@ -464,25 +453,17 @@ func (l *layout) zconfig() (incompat uint32, u1 uint16, records []byte) {
 	}
 	incompat |= FeatureIncompatComprCfgs
 	u1 = 1 << alg
-	var rec []byte
+	var cfg zAlgConfig
 	switch alg {
 	case AlgLZ4:
-		rec = make([]byte, 2+lz4CfgSize)
-		le.PutUint16(rec[2:], lz4MaxDistance)
-		le.PutUint16(rec[4:], uint16(pcl/w.bs))
+		cfg.lz4MaxDistance, cfg.lz4MaxPclusterBlks = lz4MaxDistance, uint16(pcl/w.bs)
 	case AlgLZMA:
-		rec = make([]byte, 2+lzmaCfgSize)
-		le.PutUint32(rec[2:], uint32(lzmaDictSize(pcl)))
+		cfg.lzmaDictSize = uint32(lzmaDictSize(pcl))
 	case AlgDeflate:
-		rec = make([]byte, 2+deflateCfgSize)
-		rec[2] = 15
+		cfg.deflateWindowBits = 15
 	case AlgZstd:
-		rec = make([]byte, 2+zstdCfgSize)
-		rec[3] = uint8(zstdWindowLog(pcl) - 10)
+		cfg.zstdWindowLog = uint8(zstdWindowLog(pcl) - 10)
 	}
-	le.PutUint16(rec, uint16(len(rec)-2))
-	for len(rec)%4 != 0 {
-		rec = append(rec, 0)
-	}
+	rec := appendZAlgConfig(nil, alg, cfg)
 	return incompat, u1, rec
 }

@@ -3,9 +3,11 @@ package rafs
 import (
 	"errors"
 	"fmt"
+
+	"github.com/rafs-dev/rafs/blob"
 )
 
-// ChunkDict is a chunk dictionary (spec §3.12): the chunks of a prior
+// ChunkDict is a chunk dictionary (nydus-image --chunk-dict): the chunks of a prior
 // bootstrap, indexed by (digest, uncompressed size), so a builder can
 // reference a chunk that already exists in one of the dictionary's blobs
 // instead of storing it again.
@@ -31,7 +33,7 @@ type ChunkDict struct {
 	chunkSize uint32
 	flags     uint64
 	blobs     []BlobInfo
-	chunks    map[dictKey]Chunk
+	chunks    map[dictKey]ChunkRecord
 }
 
 // dictKey identifies a chunk by content.
@@ -46,10 +48,10 @@ func NewChunkDict(b *Bootstrap) (*ChunkDict, error) {
 	if b == nil || b.Root == nil {
 		return nil, errors.New("rafs: chunk dict: no bootstrap")
 	}
-	if !validChunkSize(b.ChunkSize) {
+	if !blob.ValidChunkSize(uint64(b.ChunkSize)) {
 		return nil, fmt.Errorf("rafs: chunk dict: invalid chunk size %#x", b.ChunkSize)
 	}
-	d := &ChunkDict{chunkSize: b.ChunkSize, flags: b.Flags, blobs: b.Blobs, chunks: map[dictKey]Chunk{}}
+	d := &ChunkDict{chunkSize: b.ChunkSize, flags: b.Flags, blobs: b.Blobs, chunks: map[dictKey]ChunkRecord{}}
 	err := b.Visit(func(dirs []*Node, n *Node) error {
 		for i, c := range n.inode().Chunks {
 			if int(c.BlobIndex) >= len(b.Blobs) {
@@ -88,20 +90,20 @@ func (d *ChunkDict) Compatible(b *Bootstrap) error {
 
 // Lookup finds a chunk by digest and uncompressed size. It returns the
 // dictionary's chunk (its BlobIndex indexes Blobs) and that blob's entry.
-func (d *ChunkDict) Lookup(digest [32]byte, size uint32) (Chunk, BlobInfo, bool) {
+func (d *ChunkDict) Lookup(digest [32]byte, size uint32) (ChunkRecord, BlobInfo, bool) {
 	c, ok := d.chunks[dictKey{digest, size}]
 	if !ok {
-		return Chunk{}, BlobInfo{}, false
+		return ChunkRecord{}, BlobInfo{}, false
 	}
 	return c, d.blobs[c.BlobIndex], true
 }
 
 // LookupDigester is Lookup restricted to chunks whose blob uses digester
 // dg (a chunk digest only identifies content under the same algorithm).
-func (d *ChunkDict) LookupDigester(digest [32]byte, size uint32, dg Digester) (Chunk, BlobInfo, bool) {
+func (d *ChunkDict) LookupDigester(digest [32]byte, size uint32, dg blob.Digester) (ChunkRecord, BlobInfo, bool) {
 	c, bi, ok := d.Lookup(digest, size)
 	if !ok || bi.Digester != dg {
-		return Chunk{}, BlobInfo{}, false
+		return ChunkRecord{}, BlobInfo{}, false
 	}
 	return c, bi, true
 }
@@ -110,9 +112,9 @@ func (d *ChunkDict) LookupDigester(digest [32]byte, size uint32, dg Digester) (C
 // offset fileOffset: it adds c's blob-table entry, unchanged, to b.Blobs
 // unless a blob with that id is already there, and returns c with BlobIndex set to that entry and
 // FileOffset set. It fails if b would exceed MaxBlobs.
-func (d *ChunkDict) Use(b *Bootstrap, c Chunk, fileOffset uint64) (Chunk, error) {
+func (d *ChunkDict) Use(b *Bootstrap, c ChunkRecord, fileOffset uint64) (ChunkRecord, error) {
 	if int(c.BlobIndex) >= len(d.blobs) {
-		return Chunk{}, fmt.Errorf("rafs: chunk dict: chunk references blob %d of %d", c.BlobIndex, len(d.blobs))
+		return ChunkRecord{}, fmt.Errorf("rafs: chunk dict: chunk references blob %d of %d", c.BlobIndex, len(d.blobs))
 	}
 	bi := d.blobs[c.BlobIndex]
 	idx := -1
@@ -124,7 +126,7 @@ func (d *ChunkDict) Use(b *Bootstrap, c Chunk, fileOffset uint64) (Chunk, error)
 	}
 	if idx < 0 {
 		if len(b.Blobs) >= MaxBlobs {
-			return Chunk{}, fmt.Errorf("rafs: chunk dict: bootstrap already has %d blobs", len(b.Blobs))
+			return ChunkRecord{}, fmt.Errorf("rafs: chunk dict: bootstrap already has %d blobs", len(b.Blobs))
 		}
 		idx = len(b.Blobs)
 		b.Blobs = append(b.Blobs, bi)

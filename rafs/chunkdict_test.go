@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/rafs-dev/rafs/blob"
 )
 
 func TestChunkDict(t *testing.T) {
@@ -45,10 +47,10 @@ func TestChunkDict(t *testing.T) {
 	if _, _, ok := dict.Lookup(sha256.Sum256(c), 1000); ok {
 		t.Error("lookup of an unknown chunk hit")
 	}
-	if _, _, ok := dict.LookupDigester(da, 4096, DigesterBlake3); ok {
+	if _, _, ok := dict.LookupDigester(da, 4096, blob.DigesterBlake3); ok {
 		t.Error("lookup with another digester hit")
 	}
-	if _, _, ok := dict.LookupDigester(da, 4096, DigesterSHA256); !ok {
+	if _, _, ok := dict.LookupDigester(da, 4096, blob.DigesterSHA256); !ok {
 		t.Error("lookup with the same digester missed")
 	}
 

@@ -140,9 +140,10 @@ func TestDeepTreeErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	found := false
-	for p := 0; p+extendedInodeSize <= len(img); p += inodeSlot {
-		if le.Uint32(img[p+ieUID:]) == leaf.UID && le.Uint16(img[p+ieMode:]) == uint16(erofs.ModeRegular|0o644) {
-			le.PutUint32(img[p+ieMtimeNsec:], 1e9)
+	for p := 0; p+erofs.ExtendedInodeSize <= len(img); p += inodeSlot {
+		if rec := erofs.DecodeInode(img[p:]); rec.Extended() && rec.UID == leaf.UID && rec.Mode == uint16(erofs.ModeRegular|0o644) {
+			rec.MtimeNsec = 1e9
+			rec.Encode(img[p:])
 			found = true
 		}
 	}
@@ -183,9 +184,10 @@ func TestReadLinkCount(t *testing.T) {
 		t.Fatal(err)
 	}
 	patched := false
-	for p := 0; p+extendedInodeSize <= len(img); p += inodeSlot {
-		if le.Uint32(img[p+ieUID:]) == a.UID && le.Uint32(img[p+ieNlink:]) == 3 {
-			le.PutUint32(img[p+ieNlink:], 1)
+	for p := 0; p+erofs.ExtendedInodeSize <= len(img); p += inodeSlot {
+		if rec := erofs.DecodeInode(img[p:]); rec.Extended() && rec.UID == a.UID && rec.Nlink == 3 {
+			rec.Nlink = 1
+			rec.Encode(img[p:])
 			patched = true
 		}
 	}

@@ -3,14 +3,20 @@
 // separate Nydus blobs, one EROFS extra device per blob.
 //
 // A Bootstrap is an in-memory tree (Node) plus the blob table (BlobInfo)
-// its regular files' chunks (Chunk) point into. WriteTo encodes it the way
-// nydus-image does (spec rafs-format.md §1): EROFS superblock with the RAFS
-// v6 compat flag, the 256-byte extended superblock at 1152, device slots
-// at 1408, the blob table, a prefetch table holding the root, a meta area
-// that starts with one unused block so the root is nid 128, extended
-// inodes placed with nydus's fragment allocator, chunk-based regular files
-// whose 8-byte chunk indexes encode (CI index, blob index + 1, block), and
-// the v5-style chunk table sorted by digest. Output is deterministic.
+// its regular files' chunks (ChunkRecord) point into. WriteTo encodes it
+// the way nydus-image does: EROFS superblock with the RAFS v6 compat flag,
+// the 256-byte extended superblock at 1152, device slots at 1408, the blob
+// table, a prefetch table holding the root, a meta area that starts with
+// one unused block so the root is nid 128, extended inodes placed with
+// nydus's fragment allocator, chunk-based regular files whose 8-byte chunk
+// indexes encode (CI index, blob index + 1, block), and the v5-style chunk
+// table sorted by digest. Output is deterministic.
+//
+// Every EROFS record of a bootstrap (superblock, device slots, inodes,
+// directory blocks, xattrs, chunk indexes) is encoded and decoded by
+// package erofs; this package adds only what RAFS v6 adds: the extended
+// superblock, the blob table, the chunk table, the prefetch table, the
+// placement of the inodes and what the chunk indexes carry.
 //
 // Read parses a bootstrap back into the model and validates what nydusd
 // validates. Merge overlays per-layer bootstraps with OCI whiteout rules

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rafs-dev/rafs/blob"
 	"github.com/rafs-dev/rafs/erofs"
 )
 
@@ -33,9 +34,9 @@ func TestWriteErrors(t *testing.T) {
 		{"empty name", func(b *Bootstrap) { b.Root.Children[0].Name = "" }, "empty name"},
 		{"dot", func(b *Bootstrap) { b.Root.Children[0].Name = ".." }, "reserved"},
 		{"duplicate", func(b *Bootstrap) { b.Root.Children[1].Name = "a" }, "duplicate"},
-		{"xattr namespace", func(b *Bootstrap) { b.Root.Xattrs = map[string][]byte{"system.foo": nil} }, "RAFS stores only"},
-		{"xattr no suffix", func(b *Bootstrap) { b.Root.Xattrs = map[string][]byte{"user.": nil} }, "RAFS stores only"},
-		{"xattr value", func(b *Bootstrap) { b.Root.Xattrs = map[string][]byte{"user.x": make([]byte, 65536)} }, "longer than 65535"},
+		{"xattr namespace", func(b *Bootstrap) { b.Root.Xattrs = map[string][]byte{"system.foo": nil} }, "no prefix EROFS can store"},
+		{"xattr no suffix", func(b *Bootstrap) { b.Root.Xattrs = map[string][]byte{"user.": nil} }, "no prefix EROFS can store"},
+		{"xattr value", func(b *Bootstrap) { b.Root.Xattrs = map[string][]byte{"user.x": make([]byte, 65536)} }, "exceeds 65535"},
 		{"too many blobs", func(b *Bootstrap) {
 			for len(b.Blobs) <= MaxBlobs {
 				bi := b.Blobs[0]
@@ -53,13 +54,13 @@ func TestWriteErrors(t *testing.T) {
 		{"blob id", func(b *Bootstrap) { b.Blobs[0].ID = "abc" }, "must be 64"},
 		{"same blob id", func(b *Bootstrap) { b.Blobs[1].ID = b.Blobs[0].ID }, "already used"},
 		{"empty blob", func(b *Bootstrap) { b.Blobs[0].ChunkCount = 0 }, "chunk count 0"},
-		{"not aligned", func(b *Bootstrap) { b.Blobs[0].Features &^= BlobFeatureAligned }, "lack ALIGNED"},
+		{"not aligned", func(b *Bootstrap) { b.Blobs[0].Features &^= blob.FeatureAligned }, "lack ALIGNED"},
 		{"ci size", func(b *Bootstrap) { b.Blobs[0].CIUncompressedSize++ }, "CI uncompressed size"},
 		{"no compression flag", func(b *Bootstrap) { b.Flags &^= FlagCompressionNone }, "compression flag"},
 		{"two hash flags", func(b *Bootstrap) { b.Flags |= FlagHashBlake3 }, "hash flag"},
 		{"inlined digest", func(b *Bootstrap) { b.Flags |= FlagInlinedChunkDigest }, "INLINED_CHUNK_DIGEST"},
-		{"empty symlink", func(b *Bootstrap) { b.Root.Children[2].Children[0].Target = "" }, "symlink target"},
-		{"long symlink", func(b *Bootstrap) { b.Root.Children[2].Children[0].Target = strings.Repeat("x", 4097) }, "symlink target"},
+		{"empty symlink", func(b *Bootstrap) { b.Root.Children[2].Children[0].Linkname = "" }, "symlink target"},
+		{"long symlink", func(b *Bootstrap) { b.Root.Children[2].Children[0].Linkname = strings.Repeat("x", 4097) }, "symlink target"},
 		{"link to dir", func(b *Bootstrap) {
 			b.Root.Children = append(b.Root.Children, &Node{Name: "l", Link: b.Root.Children[2]})
 		}, "hard link to a directory"},
@@ -70,12 +71,12 @@ func TestWriteErrors(t *testing.T) {
 		{"bad mode", func(b *Bootstrap) { b.Root.Children[1].Mode = 0o644 }, "invalid mode"},
 		{"nsec", func(b *Bootstrap) { b.Root.MtimeNsec = 1e9 }, "nanoseconds"},
 		{"rdev", func(b *Bootstrap) {
-			b.Root.Children = append(b.Root.Children, &Node{Name: "c", Mode: erofs.ModeCharDevice, RdevMajor: 4096})
+			b.Root.Children = append(b.Root.Children, &Node{Name: "c", Mode: erofs.ModeCharDevice, Devmajor: 4096})
 		}, "out of range"},
 		{"conflicting chunk", func(b *Bootstrap) {
 			c := b.Root.Children[1].Chunks[0]
 			c.Index = 0 // same digest and blob, another CI slot
-			b.Root.Children = append(b.Root.Children, &Node{Name: "c", Mode: erofs.ModeRegular, Size: 1, Chunks: []Chunk{c}})
+			b.Root.Children = append(b.Root.Children, &Node{Name: "c", Mode: erofs.ModeRegular, Size: 1, Chunks: []ChunkRecord{c}})
 		}, "CI index 0 already holds"},
 		{"root", func(b *Bootstrap) { b.Root = b.Root.Children[0] }, "root must be a directory"},
 	}

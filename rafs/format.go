@@ -1,10 +1,11 @@
 package rafs
 
-// This file holds the RAFS v6 on-disk format: constants, field offsets and
-// the encoders and decoders of the fixed-size records (extended superblock,
-// device slot, blob-table entry, chunk-table record, chunk index). All
-// integers are little-endian. The EROFS side (superblock, inodes, dirents,
-// xattrs) is package erofs's, after the kernel's fs/erofs/erofs_fs.h; the
+// This file holds what RAFS v6 adds to EROFS: constants, field offsets and
+// the encoders and decoders of its own records (extended superblock,
+// blob-table entry, chunk-table record) and the way it fills EROFS's chunk
+// indexes. All integers are little-endian. Every EROFS record (superblock,
+// device slots, inodes, dirents, xattrs, chunk indexes) is encoded and
+// decoded by package erofs, after the kernel's fs/erofs/erofs_fs.h; the
 // RAFS additions follow Nydus's RAFS v6 layout (rafs/src/metadata/layout/v6.rs
 // in dragonflyoss/nydus).
 
@@ -12,6 +13,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/rafs-dev/rafs/blob"
 	"github.com/rafs-dev/rafs/erofs"
 )
 
@@ -24,15 +26,16 @@ const BlockSize = 4096
 
 const blockBits = 12
 
-// Whole-file layout (spec §1.1).
+// Whole-file layout.
 const (
-	sbOffset        = erofs.SuperblockOffset // EROFS superblock, 128 bytes
-	sbSize          = 128
+	sbOffset        = erofs.SuperblockOffset // EROFS superblock
+	sbSize          = erofs.SuperblockSize
 	extSBOffset     = 1152 // RAFS v6 extended superblock
 	extSBSize       = 256
 	devSlotOffset   = 1408 // device slot table (devt_slotoff 11 × 128)
 	devtSlotOff     = devSlotOffset / devSlotSize
-	devSlotSize     = 128
+	devSlotSize     = erofs.DeviceSlotSize
+	inodeSlot       = erofs.InodeSlotSize
 	blobEntrySize   = 256
 	chunkRecordSize = 80
 	prefetchEntry   = 4
@@ -53,21 +56,16 @@ const (
 	MaxBlobs = 254
 	// MaxChunksPerBlob bounds a blob's chunk_count; CI indexes are 24 bits.
 	MaxChunksPerBlob = 1 << 24
-	// MinChunkSize and MaxChunkSize bound the filesystem chunk size (a
-	// power of two).
-	MinChunkSize = 4096
-	MaxChunkSize = 16 << 20
 	// MaxNameLen is the longest file name (bytes).
 	MaxNameLen = 255
 	// MaxSymlinkLen is the longest symlink target nydusd accepts.
 	MaxSymlinkLen = 4096
-	// MaxXattrNameLen and MaxXattrValueLen bound one extended attribute.
+	// MaxXattrNameLen and MaxXattrValueLen bound one extended attribute, as
+	// erofs.CheckXattr checks them.
 	MaxXattrNameLen  = 255
 	MaxXattrValueLen = 65535
 
-	maxUncompressedBlobSize = 1 << 44
-	maxCompressedBlobSize   = 1 << 40
-	maxCIIndex              = 1<<24 - 1
+	maxCIIndex = 1<<24 - 1
 )
 
 // EROFS superblock values a RAFS v6 bootstrap must carry.
@@ -78,26 +76,6 @@ const (
 	// featureIncompatRAFS is CHUNKED_FILE | DEVICE_TABLE, the exact value
 	// nydusd requires.
 	featureIncompatRAFS = erofs.FeatureIncompatChunkedFile | erofs.FeatureIncompatDeviceTable
-)
-
-// EROFS superblock field offsets (relative to the superblock).
-const (
-	sbMagic           = 0x00
-	sbChecksum        = 0x04
-	sbFeatureCompat   = 0x08
-	sbBlkszBits       = 0x0C
-	sbExtSlots        = 0x0D
-	sbRootNid         = 0x0E
-	sbInos            = 0x10
-	sbBuildTime       = 0x18
-	sbBuildTimeNsec   = 0x20
-	sbBlocks          = 0x24
-	sbMetaBlkAddr     = 0x28
-	sbXattrBlkAddr    = 0x2C
-	sbFeatureIncompat = 0x50
-	sbU1              = 0x54
-	sbExtraDevices    = 0x56
-	sbDevtSlotOff     = 0x58
 )
 
 // Extended superblock field offsets (relative to 1152).
@@ -113,6 +91,84 @@ const (
 	extPadding           = 52
 	extReservedStart     = 56
 )
+
+// extSuperblock is the RAFS v6 extended superblock (RafsV6SuperBlockExt),
+// extSBSize bytes at extSBOffset: its fields in on-disk order, then
+// reserved bytes.
+type extSuperblock struct {
+	flags               uint64 // s_flags
+	blobTableOffset     uint64 // s_blob_table_offset
+	blobTableSize       uint32 // s_blob_table_size
+	chunkSize           uint32 // s_chunk_size
+	chunkTableOffset    uint64 // s_chunk_table_offset
+	chunkTableSize      uint64 // s_chunk_table_size
+	prefetchTableOffset uint64 // s_prefetch_table_offset
+	prefetchTableSize   uint32 // s_prefetch_table_size
+	padding             uint32 // s_padding
+}
+
+// encode writes the record to b[:extSBSize], reserved bytes zero.
+func (x *extSuperblock) encode(b []byte) {
+	w := fieldWriter(b[:0:extSBSize])
+	w.u64(x.flags)
+	w.u64(x.blobTableOffset)
+	w.u32(x.blobTableSize)
+	w.u32(x.chunkSize)
+	w.u64(x.chunkTableOffset)
+	w.u64(x.chunkTableSize)
+	w.u64(x.prefetchTableOffset)
+	w.u32(x.prefetchTableSize)
+	w.u32(x.padding)
+	w.zeros(extSBSize)
+}
+
+// decodeExtSuperblock decodes the record b[:extSBSize]; reservedZero
+// reports whether its reserved bytes are all zero.
+func decodeExtSuperblock(b []byte) (x extSuperblock, reservedZero bool) {
+	r := fieldReader(b[:extSBSize])
+	x = extSuperblock{
+		flags:               r.u64(),
+		blobTableOffset:     r.u64(),
+		blobTableSize:       r.u32(),
+		chunkSize:           r.u32(),
+		chunkTableOffset:    r.u64(),
+		chunkTableSize:      r.u64(),
+		prefetchTableOffset: r.u64(),
+		prefetchTableSize:   r.u32(),
+		padding:             r.u32(),
+	}
+	return x, allZero(r)
+}
+
+// fieldWriter encodes a record's fields in on-disk order, little-endian,
+// into the slice's spare capacity.
+type fieldWriter []byte
+
+func (w *fieldWriter) u32(v uint32)   { *w = le.AppendUint32(*w, v) }
+func (w *fieldWriter) u64(v uint64)   { *w = le.AppendUint64(*w, v) }
+func (w *fieldWriter) bytes(p []byte) { *w = append(*w, p...) }
+func (w *fieldWriter) str(p string, n int) {
+	start := len(*w)
+	*w = append(*w, p[:min(len(p), n)]...)
+	w.zeros(start + n)
+}
+
+// zeros pads the record with zeros to n bytes.
+func (w *fieldWriter) zeros(n int) {
+	for len(*w) < n {
+		*w = append(*w, 0)
+	}
+}
+
+// fieldReader decodes a record's fields in on-disk order, little-endian;
+// what is left of it after the fields are read is the record's tail.
+type fieldReader []byte
+
+func (r *fieldReader) u32() uint32 { v := le.Uint32(*r); *r = (*r)[4:]; return v }
+func (r *fieldReader) u64() uint64 { v := le.Uint64(*r); *r = (*r)[8:]; return v }
+
+// bytes returns the next n bytes.
+func (r *fieldReader) bytes(n int) []byte { p := (*r)[:n]; *r = (*r)[n:]; return p }
 
 // RAFS superblock flags (s_flags of the extended superblock,
 // RafsSuperFlags). A bootstrap has exactly one compression flag and exactly
@@ -143,6 +199,30 @@ const (
 const DefaultFlags = FlagCompressionZstd | FlagHashBlake3 | FlagExplicitUIDGID |
 	FlagInlinedChunkDigest | FlagEncryptionNone
 
+// AlgorithmFlags returns the compression flag and the hash flag that name
+// chunk compressor c and digester d (0 for an id without a flag): a
+// bootstrap's flags name the algorithms of its blobs.
+func AlgorithmFlags(c blob.Compressor, d blob.Digester) uint64 {
+	var f uint64
+	switch c {
+	case blob.CompressorNone:
+		f = FlagCompressionNone
+	case blob.CompressorLZ4Block:
+		f = FlagCompressionLZ4
+	case blob.CompressorGzip:
+		f = FlagCompressionGzip
+	case blob.CompressorZstd:
+		f = FlagCompressionZstd
+	}
+	switch d {
+	case blob.DigesterBlake3:
+		f |= FlagHashBlake3
+	case blob.DigesterSHA256:
+		f |= FlagHashSHA256
+	}
+	return f
+}
+
 // checkFlags reports whether s_flags is a value nydusd accepts.
 func checkFlags(f uint64) error {
 	if u := f &^ flagKnown; u != 0 {
@@ -163,51 +243,6 @@ func checkFlags(f uint64) error {
 	return nil
 }
 
-// Compressor identifies a compression algorithm in the blob table.
-type Compressor uint32
-
-// Compression algorithms (blob-table compression_algo and ci_compressor).
-const (
-	CompressorNone     Compressor = 0
-	CompressorLZ4Block Compressor = 1
-	CompressorGzip     Compressor = 2
-	CompressorZstd     Compressor = 3
-)
-
-// Digester identifies a chunk digest algorithm in the blob table.
-type Digester uint32
-
-// Digest algorithms (blob-table digest_algo).
-const (
-	DigesterBlake3 Digester = 0
-	DigesterSHA256 Digester = 1
-)
-
-// Blob features (blob-table features, BlobFeatures).
-const (
-	BlobFeatureAligned            uint32 = 0x0000_0001
-	BlobFeatureInlinedFSMeta      uint32 = 0x0000_0002
-	BlobFeatureChunkInfoV2        uint32 = 0x0000_0004
-	BlobFeatureZran               uint32 = 0x0000_0008
-	BlobFeatureSeparate           uint32 = 0x0000_0010
-	BlobFeatureInlinedChunkDigest uint32 = 0x0000_0020
-	BlobFeatureTarfs              uint32 = 0x0000_0040
-	BlobFeatureBatch              uint32 = 0x0000_0080
-	BlobFeatureEncrypted          uint32 = 0x0000_0100
-	BlobFeatureChunkdictGenerated uint32 = 0x0000_0200
-	BlobFeatureSeparatedPrefetch  uint32 = 0x0000_0400
-	BlobFeatureExternal           uint32 = 0x0000_0800
-	BlobFeatureHasTarHeader       uint32 = 0x1000_0000
-	BlobFeatureHasTOC             uint32 = 0x2000_0000
-	BlobFeatureCapTarTOC          uint32 = 0x4000_0000
-
-	blobFeatureKnown = BlobFeatureAligned | BlobFeatureInlinedFSMeta | BlobFeatureChunkInfoV2 |
-		BlobFeatureZran | BlobFeatureSeparate | BlobFeatureInlinedChunkDigest | BlobFeatureTarfs |
-		BlobFeatureBatch | BlobFeatureEncrypted | BlobFeatureChunkdictGenerated |
-		BlobFeatureSeparatedPrefetch | BlobFeatureExternal | BlobFeatureHasTarHeader |
-		BlobFeatureHasTOC | BlobFeatureCapTarTOC
-)
-
 // Blob-table entry field offsets (RafsV6Blob, 256 bytes).
 const (
 	beID                 = 0
@@ -220,25 +255,17 @@ const (
 	beFeatures           = 84
 	beCompressedSize     = 88
 	beUncompressedSize   = 96
-	beTocSize            = 104
+	beTOCSize            = 104
 	beCICompressor       = 108
 	beCIOffset           = 112
 	beCICompressedSize   = 120
 	beCIUncompressedSize = 128
-	beTocDigest          = 136
+	beTOCDigest          = 136
 	beMetaDigest         = 168
 	beMetaSize           = 200
 	beCipherIV           = 208
 	beCipherAlgo         = 216
 	beReservedStart      = 220
-)
-
-// Device slot field offsets.
-const (
-	dsTag           = 0
-	dsBlocks        = 64
-	dsMappedBlkaddr = 68
-	dsReservedStart = 72
 )
 
 // Chunk flags (chunk-table record flags).
@@ -266,173 +293,108 @@ const (
 	crCRC32              = 76
 )
 
-// EROFS inode, dirent and xattr layout used by RAFS v6.
-const (
-	extendedInodeSize = 64
-	compactInodeSize  = 32
-	inodeSlot         = 32
-	direntSize        = 12
-	chunkIndexSize    = 8
-
-	// i_format: bit 0 = extended, bits 1-3 = data layout.
-	formatExtended = 1
-
-	// Extended inode field offsets.
-	ieFormat      = 0x00
-	ieXattrIcount = 0x02
-	ieMode        = 0x04
-	ieNb          = 0x06
-	ieSize        = 0x08
-	ieU           = 0x10
-	ieIno         = 0x14
-	ieUID         = 0x18
-	ieGID         = 0x1C
-	ieMtime       = 0x20
-	ieMtimeNsec   = 0x28
-	ieNlink       = 0x2C
-
-	// Compact inode field offsets (reader only).
-	icNlink = 0x06
-	icSize  = 0x08
-	icUID   = 0x18
-	icGID   = 0x1A
-
-	// Chunk-based i_u format bits.
-	chunkFormatBitsMask = 0x1F
-	chunkFormatIndexes  = 0x20
-
-	// Xattr ibody.
-	xattrHeaderSize      = 12
-	xattrEntryHeaderSize = 4
-)
-
-// xattrPrefixOf returns the prefix of a short name index ("" if RAFS v6
-// cannot store it).
-func xattrPrefixOf(index uint8) string {
-	if index == erofs.XattrIndexLustre {
-		return ""
+// chunkIndex fills the EROFS chunk index of a chunk the way Nydus does:
+// device_id is the blob index + 1 in its low byte and CI index bits 16-23
+// in its high byte (the kernel masks the high byte off), advise holds the
+// low 16 bits of the CI index, and the block is the chunk's block in the
+// blob's uncompressed data.
+func chunkIndex(ciIndex, blobIndex, blkaddr uint32) erofs.ChunkIndex {
+	return erofs.ChunkIndex{
+		Advise:   uint16(ciIndex),
+		DeviceID: uint16(blobIndex+1)&0xFF | uint16(ciIndex>>16&0xFF)<<8,
+		BlkAddr:  blkaddr,
 	}
-	return erofs.XattrPrefix(index)
 }
 
-// fileTypeOfMode returns the directory-entry file type for a mode.
-func fileTypeOfMode(mode uint32) uint8 {
-	switch mode & erofs.ModeTypeMask {
-	case erofs.ModeRegular:
-		return erofs.FileTypeRegular
-	case erofs.ModeDir:
-		return erofs.FileTypeDir
-	case erofs.ModeCharDevice:
-		return erofs.FileTypeCharDev
-	case erofs.ModeBlockDevice:
-		return erofs.FileTypeBlockDev
-	case erofs.ModeFIFO:
-		return erofs.FileTypeFIFO
-	case erofs.ModeSocket:
-		return erofs.FileTypeSocket
-	case erofs.ModeSymlink:
-		return erofs.FileTypeSymlink
-	}
-	return 0
+// chunkOf is the inverse of chunkIndex. devID is the raw device id (blob
+// index + 1; 0 means the bootstrap itself).
+func chunkOf(ci erofs.ChunkIndex) (ciIndex, devID, blkaddr uint32) {
+	return uint32(ci.Advise) | uint32(ci.DeviceID>>8)<<16, uint32(ci.DeviceID & 0xFF), ci.BlkAddr
 }
 
-// encodeChunkIndex packs one 8-byte chunk index entry: the low 16 bits of
-// the CI index, then the device id (blob index + 1) in the low byte and CI
-// index bits 16-23 in the high byte of the second u16, then the block.
-func encodeChunkIndex(b []byte, ciIndex uint32, blobIndex uint32, blkaddr uint32) {
-	le.PutUint16(b[0:], uint16(ciIndex))
-	le.PutUint16(b[2:], uint16(blobIndex+1)&0xFF|uint16(ciIndex>>16&0xFF)<<8)
-	le.PutUint32(b[4:], blkaddr)
-}
-
-// decodeChunkIndex unpacks an entry written by encodeChunkIndex. devID is
-// the raw device id (blob index + 1; 0 means the bootstrap itself).
-func decodeChunkIndex(b []byte) (ciIndex uint32, devID uint32, blkaddr uint32) {
-	lo := le.Uint16(b[0:])
-	hi := le.Uint16(b[2:])
-	return uint32(lo) | uint32(hi>>8)<<16, uint32(hi & 0xFF), le.Uint32(b[4:])
-}
-
-// encodeBlobEntry writes a blob-table entry for blob i.
+// encodeBlobEntry writes a blob-table entry (RafsV6Blob) for blob i to
+// b[:blobEntrySize]: its fields in on-disk order, then reserved bytes.
 func encodeBlobEntry(b []byte, i int, chunkSize uint32, bi *BlobInfo) {
-	copy(b[beID:beID+beIDSize], bi.ID)
-	le.PutUint32(b[beIndex:], uint32(i))
-	le.PutUint32(b[beChunkSize:], chunkSize)
-	le.PutUint32(b[beChunkCount:], bi.ChunkCount)
-	le.PutUint32(b[beCompressor:], uint32(bi.Compressor))
-	le.PutUint32(b[beDigester:], uint32(bi.Digester))
-	le.PutUint32(b[beFeatures:], bi.Features)
-	le.PutUint64(b[beCompressedSize:], bi.CompressedSize)
-	le.PutUint64(b[beUncompressedSize:], bi.UncompressedSize)
-	le.PutUint32(b[beTocSize:], bi.TocSize)
-	le.PutUint32(b[beCICompressor:], uint32(bi.CICompressor))
-	le.PutUint64(b[beCIOffset:], bi.CIOffset)
-	le.PutUint64(b[beCICompressedSize:], bi.CICompressedSize)
-	le.PutUint64(b[beCIUncompressedSize:], bi.CIUncompressedSize)
-	copy(b[beTocDigest:beTocDigest+32], bi.TocDigest[:])
-	copy(b[beMetaDigest:beMetaDigest+32], bi.MetaDigest[:])
-	le.PutUint64(b[beMetaSize:], bi.MetaSize)
-	le.PutUint64(b[beCipherIV:], bi.CipherIV)
-	le.PutUint32(b[beCipherAlgo:], bi.CipherAlgo)
+	w := fieldWriter(b[:0:blobEntrySize])
+	w.str(bi.ID, beIDSize)
+	w.u32(uint32(i))
+	w.u32(chunkSize)
+	w.u32(bi.ChunkCount)
+	w.u32(uint32(bi.Compressor))
+	w.u32(uint32(bi.Digester))
+	w.u32(uint32(bi.Features))
+	w.u64(bi.CompressedSize)
+	w.u64(bi.UncompressedSize)
+	w.u32(bi.TOCSize)
+	w.u32(uint32(bi.CICompressor))
+	w.u64(bi.CIOffset)
+	w.u64(bi.CICompressedSize)
+	w.u64(bi.CIUncompressedSize)
+	w.bytes(bi.TOCDigest[:])
+	w.bytes(bi.MetaDigest[:])
+	w.u64(bi.MetaSize)
+	w.u64(bi.CipherIV)
+	w.u32(bi.CipherAlgo)
+	w.zeros(blobEntrySize)
 }
 
 // decodeBlobEntry reads a blob-table entry; it returns the entry's
-// blob_index and chunk_size fields for validation.
-func decodeBlobEntry(b []byte) (bi BlobInfo, index, chunkSize uint32) {
-	id := b[beID : beID+beIDSize]
-	n := 0
-	for n < len(id) && id[n] != 0 {
-		n++
-	}
-	bi.ID = string(id[:n])
-	index = le.Uint32(b[beIndex:])
-	chunkSize = le.Uint32(b[beChunkSize:])
-	bi.ChunkCount = le.Uint32(b[beChunkCount:])
-	bi.Compressor = Compressor(le.Uint32(b[beCompressor:]))
-	bi.Digester = Digester(le.Uint32(b[beDigester:]))
-	bi.Features = le.Uint32(b[beFeatures:])
-	bi.CompressedSize = le.Uint64(b[beCompressedSize:])
-	bi.UncompressedSize = le.Uint64(b[beUncompressedSize:])
-	bi.TocSize = le.Uint32(b[beTocSize:])
-	bi.CICompressor = Compressor(le.Uint32(b[beCICompressor:]))
-	bi.CIOffset = le.Uint64(b[beCIOffset:])
-	bi.CICompressedSize = le.Uint64(b[beCICompressedSize:])
-	bi.CIUncompressedSize = le.Uint64(b[beCIUncompressedSize:])
-	copy(bi.TocDigest[:], b[beTocDigest:])
-	copy(bi.MetaDigest[:], b[beMetaDigest:])
-	bi.MetaSize = le.Uint64(b[beMetaSize:])
-	bi.CipherIV = le.Uint64(b[beCipherIV:])
-	bi.CipherAlgo = le.Uint32(b[beCipherAlgo:])
-	return bi, index, chunkSize
+// blob_index and chunk_size fields for validation, and whether its
+// reserved bytes are all zero.
+func decodeBlobEntry(b []byte) (bi BlobInfo, index, chunkSize uint32, reservedZero bool) {
+	r := fieldReader(b[:blobEntrySize])
+	bi.ID = erofs.CString(r.bytes(beIDSize))
+	index = r.u32()
+	chunkSize = r.u32()
+	bi.ChunkCount = r.u32()
+	bi.Compressor = blob.Compressor(r.u32())
+	bi.Digester = blob.Digester(r.u32())
+	bi.Features = blob.Features(r.u32())
+	bi.CompressedSize = r.u64()
+	bi.UncompressedSize = r.u64()
+	bi.TOCSize = r.u32()
+	bi.CICompressor = blob.Compressor(r.u32())
+	bi.CIOffset = r.u64()
+	bi.CICompressedSize = r.u64()
+	bi.CIUncompressedSize = r.u64()
+	copy(bi.TOCDigest[:], r.bytes(32))
+	copy(bi.MetaDigest[:], r.bytes(32))
+	bi.MetaSize = r.u64()
+	bi.CipherIV = r.u64()
+	bi.CipherAlgo = r.u32()
+	return bi, index, chunkSize, allZero(r)
 }
 
-// encodeChunkRecord writes an 80-byte chunk-table record.
-func encodeChunkRecord(b []byte, c *Chunk) {
-	copy(b[crDigest:crDigest+32], c.Digest[:])
-	le.PutUint32(b[crBlobIndex:], c.BlobIndex)
-	le.PutUint32(b[crFlags:], c.Flags)
-	le.PutUint32(b[crCompressedSize:], c.CompressedSize)
-	le.PutUint32(b[crUncompressedSize:], c.UncompressedSize)
-	le.PutUint64(b[crCompressedOffset:], c.CompressedOffset)
-	le.PutUint64(b[crUncompressedOffset:], c.UncompressedOffset)
-	le.PutUint64(b[crFileOffset:], c.FileOffset)
-	le.PutUint32(b[crIndex:], c.Index)
-	le.PutUint32(b[crCRC32:], c.CRC32)
+// encodeChunkRecord writes an 80-byte chunk-table record: its fields in
+// on-disk order.
+func encodeChunkRecord(b []byte, c *ChunkRecord) {
+	w := fieldWriter(b[:0:chunkRecordSize])
+	w.bytes(c.Digest[:])
+	w.u32(c.BlobIndex)
+	w.u32(c.Flags)
+	w.u32(c.CompressedSize)
+	w.u32(c.UncompressedSize)
+	w.u64(c.CompressedOffset)
+	w.u64(c.UncompressedOffset)
+	w.u64(c.FileOffset)
+	w.u32(c.Index)
+	w.u32(c.CRC32)
 }
 
 // decodeChunkRecord reads an 80-byte chunk-table record.
-func decodeChunkRecord(b []byte) Chunk {
-	var c Chunk
-	copy(c.Digest[:], b[crDigest:])
-	c.BlobIndex = le.Uint32(b[crBlobIndex:])
-	c.Flags = le.Uint32(b[crFlags:])
-	c.CompressedSize = le.Uint32(b[crCompressedSize:])
-	c.UncompressedSize = le.Uint32(b[crUncompressedSize:])
-	c.CompressedOffset = le.Uint64(b[crCompressedOffset:])
-	c.UncompressedOffset = le.Uint64(b[crUncompressedOffset:])
-	c.FileOffset = le.Uint64(b[crFileOffset:])
-	c.Index = le.Uint32(b[crIndex:])
-	c.CRC32 = le.Uint32(b[crCRC32:])
+func decodeChunkRecord(b []byte) ChunkRecord {
+	r := fieldReader(b[:chunkRecordSize])
+	var c ChunkRecord
+	copy(c.Digest[:], r.bytes(32))
+	c.BlobIndex = r.u32()
+	c.Flags = r.u32()
+	c.CompressedSize = r.u32()
+	c.UncompressedSize = r.u32()
+	c.CompressedOffset = r.u64()
+	c.UncompressedOffset = r.u64()
+	c.FileOffset = r.u64()
+	c.Index = r.u32()
+	c.CRC32 = r.u32()
 	return c
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/rafs-dev/rafs/blob"
 	"github.com/rafs-dev/rafs/erofs"
 	"github.com/zeebo/blake3"
 )
@@ -31,7 +32,7 @@ func readFixture(t testing.TB, rel string) []byte {
 
 func TestGoldenFixture(t *testing.T) {
 	img := readFixture(t, "bootstrap/rafs-v6-2.2.boot")
-	blob := readFixture(t, "blobs/"+fixtureBlobID)
+	raw := readFixture(t, "blobs/"+fixtureBlobID)
 
 	// Raw superblock fields (spec §1.1 worked example).
 	u32 := func(off int) uint32 { return binary.LittleEndian.Uint32(img[off:]) }
@@ -81,16 +82,16 @@ func TestGoldenFixture(t *testing.T) {
 	}
 	bi := b.Blobs[0]
 	wantBlob := BlobInfo{
-		ID: fixtureBlobID, ChunkCount: 2, Compressor: CompressorZstd, Digester: DigesterBlake3,
-		Features: 0x70000021, CompressedSize: 0x38da, UncompressedSize: 0x9000, TocSize: 0x400,
-		CIOffset: 0x207a, CICompressedSize: 0x20, CIUncompressedSize: 0x20, CICompressor: CompressorNone,
+		ID: fixtureBlobID, ChunkCount: 2, Compressor: blob.CompressorZstd, Digester: blob.DigesterBlake3,
+		Features: 0x70000021, CompressedSize: 0x38da, UncompressedSize: 0x9000, TOCSize: 0x400,
+		CIOffset: 0x207a, CICompressedSize: 0x20, CIUncompressedSize: 0x20, CICompressor: blob.CompressorNone,
 	}
-	copy(wantBlob.TocDigest[:], img[4096+136:4096+168])
+	copy(wantBlob.TOCDigest[:], img[4096+136:4096+168])
 	if bi != wantBlob {
 		t.Errorf("blob entry\n got %+v\nwant %+v", bi, wantBlob)
 	}
-	if wantBlob.TocDigest == [32]byte{} {
-		t.Error("fixture ToC digest is zero")
+	if wantBlob.TOCDigest == [32]byte{} {
+		t.Error("fixture TOC digest is zero")
 	}
 
 	// The root and its two files.
@@ -110,7 +111,7 @@ func TestGoldenFixture(t *testing.T) {
 		{"sync_io.rs", 13400, 1, 5, 0x5000, 0xb9e, 0x12dc, 1},
 	}
 	// The blob's chunk digest array (spec §3.1): 2 × 32 bytes at 12954.
-	digests := blob[12954 : 12954+64]
+	digests := raw[12954 : 12954+64]
 	zr, err := zstd.NewReader(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +131,7 @@ func TestGoldenFixture(t *testing.T) {
 			t.Errorf("%s: digest %x differs from the blob's digest array", f.name, c.Digest)
 		}
 		// The chunk data decompresses to the file and hashes to the digest.
-		data, err := zr.DecodeAll(blob[c.CompressedOffset:c.CompressedOffset+uint64(c.CompressedSize)], nil)
+		data, err := zr.DecodeAll(raw[c.CompressedOffset:c.CompressedOffset+uint64(c.CompressedSize)], nil)
 		if err != nil || len(data) != int(f.size) {
 			t.Fatalf("%s: decompressing chunk: %d bytes, %v", f.name, len(data), err)
 		}
@@ -140,7 +141,7 @@ func TestGoldenFixture(t *testing.T) {
 		// Raw chunk index entry in the inode (spec §1.10).
 		nid := []int{133, 136}[i]
 		at := 8192 + nid*32 + 64
-		ci, dev, blk := decodeChunkIndex(img[at:])
+		ci, dev, blk := chunkOf(erofs.DecodeChunkIndex(img[at:]))
 		if ci != f.ci || dev != 1 || blk != f.blk {
 			t.Errorf("%s: chunk index (ci %d, dev %d, blk %d)", f.name, ci, dev, blk)
 		}
@@ -187,7 +188,7 @@ func inlineBootstrap(t testing.TB, blob []byte) []byte {
 	hdr := blob[len(blob)-512:]
 	size, err := strconv.ParseInt(strings.Trim(string(hdr[124:136]), "\x00 "), 8, 64)
 	if err != nil || size%128 != 0 || size > int64(len(blob)-512) {
-		t.Fatalf("ToC header size %q: %v", hdr[124:136], err)
+		t.Fatalf("TOC header size %q: %v", hdr[124:136], err)
 	}
 	toc := blob[len(blob)-512-int(size) : len(blob)-512]
 	for i := 0; i+128 <= len(toc); i += 128 {
@@ -210,7 +211,7 @@ func inlineBootstrap(t testing.TB, blob []byte) []byte {
 		}
 		return raw
 	}
-	t.Fatal("no image.boot in the ToC")
+	t.Fatal("no image.boot in the TOC")
 	return nil
 }
 
@@ -218,8 +219,8 @@ func inlineBootstrap(t testing.TB, blob []byte) []byte {
 // older fixture blob toc/2fa78cad… and checks its chunks against the
 // blob's chunk data.
 func TestGoldenInlineBootstrap(t *testing.T) {
-	blob := readFixture(t, "toc/2fa78cad554b75ac91a4a125ed148d0ddeb25efa4aaa8bd80e5dc292690a4dca")
-	img := inlineBootstrap(t, blob)
+	raw := readFixture(t, "toc/2fa78cad554b75ac91a4a125ed148d0ddeb25efa4aaa8bd80e5dc292690a4dca")
+	img := inlineBootstrap(t, raw)
 	b, err := Read(bytes.NewReader(img), int64(len(img)))
 	if err != nil {
 		t.Fatalf("Read: %v", err)
@@ -248,7 +249,7 @@ func TestGoldenInlineBootstrap(t *testing.T) {
 			continue
 		}
 		c := n.Chunks[0]
-		data, err := zr.DecodeAll(blob[c.CompressedOffset:c.CompressedOffset+uint64(c.CompressedSize)], nil)
+		data, err := zr.DecodeAll(raw[c.CompressedOffset:c.CompressedOffset+uint64(c.CompressedSize)], nil)
 		if err != nil || uint64(len(data)) != w.size {
 			t.Errorf("%s: chunk decodes to %d bytes: %v", w.name, len(data), err)
 		} else if blake3.Sum256(data) != c.Digest {

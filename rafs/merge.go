@@ -6,6 +6,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/rafs-dev/rafs/blob"
 )
 
 // OCI whiteout names.
@@ -27,7 +29,7 @@ type MergeOptions struct {
 	// still adds FlagHasXattr when needed). When zero, Merge uses the
 	// first layer's flags with FlagHasXattr set (nydus's merge always sets
 	// it), and FlagInlinedChunkDigest set only if every merged blob has
-	// the blob feature BlobFeatureInlinedChunkDigest.
+	// the blob feature blob.FeatureInlinedChunkDigest.
 	Flags uint64
 }
 
@@ -56,7 +58,7 @@ type MergeOptions struct {
 // order); a blob that several layers list (by ID, e.g. a chunk
 // dictionary's) appears once. Layers without chunks contribute no blob,
 // and neither do blobs whose every chunk was whited out. Chunks'
-// BlobIndex is re-indexed accordingly, and BlobFeatureInlinedFSMeta is
+// BlobIndex is re-indexed accordingly, and blob.FeatureInlinedFSMeta is
 // cleared in the merged table (the merged bootstrap is not inside any
 // blob). All layers must share the chunk size and the explicit-uid/gid
 // flag; at most MaxBlobs blobs may result.
@@ -127,8 +129,8 @@ func Merge(layers []*Bootstrap, opts *MergeOptions) (*Bootstrap, error) {
 			continue
 		}
 		final[k] = uint32(len(out.Blobs))
-		bi.Features &^= BlobFeatureInlinedFSMeta
-		if bi.Features&BlobFeatureInlinedChunkDigest == 0 {
+		bi.Features &^= blob.FeatureInlinedFSMeta
+		if !bi.inlinesChunkDigests() {
 			allInlined = false
 		}
 		out.Blobs = append(out.Blobs, bi)
@@ -244,7 +246,7 @@ func (c *cloner) inode(n *Node) (*Node, error) {
 		return nil, errors.New("hard link to a directory or to another link")
 	}
 	cp := copyAttrs(n)
-	cp.Target = n.Target
+	cp.Linkname = n.Linkname
 	cp.Chunks = slices.Clone(n.Chunks)
 	for i := range cp.Chunks {
 		bi := cp.Chunks[i].BlobIndex
@@ -265,7 +267,7 @@ func (c *cloner) inode(n *Node) (*Node, error) {
 // copyAttrs copies n's attributes (not its children, target or chunks).
 func copyAttrs(n *Node) *Node {
 	cp := *n
-	cp.Children, cp.Chunks, cp.Link, cp.Target = nil, nil, nil, ""
+	cp.Children, cp.Chunks, cp.Link, cp.Linkname = nil, nil, nil, ""
 	if n.Xattrs != nil {
 		cp.Xattrs = maps.Clone(n.Xattrs)
 		for k, v := range cp.Xattrs {

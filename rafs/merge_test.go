@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/rafs-dev/rafs/blob"
 	"github.com/rafs-dev/rafs/erofs"
 	"github.com/zeebo/blake3"
 )
@@ -26,7 +27,7 @@ func (s *layerSet) add(f *testFS, root ...*Node) {
 	f.b.Root.Children = root
 	b := f.finish()
 	for i := range b.Blobs {
-		b.Blobs[i].Features |= BlobFeatureInlinedFSMeta | BlobFeatureInlinedChunkDigest
+		b.Blobs[i].Features |= blob.FeatureInlinedFSMeta | blob.FeatureInlinedChunkDigest
 	}
 	b.Flags |= FlagInlinedChunkDigest
 	if s.data == nil {
@@ -218,7 +219,7 @@ func TestMerge(t *testing.T) {
 		t.Fatalf("blobs %+v", m.Blobs)
 	}
 	for _, bi := range m.Blobs {
-		if bi.Features&BlobFeatureInlinedFSMeta != 0 {
+		if bi.Features&blob.FeatureInlinedFSMeta != 0 {
 			t.Errorf("blob %s keeps INLINED_FS_META", bi.ID)
 		}
 	}
@@ -260,7 +261,7 @@ func mergedContents(t *testing.T, b *Bootstrap, data map[string][]byte) map[*Nod
 			bi := b.Blobs[c.BlobIndex]
 			d := data[bi.ID][c.UncompressedOffset:][:c.UncompressedSize]
 			sum := sha256.Sum256(d)
-			if bi.Digester == DigesterBlake3 {
+			if bi.Digester == blob.DigesterBlake3 {
 				sum = blake3.Sum256(d)
 			}
 			if sum != c.Digest {

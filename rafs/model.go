@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/rafs-dev/rafs/blob"
 	"github.com/rafs-dev/rafs/erofs"
 )
 
@@ -13,7 +14,7 @@ import (
 // WriteTo encodes it; Read decodes one.
 type Bootstrap struct {
 	// ChunkSize is the filesystem chunk size: a power of two from
-	// MinChunkSize to MaxChunkSize. Every regular file is cut into chunks
+	// blob.MinChunkSize to blob.MaxChunkSize. Every regular file is cut into chunks
 	// of this size (the last one shorter), and every blob-table entry
 	// carries it.
 	ChunkSize uint32
@@ -24,7 +25,7 @@ type Bootstrap struct {
 	// a flag.
 	Flags uint64
 	// Blobs is the blob table: blob i is EROFS device i+1 and device slot
-	// i. Chunk.BlobIndex indexes this slice.
+	// i. ChunkRecord.BlobIndex indexes this slice.
 	Blobs []BlobInfo
 	// Root is the root directory. Its Name is ignored.
 	Root *Node
@@ -42,25 +43,26 @@ type BlobInfo struct {
 	ChunkCount uint32
 	// Compressor and Digester are the blob's chunk compression and digest
 	// algorithms.
-	Compressor Compressor
-	Digester   Digester
-	// Features holds BlobFeature* bits. BlobFeatureAligned is required.
-	Features uint32
+	Compressor blob.Compressor
+	Digester   blob.Digester
+	// Features are the blob's BlobFeatures; blob.FeatureAligned is
+	// required.
+	Features blob.Features
 	// CompressedSize is the size of the blob file as known to the builder.
 	CompressedSize uint64
 	// UncompressedSize is the end of the last chunk in the blob's
 	// uncompressed address space, a non-zero multiple of BlockSize.
 	UncompressedSize uint64
-	// TocSize and TocDigest describe the blob's table of contents (size
+	// TOCSize and TOCDigest describe the blob's table of contents (size
 	// including its tar header; sha256); zero if unknown.
-	TocSize   uint32
-	TocDigest [32]byte
+	TOCSize   uint32
+	TOCDigest [32]byte
 	// CIOffset, CICompressedSize, CIUncompressedSize and CICompressor
 	// locate and describe the blob's compressed CI array.
 	CIOffset           uint64
 	CICompressedSize   uint64
 	CIUncompressedSize uint64
-	CICompressor       Compressor
+	CICompressor       blob.Compressor
 	// MetaDigest, MetaSize, CipherIV and CipherAlgo are the zran and
 	// encryption fields, kept as raw values (zero for native blobs).
 	MetaDigest [32]byte
@@ -69,10 +71,11 @@ type BlobInfo struct {
 	CipherAlgo uint32
 }
 
-// Chunk is one chunk of a regular file: the fields of a chunk-table record.
+// ChunkRecord is one chunk of a regular file: the fields of a chunk-table
+// record.
 // Chunks are identified on disk by (BlobIndex, Index); the inode's chunk
 // index stores those and UncompressedOffset/BlockSize.
-type Chunk struct {
+type ChunkRecord struct {
 	// Digest is the chunk digest (BLAKE3 or SHA-256 of the uncompressed
 	// data, per the blob's Digester).
 	Digest [32]byte
@@ -99,6 +102,62 @@ type Chunk struct {
 	CRC32 uint32
 }
 
+// inlinesChunkDigests reports whether the blob carries its chunk digests
+// (blob.FeatureInlinedChunkDigest), as FlagInlinedChunkDigest requires of
+// every blob of a bootstrap.
+func (bi *BlobInfo) inlinesChunkDigests() bool {
+	return bi.Features&blob.FeatureInlinedChunkDigest != 0
+}
+
+// checkChunkSize reports why cs cannot be a bootstrap's chunk size.
+func checkChunkSize(cs uint32) error {
+	if !blob.ValidChunkSize(uint64(cs)) {
+		return fmt.Errorf("%#x is not a power of two in [%#x, %#x]", cs, blob.MinChunkSize, blob.MaxChunkSize)
+	}
+	return nil
+}
+
+// NewBlobInfo returns the blob-table entry, under id, of the blob that
+// info describes (as blob.Writer reports it). Its TOC fields are info's,
+// which are zero in the Info a blob.BootstrapFunc is given.
+func NewBlobInfo(id string, info *blob.Info) BlobInfo {
+	return BlobInfo{
+		ID:                 id,
+		ChunkCount:         info.ChunkCount,
+		Compressor:         info.Compressor,
+		Digester:           info.Digester,
+		Features:           info.Features,
+		CompressedSize:     info.CompressedSize,
+		UncompressedSize:   info.UncompressedSize,
+		TOCSize:            info.TOCSize,
+		TOCDigest:          info.TOCDigest,
+		CIOffset:           info.CIOffset,
+		CICompressedSize:   info.CICompressedSize,
+		CIUncompressedSize: info.CIUncompressedSize,
+		CICompressor:       info.CICompressor,
+	}
+}
+
+// NewChunkRecord returns the chunk-table record of a chunk that blob.Writer
+// stored as c, in blob blobIndex of the blob table, at fileOffset in its
+// file. Like nydus-image's records, it carries no CRC-32.
+func NewChunkRecord(c *blob.StoredChunk, blobIndex uint32, fileOffset uint64) ChunkRecord {
+	r := ChunkRecord{
+		Digest:             c.Digest,
+		BlobIndex:          blobIndex,
+		CompressedOffset:   c.CompressedOffset,
+		CompressedSize:     c.CompressedSize,
+		UncompressedOffset: c.UncompressedOffset,
+		UncompressedSize:   c.UncompressedSize,
+		FileOffset:         fileOffset,
+		Index:              c.Index,
+	}
+	if c.Compressed {
+		r.Flags = ChunkFlagCompressed
+	}
+	return r
+}
+
 // Node is one entry of the tree.
 type Node struct {
 	// Name is the entry's name in its parent (1-255 bytes, no '/' or NUL,
@@ -117,18 +176,18 @@ type Node struct {
 	// Size is a regular file's size in bytes. It is ignored for other
 	// types (Read sets it to 0 for them).
 	Size uint64
-	// RdevMajor and RdevMinor are a device node's numbers (major ≤ 4095,
+	// Devmajor and Devminor are a device node's numbers (major ≤ 4095,
 	// minor ≤ 1048575).
-	RdevMajor, RdevMinor uint32
+	Devmajor, Devminor uint32
 	// Xattrs holds the extended attributes by full name (user.*, trusted.*,
 	// security.*, system.posix_acl_access, system.posix_acl_default). They
 	// are stored inline, sorted by name.
 	Xattrs map[string][]byte
-	// Target is a symlink's target (1-4096 bytes).
-	Target string
+	// Linkname is a symlink's target (1-4096 bytes).
+	Linkname string
 	// Chunks are a regular file's chunks in file order:
 	// ceil(Size/ChunkSize) of them.
-	Chunks []Chunk
+	Chunks []ChunkRecord
 	// Children are a directory's entries, in any order (they are sorted
 	// by name on disk; Read returns them sorted).
 	Children []*Node
@@ -186,9 +245,9 @@ func (b *Bootstrap) Lookup(path string) *Node {
 }
 
 // Walk calls fn for every node of the tree in nydus's visit order (the
-// order of inode numbering, spec §1.7): the root, then each directory's
-// children in name order, then the child directories recursively in name
-// order. path is the node's slash-separated path ("/" for the root).
+// order in which nydus-image numbers inodes): the root, then each
+// directory's children in name order, then the child directories
+// recursively in name order. path is the node's slash-separated path ("/" for the root).
 // Walk stops at the first error fn returns.
 //
 // Each call gets a new path string, so the work grows with the length of
@@ -312,9 +371,4 @@ func chunkCount(size uint64, chunkSize uint32) uint64 {
 		n++
 	}
 	return n
-}
-
-// validChunkSize reports whether cs is a power of two in range.
-func validChunkSize(cs uint32) bool {
-	return cs >= MinChunkSize && cs <= MaxChunkSize && cs&(cs-1) == 0
 }

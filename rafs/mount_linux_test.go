@@ -192,7 +192,7 @@ func compareDir(t *testing.T, b *Bootstrap, contents map[*Node][]byte, root stri
 					st.Mode, st.Uid, st.Gid, st.Nlink, st.Mtim.Sec, st.Mtim.Nsec, in.Mode, in.UID, in.GID, nlinks[in], in.Mtime, in.MtimeNsec)
 			}
 			if in.Mode&erofs.ModeTypeMask == erofs.ModeCharDevice || in.Mode&erofs.ModeTypeMask == erofs.ModeBlockDevice {
-				if unix.Major(st.Rdev) != in.RdevMajor || unix.Minor(st.Rdev) != in.RdevMinor {
+				if unix.Major(st.Rdev) != in.Devmajor || unix.Minor(st.Rdev) != in.Devminor {
 					t.Errorf("%s: rdev %d:%d", path, unix.Major(st.Rdev), unix.Minor(st.Rdev))
 				}
 			}
@@ -209,7 +209,7 @@ func compareDir(t *testing.T, b *Bootstrap, contents map[*Node][]byte, root stri
 				t.Errorf("%s: contents differ (%d bytes, want %d): %v", path, len(data), len(contents[in]), err)
 			}
 		case erofs.ModeSymlink:
-			if tgt, err := os.Readlink(p); err != nil || tgt != in.Target {
+			if tgt, err := os.Readlink(p); err != nil || tgt != in.Linkname {
 				t.Errorf("%s: readlink %q: %v", path, tgt, err)
 			}
 		case erofs.ModeDir:

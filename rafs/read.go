@@ -26,7 +26,7 @@ func errorf(format string, args ...any) error {
 }
 
 // Read parses a RAFS v6 bootstrap of size bytes from r into the model. It
-// checks what nydusd checks (spec §1.2-§1.5: superblock constants,
+// checks what nydusd checks (superblock constants,
 // incompat 0xC, flags, blob ids of 64 characters, chunk sizes equal, blob
 // entries, ...) and the EROFS structure (dirents, inline tails, xattrs,
 // chunk indexes, the chunk table), and returns an error matching ErrFormat
@@ -58,8 +58,8 @@ type decoder struct {
 	b        *Bootstrap
 	metaBase int64
 	epoch    int64
-	chunks   map[[2]uint32]Chunk // (blob, CI index) → chunk-table record
-	budget   int64               // bytes of directory data and chunk indexes left to read
+	chunks   map[[2]uint32]ChunkRecord // (blob, CI index) → chunk-table record
+	budget   int64                     // bytes of directory data and chunk indexes left to read
 
 	// The inodes met so far: seen has a bit per nid; nodes holds the
 	// non-directory inodes another name may point to, those with i_nlink
@@ -68,7 +68,7 @@ type decoder struct {
 	nodes    map[uint64]*Node
 	allLinks bool
 
-	ibuf [extendedInodeSize]byte // the inode being read
+	ibuf [erofs.ExtendedInodeSize]byte // the inode being read
 }
 
 // errNlink reports a non-directory inode with i_nlink 1 met under a
@@ -148,57 +148,58 @@ func (d *decoder) decode() (*Bootstrap, error) {
 	if err := d.read(blk0[:], 0, "block 0"); err != nil {
 		return nil, err
 	}
-	sb := blk0[sbOffset : sbOffset+sbSize]
-	field := func(off int, name string) string { return fmt.Sprintf("superblock %s (offset %d)", name, sbOffset+off) }
-	if m := le.Uint32(sb[sbMagic:]); m != erofs.Magic {
-		return nil, errorf("%s is %#x, not the EROFS magic", field(sbMagic, "magic"), m)
+	sb := erofs.DecodeSuperblock(blk0[sbOffset:])
+	field := func(name string) string {
+		return fmt.Sprintf("superblock %s (offset %d)", name, erofs.SuperblockFieldOffset(name))
+	}
+	if sb.Magic != erofs.Magic {
+		return nil, errorf("%s is %#x, not the EROFS magic", field("magic"), sb.Magic)
 	}
 	checks := []struct {
-		off  int
 		name string
 		got  uint64
 		want uint64
 	}{
-		{sbChecksum, "checksum", uint64(le.Uint32(sb[sbChecksum:])), 0},
-		{sbFeatureCompat, "feature_compat", uint64(le.Uint32(sb[sbFeatureCompat:]) & FeatureCompatRAFSV6), FeatureCompatRAFSV6},
-		{sbBlkszBits, "blkszbits", uint64(sb[sbBlkszBits]), blockBits},
-		{sbExtSlots, "extslots", uint64(sb[sbExtSlots]), 0},
-		{sbXattrBlkAddr, "xattr_blkaddr", uint64(le.Uint32(sb[sbXattrBlkAddr:])), 0},
-		{sbFeatureIncompat, "feature_incompat", uint64(le.Uint32(sb[sbFeatureIncompat:])), featureIncompatRAFS},
-		{sbU1, "u1 (compression algorithms)", uint64(le.Uint16(sb[sbU1:])), 0},
-		{sbDevtSlotOff, "devt_slotoff", uint64(le.Uint16(sb[sbDevtSlotOff:])), devtSlotOff},
+		{"checksum", uint64(sb.Checksum), 0},
+		{"feature_compat", uint64(sb.FeatureCompat & FeatureCompatRAFSV6), FeatureCompatRAFSV6},
+		{"blkszbits", uint64(sb.BlkSzBits), blockBits},
+		{"sb_extslots", uint64(sb.ExtSlots), 0},
+		{"xattr_blkaddr", uint64(sb.XattrBlkAddr), 0},
+		{"feature_incompat", uint64(sb.FeatureIncompat), featureIncompatRAFS},
+		{"u1", uint64(sb.U1), 0},
+		{"devt_slotoff", uint64(sb.DevtSlotOff), devtSlotOff},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
-			return nil, errorf("%s is %#x, want %#x", field(c.off, c.name), c.got, c.want)
+			return nil, errorf("%s is %#x, want %#x", field(c.name), c.got, c.want)
 		}
 	}
-	rootNid := uint64(le.Uint16(sb[sbRootNid:]))
-	d.epoch = int64(le.Uint64(sb[sbBuildTime:]))
-	d.metaBase = int64(le.Uint32(sb[sbMetaBlkAddr:])) * BlockSize
+	rootNid := sb.RootNid
+	d.epoch = sb.Epoch
+	d.metaBase = int64(sb.MetaBlkAddr) * BlockSize
 	if d.metaBase >= d.size {
-		return nil, errorf("%s %d points beyond the file", field(sbMetaBlkAddr, "meta_blkaddr"), d.metaBase/BlockSize)
+		return nil, errorf("%s %d points beyond the file", field("meta_blkaddr"), d.metaBase/BlockSize)
 	}
-	nblobs := int(le.Uint16(sb[sbExtraDevices:]))
+	nblobs := int(sb.ExtraDevices)
 
 	// Extended superblock.
-	ext := blk0[extSBOffset : extSBOffset+extSBSize]
+	ext, reservedZero := decodeExtSuperblock(blk0[extSBOffset:])
 	efield := func(off int, name string) string {
 		return fmt.Sprintf("extended superblock %s (offset %d)", name, extSBOffset+off)
 	}
-	b := &Bootstrap{Flags: le.Uint64(ext[extFlags:]), ChunkSize: le.Uint32(ext[extChunkSize:])}
+	b := &Bootstrap{Flags: ext.flags, ChunkSize: ext.chunkSize}
 	d.b = b
 	if err := checkFlags(b.Flags); err != nil {
 		return nil, errorf("%s: %v", efield(extFlags, "s_flags"), err)
 	}
-	if !validChunkSize(b.ChunkSize) {
-		return nil, errorf("%s %#x is not a power of two in [%#x, %#x]", efield(extChunkSize, "s_chunk_size"), b.ChunkSize, MinChunkSize, MaxChunkSize)
+	if err := checkChunkSize(b.ChunkSize); err != nil {
+		return nil, errorf("%s %v", efield(extChunkSize, "s_chunk_size"), err)
 	}
-	if le.Uint32(ext[extPadding:]) != 0 || !allZero(ext[extReservedStart:]) {
+	if ext.padding != 0 || !reservedZero {
 		return nil, errorf("%s: reserved bytes are not zero", efield(extPadding, "padding"))
 	}
 	if nblobs > MaxBlobs {
-		return nil, errorf("%s %d exceeds %d", field(sbExtraDevices, "extra_devices"), nblobs, MaxBlobs)
+		return nil, errorf("%s %d exceeds %d", field("extra_devices"), nblobs, MaxBlobs)
 	}
 	slotsEnd := int64(devSlotOffset + devSlotSize*nblobs)
 	if !allZero(blk0[sbOffset+sbSize : extSBOffset]) {
@@ -209,8 +210,8 @@ func (d *decoder) decode() (*Bootstrap, error) {
 	}
 
 	// Blob table.
-	btOff := int64(le.Uint64(ext[extBlobTableOffset:]))
-	btSize := int64(le.Uint32(ext[extBlobTableSize:]))
+	btOff := int64(ext.blobTableOffset)
+	btSize := int64(ext.blobTableSize)
 	if btSize != int64(blobEntrySize*nblobs) {
 		return nil, errorf("%s %d does not hold the %d blobs of extra_devices", efield(extBlobTableSize, "s_blob_table_size"), btSize, nblobs)
 	}
@@ -227,7 +228,7 @@ func (d *decoder) decode() (*Bootstrap, error) {
 	}
 	for i := range nblobs {
 		at := btOff + int64(blobEntrySize*i)
-		bi, index, cs := decodeBlobEntry(bt[blobEntrySize*i:][:blobEntrySize])
+		bi, index, cs, reservedZero := decodeBlobEntry(bt[blobEntrySize*i:][:blobEntrySize])
 		if index != uint32(i) {
 			return nil, errorf("blob table entry %d (offset %d): blob_index %d", i, at+beIndex, index)
 		}
@@ -237,7 +238,7 @@ func (d *decoder) decode() (*Bootstrap, error) {
 		if err := checkBlob(&bi); err != nil {
 			return nil, errorf("blob table entry %d (offset %d): %v", i, at, err)
 		}
-		if !allZero(bt[blobEntrySize*i+beReservedStart : blobEntrySize*(i+1)]) {
+		if !reservedZero {
 			return nil, errorf("blob table entry %d (offset %d): reserved bytes are not zero", i, at+beReservedStart)
 		}
 		for j := range i {
@@ -247,31 +248,33 @@ func (d *decoder) decode() (*Bootstrap, error) {
 		}
 		slot := slots[devSlotSize*i:][:devSlotSize]
 		sat := int64(devSlotOffset + devSlotSize*i)
-		if tag := string(slot[dsTag : dsTag+64]); tag != bi.ID {
-			return nil, errorf("device slot %d (offset %d): tag %q differs from blob id %q", i, sat, strings.TrimRight(tag, "\x00"), bi.ID)
+		dev := erofs.DecodeDeviceSlot(slot)
+		if dev.Tag != bi.ID {
+			return nil, errorf("device slot %d (offset %d): tag %q differs from blob id %q", i, sat, dev.Tag, bi.ID)
 		}
-		if blocks := uint64(le.Uint32(slot[dsBlocks:])); blocks != bi.UncompressedSize/BlockSize {
-			return nil, errorf("device slot %d (offset %d): %d blocks, but blob uncompressed size is %d blocks", i, sat+dsBlocks, blocks, bi.UncompressedSize/BlockSize)
+		if dev.Blocks != bi.UncompressedSize/BlockSize {
+			return nil, errorf("device slot %d (offset %d): %d blocks, but blob uncompressed size is %d blocks", i, sat+int64(erofs.DeviceSlotFieldOffset("blocks")), dev.Blocks, bi.UncompressedSize/BlockSize)
 		}
-		if !allZero(slot[dsReservedStart:]) {
-			return nil, errorf("device slot %d (offset %d): reserved bytes are not zero", i, sat+dsReservedStart)
+		var again [devSlotSize]byte
+		if dev.Encode(again[:]); !bytes.Equal(again[:], slot) {
+			return nil, errorf("device slot %d (offset %d): reserved bytes are not zero", i, sat)
 		}
-		if b.Flags&FlagInlinedChunkDigest != 0 && bi.Features&BlobFeatureInlinedChunkDigest == 0 {
+		if b.Flags&FlagInlinedChunkDigest != 0 && !bi.inlinesChunkDigests() {
 			return nil, errorf("blob table entry %d (offset %d): flag INLINED_CHUNK_DIGEST set but the blob lacks the feature", i, at+beFeatures)
 		}
 		b.Blobs = append(b.Blobs, bi)
 	}
 
 	// Prefetch table: validated, not kept.
-	pfOff := int64(le.Uint64(ext[extPrefetchTableOff:]))
-	pfSize := int64(le.Uint32(ext[extPrefetchTableSize:]))
+	pfOff := int64(ext.prefetchTableOffset)
+	pfSize := int64(ext.prefetchTableSize)
 	if pfSize%prefetchEntry != 0 || (pfSize > 0 && (pfOff < BlockSize || pfOff > d.size || pfSize > d.size-pfOff)) {
 		return nil, errorf("%s %d (size %d) is not a table of 4-byte nids inside the file", efield(extPrefetchTableOff, "s_prefetch_table_offset"), pfOff, pfSize)
 	}
 
 	// Chunk table.
-	ctOff := int64(le.Uint64(ext[extChunkTableOffset:]))
-	ctSize := int64(le.Uint64(ext[extChunkTableSize:]))
+	ctOff := int64(ext.chunkTableOffset)
+	ctSize := int64(ext.chunkTableSize)
 	if ctOff%BlockSize != 0 || ctOff < 0 || ctOff > d.size || ctSize%chunkRecordSize != 0 || ctSize < 0 || ctSize > d.size-ctOff {
 		return nil, errorf("%s %d / size %d: not a 4 KiB-aligned table of 80-byte records inside the file", efield(extChunkTableOffset, "s_chunk_table_offset"), ctOff, ctSize)
 	}
@@ -321,8 +324,8 @@ func (d *decoder) readChunkTable(off, size int64) error {
 	if err := d.read(tab, off, "chunk table"); err != nil {
 		return err
 	}
-	d.chunks = make(map[[2]uint32]Chunk, size/chunkRecordSize)
-	var prev *Chunk
+	d.chunks = make(map[[2]uint32]ChunkRecord, size/chunkRecordSize)
+	var prev *ChunkRecord
 	for i := int64(0); i < size/chunkRecordSize; i++ {
 		at := off + i*chunkRecordSize
 		c := decodeChunkRecord(tab[i*chunkRecordSize:][:chunkRecordSize])
@@ -364,7 +367,7 @@ type rinode struct {
 func (d *decoder) inode(nid uint64, where where) (rinode, error) {
 	off := d.metaBase + int64(nid)*inodeSlot
 	where.nid, where.off = nid, off
-	if nid > uint64(d.size)/inodeSlot || off+compactInodeSize > d.size {
+	if nid > uint64(d.size)/inodeSlot || off+erofs.CompactInodeSize > d.size {
 		return rinode{}, errorf("%s: nid %d (offset %d) is beyond the end of the file", where.path(), nid, off)
 	}
 	buf := d.ibuf[:] // (a local array would move to the heap: ReadAt keeps no slice, but may)
@@ -372,52 +375,40 @@ func (d *decoder) inode(nid uint64, where where) (rinode, error) {
 	if err := d.read(buf[:n], off, "inode"); err != nil {
 		return rinode{}, err
 	}
-	format := le.Uint16(buf[ieFormat:])
-	ri := rinode{nid: nid, off: off, layout: int(format>>1) & 7}
-	if format&^0xF != 0 {
-		return rinode{}, errorf("%s: i_format %#x has unknown bits", where, format)
+	if n < erofs.ExtendedInodeSize && erofs.InodeRecordSize(buf) > int(n) {
+		return rinode{}, errorf("%s: extended inode is cut off by the end of the file", where)
 	}
-	nd := &Node{}
-	if format&formatExtended != 0 {
-		if n < extendedInodeSize {
-			return rinode{}, errorf("%s: extended inode is cut off by the end of the file", where)
-		}
-		ri.hdrSize = extendedInodeSize
-		ri.size = le.Uint64(buf[ieSize:])
-		nd.UID = le.Uint32(buf[ieUID:])
-		nd.GID = le.Uint32(buf[ieGID:])
-		nd.Mtime = int64(le.Uint64(buf[ieMtime:]))
-		nd.MtimeNsec = le.Uint32(buf[ieMtimeNsec:])
+	rec := erofs.DecodeInode(buf)
+	ri := rinode{nid: nid, off: off, layout: int(rec.Layout())}
+	if rec.Format&^0xF != 0 {
+		return rinode{}, errorf("%s: i_format %#x has unknown bits", where, rec.Format)
+	}
+	nd := &Node{UID: rec.UID, GID: rec.GID}
+	ri.hdrSize = int64(rec.RecordSize())
+	ri.size = rec.Size
+	ri.nlink = rec.Nlink
+	if ri.nlink == 0 {
+		return rinode{}, errorf("%s: i_nlink is 0", where)
+	}
+	if rec.Extended() {
+		nd.Mtime = int64(rec.Mtime)
+		nd.MtimeNsec = rec.MtimeNsec
 		if nd.MtimeNsec >= 1e9 {
 			return rinode{}, errorf("%s: i_mtime_nsec %d out of range", where, nd.MtimeNsec)
 		}
-		ri.nlink = le.Uint32(buf[ieNlink:])
-		if ri.nlink == 0 {
-			return rinode{}, errorf("%s: i_nlink is 0", where)
-		}
-		if le.Uint16(buf[ieNb:]) != 0 {
-			return rinode{}, errorf("%s: i_nb is %#x, must be 0", where, le.Uint16(buf[ieNb:]))
+		if rec.Nb != 0 {
+			return rinode{}, errorf("%s: i_nb is %#x, must be 0", where, rec.Nb)
 		}
 	} else {
-		ri.hdrSize = compactInodeSize
-		ri.size = uint64(le.Uint32(buf[icSize:]))
-		nd.UID = uint32(le.Uint16(buf[icUID:]))
-		nd.GID = uint32(le.Uint16(buf[icGID:]))
-		nd.Mtime = d.epoch
-		ri.nlink = uint32(le.Uint16(buf[icNlink:]))
-		if ri.nlink == 0 {
-			return rinode{}, errorf("%s: i_nlink is 0", where)
-		}
+		nd.Mtime = d.epoch // as before: a compact inode's own i_mtime is not read
 	}
-	nd.Mode = uint32(le.Uint16(buf[ieMode:]))
-	ri.iu = le.Uint32(buf[ieU:])
+	nd.Mode = uint32(rec.Mode)
+	ri.iu = rec.U
 	ri.n = nd
-	if icount := le.Uint16(buf[ieXattrIcount:]); icount > 0 {
-		ri.xattrSz = xattrHeaderSize + 4*(int64(icount)-1)
-		if icount == 1 {
-			return rinode{}, errorf("%s: i_xattr_icount 1 (a bare header) is invalid", where)
-		}
+	if rec.XattrCount == 1 {
+		return rinode{}, errorf("%s: i_xattr_icount 1 (a bare header) is invalid", where)
 	}
+	ri.xattrSz = int64(erofs.XattrIbodySize(rec.XattrCount))
 	if nd.IsDir() {
 		if d.seen[nid/64]&(1<<(nid%64)) != 0 {
 			return rinode{}, errorf("%s: directory nid %d is referenced twice", where, nid)
@@ -443,7 +434,7 @@ func (d *decoder) inode(nid uint64, where where) (rinode, error) {
 			if bytes.IndexByte(data, 0) >= 0 {
 				return rinode{}, errorf("%s: symlink target contains NUL", where)
 			}
-			nd.Target = string(data)
+			nd.Linkname = string(data)
 		}
 	case erofs.ModeRegular:
 		nd.Size = ri.size
@@ -451,7 +442,7 @@ func (d *decoder) inode(nid uint64, where where) (rinode, error) {
 			return rinode{}, err
 		}
 	case erofs.ModeCharDevice, erofs.ModeBlockDevice:
-		nd.RdevMajor, nd.RdevMinor = erofs.DecodeDev(ri.iu)
+		nd.Devmajor, nd.Devminor = erofs.DecodeDev(ri.iu)
 		fallthrough
 	case erofs.ModeFIFO, erofs.ModeSocket:
 		if ri.layout != erofs.LayoutFlatPlain || ri.size != 0 {
@@ -473,37 +464,32 @@ func (d *decoder) readXattrs(ri *rinode, where where) error {
 	if err := d.read(body, at, "xattrs"); err != nil {
 		return errorf("%s: xattr ibody of %d bytes at offset %d is beyond the end of the file", where, ri.xattrSz, at)
 	}
-	if body[4] != 0 {
-		return errorf("%s: %d shared xattrs (offset %d); RAFS has none", where, body[4], at+4)
+	if h := erofs.DecodeXattrIbodyHeader(body); h.SharedCount != 0 {
+		return errorf("%s: %d shared xattrs (offset %d); RAFS has none", where, h.SharedCount, at+4)
 	}
 	xs := map[string][]byte{}
-	for p := int64(xattrHeaderSize); p < int64(len(body)); {
-		e := body[p:]
-		if len(e) < xattrEntryHeaderSize {
-			return errorf("%s: truncated xattr entry at offset %d", where, at+p)
-		}
-		nameLen, idx, valLen := int64(e[0]), e[1], int64(le.Uint16(e[2:]))
-		if nameLen == 0 && idx == 0 && valLen == 0 {
-			p += xattrEntryHeaderSize // zero padding entry
+	for p := int64(erofs.XattrIbodyHeaderSize); p < int64(len(body)); {
+		if allZero(body[p:min(p+4, int64(len(body)))]) {
+			p += 4 // zero padding
 			continue
 		}
-		end := xattrEntryHeaderSize + nameLen + valLen
-		if end > int64(len(e)) {
-			return errorf("%s: xattr entry at offset %d overruns the ibody", where, at+p)
+		e, size, err := erofs.DecodeXattrEntry(body[p:])
+		if err != nil {
+			return errorf("%s: xattr entry at offset %d: %v", where, at+p, err)
 		}
-		prefix := xattrPrefixOf(idx)
-		if prefix == "" {
-			return errorf("%s: xattr entry at offset %d has name index %d, which RAFS does not use", where, at+p, idx)
+		prefix := erofs.XattrPrefix(e.NameIndex)
+		if prefix == "" || e.NameIndex == erofs.XattrIndexLustre {
+			return errorf("%s: xattr entry at offset %d has name index %d, which RAFS does not use", where, at+p, e.NameIndex)
 		}
-		name := prefix + string(e[xattrEntryHeaderSize:xattrEntryHeaderSize+nameLen])
+		name := prefix + string(e.Name)
 		if _, _, ok := erofs.SplitXattrName(name); !ok || strings.IndexByte(name, 0) >= 0 {
 			return errorf("%s: xattr entry at offset %d has invalid name %q", where, at+p, name)
 		}
 		if _, dup := xs[name]; dup {
 			return errorf("%s: xattr %q repeated (offset %d)", where, name, at+p)
 		}
-		xs[name] = bytes.Clone(e[xattrEntryHeaderSize+nameLen : end])
-		p += alignUp(end, 4)
+		xs[name] = bytes.Clone(e.Value)
+		p += int64(size)
 	}
 	if len(xs) > 0 {
 		ri.n.Xattrs = xs
@@ -552,24 +538,24 @@ func (d *decoder) readChunks(ri *rinode, where where) error {
 		return errorf("%s: regular file with layout %d; RAFS files are chunk-based", where, ri.layout)
 	}
 	format := ri.iu & 0xFFFF
-	if ri.iu>>16 != 0 || format&^(chunkFormatIndexes|chunkFormatBitsMask) != 0 || format&chunkFormatIndexes == 0 {
+	if ri.iu>>16 != 0 || format&^(erofs.ChunkFormatIndexes|erofs.ChunkFormatBlkBits) != 0 || format&erofs.ChunkFormatIndexes == 0 {
 		return errorf("%s: chunk format %#x is not 8-byte chunk indexes", where, ri.iu)
 	}
 	cs := uint64(d.b.ChunkSize)
 	count := chunkCount(ri.size, d.b.ChunkSize)
-	if count > uint64(d.budget)/chunkIndexSize {
+	if count > uint64(d.budget)/erofs.ChunkIndexSize {
 		return errorf("%s: %d chunks for size %d cannot fit in the file", where, count, ri.size)
 	}
-	d.budget -= int64(count) * chunkIndexSize
-	at := alignUp(ri.off+ri.hdrSize+ri.xattrSz, chunkIndexSize)
-	raw := make([]byte, count*chunkIndexSize)
+	d.budget -= int64(count) * erofs.ChunkIndexSize
+	at := alignUp(ri.off+ri.hdrSize+ri.xattrSz, erofs.ChunkIndexSize)
+	raw := make([]byte, count*erofs.ChunkIndexSize)
 	if err := d.read(raw, at, "chunk indexes"); err != nil {
 		return errorf("%s: %d chunk indexes at offset %d are beyond the end of the file", where, count, at)
 	}
-	nd.Chunks = make([]Chunk, count)
+	nd.Chunks = make([]ChunkRecord, count)
 	for i := range count {
-		eat := at + int64(i)*chunkIndexSize
-		ci, dev, blk := decodeChunkIndex(raw[i*chunkIndexSize:])
+		eat := at + int64(i)*erofs.ChunkIndexSize
+		ci, dev, blk := chunkOf(erofs.DecodeChunkIndex(raw[i*erofs.ChunkIndexSize:]))
 		if dev == 0 || int(dev) > len(d.b.Blobs) {
 			return errorf("%s: chunk %d (offset %d): device id %d, but there are %d blobs", where, i, eat, dev, len(d.b.Blobs))
 		}
@@ -637,7 +623,7 @@ func (d *decoder) readTree(root rinode) error {
 			var nd *Node
 			if prev, ok := d.nodes[nid]; ok {
 				nd = &Node{Name: name, Link: prev}
-				if fileTypeOfMode(prev.Mode) != typ {
+				if erofs.FileTypeOfMode(prev.Mode) != typ {
 					return errorf("%s: dirent file type %d does not match the inode", ew.path(), typ)
 				}
 			} else {
@@ -650,7 +636,7 @@ func (d *decoder) readTree(root rinode) error {
 				}
 				nd = ri.n
 				nd.Name = name
-				if fileTypeOfMode(nd.Mode) != typ {
+				if erofs.FileTypeOfMode(nd.Mode) != typ {
 					return errorf("%s: dirent file type %d does not match the inode's mode %#o", ew.path(), typ, nd.Mode)
 				}
 				if nd.IsDir() {
@@ -683,33 +669,21 @@ func parseDir(data []byte, where where, fn func(nid uint64, name []byte, typ uin
 	dots, n := 0, 0
 	for blk := 0; blk < len(data); blk += BlockSize {
 		b := data[blk:min(blk+BlockSize, len(data))]
-		if len(b) < direntSize {
-			return 0, errorf("%s: directory block %d holds %d bytes, less than one entry", where, blk/BlockSize, len(b))
+		count, err := erofs.DirBlockEntries(b)
+		if err != nil {
+			return 0, errorf("%s: directory block %d: %v", where, blk/BlockSize, err)
 		}
-		first := int(le.Uint16(b[8:]))
-		if first%direntSize != 0 || first < direntSize || first >= len(b) {
-			return 0, errorf("%s: directory block %d: first name offset %d is invalid", where, blk/BlockSize, first)
-		}
-		count := first / direntSize
+		first := count * erofs.DirentSize
 		for k := range count {
-			de := b[k*direntSize:]
-			start := int(le.Uint16(de[8:]))
-			end := len(b)
-			if k+1 < count {
-				end = int(le.Uint16(b[(k+1)*direntSize+8:]))
-			} else if start < len(b) {
-				// The last name ends at the first NUL or the block's end.
-				if i := bytes.IndexByte(b[start:], 0); i >= 0 {
-					end = start + i
-				}
-			}
+			de := erofs.DecodeDirent(b[k*erofs.DirentSize:])
+			start, end := erofs.DirentName(b, count, k)
 			if start < first || end > len(b) || start >= end || end-start > MaxNameLen {
 				return 0, errorf("%s: directory block %d entry %d: bad name bounds [%d, %d)", where, blk/BlockSize, k, start, end)
 			}
 			name := b[start:end]
-			typ := de[10]
+			typ := de.FileType
 			if fn != nil {
-				if err := fn(le.Uint64(de[0:]), name, typ); err != nil {
+				if err := fn(de.Nid, name, typ); err != nil {
 					return 0, err
 				}
 				continue

@@ -86,9 +86,9 @@ func checkWithEROFSReader(t *testing.T, f *testFS, img []byte) {
 		}
 		st := fi.Sys().(*erofs.Stat)
 		if st.Mode != in.Mode || st.UID != in.UID || st.GID != in.GID || st.Mtime != in.Mtime || st.MtimeNsec != in.MtimeNsec ||
-			st.Nlink != nlinks[in] || st.Devmajor != in.RdevMajor || st.Devminor != in.RdevMinor {
+			st.Nlink != nlinks[in] || st.Devmajor != in.Devmajor || st.Devminor != in.Devminor {
 			t.Errorf("%s: erofs stat %+v, want mode %#o uid %d gid %d mtime %d.%d nlink %d rdev %d:%d", path, st,
-				in.Mode, in.UID, in.GID, in.Mtime, in.MtimeNsec, nlinks[in], in.RdevMajor, in.RdevMinor)
+				in.Mode, in.UID, in.GID, in.Mtime, in.MtimeNsec, nlinks[in], in.Devmajor, in.Devminor)
 		}
 		if len(st.Xattrs) != len(in.Xattrs) {
 			t.Errorf("%s: xattrs %v, want %v", path, st.Xattrs, in.Xattrs)
@@ -106,7 +106,7 @@ func checkWithEROFSReader(t *testing.T, f *testFS, img []byte) {
 			n++
 		}
 		if in.Mode&erofs.ModeTypeMask == erofs.ModeSymlink {
-			if tgt, err := fsys.ReadLink(name); err != nil || tgt != in.Target {
+			if tgt, err := fsys.ReadLink(name); err != nil || tgt != in.Linkname {
 				t.Errorf("%s: readlink %q, %v", path, tgt, err)
 			}
 		}

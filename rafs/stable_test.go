@@ -65,7 +65,7 @@ func randomFS(seed uint64) *testFS {
 					c = nil
 				}
 			case k < 15:
-				c = &Node{Name: name(i), Mode: erofs.ModeCharDevice | 0o600, RdevMajor: uint32(r.IntN(4096)), RdevMinor: uint32(r.IntN(1 << 20))}
+				c = &Node{Name: name(i), Mode: erofs.ModeCharDevice | 0o600, Devmajor: uint32(r.IntN(4096)), Devminor: uint32(r.IntN(1 << 20))}
 			case k < 16:
 				c = &Node{Name: name(i), Mode: erofs.ModeSocket | 0o755}
 			default:

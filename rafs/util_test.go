@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/rafs-dev/rafs/blob"
 	"github.com/rafs-dev/rafs/erofs"
 )
 
@@ -69,9 +70,9 @@ func describeInode(n *Node, blobs []BlobInfo) string {
 				c.CompressedOffset, c.CompressedSize, c.UncompressedOffset, c.UncompressedSize, c.FileOffset, c.Index, c.CRC32)
 		}
 	case n.Mode&0o170000 == 0o120000:
-		fmt.Fprintf(&sb, " target=%q", n.Target)
+		fmt.Fprintf(&sb, " target=%q", n.Linkname)
 	case n.Mode&0o170000 == 0o020000 || n.Mode&0o170000 == 0o060000:
-		fmt.Fprintf(&sb, " rdev=%d:%d", n.RdevMajor, n.RdevMinor)
+		fmt.Fprintf(&sb, " rdev=%d:%d", n.Devmajor, n.Devminor)
 	}
 	for _, k := range slices.Sorted(maps.Keys(n.Xattrs)) {
 		fmt.Fprintf(&sb, " x[%s]=%q", k, n.Xattrs[k])
@@ -101,10 +102,10 @@ func firstDiff(a, b string) string {
 // zero-filled), as nydus materialises it for the kernel.
 type testFS struct {
 	b        *Bootstrap
-	data     [][]byte            // per blob: the uncompressed cache file
-	counts   []uint32            // per blob: chunks so far
-	dedup    map[[2]string]Chunk // (digest, blob) → chunk
-	contents map[*Node][]byte    // regular file contents
+	data     [][]byte                  // per blob: the uncompressed cache file
+	counts   []uint32                  // per blob: chunks so far
+	dedup    map[[2]string]ChunkRecord // (digest, blob) → chunk
+	contents map[*Node][]byte          // regular file contents
 }
 
 func newTestFS(chunkSize uint32, nblobs int) *testFS {
@@ -116,7 +117,7 @@ func newTestFS(chunkSize uint32, nblobs int) *testFS {
 		},
 		data:     make([][]byte, nblobs),
 		counts:   make([]uint32, nblobs),
-		dedup:    map[[2]string]Chunk{},
+		dedup:    map[[2]string]ChunkRecord{},
 		contents: map[*Node][]byte{},
 	}
 }
@@ -138,7 +139,7 @@ func (f *testFS) file(name string, mode uint32, data []byte, blobOf func(i int) 
 			uoff := len(f.data[blob])
 			f.data[blob] = append(f.data[blob], part...)
 			f.data[blob] = append(f.data[blob], make([]byte, int(alignUp(int64(len(f.data[blob])), BlockSize))-len(f.data[blob]))...)
-			c = Chunk{
+			c = ChunkRecord{
 				Digest: d, BlobIndex: uint32(blob), Flags: ChunkFlagHasCRC32,
 				CompressedOffset: uint64(uoff) / 2, CompressedSize: uint32(len(part)),
 				UncompressedOffset: uint64(uoff), UncompressedSize: uint32(len(part)),
@@ -160,8 +161,8 @@ func (f *testFS) finish() *Bootstrap {
 	for i, d := range f.data {
 		sum := sha256.Sum256(d)
 		f.b.Blobs = append(f.b.Blobs, BlobInfo{
-			ID: hex.EncodeToString(sum[:]), ChunkCount: f.counts[i], Compressor: CompressorNone,
-			Digester: DigesterSHA256, Features: BlobFeatureAligned | BlobFeatureCapTarTOC | BlobFeatureHasTOC,
+			ID: hex.EncodeToString(sum[:]), ChunkCount: f.counts[i], Compressor: blob.CompressorNone,
+			Digester: blob.DigesterSHA256, Features: blob.FeatureAligned | blob.FeatureCapTarTOC | blob.FeatureHasTOC,
 			CompressedSize: uint64(len(d)), UncompressedSize: uint64(len(d)),
 			CIOffset: uint64(len(d)), CICompressedSize: 16 * uint64(f.counts[i]), CIUncompressedSize: 16 * uint64(f.counts[i]),
 		})
@@ -174,7 +175,7 @@ func dir(name string, mode uint32, kids ...*Node) *Node {
 }
 
 func symlink(name, target string) *Node {
-	return &Node{Name: name, Mode: erofs.ModeSymlink | 0o777, Target: target, Mtime: 1500000000}
+	return &Node{Name: name, Mode: erofs.ModeSymlink | 0o777, Linkname: target, Mtime: 1500000000}
 }
 
 func randBytes(r *rand.Rand, n int) []byte {
@@ -216,8 +217,8 @@ func richFS() *testFS {
 		symlink("link", "small"),
 		symlink("link-long", strings.Repeat("x/", 2000)+"end"),
 		symlink("link-4095", strings.Repeat("y", 4095)),
-		{Name: "chr", Mode: erofs.ModeCharDevice | 0o600, RdevMajor: 4095, RdevMinor: 1048575},
-		{Name: "blk", Mode: erofs.ModeBlockDevice | 0o660, RdevMajor: 8, RdevMinor: 1, GID: 6},
+		{Name: "chr", Mode: erofs.ModeCharDevice | 0o600, Devmajor: 4095, Devminor: 1048575},
+		{Name: "blk", Mode: erofs.ModeBlockDevice | 0o660, Devmajor: 8, Devminor: 1, GID: 6},
 		{Name: "fifo", Mode: erofs.ModeFIFO | 0o644},
 		{Name: "sock", Mode: erofs.ModeSocket | 0o755},
 		{Name: "whiteout", Mode: erofs.ModeCharDevice},

@@ -3,15 +3,18 @@ package rafs
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"hash/maphash"
 	"io"
+	"math"
 	"math/bits"
 	"slices"
 	"strings"
 	"sync"
 
+	"github.com/rafs-dev/rafs/blob"
 	"github.com/rafs-dev/rafs/erofs"
 )
 
@@ -78,7 +81,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 type winode struct {
 	n     *Node  // attribute source (the Link target for hard links)
 	off   int64  // virtual offset of the inode in the meta area
-	ino   uint32 // on-disk i_ino (spec §1.7)
+	ino   uint32 // on-disk i_ino
 	nlink uint32 // names in the tree, or 2 + subdirectories
 	bits  uint32 // size of the xattr ibody (0 without xattrs), | inlineBit
 	aux   int32  // directories: index in encoder.dirs; symlinks with data blocks: index in encoder.symAt; else -1
@@ -93,7 +96,7 @@ type wdir struct {
 	parent int32    // its parent's index in encoder.dirs (the root's is 0)
 	first  int32    // the record of its first child that is a new inode
 	nnew   int32    // how many of its children are new inodes (records first, first+1, ...)
-	size   int64    // size of its data (spec §1.9)
+	size   int64    // size of its data
 	dataAt int64    // virtual offset of its data blocks
 	kids   []*Node  // its children sorted by name (Node.Children itself when already sorted)
 	shared []kidRec // the records of children that are not new inodes (hard links), in name order
@@ -111,9 +114,9 @@ type dirEnt struct {
 
 func (w *winode) nid() uint64      { return uint64(w.off / inodeSlot) }
 func (w *winode) xattrSize() int64 { return int64(w.bits &^ inlineBit) }
-func (w *winode) metaSize() int64  { return extendedInodeSize + w.xattrSize() }
+func (w *winode) metaSize() int64  { return erofs.ExtendedInodeSize + w.xattrSize() }
 func (w *winode) inline() bool     { return w.bits&inlineBit != 0 }
-func (w *winode) fileType() uint8  { return fileTypeOfMode(w.n.Mode) }
+func (w *winode) fileType() uint8  { return erofs.FileTypeOfMode(w.n.Mode) }
 func (w *winode) isDir() bool      { return w.n.IsDir() }
 func (w *winode) hasBlockData() bool {
 	return w.isDir() || w.n.Mode&erofs.ModeTypeMask == erofs.ModeSymlink
@@ -135,11 +138,11 @@ type encoder struct {
 	seenDir map[*Node]struct{} // directory nodes seen, to reject repeats
 	ino     uint32             // last assigned i_ino
 	xattrs  bool               // any inode has xattrs
-	records []Chunk            // the chunk table, sorted
+	records []ChunkRecord      // the chunk table, sorted
 	spare   []int32            // inodes' slots, reused by emit
 	blocks  uint64             // blocks of all blobs
 
-	// Layout (spec §1.1).
+	// Layout.
 	blobTableOff, prefetchOff, prefetchSize int64
 	metaAddr, cursor, chunkTableOff         int64
 	fileSize                                int64
@@ -300,7 +303,7 @@ func (e *encoder) path(r int32) string {
 	if r == 0 {
 		return "/"
 	}
-	di, _ := slices.BinarySearchFunc(e.dirs, r, func(d wdir, r int32) int { return cmpInt64(int64(d.first), int64(r)+1) })
+	di, _ := slices.BinarySearchFunc(e.dirs, r, func(d wdir, r int32) int { return cmp.Compare(int64(d.first), int64(r)+1) })
 	di-- // the last directory whose first new child is at or before r
 	d := &e.dirs[di]
 	k, si := d.first, 0
@@ -335,8 +338,8 @@ func layout(b *Bootstrap) (*encoder, error) {
 	if b.Root == nil || !b.Root.IsDir() || b.Root.Link != nil {
 		return e, errors.New("root must be a directory node without Link")
 	}
-	if !validChunkSize(b.ChunkSize) {
-		return e, fmt.Errorf("chunk size %#x is not a power of two in [%#x, %#x]", b.ChunkSize, MinChunkSize, MaxChunkSize)
+	if err := checkChunkSize(b.ChunkSize); err != nil {
+		return e, fmt.Errorf("chunk size %w", err)
 	}
 	if err := checkFlags(b.Flags); err != nil {
 		return e, fmt.Errorf("superblock flags: %w", err)
@@ -354,7 +357,7 @@ func layout(b *Bootstrap) (*encoder, error) {
 			return e, fmt.Errorf("blob %d: id %s already used by blob %d", i, bi.ID, j)
 		}
 		ids[bi.ID] = i
-		if b.Flags&FlagInlinedChunkDigest != 0 && bi.Features&BlobFeatureInlinedChunkDigest == 0 {
+		if b.Flags&FlagInlinedChunkDigest != 0 && !bi.inlinesChunkDigests() {
 			return e, fmt.Errorf("blob %d (%s): flag INLINED_CHUNK_DIGEST is set but the blob lacks feature INLINED_CHUNK_DIGEST", i, bi.ID)
 		}
 		e.blocks += bi.UncompressedSize / BlockSize
@@ -381,10 +384,10 @@ func layout(b *Bootstrap) (*encoder, error) {
 		return e, err
 	}
 
-	// Place the inodes in the meta area's virtual space (spec §1.14).
+	// Place the inodes in the meta area's virtual space.
 	e.cursor = e.place()
 
-	// Whole-file layout (spec §1.1).
+	// Whole-file layout.
 	nb := int64(len(b.Blobs))
 	e.blobTableOff = alignUp(devSlotOffset+devSlotSize*nb, BlockSize)
 	if nb > 0 {
@@ -430,7 +433,7 @@ func (e *encoder) addInode(di int32, n *Node) (r int32, isNew bool, err error) {
 	return r, true, nil
 }
 
-// number assigns i_ino to every entry below the root (spec §1.7): all
+// number assigns i_ino to every entry below the root: all
 // children of a directory get consecutive numbers in name order, then each
 // child directory is numbered, depth first, in name order. Hard links
 // reuse the first name's number, but the counter still advances. It
@@ -484,7 +487,7 @@ func (e *encoder) prepare(w *winode) error {
 	if n.MtimeNsec >= 1e9 {
 		return fmt.Errorf("mtime nanoseconds %d out of range", n.MtimeNsec)
 	}
-	if n.Mode&^(erofs.ModeTypeMask|erofs.ModePermMask) != 0 || fileTypeOfMode(n.Mode) == 0 {
+	if n.Mode&^(erofs.ModeTypeMask|erofs.ModePermMask) != 0 || erofs.FileTypeOfMode(n.Mode) == 0 {
 		return fmt.Errorf("invalid mode %#o", n.Mode)
 	}
 	x, err := xattrSize(n.Xattrs)
@@ -497,14 +500,14 @@ func (e *encoder) prepare(w *winode) error {
 	}
 	switch n.Mode & erofs.ModeTypeMask {
 	case erofs.ModeSymlink:
-		if len(n.Target) == 0 || len(n.Target) > MaxSymlinkLen {
-			return fmt.Errorf("symlink target of %d bytes (must be 1-%d)", len(n.Target), MaxSymlinkLen)
+		if len(n.Linkname) == 0 || len(n.Linkname) > MaxSymlinkLen {
+			return fmt.Errorf("symlink target of %d bytes (must be 1-%d)", len(n.Linkname), MaxSymlinkLen)
 		}
 	case erofs.ModeRegular:
 		return e.checkChunks(n)
 	case erofs.ModeCharDevice, erofs.ModeBlockDevice:
-		if n.RdevMajor > 0xFFF || n.RdevMinor > 0xFFFFF {
-			return fmt.Errorf("device number %d:%d out of range", n.RdevMajor, n.RdevMinor)
+		if n.Devmajor > 0xFFF || n.Devminor > 0xFFFFF {
+			return fmt.Errorf("device number %d:%d out of range", n.Devmajor, n.Devminor)
 		}
 	}
 	return nil
@@ -536,7 +539,7 @@ func (e *encoder) checkChunks(n *Node) error {
 }
 
 // checkChunk validates a chunk against the blob table.
-func checkChunk(c *Chunk, b *Bootstrap) error {
+func checkChunk(c *ChunkRecord, b *Bootstrap) error {
 	if int(c.BlobIndex) >= len(b.Blobs) {
 		return fmt.Errorf("blob index %d, but there are %d blobs", c.BlobIndex, len(b.Blobs))
 	}
@@ -560,13 +563,10 @@ func checkChunk(c *Chunk, b *Bootstrap) error {
 }
 
 // chunkTable collects the chunk-table records: one per unique (digest,
-// blob), from the last chunk visited, sorted by digest then blob index
-// (spec §1.13). Two chunks with the same (digest, blob) must be the same
-// chunkTable collects the chunk-table records: one per unique (digest,
-// blob), from the last chunk visited, sorted by digest then blob index
-// (spec §1.13). Two chunks with the same (digest, blob) must be the same
-// chunk, and a (blob, CI index) pair must always name the same chunk.
-func (e *encoder) chunkTable() ([]Chunk, error) {
+// blob), from the last chunk visited, sorted by digest then blob index.
+// Two chunks with the same (digest, blob) must be the same chunk, and a
+// (blob, CI index) pair must always name the same chunk.
+func (e *encoder) chunkTable() ([]ChunkRecord, error) {
 	type key struct {
 		digest [32]byte
 		blob   uint32
@@ -574,7 +574,7 @@ func (e *encoder) chunkTable() ([]Chunk, error) {
 	type slot struct{ blob, index uint32 }
 	byKey := map[key]int{}
 	bySlot := map[slot][32]byte{}
-	var recs []Chunk
+	var recs []ChunkRecord
 	for r := range e.nrec {
 		n := e.rec(r).n
 		for i := range n.Chunks {
@@ -600,7 +600,7 @@ func (e *encoder) chunkTable() ([]Chunk, error) {
 			recs[j] = c // the last one visited wins
 		}
 	}
-	slices.SortFunc(recs, func(a, b Chunk) int {
+	slices.SortFunc(recs, func(a, b ChunkRecord) int {
 		if c := bytes.Compare(a.Digest[:], b.Digest[:]); c != 0 {
 			return c
 		}
@@ -625,41 +625,28 @@ func xattrSize(xs map[string][]byte) (int64, error) {
 	if len(xs) == 0 {
 		return 0, nil
 	}
-	size := int64(xattrHeaderSize)
+	size := erofs.XattrIbodyHeaderSize
 	for _, name := range sortedXattrNames(xs) {
 		v := xs[name]
-		_, suffix, ok := erofs.SplitXattrName(name)
-		if !ok {
-			return 0, fmt.Errorf("xattr %q: RAFS stores only user.*, trusted.*, security.* and POSIX ACL attributes", name)
+		if err := erofs.CheckXattr(name, len(v)); err != nil {
+			return 0, err
 		}
-		if len(name) > MaxXattrNameLen {
-			return 0, fmt.Errorf("xattr %q: name longer than %d bytes", name[:32]+"...", MaxXattrNameLen)
-		}
-		if len(v) > MaxXattrValueLen {
-			return 0, fmt.Errorf("xattr %q: value of %d bytes is longer than %d", name, len(v), MaxXattrValueLen)
-		}
-		size += alignUp(int64(xattrEntryHeaderSize+len(suffix)+len(v)), 4)
+		_, suffix, _ := erofs.SplitXattrName(name)
+		size += erofs.XattrEntrySize(len(suffix), len(v))
 	}
-	if (size-xattrHeaderSize)/4+1 > 0xFFFF {
+	if size > erofs.XattrIbodySize(math.MaxUint16) {
 		return 0, fmt.Errorf("xattrs take %d bytes, more than an inode can hold", size)
 	}
-	return size, nil
+	return int64(size), nil
 }
 
 // appendXattrs appends the inline xattr ibody of xs (validated by
 // xattrSize), entries sorted by name.
 func appendXattrs(dst []byte, xs map[string][]byte) []byte {
-	dst = append(dst, make([]byte, xattrHeaderSize)...)
+	dst = erofs.XattrIbodyHeader{}.Append(dst)
 	for _, name := range sortedXattrNames(xs) {
-		v := xs[name]
 		idx, suffix, _ := erofs.SplitXattrName(name)
-		dst = append(dst, uint8(len(suffix)), idx, 0, 0)
-		le.PutUint16(dst[len(dst)-2:], uint16(len(v)))
-		dst = append(dst, suffix...)
-		dst = append(dst, v...)
-		for len(dst)%4 != 0 {
-			dst = append(dst, 0)
-		}
+		dst = erofs.AppendXattrEntry(dst, idx, suffix, xs[name])
 	}
 	return dst
 }
@@ -672,12 +659,9 @@ func appendXattrs(dst []byte, xs map[string][]byte) []byte {
 func forEachDirent(kids []*Node, fn func(name string, kid int, off int64)) {
 	var d int64
 	one := func(name string, kid int) {
-		cost := int64(direntSize + len(name))
-		if d%BlockSize+cost > BlockSize {
-			d = alignUp(d, BlockSize)
-		}
+		d = erofs.DirentOffset(d, len(name), BlockSize)
 		fn(name, kid, d)
-		d += cost
+		d += erofs.DirentSize + int64(len(name))
 	}
 	dots := [2]string{".", ".."}
 	di := 0
@@ -693,15 +677,15 @@ func forEachDirent(kids []*Node, fn func(name string, kid int, off int64)) {
 	}
 }
 
-// dirSize returns the size of a directory's data (spec §1.9).
+// dirSize returns the size of a directory's data.
 func dirSize(kids []*Node) int64 {
 	var d int64
-	forEachDirent(kids, func(name string, _ int, off int64) { d = off + direntSize + int64(len(name)) })
+	forEachDirent(kids, func(name string, _ int, off int64) { d = off + erofs.DirentSize + int64(len(name)) })
 	return d
 }
 
-// dirBlocks calls fn for each block of directory record r's data (spec
-// §1.9), in order, now that every nid is known: each block holds its
+// dirBlocks calls fn for each block of directory record r's data, in
+// order, now that every nid is known: each block holds its
 // dirents, then their names. off is the block's offset in the data, blk
 // its bytes (the last block may be short), valid during the call only.
 // It stops at the first error fn returns.
@@ -716,16 +700,10 @@ func (e *encoder) dirBlocks(r int32, fn func(off int64, blk []byte) error) error
 			return
 		}
 		b := e.dirBlk[:min(BlockSize, d.size-blkNo*BlockSize)]
-		clear(b)
-		nameOff := direntSize * len(blk)
-		for j, en := range blk {
-			de := b[j*direntSize:]
-			t := e.rec(en.rec)
-			le.PutUint64(de[0:], t.nid())
-			le.PutUint16(de[8:], uint16(nameOff))
-			de[10] = t.fileType()
-			nameOff += copy(b[nameOff:], en.name)
-		}
+		erofs.EncodeDirBlock(b, len(blk), func(j int) (uint64, uint8, string) {
+			t := e.rec(blk[j].rec)
+			return t.nid(), t.fileType(), blk[j].name
+		})
 		blk = blk[:0]
 		err = fn(blkNo*BlockSize, b)
 	}
@@ -759,7 +737,7 @@ func (e *encoder) dirBlocks(r int32, fn func(off int64, blk []byte) error) error
 	return err
 }
 
-// allocator is nydus's meta-area allocator (spec §1.14): a cursor plus 128
+// allocator is nydus's meta-area allocator: a cursor plus 128
 // FIFO buckets of partly used blocks, indexed by their free 32-byte slots.
 type allocator struct {
 	cursor  int64
@@ -809,7 +787,7 @@ func (a *allocator) take(s int64) int64 {
 	return off
 }
 
-// place lays out every inode (spec §1.14) and returns the end of the used
+// place lays out every inode and returns the end of the used
 // virtual space. The root lands at BlockSize (nid 128). Directories are
 // placed in visit order, each followed by its children that are new
 // inodes and not directories.
@@ -832,7 +810,7 @@ func (e *encoder) dataSize(w *winode) int64 {
 	if w.isDir() {
 		return e.dirs[w.aux].size
 	}
-	return int64(len(w.n.Target))
+	return int64(len(w.n.Linkname))
 }
 
 // placeOne allocates one inode (and, for directories and symlinks, its
@@ -842,7 +820,7 @@ func (e *encoder) placeOne(a *allocator, w *winode) {
 	defer func() { a.cursor = alignUp(a.cursor, inodeSlot) }()
 	switch {
 	case w.n.IsRegular():
-		need := alignUp(meta, chunkIndexSize) + chunkIndexSize*int64(len(w.n.Chunks))
+		need := alignUp(meta, erofs.ChunkIndexSize) + erofs.ChunkIndexSize*int64(len(w.n.Chunks))
 		if off, ok := a.frag(need); ok {
 			w.off = off
 			return
@@ -901,7 +879,7 @@ func (e *encoder) putData(s sink, r int32) error {
 	}
 	at := e.metaAddr + e.dataAt(w)
 	if !w.isDir() {
-		e.dataBuf = append(e.dataBuf[:0], w.n.Target[:end]...)
+		e.dataBuf = append(e.dataBuf[:0], w.n.Linkname[:end]...)
 		return s.put(at, e.dataBuf)
 	}
 	return e.dirBlocks(r, func(off int64, blk []byte) error {
@@ -919,7 +897,7 @@ func (e *encoder) inodePiece(r int32) []byte {
 	w := e.rec(r)
 	n := w.n
 	at := e.metaAddr + w.off
-	buf := append(e.buf[:0], make([]byte, extendedInodeSize)...)
+	buf := append(e.buf[:0], make([]byte, erofs.ExtendedInodeSize)...)
 	if w.xattrSize() > 0 {
 		buf = appendXattrs(buf, n.Xattrs)
 	}
@@ -930,15 +908,14 @@ func (e *encoder) inodePiece(r int32) []byte {
 	case erofs.ModeRegular:
 		layout = erofs.LayoutChunkBased
 		size = n.Size
-		iu = chunkFormatIndexes | e.chunkBits(n)
-		for len(buf)%chunkIndexSize != 0 {
+		iu = erofs.ChunkFormatIndexes | e.chunkBits(n)
+		for len(buf)%erofs.ChunkIndexSize != 0 {
 			buf = append(buf, 0)
 		}
 		for i := range n.Chunks {
 			c := &n.Chunks[i]
-			var idx [chunkIndexSize]byte
-			encodeChunkIndex(idx[:], c.Index, c.BlobIndex, uint32(c.UncompressedOffset/BlockSize))
-			buf = append(buf, idx[:]...)
+			buf = append(buf, make([]byte, erofs.ChunkIndexSize)...)
+			chunkIndex(c.Index, c.BlobIndex, uint32(c.UncompressedOffset/BlockSize)).Encode(buf[len(buf)-erofs.ChunkIndexSize:])
 		}
 	case erofs.ModeDir, erofs.ModeSymlink:
 		d := e.dataSize(w)
@@ -958,28 +935,28 @@ func (e *encoder) inodePiece(r int32) []byte {
 					return nil
 				})
 			} else {
-				buf = append(buf, n.Target[d-t:]...)
+				buf = append(buf, n.Linkname[d-t:]...)
 			}
 		} else {
 			iu = uint32((e.metaAddr + e.dataAt(w)) / BlockSize)
 		}
 	case erofs.ModeCharDevice, erofs.ModeBlockDevice:
-		iu = erofs.EncodeDev(n.RdevMajor, n.RdevMinor)
+		iu = erofs.EncodeDev(n.Devmajor, n.Devminor)
 	}
-	ino := buf[:extendedInodeSize]
-	le.PutUint16(ino[ieFormat:], uint16(formatExtended|layout<<1))
-	if w.xattrSize() > 0 {
-		le.PutUint16(ino[ieXattrIcount:], uint16((w.xattrSize()-xattrHeaderSize)/4+1))
+	core := erofs.Inode{
+		Format:     uint16(erofs.InodeExtended | layout<<1),
+		XattrCount: erofs.XattrIcount(int(w.xattrSize())),
+		Mode:       uint16(n.Mode),
+		Size:       size,
+		U:          iu,
+		Ino:        w.ino,
+		UID:        n.UID,
+		GID:        n.GID,
+		Mtime:      uint64(n.Mtime),
+		MtimeNsec:  n.MtimeNsec,
+		Nlink:      w.nlink,
 	}
-	le.PutUint16(ino[ieMode:], uint16(n.Mode))
-	le.PutUint64(ino[ieSize:], size)
-	le.PutUint32(ino[ieU:], iu)
-	le.PutUint32(ino[ieIno:], w.ino)
-	le.PutUint32(ino[ieUID:], n.UID)
-	le.PutUint32(ino[ieGID:], n.GID)
-	le.PutUint64(ino[ieMtime:], uint64(n.Mtime))
-	le.PutUint32(ino[ieMtimeNsec:], n.MtimeNsec)
-	le.PutUint32(ino[ieNlink:], w.nlink)
+	core.Encode(buf)
 	e.buf = buf
 	return buf
 }
@@ -992,44 +969,46 @@ func (e *encoder) head() []byte {
 	img := make([]byte, max(e.metaAddr, BlockSize))
 
 	// EROFS superblock.
-	sb := img[sbOffset : sbOffset+sbSize]
-	le.PutUint32(sb[sbMagic:], erofs.Magic)
-	le.PutUint32(sb[sbFeatureCompat:], FeatureCompatRAFSV6)
-	sb[sbBlkszBits] = blockBits
-	le.PutUint16(sb[sbRootNid:], uint16(root.nid()))
-	le.PutUint64(sb[sbInos:], uint64(e.ino))
-	le.PutUint32(sb[sbBlocks:], uint32(e.blocks))
-	le.PutUint32(sb[sbMetaBlkAddr:], uint32(e.metaAddr/BlockSize))
-	le.PutUint32(sb[sbFeatureIncompat:], featureIncompatRAFS)
-	le.PutUint16(sb[sbExtraDevices:], uint16(len(b.Blobs)))
-	le.PutUint16(sb[sbDevtSlotOff:], devtSlotOff)
+	sb := erofs.Superblock{
+		Magic:           erofs.Magic,
+		FeatureCompat:   FeatureCompatRAFSV6,
+		FeatureIncompat: featureIncompatRAFS,
+		BlkSzBits:       blockBits,
+		RootNid:         root.nid(),
+		Inodes:          uint64(e.ino),
+		Blocks:          e.blocks,
+		MetaBlkAddr:     uint32(e.metaAddr / BlockSize),
+		ExtraDevices:    uint16(len(b.Blobs)),
+		DevtSlotOff:     devtSlotOff,
+	}
+	sb.Encode(img[sbOffset:])
 
 	// Extended superblock.
 	flags := b.Flags
 	if e.xattrs {
 		flags |= FlagHasXattr
 	}
-	ext := img[extSBOffset : extSBOffset+extSBSize]
-	le.PutUint64(ext[extFlags:], flags)
-	le.PutUint64(ext[extBlobTableOffset:], uint64(e.blobTableOff))
-	le.PutUint32(ext[extBlobTableSize:], uint32(blobEntrySize*len(b.Blobs)))
-	le.PutUint32(ext[extChunkSize:], b.ChunkSize)
-	le.PutUint64(ext[extChunkTableOffset:], uint64(e.chunkTableOff))
-	le.PutUint64(ext[extChunkTableSize:], uint64(len(e.records))*chunkRecordSize)
-	le.PutUint64(ext[extPrefetchTableOff:], uint64(e.prefetchOff))
-	le.PutUint32(ext[extPrefetchTableSize:], uint32(e.prefetchSize))
+	ext := extSuperblock{
+		flags:               flags,
+		blobTableOffset:     uint64(e.blobTableOff),
+		blobTableSize:       uint32(blobEntrySize * len(b.Blobs)),
+		chunkSize:           b.ChunkSize,
+		chunkTableOffset:    uint64(e.chunkTableOff),
+		chunkTableSize:      uint64(len(e.records)) * chunkRecordSize,
+		prefetchTableOffset: uint64(e.prefetchOff),
+		prefetchTableSize:   uint32(e.prefetchSize),
+	}
+	ext.encode(img[extSBOffset:])
 
 	// Device slots, blob table, prefetch table.
 	pos := e.fileSize
 	for i := range b.Blobs {
 		bi := &b.Blobs[i]
-		slot := img[devSlotOffset+devSlotSize*int64(i):][:devSlotSize]
-		copy(slot[dsTag:dsTag+64], bi.ID)
 		nblk := int64(bi.UncompressedSize / BlockSize)
 		mapped := alignUp(pos, mappedAlign) / BlockSize
 		pos = (mapped + nblk) * BlockSize
-		le.PutUint32(slot[dsBlocks:], uint32(nblk))
-		le.PutUint32(slot[dsMappedBlkaddr:], uint32(mapped))
+		slot := erofs.SuperblockDevice{Tag: bi.ID, Blocks: uint64(nblk), UniAddr: uint64(mapped)}
+		slot.Encode(img[devSlotOffset+devSlotSize*int64(i):])
 		encodeBlobEntry(img[e.blobTableOff+blobEntrySize*int64(i):][:blobEntrySize], i, b.ChunkSize, bi)
 	}
 	if e.prefetchSize > 0 {
@@ -1103,8 +1082,8 @@ func (e *encoder) emit(s sink, sorted bool) error {
 				blocks = append(blocks, r)
 			}
 		}
-		slices.SortFunc(inodes, func(a, b int32) int { return cmpInt64(e.rec(a).off, e.rec(b).off) })
-		slices.SortFunc(blocks, func(a, b int32) int { return cmpInt64(e.dataAt(e.rec(a)), e.dataAt(e.rec(b))) })
+		slices.SortFunc(inodes, func(a, b int32) int { return cmp.Compare(e.rec(a).off, e.rec(b).off) })
+		slices.SortFunc(blocks, func(a, b int32) int { return cmp.Compare(e.dataAt(e.rec(a)), e.dataAt(e.rec(b))) })
 		for len(inodes) > 0 || len(blocks) > 0 {
 			if len(blocks) == 0 || len(inodes) > 0 && e.rec(inodes[0]).off < e.dataAt(e.rec(blocks[0])) {
 				r := inodes[0]
@@ -1138,20 +1117,10 @@ func (e *encoder) emit(s sink, sorted bool) error {
 	return s.put(e.fileSize, nil)
 }
 
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 // chunkBits returns the chunk format's block bits for a regular file: the
-// filesystem chunk size, or (spec §1.10) the file size rounded up to a
-// power of two when all its chunks are physically contiguous in one blob,
-// so the kernel maps the file as one chunk.
+// filesystem chunk size, or the file size rounded up to a power of two
+// when all its chunks are physically contiguous in one blob, so the
+// kernel maps the file as one chunk.
 func (e *encoder) chunkBits(n *Node) uint32 {
 	cs := e.b.ChunkSize
 	base := uint32(bits.TrailingZeros32(cs)) - blockBits
@@ -1166,13 +1135,13 @@ func (e *encoder) chunkBits(n *Node) uint32 {
 		}
 	}
 	big := uint32(bits.Len64(n.Size-1)) - blockBits // log2(next power of two ≥ size) − 12
-	if big > chunkFormatBitsMask {
+	if big > erofs.ChunkFormatBlkBits {
 		return base
 	}
 	return big
 }
 
-// checkBlob validates a blob-table entry the way nydusd does (spec §1.5).
+// checkBlob validates a blob-table entry the way nydusd does.
 func checkBlob(bi *BlobInfo) error {
 	switch {
 	case len(bi.ID) != beIDSize:
@@ -1183,31 +1152,31 @@ func checkBlob(bi *BlobInfo) error {
 		return errors.New("chunk count 0 (a blob without chunks makes the bootstrap unloadable)")
 	case bi.ChunkCount > MaxChunksPerBlob:
 		return fmt.Errorf("chunk count %d exceeds %d", bi.ChunkCount, MaxChunksPerBlob)
-	case bi.Compressor > CompressorZstd:
+	case bi.Compressor > blob.CompressorZstd:
 		return fmt.Errorf("unknown compressor %d", bi.Compressor)
-	case bi.CICompressor > CompressorZstd:
+	case bi.CICompressor > blob.CompressorZstd:
 		return fmt.Errorf("unknown CI compressor %d", bi.CICompressor)
-	case bi.Digester > DigesterSHA256:
+	case bi.Digester > blob.DigesterSHA256:
 		return fmt.Errorf("unknown digester %d", bi.Digester)
 	case bi.CipherAlgo > 3:
 		return fmt.Errorf("unknown cipher %d", bi.CipherAlgo)
-	case bi.Features&^blobFeatureKnown != 0:
-		return fmt.Errorf("unknown features %#x", bi.Features&^blobFeatureKnown)
-	case bi.Features&BlobFeatureTarfs != 0:
+	case bi.Features&^blob.FeaturesKnown != 0:
+		return fmt.Errorf("unknown features %#x", bi.Features&^blob.FeaturesKnown)
+	case bi.Features&blob.FeatureTarfs != 0:
 		return errors.New("tarfs blobs are not supported")
-	case bi.Features&BlobFeatureAligned == 0:
+	case bi.Features&blob.FeatureAligned == 0:
 		return fmt.Errorf("features %#x lack ALIGNED", bi.Features)
 	case bi.UncompressedSize == 0 || bi.UncompressedSize%BlockSize != 0:
 		return fmt.Errorf("uncompressed size %#x is not a non-zero multiple of %d", bi.UncompressedSize, BlockSize)
-	case bi.UncompressedSize > maxUncompressedBlobSize:
-		return fmt.Errorf("uncompressed size %#x exceeds %#x", bi.UncompressedSize, uint64(maxUncompressedBlobSize))
-	case bi.CompressedSize > maxCompressedBlobSize:
-		return fmt.Errorf("compressed size %#x exceeds %#x", bi.CompressedSize, uint64(maxCompressedBlobSize))
+	case bi.UncompressedSize > blob.MaxUncompressedOffset:
+		return fmt.Errorf("uncompressed size %#x exceeds %#x", bi.UncompressedSize, uint64(blob.MaxUncompressedOffset))
+	case bi.CompressedSize > blob.MaxCompressedOffset:
+		return fmt.Errorf("compressed size %#x exceeds %#x", bi.CompressedSize, uint64(blob.MaxCompressedOffset))
 	case bi.CICompressedSize > bi.CIUncompressedSize:
 		return fmt.Errorf("CI compressed size %d exceeds CI uncompressed size %d", bi.CICompressedSize, bi.CIUncompressedSize)
 	}
-	v2 := bi.Features&BlobFeatureChunkInfoV2 != 0
-	if bi.Features&(BlobFeatureBatch|BlobFeatureZran|BlobFeatureEncrypted) != 0 {
+	v2 := bi.Features&blob.FeatureChunkInfoV2 != 0
+	if bi.Features&(blob.FeatureBatch|blob.FeatureZran|blob.FeatureEncrypted) != 0 {
 		if !v2 {
 			return fmt.Errorf("features %#x: BATCH, ZRAN and ENCRYPTED need CHUNK_INFO_V2", bi.Features)
 		}
@@ -1217,7 +1186,7 @@ func checkBlob(bi *BlobInfo) error {
 		if want := 24 * uint64(bi.ChunkCount); bi.CIUncompressedSize != want {
 			return fmt.Errorf("CI uncompressed size %d, want 24 × %d chunks = %d", bi.CIUncompressedSize, bi.ChunkCount, want)
 		}
-	} else if bi.Features&BlobFeatureChunkdictGenerated == 0 {
+	} else if bi.Features&blob.FeatureChunkdictGenerated == 0 {
 		if want := 16 * uint64(bi.ChunkCount); bi.CIUncompressedSize != want {
 			return fmt.Errorf("CI uncompressed size %d, want 16 × %d chunks = %d", bi.CIUncompressedSize, bi.ChunkCount, want)
 		}

@@ -268,7 +268,7 @@ func (m *memSampler) report(w *os.File, res *convert.EROFSResult, elapsed time.D
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	fmt.Fprintf(w, "memstats: %d entries, %d tar bytes (%s), image %d bytes in %.2fs\n",
-		res.Entries, res.TarSize, res.Compression, res.ImageSize, elapsed.Seconds())
+		res.Entries, res.TarSize, res.Encoding, res.ImageSize, elapsed.Seconds())
 	fmt.Fprintf(w, "memstats: peak heap objects %s, heap unused %s, heap free %s, stacks %s\n",
 		mb(m.peak["/memory/classes/heap/objects:bytes"]), mb(m.peak["/memory/classes/heap/unused:bytes"]),
 		mb(m.peak["/memory/classes/heap/free:bytes"]), mb(m.peak["/memory/classes/heap/stacks:bytes"]))

@@ -211,7 +211,7 @@ func cmdBuild(args []string) int {
 		warnEmpty(src, res.Entries, fromDir)
 		if isTerminal(os.Stderr) {
 			if !fromDir {
-				what = fmt.Sprintf("%d entries, %d bytes of tar (%s)", res.Entries, res.TarSize, res.Compression)
+				what = fmt.Sprintf("%d entries, %d bytes of tar (%s)", res.Entries, res.TarSize, res.Encoding)
 			}
 			fmt.Fprintf(os.Stderr, "rafs build: %s: %s -> %d bytes in %.2fs\n", f.out, what, res.ImageSize, time.Since(start).Seconds())
 		}

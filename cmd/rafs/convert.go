@@ -17,7 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/sys/unix"
 
-	"github.com/rafs-dev/rafs/convert"
+	"github.com/rafs-dev/rafs/convert/image"
 	"github.com/rafs-dev/rafs/erofs"
 )
 
@@ -79,7 +79,7 @@ func parseConvertFlags(args []string) (*convertFlags, []string, error) {
 	fs.StringVar(&f.chunkDict, "chunk-dict", "", "Nydus image `REF` (or oci:DIR[:TAG]) whose chunks are referenced instead of stored again")
 	fs.StringVar(&f.cache, "cache", "", "keep a layer cache under `TAG` in DST's repository or layout, so layers converted before are reused")
 	fs.IntVar(&f.jobs, "jobs", 0, "convert `N` layers at a time (default: the number of CPUs, at least 2)")
-	fs.StringVar(&f.mediaType, "erofs-media-type", "containerd", "EROFS layer media `type`: containerd ("+string(convert.MediaTypeEROFSLayer)+") or spec ("+string(convert.MediaTypeEROFS)+")")
+	fs.StringVar(&f.mediaType, "erofs-media-type", "containerd", "EROFS layer media `type`: containerd ("+string(image.MediaTypeEROFSLayer)+") or spec ("+string(image.MediaTypeEROFS)+")")
 	fs.StringVar(&f.progress, "progress", "auto", "progress `mode`: bars (one per layer), plain (a summary line), none; auto is bars on a terminal, else plain")
 	fs.StringVar(&f.tmpDir, "tmpdir", "", "`directory` for converted layers until they are stored (default: the system's)")
 	fs.IntVar(&f.workers, "workers", 0, "compression `threads` per layer (default: the number of CPUs); the output does not depend on it")
@@ -105,8 +105,8 @@ func parseConvertFlags(args []string) (*convertFlags, []string, error) {
 
 // imageOptions checks the flags and returns the converter's options
 // (without the chunk dictionary, cache, push and progress functions).
-func (f *convertFlags) imageOptions() (*convert.ImageOptions, error) {
-	o := &convert.ImageOptions{Jobs: f.jobs, TempDir: f.tmpDir}
+func (f *convertFlags) imageOptions() (*image.Options, error) {
+	o := &image.Options{Jobs: f.jobs, TempDir: f.tmpDir}
 	if err := f.remoteFlags.check(); err != nil {
 		return nil, err
 	}
@@ -131,7 +131,7 @@ func (f *convertFlags) imageOptions() (*convert.ImageOptions, error) {
 		if err != nil {
 			return nil, err
 		}
-		o.Type, o.Nydus = convert.TypeNydus, *n
+		o.Type, o.Nydus = image.TypeNydus, *n
 	case "erofs":
 		if err := only("nydus", "compressor", "digester", "chunk-size", "chunk-dict"); err != nil {
 			return nil, err
@@ -142,12 +142,12 @@ func (f *convertFlags) imageOptions() (*convert.ImageOptions, error) {
 		if err != nil {
 			return nil, err
 		}
-		o.Type, o.EROFS = convert.TypeEROFS, *e
+		o.Type, o.EROFS = image.TypeEROFS, *e
 		switch f.mediaType {
 		case "containerd":
-			o.EROFSMediaType = convert.MediaTypeEROFSLayer
+			o.EROFSMediaType = image.MediaTypeEROFSLayer
 		case "spec":
-			o.EROFSMediaType = convert.MediaTypeEROFS
+			o.EROFSMediaType = image.MediaTypeEROFS
 		default:
 			return nil, fmt.Errorf("--erofs-media-type %q: want containerd or spec", f.mediaType)
 		}
@@ -168,9 +168,9 @@ func (f *convertFlags) imageOptions() (*convert.ImageOptions, error) {
 	case f.referrer && f.mergeIndex:
 		return nil, errors.New("--referrer and --merge-index exclude each other")
 	case f.referrer:
-		o.Link = convert.LinkReferrer
+		o.Link = image.LinkReferrer
 	case f.mergeIndex:
-		o.Link = convert.LinkMergeIndex
+		o.Link = image.LinkMergeIndex
 	}
 	if f.cache != "" && !tagPattern.MatchString(f.cache) {
 		return nil, fmt.Errorf("--cache %q: not a valid tag", f.cache)
@@ -188,7 +188,7 @@ func cmdConvert(args []string) int {
 	if err == flag.ErrHelp {
 		return 0
 	}
-	var opts *convert.ImageOptions
+	var opts *image.Options
 	var src, dst *location
 	if err == nil {
 		opts, err = f.imageOptions()
@@ -259,7 +259,7 @@ func checkNotSource(src, dst *location, cacheTag string) error {
 			if err != nil || len(im.Manifests) != 1 {
 				return nil
 			}
-			tag = im.Manifests[0].Annotations[convert.AnnotationImageRefName]
+			tag = im.Manifests[0].Annotations[image.AnnotationImageRefName]
 		}
 		switch {
 		case tag == "":
@@ -312,7 +312,7 @@ func checkTarget(dst *location, cacheTag string) error {
 // A signal cancels ctx through g; the Converter's temporary files, in a
 // directory of their own that a second signal removes, and what was
 // written to a layout are then removed.
-func runConvert(ctx context.Context, g *guard, f *convertFlags, opts *convert.ImageOptions, src, dst *location, stderr io.Writer) (line string, err error) {
+func runConvert(ctx context.Context, g *guard, f *convertFlags, opts *image.Options, src, dst *location, stderr io.Writer) (line string, err error) {
 	start := time.Now()
 	tmp, err := os.MkdirTemp(f.tmpDir, "rafs-convert-*")
 	if err != nil {
@@ -359,10 +359,10 @@ func runConvert(ctx context.Context, g *guard, f *convertFlags, opts *convert.Im
 		if pusher, err = remote.NewPusher(ropts...); err != nil {
 			return "", err
 		}
-		opts.Push = convert.RemotePush(pusher, dst.ref.Context())
+		opts.Push = image.RemotePush(pusher, dst.ref.Context())
 	}
 
-	var cache *convert.ImageCache
+	var cache *image.Cache
 	if f.cache != "" {
 		var prev v1.Image
 		if lt != nil {
@@ -374,7 +374,7 @@ func runConvert(ctx context.Context, g *guard, f *convertFlags, opts *convert.Im
 			}
 		}
 		if err == nil {
-			cache, err = convert.NewImageCache(prev)
+			cache, err = image.NewCache(prev)
 		}
 		if err != nil {
 			return "", fmt.Errorf("cache %s: %w", f.cache, err)
@@ -396,7 +396,7 @@ func runConvert(ctx context.Context, g *guard, f *convertFlags, opts *convert.Im
 		defer bars.stop()
 	}
 
-	conv, err := convert.NewConverter(opts)
+	conv, err := image.NewConverter(opts)
 	if err != nil {
 		return "", err
 	}
@@ -409,9 +409,9 @@ func runConvert(ctx context.Context, g *guard, f *convertFlags, opts *convert.Im
 	switch {
 	case in.idx != nil:
 		out.idx, err = conv.Index(ctx, in.idx)
-	case opts.Link == convert.LinkMergeIndex:
+	case opts.Link == image.LinkMergeIndex:
 		var idx v1.ImageIndex
-		if idx, err = convert.ImageIndexOf(in.img); err == nil {
+		if idx, err = image.IndexOf(in.img); err == nil {
 			out.idx, err = conv.Index(ctx, idx)
 		}
 	default:
@@ -547,7 +547,7 @@ func walkIndex(idx v1.ImageIndex, fn func(v1.Descriptor)) error {
 // loadChunkDict reads the Nydus image at ref for a chunk dictionary. From
 // an index it takes the Nydus manifest for the first --platform (or
 // linux/amd64).
-func loadChunkDict(ctx context.Context, ref string, f *convertFlags, platforms []v1.Platform, ropts []remote.Option) (*convert.ImageChunkDict, error) {
+func loadChunkDict(ctx context.Context, ref string, f *convertFlags, platforms []v1.Platform, ropts []remote.Option) (*image.ChunkDict, error) {
 	loc, err := parseLocation(ref, f.plainHTTP)
 	if err != nil {
 		return nil, err
@@ -557,7 +557,7 @@ func loadChunkDict(ctx context.Context, ref string, f *convertFlags, platforms [
 		return nil, err
 	}
 	if s.img != nil {
-		return convert.LoadChunkDict(s.img)
+		return image.LoadChunkDict(s.img)
 	}
 	want := v1.Platform{OS: "linux", Architecture: "amd64"}
 	if len(platforms) > 0 {
@@ -581,7 +581,7 @@ func loadChunkDict(ctx context.Context, ref string, f *convertFlags, platforms [
 		if err != nil {
 			return nil, err
 		}
-		dict, err := convert.LoadChunkDict(img)
+		dict, err := image.LoadChunkDict(img)
 		if err == nil {
 			return dict, nil
 		}
@@ -594,8 +594,8 @@ func loadChunkDict(ctx context.Context, ref string, f *convertFlags, platforms [
 }
 
 func isNydusDesc(d v1.Descriptor) bool {
-	return d.ArtifactType == convert.ArtifactTypeNydusManifest ||
-		d.Platform != nil && slices.Contains(d.Platform.OSFeatures, convert.OSFeatureNydus)
+	return d.ArtifactType == image.ArtifactTypeNydusManifest ||
+		d.Platform != nil && slices.Contains(d.Platform.OSFeatures, image.OSFeatureNydus)
 }
 
 func boolRank(b bool) int {

@@ -32,7 +32,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/rafs-dev/rafs/convert"
+	"github.com/rafs-dev/rafs/convert/image"
 	"github.com/rafs-dev/rafs/erofs"
 	"github.com/rafs-dev/rafs/rafs"
 )
@@ -273,13 +273,13 @@ func checkNydus(t *testing.T, img v1.Image) *rafs.Bootstrap {
 		t.Fatalf("%d layers, want blobs and the bootstrap", len(m.Layers))
 	}
 	for i, d := range m.Layers[:len(m.Layers)-1] {
-		if d.MediaType != convert.MediaTypeNydusBlob || d.Annotations[convert.AnnotationNydusBlob] != "true" {
+		if d.MediaType != image.MediaTypeNydusBlob || d.Annotations[image.AnnotationNydusBlob] != "true" {
 			t.Errorf("layer %d: media type %s, annotations %v", i, d.MediaType, d.Annotations)
 		}
 	}
 	last := m.Layers[len(m.Layers)-1]
-	if last.Annotations[convert.AnnotationNydusBootstrap] != "true" {
-		t.Errorf("last layer annotations %v, want %s", last.Annotations, convert.AnnotationNydusBootstrap)
+	if last.Annotations[image.AnnotationNydusBootstrap] != "true" {
+		t.Errorf("last layer annotations %v, want %s", last.Annotations, image.AnnotationNydusBootstrap)
 	}
 	zr, err := gzip.NewReader(bytes.NewReader(blobs[len(blobs)-1]))
 	if err != nil {
@@ -336,7 +336,7 @@ func checkEROFS(t *testing.T, img v1.Image, mt types.MediaType) {
 			t.Errorf("layer %d: media type %s, want %s", i, d.MediaType, mt)
 		}
 	}
-	if f, _ := cfg["os.features"].([]any); !slices.Contains(f, any(convert.OSFeatureEROFS)) {
+	if f, _ := cfg["os.features"].([]any); !slices.Contains(f, any(image.OSFeatureEROFS)) {
 		t.Errorf("config os.features %v, want erofs", cfg["os.features"])
 	}
 	fsys, err := erofs.Open(bytes.NewReader(blobs[1]))
@@ -373,7 +373,7 @@ func checkConverted(t *testing.T, typ string, img v1.Image) {
 			t.Errorf("%d layers, want 2 blobs and the bootstrap", len(m.Layers))
 		}
 	} else {
-		checkEROFS(t, img, convert.MediaTypeEROFSLayer)
+		checkEROFS(t, img, image.MediaTypeEROFSLayer)
 	}
 }
 
@@ -389,7 +389,7 @@ func layoutEntry(t *testing.T, dir, tag string) (v1.Descriptor, v1.ImageIndex) {
 		t.Fatal(err)
 	}
 	for _, d := range im.Manifests {
-		if d.Annotations[convert.AnnotationImageRefName] == tag {
+		if d.Annotations[image.AnnotationImageRefName] == tag {
 			return d, root
 		}
 	}
@@ -460,7 +460,7 @@ func TestConvertLayout(t *testing.T) {
 			}
 			root, _ := layout.ImageIndexFromPath(out)
 			im, _ := root.IndexManifest()
-			if len(im.Manifests) != 2 || im.Manifests[1].Annotations[convert.AnnotationImageRefName] != "" {
+			if len(im.Manifests) != 2 || im.Manifests[1].Annotations[image.AnnotationImageRefName] != "" {
 				t.Errorf("index.json after an untagged conversion: %+v", im.Manifests)
 			}
 			// An ambiguous layout source names its tags.
@@ -568,7 +568,7 @@ func TestConvertMergeIndex(t *testing.T) {
 				t.Fatalf("merged index %+v, want the source manifest first", im.Manifests)
 			}
 			conv := im.Manifests[1]
-			feature := map[string]string{"nydus": convert.OSFeatureNydus, "erofs": convert.OSFeatureEROFS}[typ]
+			feature := map[string]string{"nydus": image.OSFeatureNydus, "erofs": image.OSFeatureEROFS}[typ]
 			if conv.Platform == nil || conv.Platform.Architecture != "amd64" || !slices.Contains(conv.Platform.OSFeatures, feature) {
 				t.Errorf("converted entry platform %+v, want amd64 with os.features %s", conv.Platform, feature)
 			}
@@ -629,14 +629,14 @@ func TestConvertPlatform(t *testing.T) {
 		t.Fatalf("%d manifests, want the arm64 one", len(im.Manifests))
 	}
 	p := im.Manifests[0].Platform
-	if p == nil || p.Architecture != "arm64" || !slices.Contains(p.OSFeatures, convert.OSFeatureEROFS) {
+	if p == nil || p.Architecture != "arm64" || !slices.Contains(p.OSFeatures, image.OSFeatureEROFS) {
 		t.Errorf("platform %+v, want arm64 with os.features erofs", p)
 	}
 	img, _ := idx.Image(im.Manifests[0].Digest)
 	if cf, _ := img.ConfigFile(); cf.Architecture != "arm64" {
 		t.Errorf("config architecture %s", cf.Architecture)
 	}
-	checkEROFS(t, img, convert.MediaTypeEROFSLayer)
+	checkEROFS(t, img, image.MediaTypeEROFSLayer)
 
 	// All platforms: two images, whose layers are the same, converted once.
 	line, stderr = mustRun(t, "convert", "--plain-http", "--type", "erofs", "--erofs-media-type", "spec", "--progress", "plain", src, dst+"-all")
@@ -654,7 +654,7 @@ func TestConvertPlatform(t *testing.T) {
 	}
 	for _, d := range im.Manifests {
 		img, _ := idx.Image(d.Digest)
-		checkEROFS(t, img, convert.MediaTypeEROFS)
+		checkEROFS(t, img, image.MediaTypeEROFS)
 	}
 
 	// A platform the index does not have, and a single image that is not
@@ -715,7 +715,7 @@ func TestConvertCache(t *testing.T) {
 		if !strings.HasPrefix(stderr, "converted 0 layers (2 cached)") {
 			t.Errorf("second run: %q", stderr)
 		}
-		checkEROFS(t, remoteImage(t, dst), convert.MediaTypeEROFSLayer)
+		checkEROFS(t, remoteImage(t, dst), image.MediaTypeEROFSLayer)
 		remoteImage(t, host+"/conv:rafs-cache")
 	})
 }
@@ -877,10 +877,10 @@ func TestConvertProgressBars(t *testing.T) {
 	b := newLayerBars(&buf, time.Hour)
 	h1 := sha([]byte("one"))
 	h2 := sha([]byte("two"))
-	b.update(convert.LayerProgress{Source: h1, Size: 4e6, Read: 1e6, Written: 5e5})
-	b.update(convert.LayerProgress{Source: h2, Size: 2e6, Read: 2e6, Written: 3e6, Done: true, Cached: true})
+	b.update(image.LayerProgress{Source: h1, Size: 4e6, Read: 1e6, Written: 5e5})
+	b.update(image.LayerProgress{Source: h2, Size: 2e6, Read: 2e6, Written: 3e6, Done: true, Cached: true})
 	b.redraw()
-	b.update(convert.LayerProgress{Source: h1, Size: 4e6, Read: 4e6, Written: 2e6, Done: true})
+	b.update(image.LayerProgress{Source: h1, Size: 4e6, Read: 4e6, Written: 2e6, Done: true})
 	b.stop()
 	s := buf.String()
 	for _, want := range []string{
@@ -898,7 +898,7 @@ func TestConvertProgressBars(t *testing.T) {
 	if strings.Count(stderr, " done\n") < 2 || !strings.Contains(stderr, "converted 2 layers") {
 		t.Errorf("--progress bars wrote %q", stderr)
 	}
-	if s := summaryLine(convert.Stats{Layers: 1, Cached: 3, BytesIn: 12345678, BytesOut: 5e6}, 2, 1500*time.Millisecond); s != "converted 1 layer (3 cached) of 2 images: 12.35 MB in, 5.00 MB out, in 1.5 s" {
+	if s := summaryLine(image.Stats{Layers: 1, Cached: 3, BytesIn: 12345678, BytesOut: 5e6}, 2, 1500*time.Millisecond); s != "converted 1 layer (3 cached) of 2 images: 12.35 MB in, 5.00 MB out, in 1.5 s" {
 		t.Errorf("summary %q", s)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rafs-dev/rafs/blob"
 	"github.com/rafs-dev/rafs/erofs"
 	"github.com/rafs-dev/rafs/rafs"
 )
@@ -269,7 +270,7 @@ func TestNydusBuildFlags(t *testing.T) {
 			t.Fatalf("exit code %d", code)
 		}
 		b := readBoot(t, boot)
-		if b.ChunkSize != 0x10000 || b.Blobs[0].Compressor != rafs.CompressorLZ4Block || b.Blobs[0].Digester != rafs.DigesterSHA256 ||
+		if b.ChunkSize != 0x10000 || b.Blobs[0].Compressor != blob.CompressorLZ4Block || b.Blobs[0].Digester != blob.DigesterSHA256 ||
 			b.Flags&(rafs.FlagCompressionLZ4|rafs.FlagHashSHA256) != rafs.FlagCompressionLZ4|rafs.FlagHashSHA256 {
 			t.Errorf("chunk size %#x, blob %+v, flags %#x", b.ChunkSize, b.Blobs[0], b.Flags)
 		}

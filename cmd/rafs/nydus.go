@@ -197,7 +197,7 @@ func cmdBuildNydus(args []string) int {
 		fmt.Println(res.Blob.ID)
 		if isTerminal(os.Stderr) {
 			fmt.Fprintf(os.Stderr, "rafs build: %s: %d entries, %d bytes of tar (%s) -> %d bytes, %d chunks (%d from the dictionary) in %.2fs\n",
-				f.out, res.Entries, res.TarSize, res.Compression, res.Blob.Size, res.Blob.ChunkCount, res.DictChunks, time.Since(start).Seconds())
+				f.out, res.Entries, res.TarSize, res.Encoding, res.Blob.Size, res.Blob.ChunkCount, res.DictChunks, time.Since(start).Seconds())
 		}
 	}
 	return 0
@@ -241,7 +241,7 @@ func (f *nydusBuildFlags) options() (*convert.NydusOptions, error) {
 		return nil, fmt.Errorf("--digester %q: want blake3 or sha256", f.digester)
 	}
 	cs, err := strconv.ParseUint(f.chunkSize, 0, 32)
-	if err != nil || cs < blob.MinChunkSize || cs > blob.MaxChunkSize || cs&(cs-1) != 0 {
+	if err != nil || !blob.ValidChunkSize(cs) {
 		return nil, fmt.Errorf("--chunk-size %q: want a power of two from 0x1000 to 0x1000000", f.chunkSize)
 	}
 	o.ChunkSize = int(cs)

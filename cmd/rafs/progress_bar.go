@@ -11,7 +11,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sys/unix"
 
-	"github.com/rafs-dev/rafs/convert"
+	"github.com/rafs-dev/rafs/convert/image"
 )
 
 // isTTY reports whether f is a terminal.
@@ -29,7 +29,7 @@ type layerBars struct {
 
 	mu     sync.Mutex
 	order  []v1.Hash
-	layers map[v1.Hash]convert.LayerProgress
+	layers map[v1.Hash]image.LayerProgress
 	drawn  int  // lines drawn by the last redraw
 	dirty  bool // changed since the last redraw
 
@@ -40,7 +40,7 @@ type layerBars struct {
 
 // newLayerBars starts redrawing on out every interval; stop ends it.
 func newLayerBars(out io.Writer, interval time.Duration) *layerBars {
-	b := &layerBars{out: out, layers: map[v1.Hash]convert.LayerProgress{}, done: make(chan struct{})}
+	b := &layerBars{out: out, layers: map[v1.Hash]image.LayerProgress{}, done: make(chan struct{})}
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
@@ -58,9 +58,9 @@ func newLayerBars(out io.Writer, interval time.Duration) *layerBars {
 	return b
 }
 
-// update records a layer's progress (a convert.ImageOptions.Progress
+// update records a layer's progress (an image.Options.Progress
 // function; safe for concurrent use).
-func (b *layerBars) update(p convert.LayerProgress) {
+func (b *layerBars) update(p image.LayerProgress) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	old, seen := b.layers[p.Source]
@@ -115,7 +115,7 @@ func shortDigest(h v1.Hash) string {
 // mb formats a byte count in megabytes (10^6 bytes).
 func mb(n int64) string { return fmt.Sprintf("%.1f", float64(n)/1e6) }
 
-func barLine(p convert.LayerProgress) string {
+func barLine(p image.LayerProgress) string {
 	const width = 24
 	frac := 0.0
 	switch {
@@ -141,7 +141,7 @@ func barLine(p convert.LayerProgress) string {
 }
 
 // summaryLine is the line rafs convert prints when it is done.
-func summaryLine(s convert.Stats, images int, elapsed time.Duration) string {
+func summaryLine(s image.Stats, images int, elapsed time.Duration) string {
 	return fmt.Sprintf("converted %s (%d cached) of %s: %.2f MB in, %.2f MB out, in %.1f s",
 		plural(s.Layers, "layer"), s.Cached, plural(images, "image"), float64(s.BytesIn)/1e6, float64(s.BytesOut)/1e6, elapsed.Seconds())
 }

@@ -27,7 +27,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
-	"github.com/rafs-dev/rafs/convert"
+	"github.com/rafs-dev/rafs/convert/image"
 )
 
 // layoutPrefix marks an OCI layout location: oci:DIR[:TAG].
@@ -155,7 +155,7 @@ func (l *location) read(ctx context.Context, ropts []remote.Option) (source, err
 		}
 		// A layout's blobs are read unchecked by go-containerregistry:
 		// check each one against the descriptor it is reached by.
-		root = convert.VerifyIndex(root)
+		root = image.VerifyIndex(root)
 		d, err := pickEntry(root, l.tag)
 		if err != nil {
 			return source{}, fmt.Errorf("%s: %w", l, err)
@@ -203,7 +203,7 @@ func pickEntry(root v1.ImageIndex, tag string) (v1.Descriptor, error) {
 		}
 		var tags []string
 		for _, d := range im.Manifests {
-			if t := d.Annotations[convert.AnnotationImageRefName]; t != "" {
+			if t := d.Annotations[image.AnnotationImageRefName]; t != "" {
 				tags = append(tags, t)
 			} else {
 				tags = append(tags, "(untagged "+d.Digest.String()+")")
@@ -212,7 +212,7 @@ func pickEntry(root v1.ImageIndex, tag string) (v1.Descriptor, error) {
 		return v1.Descriptor{}, fmt.Errorf("the layout has %d images; name one with oci:DIR:TAG (tags: %s)", len(im.Manifests), strings.Join(tags, ", "))
 	}
 	for _, d := range slices.Backward(im.Manifests) {
-		if d.Annotations[convert.AnnotationImageRefName] == tag {
+		if d.Annotations[image.AnnotationImageRefName] == tag {
 			return d, nil
 		}
 	}
@@ -265,13 +265,13 @@ func (t *layoutTarget) lookup(tag string) (v1.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", t.loc, err)
 	}
-	root = convert.VerifyIndex(root)
+	root = image.VerifyIndex(root)
 	im, err := root.IndexManifest()
 	if err != nil {
 		return nil, err
 	}
 	for _, d := range slices.Backward(im.Manifests) {
-		if d.Annotations[convert.AnnotationImageRefName] == tag {
+		if d.Annotations[image.AnnotationImageRefName] == tag {
 			if !d.MediaType.IsImage() {
 				return nil, fmt.Errorf("%s: %q is not an image manifest", t.loc, tag)
 			}
@@ -403,15 +403,15 @@ func withEntry(ii v1.ImageIndex, e taggedSource) (v1.ImageIndex, error) {
 	}
 	var m match.Matcher
 	if e.tag != "" {
-		m = match.Annotation(convert.AnnotationImageRefName, e.tag)
+		m = match.Annotation(image.AnnotationImageRefName, e.tag)
 		if desc.Annotations == nil {
 			desc.Annotations = map[string]string{}
 		}
-		desc.Annotations[convert.AnnotationImageRefName] = e.tag
+		desc.Annotations[image.AnnotationImageRefName] = e.tag
 	} else {
 		dg := desc.Digest
 		m = func(d v1.Descriptor) bool {
-			_, tagged := d.Annotations[convert.AnnotationImageRefName]
+			_, tagged := d.Annotations[image.AnnotationImageRefName]
 			return !tagged && d.Digest == dg
 		}
 	}

@@ -19,14 +19,15 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/rafs-dev/rafs/convert"
+	"github.com/rafs-dev/rafs/convert/image"
 	"github.com/rafs-dev/rafs/erofs"
 )
 
 // layerConvertFunc is the glue a containerd user writes to convert layers
 // with rafs: a converter.ConvertFunc that reads the layer from the
-// content store, converts it with convert.ConvertLayer into a content
+// content store, converts it with image.ConvertLayer into a content
 // writer, and commits it labelled with its diff ID.
-func layerConvertFunc(opts *convert.ImageOptions) converter.ConvertFunc {
+func layerConvertFunc(opts *image.Options) converter.ConvertFunc {
 	return func(ctx context.Context, cs content.Store, desc ocispec.Descriptor) (*ocispec.Descriptor, error) {
 		if !images.IsLayerType(desc.MediaType) {
 			return nil, nil
@@ -41,11 +42,11 @@ func layerConvertFunc(opts *convert.ImageOptions) converter.ConvertFunc {
 			return nil, err
 		}
 		defer w.Close()
-		out, err := convert.ConvertLayer(ctx, desc, content.NewReader(ra), w, opts)
+		out, err := image.ConvertLayer(ctx, desc, content.NewReader(ra), w, opts)
 		if err != nil {
 			return nil, err
 		}
-		labels := map[string]string{convert.AnnotationUncompressed: out.Annotations[convert.AnnotationUncompressed]}
+		labels := map[string]string{image.AnnotationUncompressed: out.Annotations[image.AnnotationUncompressed]}
 		if err := w.Commit(ctx, out.Size, out.Digest, content.WithLabels(labels)); err != nil {
 			return nil, err
 		}
@@ -114,13 +115,13 @@ func readJSON(t *testing.T, cs content.Store, d ocispec.Descriptor, v any) {
 
 // TestContainerdConverter converts an image in a containerd content store
 // with containerd's own image converter (DefaultIndexConvertFunc) calling
-// convert.ConvertLayer for each layer: the new manifest must list the
+// image.ConvertLayer for each layer: the new manifest must list the
 // converted layers, its config their diff IDs, and each EROFS layer must
 // hold its tar's files.
 func TestContainerdConverter(t *testing.T) {
 	ctx := context.Background()
 	tars := stackTars(t)
-	for _, typ := range []convert.ImageType{convert.TypeEROFS, convert.TypeNydus} {
+	for _, typ := range []image.Type{image.TypeEROFS, image.TypeNydus} {
 		t.Run(string(typ), func(t *testing.T) {
 			cs, err := local.NewLabeledStore(t.TempDir(), &labelStore{m: map[digest.Digest]map[string]string{}})
 			if err != nil {
@@ -145,7 +146,7 @@ func TestContainerdConverter(t *testing.T) {
 			})
 			manDesc := writeBlob(t, cs, ocispec.MediaTypeImageManifest, man)
 
-			conv := converter.DefaultIndexConvertFunc(layerConvertFunc(&convert.ImageOptions{Type: typ, TempDir: t.TempDir()}), false, platforms.All)
+			conv := converter.DefaultIndexConvertFunc(layerConvertFunc(&image.Options{Type: typ, TempDir: t.TempDir()}), false, platforms.All)
 			newDesc, err := conv(ctx, cs, manDesc)
 			if err != nil {
 				t.Fatal(err)
@@ -169,8 +170,8 @@ func TestContainerdConverter(t *testing.T) {
 					t.Fatal(err)
 				}
 				switch typ {
-				case convert.TypeEROFS:
-					if l.MediaType != string(convert.MediaTypeEROFSLayer) {
+				case image.TypeEROFS:
+					if l.MediaType != string(image.MediaTypeEROFSLayer) {
 						t.Errorf("layer %d media type %s", i, l.MediaType)
 					}
 					fsys, err := erofs.Open(ra)
@@ -183,8 +184,8 @@ func TestContainerdConverter(t *testing.T) {
 							t.Errorf("layer 0: etc/config reads %d bytes, %v", len(got), err)
 						}
 					}
-				case convert.TypeNydus:
-					if l.MediaType != string(convert.MediaTypeNydusBlob) || l.Annotations[convert.AnnotationNydusBlob] != "true" {
+				case image.TypeNydus:
+					if l.MediaType != string(image.MediaTypeNydusBlob) || l.Annotations[image.AnnotationNydusBlob] != "true" {
 						t.Errorf("layer %d: %s %v", i, l.MediaType, l.Annotations)
 					}
 					boot, id, err := convert.ReadNydusLayer(ra, ra.Size())

@@ -108,7 +108,7 @@ func TestConvertedLayers(t *testing.T) {
 			for _, e := range r.TOC() {
 				data, te := mustUnpack(t, b, e.Name)
 				if te == nil {
-					t.Fatalf("%s: not found through the ToC", e.Name)
+					t.Fatalf("%s: not found through the TOC", e.Name)
 				}
 				compareTOCEntry(t, te, &e)
 				want, err := r.Section(e.Name)

@@ -135,7 +135,7 @@ func buildLayer(t *testing.T, cfg config) *layer {
 		t.Fatal(err)
 	}
 	l := &layer{cfg: cfg, files: map[string][]byte{}}
-	written := map[*rafs.Node][]*blob.Chunk{}
+	written := map[*rafs.Node][]*blob.StoredChunk{}
 	byPath := map[string]*rafs.Node{}
 	for _, s := range specs {
 		data := fileContent(s.kind, s.size, s.seed)
@@ -169,61 +169,24 @@ func buildLayer(t *testing.T, cfg config) *layer {
 		l.files["usr/bin/tool-hardlink"] = l.files["usr/bin/tool"]
 	}
 	root.Children = append(root.Children, &rafs.Node{
-		Name: "link", Mode: erofs.ModeSymlink | 0o777, Target: "usr/bin/tool", Mtime: 1700000000,
+		Name: "link", Mode: erofs.ModeSymlink | 0o777, Linkname: "usr/bin/tool", Mtime: 1700000000,
 	})
 
-	flags := rafs.FlagExplicitUIDGID | rafs.FlagInlinedChunkDigest | rafs.FlagEncryptionNone
-	switch cfg.compressor {
-	case blob.CompressorZstd:
-		flags |= rafs.FlagCompressionZstd
-	case blob.CompressorLZ4Block:
-		flags |= rafs.FlagCompressionLZ4
-	case blob.CompressorNone:
-		flags |= rafs.FlagCompressionNone
-	}
-	switch cfg.digester {
-	case blob.DigesterBlake3:
-		flags |= rafs.FlagHashBlake3
-	case blob.DigesterSHA256:
-		flags |= rafs.FlagHashSHA256
-	}
+	flags := rafs.FlagExplicitUIDGID | rafs.FlagInlinedChunkDigest | rafs.FlagEncryptionNone |
+		rafs.AlgorithmFlags(cfg.compressor, cfg.digester)
 	l.model = &rafs.Bootstrap{ChunkSize: uint32(cs), Flags: flags, Root: root}
 
 	info, err := w.Finish(func(data *blob.Info) ([]byte, error) {
 		if data.ChunkCount > 0 {
 			// The per-layer blob-table entry of an inline bootstrap
 			// (rafs-format §3.8): placeholder id, size before the
-			// bootstrap, no ToC digest.
-			l.model.Blobs = []rafs.BlobInfo{{
-				ID:                 strings.Repeat("x", 64),
-				ChunkCount:         data.ChunkCount,
-				Compressor:         rafs.Compressor(data.Compressor),
-				Digester:           rafs.Digester(data.Digester),
-				Features:           uint32(data.Features),
-				CompressedSize:     data.CompressedSize,
-				UncompressedSize:   data.UncompressedSize,
-				CIOffset:           data.CIOffset,
-				CICompressedSize:   data.CICompressedSize,
-				CIUncompressedSize: data.CIUncompressedSize,
-				CICompressor:       rafs.Compressor(data.CICompressor),
-			}}
+			// bootstrap, no TOC digest.
+			l.model.Blobs = []rafs.BlobInfo{rafs.NewBlobInfo(strings.Repeat("x", 64), data)}
 		}
 		for n, chunks := range written {
 			n.Chunks = n.Chunks[:0]
 			for i, c := range chunks {
-				rc := rafs.Chunk{
-					Digest:             c.Digest,
-					BlobIndex:          0,
-					CompressedOffset:   c.CompressedOffset,
-					CompressedSize:     c.CompressedSize,
-					UncompressedOffset: c.UncompressedOffset,
-					UncompressedSize:   c.UncompressedSize,
-					FileOffset:         uint64(i) * uint64(cs),
-					Index:              c.Index,
-				}
-				if c.Compressed {
-					rc.Flags |= rafs.ChunkFlagCompressed
-				}
+				rc := rafs.NewChunkRecord(c, 0, uint64(i)*uint64(cs))
 				if cfg.ciV2 {
 					rc.Flags |= rafs.ChunkFlagHasCRC32
 					rc.CRC32 = c.CRC32
@@ -261,7 +224,7 @@ func treeListing(t *testing.T, b *rafs.Bootstrap) string {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		fmt.Fprintf(&s, "%s mode=%o uid=%d gid=%d mtime=%d.%d size=%d target=%q", path, n.Mode, n.UID, n.GID, n.Mtime, n.MtimeNsec, n.Size, n.Target)
+		fmt.Fprintf(&s, "%s mode=%o uid=%d gid=%d mtime=%d.%d size=%d target=%q", path, n.Mode, n.UID, n.GID, n.Mtime, n.MtimeNsec, n.Size, n.Linkname)
 		for _, k := range keys {
 			fmt.Fprintf(&s, " %s=%x", k, n.Xattrs[k])
 		}

@@ -42,7 +42,7 @@ func mustUnpack(t *testing.T, b []byte, name string) ([]byte, *converter.TOCEntr
 }
 
 func TestSectionNamesAndFlags(t *testing.T) {
-	// The names and ToC compression flags both sides use must agree.
+	// The names and TOC compression flags both sides use must agree.
 	for _, c := range []struct{ theirs, ours string }{
 		{converter.EntryBlob, blob.SectionData},
 		{converter.EntryBootstrap, blob.SectionBootstrap},
@@ -63,7 +63,7 @@ func TestSectionNamesAndFlags(t *testing.T) {
 		{converter.CompressorLz4Block, blob.TOCCompressionLZ4Block},
 	} {
 		if c.theirs != uint32(c.ours) {
-			t.Errorf("ToC flag: nydus-snapshotter %#x, blob %#x", c.theirs, uint32(c.ours))
+			t.Errorf("TOC flag: nydus-snapshotter %#x, blob %#x", c.theirs, uint32(c.ours))
 		}
 	}
 }
@@ -94,21 +94,21 @@ func checkLayer(t *testing.T, l *layer) {
 		wantNames = []string{blob.SectionBootstrap}
 	}
 	if len(ours) != len(wantNames) {
-		t.Fatalf("our ToC has %d entries, want %v", len(ours), wantNames)
+		t.Fatalf("our TOC has %d entries, want %v", len(ours), wantNames)
 	}
 
-	// 1. Every ToC entry, through the ToC path of UnpackEntry: the entry
+	// 1. Every TOC entry, through the TOC path of UnpackEntry: the entry
 	// it returns must equal ours field by field, and the bytes it writes
 	// must be the decoded section (what blob.Reader.Section returns) with
 	// the entry's size and SHA-256.
 	extracted := map[string][]byte{}
 	for i, e := range ours {
 		if e.Name != wantNames[i] {
-			t.Errorf("our ToC entry %d is %q, want %q", i, e.Name, wantNames[i])
+			t.Errorf("our TOC entry %d is %q, want %q", i, e.Name, wantNames[i])
 		}
 		data, te := mustUnpack(t, b, e.Name)
 		if te == nil {
-			t.Fatalf("%s: UnpackEntry found it by tar header, not by ToC", e.Name)
+			t.Fatalf("%s: UnpackEntry found it by tar header, not by TOC", e.Name)
 		}
 		compareTOCEntry(t, te, &e)
 		if c, err := te.GetCompressor(); err != nil {
@@ -168,31 +168,31 @@ func checkLayer(t *testing.T, l *layer) {
 		t.Errorf("flags read back %#x, wrote %#x", got.Flags, l.model.Flags)
 	}
 
-	// 3. The ToC itself is not an entry of the ToC, so UnpackEntry falls
+	// 3. The TOC itself is not an entry of the TOC, so UnpackEntry falls
 	// back to walking tar headers: it must find the 128-byte entries, and
 	// nydus-snapshotter's TOCEntry (binary.Read, little endian) must decode
 	// them as blob.DecodeTOCEntry does.
 	toc, te := mustUnpack(t, b, blob.SectionTOC)
 	if te != nil {
-		t.Errorf("rafs.blob.toc: UnpackEntry returned a ToC entry %+v", te)
+		t.Errorf("rafs.blob.toc: UnpackEntry returned a TOC entry %+v", te)
 	}
 	tocStart := len(b) - int(l.info.TOCSize)
 	if !bytes.Equal(toc, b[tocStart:len(b)-blob.TarHeaderSize]) {
 		t.Fatalf("rafs.blob.toc: extracted %d bytes, want the %d entry bytes at %d", len(toc), int(l.info.TOCSize)-blob.TarHeaderSize, tocStart)
 	}
 	if d := sha256.Sum256(b[tocStart:]); d != l.info.TOCDigest {
-		t.Errorf("ToC digest: Info %x, sha256(entries ‖ header) %x", l.info.TOCDigest, d)
+		t.Errorf("TOC digest: Info %x, sha256(entries ‖ header) %x", l.info.TOCDigest, d)
 	}
 	for i := 0; i < len(toc)/blob.TOCEntrySize; i++ {
 		raw := toc[i*blob.TOCEntrySize : (i+1)*blob.TOCEntrySize]
 		var e converter.TOCEntry
 		if err := binary.Read(bytes.NewReader(raw), binary.LittleEndian, &e); err != nil {
-			t.Fatalf("ToC entry %d: %v", i, err)
+			t.Fatalf("TOC entry %d: %v", i, err)
 		}
 		ourEntry := blob.DecodeTOCEntry(raw)
 		compareTOCEntry(t, &e, &ourEntry)
 		if !bytes.Equal(raw[binary.Size(e):], make([]byte, blob.TOCEntrySize-binary.Size(e))) {
-			t.Errorf("ToC entry %d: bytes %d..127 (not read by nydus-snapshotter) are not zero: %x", i, binary.Size(e), raw[binary.Size(e):])
+			t.Errorf("TOC entry %d: bytes %d..127 (not read by nydus-snapshotter) are not zero: %x", i, binary.Size(e), raw[binary.Size(e):])
 		}
 	}
 
@@ -223,7 +223,7 @@ func checkDataSections(t *testing.T, l *layer, r *blob.Reader, extracted map[str
 	b, info := l.blob, l.info
 
 	// image.blob: the chunk data at offset 0, what the snapshotter's
-	// Unpack hands nydus-image as the blob file; its ToC digest covers
+	// Unpack hands nydus-image as the blob file; its TOC digest covers
 	// the data and the image.blob tar header.
 	data := extracted[blob.SectionData]
 	if uint64(len(data)) != info.DataSize || !bytes.Equal(data, b[:info.DataSize]) {
@@ -363,7 +363,7 @@ func checkDataSections(t *testing.T, l *layer, r *blob.Reader, extracted map[str
 	}
 }
 
-// compareTOCEntry compares nydus-snapshotter's decoding of a ToC entry
+// compareTOCEntry compares nydus-snapshotter's decoding of a TOC entry
 // with ours.
 func compareTOCEntry(t *testing.T, theirs *converter.TOCEntry, ours *blob.TOCEntry) {
 	t.Helper()
@@ -372,29 +372,29 @@ func compareTOCEntry(t *testing.T, theirs *converter.TOCEntry, ours *blob.TOCEnt
 		theirs.GetCompressedOffset() != ours.CompressedOffset ||
 		theirs.GetCompressedSize() != ours.CompressedSize ||
 		theirs.GetUncompressedSize() != ours.UncompressedSize {
-		t.Errorf("ToC entry: nydus-snapshotter %s flags %#x %s %d+%d (%d); blob %s flags %#x %x %d+%d (%d)",
+		t.Errorf("TOC entry: nydus-snapshotter %s flags %#x %s %d+%d (%d); blob %s flags %#x %x %d+%d (%d)",
 			theirs.GetName(), theirs.Flags, theirs.GetUncompressedDigest(), theirs.CompressedOffset, theirs.CompressedSize, theirs.UncompressedSize,
 			ours.Name, uint32(ours.Flags), ours.Digest, ours.CompressedOffset, ours.CompressedSize, ours.UncompressedSize)
 	}
 	if theirs.Reserved1 != 0 || theirs.Reserved2 != [len(theirs.Reserved2)]byte{} {
-		t.Errorf("ToC entry %s: reserved fields not zero: %#x %x", ours.Name, theirs.Reserved1, theirs.Reserved2)
+		t.Errorf("TOC entry %s: reserved fields not zero: %#x %x", ours.Name, theirs.Reserved1, theirs.Reserved2)
 	}
 	want, err := ours.Flags.Compressor()
 	if err != nil {
-		t.Errorf("ToC entry %s: %v", ours.Name, err)
+		t.Errorf("TOC entry %s: %v", ours.Name, err)
 	}
 	if c, err := theirs.GetCompressor(); err != nil {
-		t.Errorf("ToC entry %s: GetCompressor: %v", ours.Name, err)
+		t.Errorf("TOC entry %s: GetCompressor: %v", ours.Name, err)
 	} else if map[uint32]blob.Compressor{converter.CompressorNone: blob.CompressorNone, converter.CompressorZstd: blob.CompressorZstd,
 		converter.CompressorLz4Block: blob.CompressorLZ4Block}[c] != want {
-		t.Errorf("ToC entry %s: compressor %#x, ours %s", ours.Name, c, want)
+		t.Errorf("TOC entry %s: compressor %#x, ours %s", ours.Name, c, want)
 	}
 }
 
-// TestTarHeaderFallback removes the ToC from our blobs so that UnpackEntry
+// TestTarHeaderFallback removes the TOC from our blobs so that UnpackEntry
 // finds every section by walking the tar headers backwards (its path for
-// blobs without a ToC), and compares what it finds with blob.Reader's
-// sections. It also checks the legacy layout (no ToC, raw bootstrap).
+// blobs without a TOC), and compares what it finds with blob.Reader's
+// sections. It also checks the legacy layout (no TOC, raw bootstrap).
 func TestTarHeaderFallback(t *testing.T) {
 	for _, cfg := range configs {
 		t.Run(cfg.name, func(t *testing.T) {
@@ -406,10 +406,10 @@ func TestTarHeaderFallback(t *testing.T) {
 			noTOC := l.blob[:len(l.blob)-int(l.info.TOCSize)]
 			r, err := blob.Open(bytes.NewReader(noTOC), int64(len(noTOC)))
 			if err != nil {
-				t.Fatalf("blob.Open without ToC: %v", err)
+				t.Fatalf("blob.Open without TOC: %v", err)
 			}
 			if _, _, err := unpack(noTOC, blob.SectionTOC); !errors.Is(err, converter.ErrNotFound) {
-				t.Errorf("rafs.blob.toc in a blob without ToC: err %v, want ErrNotFound", err)
+				t.Errorf("rafs.blob.toc in a blob without TOC: err %v, want ErrNotFound", err)
 			}
 			// Through tar headers UnpackEntry returns a section's stored
 			// bytes: for blob.meta the stored CI and the CI header.
@@ -421,11 +421,11 @@ func TestTarHeaderFallback(t *testing.T) {
 				names[s.Name] = true
 				data, te := mustUnpack(t, noTOC, s.Name)
 				if te != nil {
-					t.Errorf("%s: UnpackEntry returned a ToC entry without a ToC", s.Name)
+					t.Errorf("%s: UnpackEntry returned a TOC entry without a TOC", s.Name)
 				}
 				fs, ok := full.Lookup(s.Name)
 				if !ok {
-					t.Fatalf("%s: not in the blob with ToC", s.Name)
+					t.Fatalf("%s: not in the blob with TOC", s.Name)
 				}
 				start, end := fs.Offset, fs.Offset+fs.Size
 				if s.Name == blob.SectionMeta {
@@ -435,9 +435,9 @@ func TestTarHeaderFallback(t *testing.T) {
 					t.Errorf("%s: tar-header walk found %d bytes, want the %d stored bytes at %d", s.Name, len(data), end-start, start)
 				}
 				// blob.Reader models blob.meta as the stored CI only (as
-				// the ToC does), the CI header as a section of its own.
+				// the TOC does), the CI header as a section of its own.
 				if s.Offset != fs.Offset || s.Size != fs.Size {
-					t.Errorf("%s: blob.Reader without ToC says %d+%d, with ToC %d+%d", s.Name, s.Offset, s.Size, fs.Offset, fs.Size)
+					t.Errorf("%s: blob.Reader without TOC says %d+%d, with TOC %d+%d", s.Name, s.Offset, s.Size, fs.Offset, fs.Size)
 				}
 			}
 			want := map[string]bool{blob.SectionBootstrap: true}
@@ -445,9 +445,9 @@ func TestTarHeaderFallback(t *testing.T) {
 				want = map[string]bool{blob.SectionData: true, blob.SectionMeta: true, blob.SectionDigest: true, blob.SectionBootstrap: true}
 			}
 			if fmt.Sprint(names) != fmt.Sprint(want) {
-				t.Errorf("sections without ToC: %v, want %v", names, want)
+				t.Errorf("sections without TOC: %v, want %v", names, want)
 			}
-			// The stored bootstrap is zstd (or raw) as the ToC entry says.
+			// The stored bootstrap is zstd (or raw) as the TOC entry says.
 			stored, _ := mustUnpack(t, noTOC, blob.SectionBootstrap)
 			bs, _ := full.Lookup(blob.SectionBootstrap)
 			if bs.Compressor == blob.CompressorZstd {
@@ -465,7 +465,7 @@ func TestTarHeaderFallback(t *testing.T) {
 			}
 
 			// Legacy layout (--blob-inline-meta without blob-toc): the
-			// same sections, raw bootstrap, no ToC.
+			// same sections, raw bootstrap, no TOC.
 			legacy := append([]byte(nil), l.blob[:bs.Offset]...)
 			legacy = append(legacy, l.bootstrap...)
 			var hdr [blob.TarHeaderSize]byte
@@ -544,7 +544,7 @@ func TestTarHeadersParse(t *testing.T) {
 			bad := append([]byte(nil), l.blob...)
 			bad[len(bad)-blob.TarHeaderSize+148]++
 			if _, _, err := unpack(bad, blob.SectionBootstrap); err == nil {
-				t.Error("UnpackEntry accepted a blob whose ToC tar header has a bad checksum")
+				t.Error("UnpackEntry accepted a blob whose TOC tar header has a bad checksum")
 			}
 			bs, _ := r.Lookup(blob.SectionBootstrap)
 			bad = append([]byte(nil), l.blob[:len(l.blob)-int(l.info.TOCSize)]...)

@@ -1,13 +1,15 @@
 //go:build linux
 
-package convert_test
+package image_test
 
 import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -25,9 +27,10 @@ import (
 
 	"github.com/rafs-dev/rafs/blob"
 	"github.com/rafs-dev/rafs/convert"
+	"github.com/rafs-dev/rafs/convert/image"
+	"github.com/rafs-dev/rafs/convert/image/internal/registrytest"
 	"github.com/rafs-dev/rafs/convert/internal/fstree"
 	"github.com/rafs-dev/rafs/convert/internal/mounttest"
-	"github.com/rafs-dev/rafs/convert/internal/registrytest"
 	"github.com/rafs-dev/rafs/convert/internal/tartest"
 	"github.com/rafs-dev/rafs/rafs"
 )
@@ -78,16 +81,16 @@ func imageOf(t testing.TB, arch string, layers ...[]byte) testImage {
 // adds hard links and xattrs.
 func debianStack(t testing.TB, base []byte) [][]byte {
 	mt := time.Unix(1700000000, 5)
-	dir := func(name string, mode int64, x map[string]string) tarEntry {
-		return tarEntry{hdr: tar.Header{Name: name, Typeflag: tar.TypeDir, Mode: mode, ModTime: mt, PAXRecords: xattrs(x), Format: tar.FormatPAX}}
+	dir := func(name string, mode int64, x map[string]string) tartest.Entry {
+		return tartest.Entry{Header: tar.Header{Name: name, Typeflag: tar.TypeDir, Mode: mode, ModTime: mt, PAXRecords: tartest.PAXXattrs(x), Format: tar.FormatPAX}}
 	}
-	file := func(name string, mode int64, data []byte, x map[string]string) tarEntry {
-		return tarEntry{hdr: tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: mode, ModTime: mt, PAXRecords: xattrs(x), Format: tar.FormatPAX}, data: string(data)}
+	file := func(name string, mode int64, data []byte, x map[string]string) tartest.Entry {
+		return tartest.Entry{Header: tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: mode, ModTime: mt, PAXRecords: tartest.PAXXattrs(x), Format: tar.FormatPAX}, Data: data}
 	}
-	link := func(name, target string) tarEntry {
-		return tarEntry{hdr: tar.Header{Name: name, Typeflag: tar.TypeLink, Linkname: target, ModTime: mt}}
+	link := func(name, target string) tartest.Entry {
+		return tartest.Entry{Header: tar.Header{Name: name, Typeflag: tar.TypeLink, Linkname: target, ModTime: mt}}
 	}
-	l2 := makeTar(t,
+	l2 := tartest.Tar(
 		dir("etc/", 0o755, nil),
 		file("etc/.wh.motd", 0o644, nil, nil),
 		file("etc/motd.d", 0o644, []byte("replaces motd\n"), nil),
@@ -98,7 +101,7 @@ func debianStack(t testing.TB, base []byte) [][]byte {
 		file("usr/bin/.wh.dd", 0o644, nil, nil),
 	)
 	caps := "\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
-	l3 := makeTar(t,
+	l3 := tartest.Tar(
 		dir("etc/", 0o755, nil),
 		dir("etc/apt/", 0o750, map[string]string{"user.dir": "opaque"}),
 		file("etc/apt/.wh..wh..opq", 0o644, nil, nil),
@@ -121,7 +124,12 @@ func debianStack(t testing.TB, base []byte) [][]byte {
 
 // imageTree is the oracle for an image: its layers applied in order.
 func imageTree(t testing.TB, ti testImage) *fstree.Tree {
-	return applyStack(t, ti.tars...)
+	t.Helper()
+	want, err := fstree.FromLayers(ti.tars...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return want
 }
 
 // pushSource stores a source image or index in the registry.
@@ -143,7 +151,7 @@ func pushSource(t testing.TB, ref string, img v1.Image, idx v1.ImageIndex) {
 
 // convertRemote converts src (an image or index in the registry) into dst
 // in the same registry, pushing layers while converting.
-func convertRemote(t testing.TB, src, dst string, opts convert.ImageOptions) (v1.Hash, convert.Stats) {
+func convertRemote(t testing.TB, src, dst string, opts image.Options) (v1.Hash, image.Stats) {
 	t.Helper()
 	ctx := context.Background()
 	sref, err := name.ParseReference(src, name.Insecure)
@@ -158,9 +166,9 @@ func convertRemote(t testing.TB, src, dst string, opts convert.ImageOptions) (v1
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.Push = convert.RemotePush(p, dref.Context())
+	opts.Push = image.RemotePush(p, dref.Context())
 	opts.TempDir = t.TempDir()
-	c, err := convert.NewConverter(&opts)
+	c, err := image.NewConverter(&opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,8 +186,8 @@ func convertRemote(t testing.TB, src, dst string, opts convert.ImageOptions) (v1
 		idx, err = desc.ImageIndex()
 	} else if img, ierr := desc.Image(); ierr != nil {
 		err = ierr
-	} else if opts.Link == convert.LinkMergeIndex {
-		idx, err = convert.ImageIndexOf(img)
+	} else if opts.Link == image.LinkMergeIndex {
+		idx, err = image.IndexOf(img)
 	} else {
 		out, err = c.Image(ctx, img)
 	}
@@ -229,11 +237,11 @@ func (l ociLayout) manifest(t testing.TB, d v1.Hash) *v1.Manifest {
 func mountNydusImage(t *testing.T, l ociLayout, m *v1.Manifest) string {
 	t.Helper()
 	last := m.Layers[len(m.Layers)-1]
-	if last.Annotations[convert.AnnotationNydusBootstrap] != "true" || last.MediaType != types.OCILayer {
+	if last.Annotations[image.AnnotationNydusBootstrap] != "true" || last.MediaType != types.OCILayer {
 		t.Fatalf("last layer %s %v is not the bootstrap layer", last.MediaType, last.Annotations)
 	}
 	for _, d := range m.Layers[:len(m.Layers)-1] {
-		if d.MediaType != convert.MediaTypeNydusBlob || d.Annotations[convert.AnnotationNydusBlob] != "true" {
+		if d.MediaType != image.MediaTypeNydusBlob || d.Annotations[image.AnnotationNydusBlob] != "true" {
 			t.Errorf("layer %s: %s %v, want a Nydus blob", d.Digest, d.MediaType, d.Annotations)
 		}
 	}
@@ -302,7 +310,7 @@ func mountEROFSImage(t *testing.T, l ociLayout, m *v1.Manifest, mt types.MediaTy
 
 // checkConverted mounts the image with manifest digest d from the layout
 // and compares it with want.
-func checkConverted(t *testing.T, typ convert.ImageType, l ociLayout, d v1.Hash, want *fstree.Tree) {
+func checkConverted(t *testing.T, typ image.Type, l ociLayout, d v1.Hash, want *fstree.Tree) {
 	t.Helper()
 	m := l.manifest(t, d)
 	cfg, err := v1.ParseConfigFile(bytes.NewReader(l.read(t, m.Config.Digest)))
@@ -314,13 +322,13 @@ func checkConverted(t *testing.T, typ convert.ImageType, l ociLayout, d v1.Hash,
 	}
 	var dir string
 	opt := fstree.CompareOptions{}
-	if typ == convert.TypeNydus {
+	if typ == image.TypeNydus {
 		dir = mountNydusImage(t, l, m)
 	} else {
-		if !slices.Contains(cfg.OSFeatures, convert.OSFeatureEROFS) {
+		if !slices.Contains(cfg.OSFeatures, image.OSFeatureEROFS) {
 			t.Errorf("config os.features %v lacks erofs", cfg.OSFeatures)
 		}
-		dir = mountEROFSImage(t, l, m, convert.MediaTypeEROFSLayer)
+		dir = mountEROFSImage(t, l, m, image.MediaTypeEROFSLayer)
 		// overlayfs reports a file's link count in its own layer and the
 		// attributes of the uppermost copy of a directory, also of one a
 		// tar only implied.
@@ -330,7 +338,13 @@ func checkConverted(t *testing.T, typ convert.ImageType, l ociLayout, d v1.Hash,
 	if err != nil {
 		t.Fatal(err)
 	}
-	reportDiffs(t, string(typ)+" kernel", fstree.CompareWith(want, got, opt))
+	diffs := fstree.CompareWith(want, got, opt)
+	if len(diffs) > 20 {
+		diffs = append(diffs[:20], fmt.Sprintf("... and %d more", len(diffs)-20))
+	}
+	for _, d := range diffs {
+		t.Errorf("%s kernel: %s", typ, d)
+	}
 }
 
 // TestImageEndToEndRegistry converts a three-layer image built on the
@@ -344,7 +358,7 @@ func TestImageEndToEndRegistry(t *testing.T) {
 	}
 	mounttest.Require(t)
 	reg := registrytest.Start(t)
-	base, err := os.ReadFile(debianLayer(t))
+	base, err := os.ReadFile(tartest.DebianLayer(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +366,7 @@ func TestImageEndToEndRegistry(t *testing.T) {
 	pushSource(t, reg.Ref("src/three:v1"), three.img, nil)
 	threeDigest, _ := three.img.Digest()
 
-	small := stackLayers(t)
+	small := tartest.Stack()
 	amd := imageOf(t, "amd64", debianStack(t, base)[:2]...)
 	arm := imageOf(t, "arm64", small...)
 	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
@@ -365,11 +379,11 @@ func TestImageEndToEndRegistry(t *testing.T) {
 	wantThree := imageTree(t, three)
 	wantAmd, wantArm := imageTree(t, amd), imageTree(t, arm)
 
-	for _, typ := range []convert.ImageType{convert.TypeNydus, convert.TypeEROFS} {
+	for _, typ := range []image.Type{image.TypeNydus, image.TypeEROFS} {
 		t.Run(string(typ), func(t *testing.T) {
 			// The three-layer image, linked to its source as a referrer.
 			dst := "dst/three:" + string(typ)
-			dg, st := convertRemote(t, reg.Ref("src/three:v1"), reg.Ref(dst), convert.ImageOptions{Type: typ, Link: convert.LinkReferrer})
+			dg, st := convertRemote(t, reg.Ref("src/three:v1"), reg.Ref(dst), image.Options{Type: typ, Link: image.LinkReferrer})
 			if st.Layers != 3 {
 				t.Errorf("stats %+v, want 3 layers converted", st)
 			}
@@ -390,7 +404,7 @@ func TestImageEndToEndRegistry(t *testing.T) {
 
 			// The two-platform index, merged with its source.
 			dst = "dst/multi:" + string(typ)
-			dg, _ = convertRemote(t, reg.Ref("src/multi:v1"), reg.Ref(dst), convert.ImageOptions{Type: typ, Link: convert.LinkMergeIndex})
+			dg, _ = convertRemote(t, reg.Ref("src/multi:v1"), reg.Ref(dst), image.Options{Type: typ, Link: image.LinkMergeIndex})
 			raw = reg.InspectRaw(t, dst)
 			var im v1.IndexManifest
 			if err := json.Unmarshal(raw, &im); err != nil {
@@ -399,9 +413,9 @@ func TestImageEndToEndRegistry(t *testing.T) {
 			if len(im.Manifests) != 4 {
 				t.Fatalf("merged index lists %d manifests, want 4", len(im.Manifests))
 			}
-			feature := convert.OSFeatureNydus
-			if typ == convert.TypeEROFS {
-				feature = convert.OSFeatureEROFS
+			feature := image.OSFeatureNydus
+			if typ == image.TypeEROFS {
+				feature = image.OSFeatureEROFS
 			}
 			for i, d := range im.Manifests {
 				if i < 2 {
@@ -432,6 +446,16 @@ func gunzipBytes(t testing.TB, b []byte) io.Reader {
 }
 
 func sha256Hex(b []byte) string {
-	s := sha256Sum(b)
+	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
+}
+
+// writeFile writes data to a new file in dir and returns its path.
+func writeFile(t testing.TB, dir, name string, data []byte) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package convert_test
+package image_test
 
 import (
 	"archive/tar"
@@ -34,7 +34,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/rafs-dev/rafs/convert"
+	"github.com/rafs-dev/rafs/convert/image"
 )
 
 // verifyTar returns a tar of regular files given as name, content pairs.
@@ -104,7 +104,7 @@ func newVLayout(t *testing.T, nested bool) *vlayout {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tag := layout.WithAnnotations(map[string]string{convert.AnnotationImageRefName: "src"})
+	tag := layout.WithAnnotations(map[string]string{image.AnnotationImageRefName: "src"})
 	amd := imageOf(t, "amd64", verifyLayer0(t), verifyLayer1(t)).img
 	if !nested {
 		err = p.AppendImage(amd, tag)
@@ -315,7 +315,7 @@ type verifyResult struct {
 // an in-memory registry while it is converted; after a successful
 // conversion the result is pushed there (tag conv) and stored in a
 // destination layout that already holds an image.
-func convertLayout(t *testing.T, dir string, o convert.ImageOptions) *verifyResult {
+func convertLayout(t *testing.T, dir string, o image.Options) *verifyResult {
 	t.Helper()
 	ctx := context.Background()
 	res := &verifyResult{reg: startPushLog(t)}
@@ -325,7 +325,7 @@ func convertLayout(t *testing.T, dir string, o convert.ImageOptions) *verifyResu
 		t.Fatal(err)
 	}
 	keep := imageOf(t, "amd64", verifyLayer0(t)).img
-	if err := dp.AppendImage(keep, layout.WithAnnotations(map[string]string{convert.AnnotationImageRefName: "keep"})); err != nil {
+	if err := dp.AppendImage(keep, layout.WithAnnotations(map[string]string{image.AnnotationImageRefName: "keep"})); err != nil {
 		t.Fatal(err)
 	}
 	res.dst = &vlayout{t: t, dir: dstDir}
@@ -340,7 +340,7 @@ func convertLayout(t *testing.T, dir string, o convert.ImageOptions) *verifyResu
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.Push = convert.RemotePush(pusher, ref.Context())
+	o.Push = image.RemotePush(pusher, ref.Context())
 	conv := newConverter(t, o)
 
 	var out interface {
@@ -352,7 +352,7 @@ func convertLayout(t *testing.T, dir string, o convert.ImageOptions) *verifyResu
 		if err != nil {
 			return err
 		}
-		root = convert.VerifyIndex(root)
+		root = image.VerifyIndex(root)
 		im, err := root.IndexManifest()
 		if err != nil {
 			return err
@@ -371,8 +371,8 @@ func convertLayout(t *testing.T, dir string, o convert.ImageOptions) *verifyResu
 		if err != nil {
 			return err
 		}
-		if o.Link == convert.LinkMergeIndex {
-			idx, err := convert.ImageIndexOf(img)
+		if o.Link == image.LinkMergeIndex {
+			idx, err := image.IndexOf(img)
 			if err != nil {
 				return err
 			}
@@ -391,8 +391,8 @@ func convertLayout(t *testing.T, dir string, o convert.ImageOptions) *verifyResu
 		t.Fatal(err)
 	}
 	res.push = pusher.Push(ctx, ref, out)
-	m := match.Annotation(convert.AnnotationImageRefName, "conv")
-	tag := layout.WithAnnotations(map[string]string{convert.AnnotationImageRefName: "conv"})
+	m := match.Annotation(image.AnnotationImageRefName, "conv")
+	tag := layout.WithAnnotations(map[string]string{image.AnnotationImageRefName: "conv"})
 	switch x := out.(type) {
 	case v1.ImageIndex:
 		res.write = dp.ReplaceIndex(x, m, tag)
@@ -426,7 +426,7 @@ func (r *verifyResult) checkNothingStored(t *testing.T, allowed map[string]bool)
 
 // validLayers returns the digests of the layers a valid conversion of the
 // fixture gives with o: the uploads a failed one may complete.
-func validLayers(t *testing.T, nested bool, o convert.ImageOptions) map[string]bool {
+func validLayers(t *testing.T, nested bool, o image.Options) map[string]bool {
 	t.Helper()
 	r := convertLayout(t, newVLayout(t, nested).dir, o)
 	if r.conv != nil || r.push != nil || r.write != nil {
@@ -449,8 +449,8 @@ func setOf(s []string) map[string]bool {
 // layout, is pushed and stored.
 func TestImageVerifyValidLayout(t *testing.T) {
 	for _, nested := range []bool{false, true} {
-		for _, typ := range []convert.ImageType{convert.TypeNydus, convert.TypeEROFS} {
-			r := convertLayout(t, newVLayout(t, nested).dir, convert.ImageOptions{Type: typ})
+		for _, typ := range []image.Type{image.TypeNydus, image.TypeEROFS} {
+			r := convertLayout(t, newVLayout(t, nested).dir, image.Options{Type: typ})
 			if r.conv != nil || r.push != nil || r.write != nil {
 				t.Fatalf("%s nested=%t: %v, %v, %v", typ, nested, r.conv, r.push, r.write)
 			}
@@ -460,7 +460,7 @@ func TestImageVerifyValidLayout(t *testing.T) {
 			if nested {
 				continue
 			}
-			direct := convertImage(t, imageOf(t, "amd64", verifyLayer0(t), verifyLayer1(t)).img, convert.ImageOptions{Type: typ})
+			direct := convertImage(t, imageOf(t, "amd64", verifyLayer0(t), verifyLayer1(t)).img, image.Options{Type: typ})
 			if digestOf(t, direct) != r.digest {
 				t.Errorf("%s: the layout converts to %s, the image itself to %s", typ, r.digest, digestOf(t, direct))
 			}
@@ -477,7 +477,7 @@ type verifyCase struct {
 	is     error // errors.Is target, if any
 	// bothTypes runs the case for TypeEROFS too (cases of layer bytes).
 	bothTypes bool
-	opts      convert.ImageOptions
+	opts      image.Options
 }
 
 func layerName(l *vlayout, i int) string {
@@ -487,7 +487,7 @@ func layerName(l *vlayout, i int) string {
 
 func verifyCases() []verifyCase {
 	return []verifyCase{
-		{name: "layer swapped, same size", bothTypes: true, is: convert.ErrDigestMismatch, brk: func(l *vlayout) string {
+		{name: "layer swapped, same size", bothTypes: true, is: image.ErrDigestMismatch, brk: func(l *vlayout) string {
 			m := l.manifest()
 			if int64(len(sameSizeLayer1(l.t))) != m.Layers[1].Size {
 				l.t.Fatal("the stand-in layer has another size")
@@ -495,34 +495,34 @@ func verifyCases() []verifyCase {
 			l.replace(m.Layers[1].Digest, sameSizeLayer1(l.t))
 			return layerName(l, 1) + ": digest mismatch: read " + sha256Of(sameSizeLayer1(l.t)).String()
 		}},
-		{name: "layer swapped for xz data", bothTypes: true, is: convert.ErrDigestMismatch, brk: func(l *vlayout) string {
+		{name: "layer swapped for xz data", bothTypes: true, is: image.ErrDigestMismatch, brk: func(l *vlayout) string {
 			d := l.manifest().Layers[1]
 			xz := make([]byte, d.Size)
 			copy(xz, "\xfd7zXZ\x00")
 			l.replace(d.Digest, xz)
 			return layerName(l, 1) + ": digest mismatch"
 		}},
-		{name: "layer swapped, other size", bothTypes: true, is: convert.ErrSizeMismatch, brk: func(l *vlayout) string {
+		{name: "layer swapped, other size", bothTypes: true, is: image.ErrSizeMismatch, brk: func(l *vlayout) string {
 			l.replace(l.manifest().Layers[1].Digest, otherSizeLayer1(l.t))
 			return layerName(l, 1) + ": size mismatch: more than"
 		}},
-		{name: "layer truncated", bothTypes: true, is: convert.ErrSizeMismatch, brk: func(l *vlayout) string {
+		{name: "layer truncated", bothTypes: true, is: image.ErrSizeMismatch, brk: func(l *vlayout) string {
 			d := l.manifest().Layers[1]
 			l.replace(d.Digest, l.read(d.Digest)[:d.Size/2])
 			return layerName(l, 1) + ": size mismatch: " + itoa(d.Size/2) + " bytes, want " + itoa(d.Size)
 		}},
-		{name: "layer with bytes appended", bothTypes: true, is: convert.ErrSizeMismatch, brk: func(l *vlayout) string {
+		{name: "layer with bytes appended", bothTypes: true, is: image.ErrSizeMismatch, brk: func(l *vlayout) string {
 			d := l.manifest().Layers[1]
 			l.replace(d.Digest, append(l.read(d.Digest), "trailing junk"...))
 			return layerName(l, 1) + ": size mismatch: more than " + itoa(d.Size) + " bytes"
 		}},
-		{name: "layer descriptor size too large", bothTypes: true, is: convert.ErrSizeMismatch, brk: func(l *vlayout) string {
+		{name: "layer descriptor size too large", bothTypes: true, is: image.ErrSizeMismatch, brk: func(l *vlayout) string {
 			m := l.manifest()
 			m.Layers[1].Size += 3
 			l.reseal(m)
 			return layerName(l, 1) + ": size mismatch: " + itoa(m.Layers[1].Size-3) + " bytes, want " + itoa(m.Layers[1].Size)
 		}},
-		{name: "layer descriptor size too small", bothTypes: true, is: convert.ErrSizeMismatch, brk: func(l *vlayout) string {
+		{name: "layer descriptor size too small", bothTypes: true, is: image.ErrSizeMismatch, brk: func(l *vlayout) string {
 			m := l.manifest()
 			m.Layers[1].Size -= 3
 			l.reseal(m)
@@ -538,12 +538,12 @@ func verifyCases() []verifyCase {
 			l.reseal(m)
 			return "not a tar layer"
 		}},
-		{name: "config altered", is: convert.ErrDigestMismatch, brk: func(l *vlayout) string {
+		{name: "config altered", is: image.ErrDigestMismatch, brk: func(l *vlayout) string {
 			m := l.manifest()
 			l.replace(m.Config.Digest, swapJSON(l.t, l.read(m.Config.Digest), `"amd64"`, `"arm64"`))
 			return "config " + m.Config.Digest.String() + " of manifest " + l.entry().Digest.String() + ": digest mismatch"
 		}},
-		{name: "config size wrong", is: convert.ErrSizeMismatch, brk: func(l *vlayout) string {
+		{name: "config size wrong", is: image.ErrSizeMismatch, brk: func(l *vlayout) string {
 			m := l.manifest()
 			m.Config.Size++
 			l.reseal(m)
@@ -554,7 +554,7 @@ func verifyCases() []verifyCase {
 			os.Remove(l.path(m.Config.Digest))
 			return "config " + m.Config.Digest.String()
 		}},
-		{name: "diff ID not the layer's", is: convert.ErrDigestMismatch, bothTypes: true, brk: func(l *vlayout) string {
+		{name: "diff ID not the layer's", is: image.ErrDigestMismatch, bothTypes: true, brk: func(l *vlayout) string {
 			l.editConfig(func(c *v1.ConfigFile) { c.RootFS.DiffIDs[1] = sha256Of([]byte("another layer")) })
 			return "uncompressed " + layerName(l, 1) + ": digest mismatch"
 		}},
@@ -562,7 +562,7 @@ func verifyCases() []verifyCase {
 			l.editConfig(func(c *v1.ConfigFile) { c.RootFS.DiffIDs = c.RootFS.DiffIDs[:1] })
 			return "1 diff IDs for 2 layers"
 		}},
-		{name: "manifest layers reordered", is: convert.ErrDigestMismatch, brk: func(l *vlayout) string {
+		{name: "manifest layers reordered", is: image.ErrDigestMismatch, brk: func(l *vlayout) string {
 			d := l.entry()
 			m := l.manifest()
 			b := l.read(d.Digest)
@@ -573,14 +573,14 @@ func verifyCases() []verifyCase {
 			l.replace(d.Digest, b)
 			return "manifest " + d.Digest.String() + ": digest mismatch: read " + sha256Of(b).String()
 		}},
-		{name: "manifest annotated", is: convert.ErrSizeMismatch, brk: func(l *vlayout) string {
+		{name: "manifest annotated", is: image.ErrSizeMismatch, brk: func(l *vlayout) string {
 			d := l.entry()
 			b := l.read(d.Digest)
 			b = append(b[:len(b)-1], `,"annotations":{"x":"y"}}`...)
 			l.replace(d.Digest, b)
 			return "manifest " + d.Digest.String() + ": size mismatch: " + itoa(int64(len(b))) + " bytes, want " + itoa(d.Size)
 		}},
-		{name: "manifest size wrong in index.json", is: convert.ErrSizeMismatch, brk: func(l *vlayout) string {
+		{name: "manifest size wrong in index.json", is: image.ErrSizeMismatch, brk: func(l *vlayout) string {
 			d := l.entry()
 			d.Size--
 			l.setEntry(d)
@@ -601,18 +601,18 @@ func verifyCases() []verifyCase {
 			l.reseal(m)
 			return "manifest " + l.entry().Digest.String() + ": media type " + string(types.DockerManifestSchema2)
 		}},
-		{name: "nested index altered", nested: true, is: convert.ErrDigestMismatch, brk: func(l *vlayout) string {
+		{name: "nested index altered", nested: true, is: image.ErrDigestMismatch, brk: func(l *vlayout) string {
 			d := l.entry()
 			b := swapJSON(l.t, l.read(d.Digest), `"amd64"`, `"arm64"`)
 			l.replace(d.Digest, b)
 			return "index " + d.Digest.String() + ": digest mismatch"
 		}},
-		{name: "nested index's manifest altered", nested: true, is: convert.ErrDigestMismatch, brk: func(l *vlayout) string {
+		{name: "nested index's manifest altered", nested: true, is: image.ErrDigestMismatch, brk: func(l *vlayout) string {
 			d := l.nestedIndex().Manifests[0]
 			l.replace(d.Digest, swapJSON(l.t, l.read(d.Digest), `"schemaVersion":2`, `"schemaVersion":3`))
 			return "manifest " + d.Digest.String() + " of index " + l.entry().Digest.String() + ": digest mismatch"
 		}},
-		{name: "nested index's manifest size wrong", nested: true, is: convert.ErrSizeMismatch, brk: func(l *vlayout) string {
+		{name: "nested index's manifest size wrong", nested: true, is: image.ErrSizeMismatch, brk: func(l *vlayout) string {
 			ni := l.nestedIndex()
 			ni.Manifests[1].Size += 10
 			b, _ := json.Marshal(ni)
@@ -624,12 +624,12 @@ func verifyCases() []verifyCase {
 			os.Remove(l.path(d.Digest))
 			return "manifest " + d.Digest.String() + " of index " + l.entry().Digest.String()
 		}},
-		{name: "referrer of a swapped layer", bothTypes: true, is: convert.ErrDigestMismatch, opts: convert.ImageOptions{Link: convert.LinkReferrer}, brk: func(l *vlayout) string {
+		{name: "referrer of a swapped layer", bothTypes: true, is: image.ErrDigestMismatch, opts: image.Options{Link: image.LinkReferrer}, brk: func(l *vlayout) string {
 			l.replace(l.manifest().Layers[1].Digest, sameSizeLayer1(l.t))
 			return layerName(l, 1) + ": digest mismatch"
 		}},
-		{name: "merge index, unselected manifest's config altered", nested: true, is: convert.ErrDigestMismatch,
-			opts: convert.ImageOptions{Link: convert.LinkMergeIndex, Platforms: []v1.Platform{{OS: "linux", Architecture: "arm64"}}},
+		{name: "merge index, unselected manifest's config altered", nested: true, is: image.ErrDigestMismatch,
+			opts: image.Options{Link: image.LinkMergeIndex, Platforms: []v1.Platform{{OS: "linux", Architecture: "arm64"}}},
 			brk: func(l *vlayout) string {
 				d := l.nestedIndex().Manifests[0]
 				m, _ := v1.ParseManifest(bytes.NewReader(l.read(d.Digest)))
@@ -645,17 +645,17 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 // error naming the blob (errors.Is its kind and ErrBlobMismatch), and
 // nothing is pushed or stored.
 func TestImageVerifyBrokenLayouts(t *testing.T) {
-	allowed := map[bool]map[convert.ImageType]map[string]bool{}
+	allowed := map[bool]map[image.Type]map[string]bool{}
 	for _, nested := range []bool{false, true} {
-		allowed[nested] = map[convert.ImageType]map[string]bool{}
-		for _, typ := range []convert.ImageType{convert.TypeNydus, convert.TypeEROFS} {
-			allowed[nested][typ] = validLayers(t, nested, convert.ImageOptions{Type: typ})
+		allowed[nested] = map[image.Type]map[string]bool{}
+		for _, typ := range []image.Type{image.TypeNydus, image.TypeEROFS} {
+			allowed[nested][typ] = validLayers(t, nested, image.Options{Type: typ})
 		}
 	}
 	for _, tc := range verifyCases() {
-		types := []convert.ImageType{convert.TypeNydus}
+		types := []image.Type{image.TypeNydus}
 		if tc.bothTypes {
-			types = append(types, convert.TypeEROFS)
+			types = append(types, image.TypeEROFS)
 		}
 		for _, typ := range types {
 			t.Run(tc.name+"/"+string(typ), func(t *testing.T) {
@@ -674,7 +674,7 @@ func TestImageVerifyBrokenLayouts(t *testing.T) {
 					if !errors.Is(r.conv, tc.is) {
 						t.Errorf("error %q is not %v", r.conv, tc.is)
 					}
-					if tc.is != fs.ErrNotExist && !errors.Is(r.conv, convert.ErrBlobMismatch) {
+					if tc.is != fs.ErrNotExist && !errors.Is(r.conv, image.ErrBlobMismatch) {
 						t.Errorf("error %q is not ErrBlobMismatch", r.conv)
 					}
 				}
@@ -708,7 +708,7 @@ func layoutOf(t *testing.T, img v1.Image) (*vlayout, func() (verified, plain v1.
 		if err != nil {
 			t.Fatal(err)
 		}
-		verified, err := convert.VerifyIndex(root).Image(l.entry().Digest)
+		verified, err := image.VerifyIndex(root).Image(l.entry().Digest)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -749,7 +749,7 @@ func checkMismatch(t *testing.T, what string, err error, is error, want string) 
 	switch {
 	case err == nil:
 		t.Errorf("%s: no error, want one with %q", what, want)
-	case !errors.Is(err, is) || !errors.Is(err, convert.ErrBlobMismatch):
+	case !errors.Is(err, is) || !errors.Is(err, image.ErrBlobMismatch):
 		t.Errorf("%s: error %q is not %v", what, err, is)
 	case !strings.Contains(err.Error(), want):
 		t.Errorf("%s: error %q\nwant %q in it", what, err, want)
@@ -761,8 +761,8 @@ func checkMismatch(t *testing.T, what string, err error, is error, want string) 
 // which LoadChunkDict does not read, fails storing the image that lists
 // it.
 func TestImageVerifyChunkDict(t *testing.T) {
-	dictImg := convertImage(t, imageOf(t, "amd64", verifyLayer0(t)).img, convert.ImageOptions{})
-	other := convertImage(t, imageOf(t, "amd64", verifyLayer1(t)).img, convert.ImageOptions{})
+	dictImg := convertImage(t, imageOf(t, "amd64", verifyLayer0(t)).img, image.Options{})
+	other := convertImage(t, imageOf(t, "amd64", verifyLayer1(t)).img, image.Options{})
 	om, _ := other.Manifest()
 	otherBoot, err := other.LayerByDigest(om.Layers[len(om.Layers)-1].Digest)
 	if err != nil {
@@ -780,11 +780,11 @@ func TestImageVerifyChunkDict(t *testing.T) {
 		verified, plain := open()
 		want := "layer 1 " + boot.Digest.String() + " of manifest " + l.entry().Digest.String()
 		for what, img := range map[string]v1.Image{"verified": verified, "plain": plain} {
-			d, err := convert.LoadChunkDict(img)
+			d, err := image.LoadChunkDict(img)
 			if d != nil {
 				t.Errorf("%s: LoadChunkDict gave a dictionary", what)
 			}
-			checkMismatch(t, what, err, convert.ErrBlobMismatch, want)
+			checkMismatch(t, what, err, image.ErrBlobMismatch, want)
 		}
 	})
 
@@ -798,31 +798,31 @@ func TestImageVerifyChunkDict(t *testing.T) {
 		}
 		l.replace(blob.Digest, b)
 		verified, _ := open()
-		dict, err := convert.LoadChunkDict(verified)
+		dict, err := image.LoadChunkDict(verified)
 		if err != nil {
 			t.Fatal(err)
 		}
 		// The image's first layer is the dictionary's: its chunks stay in
 		// the dictionary's blob, which the converted manifest lists.
-		out := convertImage(t, imageOf(t, "amd64", verifyLayer0(t), verifyLayer1(t)).img, convert.ImageOptions{ChunkDict: dict})
+		out := convertImage(t, imageOf(t, "amd64", verifyLayer0(t), verifyLayer1(t)).img, image.Options{ChunkDict: dict})
 		cm, _ := out.Manifest()
 		if !slices.ContainsFunc(cm.Layers, func(d v1.Descriptor) bool { return d.Digest == blob.Digest }) {
 			t.Fatalf("the converted manifest does not list the dictionary's blob %s", blob.Digest)
 		}
 		push, write := storeConverted(t, out)
 		want := "layer 0 " + blob.Digest.String() + " of manifest " + l.entry().Digest.String() + ": digest mismatch"
-		checkMismatch(t, "push", push, convert.ErrDigestMismatch, want)
-		checkMismatch(t, "layout", write, convert.ErrDigestMismatch, want)
+		checkMismatch(t, "push", push, image.ErrDigestMismatch, want)
+		checkMismatch(t, "layout", write, image.ErrDigestMismatch, want)
 	})
 }
 
 // TestImageVerifyCache breaks a layer cache kept in a layout: a swapped
-// bootstrap fails NewImageCache; a swapped layer, which it does not read,
+// bootstrap fails NewCache; a swapped layer, which it does not read,
 // fails storing an image converted with it.
 func TestImageVerifyCache(t *testing.T) {
 	src := imageOf(t, "amd64", verifyLayer0(t), verifyLayer1(t)).img
-	cache, _ := convert.NewImageCache(nil)
-	newConverter(t, convert.ImageOptions{Cache: cache}).Image(context.Background(), src)
+	cache, _ := image.NewCache(nil)
+	newConverter(t, image.Options{Cache: cache}).Image(context.Background(), src)
 	ci, err := cache.Image()
 	if err != nil {
 		t.Fatal(err)
@@ -842,11 +842,11 @@ func TestImageVerifyCache(t *testing.T) {
 		l.replace(m.Layers[3].Digest, b1)
 		verified, plain := open()
 		for what, img := range map[string]v1.Image{"verified": verified, "plain": plain} {
-			c, err := convert.NewImageCache(img)
+			c, err := image.NewCache(img)
 			if c != nil {
-				t.Errorf("%s: NewImageCache gave a cache", what)
+				t.Errorf("%s: NewCache gave a cache", what)
 			}
-			checkMismatch(t, what, err, convert.ErrBlobMismatch, "layer 1 "+m.Layers[1].Digest.String()+" of manifest "+l.entry().Digest.String())
+			checkMismatch(t, what, err, image.ErrBlobMismatch, "layer 1 "+m.Layers[1].Digest.String()+" of manifest "+l.entry().Digest.String())
 		}
 	})
 
@@ -855,8 +855,8 @@ func TestImageVerifyCache(t *testing.T) {
 		d := l.entry()
 		l.replace(d.Digest, swapJSON(t, l.read(d.Digest), `"layer"`, `"LAYER"`))
 		verified, _ := open()
-		_, err := convert.NewImageCache(verified)
-		checkMismatch(t, "verified", err, convert.ErrDigestMismatch, "manifest "+d.Digest.String()+": digest mismatch")
+		_, err := image.NewCache(verified)
+		checkMismatch(t, "verified", err, image.ErrDigestMismatch, "manifest "+d.Digest.String()+": digest mismatch")
 	})
 
 	t.Run("layer swapped", func(t *testing.T) {
@@ -869,11 +869,11 @@ func TestImageVerifyCache(t *testing.T) {
 		}
 		l.replace(layer.Digest, b)
 		verified, _ := open()
-		again, err := convert.NewImageCache(verified)
+		again, err := image.NewCache(verified)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := newConverter(t, convert.ImageOptions{Cache: again})
+		c := newConverter(t, image.Options{Cache: again})
 		out, err := c.Image(context.Background(), src)
 		if err != nil {
 			t.Fatal(err)
@@ -883,8 +883,8 @@ func TestImageVerifyCache(t *testing.T) {
 		}
 		push, write := storeConverted(t, out)
 		want := "layer 0 " + layer.Digest.String() + " of manifest " + l.entry().Digest.String() + ": digest mismatch"
-		checkMismatch(t, "push", push, convert.ErrDigestMismatch, want)
-		checkMismatch(t, "layout", write, convert.ErrDigestMismatch, want)
+		checkMismatch(t, "push", push, image.ErrDigestMismatch, want)
+		checkMismatch(t, "layout", write, image.ErrDigestMismatch, want)
 	})
 }
 
@@ -904,13 +904,13 @@ func TestImageVerifyMergeIndexCopy(t *testing.T) {
 		t.Fatal("the stand-in layer has another size")
 	}
 	l.replace(m.Layers[1].Digest, swapped)
-	r := convertLayout(t, l.dir, convert.ImageOptions{Link: convert.LinkMergeIndex, Platforms: []v1.Platform{{OS: "linux", Architecture: "amd64"}}})
+	r := convertLayout(t, l.dir, image.Options{Link: image.LinkMergeIndex, Platforms: []v1.Platform{{OS: "linux", Architecture: "amd64"}}})
 	if r.conv != nil {
 		t.Fatal(r.conv)
 	}
 	want := "layer 1 " + m.Layers[1].Digest.String() + " of manifest " + d.Digest.String() + ": digest mismatch"
-	checkMismatch(t, "push", r.push, convert.ErrDigestMismatch, want)
-	checkMismatch(t, "layout", r.write, convert.ErrDigestMismatch, want)
+	checkMismatch(t, "push", r.push, image.ErrDigestMismatch, want)
+	checkMismatch(t, "layout", r.write, image.ErrDigestMismatch, want)
 	if _, manifests := r.reg.state(); slices.Contains(manifests, "conv") {
 		t.Error("the merged index was pushed")
 	}
@@ -960,14 +960,14 @@ func TestImageVerifyRegistrySource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = newConverter(t, convert.ImageOptions{}).Index(context.Background(), idx)
-	checkMismatch(t, "index", err, convert.ErrSizeMismatch, "manifest "+d.Digest.String()+": size mismatch: "+itoa(d.Size-5)+" bytes, want "+itoa(d.Size))
+	_, err = newConverter(t, image.Options{}).Index(context.Background(), idx)
+	checkMismatch(t, "index", err, image.ErrSizeMismatch, "manifest "+d.Digest.String()+": size mismatch: "+itoa(d.Size-5)+" bytes, want "+itoa(d.Size))
 	// The image itself converts.
 	src, err := remote.Image(repo.Tag("img"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := newConverter(t, convert.ImageOptions{}).Image(context.Background(), src); err != nil {
+	if _, err := newConverter(t, image.Options{}).Image(context.Background(), src); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,10 +1,10 @@
-package convert
+package image
 
 import "github.com/google/go-containerregistry/pkg/v1/types"
 
 // The media types, annotations and platform features of converted images:
 // what nydus-snapshotter, nydusify and containerd's EROFS snapshotter look
-// for (spec rafs-format.md §6, ecosystem.md §1).
+// for, as their documentation describes them.
 const (
 	// MediaTypeNydusBlob is the media type of a Nydus data blob layer.
 	MediaTypeNydusBlob types.MediaType = "application/vnd.oci.image.layer.nydus.blob.v1"
@@ -60,7 +60,7 @@ const (
 	nydusHistoryComment   = "Nydus Bootstrap Layer"
 
 	// annotationCacheKey and annotationCacheRole label the layers of a
-	// layer-cache manifest (ImageCache).
+	// layer-cache manifest (Cache).
 	annotationCacheKey  = "dev.rafs.cache.key"
 	annotationCacheRole = "dev.rafs.cache.role"
 	// artifactTypeCache is the artifact type of a layer-cache manifest.

@@ -1,4 +1,4 @@
-package convert
+package image
 
 import (
 	"crypto/sha256"

@@ -1,6 +1,6 @@
 //go:build linux
 
-package convert_test
+package image_test
 
 import (
 	"bytes"
@@ -10,7 +10,8 @@ import (
 	"testing"
 
 	"github.com/rafs-dev/rafs/convert"
-	"github.com/rafs-dev/rafs/convert/internal/registrytest"
+	"github.com/rafs-dev/rafs/convert/image"
+	"github.com/rafs-dev/rafs/convert/image/internal/registrytest"
 	"github.com/rafs-dev/rafs/rafs"
 )
 
@@ -20,14 +21,16 @@ import (
 // files to local files (BenchmarkImageLocal). Both run on a real registry
 // (distribution) on this machine:
 //
-//	go test -run XXX -bench 'Image(Registry|Local)' -benchtime 5x ./convert/
+//	go test -run XXX -bench 'Image(Registry|Local)' -benchtime 5x ./convert/image/
 
 // benchStack returns the three layers of the Debian test image.
 func benchStack(b *testing.B) [][]byte {
 	b.Helper()
 	p := os.Getenv("RAFS_BENCH_LAYER")
 	if p == "" {
-		p = benchLayerDefault + ".tar.gz"
+		// Where testdata/debian-layer.sh puts it.
+		cache, _ := os.UserCacheDir()
+		p = filepath.Join(cache, "rafs-bench", "debian-minbase.tar.gz")
 	}
 	base, err := os.ReadFile(p)
 	if err != nil {
@@ -44,12 +47,12 @@ func BenchmarkImageRegistry(b *testing.B) {
 	reg := registrytest.Start(b)
 	img := imageOf(b, "amd64", layers...)
 	pushSource(b, reg.Ref("src/three:v1"), img.img, nil)
-	for _, typ := range []convert.ImageType{convert.TypeNydus, convert.TypeEROFS} {
+	for _, typ := range []image.Type{image.TypeNydus, image.TypeEROFS} {
 		b.Run(string(typ), func(b *testing.B) {
 			var in, out int64
 			for i := range b.N {
 				dst := reg.Ref(fmt.Sprintf("dst/%s%d:v1", typ, i))
-				_, st := convertRemote(b, reg.Ref("src/three:v1"), dst, convert.ImageOptions{Type: typ})
+				_, st := convertRemote(b, reg.Ref("src/three:v1"), dst, image.Options{Type: typ})
 				in, out = st.BytesIn, st.BytesOut
 			}
 			b.ReportMetric(float64(in)/1e6, "MB-in")

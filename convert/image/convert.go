@@ -1,4 +1,4 @@
-package convert
+package image
 
 import (
 	"context"
@@ -14,19 +14,20 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/rafs-dev/rafs/convert"
 	"github.com/rafs-dev/rafs/rafs"
 )
 
-// ImageType selects what an image is converted into.
-type ImageType string
+// Type selects what an image is converted into.
+type Type string
 
 const (
 	// TypeNydus converts to a Nydus RAFS v6 image: one Nydus blob layer
 	// per source layer and the merged bootstrap layer last.
-	TypeNydus ImageType = "nydus"
+	TypeNydus Type = "nydus"
 	// TypeEROFS converts to an EROFS-native image: one EROFS layer per
 	// source layer.
-	TypeEROFS ImageType = "erofs"
+	TypeEROFS Type = "erofs"
 )
 
 // Link selects how a converted image is linked to its source.
@@ -41,28 +42,28 @@ const (
 	LinkReferrer
 	// LinkMergeIndex gives one index that lists the source manifests
 	// first and the converted ones after them, marked by their platform's
-	// os.features (nydusify --merge-platform; erofs-image-spec §6).
+	// os.features (nydusify --merge-platform; the erofs-image-spec's index).
 	LinkMergeIndex
 )
 
-// ImageOptions configure a Converter. The zero value converts to Nydus
+// Options configure a Converter. The zero value converts to Nydus
 // with nydus-image's defaults.
-type ImageOptions struct {
+type Options struct {
 	// Type is the output format; "" means TypeNydus.
-	Type ImageType
+	Type Type
 
 	// Nydus configures each layer's Nydus conversion (TypeNydus). Its
 	// ChunkDict is ignored; set ChunkDict here instead.
-	Nydus NydusOptions
+	Nydus convert.NydusOptions
 	// ChunkDict is a chunk dictionary taken from another Nydus image
 	// (LoadChunkDict): chunks it has are referenced, not stored again, and
 	// its blobs the result uses are listed in the converted manifest.
-	ChunkDict *ImageChunkDict
+	ChunkDict *ChunkDict
 
 	// EROFS configures each layer's EROFS conversion (TypeEROFS). The
 	// image UUID is derived from the source layer's diff ID, so UUID is
 	// ignored.
-	EROFS EROFSOptions
+	EROFS convert.EROFSOptions
 	// EROFSMediaType is the media type of EROFS layers:
 	// MediaTypeEROFSLayer (containerd, the default when empty) or
 	// MediaTypeEROFS (erofs-image-spec).
@@ -131,11 +132,11 @@ type Stats struct {
 // A Converter converts images and indexes with one set of options. It
 // keeps converted layers in temporary files until Close, so that the
 // images it returns can be stored (remote.Write, layout.Write) after the
-// conversion; with ImageOptions.Push they are stored as they are made.
+// conversion; with Options.Push they are stored as they are made.
 // A layer shared by several images is converted once. Its methods are
 // safe for concurrent use.
 type Converter struct {
-	opts ImageOptions
+	opts Options
 	sem  chan struct{}
 
 	mu     sync.Mutex
@@ -146,8 +147,8 @@ type Converter struct {
 }
 
 // NewConverter returns a Converter. opts may be nil.
-func NewConverter(opts *ImageOptions) (*Converter, error) {
-	var o ImageOptions
+func NewConverter(opts *Options) (*Converter, error) {
+	var o Options
 	if opts != nil {
 		o = *opts
 	}
@@ -179,7 +180,7 @@ func NewConverter(opts *ImageOptions) (*Converter, error) {
 		o.Nydus.ChunkDict = o.ChunkDict.Dict
 	}
 	if o.Type == TypeNydus {
-		if _, _, err := o.Nydus.writerOptions(); err != nil {
+		if err := o.Nydus.Validate(); err != nil {
 			return nil, err
 		}
 	}
@@ -211,14 +212,14 @@ func (c *Converter) Close() error {
 
 // Image converts img: each of its layers, then its config and manifest.
 // With LinkReferrer the result's subject is img's manifest. (LinkMergeIndex
-// needs an index: see Index and ImageIndexOf.)
+// needs an index: see Index and IndexOf.)
 //
 // Every blob of img read is checked as VerifyImage does: its manifest
 // against img's Digest and Size (or the index entry it was reached by,
 // when img comes from VerifyIndex), its config and each layer against the
 // manifest, and each layer's uncompressed bytes against the config's
 // diff ID. A layer is checked as it is converted, before its converted
-// layer is stored or its upload (ImageOptions.Push) completes; a mismatch
+// layer is stored or its upload (Options.Push) completes; a mismatch
 // is an error that matches ErrBlobMismatch and names the blob.
 func (c *Converter) Image(ctx context.Context, img v1.Image) (v1.Image, error) {
 	ci, err := c.image(ctx, img)

@@ -1,4 +1,4 @@
-package convert
+package image
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/rafs-dev/rafs/convert"
 	"github.com/rafs-dev/rafs/rafs"
 )
 
@@ -138,9 +139,9 @@ func (c *Converter) runLayer(ctx context.Context, src *sourceImage, i int) (*lay
 		n, _ := sp.written()
 		return n
 	}}
-	ahead := 8 << 20 // as TarToNydus and TarToEROFS read ahead
+	ahead := convert.ReadAheadNydus // as TarToNydus and TarToEROFS read ahead
 	if c.opts.Type == TypeEROFS {
-		ahead = 1 << 20
+		ahead = convert.ReadAheadEROFS
 	}
 	in, err := openSource(pr, ahead, sl, src.diffIDs[i])
 	if err != nil {
@@ -204,7 +205,7 @@ func (c *Converter) runLayer(ctx context.Context, src *sourceImage, i int) (*lay
 	switch c.opts.Type {
 	case TypeNydus:
 		startPush()
-		nr, err := TarToNydus(in, sp, &c.opts.Nydus)
+		nr, err := convert.TarToNydus(in.dec, sp, &c.opts.Nydus)
 		if cerr := checkSource(err == nil); cerr != nil && (err == nil || ctx.Err() == nil) {
 			// A blob that is not what the manifest says is the cause of
 			// whatever the conversion made of it.
@@ -225,7 +226,7 @@ func (c *Converter) runLayer(ctx context.Context, src *sourceImage, i int) (*lay
 		eo := c.opts.EROFS
 		u := layerUUID(src.diffIDs[i])
 		eo.Image.UUID = &u
-		er, err := TarToEROFS(in, sp, &eo)
+		er, err := convert.TarToEROFS(in.dec, sp, &eo)
 		if cerr := checkSource(err == nil); cerr != nil && (err == nil || ctx.Err() == nil) {
 			err = cerr
 		}
@@ -361,54 +362,45 @@ func (p *progressReader) done() {
 }
 
 // sourceStream is a source layer's tar stream, decompressed by the
-// Converter rather than by TarToNydus or TarToEROFS (openLayer takes it as
-// it is), so that the uncompressed bytes are hashed for the diff ID in the
-// decompression goroutine, on their way, as the layer is read once.
+// Converter rather than by TarToNydus or TarToEROFS (they take a
+// convert.DecodedLayer as it is), so that the uncompressed bytes are
+// hashed for the diff ID in the decompression goroutine, on their way, as
+// the layer is read once.
 type sourceStream struct {
-	io.Reader
-	comp Compression
-	dr   io.ReadCloser
-	ra   *readahead // nil for an uncompressed layer
+	dec *convert.DecodedLayer // what the conversion reads
+	dr  io.ReadCloser
 
 	l      *verifiedLayer
 	diffID v1.Hash   // what the config says
 	h      hash.Hash // of the uncompressed stream; nil when the blob's digest is the diff ID
 }
 
-// openSource starts decompressing the layer blob r (of l) as openLayer
-// would, up to ahead bytes in front of the reader.
+// openSource starts decompressing the layer blob r (of l) as TarToNydus
+// and TarToEROFS would, up to ahead bytes in front of the reader.
 func openSource(r io.Reader, ahead int, l *verifiedLayer, diffID v1.Hash) (*sourceStream, error) {
 	name := "uncompressed " + l.name
-	dr, comp, err := Decompress(r)
+	dr, enc, err := convert.Decompress(r)
 	if err != nil {
 		return nil, err
 	}
-	s := &sourceStream{comp: comp, dr: dr, l: l, diffID: diffID}
+	s := &sourceStream{dr: dr, l: l, diffID: diffID}
 	var tee io.Reader = dr
 	// An uncompressed blob that is checked against a digest of the diff
 	// ID's algorithm has its diff ID checked with it.
-	if comp != Uncompressed || diffID.Algorithm != l.desc.Digest.Algorithm {
+	if enc != convert.Tar || diffID.Algorithm != l.desc.Digest.Algorithm {
 		if s.h, err = newHasher(diffID.Algorithm); err != nil {
 			dr.Close()
 			return nil, &blobError{name, fmt.Errorf("diff ID %s: %w", diffID, err)}
 		}
 		tee = io.TeeReader(dr, s.h)
 	}
-	if comp == Uncompressed {
-		s.Reader = tee
-		return s, nil
-	}
-	piece := max(256<<10, ahead/8)
-	s.ra = newReadahead(tee, piece, max(ahead/piece, 2))
-	s.Reader = s.ra
+	s.dec = convert.NewDecodedLayer(tee, enc, ahead)
 	return s, nil
 }
 
 // close stops decompression; the blob is not read any further by it.
 func (s *sourceStream) close() {
-	if s.ra != nil {
-		s.ra.Close()
-	}
+	s.dec.Close()
 	s.dr.Close()
 }
 

@@ -1,4 +1,4 @@
-package convert
+package image
 
 import (
 	"bytes"
@@ -15,6 +15,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/rafs-dev/rafs/convert"
 )
 
 // Every blob the Converter reads of a source image — index, manifest,
@@ -219,7 +221,7 @@ func (v *verifyReader) Close() error { return v.rc.Close() }
 // with Uncompressed). idx's own manifest is checked against idx's Digest
 // and Size. A mismatch is an error that matches ErrBlobMismatch and names
 // the blob. Converter.Index, Converter.Image, LoadChunkDict and
-// NewImageCache verify what they are given this way; VerifyIndex also
+// NewCache verify what they are given this way; VerifyIndex also
 // covers the entry of an OCI layout's index.json that a caller opens
 // itself, as layout.ImageIndexFromPath(dir) followed by Image(digest)
 // does not check the manifest against its index.json entry.
@@ -758,7 +760,7 @@ func (l *verifiedLayer) Uncompressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	dr, _, err := Decompress(vr)
+	dr, _, err := convert.Decompress(vr)
 	if err != nil {
 		vr.Close()
 		return nil, &blobError{l.name, err}

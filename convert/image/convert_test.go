@@ -1,6 +1,6 @@
 //go:build linux
 
-package convert_test
+package image_test
 
 import (
 	"archive/tar"
@@ -21,6 +21,7 @@ import (
 
 	"github.com/rafs-dev/rafs/blob"
 	"github.com/rafs-dev/rafs/convert"
+	"github.com/rafs-dev/rafs/convert/image"
 	"github.com/rafs-dev/rafs/convert/internal/tartest"
 	"github.com/rafs-dev/rafs/rafs"
 )
@@ -28,17 +29,17 @@ import (
 // smallImage is the three-layer stack of the Nydus tests as an image, the
 // first layer gzip-compressed.
 func smallImage(t testing.TB, arch string) testImage {
-	l := stackLayers(t)
+	l := tartest.Stack()
 	l[0] = tartest.Gzip(l[0])
 	return imageOf(t, arch, l...)
 }
 
-func newConverter(t testing.TB, o convert.ImageOptions) *convert.Converter {
+func newConverter(t testing.TB, o image.Options) *image.Converter {
 	t.Helper()
 	if o.TempDir == "" {
 		o.TempDir = t.TempDir()
 	}
-	c, err := convert.NewConverter(&o)
+	c, err := image.NewConverter(&o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func newConverter(t testing.TB, o convert.ImageOptions) *convert.Converter {
 	return c
 }
 
-func convertImage(t testing.TB, img v1.Image, o convert.ImageOptions) v1.Image {
+func convertImage(t testing.TB, img v1.Image, o image.Options) v1.Image {
 	t.Helper()
 	out, err := newConverter(t, o).Image(context.Background(), img)
 	if err != nil {
@@ -73,9 +74,9 @@ func digestOf(t testing.TB, d interface{ Digest() (v1.Hash, error) }) v1.Hash {
 // jobs and workers: the manifests must be identical.
 func TestImageDeterministic(t *testing.T) {
 	src := smallImage(t, "amd64").img
-	for _, typ := range []convert.ImageType{convert.TypeNydus, convert.TypeEROFS} {
-		a := convertImage(t, src, convert.ImageOptions{Type: typ, Jobs: 1, Nydus: convert.NydusOptions{Workers: 1}})
-		b := convertImage(t, src, convert.ImageOptions{Type: typ, Jobs: 4, Nydus: convert.NydusOptions{Workers: 3}})
+	for _, typ := range []image.Type{image.TypeNydus, image.TypeEROFS} {
+		a := convertImage(t, src, image.Options{Type: typ, Jobs: 1, Nydus: convert.NydusOptions{Workers: 1}})
+		b := convertImage(t, src, image.Options{Type: typ, Jobs: 4, Nydus: convert.NydusOptions{Workers: 3}})
 		if digestOf(t, a) != digestOf(t, b) {
 			t.Errorf("%s: 1 job gives %s, 4 jobs %s", typ, digestOf(t, a), digestOf(t, b))
 		}
@@ -86,7 +87,7 @@ func TestImageDeterministic(t *testing.T) {
 // in source order, the bootstrap layer last, diff IDs and history.
 func TestImageNydusLayout(t *testing.T) {
 	src := smallImage(t, "amd64").img
-	out := convertImage(t, src, convert.ImageOptions{})
+	out := convertImage(t, src, image.Options{})
 	m, err := out.Manifest()
 	if err != nil {
 		t.Fatal(err)
@@ -95,15 +96,15 @@ func TestImageNydusLayout(t *testing.T) {
 		t.Fatalf("%d layers, want 3 blobs and the bootstrap", len(m.Layers))
 	}
 	for _, l := range m.Layers[:3] {
-		if l.MediaType != convert.MediaTypeNydusBlob || l.Annotations[convert.AnnotationNydusBlob] != "true" {
+		if l.MediaType != image.MediaTypeNydusBlob || l.Annotations[image.AnnotationNydusBlob] != "true" {
 			t.Errorf("blob layer %s %v", l.MediaType, l.Annotations)
 		}
 	}
 	last := m.Layers[3]
-	if last.MediaType != types.OCILayer || last.Annotations[convert.AnnotationNydusBootstrap] != "true" || last.Annotations[convert.AnnotationNydusFsVersion] != "6" {
+	if last.MediaType != types.OCILayer || last.Annotations[image.AnnotationNydusBootstrap] != "true" || last.Annotations[image.AnnotationNydusFsVersion] != "6" {
 		t.Errorf("bootstrap layer %s %v", last.MediaType, last.Annotations)
 	}
-	if m.Annotations[convert.AnnotationNydusSourceDigest] != digestOf(t, src).String() {
+	if m.Annotations[image.AnnotationNydusSourceDigest] != digestOf(t, src).String() {
 		t.Errorf("manifest annotations %v lack the source digest", m.Annotations)
 	}
 	cfg, err := out.ConfigFile()
@@ -177,14 +178,14 @@ func readBoot(t testing.TB, l v1.Layer) *rafs.Bootstrap {
 // in os.features, and the UUID derived from the source diff ID.
 func TestImageEROFSLayout(t *testing.T) {
 	src := smallImage(t, "arm64").img
-	for _, mt := range []types.MediaType{convert.MediaTypeEROFSLayer, convert.MediaTypeEROFS} {
-		out := convertImage(t, src, convert.ImageOptions{Type: convert.TypeEROFS, EROFSMediaType: mt})
+	for _, mt := range []types.MediaType{image.MediaTypeEROFSLayer, image.MediaTypeEROFS} {
+		out := convertImage(t, src, image.Options{Type: image.TypeEROFS, EROFSMediaType: mt})
 		m, _ := out.Manifest()
 		cfg, _ := out.ConfigFile()
 		if len(m.Layers) != 3 || len(cfg.RootFS.DiffIDs) != 3 {
 			t.Fatalf("%d layers, %d diff IDs", len(m.Layers), len(cfg.RootFS.DiffIDs))
 		}
-		if !slices.Contains(cfg.OSFeatures, convert.OSFeatureEROFS) {
+		if !slices.Contains(cfg.OSFeatures, image.OSFeatureEROFS) {
 			t.Errorf("os.features %v", cfg.OSFeatures)
 		}
 		uuids := map[string]bool{}
@@ -216,13 +217,13 @@ func TestImageLinks(t *testing.T) {
 	)
 	ctx := context.Background()
 
-	ref := convertImage(t, amd, convert.ImageOptions{Link: convert.LinkReferrer})
+	ref := convertImage(t, amd, image.Options{Link: image.LinkReferrer})
 	m, _ := ref.Manifest()
 	if m.Subject == nil || m.Subject.Digest != digestOf(t, amd) {
 		t.Errorf("subject %+v, want %s", m.Subject, digestOf(t, amd))
 	}
 
-	ci, err := newConverter(t, convert.ImageOptions{Type: convert.TypeEROFS, Link: convert.LinkReferrer}).Index(ctx, idx)
+	ci, err := newConverter(t, image.Options{Type: image.TypeEROFS, Link: image.LinkReferrer}).Index(ctx, idx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +241,7 @@ func TestImageLinks(t *testing.T) {
 		if cm.Subject == nil || cm.Subject.Digest != srcIdx.Manifests[i].Digest {
 			t.Errorf("manifest %d subject %+v", i, cm.Subject)
 		}
-		if !slices.Contains(d.Platform.OSFeatures, convert.OSFeatureEROFS) {
+		if !slices.Contains(d.Platform.OSFeatures, image.OSFeatureEROFS) {
 			t.Errorf("manifest %d platform %+v lacks erofs", i, d.Platform)
 		}
 	}
@@ -248,7 +249,7 @@ func TestImageLinks(t *testing.T) {
 		t.Errorf("converted index does not validate: %v", err)
 	}
 
-	merged, err := newConverter(t, convert.ImageOptions{Link: convert.LinkMergeIndex, Platforms: []v1.Platform{{OS: "linux", Architecture: "arm64"}}}).Index(ctx, idx)
+	merged, err := newConverter(t, image.Options{Link: image.LinkMergeIndex, Platforms: []v1.Platform{{OS: "linux", Architecture: "arm64"}}}).Index(ctx, idx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,14 +259,14 @@ func TestImageLinks(t *testing.T) {
 		t.Fatalf("merged index %+v", mm.Manifests)
 	}
 	p := mm.Manifests[2].Platform
-	if p == nil || p.Architecture != "arm64" || !slices.Contains(p.OSFeatures, convert.OSFeatureNydus) || mm.Manifests[2].ArtifactType != convert.ArtifactTypeNydusManifest {
+	if p == nil || p.Architecture != "arm64" || !slices.Contains(p.OSFeatures, image.OSFeatureNydus) || mm.Manifests[2].ArtifactType != image.ArtifactTypeNydusManifest {
 		t.Errorf("converted entry %+v", mm.Manifests[2])
 	}
 	// (validate.Index is not used on the merged index: it rejects the
 	// source manifests go-containerregistry's mutate made, and the index
 	// platform's os.features, which nydusify also sets in the index only.)
 
-	if _, err := newConverter(t, convert.ImageOptions{Platforms: []v1.Platform{{OS: "linux", Architecture: "s390x"}}}).Index(ctx, idx); err == nil {
+	if _, err := newConverter(t, image.Options{Platforms: []v1.Platform{{OS: "linux", Architecture: "s390x"}}}).Index(ctx, idx); err == nil {
 		t.Error("no platform matched, but no error")
 	}
 }
@@ -276,9 +277,9 @@ func TestImageLinks(t *testing.T) {
 func TestImageCache(t *testing.T) {
 	src := smallImage(t, "amd64").img
 	ctx := context.Background()
-	for _, typ := range []convert.ImageType{convert.TypeNydus, convert.TypeEROFS} {
-		cache, _ := convert.NewImageCache(nil)
-		c1 := newConverter(t, convert.ImageOptions{Type: typ, Cache: cache})
+	for _, typ := range []image.Type{image.TypeNydus, image.TypeEROFS} {
+		cache, _ := image.NewCache(nil)
+		c1 := newConverter(t, image.Options{Type: typ, Cache: cache})
 		first, err := c1.Image(ctx, src)
 		if err != nil {
 			t.Fatal(err)
@@ -293,14 +294,14 @@ func TestImageCache(t *testing.T) {
 		if err := validate.Image(ci, validate.Fast); err != nil {
 			t.Fatalf("cache image: %v", err)
 		}
-		again, err := convert.NewImageCache(ci)
+		again, err := image.NewCache(ci)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if again.Len() != 3 {
 			t.Errorf("cache read back holds %d layers", again.Len())
 		}
-		c2 := newConverter(t, convert.ImageOptions{Type: typ, Cache: again})
+		c2 := newConverter(t, image.Options{Type: typ, Cache: again})
 		second, err := c2.Image(ctx, src)
 		if err != nil {
 			t.Fatal(err)
@@ -312,7 +313,7 @@ func TestImageCache(t *testing.T) {
 			t.Errorf("%s: cached conversion gives %s, first %s", typ, digestOf(t, second), digestOf(t, first))
 		}
 		// Other options do not hit.
-		c3 := newConverter(t, convert.ImageOptions{Type: typ, Cache: again, Nydus: convert.NydusOptions{ChunkSize: 64 << 10}, EROFS: convert.EROFSOptions{Whiteouts: convert.WhiteoutKeep}})
+		c3 := newConverter(t, image.Options{Type: typ, Cache: again, Nydus: convert.NydusOptions{ChunkSize: 64 << 10}, EROFS: convert.EROFSOptions{Whiteouts: convert.WhiteoutKeep}})
 		if _, err := c3.Image(ctx, src); err != nil {
 			t.Fatal(err)
 		}
@@ -326,16 +327,16 @@ func TestImageCache(t *testing.T) {
 // another Nydus image: the shared chunks stay in the dictionary's blob,
 // which the new manifest lists.
 func TestImageChunkDict(t *testing.T) {
-	layers := stackLayers(t)
+	layers := tartest.Stack()
 	base := imageOf(t, "amd64", layers[0])
-	dictImg := convertImage(t, base.img, convert.ImageOptions{})
-	dict, err := convert.LoadChunkDict(dictImg)
+	dictImg := convertImage(t, base.img, image.Options{})
+	dict, err := image.LoadChunkDict(dictImg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A new image whose first layer repeats the dictionary's files.
 	other := imageOf(t, "amd64", layers[0], layers[1])
-	out := convertImage(t, other.img, convert.ImageOptions{ChunkDict: dict})
+	out := convertImage(t, other.img, image.Options{ChunkDict: dict})
 	m, _ := out.Manifest()
 	dm, _ := dictImg.Manifest()
 	if len(m.Layers) != 4 {
@@ -358,7 +359,7 @@ func TestImageChunkDict(t *testing.T) {
 	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
 		t.Errorf("%d diff IDs for %d layers", len(cfg.RootFS.DiffIDs), len(m.Layers))
 	}
-	if _, err := convert.LoadChunkDict(base.img); err == nil {
+	if _, err := image.LoadChunkDict(base.img); err == nil {
 		t.Error("a plain image was accepted as a chunk dictionary")
 	}
 }
@@ -366,12 +367,12 @@ func TestImageChunkDict(t *testing.T) {
 // TestImageErrors: a corrupt layer fails naming it, an already converted
 // image is refused, and Close removes every temporary file.
 func TestImageErrors(t *testing.T) {
-	good := stackLayers(t)
+	good := tartest.Stack()
 	bad := good[1][:len(good[1])/2+100]
 	src := imageOf(t, "amd64", good[0], bad)
-	for _, typ := range []convert.ImageType{convert.TypeNydus, convert.TypeEROFS} {
+	for _, typ := range []image.Type{image.TypeNydus, image.TypeEROFS} {
 		tmp := t.TempDir()
-		c, err := convert.NewConverter(&convert.ImageOptions{Type: typ, TempDir: tmp})
+		c, err := image.NewConverter(&image.Options{Type: typ, TempDir: tmp})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -386,16 +387,16 @@ func TestImageErrors(t *testing.T) {
 			t.Errorf("%s: %d temporary files left after Close", typ, len(ents))
 		}
 	}
-	converted := convertImage(t, smallImage(t, "amd64").img, convert.ImageOptions{})
-	if _, err := newConverter(t, convert.ImageOptions{}).Image(context.Background(), converted); err == nil || !strings.Contains(err.Error(), "not a tar layer") {
+	converted := convertImage(t, smallImage(t, "amd64").img, image.Options{})
+	if _, err := newConverter(t, image.Options{}).Image(context.Background(), converted); err == nil || !strings.Contains(err.Error(), "not a tar layer") {
 		t.Errorf("converting a Nydus image again: %v", err)
 	}
-	if _, err := convert.NewConverter(&convert.ImageOptions{Type: "squashfs"}); err == nil {
+	if _, err := image.NewConverter(&image.Options{Type: "squashfs"}); err == nil {
 		t.Error("unknown type accepted")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := newConverter(t, convert.ImageOptions{}).Image(ctx, smallImage(t, "amd64").img); !errors.Is(err, context.Canceled) {
+	if _, err := newConverter(t, image.Options{}).Image(ctx, smallImage(t, "amd64").img); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled context: %v", err)
 	}
 }

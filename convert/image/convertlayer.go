@@ -1,4 +1,4 @@
-package convert
+package image
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/rafs-dev/rafs/convert"
 )
 
 // AnnotationUncompressed is the annotation (and content label) with
@@ -32,7 +34,7 @@ const AnnotationUncompressed = "containerd.io/uncompressed"
 // in a temporary file in TempDir and then copied to w. The EROFS UUID is
 // derived from desc's "containerd.io/uncompressed" annotation (the diff
 // ID) when it has one, else from desc's digest.
-func ConvertLayer(ctx context.Context, desc ocispec.Descriptor, r io.Reader, w io.Writer, opts *ImageOptions) (ocispec.Descriptor, error) {
+func ConvertLayer(ctx context.Context, desc ocispec.Descriptor, r io.Reader, w io.Writer, opts *Options) (ocispec.Descriptor, error) {
 	c, err := NewConverter(opts)
 	if err != nil {
 		return ocispec.Descriptor{}, err
@@ -41,14 +43,15 @@ func ConvertLayer(ctx context.Context, desc ocispec.Descriptor, r io.Reader, w i
 		return ocispec.Descriptor{}, err
 	}
 	o := c.opts
-	h := sha256.New()
-	cw := &countWriter{w: io.MultiWriter(w, h)}
 	out := ocispec.Descriptor{Annotations: map[string]string{}}
 	switch o.Type {
 	case TypeNydus:
-		if _, err := TarToNydus(r, cw, &o.Nydus); err != nil {
+		res, err := convert.TarToNydus(r, w, &o.Nydus)
+		if err != nil {
 			return ocispec.Descriptor{}, fmt.Errorf("convert: layer %s: %w", desc.Digest, err)
 		}
+		out.Digest = digest.NewDigestFromEncoded(digest.SHA256, res.Blob.ID)
+		out.Size = res.Blob.Size
 		out.MediaType = string(MediaTypeNydusBlob)
 		out.Annotations[AnnotationNydusBlob] = "true"
 	default:
@@ -69,28 +72,18 @@ func ConvertLayer(ctx context.Context, desc ocispec.Descriptor, r io.Reader, w i
 		eo := o.EROFS
 		u := layerUUID(hash)
 		eo.Image.UUID = &u
-		res, err := TarToEROFS(r, f, &eo)
+		res, err := convert.TarToEROFS(r, f, &eo)
 		if err != nil {
 			return ocispec.Descriptor{}, fmt.Errorf("convert: layer %s: %w", desc.Digest, err)
 		}
-		if _, err := io.Copy(cw, io.NewSectionReader(f, 0, res.ImageSize)); err != nil {
+		h := sha256.New()
+		if _, err := io.Copy(io.MultiWriter(w, h), io.NewSectionReader(f, 0, res.ImageSize)); err != nil {
 			return ocispec.Descriptor{}, fmt.Errorf("convert: layer %s: writing: %w", desc.Digest, err)
 		}
+		out.Digest = digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(h.Sum(nil)))
+		out.Size = res.ImageSize
 		out.MediaType = string(o.EROFSMediaType)
 	}
-	out.Digest = digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(h.Sum(nil)))
-	out.Size = cw.n
 	out.Annotations[AnnotationUncompressed] = out.Digest.String()
 	return out, nil
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }

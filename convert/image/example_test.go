@@ -1,4 +1,4 @@
-package convert_test
+package image_test
 
 import (
 	"context"
@@ -9,16 +9,16 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 
-	"github.com/rafs-dev/rafs/convert"
+	"github.com/rafs-dev/rafs/convert/image"
 )
 
 // Convert the sample image of testdata (an OCI layout) into a Nydus image
 // and store it in another OCI layout. With a registry, read the source
-// with remote.Image, set ImageOptions.Push to convert.RemotePush so that
+// with remote.Image, set Options.Push to image.RemotePush so that
 // layers upload while they are converted, and store the result with
 // remote.Write.
 func ExampleConverter() {
-	idx, err := layout.ImageIndexFromPath("../testdata/sample-image")
+	idx, err := layout.ImageIndexFromPath("../../testdata/sample-image")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func ExampleConverter() {
 		log.Fatal(err)
 	}
 
-	c, err := convert.NewConverter(&convert.ImageOptions{Type: convert.TypeNydus})
+	c, err := image.NewConverter(&image.Options{Type: image.TypeNydus})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func ExampleConverter() {
 		log.Fatal(err)
 	}
 	for _, l := range m.Layers {
-		fmt.Println(l.MediaType, l.Annotations[convert.AnnotationNydusBlob]+l.Annotations[convert.AnnotationNydusBootstrap])
+		fmt.Println(l.MediaType, l.Annotations[image.AnnotationNydusBlob]+l.Annotations[image.AnnotationNydusBootstrap])
 	}
 	fmt.Println(c.Stats().Layers, "layers converted")
 	// Output:

@@ -1,4 +1,4 @@
-package convert
+package image
 
 import (
 	"context"
@@ -35,13 +35,13 @@ type CachedLayer struct {
 	Bootstrap []byte
 }
 
-// ImageCache is a LayerCache kept as an OCI image manifest beside the
+// Cache is a LayerCache kept as an OCI image manifest beside the
 // converted images, as nydusify keeps its build cache: each cached layer
 // is a layer of the manifest annotated with its key, followed, for a Nydus
 // layer, by its bootstrap as a small blob. Keeping the cache in the target
 // repository also keeps its blobs from being garbage collected. Read a
-// previous cache with NewImageCache, and store Image() after converting.
-type ImageCache struct {
+// previous cache with NewCache, and store Image() after converting.
+type Cache struct {
 	mu      sync.Mutex
 	entries map[string]*CachedLayer
 	order   []string
@@ -50,12 +50,12 @@ type ImageCache struct {
 // cacheBootstrapMediaType is the media type of a cached layer bootstrap.
 const cacheBootstrapMediaType types.MediaType = "application/vnd.rafs.nydus.bootstrap.v1"
 
-// NewImageCache returns a cache holding the layers recorded in img, a
-// manifest an earlier ImageCache made (nil for an empty cache). What is
+// NewCache returns a cache holding the layers recorded in img, a
+// manifest an earlier Cache made (nil for an empty cache). What is
 // read of img is checked as VerifyImage does: its manifest and the layer
 // bootstraps here, a cached layer's blob if it is ever read.
-func NewImageCache(img v1.Image) (*ImageCache, error) {
-	c := &ImageCache{entries: map[string]*CachedLayer{}}
+func NewCache(img v1.Image) (*Cache, error) {
+	c := &Cache{entries: map[string]*CachedLayer{}}
 	if img == nil {
 		return c, nil
 	}
@@ -105,14 +105,14 @@ func NewImageCache(img v1.Image) (*ImageCache, error) {
 }
 
 // Lookup implements LayerCache.
-func (c *ImageCache) Lookup(_ context.Context, key string) (*CachedLayer, error) {
+func (c *Cache) Lookup(_ context.Context, key string) (*CachedLayer, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.entries[key], nil
 }
 
 // Store implements LayerCache.
-func (c *ImageCache) Store(_ context.Context, key string, l *CachedLayer) error {
+func (c *Cache) Store(_ context.Context, key string, l *CachedLayer) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.entries[key] == nil {
@@ -123,7 +123,7 @@ func (c *ImageCache) Store(_ context.Context, key string, l *CachedLayer) error 
 }
 
 // Len returns the number of cached layers.
-func (c *ImageCache) Len() int {
+func (c *Cache) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.entries)
@@ -133,7 +133,7 @@ func (c *ImageCache) Len() int {
 // application/vnd.rafs.cache.v1+json) to store beside the converted
 // images. Layers are listed by key, so the same cache gives the same
 // manifest.
-func (c *ImageCache) Image() (v1.Image, error) {
+func (c *Cache) Image() (v1.Image, error) {
 	c.mu.Lock()
 	keys := slices.Sorted(maps.Keys(c.entries))
 	entries := maps.Clone(c.entries)

@@ -1,4 +1,4 @@
-package convert
+package image
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
-// RemotePush returns an ImageOptions.Push function that uploads each
+// RemotePush returns an Options.Push function that uploads each
 // converted layer to repo while it is being converted (a Nydus blob
 // streams to the registry as it is written). Store the converted image
 // with p.Push or remote.Write afterwards: its layers are then found in

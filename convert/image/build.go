@@ -1,4 +1,4 @@
-package convert
+package image
 
 import (
 	"archive/tar"
@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/rafs-dev/rafs/convert"
 	"github.com/rafs-dev/rafs/rafs"
 )
 
@@ -192,7 +193,7 @@ func (c *Converter) nydusImage(src *sourceImage, results []*layerResult) (*conve
 	for i, r := range results {
 		boots[i] = r.boot
 	}
-	merged, err := MergeNydus(boots, nil)
+	merged, err := convert.MergeNydus(boots, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -307,9 +308,9 @@ func (l *memLayer) Compressed() (io.ReadCloser, error) {
 	return io.NopCloser(bytes.NewReader(l.b)), nil
 }
 
-// ImageChunkDict is a chunk dictionary taken from a Nydus image: the
+// ChunkDict is a chunk dictionary taken from a Nydus image: the
 // chunks its merged bootstrap lists and the blob layers that hold them.
-type ImageChunkDict struct {
+type ChunkDict struct {
 	// Dict is the dictionary of the image's chunks.
 	Dict *rafs.ChunkDict
 	// Blobs are the image's blob layers by blob id (hex digest).
@@ -323,7 +324,7 @@ type ImageChunkDict struct {
 // for converting other images. Its blobs are checked as VerifyImage
 // does: the bootstrap layer here, the blob layers when the converted
 // image that lists them is stored.
-func LoadChunkDict(img v1.Image) (*ImageChunkDict, error) {
+func LoadChunkDict(img v1.Image) (*ChunkDict, error) {
 	img = verifyImage(img)
 	m, err := img.Manifest()
 	if err != nil {
@@ -353,7 +354,7 @@ func LoadChunkDict(img v1.Image) (*ImageChunkDict, error) {
 	if err != nil {
 		return nil, fmt.Errorf("convert: chunk dictionary: %w", err)
 	}
-	d := &ImageChunkDict{Dict: dict, Blobs: map[string]v1.Layer{}, Digest: dg}
+	d := &ChunkDict{Dict: dict, Blobs: map[string]v1.Layer{}, Digest: dg}
 	for _, ld := range m.Layers[:len(m.Layers)-1] {
 		if ld.MediaType != MediaTypeNydusBlob {
 			continue
@@ -393,7 +394,7 @@ func readBootstrapLayer(l v1.Layer) ([]byte, error) {
 // findBootstrap returns image/image.boot (or image.boot) of a bootstrap
 // layer's blob.
 func findBootstrap(r io.Reader) ([]byte, error) {
-	dr, _, err := Decompress(r)
+	dr, _, err := convert.Decompress(r)
 	if err != nil {
 		return nil, err
 	}
@@ -421,7 +422,7 @@ func findBootstrap(r io.Reader) ([]byte, error) {
 	}
 }
 
-// Index converts the image manifests of idx that ImageOptions.Platforms
+// Index converts the image manifests of idx that Options.Platforms
 // selects (nested indexes are converted too) and returns an index of the
 // results, each with its source's platform (plus os.features erofs for
 // EROFS images). With LinkReferrer every converted manifest's subject is
@@ -627,9 +628,9 @@ func appendNew(list []string, s string) []string {
 	return append(list, s)
 }
 
-// ImageIndexOf returns an index holding img alone, with the platform its
+// IndexOf returns an index holding img alone, with the platform its
 // config gives: how to convert a single image with LinkMergeIndex.
-func ImageIndexOf(img v1.Image) (v1.ImageIndex, error) {
+func IndexOf(img v1.Image) (v1.ImageIndex, error) {
 	img = verifyImage(img)
 	raw, err := img.RawManifest()
 	if err != nil {
