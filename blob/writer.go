@@ -12,7 +12,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/rafs-dev/rafs/internal/pipeline"
+	"github.com/rafs-dev/rafs/erofs/pipeline"
 )
 
 // DefaultZstdLevel is the klauspost zstd level used for chunks when
