@@ -12,7 +12,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/rafs-dev/rafs/internal/pipeline"
+	"github.com/rafs-dev/rafs/erofs/pipeline"
 )
 
 // DefaultZstdLevel is the klauspost zstd level used for chunks when
@@ -446,8 +446,12 @@ func (w *Writer) stop() {
 func (w *Writer) failed() error { return w.pipe.Err() }
 
 // Close stops the workers without finishing the blob (for abandoning a
-// Writer after an error). It is a no-op after Finish.
+// Writer after an error): chunks still queued are dropped. It is a no-op
+// after Finish.
 func (w *Writer) Close() error {
+	if !w.stopped {
+		w.pipe.Fail(errors.New("blob: Writer closed"))
+	}
 	w.stop()
 	w.done = true
 	return nil

@@ -27,6 +27,9 @@ func (w *Writer) Close() error {
 	defer w.spool.close()
 	defer w.dropTree()
 	if w.zp != nil {
+		if w.err != nil {
+			w.zp.pipe.Fail(w.err) // what is queued will not be used
+		}
 		if err := w.closePipe(); err != nil && w.err == nil {
 			w.err = err
 		}

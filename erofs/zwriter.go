@@ -2,7 +2,7 @@ package erofs
 
 // The compressed-data pipeline of the Writer. Add cuts each regular file
 // into segments of at most zSegmentSize bytes and submits them to a
-// pipeline (internal/pipeline): workers compress segments into physical
+// pipeline (erofs/pipeline): workers compress segments into physical
 // clusters on every core; the sink takes the results in the order they
 // were submitted and writes them, so the image does not depend on the
 // number of workers. A segment is compressed independently of the others,
@@ -26,7 +26,7 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/rafs-dev/rafs/internal/pipeline"
+	"github.com/rafs-dev/rafs/erofs/pipeline"
 )
 
 // zSegmentSize is the most file data compressed as one unit. No pcluster

@@ -201,7 +201,7 @@ func (p *Pipeline[J, R, O]) Release(n int) {
 // Submit queues job, which holds size bytes counted by Acquire (0 if
 // none), waiting while the most jobs are in flight. It returns the
 // pipeline's error, if any, instead of queueing; the size bytes are then
-// given back.
+// given back. It must not be called after Close.
 func (p *Pipeline[J, R, O]) Submit(job J, size int) error {
 	s := <-p.free
 	if err := p.Err(); err != nil {

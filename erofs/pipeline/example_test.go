@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/rafs-dev/rafs/internal/pipeline"
+	"github.com/rafs-dev/rafs/erofs/pipeline"
 )
 
 // Upper-case words on three workers; the sink numbers them in the order
