@@ -305,8 +305,8 @@ func (tw *tarWriter) fast(h *tarHeader) bool {
 	return true
 }
 
-// slow writes h with archive/tar.
-func (tw *tarWriter) slow(h *tarHeader) error {
+// archiveHeader is h as an archive/tar header, in PAX format.
+func (h *tarHeader) archiveHeader() *tar.Header {
 	th := &tar.Header{
 		Typeflag: h.typeflag, Name: string(h.name), Linkname: string(h.linkname),
 		Mode: h.mode, Uid: int(h.uid), Gid: int(h.gid), Size: h.size,
@@ -318,7 +318,12 @@ func (tw *tarWriter) slow(h *tarHeader) error {
 	if len(h.records) > 0 {
 		th.PAXRecords = h.records
 	}
-	if err := tar.NewWriter(tw.w).WriteHeader(th); err != nil {
+	return th
+}
+
+// slow writes h with archive/tar.
+func (tw *tarWriter) slow(h *tarHeader) error {
+	if err := tar.NewWriter(tw.w).WriteHeader(h.archiveHeader()); err != nil {
 		return err
 	}
 	tw.start(h.typeflag, h.size)

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestTarWriterMatchesArchiveTar: tarWriter writes the bytes archive/tar
@@ -65,18 +64,7 @@ func TestTarWriterMatchesArchiveTar(t *testing.T) {
 			fast++
 		}
 		gotErr := tw.WriteHeader(h)
-		th := &tar.Header{
-			Typeflag: h.typeflag, Name: string(h.name), Linkname: string(h.linkname),
-			Mode: h.mode, Uid: int(h.uid), Gid: int(h.gid), Size: h.size,
-			Devmajor: h.devmajor, Devminor: h.devminor, Format: tar.FormatPAX,
-		}
-		if !h.noTime {
-			th.ModTime = time.Unix(h.mtime, h.nsec)
-		}
-		if len(h.records) > 0 {
-			th.PAXRecords = h.records
-		}
-		wantErr := tar.NewWriter(&want).WriteHeader(th)
+		wantErr := tar.NewWriter(&want).WriteHeader(h.archiveHeader())
 		// (archive/tar's message may name any of several bad records.)
 		if (gotErr == nil) != (wantErr == nil) {
 			t.Fatalf("header %s: error %v, archive/tar says %v", describeHeader(h), gotErr, wantErr)
