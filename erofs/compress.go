@@ -41,10 +41,66 @@ type Compression struct {
 	// compact 2- and 4-byte ones (mkfs.erofs -E legacy-compress).
 	FullIndexes bool
 
+	// Fragments packs file tails into the packed inode, a hidden file
+	// whose compressed content is the concatenation of such fragments
+	// (mkfs.erofs -E fragments): the data at a file's end that would fill
+	// only part of a physical cluster, and so whole files that compress to
+	// less than one. Fragments of neighbouring files then share clusters
+	// instead of each wasting part of a block.
+	Fragments bool
+
+	// AllFragments packs whole files into the packed inode
+	// (mkfs.erofs -E all-fragments). It implies Fragments.
+	AllFragments bool
+
+	// PackedPclusterSize is the largest physical cluster of the packed
+	// inode (the SIZE of -E fragments=SIZE or all-fragments=SIZE); 0 means
+	// PclusterSize.
+	PackedPclusterSize int
+
+	// FragDedupe says which fragments are stored once when several files
+	// have the same ones (mkfs.erofs -E fragdedupe=).
+	FragDedupe FragDedupe
+
+	// Dedupe shares compressed data between extents (mkfs.erofs -E
+	// dedupe): an extent whose bytes are already at the start of an
+	// earlier physical cluster, in this file or another, points at that
+	// cluster, partially when it uses only a prefix of its output. Files
+	// with such extents get full lcluster indexes.
+	Dedupe bool
+
 	// Workers is the number of goroutines compressing; 0 means GOMAXPROCS.
 	// The image does not depend on it. They run from NewWriter until
 	// Close, which must be called even after an error.
 	Workers int
+}
+
+// FragDedupe says which identical fragments are stored once.
+type FragDedupe uint8
+
+const (
+	// FragDedupeFull stores a fragment once: a file's fragment that equals
+	// an earlier fragment, or its end, points there (mkfs.erofs -E
+	// fragdedupe=full, its default).
+	FragDedupeFull FragDedupe = iota
+	// FragDedupeInode shares only fragments that are whole files
+	// (fragdedupe=inode).
+	FragDedupeInode
+	// FragDedupeOff stores every fragment (-E ^fragdedupe).
+	FragDedupeOff
+)
+
+// String returns the mkfs.erofs spelling: full, inode or off.
+func (d FragDedupe) String() string {
+	switch d {
+	case FragDedupeFull:
+		return "full"
+	case FragDedupeInode:
+		return "inode"
+	case FragDedupeOff:
+		return "off"
+	}
+	return fmt.Sprintf("FragDedupe(%d)", uint8(d))
 }
 
 // algorithms maps the algorithm names to their on-disk id and default
@@ -117,6 +173,12 @@ func (c *Compression) validate(bs int) error {
 	}
 	if p != 0 && p/bs > deltaMax {
 		return fmt.Errorf("erofs: physical cluster of %d blocks exceeds %d", p/bs, deltaMax)
+	}
+	if q := c.PackedPclusterSize; q != 0 && (q < bs || q%bs != 0 || q > maxPclusterSize || q/bs > deltaMax) {
+		return fmt.Errorf("erofs: packed inode physical cluster size %d is not a multiple of the block size %d up to %d", q, bs, maxPclusterSize)
+	}
+	if c.FragDedupe > FragDedupeOff {
+		return fmt.Errorf("erofs: unknown fragment dedupe mode %d", c.FragDedupe)
 	}
 	if c.Workers < 0 {
 		return fmt.Errorf("erofs: negative worker count %d", c.Workers)
