@@ -17,6 +17,7 @@ type lcluster struct {
 	blkaddr    uint32
 	delta      [2]uint16 // NONHEAD; delta[0] carries CBLKCNT when cblk
 	cblk       bool
+	partial    bool // HEAD: PARTIAL_REF (full indexes only)
 }
 
 // firstBlock is the block of the file's first physical cluster, or where
@@ -55,14 +56,16 @@ func (l *layout) zadvise(z *zfile) uint16 {
 }
 
 // pclusterRecordSize is the size of a pcluster in the spool: its length (32
-// bits), blocks (16 bits; at most 1 MiB / 512) and flags (8 bits), and a
-// zero byte.
-const pclusterRecordSize = 8
+// bits), blocks (16 bits; at most 1 MiB / 512), flags (8 bits), a zero
+// byte and the block address of a shared cluster (32 bits).
+const pclusterRecordSize = 12
 
 // Flags of a pcluster in the spool.
 const (
-	pclusterRaw    = 1
-	pclusterInline = 2
+	pclusterRaw     = 1
+	pclusterInline  = 2
+	pclusterShared  = 4
+	pclusterPartial = 8
 )
 
 // appendPcluster appends a pcluster's spool form to b.
@@ -74,9 +77,16 @@ func appendPcluster(b []byte, e pcluster) []byte {
 	if e.inline {
 		flags |= pclusterInline
 	}
+	if e.shared {
+		flags |= pclusterShared
+	}
+	if e.partial {
+		flags |= pclusterPartial
+	}
 	b = le.AppendUint32(b, e.length)
 	b = le.AppendUint16(b, uint16(e.blocks))
-	return append(b, flags, 0)
+	b = append(b, flags, 0)
+	return le.AppendUint32(b, e.addr)
 }
 
 // pclusterReader reads a compressed file's pclusters back from the spool.
@@ -104,7 +114,9 @@ func (r *pclusterReader) next() (pcluster, error) {
 	b := r.buf[:pclusterRecordSize]
 	r.buf = r.buf[pclusterRecordSize:]
 	return pcluster{length: le.Uint32(b), blocks: uint32(le.Uint16(b[4:])),
-		raw: b[6]&pclusterRaw != 0, inline: b[6]&pclusterInline != 0}, nil
+		raw: b[6]&pclusterRaw != 0, inline: b[6]&pclusterInline != 0,
+		shared: b[6]&pclusterShared != 0, partial: b[6]&pclusterPartial != 0,
+		addr: le.Uint32(b[8:])}, nil
 }
 
 // zlclusters calls emit with each of a file's index entries in turn, made
@@ -156,7 +168,10 @@ func (l *layout) zlclusters(n *inode, advise uint16, emit func(lcluster) error) 
 		if e.inline && z.homeless {
 			addr = z.homeBlk
 		}
-		head := lcluster{typ: typ, set: true, clusterofs: uint16(s % bs), blkaddr: uint32(addr)}
+		if e.shared {
+			addr = int64(e.addr)
+		}
+		head := lcluster{typ: typ, set: true, clusterofs: uint16(s % bs), blkaddr: uint32(addr), partial: e.partial}
 		if pendingAt >= 0 && pendingAt != h {
 			if err := put(pendingAt, pending); err != nil {
 				return err
@@ -183,7 +198,7 @@ func (l *layout) zlclusters(n *inode, advise uint16, emit func(lcluster) error) 
 				}
 			}
 		}
-		if !e.inline {
+		if !e.inline && !e.shared {
 			blk += int64(e.blocks)
 		}
 		s = end
@@ -298,6 +313,9 @@ func (l *layout) appendZmeta(b []byte, start int, n *inode) ([]byte, error) {
 		b = appendZeros(b, fullIndexReserved)
 		err = l.zlclusters(n, advise, func(c lcluster) error {
 			x := zFullIndex{advise: uint16(c.typ), blkaddr: c.blkaddr, delta: c.delta}
+			if c.partial {
+				x.advise |= fullIndexPartialRef
+			}
 			if c.typ != lclusterNonhead {
 				x.clusterofs = c.clusterofs
 			}
@@ -430,13 +448,14 @@ func (l *layout) zconfig() (incompat uint32, u1 uint16, records []byte) {
 	if w.opts.Compression == nil {
 		return 0, 0, nil
 	}
-	any, inline := false, false
+	any, inline, deduped := false, false, false
 	for _, id := range l.order {
 		if z := w.zf(w.inodes.at(id)); z != nil {
 			any = true
 			if z.idata > 0 && !z.homeless {
 				inline = true
 			}
+			deduped = deduped || z.deduped
 		}
 	}
 	if !any {
@@ -445,6 +464,9 @@ func (l *layout) zconfig() (incompat uint32, u1 uint16, records []byte) {
 	incompat = FeatureIncompatZeroPadding
 	if inline {
 		incompat |= FeatureIncompatZtailpacking
+	}
+	if deduped {
+		incompat |= FeatureIncompatDedupe
 	}
 	c := w.opts.Compression
 	pcl := w.pclusterSize()

@@ -45,6 +45,13 @@ type pcluster struct {
 	blocks uint32 // physical blocks; 1 for an inline cluster (as mkfs records it)
 	raw    bool   // stored uncompressed (a PLAIN lcluster)
 	inline bool   // the file's tail cluster, stored in the inode's block
+
+	// Dedupe (dedupe.go): a shared extent points at a cluster written
+	// earlier, at block addr, of blocks blocks; a partial one uses only a
+	// prefix of its cluster's output.
+	shared  bool
+	partial bool
+	addr    uint32
 }
 
 // zfile is the compressed form of a regular file, made by the sink and
@@ -61,6 +68,7 @@ type zfile struct {
 	homeless bool  // the inline cluster did not fit; Close gives it a block
 	homeBlk  int64 // that block
 	hint     int64 // the next free block when the file was written
+	deduped  bool  // has a shared or partial extent: full indexes, FeatureIncompatDedupe
 }
 
 // zjob is one segment of a file on its way through the pipeline, with
@@ -175,9 +183,11 @@ type zsink struct {
 	next     int64  // next free block
 	crc      uint32 // CRC-32C of the file data written
 	dataLen  int64
-	cur      *zfile // the file being written
-	start    int64  // its first block
-	pclBuf   []byte // pclusters on their way to the spool
+	cur      *zfile  // the file being written
+	start    int64   // its first block
+	pclBuf   []byte  // pclusters on their way to the spool
+	dd       *dedupe // nil without Compression.Dedupe
+	z        zworker // the sink's own compressor, for dedupe
 }
 
 func (w *Writer) startPipe() error {
@@ -196,6 +206,14 @@ func (w *Writer) startPipe() error {
 		workers[i] = zworker{c: comp, dst: make([]byte, pcl), bs: w.bs, pcl: pcl, tail: c.Ztailpacking, bufs: bufs}
 	}
 	s := &zsink{out: w.out, spool: &w.spool, bufs: bufs, bs: w.bs, noInline: w.opts.NoInlineData, next: w.nextBlock}
+	if c.Dedupe {
+		s.dd = newDedupe(w.bs, pcl > w.bs, w.opts.TempDir)
+		comp, err := newCompressor(c, pcl)
+		if err != nil {
+			return err
+		}
+		s.z = zworker{c: comp, dst: make([]byte, pcl), bs: w.bs, pcl: pcl, tail: c.Ztailpacking, bufs: bufs}
+	}
 	p := &zpipe{bufs: bufs, sink: s}
 	p.pipe = pipeline.New(pipeline.Config{Workers: len(workers), Jobs: 1024, Budget: zInflight},
 		func(i int, j *zjob) (zresult, error) { return workers[i].compress(j) },
@@ -258,6 +276,9 @@ func (w *Writer) closePipe() error {
 	err := w.zp.pipe.Close()
 	w.applyPlaced()
 	s := w.zp.sink
+	if s.dd != nil {
+		s.dd.close()
+	}
 	w.nextBlock, w.dataCRC, w.dataLen = s.next, s.crc, s.dataLen
 	w.zp = nil
 	return err
@@ -370,6 +391,24 @@ func (s *zsink) place(j *zjob, r zresult) (placedFile, error) {
 		return s.writeFlat(j)
 	}
 	cur := s.cur
+	if s.dd != nil {
+		var deduped bool
+		var err error
+		last := j.last
+		r, deduped, err = s.dd.apply(j.in, r, s.next, func(in []byte) (zresult, error) {
+			return s.z.compress(&zjob{in: in, last: last})
+		})
+		for _, b := range s.dd.recut {
+			s.bufs.put(b)
+		}
+		s.dd.recut = s.dd.recut[:0]
+		if err != nil {
+			return placedFile{}, err
+		}
+		if deduped {
+			cur.deduped, cur.full = true, true
+		}
+	}
 	blocks := int64(len(r.out)) / bs
 	if s.next+blocks > math.MaxUint32 {
 		return placedFile{}, fmt.Errorf("image exceeds %d blocks", uint64(math.MaxUint32))
