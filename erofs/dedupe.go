@@ -329,7 +329,7 @@ func (d *dedupe) apply(in []byte, r zresult, next int64, recompress recompressor
 		pos += int(e.length)
 	}
 	d.res, d.out = d.res[:0], d.out[:0]
-	idata := r.idata
+	idata, frag := r.idata, r.frag
 	own := next
 	deduped := false
 	budget := zSegmentSize // bytes the sink may compress itself
@@ -413,7 +413,7 @@ func (d *dedupe) apply(in []byte, r zresult, next int64, recompress recompressor
 			d.cands = append(d.cands, c)
 			pos += int(e.length)
 		}
-		idata = rc.idata
+		idata, frag = rc.idata, rc.frag
 		return 0, nil
 	}
 	for i := 0; i < len(d.cands); {
@@ -456,7 +456,7 @@ func (d *dedupe) apply(in []byte, r zresult, next int64, recompress recompressor
 		}
 		i++
 	}
-	r.out, r.pclusters, r.idata = d.out, d.res, idata
+	r.out, r.pclusters, r.idata, r.frag = d.out, d.res, idata, frag
 	return r, deduped, nil
 }
 

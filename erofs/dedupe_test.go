@@ -335,3 +335,36 @@ func TestDedupeRing(t *testing.T) {
 		t.Errorf("%d of %d pieces held", held, len(offs))
 	}
 }
+
+// TestDedupeFragments combines dedupe with fragments and all-fragments:
+// file ends go to the packed inode, whose content is deduped as well.
+func TestDedupeFragments(t *testing.T) {
+	a := ddText(900_000, 13)
+	files := []ddFile{
+		{"a", a},
+		{"a-copy", bytes.Clone(a)},
+		{"a-insert", append(append(bytes.Clone(a[:450_000]), ddNoise(100, 14)...), a[450_000:]...)},
+		{"small", bytes.Clone(a[:3000])},
+		{"noise", ddNoise(50_000, 15)},
+	}
+	for _, all := range []bool{false, true} {
+		for _, pcl := range []int{4096, 65536} {
+			for _, ztail := range []bool{false, true} {
+				t.Run(fmt.Sprintf("all=%v/C%d/ztail=%v", all, pcl, ztail), func(t *testing.T) {
+					c := ddCompression(t, "lz4hc", pcl, ztail, true)
+					c.Fragments, c.AllFragments = true, all
+					img := ddBuild(t, c, 4096, files)
+					f := ddCheck(t, img, files)
+					if f.sb.FeatureIncompat&FeatureIncompatFragments == 0 {
+						t.Error("no fragments feature bit")
+					}
+					c.Dedupe = false
+					plain := ddBuild(t, c, 4096, files)
+					if len(img) >= len(plain) {
+						t.Errorf("image with dedupe %d bytes, without %d", len(img), len(plain))
+					}
+				})
+			}
+		}
+	}
+}

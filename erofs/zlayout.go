@@ -17,7 +17,7 @@ type lcluster struct {
 	blkaddr    uint32
 	delta      [2]uint16 // NONHEAD; delta[0] carries CBLKCNT when cblk
 	cblk       bool
-	partial    bool // HEAD: PARTIAL_REF (full indexes only)
+	partial    bool // HEAD: PARTIAL_REF, a prefix of the pcluster's output (full indexes only)
 }
 
 // firstBlock is the block of the file's first physical cluster, or where
@@ -36,7 +36,7 @@ func (z *zfile) firstBlock(n *inode) int64 {
 func (l *layout) zadvise(z *zfile) uint16 {
 	w := l.w
 	var a uint16
-	big := w.pclusterSize() > w.bs
+	big := w.maxPclusterSize() > w.bs
 	if z.full {
 		if big {
 			a |= adviseBigPcluster1
@@ -52,12 +52,15 @@ func (l *layout) zadvise(z *zfile) uint16 {
 	if z.idata > 0 && !z.homeless {
 		a |= adviseInlinePcluster
 	}
+	if z.fragLen > 0 {
+		a |= adviseFragmentPcluster
+	}
 	return a
 }
 
 // pclusterRecordSize is the size of a pcluster in the spool: its length (32
 // bits), blocks (16 bits; at most 1 MiB / 512), flags (8 bits), a zero
-// byte and the block address of a shared cluster (32 bits).
+// byte and, for a shared pcluster, its block address (32 bits).
 const pclusterRecordSize = 12
 
 // Flags of a pcluster in the spool.
@@ -151,10 +154,19 @@ func (l *layout) zlclusters(n *inode, advise uint16, emit func(lcluster) error) 
 	var pending lcluster
 	pendingAt := int64(-1)
 	var s int64
-	for range z.nPcl {
-		e, err := r.next()
-		if err != nil {
-			return err
+	for i := range z.nPcl + min(z.fragLen, 1) {
+		var e pcluster
+		if i < z.nPcl {
+			var err error
+			if e, err = r.next(); err != nil {
+				return err
+			}
+		} else {
+			// The fragment: the tail extent, in the packed inode. Its
+			// HEAD's block address holds the high half of the offset
+			// (full indexes only; compact ones are for offsets below
+			// 4 GiB); its cluster takes no blocks.
+			e = pcluster{length: uint32(z.fragLen), frag: true}
 		}
 		end := s + int64(e.length)
 		h := s / bs
@@ -165,10 +177,12 @@ func (l *layout) zlclusters(n *inode, advise uint16, emit func(lcluster) error) 
 			big = advise&adviseBigPcluster2 != 0
 		}
 		addr := blk
-		if e.inline && z.homeless {
+		switch {
+		case e.inline && z.homeless:
 			addr = z.homeBlk
-		}
-		if e.shared {
+		case e.frag && z.full:
+			addr = z.fragOff >> 32
+		case e.shared:
 			addr = int64(e.addr)
 		}
 		head := lcluster{typ: typ, set: true, clusterofs: uint16(s % bs), blkaddr: uint32(addr), partial: e.partial}
@@ -198,7 +212,7 @@ func (l *layout) zlclusters(n *inode, advise uint16, emit func(lcluster) error) 
 				}
 			}
 		}
-		if !e.inline && !e.shared {
+		if !e.inline && !e.frag && !e.shared {
 			blk += int64(e.blocks)
 		}
 		s = end
@@ -263,7 +277,7 @@ func compactBytes(init4, c2b, rest int) int {
 func (l *layout) zplan(id uint32, n *inode, next int64) int64 {
 	w := l.w
 	z := w.zf(n)
-	if w.opts.Compression.FullIndexes || w.bits > 14 {
+	if w.opts.Compression.FullIndexes || w.bits > 14 || z.fragOff >= 1<<32 {
 		z.full = true
 	}
 	if z.idata > 0 && roundUp(w.coreSize(n)+w.ibody(n), 8)+l.zmetaSize(n) > w.bs {
@@ -306,6 +320,9 @@ func (l *layout) appendZmeta(b []byte, start int, n *inode) ([]byte, error) {
 	if advise&adviseInlinePcluster != 0 {
 		h.idataSize = uint16(z.idata)
 	}
+	if advise&adviseFragmentPcluster != 0 {
+		h.fragmentOff = uint32(z.fragOff)
+	}
 	b = append(b, make([]byte, mapHeaderSize)...)
 	h.encode(b[len(b)-mapHeaderSize:])
 	var err error
@@ -318,6 +335,9 @@ func (l *layout) appendZmeta(b []byte, start int, n *inode) ([]byte, error) {
 			}
 			if c.typ != lclusterNonhead {
 				x.clusterofs = c.clusterofs
+			}
+			if c.partial {
+				x.advise |= fullIndexPartialRef
 			}
 			b = append(b, make([]byte, fullIndexSize)...)
 			x.encode(b[len(b)-fullIndexSize:])
@@ -465,11 +485,14 @@ func (l *layout) zconfig() (incompat uint32, u1 uint16, records []byte) {
 	if inline {
 		incompat |= FeatureIncompatZtailpacking
 	}
+	if w.packedID != noID {
+		incompat |= FeatureIncompatFragments
+	}
 	if deduped {
 		incompat |= FeatureIncompatDedupe
 	}
 	c := w.opts.Compression
-	pcl := w.pclusterSize()
+	pcl := w.maxPclusterSize()
 	alg := c.algID()
 	if alg == AlgLZ4 && pcl == w.bs {
 		return incompat, lz4MaxDistance, nil
