@@ -58,6 +58,9 @@ const (
 	dedupeRingSize   = 1 << 30
 	dedupeRingBuf    = 4 << 20 // ring bytes buffered before a write
 	dedupeCompareBuf = 64 << 10
+	// dedupeRecutSpan is the least data the sink compresses itself after
+	// a chain that ends inside a cluster, unless the segment ends first.
+	dedupeRecutSpan = 256 << 10
 	// dedupeMaxVerify bounds the candidates verified, without a match
 	// that pays, while scanning one worker cluster: data with long runs
 	// of one byte would otherwise verify at every position.
@@ -87,7 +90,8 @@ type dedupe struct {
 	cmp    []byte
 
 	// scratch, reused from segment to segment
-	cands    []dcand    // clusters not settled yet
+	cands    []dcand // clusters not settled yet
+	spare    []dcand
 	res      []pcluster // the segment's extents
 	out      []byte     // the blocks of the clusters kept
 	recut    [][]byte   // outputs of the sink's own compression, to recycle
@@ -305,9 +309,9 @@ func (d *dedupe) appendChain(res []pcluster, n, last int) []pcluster {
 	return res
 }
 
-// recompressor compresses the data at the end of a segment, the way a
-// worker does.
-type recompressor func(in []byte) (zresult, error)
+// recompressor compresses data of the segment the way a worker does; end
+// says the data ends the segment.
+type recompressor func(in []byte, end bool) (zresult, error)
 
 // apply dedupes a segment compressed by a worker: in is the segment's
 // data, r the worker's result and next the block the segment's first
@@ -367,22 +371,40 @@ func (d *dedupe) apply(in []byte, r zresult, next int64, recompress recompressor
 		ms := d.chainBuf
 		q := ms[len(ms)-1].start + ms[len(ms)-1].length
 		var rc zresult
-		recut := false
+		recut, whole := false, false
+		j := len(d.cands)
 		if n != len(ms) || last != ms[len(ms)-1].length {
-			// The chain does not end at a candidate: compress the rest.
-			if rest := len(in) - q; rest <= budget {
+			// The chain does not end at a candidate: compress from its
+			// end to a candidate at least dedupeRecutSpan further, or
+			// the rest of the segment.
+			j = d.boundary(q) + 1
+			for j < len(d.cands) && d.cands[j].start < q+dedupeRecutSpan {
+				j++
+			}
+			whole = j == len(d.cands)
+			b := len(in)
+			if !whole {
+				b = d.cands[j].start
+			}
+			if b-q <= budget {
 				var err error
-				if rc, err = recompress(in[q:]); err != nil {
+				if rc, err = recompress(in[q:b], whole); err != nil {
 					return -1, err
 				}
-				budget -= rest
-				nb := 0
+				budget -= b - q
+				nb, at := 0, q
 				for _, e := range rc.pclusters {
 					if !e.inline {
 						nb += int(e.blocks)
 					}
+					if at+int(e.length) < b {
+						at += int(e.length)
+					}
 				}
-				if g := d.blocks(first, len(d.cands)) - nb; g >= 0 && g >= gain {
+				// Unless it ends the segment, the last cluster must end
+				// in a later logical cluster than it starts in.
+				ok := whole || b/bs > at/bs
+				if g := d.blocks(first, j) - nb; ok && g >= 0 && g >= gain {
 					recut, gain = true, g
 				}
 			}
@@ -402,6 +424,7 @@ func (d *dedupe) apply(in []byte, r zresult, next int64, recompress recompressor
 		}
 		d.res = d.appendChain(d.res, len(ms), ms[len(ms)-1].length)
 		d.recut = append(d.recut, rc.out)
+		rest := append(d.spare[:0], d.cands[j:]...)
 		d.cands = d.cands[:0]
 		pos, off := q, 0
 		for _, e := range rc.pclusters {
@@ -413,7 +436,11 @@ func (d *dedupe) apply(in []byte, r zresult, next int64, recompress recompressor
 			d.cands = append(d.cands, c)
 			pos += int(e.length)
 		}
-		idata, frag = rc.idata, rc.frag
+		d.cands = append(d.cands, rest...)
+		d.spare = rest
+		if whole {
+			idata, frag = rc.idata, rc.frag
+		}
 		return 0, nil
 	}
 	for i := 0; i < len(d.cands); {
@@ -460,6 +487,18 @@ func (d *dedupe) apply(in []byte, r zresult, next int64, recompress recompressor
 	return r, deduped, nil
 }
 
+// cutFrom is the first position candidate i can be cut at: it keeps its
+// own logical cluster, and the next one too when it needs a CBLKCNT.
+func (d *dedupe) cutFrom(i int) int {
+	bs := d.bs
+	w := d.cands[i]
+	first := w.start/bs + 1
+	if d.big && !w.p.raw && w.p.blocks > 1 {
+		first++
+	}
+	return max(w.start+1, first*bs)
+}
+
 // scan looks inside candidate i, whose first block hashes to h, for the
 // start of a chain that take accepts, and returns what take returned, or
 // -1.
@@ -468,11 +507,7 @@ func (d *dedupe) scan(in []byte, i, limit int, h uint64, take func(i, p int) (in
 	w := d.cands[i].p
 	pos := d.cands[i].start
 	end := pos + int(w.length)
-	first := pos/bs + 1 // the candidate keeps its own logical cluster
-	if d.big && !w.raw && w.blocks > 1 {
-		first++ // and the next, for its CBLKCNT
-	}
-	from, to := max(pos+1, first*bs), min(end, limit-bs+1)
+	from, to := d.cutFrom(i), min(end, limit-bs+1)
 	if from >= to {
 		return -1, nil
 	}

@@ -213,6 +213,7 @@ type zsink struct {
 	pclBuf   []byte     // pclusters on their way to the spool
 	dd       *dedupe    // nil without Compression.Dedupe
 	z        zworker    // the sink's own compressors, for dedupe
+	pcl      int        // the largest cluster of a file
 }
 
 func (w *Writer) startPipe() error {
@@ -236,11 +237,8 @@ func (w *Writer) startPipe() error {
 	}
 	if c.Dedupe {
 		s.dd = newDedupe(w.bs, w.maxPclusterSize() > w.bs, w.opts.TempDir)
-		coder, err := newZcoder(c, w.pclusterSize())
-		if err != nil {
-			return err
-		}
-		s.z = zworker{files: coder, conf: c, bs: w.bs, tail: c.Ztailpacking,
+		s.pcl = w.pclusterSize()
+		s.z = zworker{conf: c, bs: w.bs, tail: c.Ztailpacking,
 			frag: c.Fragments || c.AllFragments, allFrag: c.AllFragments, bufs: bufs}
 	}
 	p := &zpipe{bufs: bufs, sink: s}
@@ -491,8 +489,14 @@ func (s *zsink) place(j *zjob, r zresult) (placedFile, error) {
 		var deduped bool
 		var err error
 		last, packed := j.last, j.packed
-		r, deduped, err = s.dd.apply(j.in, r, s.next, func(in []byte) (zresult, error) {
-			return s.z.compress(&zjob{in: in, last: last, packed: packed})
+		r, deduped, err = s.dd.apply(j.in, r, s.next, func(in []byte, end bool) (zresult, error) {
+			if s.z.files == nil { // made when first needed: an LZMA coder is large
+				var err error
+				if s.z.files, err = newZcoder(s.z.conf, s.pcl); err != nil {
+					return zresult{}, err
+				}
+			}
+			return s.z.compress(&zjob{in: in, last: last && end, packed: packed})
 		})
 		for _, b := range s.dd.recut {
 			s.bufs.put(b)
