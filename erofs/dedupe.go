@@ -19,14 +19,16 @@ package erofs
 // ends (a chain), so an identical file is stored as references only.
 //
 // Where a chain ends inside a worker cluster, the sink either shortens
-// the chain to end where that cluster starts, or compresses the rest of
-// the segment itself from the chain's end, as a worker would (then
-// matching goes on in what it compressed): whichever stores fewer
-// blocks, the latter also on a tie, so that what several matches save
-// adds up. The sink compresses at most a segment's worth of data per
-// segment. The clusters a chain covers are dropped; a chain is taken only
-// when that stores no more blocks than without it.
-
+// the chain to end where that cluster starts, or compresses the data from
+// the chain's end itself, as a worker would, up to a cluster at least
+// dedupeRecutSpan further or the segment's end (matching then goes on in
+// what it compressed): whichever stores fewer blocks, the latter also on
+// a tie, so that what several matches save adds up. The sink compresses
+// at most a segment's worth of data per segment. The clusters a chain
+// covers are dropped; a chain is taken only when that stores no more
+// blocks than without it. The packed inode's content (fragments) is
+// deduped like a file's.
+//
 // Each extent starts in a logical cluster of its own (the kernel finds an
 // extent's end at the next HEAD), and an extent of a cluster of several
 // blocks must reach a second logical cluster after its HEAD, where the
@@ -34,15 +36,16 @@ package erofs
 // that would break either rule are not taken.
 //
 // Memory is bounded whatever the amount of data. The index is a
-// direct-mapped table of dedupeSlots clusters, keyed by a Rabin-Karp hash
+// direct-mapped table of 1<<dedupeSlotBits clusters, keyed by a Rabin-Karp hash
 // of the first block of their data; a newer cluster replaces an older one
-// in its slot. A bitmap filter of dedupeFilterBits bits in front of it
+// in its slot. A bitmap filter of 1<<dedupeFilterBits bits in front of it
 // keeps the per-byte scan in the processor's cache. The data of indexed
 // clusters, needed to verify and extend matches, goes to a temporary file
 // used as a ring of dedupeRingSize bytes: clusters whose data has been
 // overwritten are no longer matched. Together that is about 9 MiB of
-// memory, plus the ring's write buffer, and dedupeRingSize bytes of
-// temporary disk at most.
+// memory, plus the ring's write buffer, the sink's own compressor (made
+// when it first compresses) and a segment's output, and dedupeRingSize
+// bytes of temporary disk at most.
 
 import (
 	"encoding/binary"
@@ -97,6 +100,13 @@ type dedupe struct {
 	recut    [][]byte   // outputs of the sink's own compression, to recycle
 	chainBuf []dedupeMatch
 	verified int // candidates read back from the ring
+	undo     []dedupeUndo
+}
+
+// dedupeUndo is a slot of the index as it was before an insert.
+type dedupeUndo struct {
+	slot uint64
+	old  dedupeEntry
 }
 
 // dedupeMatch is one extent of a chain: length bytes at start, pointing
@@ -147,7 +157,9 @@ func (d *dedupe) insert(data []byte, addr int64, blocks uint32, raw bool) error 
 	if err != nil {
 		return err
 	}
-	d.table[dedupeSlot(h)] = dedupeEntry{hash: h, ring: off, length: uint32(len(data)),
+	slot := dedupeSlot(h)
+	d.undo = append(d.undo, dedupeUndo{slot, d.table[slot]})
+	d.table[slot] = dedupeEntry{hash: h, ring: off, length: uint32(len(data)),
 		addr: uint32(addr), blocks: uint16(blocks), raw: raw}
 	b := dedupeBit(h)
 	d.filter[b/64] |= 1 << (b % 64)
@@ -316,11 +328,15 @@ type recompressor func(in []byte, end bool) (zresult, error)
 // apply dedupes a segment compressed by a worker: in is the segment's
 // data, r the worker's result and next the block the segment's first
 // cluster is to be written at; recompress compresses the segment's data
-// from a match's end. It returns the result with the clusters kept and
+// from a match's end. Unless the blocks saved take more than cost bytes
+// (what full indexes add to the file's metadata), it keeps the worker's
+// result. It returns the result with the clusters kept and
 // shared extents in place of those dropped, and whether any extent is
 // shared or partial.
-func (d *dedupe) apply(in []byte, r zresult, next int64, recompress recompressor) (zresult, bool, error) {
+func (d *dedupe) apply(in []byte, r zresult, next int64, cost int, recompress recompressor) (zresult, bool, error) {
 	bs := d.bs
+	d.undo = d.undo[:0]
+	ring := d.ring.mark()
 	d.cands = d.cands[:0]
 	pos, off := 0, 0
 	for _, e := range r.pclusters {
@@ -483,6 +499,27 @@ func (d *dedupe) apply(in []byte, r zresult, next int64, recompress recompressor
 		}
 		i++
 	}
+	if deduped && (len(r.out)-len(d.out))/bs*bs <= cost {
+		// Not worth full indexes: undo, and keep the worker's clusters.
+		for i := len(d.undo) - 1; i >= 0; i-- {
+			d.table[d.undo[i].slot] = d.undo[i].old
+		}
+		d.ring.rewind(ring)
+		own = next
+		pos := 0
+		for _, e := range r.pclusters {
+			if !e.inline && int(e.length) >= bs {
+				if err := d.insert(in[pos:pos+int(e.length)], own, e.blocks, e.raw); err != nil {
+					return r, false, err
+				}
+			}
+			pos += int(e.length)
+			if !e.inline {
+				own += int64(e.blocks)
+			}
+		}
+		return r, false, nil
+	}
 	r.out, r.pclusters, r.idata, r.frag = d.out, d.res, idata, frag
 	return r, deduped, nil
 }
@@ -549,10 +586,25 @@ type dedupeRing struct {
 	end     int64  // bytes appended
 	flushed int64  // bytes written to the file; the rest is in buf
 	buf     []byte // bytes from flushed to end
+	floor   int64  // no data below: overwritten before a rewind
 }
 
 // holds reports whether the data from off is still in the ring.
-func (r *dedupeRing) holds(off int64) bool { return off >= r.end-r.size }
+func (r *dedupeRing) holds(off int64) bool { return off >= max(r.end-r.size, r.floor) }
+
+// mark returns the ring's end, for rewind.
+func (r *dedupeRing) mark() int64 { return r.end }
+
+// rewind forgets what was appended since mark returned end.
+func (r *dedupeRing) rewind(end int64) {
+	r.floor = max(r.floor, r.flushed-r.size)
+	if r.flushed > end {
+		r.flushed, r.buf = end, r.buf[:0]
+	} else {
+		r.buf = r.buf[:end-r.flushed]
+	}
+	r.end = end
+}
 
 // append adds p, at most the ring's size, and returns its offset.
 func (r *dedupeRing) append(p []byte) (int64, error) {

@@ -334,6 +334,31 @@ func TestDedupeRing(t *testing.T) {
 	if held < 5 || held == len(offs) {
 		t.Errorf("%d of %d pieces held", held, len(offs))
 	}
+
+	// A rewind forgets what came after the mark, also once flushed past
+	// it, and what the flush overwrote.
+	last := len(offs) - 1
+	mark := r.mark()
+	for i := range 12 {
+		if _, err := r.append(ddNoise(90, uint64(100+i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.flush(); err != nil {
+		t.Fatal(err)
+	}
+	r.rewind(mark)
+	if r.holds(offs[last-6]) {
+		t.Errorf("piece %d still held after a flush overwrote it", last-6)
+	}
+	off, err := r.append(datas[last][:50])
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 50)
+	if err := r.readAt(got, off); err != nil || !bytes.Equal(got, datas[last][:50]) {
+		t.Errorf("after a rewind: %v, content equal %v", err, bytes.Equal(got, datas[last][:50]))
+	}
 }
 
 // TestDedupeFragments combines dedupe with fragments and all-fragments:

@@ -199,21 +199,22 @@ type zworker struct {
 // zsink is the state of the pipeline's sink: the data area, which it
 // owns while the pipeline runs, and the compressed file being written.
 type zsink struct {
-	out      *seqWriter
-	spool    *spool
-	bufs     *bufPool
-	bs       int
-	noInline bool
-	next     int64  // next free block
-	crc      uint32 // CRC-32C of the file data written
-	dataLen  int64
-	frags    *fragStore // the packed inode's content, with fragments
-	cur      *zfile     // the file being written
-	start    int64      // its first block
-	pclBuf   []byte     // pclusters on their way to the spool
-	dd       *dedupe    // nil without Compression.Dedupe
-	z        zworker    // the sink's own compressors, for dedupe
-	pcl      int        // the largest cluster of a file
+	out         *seqWriter
+	spool       *spool
+	bufs        *bufPool
+	bs          int
+	noInline    bool
+	next        int64  // next free block
+	crc         uint32 // CRC-32C of the file data written
+	dataLen     int64
+	frags       *fragStore // the packed inode's content, with fragments
+	cur         *zfile     // the file being written
+	start       int64      // its first block
+	pclBuf      []byte     // pclusters on their way to the spool
+	dd          *dedupe    // nil without Compression.Dedupe
+	z           zworker    // the sink's own compressors, for dedupe
+	pcl         int        // the largest cluster of a file
+	fullIndexes bool       // every file has full indexes
 }
 
 func (w *Writer) startPipe() error {
@@ -238,6 +239,7 @@ func (w *Writer) startPipe() error {
 	if c.Dedupe {
 		s.dd = newDedupe(w.bs, w.maxPclusterSize() > w.bs, w.opts.TempDir)
 		s.pcl = w.pclusterSize()
+		s.fullIndexes = c.FullIndexes || w.bits > 14
 		s.z = zworker{conf: c, bs: w.bs, tail: c.Ztailpacking,
 			frag: c.Fragments || c.AllFragments, allFrag: c.AllFragments, bufs: bufs}
 	}
@@ -489,7 +491,13 @@ func (s *zsink) place(j *zjob, r zresult) (placedFile, error) {
 		var deduped bool
 		var err error
 		last, packed := j.last, j.packed
-		r, deduped, err = s.dd.apply(j.in, r, s.next, func(in []byte, end bool) (zresult, error) {
+		// Full indexes cost the file about 6 more bytes per logical
+		// cluster than compact ones, unless it has them anyway.
+		cost := 0
+		if !cur.full && !s.fullIndexes {
+			cost = 6 * int(lclusterCount(j.size, s.bs))
+		}
+		r, deduped, err = s.dd.apply(j.in, r, s.next, cost, func(in []byte, end bool) (zresult, error) {
 			if s.z.files == nil { // made when first needed: an LZMA coder is large
 				var err error
 				if s.z.files, err = newZcoder(s.z.conf, s.pcl); err != nil {
