@@ -64,6 +64,10 @@ const (
 	// dedupeRecutSpan is the least data the sink compresses itself after
 	// a chain that ends inside a cluster, unless the segment ends first.
 	dedupeRecutSpan = 256 << 10
+	// dedupeRecutMax is the most data the sink compresses itself at once,
+	// which bounds the memory of its compressor (an LZMA encoder's grows
+	// with its input).
+	dedupeRecutMax = 1 << 20
 	// dedupeMaxVerify bounds the candidates verified, without a match
 	// that pays, while scanning one worker cluster: data with long runs
 	// of one byte would otherwise verify at every position.
@@ -402,7 +406,7 @@ func (d *dedupe) apply(in []byte, r zresult, next int64, cost int, recompress re
 			if !whole {
 				b = d.cands[j].start
 			}
-			if b-q <= budget {
+			if b-q <= min(budget, dedupeRecutMax) {
 				var err error
 				if rc, err = recompress(in[q:b], whole); err != nil {
 					return -1, err
