@@ -114,14 +114,15 @@ func zseedTree() zTree {
 }
 
 // zGoldenImage is one compressed golden image: its name, its tree (big,
-// seed, share) and the layout of its compressed files (0: either compressed
-// layout).
+// seed, share, seedShare) and the layout of its compressed files (0:
+// either compressed layout).
 type zGoldenImage struct {
-	name   string
-	big    bool
-	seed   bool
-	share  bool
-	layout uint8
+	name      string
+	big       bool
+	seed      bool
+	share     bool
+	seedShare bool
+	layout    uint8
 }
 
 // zGoldens lists the compressed golden images.
@@ -158,6 +159,9 @@ func zGoldens() []zGoldenImage {
 	for _, g := range zshareGoldens() {
 		list = append(list, zGoldenImage{name: g.name, share: true})
 	}
+	for _, g := range zseedShareGoldens() {
+		list = append(list, zGoldenImage{name: g.name, seedShare: true})
+	}
 	return list
 }
 
@@ -170,6 +174,9 @@ func (g zGoldenImage) tree() zTree {
 	}
 	if g.share {
 		return zshareTree()
+	}
+	if g.seedShare {
+		return zseedShareTree()
 	}
 	return zsmallTree()
 }

@@ -47,6 +47,56 @@ func zshareTree() zTree {
 	return t
 }
 
+// zseedShareTree is mkgolden.py's zseedshare tree.
+func zseedShareTree() zTree {
+	t := zTree{files: map[string][]byte{}, symlinks: map[string]string{}}
+	for k := range 3 {
+		t.files[fmt.Sprintf("s%d", k)] = goldenText(90, 300)
+	}
+	tail := goldenText(91, 700)
+	t.files["ta"] = concat(goldenText(92, 200), tail)
+	t.files["tb"] = concat(goldenRnd(93, 512), tail)
+	a := concat(goldenText(94, 1200), goldenRnd(95, 100), goldenText(96, 1200))
+	t.files["dupA"] = a
+	t.files["dupB"] = concat(a[:1250], goldenContent(11, 100), a[1250:])
+	r := goldenRnd(97, 700)
+	t.files["rep"] = concat(r, r, r)
+	return t
+}
+
+// zseedShareGoldens lists the zseed-*-share.erofs fuzz seeds (-b512
+// -Ededupe,fragments) and zseed-lzma-dedupe.erofs (-b512 -C1024
+// -Ededupe).
+func zseedShareGoldens() []zshareGolden {
+	var list []zshareGolden
+	for _, a := range []struct {
+		name string
+		id   uint8
+	}{{"lz4", AlgLZ4}, {"lzma", AlgLZMA}, {"deflate", AlgDeflate}, {"zstd", AlgZstd}} {
+		list = append(list, zshareGolden{name: "zseed-" + a.name + "-share.erofs", alg: a.id, fragments: true, fragDedupe: "full", dedupe: true})
+	}
+	return append(list, zshareGolden{name: "zseed-lzma-dedupe.erofs", alg: AlgLZMA, dedupe: true, pcluster: 1024})
+}
+
+// TestSeedShareFeatures: the small fuzz seeds have what the zs-*.erofs
+// images have, so that fuzzing starts from them.
+func TestSeedShareFeatures(t *testing.T) {
+	for _, g := range zseedShareGoldens() {
+		f := openGolden(t, g.name)
+		z := zImageFeatures(t, f)
+		t.Logf("%s: %v", g.name, z)
+		if g.fragments && (!z.packed || z.wholeFrag == 0 || z.tailFrag == 0 || z.sharedFrag == 0) {
+			t.Errorf("%s: fragments missing: %v", g.name, z)
+		}
+		if z.crossFile == 0 || z.partial[g.alg] == 0 {
+			t.Errorf("%s: no shared or no partially referenced %s pcluster: %v", g.name, algName(g.alg), z)
+		}
+		if g.pcluster > 0 && z.bigPcluster == 0 {
+			t.Errorf("%s: no big pcluster: %v", g.name, z)
+		}
+	}
+}
+
 // zshareGolden is one zs-*.erofs image and the mkfs.erofs options it was
 // made with.
 type zshareGolden struct {

@@ -322,6 +322,24 @@ def zshare_tree(root):
     ztime(root)
 
 
+def zseedshare_tree(root):
+    """A tiny tree for the fuzz seeds with fragments and dedupe
+    (zseed-*-share.erofs): identical files, a shared tail, a file with 100
+    bytes inserted, a repeated random block."""
+    os.makedirs(root)
+    os.chmod(root, 0o755)
+    for k in range(3):
+        wfile(f"{root}/s{k}", text(90, 300))
+    tail = text(91, 700)
+    wfile(f"{root}/ta", text(92, 200) + tail)
+    wfile(f"{root}/tb", rnd(93, 512) + tail)
+    a = text(94, 1200) + rnd(95, 100) + text(96, 1200)
+    wfile(f"{root}/dupA", a)
+    wfile(f"{root}/dupB", a[:1250] + content(11, 100) + a[1250:])
+    wfile(f"{root}/rep", rnd(97, 700) * 3)
+    ztime(root)
+
+
 # Compressed images: (image, tree, options).
 ZIMAGES = []
 for alg in ("lz4", "lz4hc", "lzma", "deflate", "zstd"):
@@ -362,6 +380,9 @@ for alg in ("lz4", "lzma", "deflate", "zstd"):
                       ("1m-dedupe", ["-C1048576", "-Ededupe"]),
                       ("1m-allfrag-dedupe-zt", ["-C1048576", "-Eztailpacking,all-fragments,dedupe"])):
         ZIMAGES.append((f"zs-{alg}-{sfx}.erofs", "zshare", [f"-z{alg}", *opts]))
+for alg in ("lz4", "lzma", "deflate", "zstd"):
+    ZIMAGES.append((f"zseed-{alg}-share.erofs", "zseedshare", [f"-z{alg}", "-b512", "-Ededupe,fragments"]))
+ZIMAGES.append(("zseed-lzma-dedupe.erofs", "zseedshare", ["-zlzma", "-b512", "-C1024", "-Ededupe"]))
 for sfx, opts in (("frag", ["-Efragments"]), ("allfrag", ["-Eall-fragments"]),
                   ("dedupe", ["-Ededupe"]), ("dedupe-frag", ["-Ededupe,fragments"])):
     ZIMAGES.append((f"zs-lz4hc-{sfx}.erofs", "zshare", ["-zlz4hc", *opts]))
@@ -427,6 +448,7 @@ def main():
     zbig_tree(f"{WORK}/zbig")
     zseed_tree(f"{WORK}/zseed")
     zshare_tree(f"{WORK}/zshare")
+    zseedshare_tree(f"{WORK}/zseedshare")
     for img, tree, opts in ZIMAGES:
         if only and not any(img.startswith(p) for p in only):
             continue
