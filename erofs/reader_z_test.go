@@ -469,14 +469,22 @@ func TestCompressedKernel(t *testing.T) {
 // ErrCorrupt (or ErrUnsupported), without panics or hangs.
 func TestCompressedCorrupt(t *testing.T) {
 	names := []string{"z-lz4.erofs", "z-lz4-64k-zt.erofs", "z-lzma-64k.erofs", "z-deflate-zt.erofs", "z-zstd-64k.erofs",
-		"z-lz4-legacy.erofs", "z-lz4hc-frag.erofs", "z-zstd-allfrag.erofs", "z-lz4-dedupe.erofs", "z-zstd-b512-zt.erofs"}
+		"z-lz4-legacy.erofs", "z-lz4hc-frag.erofs", "z-zstd-allfrag.erofs", "z-lz4-dedupe.erofs", "z-zstd-b512-zt.erofs",
+		"zs-lzma-dedupe.erofs", "zs-deflate-dedupe-frag.erofs", "zs-lz4-frag.erofs", "zs-zstd-1m-dedupe.erofs"}
+	trees := map[string]zTree{}
+	for _, g := range zGoldens() {
+		trees[g.name] = g.tree()
+	}
 	iters := 60
 	if testing.Short() {
 		iters = 10
 	}
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
-			tree := zsmallTree()
+			tree, ok := trees[name]
+			if !ok {
+				t.Fatalf("%s is not a compressed golden image", name)
+			}
 			f := openGolden(t, name)
 			// Targets: the metadata after each compressed file's inode
 			// (map header, indexes, inline pcluster) and its pclusters.
