@@ -124,6 +124,7 @@ func zshareGoldens() []zshareGolden {
 		{"allfrag-fdi", zshareGolden{fragments: true, all: true, fragDedupe: "inode"}},
 		{"dedupe", zshareGolden{dedupe: true}},
 		{"dedupe-frag", zshareGolden{dedupe: true, fragments: true, fragDedupe: "full"}},
+		{"dedupe-zt", zshareGolden{dedupe: true, ztail: true}},
 		{"64k-dedupe", zshareGolden{dedupe: true, pcluster: 65536}},
 		{"1m-dedupe", zshareGolden{dedupe: true, pcluster: 1 << 20}},
 		{"1m-allfrag-dedupe-zt", zshareGolden{dedupe: true, fragments: true, all: true, fragDedupe: "full", ztail: true, pcluster: 1 << 20}},
@@ -375,6 +376,9 @@ func TestSharedFeatures(t *testing.T) {
 				}
 			} else if len(z.partialExtns) > 0 {
 				t.Errorf("%d partially referenced extents without -Ededupe", len(z.partialExtns))
+			}
+			if g.ztail && !g.fragments && z.inline == 0 {
+				t.Error("no inline pcluster")
 			}
 			if g.pcluster > 0 && !g.all && z.bigPcluster == 0 {
 				t.Error("no big pcluster")

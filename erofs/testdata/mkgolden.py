@@ -376,6 +376,7 @@ for alg in ("lz4", "lzma", "deflate", "zstd"):
                       ("allfrag-fdi", ["-Eall-fragments,fragdedupe=inode"]),
                       ("dedupe", ["-Ededupe"]),
                       ("dedupe-frag", ["-Ededupe,fragments"]),
+                      ("dedupe-zt", ["-Ededupe,ztailpacking"]),
                       ("64k-dedupe", ["-C65536", "-Ededupe"]),
                       ("1m-dedupe", ["-C1048576", "-Ededupe"]),
                       ("1m-allfrag-dedupe-zt", ["-C1048576", "-Eztailpacking,all-fragments,dedupe"])):
