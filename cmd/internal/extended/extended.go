@@ -5,6 +5,7 @@
 package extended
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -90,16 +91,21 @@ func Parse(s string) (*Options, error) {
 // set applies one option.
 func (o *Options) set(item string) error {
 	key, val, hasVal := strings.Cut(item, "=")
-	if hasVal && val == "" {
-		return fmt.Errorf("empty value")
-	}
 	name, off := strings.CutPrefix(key, "^")
-	if off && hasVal {
-		return fmt.Errorf("^%s takes no value", name)
-	}
-	takesValue := name == "fragments" || name == "all-fragments" || name == "fragdedupe"
-	if hasVal && !takesValue {
-		return fmt.Errorf("%s takes no value", name)
+	switch name {
+	case "ztailpacking", "legacy-compress", "noinline_data", "inline_data", "dedupe":
+		if hasVal {
+			return fmt.Errorf("%s takes no value", key)
+		}
+	case "fragments", "all-fragments", "fragdedupe":
+		if hasVal && off {
+			return fmt.Errorf("%s takes no value", key)
+		}
+		if hasVal && val == "" {
+			return errors.New("empty value")
+		}
+	default:
+		return fmt.Errorf("unknown extended option (want %s)", Names)
 	}
 	switch name {
 	case "ztailpacking":
@@ -138,8 +144,6 @@ func (o *Options) set(item string) error {
 			return fmt.Errorf("unknown mode %q (want full, inode or off)", val)
 		}
 		o.fragDedupe = item
-	default:
-		return fmt.Errorf("unknown extended option (want %s)", Names)
 	}
 	return nil
 }

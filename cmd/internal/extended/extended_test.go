@@ -83,6 +83,9 @@ func TestParseErrors(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
 		{"zfragments", "-E zfragments: unknown extended option"},
 		{"^", "-E ^: unknown extended option"},
+		{"zfoo=1", "-E zfoo=1: unknown extended option"},
+		{"^=1", "-E ^=1: unknown extended option"},
+		{"^dedupe=1", "-E ^dedupe=1: ^dedupe takes no value"},
 		{"ztailpacking=1", "-E ztailpacking=1: ztailpacking takes no value"},
 		{"dedupe=yes", "-E dedupe=yes: dedupe takes no value"},
 		{"legacy-compress=1", "-E legacy-compress=1: legacy-compress takes no value"},
