@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -102,5 +104,30 @@ func TestExtendedInlineData(t *testing.T) {
 		} else if o.Image.NoInlineData != c.want {
 			t.Errorf("%v: NoInlineData %v, want %v", c.args, o.Image.NoInlineData, c.want)
 		}
+	}
+}
+
+// TestExtendedUsageErrors: a refused -E option is a usage error (exit
+// status 2) whose message names it, and leaves no output.
+func TestExtendedUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"build", "-E", "dedupe", "-o", out, sample}, "rafs build: -E dedupe: only for compressed images (-z)"},
+		{[]string{"build", "-z", "lz4", "-E", "fragdedupe=inode", "-o", out, sample}, "rafs build: -E fragdedupe=inode: has no effect"},
+		{[]string{"build", "-z", "lz4", "-E", "all-fragments=3000", "-o", out, sample}, "rafs build: -E all-fragments=3000: want a multiple"},
+		{[]string{"convert", "--type", "erofs", "-z", "lz4", "-E", "fragments,fragdedupe=maybe", sampleSrc, "oci:" + out}, `rafs convert: -E fragdedupe=maybe: unknown mode "maybe"`},
+		{[]string{"convert", "--type", "erofs", "-E", "all-fragments", sampleSrc, "oci:" + out}, "rafs convert: -E all-fragments: only for compressed images (-z)"},
+	} {
+		code, _, stderr := rafsCmd(t, c.args...)
+		if code != 2 || !strings.HasPrefix(stderr, c.want) {
+			t.Errorf("%s: exit code %d, %q; want 2, %q...", strings.Join(c.args, " "), code, stderr, c.want)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("usage errors left %v", ents)
 	}
 }
