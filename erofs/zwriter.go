@@ -362,7 +362,9 @@ func (z *zworker) cut(j *zjob) (zresult, error) {
 	// it: what is left once it is a pcluster or less, or once it all
 	// compresses into less than one.
 	mayFrag := z.frag && j.last && !j.packed
-	mayInline := z.tail && j.last && !mayFrag
+	// The packed inode's index is too large for an inline tail to fit
+	// its block; one that does not fit would cost it compact indexes.
+	mayInline := z.tail && j.last && !mayFrag && !j.packed
 	r := zresult{out: z.bufs.get(roundUp(len(in), bs) + bs)[:0]}
 	for pos := 0; pos < len(in); {
 		rem := len(in) - pos
