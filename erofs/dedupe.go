@@ -101,7 +101,8 @@ type dedupe struct {
 	spare    []dcand
 	res      []pcluster // the segment's extents
 	out      []byte     // the blocks of the clusters kept
-	recut    [][]byte   // outputs of the sink's own compression, to recycle
+	sums     []pclusterSum
+	recut    [][]byte // outputs of the sink's own compression, to recycle
 	chainBuf []dedupeMatch
 	verified int // candidates read back from the ring
 	undo     []dedupeUndo
@@ -234,9 +235,10 @@ func (d *dedupe) fits(start, end int, blocks uint16, raw bool) bool {
 // dcand is a cluster the sink may keep: one of a worker's, or one it
 // compressed itself after a match.
 type dcand struct {
-	start int      // offset of its data in the segment
-	p     pcluster // as compressed
-	out   []byte   // its blocks; nil for an inline cluster
+	start int         // offset of its data in the segment
+	p     pcluster    // as compressed
+	out   []byte      // its blocks; nil for an inline cluster
+	sum   pclusterSum // with pcluster sharing, the hash of its blocks
 }
 
 // boundary is the index of the last candidate starting at or before q.
@@ -343,8 +345,11 @@ func (d *dedupe) apply(in []byte, r zresult, next int64, cost int, recompress re
 	ring := d.ring.mark()
 	d.cands = d.cands[:0]
 	pos, off := 0, 0
-	for _, e := range r.pclusters {
+	for i, e := range r.pclusters {
 		c := dcand{start: pos, p: e}
+		if len(r.sums) > 0 {
+			c.sum = r.sums[i]
+		}
 		if !e.inline {
 			c.out = r.out[off : off+int(e.blocks)*bs]
 			off += len(c.out)
@@ -352,7 +357,7 @@ func (d *dedupe) apply(in []byte, r zresult, next int64, cost int, recompress re
 		d.cands = append(d.cands, c)
 		pos += int(e.length)
 	}
-	d.res, d.out = d.res[:0], d.out[:0]
+	d.res, d.out, d.sums = d.res[:0], d.out[:0], d.sums[:0]
 	idata, frag := r.idata, r.frag
 	own := next
 	deduped := false
@@ -360,6 +365,10 @@ func (d *dedupe) apply(in []byte, r zresult, next int64, cost int, recompress re
 	keep := func(c dcand, length int) error {
 		e := c.p
 		d.out = append(d.out, c.out...)
+		for len(d.sums) < len(d.res) { // after shared extents
+			d.sums = append(d.sums, pclusterSum{})
+		}
+		d.sums = append(d.sums, c.sum)
 		if e.inline {
 			d.res = append(d.res, e) // not indexed: it is not in the data area
 			return nil
@@ -447,8 +456,11 @@ func (d *dedupe) apply(in []byte, r zresult, next int64, cost int, recompress re
 		rest := append(d.spare[:0], d.cands[j:]...)
 		d.cands = d.cands[:0]
 		pos, off := q, 0
-		for _, e := range rc.pclusters {
+		for i, e := range rc.pclusters {
 			c := dcand{start: pos, p: e}
+			if len(rc.sums) > 0 {
+				c.sum = rc.sums[i]
+			}
 			if !e.inline {
 				c.out = rc.out[off : off+int(e.blocks)*bs]
 				off += len(c.out)
@@ -525,6 +537,12 @@ func (d *dedupe) apply(in []byte, r zresult, next int64, cost int, recompress re
 		return r, false, nil
 	}
 	r.out, r.pclusters, r.idata, r.frag = d.out, d.res, idata, frag
+	if len(r.sums) > 0 {
+		for len(d.sums) < len(d.res) {
+			d.sums = append(d.sums, pclusterSum{})
+		}
+		r.sums = d.sums
+	}
 	return r, deduped, nil
 }
 

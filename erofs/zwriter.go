@@ -85,14 +85,19 @@ type zjob struct {
 	// packed marks the packed inode's content, which is compressed with
 	// the packed inode's cluster size and has no fragment itself.
 	packed bool
+	// shared is how many bytes at the end of in an earlier fragment
+	// already holds: compression stops once what is left lies within
+	// them, and that is the segment's fragment.
+	shared int
 }
 
 // zresult is a segment compressed by a worker.
 type zresult struct {
-	out       []byte     // physical clusters, whole blocks
-	pclusters []pcluster // in file order
-	idata     []byte     // inline cluster, when the last pcluster is inline
-	frag      []byte     // data for the packed inode: the segment's end, after the pclusters
+	out       []byte        // physical clusters, whole blocks
+	pclusters []pcluster    // in file order
+	idata     []byte        // inline cluster, when the last pcluster is inline
+	sums      []pclusterSum // with pcluster sharing: the hash of each stored pcluster, in order
+	frag      []byte        // data for the packed inode: the segment's end, after the pclusters
 }
 
 // placedFile is where the sink put a file's data. It is final in the
@@ -193,6 +198,7 @@ type zworker struct {
 	tail    bool // ztailpacking
 	frag    bool // fragments
 	allFrag bool // all-fragments
+	sums    bool // hash each pcluster, for the sink to share equal ones
 	bufs    *bufPool
 }
 
@@ -208,6 +214,8 @@ type zsink struct {
 	crc         uint32 // CRC-32C of the file data written
 	dataLen     int64
 	frags       *fragStore // the packed inode's content, with fragments
+	same        *sameIndex // pclusters written, by content, to share equal ones
+	head        *zworker   // compresses the heads of files whose ends are shared fragments
 	cur         *zfile     // the file being written
 	start       int64      // its first block
 	pclBuf      []byte     // pclusters on their way to the spool
@@ -230,17 +238,28 @@ func (w *Writer) startPipe() error {
 			return err
 		}
 		workers[i] = zworker{files: coder, conf: c, bs: w.bs, tail: c.Ztailpacking,
-			frag: c.Fragments || c.AllFragments, allFrag: c.AllFragments, bufs: bufs}
+			frag: c.Fragments || c.AllFragments, allFrag: c.AllFragments,
+			sums: c.sharesPclusters(), bufs: bufs}
 	}
 	s := &zsink{out: w.out, spool: &w.spool, bufs: bufs, bs: w.bs, noInline: w.opts.NoInlineData, next: w.nextBlock}
 	if c.Fragments || c.AllFragments {
 		s.frags = &fragStore{sp: spool{dir: w.opts.TempDir}, mode: c.FragDedupe}
 	}
+	if c.sharesPclusters() {
+		s.same = &sameIndex{}
+	}
+	if c.AllFragments && c.FragDedupe == FragDedupeFull {
+		coder, err := newZcoder(c, w.pclusterSize())
+		if err != nil {
+			return err
+		}
+		s.head = &zworker{files: coder, conf: c, bs: w.bs, sums: c.sharesPclusters(), bufs: bufs}
+	}
 	if c.Dedupe {
 		s.dd = newDedupe(w.bs, w.maxPclusterSize() > w.bs, w.opts.TempDir)
 		s.pcl = w.pclusterSize()
 		s.fullIndexes = c.FullIndexes || w.bits > 14
-		s.z = zworker{conf: c, bs: w.bs, tail: c.Ztailpacking,
+		s.z = zworker{conf: c, bs: w.bs, tail: c.Ztailpacking, sums: c.sharesPclusters(),
 			frag: c.Fragments || c.AllFragments, allFrag: c.AllFragments, bufs: bufs}
 	}
 	p := &zpipe{bufs: bufs, sink: s}
@@ -346,6 +365,15 @@ func (w *Writer) closePipe() error {
 // block at a time; a file's final block or less is stored raw unless it
 // can go inline.
 func (z *zworker) compress(j *zjob) (zresult, error) {
+	r, err := z.cut(j)
+	if err == nil && z.sums {
+		r.sum(z.bs)
+	}
+	return r, err
+}
+
+// cut compresses a segment into pclusters (see compress).
+func (z *zworker) cut(j *zjob) (zresult, error) {
 	coder, err := z.coder(j.packed)
 	if err != nil {
 		return zresult{}, err
@@ -361,11 +389,13 @@ func (z *zworker) compress(j *zjob) (zresult, error) {
 	// it: what is left once it is a pcluster or less, or once it all
 	// compresses into less than one.
 	mayFrag := z.frag && j.last && !j.packed
-	mayInline := z.tail && j.last && !mayFrag
+	// The packed inode's index is too large for an inline tail to fit
+	// its block; one that does not fit would cost it compact indexes.
+	mayInline := z.tail && j.last && !mayFrag && !j.packed
 	r := zresult{out: z.bufs.get(roundUp(len(in), bs) + bs)[:0]}
 	for pos := 0; pos < len(in); {
 		rem := len(in) - pos
-		if mayFrag && rem <= pcl {
+		if mayFrag && rem <= pcl || rem <= j.shared {
 			r.frag = in[pos:]
 			break
 		}
@@ -476,7 +506,6 @@ func (s *zsink) write(j *zjob, r zresult) (placedFile, error) {
 }
 
 func (s *zsink) place(j *zjob, r zresult) (placedFile, error) {
-	bs := int64(s.bs)
 	if j.first {
 		s.cur = &zfile{hint: s.next}
 		s.start = s.next
@@ -517,40 +546,8 @@ func (s *zsink) place(j *zjob, r zresult) (placedFile, error) {
 			cur.deduped, cur.full = true, true
 		}
 	}
-	blocks := int64(len(r.out)) / bs
-	if s.next+blocks > math.MaxUint32 {
-		return placedFile{}, fmt.Errorf("image exceeds %d blocks", uint64(math.MaxUint32))
-	}
-	if _, err := s.out.Write(r.out); err != nil {
+	if err := s.apply(cur, r); err != nil {
 		return placedFile{}, err
-	}
-	s.crc = crc32.Update(s.crc, castagnoli, r.out)
-	s.dataLen += int64(len(r.out))
-	s.next += blocks
-	cur.blocks += blocks
-	if len(r.pclusters) > 0 {
-		s.pclBuf = s.pclBuf[:0]
-		for _, e := range r.pclusters {
-			s.pclBuf = appendPcluster(s.pclBuf, e)
-		}
-		off, err := s.spool.write(s.pclBuf)
-		if err != nil {
-			return placedFile{}, err
-		}
-		if cur.nPcl == 0 {
-			cur.pclOff = off
-		} else if off != cur.pclOff+cur.nPcl*pclusterRecordSize {
-			return placedFile{}, errors.New("internal error: a file's pclusters are not together in the spool")
-		}
-		cur.nPcl += int64(len(r.pclusters))
-		cur.lastRaw = r.pclusters[len(r.pclusters)-1].raw
-	}
-	if r.idata != nil {
-		off, err := s.spool.write(r.idata)
-		if err != nil {
-			return placedFile{}, err
-		}
-		cur.idata, cur.idataOff = len(r.idata), off
 	}
 	if r.frag != nil {
 		if err := s.placeFragment(j, r); err != nil {
@@ -566,6 +563,59 @@ func (s *zsink) place(j *zjob, r zresult) (placedFile, error) {
 	}
 	s.cur = nil
 	return o, nil
+}
+
+// apply writes the pclusters of the file being written that r holds,
+// records them in the spool, and spools its inline cluster.
+func (s *zsink) apply(cur *zfile, r zresult) error {
+	if s.same != nil {
+		if err := s.share(cur, r); err != nil {
+			return err
+		}
+	} else if err := s.writeOut(cur, r.out); err != nil {
+		return err
+	}
+	if len(r.pclusters) > 0 {
+		s.pclBuf = s.pclBuf[:0]
+		for _, e := range r.pclusters {
+			s.pclBuf = appendPcluster(s.pclBuf, e)
+		}
+		off, err := s.spool.write(s.pclBuf)
+		if err != nil {
+			return err
+		}
+		if cur.nPcl == 0 {
+			cur.pclOff = off
+		} else if off != cur.pclOff+cur.nPcl*pclusterRecordSize {
+			return errors.New("internal error: a file's pclusters are not together in the spool")
+		}
+		cur.nPcl += int64(len(r.pclusters))
+		cur.lastRaw = r.pclusters[len(r.pclusters)-1].raw
+	}
+	if r.idata != nil {
+		off, err := s.spool.write(r.idata)
+		if err != nil {
+			return err
+		}
+		cur.idata, cur.idataOff = len(r.idata), off
+	}
+	return nil
+}
+
+// writeOut writes pclusters of the file being written, whole blocks.
+func (s *zsink) writeOut(cur *zfile, b []byte) error {
+	blocks := int64(len(b)) / int64(s.bs)
+	if s.next+blocks > math.MaxUint32 {
+		return fmt.Errorf("image exceeds %d blocks", uint64(math.MaxUint32))
+	}
+	if _, err := s.out.Write(b); err != nil {
+		return err
+	}
+	s.crc = crc32.Update(s.crc, castagnoli, b)
+	s.dataLen += int64(len(b))
+	s.next += blocks
+	cur.blocks += blocks
+	return nil
 }
 
 // fallback reports whether a one-segment file is better stored
