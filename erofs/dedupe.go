@@ -106,6 +106,8 @@ type dedupe struct {
 	chainBuf []dedupeMatch
 	verified int // candidates read back from the ring
 	undo     []dedupeUndo
+	same     *sameIndex    // with pcluster sharing, clusters by content
+	added    []pclusterSum // what this segment added to same
 }
 
 // dedupeUndo is a slot of the index as it was before an insert.
@@ -241,6 +243,25 @@ type dcand struct {
 	sum   pclusterSum // with pcluster sharing, the hash of its blocks
 }
 
+// setCands makes the clusters of r, whose data starts at start, the
+// candidates.
+func (d *dedupe) setCands(r zresult, start int) {
+	d.cands = d.cands[:0]
+	pos, off := start, 0
+	for i, e := range r.pclusters {
+		c := dcand{start: pos, p: e}
+		if len(r.sums) > 0 {
+			c.sum = r.sums[i]
+		}
+		if !e.inline {
+			c.out = r.out[off : off+int(e.blocks)*d.bs]
+			off += len(c.out)
+		}
+		d.cands = append(d.cands, c)
+		pos += int(e.length)
+	}
+}
+
 // boundary is the index of the last candidate starting at or before q.
 func (d *dedupe) boundary(q int) int {
 	c := d.cands
@@ -341,22 +362,9 @@ type recompressor func(in []byte, end bool) (zresult, error)
 // shared or partial.
 func (d *dedupe) apply(in []byte, r zresult, next int64, cost int, recompress recompressor) (zresult, bool, error) {
 	bs := d.bs
-	d.undo = d.undo[:0]
+	d.undo, d.added = d.undo[:0], d.added[:0]
 	ring := d.ring.mark()
-	d.cands = d.cands[:0]
-	pos, off := 0, 0
-	for i, e := range r.pclusters {
-		c := dcand{start: pos, p: e}
-		if len(r.sums) > 0 {
-			c.sum = r.sums[i]
-		}
-		if !e.inline {
-			c.out = r.out[off : off+int(e.blocks)*bs]
-			off += len(c.out)
-		}
-		d.cands = append(d.cands, c)
-		pos += int(e.length)
-	}
+	d.setCands(r, 0)
 	d.res, d.out, d.sums = d.res[:0], d.out[:0], d.sums[:0]
 	idata, frag := r.idata, r.frag
 	own := next
@@ -373,8 +381,24 @@ func (d *dedupe) apply(in []byte, r zresult, next int64, cost int, recompress re
 			d.res = append(d.res, e) // not indexed: it is not in the data area
 			return nil
 		}
+		addr := own
+		if d.same != nil && c.sum != (pclusterSum{}) {
+			// Equal stored bytes written earlier decode the same: point
+			// there instead (see share).
+			if a, ok := d.same.addr[c.sum]; ok {
+				d.out = d.out[:len(d.out)-len(c.out)]
+				e.shared, e.addr, addr = true, a, int64(a)
+				deduped = true
+			} else if len(d.same.addr) < sameIndexMax {
+				if d.same.addr == nil {
+					d.same.addr = make(map[pclusterSum]uint32)
+				}
+				d.same.addr[c.sum] = uint32(own)
+				d.added = append(d.added, c.sum)
+			}
+		}
 		if int(e.length) >= bs {
-			if err := d.insert(in[c.start:c.start+int(e.length)], own, e.blocks, e.raw); err != nil {
+			if err := d.insert(in[c.start:c.start+int(e.length)], addr, e.blocks, e.raw); err != nil {
 				return err
 			}
 		}
@@ -384,7 +408,9 @@ func (d *dedupe) apply(in []byte, r zresult, next int64, cost int, recompress re
 		}
 		e.length = uint32(length)
 		d.res = append(d.res, e)
-		own += int64(e.blocks)
+		if !e.shared {
+			own += int64(e.blocks)
+		}
 		return nil
 	}
 	// take settles the chain in d.chainBuf found at p, in candidate i: it
@@ -454,20 +480,7 @@ func (d *dedupe) apply(in []byte, r zresult, next int64, cost int, recompress re
 		d.res = d.appendChain(d.res, len(ms), ms[len(ms)-1].length)
 		d.recut = append(d.recut, rc.out)
 		rest := append(d.spare[:0], d.cands[j:]...)
-		d.cands = d.cands[:0]
-		pos, off := q, 0
-		for i, e := range rc.pclusters {
-			c := dcand{start: pos, p: e}
-			if len(rc.sums) > 0 {
-				c.sum = rc.sums[i]
-			}
-			if !e.inline {
-				c.out = rc.out[off : off+int(e.blocks)*bs]
-				off += len(c.out)
-			}
-			d.cands = append(d.cands, c)
-			pos += int(e.length)
-		}
+		d.setCands(rc, q)
 		d.cands = append(d.cands, rest...)
 		d.spare = rest
 		if whole {
@@ -520,21 +533,20 @@ func (d *dedupe) apply(in []byte, r zresult, next int64, cost int, recompress re
 		for i := len(d.undo) - 1; i >= 0; i-- {
 			d.table[d.undo[i].slot] = d.undo[i].old
 		}
+		for _, k := range d.added {
+			delete(d.same.addr, k)
+		}
 		d.ring.rewind(ring)
-		own = next
-		pos := 0
-		for _, e := range r.pclusters {
-			if !e.inline && int(e.length) >= bs {
-				if err := d.insert(in[pos:pos+int(e.length)], own, e.blocks, e.raw); err != nil {
-					return r, false, err
-				}
-			}
-			pos += int(e.length)
-			if !e.inline {
-				own += int64(e.blocks)
+		d.undo, d.added = d.undo[:0], d.added[:0]
+		d.res, d.out, d.sums = d.res[:0], d.out[:0], d.sums[:0]
+		own, deduped = next, false
+		idata, frag = r.idata, r.frag
+		d.setCands(r, 0)
+		for _, c := range d.cands {
+			if err := keep(c, int(c.p.length)); err != nil {
+				return r, false, err
 			}
 		}
-		return r, false, nil
 	}
 	r.out, r.pclusters, r.idata, r.frag = d.out, d.res, idata, frag
 	if len(r.sums) > 0 {

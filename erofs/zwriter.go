@@ -257,6 +257,7 @@ func (w *Writer) startPipe() error {
 	}
 	if c.Dedupe {
 		s.dd = newDedupe(w.bs, w.maxPclusterSize() > w.bs, w.opts.TempDir)
+		s.dd.same = s.same
 		s.pcl = w.pclusterSize()
 		s.fullIndexes = c.FullIndexes || w.bits > 14
 		s.z = zworker{conf: c, bs: w.bs, tail: c.Ztailpacking, sums: c.sharesPclusters(),
@@ -545,6 +546,9 @@ func (s *zsink) place(j *zjob, r zresult) (placedFile, error) {
 		if deduped {
 			cur.deduped, cur.full = true, true
 		}
+		// Dedupe has shared equal clusters itself (it indexes the ones
+		// kept at the blocks they are about to take).
+		r.sums = nil
 	}
 	if err := s.apply(cur, r); err != nil {
 		return placedFile{}, err
@@ -568,7 +572,7 @@ func (s *zsink) place(j *zjob, r zresult) (placedFile, error) {
 // apply writes the pclusters of the file being written that r holds,
 // records them in the spool, and spools its inline cluster.
 func (s *zsink) apply(cur *zfile, r zresult) error {
-	if s.same != nil {
+	if s.same != nil && r.sums != nil {
 		if err := s.share(cur, r); err != nil {
 			return err
 		}
