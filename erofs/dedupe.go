@@ -26,8 +26,11 @@ package erofs
 // a tie, so that what several matches save adds up. The sink compresses
 // at most a segment's worth of data per segment. The clusters a chain
 // covers are dropped; a chain is taken only when that stores no more
-// blocks than without it. The packed inode's content (fragments) is
-// deduped like a file's.
+// blocks than without it, and a segment's result is kept only when the
+// blocks it saves outweigh what full indexes add to the file's metadata.
+// A cluster kept whose stored bytes equal those of one written earlier
+// points there (the sharing of equal clusters, see share). The packed
+// inode's content (fragments) is deduped like a file's.
 //
 // Each extent starts in a logical cluster of its own (the kernel finds an
 // extent's end at the next HEAD), and an extent of a cluster of several
