@@ -2,6 +2,7 @@ package lz4
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -198,6 +199,22 @@ func testInputs() map[string][]byte {
 		}
 	}
 	in["mixed"] = mix
+	// Records with short runs of zeros and of other bytes, like an ELF
+	// file's relocation and symbol tables, where level 9+ skips runs.
+	var recs []byte
+	for len(recs) < 100000 {
+		var rec [24]byte
+		binary.LittleEndian.PutUint64(rec[:], uint64(0x1000+len(recs)*2))
+		rec[8] = byte(1 + r.IntN(8))
+		if r.IntN(4) == 0 {
+			binary.LittleEndian.PutUint32(rec[16:], r.Uint32())
+		}
+		recs = append(recs, rec[:]...)
+		if r.IntN(50) == 0 {
+			recs = append(recs, bytes.Repeat([]byte{byte(r.IntN(3) * 0x7f)}, r.IntN(600))...)
+		}
+	}
+	in["records"] = recs
 	far := randBytes(r, 70000)
 	in["far"] = append(append([]byte(nil), far...), far...)
 	for i := 0; i < 40; i++ {
