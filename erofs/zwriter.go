@@ -67,6 +67,7 @@ type zfile struct {
 	fragOff  int64 // offset of the fragment in the packed inode's content
 	fragLen  int64 // bytes of the fragment: the file's last fragLen bytes; 0 for none
 	full     bool  // use full (8-byte) lcluster indexes
+	shared   bool  // some extent points at a pcluster written before it (dedupe)
 	homeless bool  // the inline cluster did not fit; Close gives it a block
 	homeBlk  int64 // that block
 	hint     int64 // the next free block when the file was written
