@@ -289,7 +289,7 @@ func (s *zsink) share(cur *zfile, r zresult) error {
 				return err
 			}
 			e.shared, e.addr = true, a
-			cur.full, cur.deduped = true, true
+			cur.full, cur.shared = true, true
 			off += n
 			run = off
 			continue

@@ -468,14 +468,14 @@ func (l *layout) zconfig() (incompat uint32, u1 uint16, records []byte) {
 	if w.opts.Compression == nil {
 		return 0, 0, nil
 	}
-	any, inline, deduped := false, false, false
+	any, inline, shared := false, false, false
 	for _, id := range l.order {
 		if z := w.zf(w.inodes.at(id)); z != nil {
 			any = true
 			if z.idata > 0 && !z.homeless {
 				inline = true
 			}
-			deduped = deduped || z.deduped
+			shared = shared || z.shared
 		}
 	}
 	if !any {
@@ -488,7 +488,7 @@ func (l *layout) zconfig() (incompat uint32, u1 uint16, records []byte) {
 	if w.packedID != noID {
 		incompat |= FeatureIncompatFragments
 	}
-	if deduped {
+	if shared {
 		incompat |= FeatureIncompatDedupe
 	}
 	c := w.opts.Compression

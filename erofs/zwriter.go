@@ -67,10 +67,10 @@ type zfile struct {
 	fragOff  int64 // offset of the fragment in the packed inode's content
 	fragLen  int64 // bytes of the fragment: the file's last fragLen bytes; 0 for none
 	full     bool  // use full (8-byte) lcluster indexes
+	shared   bool  // some extent points at a pcluster written before it (dedupe)
 	homeless bool  // the inline cluster did not fit; Close gives it a block
 	homeBlk  int64 // that block
 	hint     int64 // the next free block when the file was written
-	deduped  bool  // has a shared or partial extent: full indexes, FeatureIncompatDedupe
 }
 
 // zjob is one segment of a file on its way through the pipeline, with
@@ -544,7 +544,7 @@ func (s *zsink) place(j *zjob, r zresult) (placedFile, error) {
 			return placedFile{}, err
 		}
 		if deduped {
-			cur.deduped, cur.full = true, true
+			cur.shared, cur.full = true, true
 		}
 		// Dedupe has shared equal clusters itself (it indexes the ones
 		// kept at the blocks they are about to take).
