@@ -249,7 +249,7 @@ func (w *Writer) startPipe() error {
 		if err != nil {
 			return err
 		}
-		s.head = &zworker{files: coder, conf: c, bs: w.bs, sums: c.sharesPclusters(), bufs: bufs}
+		s.head = &zworker{files: coder, conf: c, bs: w.bs, frag: true, sums: c.sharesPclusters(), bufs: bufs}
 	}
 	p := &zpipe{bufs: bufs, sink: s}
 	p.pipe = pipeline.New(pipeline.Config{Workers: len(workers), Jobs: 1024, Budget: zInflight},
