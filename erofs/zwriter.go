@@ -253,7 +253,7 @@ func (w *Writer) startPipe() error {
 		if err != nil {
 			return err
 		}
-		s.head = &zworker{files: coder, conf: c, bs: w.bs, sums: c.sharesPclusters(), bufs: bufs}
+		s.head = &zworker{files: coder, conf: c, bs: w.bs, frag: true, sums: c.sharesPclusters(), bufs: bufs}
 	}
 	if c.Dedupe {
 		s.dd = newDedupe(w.bs, w.maxPclusterSize() > w.bs, w.opts.TempDir)
