@@ -330,9 +330,6 @@ func (l *layout) appendZmeta(b []byte, start int, n *inode) ([]byte, error) {
 		b = appendZeros(b, fullIndexReserved)
 		err = l.zlclusters(n, advise, func(c lcluster) error {
 			x := zFullIndex{advise: uint16(c.typ), blkaddr: c.blkaddr, delta: c.delta}
-			if c.partial {
-				x.advise |= fullIndexPartialRef
-			}
 			if c.typ != lclusterNonhead {
 				x.clusterofs = c.clusterofs
 			}
