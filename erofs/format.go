@@ -1027,9 +1027,14 @@ type zMapHeader struct {
 }
 
 // encode writes the map header record to b[:mapHeaderSize]. A header
-// carries either a fragment offset or an inline size, as its advise says.
+// carries either a fragment offset or an inline size, as its advise says;
+// that of a file stored whole in the packed inode only that offset.
 func (h *zMapHeader) encode(b []byte) {
 	b = b[:mapHeaderSize]
+	if h.clusterBits&mhClusterBitsFragment != 0 {
+		le.PutUint64(b, h.wholeFragOff|1<<63)
+		return
+	}
 	le.PutUint32(b[mhFragmentOff:], h.fragmentOff)
 	if h.advise&adviseFragmentPcluster == 0 {
 		le.PutUint16(b[mhIdataSize:], h.idataSize)

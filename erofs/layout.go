@@ -27,6 +27,9 @@ func (w *Writer) Close() error {
 	defer w.spool.close()
 	defer w.dropTree()
 	if w.zp != nil {
+		if w.err == nil && w.zp.sink.frags != nil {
+			w.err = w.packFragments()
+		}
 		if w.err != nil {
 			w.zp.pipe.Fail(w.err) // what is queued will not be used
 		}
@@ -200,6 +203,11 @@ func (l *layout) walk() {
 		if w.opts.WhiteoutOrigin && whiteouts && !hasXattr(w.xattrsOf(d), "trusted.overlay.origin") {
 			w.setXattr(d, "trusted.overlay.origin", "")
 		}
+	}
+	if w.packedID != noID {
+		// The packed inode is in no directory (Documentation/filesystems/erofs.rst).
+		l.order = append(l.order, w.packedID)
+		l.meta[w.packedID].nlink = 1
 	}
 	for i, id := range l.order {
 		m := &l.meta[id]
@@ -655,6 +663,9 @@ func (l *layout) writeHeader(blocks int64) error {
 		XattrBlkAddr:    uint32(l.xattrPos / int64(w.bs)),
 		VolumeName:      w.opts.VolumeName,
 		U1:              u1,
+	}
+	if w.packedID != noID {
+		sb.PackedNid = l.nid(w.packedID)
 	}
 	if len(l.enc.prefixes) > 0 {
 		sb.XattrPrefixCount = uint8(len(l.enc.prefixes))

@@ -71,6 +71,8 @@ type dataRule interface {
 // rule returns the rule of n's planned layout.
 func (l *layout) rule(n *inode) dataRule {
 	switch {
+	case n.flags&flagZ != 0 && l.w.zf(n).isWhole():
+		return wholeFragment{}
 	case n.flags&flagZ != 0 && l.w.zf(n).full:
 		return compressedFull{}
 	case n.flags&flagZ != 0:

@@ -155,13 +155,22 @@ func (s *spool) write(p []byte) (int64, error) {
 }
 
 func (s *spool) readAt(p []byte, off int64) error {
-	if s.bw.Buffered() > 0 {
-		if err := s.bw.Flush(); err != nil {
-			return fmt.Errorf("erofs: spool: %w", err)
-		}
+	if err := s.flush(); err != nil {
+		return err
 	}
 	if _, err := s.file.ReadAt(p, off); err != nil {
 		return fmt.Errorf("erofs: spool: %w", err)
+	}
+	return nil
+}
+
+// flush writes what is buffered to the file, so it can be read through
+// s.file.
+func (s *spool) flush() error {
+	if s.bw != nil && s.bw.Buffered() > 0 {
+		if err := s.bw.Flush(); err != nil {
+			return fmt.Errorf("erofs: spool: %w", err)
+		}
 	}
 	return nil
 }

@@ -91,6 +91,7 @@ type Writer struct {
 	// out, spool and these counters, and Close takes them back.
 	dataStart int64  // first block after the superblock
 	nextBlock int64  // next free block in the data area
+	packedID  uint32 // the packed inode, noID for none
 	tail      []byte // scratch for a file's tail on its way to the spool
 	dataCRC   uint32 // CRC-32C of all file data, for the derived UUID
 	dataLen   int64
@@ -220,6 +221,7 @@ func NewWriter(w io.WriterAt, opts *WriterOptions) (*Writer, error) {
 	wr.tail = make([]byte, bs)
 	wr.dataStart = int64(roundUp(SuperblockOffset+superblockSize, bs) / bs)
 	wr.nextBlock = wr.dataStart
+	wr.packedID = noID
 	wr.out = newSeqWriter(w, wr.dataStart*int64(bs), 1<<20)
 	wr.namespace.init(o.BuildTime)
 	if o.Compression != nil {

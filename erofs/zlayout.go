@@ -17,6 +17,7 @@ type lcluster struct {
 	blkaddr    uint32
 	delta      [2]uint16 // NONHEAD; delta[0] carries CBLKCNT when cblk
 	cblk       bool
+	partial    bool // HEAD: PARTIAL_REF, a prefix of the pcluster's output (full indexes only)
 }
 
 // firstBlock is the block of the file's first physical cluster, or where
@@ -35,7 +36,7 @@ func (z *zfile) firstBlock(n *inode) int64 {
 func (l *layout) zadvise(z *zfile) uint16 {
 	w := l.w
 	var a uint16
-	big := w.pclusterSize() > w.bs
+	big := w.maxPclusterSize() > w.bs
 	if z.full {
 		if big {
 			a |= adviseBigPcluster1
@@ -51,18 +52,23 @@ func (l *layout) zadvise(z *zfile) uint16 {
 	if z.idata > 0 && !z.homeless {
 		a |= adviseInlinePcluster
 	}
+	if z.fragLen > 0 {
+		a |= adviseFragmentPcluster
+	}
 	return a
 }
 
 // pclusterRecordSize is the size of a pcluster in the spool: its length (32
-// bits), blocks (16 bits; at most 1 MiB / 512) and flags (8 bits), and a
-// zero byte.
-const pclusterRecordSize = 8
+// bits), blocks (16 bits; at most 1 MiB / 512), flags (8 bits), a zero
+// byte and, for a shared pcluster, its block address (32 bits).
+const pclusterRecordSize = 12
 
 // Flags of a pcluster in the spool.
 const (
-	pclusterRaw    = 1
-	pclusterInline = 2
+	pclusterRaw     = 1
+	pclusterInline  = 2
+	pclusterShared  = 4
+	pclusterPartial = 8
 )
 
 // appendPcluster appends a pcluster's spool form to b.
@@ -74,9 +80,16 @@ func appendPcluster(b []byte, e pcluster) []byte {
 	if e.inline {
 		flags |= pclusterInline
 	}
+	if e.shared {
+		flags |= pclusterShared
+	}
+	if e.partial {
+		flags |= pclusterPartial
+	}
 	b = le.AppendUint32(b, e.length)
 	b = le.AppendUint16(b, uint16(e.blocks))
-	return append(b, flags, 0)
+	b = append(b, flags, 0)
+	return le.AppendUint32(b, e.addr)
 }
 
 // pclusterReader reads a compressed file's pclusters back from the spool.
@@ -104,7 +117,9 @@ func (r *pclusterReader) next() (pcluster, error) {
 	b := r.buf[:pclusterRecordSize]
 	r.buf = r.buf[pclusterRecordSize:]
 	return pcluster{length: le.Uint32(b), blocks: uint32(le.Uint16(b[4:])),
-		raw: b[6]&pclusterRaw != 0, inline: b[6]&pclusterInline != 0}, nil
+		raw: b[6]&pclusterRaw != 0, inline: b[6]&pclusterInline != 0,
+		shared: b[6]&pclusterShared != 0, partial: b[6]&pclusterPartial != 0,
+		addr: le.Uint32(b[8:])}, nil
 }
 
 // zlclusters calls emit with each of a file's index entries in turn, made
@@ -139,10 +154,19 @@ func (l *layout) zlclusters(n *inode, advise uint16, emit func(lcluster) error) 
 	var pending lcluster
 	pendingAt := int64(-1)
 	var s int64
-	for range z.nPcl {
-		e, err := r.next()
-		if err != nil {
-			return err
+	for i := range z.nPcl + min(z.fragLen, 1) {
+		var e pcluster
+		if i < z.nPcl {
+			var err error
+			if e, err = r.next(); err != nil {
+				return err
+			}
+		} else {
+			// The fragment: the tail extent, in the packed inode. Its
+			// HEAD's block address holds the high half of the offset
+			// (full indexes only; compact ones are for offsets below
+			// 4 GiB); its cluster takes no blocks.
+			e = pcluster{length: uint32(z.fragLen), frag: true}
 		}
 		end := s + int64(e.length)
 		h := s / bs
@@ -153,10 +177,15 @@ func (l *layout) zlclusters(n *inode, advise uint16, emit func(lcluster) error) 
 			big = advise&adviseBigPcluster2 != 0
 		}
 		addr := blk
-		if e.inline && z.homeless {
+		switch {
+		case e.inline && z.homeless:
 			addr = z.homeBlk
+		case e.frag && z.full:
+			addr = z.fragOff >> 32
+		case e.shared:
+			addr = int64(e.addr)
 		}
-		head := lcluster{typ: typ, set: true, clusterofs: uint16(s % bs), blkaddr: uint32(addr)}
+		head := lcluster{typ: typ, set: true, clusterofs: uint16(s % bs), blkaddr: uint32(addr), partial: e.partial}
 		if pendingAt >= 0 && pendingAt != h {
 			if err := put(pendingAt, pending); err != nil {
 				return err
@@ -183,7 +212,7 @@ func (l *layout) zlclusters(n *inode, advise uint16, emit func(lcluster) error) 
 				}
 			}
 		}
-		if !e.inline {
+		if !e.inline && !e.frag && !e.shared {
 			blk += int64(e.blocks)
 		}
 		s = end
@@ -248,7 +277,7 @@ func compactBytes(init4, c2b, rest int) int {
 func (l *layout) zplan(id uint32, n *inode, next int64) int64 {
 	w := l.w
 	z := w.zf(n)
-	if w.opts.Compression.FullIndexes || w.bits > 14 {
+	if w.opts.Compression.FullIndexes || w.bits > 14 || z.fragOff >= 1<<32 {
 		z.full = true
 	}
 	if z.idata > 0 && roundUp(w.coreSize(n)+w.ibody(n), 8)+l.zmetaSize(n) > w.bs {
@@ -291,6 +320,9 @@ func (l *layout) appendZmeta(b []byte, start int, n *inode) ([]byte, error) {
 	if advise&adviseInlinePcluster != 0 {
 		h.idataSize = uint16(z.idata)
 	}
+	if advise&adviseFragmentPcluster != 0 {
+		h.fragmentOff = uint32(z.fragOff)
+	}
 	b = append(b, make([]byte, mapHeaderSize)...)
 	h.encode(b[len(b)-mapHeaderSize:])
 	var err error
@@ -300,6 +332,9 @@ func (l *layout) appendZmeta(b []byte, start int, n *inode) ([]byte, error) {
 			x := zFullIndex{advise: uint16(c.typ), blkaddr: c.blkaddr, delta: c.delta}
 			if c.typ != lclusterNonhead {
 				x.clusterofs = c.clusterofs
+			}
+			if c.partial {
+				x.advise |= fullIndexPartialRef
 			}
 			b = append(b, make([]byte, fullIndexSize)...)
 			x.encode(b[len(b)-fullIndexSize:])
@@ -446,8 +481,11 @@ func (l *layout) zconfig() (incompat uint32, u1 uint16, records []byte) {
 	if inline {
 		incompat |= FeatureIncompatZtailpacking
 	}
+	if w.packedID != noID {
+		incompat |= FeatureIncompatFragments
+	}
 	c := w.opts.Compression
-	pcl := w.pclusterSize()
+	pcl := w.maxPclusterSize()
 	alg := c.algID()
 	if alg == AlgLZ4 && pcl == w.bs {
 		return incompat, lz4MaxDistance, nil

@@ -45,6 +45,13 @@ type pcluster struct {
 	blocks uint32 // physical blocks; 1 for an inline cluster (as mkfs records it)
 	raw    bool   // stored uncompressed (a PLAIN lcluster)
 	inline bool   // the file's tail cluster, stored in the inode's block
+	frag   bool   // the file's fragment, in the packed inode (never spooled)
+	// shared says the pcluster is an earlier one, at block addr, that
+	// this extent points at; partial that the extent is a prefix of its
+	// output (PARTIAL_REF). Files with either have full indexes.
+	shared  bool
+	partial bool
+	addr    uint32
 }
 
 // zfile is the compressed form of a regular file, made by the sink and
@@ -57,6 +64,8 @@ type zfile struct {
 	blocks   int64 // physical blocks, not counting an inline cluster
 	idata    int   // bytes of the inline cluster
 	idataOff int64 // its offset in the spool
+	fragOff  int64 // offset of the fragment in the packed inode's content
+	fragLen  int64 // bytes of the fragment: the file's last fragLen bytes; 0 for none
 	full     bool  // use full (8-byte) lcluster indexes
 	homeless bool  // the inline cluster did not fit; Close gives it a block
 	homeBlk  int64 // that block
@@ -72,6 +81,9 @@ type zjob struct {
 	in    []byte
 	first bool // the file's first segment
 	last  bool // the file's last segment
+	// packed marks the packed inode's content, which is compressed with
+	// the packed inode's cluster size and has no fragment itself.
+	packed bool
 }
 
 // zresult is a segment compressed by a worker.
@@ -79,6 +91,7 @@ type zresult struct {
 	out       []byte     // physical clusters, whole blocks
 	pclusters []pcluster // in file order
 	idata     []byte     // inline cluster, when the last pcluster is inline
+	frag      []byte     // data for the packed inode: the segment's end, after the pclusters
 }
 
 // placedFile is where the sink put a file's data. It is final in the
@@ -154,14 +167,32 @@ type zpipe struct {
 	placed []placedFile // outputs taken from the pipeline, being applied
 }
 
-// zworker is one worker's compressor and scratch buffer.
+// zcoder is a compressor for one physical cluster size and its scratch
+// buffer.
+type zcoder struct {
+	c   compressor
+	dst []byte
+	pcl int
+}
+
+func newZcoder(c *Compression, pcl int) (*zcoder, error) {
+	comp, err := newCompressor(c, pcl)
+	if err != nil {
+		return nil, err
+	}
+	return &zcoder{c: comp, dst: make([]byte, pcl), pcl: pcl}, nil
+}
+
+// zworker is one worker's compressors.
 type zworker struct {
-	c    compressor
-	dst  []byte
-	bs   int
-	pcl  int
-	tail bool // ztailpacking
-	bufs *bufPool
+	files   *zcoder // for files
+	packed  *zcoder // for the packed inode; made when first needed
+	conf    *Compression
+	bs      int
+	tail    bool // ztailpacking
+	frag    bool // fragments
+	allFrag bool // all-fragments
+	bufs    *bufPool
 }
 
 // zsink is the state of the pipeline's sink: the data area, which it
@@ -175,9 +206,10 @@ type zsink struct {
 	next     int64  // next free block
 	crc      uint32 // CRC-32C of the file data written
 	dataLen  int64
-	cur      *zfile // the file being written
-	start    int64  // its first block
-	pclBuf   []byte // pclusters on their way to the spool
+	frags    *fragStore // the packed inode's content, with fragments
+	cur      *zfile     // the file being written
+	start    int64      // its first block
+	pclBuf   []byte     // pclusters on their way to the spool
 }
 
 func (w *Writer) startPipe() error {
@@ -187,15 +219,18 @@ func (w *Writer) startPipe() error {
 	if c.Workers == 0 {
 		workers = make([]zworker, runtime.GOMAXPROCS(0))
 	}
-	pcl := w.pclusterSize()
 	for i := range workers {
-		comp, err := newCompressor(c, pcl)
+		coder, err := newZcoder(c, w.pclusterSize())
 		if err != nil {
 			return err
 		}
-		workers[i] = zworker{c: comp, dst: make([]byte, pcl), bs: w.bs, pcl: pcl, tail: c.Ztailpacking, bufs: bufs}
+		workers[i] = zworker{files: coder, conf: c, bs: w.bs, tail: c.Ztailpacking,
+			frag: c.Fragments || c.AllFragments, allFrag: c.AllFragments, bufs: bufs}
 	}
 	s := &zsink{out: w.out, spool: &w.spool, bufs: bufs, bs: w.bs, noInline: w.opts.NoInlineData, next: w.nextBlock}
+	if c.Fragments || c.AllFragments {
+		s.frags = &fragStore{sp: spool{dir: w.opts.TempDir}, mode: c.FragDedupe}
+	}
 	p := &zpipe{bufs: bufs, sink: s}
 	p.pipe = pipeline.New(pipeline.Config{Workers: len(workers), Jobs: 1024, Budget: zInflight},
 		func(i int, j *zjob) (zresult, error) { return workers[i].compress(j) },
@@ -204,7 +239,7 @@ func (w *Writer) startPipe() error {
 	return nil
 }
 
-// pclusterSize is the largest physical cluster of a compressed image.
+// pclusterSize is the largest physical cluster of a compressed file.
 func (w *Writer) pclusterSize() int {
 	if p := w.opts.Compression.PclusterSize; p != 0 {
 		return p
@@ -212,9 +247,33 @@ func (w *Writer) pclusterSize() int {
 	return w.bs
 }
 
+// packedPclusterSize is the largest physical cluster of the packed inode.
+func (w *Writer) packedPclusterSize() int {
+	if p := w.opts.Compression.PackedPclusterSize; p != 0 {
+		return p
+	}
+	return w.pclusterSize()
+}
+
+// maxPclusterSize is the largest physical cluster of the image: what the
+// superblock's compression configuration and big pcluster flags allow.
+func (w *Writer) maxPclusterSize() int {
+	c := w.opts.Compression
+	if c.Fragments || c.AllFragments {
+		return max(w.pclusterSize(), w.packedPclusterSize())
+	}
+	return w.pclusterSize()
+}
+
 // addCompressed reads a regular file's data and submits it. meta is the size of
 // the file's inode core and xattr body with every xattr inline.
 func (w *Writer) addCompressed(id uint32, n *inode, meta int, r io.Reader) error {
+	return w.submit(id, n, meta, r, false)
+}
+
+// submit reads a regular file's data and submits it in segments; packed
+// says it is the packed inode's.
+func (w *Writer) submit(id uint32, n *inode, meta int, r io.Reader, packed bool) error {
 	p := w.zp
 	if r == nil {
 		return errors.New("no data reader for a non-empty file")
@@ -224,7 +283,7 @@ func (w *Writer) addCompressed(id uint32, n *inode, meta int, r io.Reader) error
 		if err := p.pipe.Acquire(size); err != nil {
 			return err
 		}
-		j := &zjob{id: id, size: n.size, meta: meta, in: p.bufs.get(size), first: off == 0, last: off+int64(size) == n.size}
+		j := &zjob{id: id, size: n.size, meta: meta, in: p.bufs.get(size), first: off == 0, last: off+int64(size) == n.size, packed: packed}
 		if _, err := io.ReadFull(r, j.in); err != nil {
 			p.bufs.put(j.in)
 			p.pipe.Release(size)
@@ -258,6 +317,9 @@ func (w *Writer) closePipe() error {
 	err := w.zp.pipe.Close()
 	w.applyPlaced()
 	s := w.zp.sink
+	if s.frags != nil {
+		s.frags.sp.close()
+	}
 	w.nextBlock, w.dataCRC, w.dataLen = s.next, s.crc, s.dataLen
 	w.zp = nil
 	return err
@@ -269,13 +331,29 @@ func (w *Writer) closePipe() error {
 // block at a time; a file's final block or less is stored raw unless it
 // can go inline.
 func (z *zworker) compress(j *zjob) (zresult, error) {
-	bs, c, dst := z.bs, z.c, z.dst
+	coder, err := z.coder(j.packed)
+	if err != nil {
+		return zresult{}, err
+	}
+	bs, c, dst, pcl := z.bs, coder.c, coder.dst, coder.pcl
 	in := j.in
+	if z.allFrag && !j.packed {
+		return zresult{frag: in}, nil
+	}
 	c.reset()
-	mayInline := z.tail && j.last
+	// A file's end that would fill only part of a pcluster goes to the
+	// packed inode with fragments, the way mkfs.erofs -E fragments packs
+	// it: what is left once it is a pcluster or less, or once it all
+	// compresses into less than one.
+	mayFrag := z.frag && j.last && !j.packed
+	mayInline := z.tail && j.last && !mayFrag
 	r := zresult{out: z.bufs.get(roundUp(len(in), bs) + bs)[:0]}
 	for pos := 0; pos < len(in); {
 		rem := len(in) - pos
+		if mayFrag && rem <= pcl {
+			r.frag = in[pos:]
+			break
+		}
 		if rem <= bs && !mayInline {
 			pos += z.raw(&r, in[pos:], rem)
 			continue
@@ -300,12 +378,16 @@ func (z *zworker) compress(j *zjob) (zresult, error) {
 			if n > 0 && used > 0 {
 				span = used
 			}
-			span = min(span, z.pcl)
+			span = min(span, pcl)
 			// Store span bytes raw, a block per pcluster; what a last,
 			// partial block would hold is left for the next round.
 			k := max(span/bs, 1) * bs
 			pos += z.raw(&r, in[pos:], min(k, rem))
 			continue
+		}
+		if mayFrag && used == rem && n < pcl {
+			r.frag = in[pos:]
+			break
 		}
 		if inlineOK {
 			r.pclusters = append(r.pclusters, pcluster{length: uint32(used), blocks: 1, inline: true})
@@ -330,6 +412,26 @@ func (z *zworker) compress(j *zjob) (zresult, error) {
 		pos += used
 	}
 	return r, nil
+}
+
+// coder returns the compressor for a file's data or the packed inode's.
+func (z *zworker) coder(packed bool) (*zcoder, error) {
+	if !packed {
+		return z.files, nil
+	}
+	if z.packed == nil {
+		p := z.conf.PackedPclusterSize
+		if p == 0 || p == z.files.pcl {
+			z.packed = z.files
+		} else {
+			c, err := newZcoder(z.conf, p)
+			if err != nil {
+				return nil, err
+			}
+			z.packed = c
+		}
+	}
+	return z.packed, nil
 }
 
 // raw stores the first count bytes of b uncompressed, one block per
@@ -366,7 +468,7 @@ func (s *zsink) place(j *zjob, r zresult) (placedFile, error) {
 	}
 	// A single-segment file is kept until its end is known, so it can be
 	// stored uncompressed if compression does not pay.
-	if j.first && j.last && s.fallback(j, r) {
+	if j.first && j.last && r.frag == nil && s.fallback(j, r) {
 		return s.writeFlat(j)
 	}
 	cur := s.cur
@@ -404,6 +506,11 @@ func (s *zsink) place(j *zjob, r zresult) (placedFile, error) {
 			return placedFile{}, err
 		}
 		cur.idata, cur.idataOff = len(r.idata), off
+	}
+	if r.frag != nil {
+		if err := s.placeFragment(j, r); err != nil {
+			return placedFile{}, err
+		}
 	}
 	if !j.last {
 		return placedFile{}, nil

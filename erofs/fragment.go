@@ -1,0 +1,169 @@
+package erofs
+
+// Fragments and the packed inode (EROFS_FEATURE_INCOMPAT_FRAGMENTS; struct
+// erofs_super_block packed_nid, Z_EROFS_ADVISE_FRAGMENT_PCLUSTER and
+// Z_EROFS_FRAGMENT_INODE_BIT in fs/erofs/erofs_fs.h). With fragments, the
+// end of a compressed file that would fill only part of a physical cluster
+// — or, with all-fragments, the whole file — is not compressed on its own:
+// it becomes a fragment, appended to the content of the packed inode, a
+// regular file no directory names. Close compresses that content like any
+// file's, so the fragments of many files share clusters. A file's map
+// header then gives its fragment's offset in the packed inode; a file that
+// is all fragment has no lcluster indexes at all.
+//
+// The sink places fragments in submission order, so their offsets do not
+// depend on the number of workers. With fragment dedupe, a fragment equal
+// to an earlier one, or to the end of one, is not stored again: it points
+// into the earlier one.
+
+import (
+	"bytes"
+	"fmt"
+	"hash/crc32"
+	"io"
+)
+
+// fragHashLen is how many bytes at a fragment's end key it in the dedupe
+// index: fragments that end alike are compared byte by byte.
+const fragHashLen = 64
+
+// fragStore is the packed inode's content as the sink builds it: an
+// unlinked temporary file, and an index of the fragments in it by their
+// last bytes.
+type fragStore struct {
+	sp    spool
+	mode  FragDedupe
+	index map[uint32][]fragRef
+	buf   []byte
+}
+
+// fragRef is a stored fragment: bytes [end-length, end) of the content.
+type fragRef struct {
+	end, length int64
+}
+
+func fragKey(b []byte) uint32 {
+	return crc32.Checksum(b[len(b)-min(len(b), fragHashLen):], castagnoli)
+}
+
+// put stores fragment b and returns its offset in the packed inode's
+// content. whole says b is the whole file; dedupe says b may share the
+// bytes of an earlier fragment.
+func (f *fragStore) put(b []byte, whole, dedupe bool) (int64, error) {
+	if dedupe && (f.mode == FragDedupeFull || f.mode == FragDedupeInode && whole) {
+		off, ok, err := f.find(b)
+		if err != nil || ok {
+			return off, err
+		}
+	}
+	off, err := f.sp.write(b)
+	if err != nil {
+		return 0, err
+	}
+	if dedupe && f.mode != FragDedupeOff {
+		if f.index == nil {
+			f.index = make(map[uint32][]fragRef)
+		}
+		k := fragKey(b)
+		f.index[k] = append(f.index[k], fragRef{end: off + int64(len(b)), length: int64(len(b))})
+	}
+	return off, nil
+}
+
+// find looks for an earlier fragment that ends with the bytes of b and
+// returns where those bytes start.
+func (f *fragStore) find(b []byte) (int64, bool, error) {
+	for _, c := range f.index[fragKey(b)] {
+		if c.length < int64(len(b)) {
+			continue
+		}
+		f.buf = append(f.buf[:0], make([]byte, len(b))...)
+		off := c.end - int64(len(b))
+		if err := f.sp.readAt(f.buf, off); err != nil {
+			return 0, false, err
+		}
+		if bytes.Equal(f.buf, b) {
+			return off, true, nil
+		}
+	}
+	return 0, false, nil
+}
+
+// placeFragment stores the fragment of the file being written, which ends
+// the segment r. The fragment of a file with all-fragments may span
+// segments; only one within a single segment is deduplicated.
+func (s *zsink) placeFragment(j *zjob, r zresult) error {
+	cur := s.cur
+	whole := j.first && j.last && len(r.pclusters) == 0
+	off, err := s.frags.put(r.frag, whole, cur.fragLen == 0 && j.last)
+	if err != nil {
+		return fmt.Errorf("packed inode: %w", err)
+	}
+	if cur.fragLen == 0 {
+		cur.fragOff = off
+	} else if off != cur.fragOff+cur.fragLen {
+		return fmt.Errorf("erofs: internal error: a file's fragment is not contiguous in the packed inode")
+	}
+	cur.fragLen += int64(len(r.frag))
+	return nil
+}
+
+// packFragments ends the files' data with the packed inode: once the sink
+// has placed every fragment, it adds the inode, unlinked, and submits the
+// content for compression. It does nothing when no file has a fragment.
+func (w *Writer) packFragments() error {
+	p := w.zp
+	if err := p.pipe.Flush(); err != nil {
+		return err
+	}
+	w.applyPlaced()
+	f := p.sink.frags
+	if f == nil || f.sp.size == 0 {
+		return nil
+	}
+	if err := f.sp.flush(); err != nil {
+		return err
+	}
+	id, n, err := w.inodes.add()
+	if err != nil {
+		return fmt.Errorf("erofs: packed inode: %w", err)
+	}
+	*n = inode{mode: ModeRegular | 0o644, size: f.sp.size, mtime: w.opts.BuildTime, u: noID}
+	w.packedID = id
+	r := io.NewSectionReader(f.sp.file, 0, f.sp.size)
+	if err := w.submit(id, n, w.coreSize(n), r, true); err != nil {
+		return fmt.Errorf("erofs: packed inode: %w", err)
+	}
+	return nil
+}
+
+// wholeFragment is the layout of a file stored whole in the packed inode:
+// COMPRESSED_FULL with no blocks, a map header holding the offset with
+// Z_EROFS_FRAGMENT_INODE_BIT, 8 reserved bytes, and no indexes.
+type wholeFragment struct{}
+
+func (wholeFragment) format(*layout, *inode) (uint16, uint32) { return LayoutCompressedFull, 0 }
+
+func (wholeFragment) recordSize(l *layout, n *inode) int64 {
+	w := l.w
+	return int64(roundUp(w.coreSize(n)+w.ibody(n), 8) + mapHeaderSize + fullIndexReserved)
+}
+
+func (wholeFragment) reservedBlock(*layout, *inode) int64 { return -1 }
+
+func (wholeFragment) writeReserved(*layout, uint32, *inode) error { return nil }
+
+func (wholeFragment) appendInline(l *layout, b []byte, _ uint32, n *inode) ([]byte, error) {
+	w := l.w
+	start := len(b) - w.coreSize(n) - w.ibody(n)
+	for (len(b)-start)%8 != 0 {
+		b = append(b, 0)
+	}
+	h := zMapHeader{clusterBits: mhClusterBitsFragment, wholeFragOff: uint64(w.zf(n).fragOff)}
+	b = appendZeros(b, mapHeaderSize+fullIndexReserved)
+	h.encode(b[len(b)-mapHeaderSize-fullIndexReserved:])
+	return b, nil
+}
+
+// isWhole reports whether the file is all fragment.
+func (z *zfile) isWhole() bool { return z.fragLen > 0 && z.nPcl == 0 }
