@@ -131,11 +131,20 @@ func checkImageWith(t *testing.T, image string, want *fstree.Tree, opt checkOpti
 	}
 
 	if fsck := fsckErofs(); fsck != "" {
-		dir := filepath.Join(t.TempDir(), "x")
-		out, err := exec.Command(fsck, "--extract="+dir, image).CombinedOutput()
+		// fsck.erofs 1.9.3 --extract=DIR writes the packed inode (of
+		// fragments) to DIR itself, then fails to extract the root there,
+		// even for mkfs.erofs's images. With a packed inode, check that
+		// every file decodes (--extract without a directory) instead.
+		dir, arg := filepath.Join(t.TempDir(), "x"), "--extract"
+		if ours.Superblock().PackedNid == 0 {
+			arg += "=" + dir
+		} else {
+			dir = ""
+		}
+		out, err := exec.Command(fsck, arg, image).CombinedOutput()
 		if err != nil {
-			t.Errorf("%s --extract: %v\n%s", fsck, err, out)
-		} else if opt.extracted {
+			t.Errorf("%s %s: %v\n%s", fsck, arg, err, out)
+		} else if opt.extracted && dir != "" {
 			got, err := fstree.FromDir(dir)
 			if err != nil {
 				t.Fatalf("fsck.erofs --extract: %v", err)
