@@ -21,6 +21,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+
+	"github.com/zeebo/blake3"
 )
 
 // fragHashLen is how many bytes at a fragment's end key it in the dedupe
@@ -167,3 +169,86 @@ func (wholeFragment) appendInline(l *layout, b []byte, _ uint32, n *inode) ([]by
 
 // isWhole reports whether the file is all fragment.
 func (z *zfile) isWhole() bool { return z.fragLen > 0 && z.nPcl == 0 }
+
+// Sharing equal pclusters. With fragments or dedupe, a pcluster whose
+// stored bytes equal those of one written earlier, in any file, is not
+// written again: the extent points at the earlier one (as mkfs.erofs does
+// with -E fragments). Equal bytes decode to the same output, so the
+// reference is whole, never partial. Workers hash each stored pcluster;
+// the sink, in submission order, looks the hashes up, so what is shared
+// does not depend on the number of workers.
+
+// sameIndexMax bounds the pclusters the sink remembers: the first
+// sameIndexMax distinct ones written (a 4 KiB-cluster image of about
+// 1 GiB of compressed data). Memory stays under about 16 MiB however large
+// the input; later pclusters can still share the remembered ones.
+const sameIndexMax = 1 << 18
+
+// pclusterSum identifies a stored pcluster by its content: a 128-bit
+// BLAKE3 hash of its blocks, its block count and whether it is raw.
+type pclusterSum struct {
+	hash   [16]byte
+	blocks uint16
+	raw    bool
+}
+
+// sameIndex is the sink's index of written pclusters, by content.
+type sameIndex struct {
+	addr map[pclusterSum]uint32
+}
+
+// sharesPclusters reports whether equal pclusters are shared.
+func (c *Compression) sharesPclusters() bool {
+	return c.Fragments || c.AllFragments || c.Dedupe
+}
+
+// sum hashes the result's stored pclusters.
+func (r *zresult) sum(bs int) {
+	off := 0
+	for _, e := range r.pclusters {
+		if e.inline {
+			r.sums = append(r.sums, pclusterSum{})
+			continue
+		}
+		n := int(e.blocks) * bs
+		h := blake3.Sum256(r.out[off : off+n])
+		var ps pclusterSum
+		copy(ps.hash[:], h[:16])
+		ps.blocks, ps.raw = uint16(e.blocks), e.raw
+		r.sums = append(r.sums, ps)
+		off += n
+	}
+}
+
+// share writes the result's pclusters that were not written before and
+// points the others at their earlier copies.
+func (s *zsink) share(cur *zfile, r zresult) error {
+	bs := s.bs
+	off, run := 0, 0 // r.out[run:off] is to be written
+	for i := range r.pclusters {
+		e := &r.pclusters[i]
+		if e.inline {
+			continue
+		}
+		n := int(e.blocks) * bs
+		sum := r.sums[i]
+		if a, ok := s.same.addr[sum]; ok {
+			if err := s.writeOut(cur, r.out[run:off]); err != nil {
+				return err
+			}
+			e.shared, e.addr = true, a
+			cur.full = true
+			off += n
+			run = off
+			continue
+		}
+		if s.same.addr == nil {
+			s.same.addr = make(map[pclusterSum]uint32)
+		}
+		if len(s.same.addr) < sameIndexMax {
+			s.same.addr[sum] = uint32(s.next + int64((off-run)/bs))
+		}
+		off += n
+	}
+	return s.writeOut(cur, r.out[run:off])
+}

@@ -195,8 +195,14 @@ func FuzzOpen(f *testing.F) {
 	}
 	// Small seeds keep executions and input minimization fast; the big
 	// golden images are exercised by the corruption tests instead.
-	for _, name := range []string{"small512.erofs", "smallchunk.erofs", "blobdev.erofs", "prefix.erofs",
-		"zseed-lz4.erofs", "zseed-lzma.erofs", "zseed-zstd.erofs", "zseed-deflate.erofs"} {
+	seeds := []string{"small512.erofs", "smallchunk.erofs", "blobdev.erofs", "prefix.erofs",
+		"zseed-lz4.erofs", "zseed-lzma.erofs", "zseed-zstd.erofs", "zseed-deflate.erofs"}
+	// Packed inodes, shared fragments, shared and partially referenced
+	// pclusters of every algorithm.
+	for _, g := range zseedShareGoldens() {
+		seeds = append(seeds, g.name)
+	}
+	for _, name := range seeds {
 		f.Add(loadGolden(f, name))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -114,13 +114,15 @@ func zseedTree() zTree {
 }
 
 // zGoldenImage is one compressed golden image: its name, its tree (big,
-// seed) and the layout of its compressed files (0: either compressed
-// layout).
+// seed, share, seedShare) and the layout of its compressed files (0:
+// either compressed layout).
 type zGoldenImage struct {
-	name   string
-	big    bool
-	seed   bool
-	layout uint8
+	name      string
+	big       bool
+	seed      bool
+	share     bool
+	seedShare bool
+	layout    uint8
 }
 
 // zGoldens lists the compressed golden images.
@@ -154,6 +156,12 @@ func zGoldens() []zGoldenImage {
 		zGoldenImage{name: "zbig-deflate.erofs", big: true, layout: LayoutCompressedCompact},
 		zGoldenImage{name: "zbig-zstd.erofs", big: true, layout: LayoutCompressedCompact},
 	)
+	for _, g := range zshareGoldens() {
+		list = append(list, zGoldenImage{name: g.name, share: true})
+	}
+	for _, g := range zseedShareGoldens() {
+		list = append(list, zGoldenImage{name: g.name, seedShare: true})
+	}
 	return list
 }
 
@@ -163,6 +171,12 @@ func (g zGoldenImage) tree() zTree {
 	}
 	if g.seed {
 		return zseedTree()
+	}
+	if g.share {
+		return zshareTree()
+	}
+	if g.seedShare {
+		return zseedShareTree()
 	}
 	return zsmallTree()
 }
@@ -193,7 +207,9 @@ func checkZTree(t *testing.T, f *FS, g zGoldenImage, tree zTree) {
 			checkFileData(t, f, name, want)
 		}
 	}
-	if compressed < len(tree.files)/2 {
+	// In the dedupe images of zshare, only the files with shared data
+	// are worth compressing.
+	if compressed < len(tree.files)/2 && !(g.share && compressed >= 5) {
 		t.Errorf("only %d of %d files are compressed", compressed, len(tree.files))
 	}
 	for name, target := range tree.symlinks {
@@ -453,14 +469,22 @@ func TestCompressedKernel(t *testing.T) {
 // ErrCorrupt (or ErrUnsupported), without panics or hangs.
 func TestCompressedCorrupt(t *testing.T) {
 	names := []string{"z-lz4.erofs", "z-lz4-64k-zt.erofs", "z-lzma-64k.erofs", "z-deflate-zt.erofs", "z-zstd-64k.erofs",
-		"z-lz4-legacy.erofs", "z-lz4hc-frag.erofs", "z-zstd-allfrag.erofs", "z-lz4-dedupe.erofs", "z-zstd-b512-zt.erofs"}
+		"z-lz4-legacy.erofs", "z-lz4hc-frag.erofs", "z-zstd-allfrag.erofs", "z-lz4-dedupe.erofs", "z-zstd-b512-zt.erofs",
+		"zs-lzma-dedupe.erofs", "zs-deflate-dedupe-frag.erofs", "zs-lz4-frag.erofs", "zs-zstd-1m-dedupe.erofs"}
+	trees := map[string]zTree{}
+	for _, g := range zGoldens() {
+		trees[g.name] = g.tree()
+	}
 	iters := 60
 	if testing.Short() {
 		iters = 10
 	}
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
-			tree := zsmallTree()
+			tree, ok := trees[name]
+			if !ok {
+				t.Fatalf("%s is not a compressed golden image", name)
+			}
 			f := openGolden(t, name)
 			// Targets: the metadata after each compressed file's inode
 			// (map header, indexes, inline pcluster) and its pclusters.

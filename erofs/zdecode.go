@@ -134,9 +134,10 @@ var errShortOutput = errors.New("stream ends early")
 // decompress decodes the compressed stream src (without its zero padding)
 // of algorithm alg into exactly len(dst) bytes. The stream may decode to
 // more than len(dst) bytes when partial is set (a partially referenced
-// pcluster, Z_EROFS_LI_PARTIAL_REF in fs/erofs/erofs_fs.h); otherwise the
-// kernel's tolerance applies: a stream must produce at least len(dst)
-// bytes and the rest is ignored.
+// pcluster, Z_EROFS_LI_PARTIAL_REF in fs/erofs/erofs_fs.h): only its
+// prefix is decoded. Otherwise an LZ4 (with zero padding) or LZMA stream
+// must decode to exactly len(dst) bytes, while DEFLATE and zstd streams
+// need only produce at least len(dst) bytes and the rest is ignored.
 func (f *FS) decompress(alg uint8, dst, src []byte, partial bool) error {
 	switch alg {
 	case AlgLZ4:
@@ -236,12 +237,13 @@ func decodeLZ4(dst, src []byte, partial bool) error {
 	return nil
 }
 
-// decodeLZMA decodes a MicroLZMA stream into dst. The decoder produces
-// exactly len(dst) bytes from the whole stream, so a partially referenced
-// LZMA pcluster (dedupe) cannot be decoded.
+// decodeLZMA decodes a MicroLZMA stream into dst. The whole stream must
+// decode to exactly len(dst) bytes, unless only a prefix is wanted
+// (partial): then decoding stops once dst is full and the rest of the
+// stream is not looked at.
 func decodeLZMA(dst, src []byte, dictSize int, partial bool) error {
 	if partial {
-		return unsupportedf("partially referenced lzma pclusters")
+		return lzma.DecodePrefix(dst, src, dictSize)
 	}
 	return lzma.Decode(dst, src, dictSize)
 }

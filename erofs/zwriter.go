@@ -88,10 +88,11 @@ type zjob struct {
 
 // zresult is a segment compressed by a worker.
 type zresult struct {
-	out       []byte     // physical clusters, whole blocks
-	pclusters []pcluster // in file order
-	idata     []byte     // inline cluster, when the last pcluster is inline
-	frag      []byte     // data for the packed inode: the segment's end, after the pclusters
+	out       []byte        // physical clusters, whole blocks
+	pclusters []pcluster    // in file order
+	idata     []byte        // inline cluster, when the last pcluster is inline
+	sums      []pclusterSum // with pcluster sharing: the hash of each stored pcluster, in order
+	frag      []byte        // data for the packed inode: the segment's end, after the pclusters
 }
 
 // placedFile is where the sink put a file's data. It is final in the
@@ -192,6 +193,7 @@ type zworker struct {
 	tail    bool // ztailpacking
 	frag    bool // fragments
 	allFrag bool // all-fragments
+	sums    bool // hash each pcluster, for the sink to share equal ones
 	bufs    *bufPool
 }
 
@@ -207,6 +209,7 @@ type zsink struct {
 	crc      uint32 // CRC-32C of the file data written
 	dataLen  int64
 	frags    *fragStore // the packed inode's content, with fragments
+	same     *sameIndex // pclusters written, by content, to share equal ones
 	cur      *zfile     // the file being written
 	start    int64      // its first block
 	pclBuf   []byte     // pclusters on their way to the spool
@@ -225,11 +228,15 @@ func (w *Writer) startPipe() error {
 			return err
 		}
 		workers[i] = zworker{files: coder, conf: c, bs: w.bs, tail: c.Ztailpacking,
-			frag: c.Fragments || c.AllFragments, allFrag: c.AllFragments, bufs: bufs}
+			frag: c.Fragments || c.AllFragments, allFrag: c.AllFragments,
+			sums: c.sharesPclusters(), bufs: bufs}
 	}
 	s := &zsink{out: w.out, spool: &w.spool, bufs: bufs, bs: w.bs, noInline: w.opts.NoInlineData, next: w.nextBlock}
 	if c.Fragments || c.AllFragments {
 		s.frags = &fragStore{sp: spool{dir: w.opts.TempDir}, mode: c.FragDedupe}
+	}
+	if c.sharesPclusters() {
+		s.same = &sameIndex{}
 	}
 	p := &zpipe{bufs: bufs, sink: s}
 	p.pipe = pipeline.New(pipeline.Config{Workers: len(workers), Jobs: 1024, Budget: zInflight},
@@ -331,6 +338,15 @@ func (w *Writer) closePipe() error {
 // block at a time; a file's final block or less is stored raw unless it
 // can go inline.
 func (z *zworker) compress(j *zjob) (zresult, error) {
+	r, err := z.cut(j)
+	if err == nil && z.sums {
+		r.sum(z.bs)
+	}
+	return r, err
+}
+
+// cut compresses a segment into pclusters (see compress).
+func (z *zworker) cut(j *zjob) (zresult, error) {
 	coder, err := z.coder(j.packed)
 	if err != nil {
 		return zresult{}, err
@@ -346,7 +362,9 @@ func (z *zworker) compress(j *zjob) (zresult, error) {
 	// it: what is left once it is a pcluster or less, or once it all
 	// compresses into less than one.
 	mayFrag := z.frag && j.last && !j.packed
-	mayInline := z.tail && j.last && !mayFrag
+	// The packed inode's index is too large for an inline tail to fit
+	// its block; one that does not fit would cost it compact indexes.
+	mayInline := z.tail && j.last && !mayFrag && !j.packed
 	r := zresult{out: z.bufs.get(roundUp(len(in), bs) + bs)[:0]}
 	for pos := 0; pos < len(in); {
 		rem := len(in) - pos
@@ -461,7 +479,6 @@ func (s *zsink) write(j *zjob, r zresult) (placedFile, error) {
 }
 
 func (s *zsink) place(j *zjob, r zresult) (placedFile, error) {
-	bs := int64(s.bs)
 	if j.first {
 		s.cur = &zfile{hint: s.next}
 		s.start = s.next
@@ -472,17 +489,13 @@ func (s *zsink) place(j *zjob, r zresult) (placedFile, error) {
 		return s.writeFlat(j)
 	}
 	cur := s.cur
-	blocks := int64(len(r.out)) / bs
-	if s.next+blocks > math.MaxUint32 {
-		return placedFile{}, fmt.Errorf("image exceeds %d blocks", uint64(math.MaxUint32))
-	}
-	if _, err := s.out.Write(r.out); err != nil {
+	if s.same != nil {
+		if err := s.share(cur, r); err != nil {
+			return placedFile{}, err
+		}
+	} else if err := s.writeOut(cur, r.out); err != nil {
 		return placedFile{}, err
 	}
-	s.crc = crc32.Update(s.crc, castagnoli, r.out)
-	s.dataLen += int64(len(r.out))
-	s.next += blocks
-	cur.blocks += blocks
 	if len(r.pclusters) > 0 {
 		s.pclBuf = s.pclBuf[:0]
 		for _, e := range r.pclusters {
@@ -521,6 +534,22 @@ func (s *zsink) place(j *zjob, r zresult) (placedFile, error) {
 	}
 	s.cur = nil
 	return o, nil
+}
+
+// writeOut writes pclusters of the file being written, whole blocks.
+func (s *zsink) writeOut(cur *zfile, b []byte) error {
+	blocks := int64(len(b)) / int64(s.bs)
+	if s.next+blocks > math.MaxUint32 {
+		return fmt.Errorf("image exceeds %d blocks", uint64(math.MaxUint32))
+	}
+	if _, err := s.out.Write(b); err != nil {
+		return err
+	}
+	s.crc = crc32.Update(s.crc, castagnoli, b)
+	s.dataLen += int64(len(b))
+	s.next += blocks
+	cur.blocks += blocks
+	return nil
 }
 
 // fallback reports whether a one-segment file is better stored

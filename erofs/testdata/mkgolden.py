@@ -4,9 +4,10 @@
 Run as root on Linux (mknod, trusted.* xattrs, chown) with the acl tools
 installed (setfacl):
 
-    python3 mkgolden.py [PATH-TO-mkfs.erofs-1.9.3]
+    python3 mkgolden.py [PATH-TO-mkfs.erofs-1.9.3 [IMAGE-NAME-PREFIX...]]
 
-It writes *.erofs.gz (and blob.img.gz) next to itself. The trees are built
+It writes *.erofs.gz (and blob.img.gz) next to itself; given name
+prefixes, only the compressed images whose names start with one of them. The trees are built
 under erofs-golden in the system's temporary directory. The expectations in ../reader_test.go are written
 against exactly what this script creates; keep the two in sync.
 """
@@ -286,6 +287,59 @@ def zseed_tree(root):
     ztime(root)
 
 
+def zshare_tree(root):
+    """The tree of the zs-*.erofs images: data that fragments, fragment
+    dedupe and compressed data dedupe share."""
+    os.makedirs(root)
+    os.chmod(root, 0o755)
+    # identical small files: whole-file fragments stored once
+    os.mkdir(f"{root}/same")
+    for k in range(5):
+        wfile(f"{root}/same/s{k}", text(20, 1500))
+    # the same 3 KiB tail after distinct heads: "a" is small (a whole-file
+    # fragment ending with the tail), t0/t1 have one incompressible block
+    # before it (a PLAIN pcluster and a tail fragment), u has a head that
+    # does not end at a pcluster boundary
+    tail = text(21, 3072)
+    os.mkdir(f"{root}/tail")
+    wfile(f"{root}/tail/a", text(22, 1000) + tail)
+    for k in range(2):
+        wfile(f"{root}/tail/t{k}", rnd(30 + k, 4096) + tail)
+    wfile(f"{root}/tail/u", rnd(33, 1000) + text(34, 3000) + tail)
+    # a file, and the same with 100 bytes inserted in the middle:
+    # shared pclusters and partially referenced ones (-Ededupe)
+    a = b"".join(text(40 + k, 2560) + rnd(60 + k, 256) for k in range(8))
+    wfile(f"{root}/dupA", a)
+    wfile(f"{root}/dupB", a[:len(a) // 2] + content(9, 100) + a[len(a) // 2:])
+    a = text(80, 16000)
+    wfile(f"{root}/textA", a)
+    wfile(f"{root}/textB", a[:8000] + content(10, 100) + a[8000:])
+    # a 6 KiB random block 4 times: shared uncompressed pclusters
+    wfile(f"{root}/rep", rnd(70, 6144) * 4)
+    wfile(f"{root}/small", b"tiny\n")
+    wfile(f"{root}/empty", b"")
+    os.symlink("dupA", f"{root}/sym")
+    ztime(root)
+
+
+def zseedshare_tree(root):
+    """A tiny tree for the fuzz seeds with fragments and dedupe
+    (zseed-*-share.erofs): identical files, a shared tail, a file with 100
+    bytes inserted, a repeated random block."""
+    os.makedirs(root)
+    os.chmod(root, 0o755)
+    for k in range(3):
+        wfile(f"{root}/s{k}", text(90, 300))
+    tail = text(91, 700)
+    wfile(f"{root}/ta", text(92, 200) + tail)
+    wfile(f"{root}/tb", rnd(93, 512) + tail)
+    a = text(94, 1200) + rnd(95, 100) + text(96, 1200)
+    wfile(f"{root}/dupA", a)
+    wfile(f"{root}/dupB", a[:1250] + content(11, 100) + a[1250:])
+    wfile(f"{root}/rep", rnd(97, 700) * 3)
+    ztime(root)
+
+
 # Compressed images: (image, tree, options).
 ZIMAGES = []
 for alg in ("lz4", "lz4hc", "lzma", "deflate", "zstd"):
@@ -313,6 +367,26 @@ ZIMAGES += [
     ("zbig-deflate.erofs", "zbig", ["-zdeflate", "-Eztailpacking"]),
     ("zbig-zstd.erofs", "zbig", ["-zzstd", "-C65536"]),
 ]
+# Fragments, fragment dedupe and compressed data dedupe (zshare).
+for alg in ("lz4", "lzma", "deflate", "zstd"):
+    for sfx, opts in (("frag", ["-Efragments"]),
+                      ("frag-zt", ["-Efragments,ztailpacking"]),
+                      ("frag-nofd", ["-Efragments,^fragdedupe"]),
+                      ("allfrag", ["-Eall-fragments"]),
+                      ("allfrag-fdi", ["-Eall-fragments,fragdedupe=inode"]),
+                      ("dedupe", ["-Ededupe"]),
+                      ("dedupe-frag", ["-Ededupe,fragments"]),
+                      ("dedupe-zt", ["-Ededupe,ztailpacking"]),
+                      ("64k-dedupe", ["-C65536", "-Ededupe"]),
+                      ("1m-dedupe", ["-C1048576", "-Ededupe"]),
+                      ("1m-allfrag-dedupe-zt", ["-C1048576", "-Eztailpacking,all-fragments,dedupe"])):
+        ZIMAGES.append((f"zs-{alg}-{sfx}.erofs", "zshare", [f"-z{alg}", *opts]))
+for alg in ("lz4", "lzma", "deflate", "zstd"):
+    ZIMAGES.append((f"zseed-{alg}-share.erofs", "zseedshare", [f"-z{alg}", "-b512", "-Ededupe,fragments"]))
+ZIMAGES.append(("zseed-lzma-dedupe.erofs", "zseedshare", ["-zlzma", "-b512", "-C1024", "-Ededupe"]))
+for sfx, opts in (("frag", ["-Efragments"]), ("allfrag", ["-Eall-fragments"]),
+                  ("dedupe", ["-Ededupe"]), ("dedupe-frag", ["-Ededupe,fragments"])):
+    ZIMAGES.append((f"zs-lz4hc-{sfx}.erofs", "zshare", ["-zlz4hc", *opts]))
 
 
 def kernel_check(image, tree):
@@ -351,28 +425,34 @@ def gz(path):
 
 def main():
     mkfs_bin = sys.argv[1] if len(sys.argv) > 1 else "mkfs.erofs"
+    only = sys.argv[2:]  # name prefixes: make only these compressed images
     shutil.rmtree(WORK, ignore_errors=True)
     os.makedirs(WORK)
     os.umask(0o022)
-    main_tree(f"{WORK}/tree")
-    blob_tree(f"{WORK}/blobtree")
-    prefix_tree(f"{WORK}/prefixtree")
-    small_tree(f"{WORK}/smalltree")
     os.chdir(WORK)
-    mkfs(mkfs_bin, "plain.erofs", "tree", "-Lgolden")
-    mkfs(mkfs_bin, "b512.erofs", "tree", "-b512")
-    mkfs(mkfs_bin, "chunk8k.erofs", "tree", "--chunksize=8192")
-    mkfs(mkfs_bin, "blobdev.erofs", "blobtree", "--chunksize=4096", "--blobdev=blob.img")
-    mkfs(mkfs_bin, "prefix.erofs", "prefixtree", "--xattr-prefix=user.foo.", "--xattr-prefix=trusted.overlay.")
-    mkfs(mkfs_bin, "small512.erofs", "smalltree", "-b512")
-    mkfs(mkfs_bin, "smallchunk.erofs", "smalltree", "-b512", "--chunksize=1024")
-    for n in ["plain.erofs", "b512.erofs", "chunk8k.erofs", "blobdev.erofs", "blob.img", "prefix.erofs",
-              "small512.erofs", "smallchunk.erofs"]:
-        gz(n)
+    if not only:
+        main_tree(f"{WORK}/tree")
+        blob_tree(f"{WORK}/blobtree")
+        prefix_tree(f"{WORK}/prefixtree")
+        small_tree(f"{WORK}/smalltree")
+        mkfs(mkfs_bin, "plain.erofs", "tree", "-Lgolden")
+        mkfs(mkfs_bin, "b512.erofs", "tree", "-b512")
+        mkfs(mkfs_bin, "chunk8k.erofs", "tree", "--chunksize=8192")
+        mkfs(mkfs_bin, "blobdev.erofs", "blobtree", "--chunksize=4096", "--blobdev=blob.img")
+        mkfs(mkfs_bin, "prefix.erofs", "prefixtree", "--xattr-prefix=user.foo.", "--xattr-prefix=trusted.overlay.")
+        mkfs(mkfs_bin, "small512.erofs", "smalltree", "-b512")
+        mkfs(mkfs_bin, "smallchunk.erofs", "smalltree", "-b512", "--chunksize=1024")
+        for n in ["plain.erofs", "b512.erofs", "chunk8k.erofs", "blobdev.erofs", "blob.img", "prefix.erofs",
+                  "small512.erofs", "smallchunk.erofs"]:
+            gz(n)
     zsmall_tree(f"{WORK}/zsmall")
     zbig_tree(f"{WORK}/zbig")
     zseed_tree(f"{WORK}/zseed")
+    zshare_tree(f"{WORK}/zshare")
+    zseedshare_tree(f"{WORK}/zseedshare")
     for img, tree, opts in ZIMAGES:
+        if only and not any(img.startswith(p) for p in only):
+            continue
         mkfs(mkfs_bin, img, tree, *opts)
         kernel_check(img, tree)
         gz(img)

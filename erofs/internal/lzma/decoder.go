@@ -55,6 +55,23 @@ func (d *decoderState) decodeDist(l uint32) uint32 {
 // input (bad properties, truncation, distances out of range, trailing
 // garbage, wrong sizes) yields an error wrapping ErrCorrupt.
 func Decode(dst, src []byte, dictSize int) error {
+	return decode(dst, src, dictSize, true)
+}
+
+// DecodePrefix decodes the first len(dst) bytes of the MicroLZMA stream
+// src, which may decode to more: it stops as soon as dst is full, cutting
+// the last match short if need be, and ignores the rest of the stream. This
+// is how a partially referenced pcluster is read (Z_EROFS_LI_PARTIAL_REF in
+// the kernel's fs/erofs/erofs_fs.h: the extent uses only a prefix of the
+// pcluster's output). Malformed input met before dst is full (bad
+// properties, truncation, distances out of range) yields an error wrapping
+// ErrCorrupt; nothing after that point is checked.
+func DecodePrefix(dst, src []byte, dictSize int) error {
+	return decode(dst, src, dictSize, false)
+}
+
+// decode implements Decode (exact) and DecodePrefix (!exact).
+func decode(dst, src []byte, dictSize int, exact bool) error {
 	if len(src) < 5 {
 		return corrupt("stream is %d bytes, shorter than the 5-byte minimum", len(src))
 	}
@@ -153,7 +170,10 @@ func Decode(dst, src []byte, dictSize int) error {
 			return corrupt("match distance %d out of range at output byte %d", dist, out)
 		}
 		if uint64(l) > uint64(len(dst)-out) {
-			return corrupt("match of length %d overruns the %d-byte output at byte %d", l, len(dst), out)
+			if exact {
+				return corrupt("match of length %d overruns the %d-byte output at byte %d", l, len(dst), out)
+			}
+			l = uint32(len(dst) - out) // the rest is not wanted
 		}
 		src := out - int(dist)
 		if int(dist) >= int(l) {
@@ -165,6 +185,9 @@ func Decode(dst, src []byte, dictSize int) error {
 				out++
 			}
 		}
+	}
+	if !exact {
+		return nil
 	}
 	if rd.pos != len(src) {
 		return corrupt("stream is %d bytes but decoding %d output bytes used %d", len(src), len(dst), rd.pos)

@@ -40,8 +40,10 @@ var (
 	minimizeErr  error
 )
 
-// FuzzDecode feeds arbitrary streams and output sizes to Decode: it must
-// return (an error or not) without panicking or hanging.
+// FuzzDecode feeds arbitrary streams and output sizes to Decode and
+// DecodePrefix: they must return (an error or not) without panicking or
+// hanging, and agree: where Decode succeeds, DecodePrefix gives the same
+// bytes and every prefix of them.
 func FuzzDecode(f *testing.F) {
 	limitMinimize(f)
 	for _, v := range []struct{ stream, input string }{
@@ -56,7 +58,21 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte{0xA2, 0, 0, 0, 0}, uint16(1), uint32(0))
 	f.Fuzz(func(t *testing.T, stream []byte, outLen uint16, dict uint32) {
 		out := make([]byte, int(outLen))
-		_ = Decode(out, stream, int(dict&(MaxDictSize*2-1)))
+		d := int(dict & (MaxDictSize*2 - 1))
+		exact := Decode(out, stream, d)
+		pre := make([]byte, len(out))
+		perr := DecodePrefix(pre, stream, d)
+		if exact != nil {
+			return
+		}
+		if perr != nil || !bytes.Equal(pre, out) {
+			t.Fatalf("Decode succeeded, DecodePrefix of the same length: %v", perr)
+		}
+		k := int(dict>>24) % (len(out) + 1)
+		clear(pre)
+		if err := DecodePrefix(pre[:k], stream, d); err != nil || !bytes.Equal(pre[:k], out[:k]) {
+			t.Fatalf("prefix of %d of %d bytes: %v", k, len(out), err)
+		}
 	})
 }
 
@@ -106,6 +122,11 @@ func FuzzRoundTrip(f *testing.F) {
 		}
 		if !bytes.Equal(out, src[:c]) {
 			t.Fatal("round trip mismatch")
+		}
+		k := int(budget) * 7 % (c + 1)
+		pre := make([]byte, k)
+		if err := DecodePrefix(pre, dst[:n], o.DictSize); err != nil || !bytes.Equal(pre, src[:k]) {
+			t.Fatalf("budget %d, consumed %d: prefix of %d bytes: %v", budget, c, k, err)
 		}
 	})
 }

@@ -5,7 +5,8 @@
 // end-of-payload marker whose first byte (always 0x00 in raw LZMA1) is
 // replaced by the bitwise NOT of the properties byte (pb*5+lp)*9+lc. The
 // decoder must know both the exact compressed size and the exact
-// uncompressed size. The Linux kernel decodes such streams with
+// uncompressed size (Decode), unless it wants only a prefix of the output
+// (DecodePrefix). The Linux kernel decodes such streams with
 // xz_dec_microlzma; liblzma writes them with lzma_microlzma_encoder.
 //
 // The encoder is output-size bounded ("destsize"): it encodes the longest
