@@ -508,3 +508,73 @@ func TestSharingRepeatedBlock(t *testing.T) {
 		})
 	}
 }
+
+// TestEndToEndFragmentsLayouts builds fragmentsTar with fragments and
+// dedupe on small blocks, with compact and full (legacy) indexes.
+func TestEndToEndFragmentsLayouts(t *testing.T) {
+	mounttest.Require(t)
+	layer := fragmentsTar()
+	want, err := fstree.FromTar(bytes.NewReader(layer), fstree.TarOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, alg := range compressors {
+		for _, l := range []struct {
+			bs   int
+			full bool
+		}{{512, false}, {1024, true}} {
+			for _, set := range fragmentOptionSets {
+				if set.name != "fragments,dedupe" && set.name != "all-fragments,dedupe" {
+					continue
+				}
+				t.Run(fmt.Sprintf("%s/bs%d/full=%v/%s", alg, l.bs, l.full, set.name), func(t *testing.T) {
+					t.Parallel()
+					o := compressed(t, alg, 8*l.bs, true)
+					o.Image.BlockSize = l.bs
+					o.Image.Compression.FullIndexes = l.full
+					set.set(o.Image.Compression)
+					checkImage(t, buildImage(t, bytes.NewReader(layer), o), want, true)
+				})
+			}
+		}
+	}
+}
+
+// TestFragmentsFeatureBits checks that the fragments and dedupe options
+// set their feature bit, and make a packed inode, only when the image uses
+// them, as mkfs.erofs does: not for a layer with nothing to compress, nor
+// for dedupe with nothing to share.
+func TestFragmentsFeatureBits(t *testing.T) {
+	var nothing tarEntries
+	nothing.dir("d/")
+	nothing.file("d/empty", nil)
+	nothing.symlink("d/sym", "empty")
+	var distinct tarEntries
+	distinct.file("a", tartest.Text("distinct a", 20000))
+	distinct.file("b", tartest.Content("distinct b", 20000))
+	for _, set := range fragmentOptionSets {
+		for _, c := range []struct {
+			name  string
+			layer []byte
+		}{{"nothing to compress", tartest.Tar(nothing...)}, {"nothing to share", tartest.Tar(distinct...)}} {
+			o := fragmentOptions(t, "lz4hc", 4096, false, set)
+			if c.name == "nothing to share" && usesFragments(o.Image.Compression) {
+				continue // the tails are fragments
+			}
+			t.Run(set.name+"/"+c.name, func(t *testing.T) {
+				img := &memImage{}
+				if _, err := convert.TarToEROFS(bytes.NewReader(c.layer), img, o); err != nil {
+					t.Fatal(err)
+				}
+				fsys, err := erofs.Open(bytes.NewReader(img.b))
+				if err != nil {
+					t.Fatal(err)
+				}
+				sb := fsys.Superblock()
+				if sb.PackedNid != 0 || sb.FeatureIncompat&(erofs.FeatureIncompatFragments|erofs.FeatureIncompatDedupe) != 0 {
+					t.Errorf("packed inode nid %d, feature_incompat %#x", sb.PackedNid, sb.FeatureIncompat)
+				}
+			})
+		}
+	}
+}
