@@ -159,6 +159,32 @@ func (c *Compression) String() string {
 	return fmt.Sprintf("%s,level=%d", c.Algorithm, c.Level)
 }
 
+// Key formats every field that can change the image, for keys of caches
+// of converted layers: two configurations with the same key write the
+// same image from the same input. Workers, which changes no byte, is left
+// out. Fields added after the first five appear only when set, so that
+// keys made before them still name the same images.
+func (c *Compression) Key() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s/%d/%d/%t/%t", c.Algorithm, c.Level, c.PclusterSize, c.Ztailpacking, c.FullIndexes)
+	if c.Fragments {
+		b.WriteString("/fragments")
+	}
+	if c.AllFragments {
+		b.WriteString("/all-fragments")
+	}
+	if c.PackedPclusterSize != 0 {
+		fmt.Fprintf(&b, "/packed=%d", c.PackedPclusterSize)
+	}
+	if c.FragDedupe != FragDedupeFull {
+		fmt.Fprintf(&b, "/fragdedupe=%s", c.FragDedupe)
+	}
+	if c.Dedupe {
+		b.WriteString("/dedupe")
+	}
+	return b.String()
+}
+
 func (c *Compression) validate(bs int) error {
 	a, ok := algorithms[c.Algorithm]
 	if !ok {

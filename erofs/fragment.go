@@ -17,10 +17,10 @@ package erofs
 // into the earlier one.
 
 import (
-	"bytes"
 	"fmt"
 	"hash/crc32"
 	"io"
+	"slices"
 
 	"github.com/zeebo/blake3"
 )
@@ -49,20 +49,13 @@ func fragKey(b []byte) uint32 {
 }
 
 // put stores fragment b and returns its offset in the packed inode's
-// content. whole says b is the whole file; dedupe says b may share the
-// bytes of an earlier fragment.
-func (f *fragStore) put(b []byte, whole, dedupe bool) (int64, error) {
-	if dedupe && (f.mode == FragDedupeFull || f.mode == FragDedupeInode && whole) {
-		off, ok, err := f.find(b)
-		if err != nil || ok {
-			return off, err
-		}
-	}
+// content; index says whether later fragments may share its bytes.
+func (f *fragStore) put(b []byte, index bool) (int64, error) {
 	off, err := f.sp.write(b)
 	if err != nil {
 		return 0, err
 	}
-	if dedupe && f.mode != FragDedupeOff {
+	if index && f.mode != FragDedupeOff {
 		if f.index == nil {
 			f.index = make(map[uint32][]fragRef)
 		}
@@ -72,32 +65,91 @@ func (f *fragStore) put(b []byte, whole, dedupe bool) (int64, error) {
 	return off, nil
 }
 
-// find looks for an earlier fragment that ends with the bytes of b and
-// returns where those bytes start.
-func (f *fragStore) find(b []byte) (int64, bool, error) {
+// match finds the longest end of b that is also the end of an earlier
+// fragment, and returns where those bytes start in the content and their
+// length (0 for none). Fragments are found by their last fragHashLen
+// bytes (all of them, when shorter) and compared backwards.
+func (f *fragStore) match(b []byte) (off int64, n int, err error) {
+	const step = 16 << 10
 	for _, c := range f.index[fragKey(b)] {
-		if c.length < int64(len(b)) {
-			continue
+		total := int(min(c.length, int64(len(b))))
+		m := 0
+		for m < total {
+			k := min(step, total-m)
+			f.buf = slices.Grow(f.buf[:0], k)[:k]
+			if err := f.sp.readAt(f.buf, c.end-int64(m+k)); err != nil {
+				return 0, 0, err
+			}
+			src := b[len(b)-m-k : len(b)-m]
+			i := k
+			for i > 0 && f.buf[i-1] == src[i-1] {
+				i--
+			}
+			m += k - i
+			if i > 0 {
+				break
+			}
 		}
-		f.buf = append(f.buf[:0], make([]byte, len(b))...)
-		off := c.end - int64(len(b))
-		if err := f.sp.readAt(f.buf, off); err != nil {
-			return 0, false, err
-		}
-		if bytes.Equal(f.buf, b) {
-			return off, true, nil
+		if m > n {
+			off, n = c.end-int64(m), m
+			if n == len(b) {
+				break
+			}
 		}
 	}
-	return 0, false, nil
+	return off, n, nil
 }
+
+// minTailShare is the least a file stored with all-fragments must share
+// with an earlier fragment, in blocks, for its head to be compressed on
+// its own and its tail to point at the earlier bytes: below it, taking the
+// head out of the packed inode's stream costs more than the sharing saves
+// (on a Debian base layer, any shorter minimum gave a larger image).
+const minTailShare = 2
 
 // placeFragment stores the fragment of the file being written, which ends
 // the segment r. The fragment of a file with all-fragments may span
-// segments; only one within a single segment is deduplicated.
+// segments; only one within a single segment is deduplicated. A fragment
+// that is the end of an earlier one points there (FragDedupeFull; whole
+// files only with FragDedupeInode). With all-fragments, a whole file
+// whose end is the end of an earlier fragment is compressed here, into
+// full clusters until what is left lies within the shared end, which
+// becomes its fragment and points at the earlier bytes (mkfs.erofs too
+// compresses such a file's head and shares its tail).
 func (s *zsink) placeFragment(j *zjob, r zresult) error {
 	cur := s.cur
+	f := s.frags
+	b := r.frag
 	whole := j.first && j.last && len(r.pclusters) == 0
-	off, err := s.frags.put(r.frag, whole, cur.fragLen == 0 && j.last)
+	single := cur.fragLen == 0 && j.last
+	if single && (f.mode == FragDedupeFull || f.mode == FragDedupeInode && whole) {
+		off, n, err := f.match(b)
+		if err != nil {
+			return fmt.Errorf("packed inode: %w", err)
+		}
+		switch {
+		case n == len(b):
+			cur.fragOff, cur.fragLen = off, int64(n)
+			return nil
+		case s.head != nil && whole && f.mode == FragDedupeFull && n >= minTailShare*s.bs:
+			h, err := s.head.cut(&zjob{in: b, first: true, last: true, shared: n})
+			if err == nil && s.same != nil {
+				h.sum(s.bs)
+			}
+			if err == nil {
+				err = s.apply(cur, h)
+			}
+			s.bufs.put(h.out)
+			if err != nil {
+				return err
+			}
+			if len(h.frag) > 0 {
+				cur.fragOff, cur.fragLen = off+int64(n-len(h.frag)), int64(len(h.frag))
+			}
+			return nil
+		}
+	}
+	off, err := f.put(b, single)
 	if err != nil {
 		return fmt.Errorf("packed inode: %w", err)
 	}
@@ -106,7 +158,7 @@ func (s *zsink) placeFragment(j *zjob, r zresult) error {
 	} else if off != cur.fragOff+cur.fragLen {
 		return fmt.Errorf("erofs: internal error: a file's fragment is not contiguous in the packed inode")
 	}
-	cur.fragLen += int64(len(r.frag))
+	cur.fragLen += int64(len(b))
 	return nil
 }
 

@@ -84,6 +84,10 @@ type zjob struct {
 	// packed marks the packed inode's content, which is compressed with
 	// the packed inode's cluster size and has no fragment itself.
 	packed bool
+	// shared is how many bytes at the end of in an earlier fragment
+	// already holds: compression stops once what is left lies within
+	// them, and that is the segment's fragment.
+	shared int
 }
 
 // zresult is a segment compressed by a worker.
@@ -210,6 +214,7 @@ type zsink struct {
 	dataLen  int64
 	frags    *fragStore // the packed inode's content, with fragments
 	same     *sameIndex // pclusters written, by content, to share equal ones
+	head     *zworker   // compresses the heads of files whose ends are shared fragments
 	cur      *zfile     // the file being written
 	start    int64      // its first block
 	pclBuf   []byte     // pclusters on their way to the spool
@@ -237,6 +242,13 @@ func (w *Writer) startPipe() error {
 	}
 	if c.sharesPclusters() {
 		s.same = &sameIndex{}
+	}
+	if c.AllFragments && c.FragDedupe == FragDedupeFull {
+		coder, err := newZcoder(c, w.pclusterSize())
+		if err != nil {
+			return err
+		}
+		s.head = &zworker{files: coder, conf: c, bs: w.bs, sums: c.sharesPclusters(), bufs: bufs}
 	}
 	p := &zpipe{bufs: bufs, sink: s}
 	p.pipe = pipeline.New(pipeline.Config{Workers: len(workers), Jobs: 1024, Budget: zInflight},
@@ -368,7 +380,7 @@ func (z *zworker) cut(j *zjob) (zresult, error) {
 	r := zresult{out: z.bufs.get(roundUp(len(in), bs) + bs)[:0]}
 	for pos := 0; pos < len(in); {
 		rem := len(in) - pos
-		if mayFrag && rem <= pcl {
+		if mayFrag && rem <= pcl || rem <= j.shared {
 			r.frag = in[pos:]
 			break
 		}
@@ -489,36 +501,8 @@ func (s *zsink) place(j *zjob, r zresult) (placedFile, error) {
 		return s.writeFlat(j)
 	}
 	cur := s.cur
-	if s.same != nil {
-		if err := s.share(cur, r); err != nil {
-			return placedFile{}, err
-		}
-	} else if err := s.writeOut(cur, r.out); err != nil {
+	if err := s.apply(cur, r); err != nil {
 		return placedFile{}, err
-	}
-	if len(r.pclusters) > 0 {
-		s.pclBuf = s.pclBuf[:0]
-		for _, e := range r.pclusters {
-			s.pclBuf = appendPcluster(s.pclBuf, e)
-		}
-		off, err := s.spool.write(s.pclBuf)
-		if err != nil {
-			return placedFile{}, err
-		}
-		if cur.nPcl == 0 {
-			cur.pclOff = off
-		} else if off != cur.pclOff+cur.nPcl*pclusterRecordSize {
-			return placedFile{}, errors.New("internal error: a file's pclusters are not together in the spool")
-		}
-		cur.nPcl += int64(len(r.pclusters))
-		cur.lastRaw = r.pclusters[len(r.pclusters)-1].raw
-	}
-	if r.idata != nil {
-		off, err := s.spool.write(r.idata)
-		if err != nil {
-			return placedFile{}, err
-		}
-		cur.idata, cur.idataOff = len(r.idata), off
 	}
 	if r.frag != nil {
 		if err := s.placeFragment(j, r); err != nil {
@@ -534,6 +518,43 @@ func (s *zsink) place(j *zjob, r zresult) (placedFile, error) {
 	}
 	s.cur = nil
 	return o, nil
+}
+
+// apply writes the pclusters of the file being written that r holds,
+// records them in the spool, and spools its inline cluster.
+func (s *zsink) apply(cur *zfile, r zresult) error {
+	if s.same != nil {
+		if err := s.share(cur, r); err != nil {
+			return err
+		}
+	} else if err := s.writeOut(cur, r.out); err != nil {
+		return err
+	}
+	if len(r.pclusters) > 0 {
+		s.pclBuf = s.pclBuf[:0]
+		for _, e := range r.pclusters {
+			s.pclBuf = appendPcluster(s.pclBuf, e)
+		}
+		off, err := s.spool.write(s.pclBuf)
+		if err != nil {
+			return err
+		}
+		if cur.nPcl == 0 {
+			cur.pclOff = off
+		} else if off != cur.pclOff+cur.nPcl*pclusterRecordSize {
+			return errors.New("internal error: a file's pclusters are not together in the spool")
+		}
+		cur.nPcl += int64(len(r.pclusters))
+		cur.lastRaw = r.pclusters[len(r.pclusters)-1].raw
+	}
+	if r.idata != nil {
+		off, err := s.spool.write(r.idata)
+		if err != nil {
+			return err
+		}
+		cur.idata, cur.idataOff = len(r.idata), off
+	}
+	return nil
 }
 
 // writeOut writes pclusters of the file being written, whole blocks.

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rafs-dev/rafs/cmd/internal/extended"
 	"github.com/rafs-dev/rafs/convert"
 	"github.com/rafs-dev/rafs/erofs"
 )
@@ -45,7 +46,7 @@ func childMain(args []string) int {
 	fs.BoolVar(&f.inlineData, "inline-data", true, "pack file tails into their inode's block")
 	fs.StringVar(&f.compress, "z", "", "compression `ALG[,level=N]`")
 	fs.IntVar(&f.pcluster, "C", 0, "largest physical cluster in `bytes`")
-	fs.StringVar(&f.extended, "E", "", "extended `options`: ztailpacking, legacy-compress")
+	fs.StringVar(&f.extended, "E", "", "extended `options`, as rafs build -E: "+extended.Names)
 	fs.IntVar(&f.workers, "workers", 0, "compression `threads` (0: GOMAXPROCS)")
 	fs.StringVar(&f.tmpDir, "tmpdir", "", "`directory` for temporary files")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to `file`")
@@ -69,7 +70,8 @@ func childMain(args []string) int {
 	return 0
 }
 
-func runChild(f *childFlags, layer, out string) error {
+// options returns the conversion options the flags describe.
+func (f *childFlags) options() (*convert.EROFSOptions, error) {
 	opts := &convert.EROFSOptions{}
 	opts.Image.BlockSize = f.blockSize
 	opts.Image.BuildTime = f.buildTime
@@ -77,26 +79,37 @@ func runChild(f *childFlags, layer, out string) error {
 	opts.Image.TempDir = f.tmpDir
 	var err error
 	if opts.Whiteouts, err = convert.ParseWhiteoutMode(f.whiteouts); err != nil {
-		return err
+		return nil, err
 	}
-	if f.compress != "" {
-		c, err := erofs.ParseCompression(f.compress)
-		if err != nil {
-			return err
+	ext, err := extended.Parse(f.extended)
+	if err != nil {
+		return nil, err
+	}
+	if ext.NoInlineData != nil {
+		opts.Image.NoInlineData = *ext.NoInlineData
+	}
+	if f.compress == "" {
+		if on := ext.NeedCompression(); len(on) > 0 {
+			return nil, fmt.Errorf("-E %s: only for compressed images (-z)", strings.Join(on, ","))
 		}
-		c.PclusterSize, c.Workers = f.pcluster, f.workers
-		for _, e := range strings.Split(f.extended, ",") {
-			switch e {
-			case "":
-			case "ztailpacking":
-				c.Ztailpacking = true
-			case "legacy-compress":
-				c.FullIndexes = true
-			default:
-				return fmt.Errorf("-E %s: unknown extended option", e)
-			}
-		}
-		opts.Image.Compression = c
+		return opts, nil
+	}
+	c, err := erofs.ParseCompression(f.compress)
+	if err != nil {
+		return nil, err
+	}
+	c.PclusterSize, c.Workers = f.pcluster, f.workers
+	if err := ext.Apply(c, f.blockSize); err != nil {
+		return nil, err
+	}
+	opts.Image.Compression = c
+	return opts, nil
+}
+
+func runChild(f *childFlags, layer, out string) error {
+	opts, err := f.options()
+	if err != nil {
+		return err
 	}
 	if f.memRate > 0 {
 		runtime.MemProfileRate = f.memRate

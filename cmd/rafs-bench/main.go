@@ -30,7 +30,15 @@
 //	-b SIZE       block size passed to both tools (default: their own, 4096)
 //	-z ALG[,level=N], -C BYTES, -E OPTS
 //	              compression, physical cluster size and extended options
-//	              (ztailpacking, legacy-compress), passed to both tools
+//	              (those of rafs build -E: ztailpacking, fragments[=SIZE],
+//	              all-fragments[=SIZE], fragdedupe[=full|inode|off],
+//	              dedupe, legacy-compress, noinline_data and their ^
+//	              forms), passed to both tools; mkfs.erofs gets -E as
+//	              given, but for the two spellings that mkfs.erofs 1.9.3
+//	              reads otherwise than the man page and rafs:
+//	              fragdedupe=off (which it reads as full) becomes
+//	              ^fragdedupe and ^noinline_data (which it reads as
+//	              noinline_data) becomes inline_data
 //	-workers N    compression threads of both tools (default 2)
 //	-mkfs PATH    the mkfs.erofs to run ("none" to skip it)
 //	-mkfs-args S  extra mkfs.erofs arguments, split on spaces
@@ -59,6 +67,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/rafs-dev/rafs/cmd/internal/extended"
 )
 
 // childEnv is the environment variable that selects the rafs child mode.
@@ -109,7 +119,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&c.mkfs, "mkfs", "", "`path` of mkfs.erofs (default: found on $PATH; \"none\" to skip)")
 	fs.StringVar(&c.compress, "z", "", "compression `ALG[,level=N]` passed to both tools (lz4, lz4hc, lzma, deflate, zstd)")
 	fs.IntVar(&c.pcluster, "C", 0, "largest physical cluster in `bytes`, passed to both tools")
-	fs.StringVar(&c.extended, "E", "", "extended `options` passed to both tools (ztailpacking, legacy-compress)")
+	fs.StringVar(&c.extended, "E", "", "extended `options` passed to both tools, as rafs build -E: "+extended.Names)
 	fs.IntVar(&c.workers, "workers", 2, "compression `threads` of both tools (mkfs.erofs --workers)")
 	fs.StringVar(&mkfsArgs, "mkfs-args", "", "extra mkfs.erofs `arguments`, split on spaces")
 	fs.StringVar(&rafsArgs, "rafs-args", "", "extra rafs child `arguments`, split on spaces (e.g. \"-cpuprofile cpu.out\")")
@@ -135,6 +145,9 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if c.blockSize < 0 {
 		return nil, fmt.Errorf("-b %d: want a positive block size", c.blockSize)
+	}
+	if _, err := extended.Parse(c.extended); err != nil {
+		return nil, err
 	}
 	c.layer = pos[0]
 	c.mkfsArgs = strings.Fields(mkfsArgs)

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -76,11 +77,29 @@ func mkfsTool(mkfs string, c *config, kind layerKind, out string) *tool {
 		args = append(args, "-C"+strconv.Itoa(c.pcluster))
 	}
 	if c.extended != "" {
-		args = append(args, "-E"+c.extended)
+		args = append(args, "-E"+mkfsExtended(c.extended))
 	}
 	args = append(args, c.mkfsArgs...)
 	args = append(args, out, c.layer)
 	return &tool{name: "mkfs.erofs", path: mkfs, args: args, out: out}
+}
+
+// mkfsExtended rewrites extended options for mkfs.erofs 1.9.3. It reads
+// two spellings otherwise than its man page and rafs do: any fragdedupe
+// value but inode as full, and ^noinline_data as noinline_data. They
+// become ^fragdedupe and inline_data, which it reads as rafs does; the
+// other options pass as they are.
+func mkfsExtended(s string) string {
+	opts := strings.Split(s, ",")
+	for i, o := range opts {
+		switch o {
+		case "fragdedupe=off":
+			opts[i] = "^fragdedupe"
+		case "^noinline_data":
+			opts[i] = "inline_data"
+		}
+	}
+	return strings.Join(opts, ",")
 }
 
 // run builds the image once and records a sample. The previous image is

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rafs-dev/rafs/cmd/internal/extended"
 	"github.com/rafs-dev/rafs/convert"
 	"github.com/rafs-dev/rafs/erofs"
 )
@@ -68,7 +69,7 @@ func parseBuildFlags(args []string) (*buildFlags, string, error) {
 	fs.StringVar(&f.tmpDir, "tmpdir", "", "`directory` for temporary files (default: the system's)")
 	fs.StringVar(&f.compress, "z", "", "compress regular files: `ALG[,level=N]` with ALG lz4, lz4hc (level 0-12, default 9), lzma (0-9, default 6), deflate (0-9, default 1) or zstd (1-22, default 3)")
 	fs.IntVar(&f.pcluster, "C", 0, "largest physical cluster in `bytes`: a multiple of the block size up to 1048576 (default one block)")
-	fs.StringVar(&f.extended, "E", "", "extended `options`, comma-separated: ztailpacking (inline compressed tails), legacy-compress (full lcluster indexes), noinline_data")
+	fs.StringVar(&f.extended, "E", "", "extended `options`, comma-separated, as mkfs.erofs spells them: ztailpacking (inline compressed tails), fragments[=SIZE] (tails and small files into the packed inode, SIZE its largest physical cluster, at most -C), all-fragments[=SIZE] (whole files into it), fragdedupe[=full|inode|off] (identical fragments stored once; default full), dedupe (share compressed data between files), legacy-compress (full lcluster indexes), noinline_data; ^OPT turns OPT off, later ones override earlier ones; all but noinline_data need -z")
 	fs.IntVar(&f.workers, "workers", 0, "compression `threads` (default: the number of CPUs); the image does not depend on it")
 	var pos []string
 	for {
@@ -132,23 +133,12 @@ func (f *buildFlags) options() (*convert.EROFSOptions, error) {
 	if p, bs := f.pcluster, f.blockSize; p != 0 && (p < bs || p%bs != 0 || p > maxPcluster || p/bs > maxPclusterBlocks) {
 		return nil, fmt.Errorf("-C %d: want a multiple of the block size %d, at most %d bytes and %d blocks", p, bs, maxPcluster, maxPclusterBlocks)
 	}
-	var ztail, legacy bool
-	for _, e := range strings.Split(f.extended, ",") {
-		switch e {
-		case "":
-		case "ztailpacking":
-			ztail = true
-		case "^ztailpacking":
-			ztail = false
-		case "legacy-compress":
-			legacy = true
-		case "noinline_data", "^inline_data":
-			o.Image.NoInlineData = true
-		case "inline_data", "^noinline_data":
-			o.Image.NoInlineData = false
-		default:
-			return nil, fmt.Errorf("-E %s: unknown extended option (want ztailpacking, legacy-compress, noinline_data)", e)
-		}
+	ext, err := extended.Parse(f.extended)
+	if err != nil {
+		return nil, err
+	}
+	if ext.NoInlineData != nil {
+		o.Image.NoInlineData = *ext.NoInlineData
 	}
 	if f.compress != "" {
 		c, err := erofs.ParseCompression(f.compress)
@@ -156,12 +146,22 @@ func (f *buildFlags) options() (*convert.EROFSOptions, error) {
 			return nil, err
 		}
 		c.PclusterSize = f.pcluster
-		c.Ztailpacking = ztail
-		c.FullIndexes = legacy
 		c.Workers = f.workers
+		if err := ext.Apply(c, f.blockSize); err != nil {
+			return nil, err
+		}
 		o.Image.Compression = c
-	} else if f.pcluster != 0 || ztail || legacy {
-		return nil, errors.New("-C and -E ztailpacking/legacy-compress need -z")
+	} else {
+		var need []string
+		if f.pcluster != 0 {
+			need = append(need, "-C")
+		}
+		if on := ext.NeedCompression(); len(on) > 0 {
+			need = append(need, "-E "+strings.Join(on, ","))
+		}
+		if len(need) > 0 {
+			return nil, fmt.Errorf("%s: only for compressed images (-z)", strings.Join(need, " and "))
+		}
 	}
 	w, err := convert.ParseWhiteoutMode(f.whiteouts)
 	if err != nil {

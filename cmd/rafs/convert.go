@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/sys/unix"
 
+	"github.com/rafs-dev/rafs/cmd/internal/extended"
 	"github.com/rafs-dev/rafs/convert/image"
 	"github.com/rafs-dev/rafs/erofs"
 )
@@ -88,7 +89,7 @@ func parseConvertFlags(args []string) (*convertFlags, []string, error) {
 	fs.StringVar(&f.chunkSize, "chunk-size", "0x100000", "Nydus chunk `size`: a power of two from 0x1000 to 0x1000000, in hex (0x...) or decimal")
 	fs.StringVar(&f.compress, "z", "", "EROFS: compress regular files, `ALG[,level=N]` with ALG lz4, lz4hc, lzma, deflate or zstd (as rafs build -z)")
 	fs.IntVar(&f.pcluster, "C", 0, "EROFS: largest physical cluster in `bytes`, a multiple of 4096 up to 1048576")
-	fs.StringVar(&f.extended, "E", "", "EROFS: extended `options`, comma-separated: ztailpacking, legacy-compress, noinline_data")
+	fs.StringVar(&f.extended, "E", "", "EROFS: extended `options`, comma-separated, as rafs build -E: "+extended.Names)
 	f.remoteFlags.register(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {

@@ -71,7 +71,7 @@ func (c *Converter) cacheKey(src *sourceImage, i int) string {
 		im := c.opts.EROFS.Image
 		comp := "none"
 		if z := im.Compression; z != nil {
-			comp = fmt.Sprintf("%s/%d/%d/%t/%t", z.Algorithm, z.Level, z.PclusterSize, z.Ztailpacking, z.FullIndexes)
+			comp = z.Key()
 		}
 		return fmt.Sprintf("erofs/%s/bs=%d/%s/%t/%t/%t/t=%d/vol=%q/wh=%d/%s", c.opts.EROFSMediaType, im.BlockSize, comp,
 			im.NoInlineData, im.NoSharedXattrs, im.NoXattrFilter, im.BuildTime, im.VolumeName, c.opts.EROFS.Whiteouts, src.diffIDs[i])
