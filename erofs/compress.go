@@ -265,9 +265,90 @@ func newCompressor(c *Compression, pcluster int) (compressor, error) {
 		if err != nil {
 			return nil, fmt.Errorf("erofs: zstd: %w", err)
 		}
-		return &searchDestSize{enc: zstdEncoder{enc}}, nil
+		stream, err := zstd.NewWriter(nil,
+			zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(c.Level)),
+			zstd.WithEncoderConcurrency(1),
+			zstd.WithWindowSize(1<<zstdWindowLog(pcluster)),
+			zstd.WithEncoderCRC(false),
+			zstd.WithLowerEncoderMem(true))
+		if err != nil {
+			return nil, fmt.Errorf("erofs: zstd: %w", err)
+		}
+		return &zstdDestSize{small: &searchDestSize{enc: zstdEncoder{enc}}, stream: stream}, nil
 	}
 	return nil, fmt.Errorf("erofs: unknown compression algorithm %q", c.Algorithm)
+}
+
+// zstdDestSize compresses to a destination size with Zstandard. A budget
+// of at most searchBigBudget bytes is searched for (searchDestSize). A
+// larger one is filled in one pass: the input goes to a streaming encoder
+// in pieces, each flushed as its own block (RFC 8878 section 3.1.1.2), and
+// the frame is cut after the last block that fits and ended with an empty
+// last raw block. The first piece is most of what the last pcluster's
+// ratio says will fit, so that a pcluster's data is mostly in large
+// blocks, and each piece after it is zstdPiece bytes.
+type zstdDestSize struct {
+	small  *searchDestSize
+	stream *zstd.Encoder
+	out    sliceWriter
+	ratio  float64 // input bytes per output byte of the last result
+}
+
+// zstdPiece is the input of each block after the first of a pcluster.
+const zstdPiece = 16 << 10
+
+// zstdLastEmpty is an empty raw block with Last_Block set.
+var zstdLastEmpty = []byte{1, 0, 0}
+
+func (z *zstdDestSize) reset() {
+	z.small.reset()
+	z.ratio = 0
+}
+
+func (z *zstdDestSize) destSize(dst, src []byte) (int, int) {
+	budget := len(dst)
+	if budget <= searchBigBudget {
+		return z.small.destSize(dst, src)
+	}
+	if len(src) == 0 {
+		return 0, 0
+	}
+	limit := budget - len(zstdLastEmpty)
+	z.out.b = z.out.b[:0]
+	z.stream.Reset(&z.out)
+	if z.ratio == 0 {
+		z.ratio = 2
+	}
+	piece := min(len(src), max(zstdPiece, int(float64(limit)*z.ratio*0.8)))
+	fitOut, fitIn := 0, 0
+	for in := 0; in < len(src); {
+		k := min(piece, len(src)-in)
+		piece = zstdPiece
+		// Writes to a sliceWriter cannot fail.
+		z.stream.Write(src[in : in+k])
+		z.stream.Flush()
+		if len(z.out.b) > limit {
+			break
+		}
+		in += k
+		fitOut, fitIn = len(z.out.b), in
+	}
+	if fitIn == 0 {
+		// Not even the first piece fits: search for a shorter prefix.
+		return z.small.destSize(dst, src)
+	}
+	n := copy(dst, z.out.b[:fitOut])
+	n += copy(dst[n:], zstdLastEmpty)
+	z.ratio = float64(fitIn) / float64(n)
+	return n, fitIn
+}
+
+// sliceWriter is an io.Writer appending to a byte slice.
+type sliceWriter struct{ b []byte }
+
+func (w *sliceWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
 }
 
 // encoder compresses a whole input, appending to dst.
@@ -304,7 +385,11 @@ func (d *deflateEncoder) encode(dst, src []byte) []byte {
 // the last tried length by how far its encoding was from the budget, and
 // stays between the longest prefix known to fit and the shortest known not
 // to. The search stops once the encoding fills the budget to within
-// 1/searchSlack: the few bytes left would rarely hold another match.
+// 1/searchSlack: the few bytes left would rarely hold another match. A
+// budget of more than searchBigBudget bytes (a big pcluster) needs only
+// to be filled to within 1/searchSlackBig: its blocks are stored as they
+// are used, so a fuller pcluster saves at most the rounding of its last
+// block while every extra encoding costs as much as the first.
 type searchDestSize struct {
 	enc   encoder
 	buf   []byte
@@ -312,7 +397,11 @@ type searchDestSize struct {
 	ratio float64 // input bytes per output byte of the last result
 }
 
-const searchSlack = 64
+const (
+	searchSlack     = 64
+	searchSlackBig  = 10
+	searchBigBudget = 16 << 10
+)
 
 func (s *searchDestSize) reset() { s.ratio = 0 }
 
@@ -326,7 +415,11 @@ func (s *searchDestSize) destSize(dst, src []byte) (int, int) {
 	if s.ratio == 0 {
 		s.ratio = 2
 	}
-	guess := int(float64(budget) * s.ratio * 0.97)
+	slack, aim := searchSlack, 0.97
+	if budget > searchBigBudget {
+		slack, aim = searchSlackBig, 1-0.5/searchSlackBig
+	}
+	guess := int(float64(budget) * s.ratio * aim)
 	for hi-lo > 1 {
 		m := min(max(guess, lo+1), hi-1)
 		s.buf = s.enc.encode(s.buf[:0], src[:m])
@@ -334,7 +427,7 @@ func (s *searchDestSize) destSize(dst, src []byte) (int, int) {
 		if c <= budget {
 			lo, loSize = m, c
 			s.best, s.buf = s.buf, s.best
-			if c >= budget-budget/searchSlack {
+			if c >= budget-budget/slack {
 				break
 			}
 		} else {
@@ -342,7 +435,7 @@ func (s *searchDestSize) destSize(dst, src []byte) (int, int) {
 		}
 		// Aim a little short of the budget: a guess that fits narrows
 		// the search as much and ends it sooner.
-		target := float64(budget) * (1 - 0.5/searchSlack)
+		target := float64(budget) * (1 - 0.5/float64(slack))
 		guess = int(float64(m) * target / float64(max(c, 1)))
 		if guess <= lo || guess >= hi {
 			guess = lo + (hi-lo)/2

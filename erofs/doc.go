@@ -21,6 +21,11 @@
 // being added; the image does not depend on the number of cores. The
 // encoders for LZ4 and LZMA are in this module (erofs/lz4 and
 // erofs/internal/lzma), since EROFS needs them to fill a cluster exactly.
+// Compression.Fragments and AllFragments pack file tails, or whole files,
+// into the packed inode (fragment.go); Compression.Dedupe shares
+// compressed data between extents, partially where an extent needs only
+// the start of a cluster (dedupe.go). Both work on every core too, and
+// keep memory bounded: what they index has a fixed upper size.
 //
 // Open reads an image as an io/fs.FS. The fs.FileInfo values it returns
 // carry a *Stat with what io/fs has no place for: the raw mode, owner,

@@ -100,22 +100,23 @@ func (f *fragStore) match(b []byte) (off int64, n int, err error) {
 	return off, n, nil
 }
 
-// minTailShare is the least a file stored with all-fragments must share
-// with an earlier fragment, in blocks, for its head to be compressed on
-// its own and its tail to point at the earlier bytes: below it, taking the
-// head out of the packed inode's stream costs more than the sharing saves
-// (on a Debian base layer, any shorter minimum gave a larger image).
-const minTailShare = 2
+// minTailShare is the least a whole file stored with all-fragments must
+// share at its end with an earlier fragment (the bytes that find it, so
+// fragHashLen) for it to be stored as with fragments instead: its head in
+// full clusters, its tail a fragment, shared where it lies within the
+// earlier one. mkfs.erofs does the same; on a Debian base layer it makes
+// the image smaller than packing such files whole.
+const minTailShare = fragHashLen
 
 // placeFragment stores the fragment of the file being written, which ends
 // the segment r. The fragment of a file with all-fragments may span
 // segments; only one within a single segment is deduplicated. A fragment
 // that is the end of an earlier one points there (FragDedupeFull; whole
 // files only with FragDedupeInode). With all-fragments, a whole file
-// whose end is the end of an earlier fragment is compressed here, into
-// full clusters until what is left lies within the shared end, which
-// becomes its fragment and points at the earlier bytes (mkfs.erofs too
-// compresses such a file's head and shares its tail).
+// larger than a pcluster whose end is the end of an earlier fragment is
+// compressed here as with fragments, stopping early once what is left
+// lies within the shared end, which then points at the earlier bytes
+// (mkfs.erofs too compresses such a file's head and packs only its tail).
 func (s *zsink) placeFragment(j *zjob, r zresult) error {
 	cur := s.cur
 	f := s.frags
@@ -131,7 +132,7 @@ func (s *zsink) placeFragment(j *zjob, r zresult) error {
 		case n == len(b):
 			cur.fragOff, cur.fragLen = off, int64(n)
 			return nil
-		case s.head != nil && whole && f.mode == FragDedupeFull && n >= minTailShare*s.bs:
+		case s.head != nil && whole && f.mode == FragDedupeFull && n >= minTailShare && len(b) > s.head.files.pcl:
 			h, err := s.head.cut(&zjob{in: b, first: true, last: true, shared: n})
 			if err == nil && s.same != nil {
 				h.sum(s.bs)
@@ -143,10 +144,12 @@ func (s *zsink) placeFragment(j *zjob, r zresult) error {
 			if err != nil {
 				return err
 			}
-			if len(h.frag) > 0 {
-				cur.fragOff, cur.fragLen = off+int64(n-len(h.frag)), int64(len(h.frag))
+			if b = h.frag; len(b) <= n {
+				if len(b) > 0 {
+					cur.fragOff, cur.fragLen = off+int64(n-len(b)), int64(len(b))
+				}
+				return nil
 			}
-			return nil
 		}
 	}
 	off, err := f.put(b, single)
@@ -289,7 +292,7 @@ func (s *zsink) share(cur *zfile, r zresult) error {
 				return err
 			}
 			e.shared, e.addr = true, a
-			cur.full = true
+			cur.full, cur.shared = true, true
 			off += n
 			run = off
 			continue

@@ -465,13 +465,14 @@ func (l *layout) zconfig() (incompat uint32, u1 uint16, records []byte) {
 	if w.opts.Compression == nil {
 		return 0, 0, nil
 	}
-	any, inline := false, false
+	any, inline, shared := false, false, false
 	for _, id := range l.order {
 		if z := w.zf(w.inodes.at(id)); z != nil {
 			any = true
 			if z.idata > 0 && !z.homeless {
 				inline = true
 			}
+			shared = shared || z.shared
 		}
 	}
 	if !any {
@@ -483,6 +484,9 @@ func (l *layout) zconfig() (incompat uint32, u1 uint16, records []byte) {
 	}
 	if w.packedID != noID {
 		incompat |= FeatureIncompatFragments
+	}
+	if shared {
+		incompat |= FeatureIncompatDedupe
 	}
 	c := w.opts.Compression
 	pcl := w.maxPclusterSize()

@@ -67,6 +67,7 @@ type zfile struct {
 	fragOff  int64 // offset of the fragment in the packed inode's content
 	fragLen  int64 // bytes of the fragment: the file's last fragLen bytes; 0 for none
 	full     bool  // use full (8-byte) lcluster indexes
+	shared   bool  // some extent points at a pcluster written before it (dedupe)
 	homeless bool  // the inline cluster did not fit; Close gives it a block
 	homeBlk  int64 // that block
 	hint     int64 // the next free block when the file was written
@@ -248,7 +249,7 @@ func (w *Writer) startPipe() error {
 		if err != nil {
 			return err
 		}
-		s.head = &zworker{files: coder, conf: c, bs: w.bs, sums: c.sharesPclusters(), bufs: bufs}
+		s.head = &zworker{files: coder, conf: c, bs: w.bs, frag: true, sums: c.sharesPclusters(), bufs: bufs}
 	}
 	p := &zpipe{bufs: bufs, sink: s}
 	p.pipe = pipeline.New(pipeline.Config{Workers: len(workers), Jobs: 1024, Budget: zInflight},

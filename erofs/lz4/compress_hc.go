@@ -1,15 +1,30 @@
 package lz4
 
+import "math/bits"
+
 // High-compression parser. Matches are found with hash chains over 4-byte
 // prefixes (a head table plus a chain of distances indexed by position modulo
 // 64 KiB) and chosen with a lookahead of up to three overlapping matches: when
 // a later search finds a longer match that starts inside the current one,
 // the current match is shortened (or dropped) in its favour.
+//
+// From level 9 on (as liblz4's HC compressor does) searches also skip
+// through runs of one byte value, zero padding in binaries mostly. Every
+// position inside a run hashes alike, so the chain steps through a run one
+// byte at a time and a search would spend its attempts there, never
+// reaching candidates before the run. When the searched string starts with
+// a run, a candidate inside a run moves the search straight to the one
+// position of that run worth trying: where a run as long as the searched
+// one ends with it (the bytes after both runs may match too), or else the
+// run's start.
 
 const (
 	hcHashLog = 15
 	// hcOptimalML is the longest match length that fits into the token.
 	hcOptimalML = minMatch + runMask - 1
+	// hcRunSkipAttempts is the number of attempts per search (level 9)
+	// from which searches skip through runs.
+	hcRunSkipAttempts = 256
 )
 
 type hcState struct {
@@ -17,6 +32,7 @@ type hcState struct {
 	chain    [1 << 16]uint16
 	base     uint32
 	attempts int
+	skipRuns bool
 
 	// Per call.
 	src        []byte
@@ -31,7 +47,7 @@ type hcState struct {
 }
 
 func newHCState(attempts int) *hcState {
-	return &hcState{base: genGap, attempts: attempts}
+	return &hcState{base: genGap, attempts: attempts, skipRuns: attempts >= hcRunSkipAttempts}
 }
 
 func hash4(v uint32) uint32 { return (v * 2654435761) >> (32 - hcHashLog) }
@@ -73,6 +89,9 @@ func (s *hcState) find(ip, iLow, longest int) (ml, start, ref int) {
 	first := load32(src, ip)
 	probe := load32(src, ip+k)
 	matchlimit := s.matchlimit
+	// run is the length of the run of one byte value at ip, found when
+	// first needed: 0 until then, -1 if ip does not start with one.
+	run := 0
 	cand := s.head[hash4(first)]
 	for n := s.attempts; n > 0 && cand >= low; n-- {
 		m := ip - int(cur-cand)
@@ -82,11 +101,11 @@ func (s *hcState) find(ip, iLow, longest int) (ml, start, ref int) {
 			for b < back && b < m && src[ip-b-1] == src[m-b-1] {
 				b++
 			}
-			// Long comparisons count as extra attempts, so that runs and
-			// other highly repetitive data (where every candidate matches
-			// far) cost time proportional to the attempts, not to
-			// attempts times match length.
-			n -= (b + fwd) >> 6
+			// Very long comparisons count as extra attempts, so that
+			// highly repetitive data (where every candidate matches far)
+			// costs time proportional to the attempts, not to attempts
+			// times match length.
+			n -= (b + fwd) >> 8
 			if b+fwd > longest {
 				longest, start, ref = b+fwd, ip-b, m-b
 				if ip+fwd == matchlimit && b == back {
@@ -96,9 +115,81 @@ func (s *hcState) find(ip, iLow, longest int) (ml, start, ref int) {
 				probe = load32(src, ip+k)
 			}
 		}
-		cand -= uint32(s.chain[uint16(cand)])
+		d := uint32(s.chain[uint16(cand)])
+		if d != 1 || !s.skipRuns {
+			cand -= d
+			continue
+		}
+		// The position before cand has the same hash, so cand may be
+		// inside a run; if ip starts with a run of the same byte, skip
+		// to the one position of that run worth trying.
+		if run == 0 {
+			run = -1
+			if first == first&0xff*0x01010101 {
+				run = minMatch + runLen(src, ip+minMatch, matchlimit, byte(first))
+			}
+		}
+		if run < 0 || cand-1 < low || load32(src, m-1) != first {
+			cand--
+			continue
+		}
+		// The run around m-1 is src[r:r+rl].
+		after := minMatch + runLen(src, m-1+minMatch, matchlimit, byte(first))
+		before := runLenBack(src, m-1, ip-int(cur-low), byte(first))
+		r, rl := m-1-before, before+after
+		if rl >= run && after <= run {
+			// Try where a run as long as ip's ends with this one: the
+			// bytes after both runs may match as well.
+			cand -= uint32(m - (r + rl - run))
+			continue
+		}
+		// Try the run's start. Without extension backwards, a match of
+		// the shorter of both runs is certain there, so take it without
+		// comparing and go on with the chain.
+		cand -= uint32(m - r)
+		if back == 0 {
+			if l := min(rl, run); l > longest {
+				longest, start, ref = l, ip, r
+				k = max(longest-3, 0)
+				probe = load32(src, ip+k)
+			}
+			cand -= uint32(s.chain[uint16(cand)])
+		}
 	}
 	return longest, start, ref
+}
+
+// runLen returns how many bytes from src[i:limit] in a row equal v.
+func runLen(src []byte, i, limit int, v byte) int {
+	n := 0
+	w := uint64(v) * 0x0101010101010101
+	for i+n+8 <= limit {
+		if x := load64(src, i+n) ^ w; x != 0 {
+			return n + bits.TrailingZeros64(x)>>3
+		}
+		n += 8
+	}
+	for i+n < limit && src[i+n] == v {
+		n++
+	}
+	return n
+}
+
+// runLenBack returns how many bytes before src[i], down to src[lo], in a
+// row equal v.
+func runLenBack(src []byte, i, lo int, v byte) int {
+	n := 0
+	w := uint64(v) * 0x0101010101010101
+	for i-n-8 >= lo {
+		if x := load64(src, i-n-8) ^ w; x != 0 {
+			return n + bits.LeadingZeros64(x)>>3
+		}
+		n += 8
+	}
+	for i-n > lo && src[i-n-1] == v {
+		n++
+	}
+	return n
 }
 
 // emit writes a sequence ending the pending literals with a match of ml bytes

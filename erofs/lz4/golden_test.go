@@ -60,21 +60,22 @@ func TestGoldenLiblz4(t *testing.T) {
 		// Our compression in the same mode is about as good: 1% slack for
 		// whole inputs; 5% for a single destsize block, whose end can differ
 		// by one long match (aggregate destsize ratios are measured by
-		// TestCorpusTotals).
-		level := 0
+		// TestCorpusTotals). At level 9, which mkfs.erofs uses for lz4hc,
+		// it is at least as good, without slack.
+		level, slack := 0, 1.0
 		if strings.HasSuffix(fl[2], "hc9") {
-			level = 9
+			level, slack = 9, 0
 		}
 		c := mustCompressor(t, level)
 		if strings.HasPrefix(fl[2], "ds") {
 			_, k := destSize(t, c, src, budget)
-			if float64(k) < float64(consumed)*0.95-8 {
+			if float64(k) < float64(consumed)*(1-0.05*slack)-8*slack {
 				t.Errorf("%s: consumed %d, liblz4 %d", fl[0], k, consumed)
 			}
 			t.Logf("%s: consumed %d into %d bytes, liblz4 %d", fl[0], k, budget, consumed)
 		} else {
 			ours := roundTrip(t, c, src)
-			if float64(len(ours)) > float64(size)*1.01+8 {
+			if float64(len(ours)) > float64(size)*(1+0.01*slack)+8*slack {
 				t.Errorf("%s: %d bytes, liblz4 %d", fl[0], len(ours), size)
 			}
 			t.Logf("%s: %d bytes, liblz4 %d", fl[0], len(ours), size)

@@ -72,7 +72,9 @@ type Compressor struct {
 // are examined per search: 2 for levels 1 and 2 (lz4hc also treats its
 // levels below 3 alike), then doubling per level, from 4 at level 3 to 256
 // at level 9 ([LevelHCDefault], what mkfs.erofs uses for lz4hc by default).
-// Levels 10, 11 and 12 search 1024, 4096 and 16384 candidates with the same
+// From level 9 on, searches skip through runs of one byte value (such as
+// zero padding) instead of spending their candidates inside them, as lz4hc
+// does from its level 9 on. Levels 10, 11 and 12 search 1024, 4096 and 16384 candidates with the same
 // parser; unlike lz4hc they do not switch to an optimal parser, so they
 // are slower than level 9 but gain little.
 func NewCompressor(level int) (*Compressor, error) {

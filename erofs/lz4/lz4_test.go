@@ -2,6 +2,7 @@ package lz4
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -198,6 +199,22 @@ func testInputs() map[string][]byte {
 		}
 	}
 	in["mixed"] = mix
+	// Records with short runs of zeros and of other bytes, like an ELF
+	// file's relocation and symbol tables, where level 9+ skips runs.
+	var recs []byte
+	for len(recs) < 100000 {
+		var rec [24]byte
+		binary.LittleEndian.PutUint64(rec[:], uint64(0x1000+len(recs)*2))
+		rec[8] = byte(1 + r.IntN(8))
+		if r.IntN(4) == 0 {
+			binary.LittleEndian.PutUint32(rec[16:], r.Uint32())
+		}
+		recs = append(recs, rec[:]...)
+		if r.IntN(50) == 0 {
+			recs = append(recs, bytes.Repeat([]byte{byte(r.IntN(3) * 0x7f)}, r.IntN(600))...)
+		}
+	}
+	in["records"] = recs
 	far := randBytes(r, 70000)
 	in["far"] = append(append([]byte(nil), far...), far...)
 	for i := 0; i < 40; i++ {
@@ -536,4 +553,63 @@ func corpusFiles(t testing.TB, dir string, max int) [][]byte {
 		t.Fatal(err)
 	}
 	return files
+}
+
+// TestHCSkipRuns checks that level-9 searches reach candidates behind many
+// runs of zeros, which searches stepping through the runs cannot within
+// their attempts: a zero run followed by a tail seen once before, with 100
+// zero runs in between (800 positions starting with 4 zero bytes, 2 tries
+// each when skipping).
+func TestHCSkipRuns(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, tc := range []struct {
+		name string
+		run  int // length of the searched run
+	}{
+		// The filler's runs are as long as the searched one: the search
+		// tries where the searched run would end in each.
+		{"equal runs", 11},
+		// The filler's runs are shorter: the search tries their starts.
+		{"longer run", 40},
+	} {
+		tail := []byte("QWERTYUIOP")
+		target := append(make([]byte, tc.run), tail...)
+		src := append([]byte{0xAA}, target...)
+		for i := 0; i < 100; i++ {
+			rec := randBytes(r, 13)
+			for j := range rec {
+				rec[j] |= 1 // no zeros outside the runs
+			}
+			src = append(src, rec...)
+			src = append(src, make([]byte, 11)...)
+		}
+		src = append(src, 0xBB)
+		ip := len(src)
+		src = append(src, target...)
+		src = append(src, bytes.Repeat([]byte{0xCC}, 16)...)
+		if ip-1 > MaxDistance {
+			t.Fatalf("%s: test input too long", tc.name)
+		}
+		for _, skip := range []bool{false, true} {
+			s := newHCState(hcAttempts(LevelHCDefault))
+			s.skipRuns = skip
+			s.gen = beginGen(&s.base, len(src), func() {})
+			s.src, s.next = src, 0
+			s.matchlimit = len(src) - lastLiterals
+			ml, start, ref := s.find(ip, ip, minMatch-1)
+			found := ml >= len(target) && start == ip && ref == 1
+			if found != skip {
+				t.Errorf("%s: skipRuns=%v: match of %d bytes at %d from %d; want %d bytes from 1 found only when skipping runs",
+					tc.name, skip, ml, start, ref, len(target))
+			}
+			if ml > 0 && !bytes.Equal(src[start:start+ml], src[ref:ref+ml]) {
+				t.Errorf("%s: skipRuns=%v: reported match of %d bytes does not match", tc.name, skip, ml)
+			}
+		}
+		// The whole parser finds it too, and the block decodes.
+		blk := roundTrip(t, mustCompressor(t, LevelHCDefault), src)
+		if checkBlock(t, blk) != len(src) {
+			t.Fatalf("%s: block size mismatch", tc.name)
+		}
+	}
 }
