@@ -132,7 +132,12 @@ func (s *zsink) placeFragment(j *zjob, r zresult) error {
 		case n == len(b):
 			cur.fragOff, cur.fragLen = off, int64(n)
 			return nil
-		case s.head != nil && whole && f.mode == FragDedupeFull && n >= minTailShare && len(b) > s.head.files.pcl:
+		case s.head != nil && whole && f.mode == FragDedupeFull && n >= minTailShare && len(b) > s.pcl:
+			if s.head.files == nil {
+				if s.head.files, err = s.filesCoder(); err != nil {
+					return err
+				}
+			}
 			h, err := s.head.cut(&zjob{in: b, first: true, last: true, shared: n})
 			if err == nil && s.same != nil {
 				h.sum(s.bs)

@@ -222,7 +222,9 @@ type zsink struct {
 	dd          *dedupe    // nil without Compression.Dedupe
 	z           zworker    // the sink's own compressors, for dedupe
 	pcl         int        // the largest cluster of a file
-	fullIndexes bool       // every file has full indexes
+	conf        *Compression
+	coder       *zcoder // s.head's and s.z's compressor for files; made when first needed
+	fullIndexes bool    // every file has full indexes
 }
 
 func (w *Writer) startPipe() error {
@@ -249,16 +251,12 @@ func (w *Writer) startPipe() error {
 		s.same = &sameIndex{}
 	}
 	if c.AllFragments && c.FragDedupe == FragDedupeFull {
-		coder, err := newZcoder(c, w.pclusterSize())
-		if err != nil {
-			return err
-		}
-		s.head = &zworker{files: coder, conf: c, bs: w.bs, frag: true, sums: c.sharesPclusters(), bufs: bufs}
+		s.head = &zworker{conf: c, bs: w.bs, frag: true, sums: c.sharesPclusters(), bufs: bufs}
 	}
+	s.conf, s.pcl = c, w.pclusterSize()
 	if c.Dedupe {
 		s.dd = newDedupe(w.bs, w.maxPclusterSize() > w.bs, w.opts.TempDir)
 		s.dd.same = s.same
-		s.pcl = w.pclusterSize()
 		s.fullIndexes = c.FullIndexes || w.bits > 14
 		s.z = zworker{conf: c, bs: w.bs, tail: c.Ztailpacking, sums: c.sharesPclusters(),
 			frag: c.Fragments || c.AllFragments, allFrag: c.AllFragments, bufs: bufs}
@@ -494,6 +492,20 @@ func (z *zworker) raw(r *zresult, b []byte, count int) int {
 	return count
 }
 
+// filesCoder returns the sink's own compressor for files, which dedupe and
+// the heads of files whose ends are shared fragments share: it is made
+// when first needed, since an LZMA coder is large, and only once.
+func (s *zsink) filesCoder() (*zcoder, error) {
+	if s.coder == nil {
+		c, err := newZcoder(s.conf, s.pcl)
+		if err != nil {
+			return nil, err
+		}
+		s.coder = c
+	}
+	return s.coder, nil
+}
+
 // write writes a compressed segment, in submission order, and recycles
 // its buffers.
 func (s *zsink) write(j *zjob, r zresult) (placedFile, error) {
@@ -528,9 +540,9 @@ func (s *zsink) place(j *zjob, r zresult) (placedFile, error) {
 			cost = 6 * int(lclusterCount(j.size, s.bs))
 		}
 		r, deduped, err = s.dd.apply(j.in, r, s.next, cost, func(in []byte, end bool) (zresult, error) {
-			if s.z.files == nil { // made when first needed: an LZMA coder is large
+			if s.z.files == nil {
 				var err error
-				if s.z.files, err = newZcoder(s.z.conf, s.pcl); err != nil {
+				if s.z.files, err = s.filesCoder(); err != nil {
 					return zresult{}, err
 				}
 			}

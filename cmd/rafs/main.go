@@ -18,6 +18,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/debug"
 )
 
 const usage = `rafs converts OCI image layers into EROFS images and Nydus layers.
@@ -41,7 +42,16 @@ Run "rafs COMMAND -h" for a command's flags ("rafs build --type nydus -h" for Ny
 // version is set at link time with -ldflags "-X main.version=...".
 var version = "devel"
 
+// memoryLimit is the soft limit on the Go runtime's memory unless
+// GOMEMLIMIT sets one: LZMA match finders and the pipeline's buffers make
+// the live heap large, and the collector's default target (twice the live
+// heap) would take the resident set well past it.
+const memoryLimit = 224 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	os.Exit(run(os.Args[1:]))
 }
 
