@@ -383,6 +383,37 @@ func TestWriterCompactInodes(t *testing.T) {
 	}
 }
 
+// TestWriterPacksMetadata checks that inode records with inline tails are
+// packed largest first: in walk order, a and b (2048-byte records) would
+// each take a block of their own besides the root's, and c and d
+// (3072-byte records) one each, five blocks with the superblock's; largest
+// first, c joins the root, a and b share a block, four in all.
+func TestWriterPacksMetadata(t *testing.T) {
+	items := []item{
+		{e: erofs.Entry{Path: "a", Mode: erofs.ModeRegular | 0o644, ModTime: mt(42, 0)}, data: strings.Repeat("a", 2048-32)},
+		{e: erofs.Entry{Path: "b", Mode: erofs.ModeRegular | 0o644, ModTime: mt(42, 0)}, data: strings.Repeat("b", 2048-32)},
+		{e: erofs.Entry{Path: "c", Mode: erofs.ModeRegular | 0o644, ModTime: mt(42, 0)}, data: strings.Repeat("c", 3072-32)},
+		{e: erofs.Entry{Path: "d", Mode: erofs.ModeRegular | 0o644, ModTime: mt(42, 0)}, data: strings.Repeat("d", 3072-32)},
+	}
+	img := build(t, &erofs.WriterOptions{BuildTime: 42}, items)
+	if len(img) != 4*4096 {
+		t.Errorf("image of %d blocks, want 4", len(img)/4096)
+	}
+	r := readGoErofs(t, img)
+	for _, it := range items {
+		if g := r[it.e.Path]; g.data != it.data {
+			t.Errorf("%s: %d bytes read back, want %d", it.e.Path, len(g.data), len(it.data))
+		}
+	}
+	f, err := erofs.Open(bytes.NewReader(img))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nid := f.Superblock().RootNid; nid != 0 {
+		t.Errorf("root NID %d, want 0: the root goes first", nid)
+	}
+}
+
 func TestWriterDuplicates(t *testing.T) {
 	items := []item{
 		{e: erofs.Entry{Path: "a", Mode: erofs.ModeRegular | 0o644}, data: "first"},
