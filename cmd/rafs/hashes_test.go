@@ -49,6 +49,12 @@ var hashCases = []hashCase{
 	{name: "erofs-lz4hc-C65536-ztailpacking", args: []string{"-z", "lz4hc", "-C", "65536", "-E", "ztailpacking"}},
 	{name: "erofs-zstd-C131072", args: []string{"-z", "zstd", "-C", "131072"}},
 	{name: "erofs-deflate-legacy", args: []string{"-z", "deflate", "-E", "legacy-compress"}},
+	{name: "erofs-lz4hc-ztailpacking-fragments", args: []string{"-z", "lz4hc", "-E", "ztailpacking,fragments"}},
+	{name: "erofs-lz4hc-all-fragments", args: []string{"-z", "lz4hc", "-E", "all-fragments"}},
+	{name: "erofs-lz4hc-dedupe", args: []string{"-z", "lz4hc", "-E", "dedupe"}},
+	{name: "erofs-zstd-C65536-ztailpacking-fragments-dedupe", args: []string{"-z", "zstd", "-C", "65536", "-E", "ztailpacking,fragments,dedupe"}},
+	{name: "erofs-deflate-fragments-fragdedupe-inode", args: []string{"-z", "deflate", "-E", "fragments,fragdedupe=inode"}},
+	{name: "erofs-lzma-C1048576-ztailpacking-all-fragments-dedupe", args: []string{"-z", "lzma", "-C", "1048576", "-E", "ztailpacking,all-fragments,dedupe"}},
 	{name: "erofs-b512", args: []string{"-b", "512"}},
 	{name: "erofs-noinline", args: []string{"-inline-data=false"}},
 	{name: "erofs-whiteouts-strip", args: []string{"-whiteouts", "strip"}},
@@ -59,7 +65,8 @@ var hashCases = []hashCase{
 // slowOnLarge names the cases left out for the Debian layer to keep the
 // suite's time down: lzma compresses at a few MB/s, and the smaller inputs
 // cover it.
-var slowOnLarge = map[string]bool{"erofs-lzma": true, "erofs-lz4hc": true}
+var slowOnLarge = map[string]bool{"erofs-lzma": true, "erofs-lz4hc": true,
+	"erofs-lzma-C1048576-ztailpacking-all-fragments-dedupe": true}
 
 func TestOutputHashes(t *testing.T) {
 	dir := t.TempDir()
