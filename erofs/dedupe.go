@@ -51,10 +51,12 @@ package erofs
 // bytes of temporary disk at most.
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"math/bits"
 	"os"
+	"slices"
 	"sort"
 )
 
@@ -107,7 +109,8 @@ type dedupe struct {
 	sums     []pclusterSum
 	recut    [][]byte // outputs of the sink's own compression, to recycle
 	chainBuf []dedupeMatch
-	verified int // candidates read back from the ring
+	verified int   // candidates read back from the ring
+	cuts     []int // the segment's planned cuts, during apply
 	undo     []dedupeUndo
 	same     *sameIndex    // with pcluster sharing, clusters by content
 	added    []pclusterSum // what this segment added to same
@@ -296,6 +299,10 @@ func (d *dedupe) blocks(i, k int) int {
 // within the first limit bytes of in, and leaves it in d.chainBuf.
 func (d *dedupe) chain(in []byte, p, limit int, h uint64) error {
 	bs := d.bs
+	// A chain stops at the next planned cut (see dedupe_plan.go).
+	if i, _ := slices.BinarySearch(d.cuts, p+1); i < len(d.cuts) {
+		limit = min(limit, d.cuts[i])
+	}
 	ms := d.chainBuf[:0]
 	for q := p; ; {
 		e, n, err := d.find(in, q, limit, h)
@@ -351,20 +358,23 @@ func (d *dedupe) appendChain(res []pcluster, n, last int) []pcluster {
 	return res
 }
 
-// recompressor compresses data of the segment the way a worker does; end
-// says the data ends the segment.
-type recompressor func(in []byte, end bool) (zresult, error)
+// recompressor compresses the segment's data from offset from to offset
+// to the way a worker does; end says the data ends the segment.
+type recompressor func(from, to int, end bool) (zresult, error)
 
 // apply dedupes a segment compressed by a worker: in is the segment's
-// data, r the worker's result and next the block the segment's first
-// cluster is to be written at; recompress compresses the segment's data
-// from a match's end. Unless the blocks saved take more than cost bytes
+// data, cuts where a plan ends its clusters (see dedupe_plan.go), r the
+// worker's result and next the block the segment's first cluster is to
+// be written at; recompress compresses the segment's data from a match's
+// end. Unless the blocks saved take more than cost bytes
 // (what full indexes add to the file's metadata), it keeps the worker's
 // result. It returns the result with the clusters kept and
 // shared extents in place of those dropped, and whether any extent is
 // shared or partial.
-func (d *dedupe) apply(in []byte, r zresult, next int64, cost int, recompress recompressor) (zresult, bool, error) {
+func (d *dedupe) apply(in []byte, cuts []int, r zresult, next int64, cost int, recompress recompressor) (zresult, bool, error) {
 	bs := d.bs
+	d.cuts = cuts
+	defer func() { d.cuts = nil }()
 	d.undo, d.added = d.undo[:0], d.added[:0]
 	ring := d.ring.mark()
 	d.setCands(r, 0)
@@ -439,14 +449,24 @@ func (d *dedupe) apply(in []byte, r zresult, next int64, cost int, recompress re
 			for j < len(d.cands) && d.cands[j].start < q+dedupeRecutSpan {
 				j++
 			}
+			// Not past a planned cut, though: only up to it, when the
+			// data before it can end there (so that what starts there
+			// still starts a cluster), else not at all.
+			span := true
+			if k, _ := slices.BinarySearch(d.cuts, q+1); k < len(d.cuts) && (j == len(d.cands) || d.cuts[k] < d.cands[j].start) {
+				c := d.cuts[k]
+				jc, found := slices.BinarySearchFunc(d.cands, c, func(x dcand, c int) int { return cmp.Compare(x.start, c) })
+				span = found && gapFits(int64(q), int64(c), int64(bs))
+				j = jc
+			}
 			whole = j == len(d.cands)
 			b := len(in)
 			if !whole {
 				b = d.cands[j].start
 			}
-			if b-q <= min(budget, dedupeRecutMax) {
+			if span && b-q <= min(budget, dedupeRecutMax) {
 				var err error
-				if rc, err = recompress(in[q:b], whole); err != nil {
+				if rc, err = recompress(q, b, whole); err != nil {
 					return -1, err
 				}
 				budget -= b - q

@@ -192,8 +192,15 @@ func (w *Writer) packFragments() error {
 	}
 	*n = inode{mode: ModeRegular | 0o644, size: f.sp.size, mtime: w.opts.BuildTime, u: noID}
 	w.packedID = id
+	var cuts []int64
+	if w.opts.Compression.Dedupe {
+		cuts, err = planPackedCuts(io.NewSectionReader(f.sp.file, 0, f.sp.size), f.sp.size, w.bs, w.packedPclusterSize())
+		if err != nil {
+			return fmt.Errorf("erofs: packed inode: %w", err)
+		}
+	}
 	r := io.NewSectionReader(f.sp.file, 0, f.sp.size)
-	if err := w.submit(id, n, w.coreSize(n), r, true); err != nil {
+	if err := w.submit(id, n, w.coreSize(n), r, true, cuts); err != nil {
 		return fmt.Errorf("erofs: packed inode: %w", err)
 	}
 	return nil

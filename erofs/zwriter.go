@@ -89,6 +89,15 @@ type zjob struct {
 	// already holds: compression stops once what is left lies within
 	// them, and that is the segment's fragment.
 	shared int
+	// cuts are offsets in in, increasing, where a pcluster is to end
+	// (dedupe's plan for the packed inode, see dedupe_plan.go); base is
+	// where in starts, counted from a logical cluster boundary. A cut
+	// that would put two pclusters' starts in one logical cluster is
+	// ignored.
+	cuts []int
+	base int
+	// full gives the file full lcluster indexes from its first segment.
+	full bool
 }
 
 // zresult is a segment compressed by a worker.
@@ -298,12 +307,13 @@ func (w *Writer) maxPclusterSize() int {
 // addCompressed reads a regular file's data and submits it. meta is the size of
 // the file's inode core and xattr body with every xattr inline.
 func (w *Writer) addCompressed(id uint32, n *inode, meta int, r io.Reader) error {
-	return w.submit(id, n, meta, r, false)
+	return w.submit(id, n, meta, r, false, nil)
 }
 
 // submit reads a regular file's data and submits it in segments; packed
-// says it is the packed inode's.
-func (w *Writer) submit(id uint32, n *inode, meta int, r io.Reader, packed bool) error {
+// says it is the packed inode's, cuts (increasing offsets in the data)
+// where its pclusters are to end, which also gives it full indexes.
+func (w *Writer) submit(id uint32, n *inode, meta int, r io.Reader, packed bool, cuts []int64) error {
 	p := w.zp
 	if r == nil {
 		return errors.New("no data reader for a non-empty file")
@@ -313,7 +323,17 @@ func (w *Writer) submit(id uint32, n *inode, meta int, r io.Reader, packed bool)
 		if err := p.pipe.Acquire(size); err != nil {
 			return err
 		}
-		j := &zjob{id: id, size: n.size, meta: meta, in: p.bufs.get(size), first: off == 0, last: off+int64(size) == n.size, packed: packed}
+		j := &zjob{id: id, size: n.size, meta: meta, in: p.bufs.get(size), first: off == 0, last: off+int64(size) == n.size, packed: packed,
+			full: off == 0 && len(cuts) > 0}
+		for len(cuts) > 0 && cuts[0] <= off {
+			cuts = cuts[1:]
+		}
+		for _, c := range cuts {
+			if c >= off+int64(size) {
+				break
+			}
+			j.cuts = append(j.cuts, int(c-off))
+		}
 		if _, err := io.ReadFull(r, j.in); err != nil {
 			p.bufs.put(j.in)
 			p.pipe.Release(size)
@@ -392,9 +412,22 @@ func (z *zworker) cut(j *zjob) (zresult, error) {
 	// its block; one that does not fit would cost it compact indexes.
 	mayInline := z.tail && j.last && !mayFrag && !j.packed
 	r := zresult{out: z.bufs.get(roundUp(len(in), bs) + bs)[:0]}
+	cuts := j.cuts
+	if mayFrag || mayInline {
+		cuts = nil // a file's end is decided by what is left of it
+	}
 	for pos := 0; pos < len(in); {
-		rem := len(in) - pos
-		if mayFrag && rem <= pcl || rem <= j.shared {
+		// The cluster ends by the next cut that starts a later logical
+		// cluster than pos.
+		for len(cuts) > 0 && (cuts[0] <= pos || (j.base+cuts[0])/bs == (j.base+pos)/bs) {
+			cuts = cuts[1:]
+		}
+		lim := len(in)
+		if len(cuts) > 0 {
+			lim = cuts[0]
+		}
+		rem := lim - pos
+		if left := len(in) - pos; mayFrag && left <= pcl || left <= j.shared {
 			r.frag = in[pos:]
 			break
 		}
@@ -402,7 +435,7 @@ func (z *zworker) cut(j *zjob) (zresult, error) {
 			pos += z.raw(&r, in[pos:], rem)
 			continue
 		}
-		n, used := c.destSize(dst, in[pos:])
+		n, used := c.destSize(dst, in[pos:lim])
 		if n > len(dst) || used > rem {
 			return r, errors.New("erofs: internal error: compressor overran its buffers")
 		}
@@ -426,6 +459,16 @@ func (z *zworker) cut(j *zjob) (zresult, error) {
 			// Store span bytes raw, a block per pcluster; what a last,
 			// partial block would hold is left for the next round.
 			k := max(span/bs, 1) * bs
+			if lim < len(in) && rem-min(k, rem) < 3*bs {
+				// The rest of the window is stored raw: end it at the cut.
+				if n, err := z.rawTo(&r, coder, in[pos:lim], j.base+pos); n > 0 || err != nil {
+					pos += n
+					if err != nil {
+						return r, err
+					}
+					continue
+				}
+			}
 			pos += z.raw(&r, in[pos:], min(k, rem))
 			continue
 		}
@@ -443,7 +486,7 @@ func (z *zworker) cut(j *zjob) (zresult, error) {
 			// The file ends here: see whether one block less holds all but
 			// a tail that fits inline.
 			small := make([]byte, n/bs*bs) // rare: once per file at most
-			n2, used2 := c.destSize(small, in[pos:])
+			n2, used2 := c.destSize(small, in[pos:lim])
 			if n2 > 0 && used2 > 0 && n2+(rem-used2) < stored {
 				n, used, stored = n2, used2, roundUp(n2, bs)
 				copy(dst, small[:n2])
@@ -476,6 +519,42 @@ func (z *zworker) coder(packed bool) (*zcoder, error) {
 		}
 	}
 	return z.packed, nil
+}
+
+// rawTo stores b, which starts at offset at from a logical cluster
+// boundary, so that what follows b may start a pcluster: each pcluster
+// must start in a logical cluster of its own. b goes into raw blocks
+// where that is enough, the last of them partial; otherwise its last
+// 2 blocks and what the partial one would hold go into one compressed
+// pcluster of three blocks, as many as the raw blocks it replaces. Either
+// way the blocks before start where b does, as dedupe's plan expects of
+// the first copy of data that recurs. It returns len(b), or 0 when
+// neither is possible.
+func (z *zworker) rawTo(r *zresult, coder *zcoder, b []byte, at int) (int, error) {
+	bs := z.bs
+	f := len(b) % bs
+	if f == 0 || at%bs+f >= bs {
+		return z.raw(r, b, len(b)), nil
+	}
+	tail := 2*bs + f
+	if len(b) < tail || coder.pcl < 3*bs {
+		return 0, nil
+	}
+	dst := z.bufs.get(3 * bs)
+	defer z.bufs.put(dst)
+	n, used := coder.c.destSize(dst, b[len(b)-tail:])
+	if used != tail {
+		return 0, nil
+	}
+	if n > len(dst) {
+		return 0, errors.New("erofs: internal error: compressor overran its buffer")
+	}
+	z.raw(r, b, len(b)-tail)
+	stored := roundUp(n, bs)
+	r.out = appendZeros(r.out, stored-n) // 0padding
+	r.out = append(r.out, dst[:n]...)
+	r.pclusters = append(r.pclusters, pcluster{length: uint32(tail), blocks: uint32(stored / bs)})
+	return len(b), nil
 }
 
 // raw stores the first count bytes of b uncompressed, one block per
@@ -520,7 +599,7 @@ func (s *zsink) write(j *zjob, r zresult) (placedFile, error) {
 
 func (s *zsink) place(j *zjob, r zresult) (placedFile, error) {
 	if j.first {
-		s.cur = &zfile{hint: s.next}
+		s.cur = &zfile{hint: s.next, full: j.full}
 		s.start = s.next
 	}
 	// A single-segment file is kept until its end is known, so it can be
@@ -539,14 +618,15 @@ func (s *zsink) place(j *zjob, r zresult) (placedFile, error) {
 		if !cur.full && !s.fullIndexes {
 			cost = 6 * int(lclusterCount(j.size, s.bs))
 		}
-		r, deduped, err = s.dd.apply(j.in, r, s.next, cost, func(in []byte, end bool) (zresult, error) {
+		r, deduped, err = s.dd.apply(j.in, j.cuts, r, s.next, cost, func(from, to int, end bool) (zresult, error) {
 			if s.z.files == nil {
 				var err error
 				if s.z.files, err = s.filesCoder(); err != nil {
 					return zresult{}, err
 				}
 			}
-			return s.z.compress(&zjob{in: in, last: last && end, packed: packed})
+			return s.z.compress(&zjob{in: j.in[from:to], last: last && end, packed: packed,
+				cuts: subCuts(j.cuts, from, to), base: j.base + from})
 		})
 		for _, b := range s.dd.recut {
 			s.bufs.put(b)
@@ -676,4 +756,16 @@ func (s *zsink) writeFlat(j *zjob) (placedFile, error) {
 	s.next += fp.blocks
 	s.cur = nil
 	return o, nil
+}
+
+// subCuts returns the cuts strictly between from and to, as offsets from
+// from.
+func subCuts(cuts []int, from, to int) []int {
+	var sub []int
+	for _, c := range cuts {
+		if c > from && c < to {
+			sub = append(sub, c-from)
+		}
+	}
+	return sub
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"archive/tar"
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"flag"
@@ -104,6 +105,18 @@ func TestOutputHashes(t *testing.T) {
 			mustRun(t, append(append([]string{"build", "--type", "nydus", "-q"}, c.args...), "-o", out, "--bootstrap", boot, in.path)...)
 			put(in.name, c.name+"-blob", out)
 			put(in.name, c.name+"-bootstrap", boot)
+		}
+	}
+
+	// Data that recurs far apart in the packed inode, for dedupe's plan
+	// (erofs/dedupe_plan.go): only the cases with dedupe.
+	recurrence := filepath.Join(dir, "recurrence.tar")
+	writeRecurrenceLayer(t, recurrence)
+	for _, c := range hashCases {
+		if strings.Contains(c.name, "dedupe") {
+			out := filepath.Join(dir, "out")
+			mustRun(t, append(append([]string{"build", "-q"}, c.args...), "-o", out, recurrence)...)
+			put("recurrence", c.name, out)
 		}
 	}
 
@@ -346,6 +359,56 @@ func writeSyntheticLayer(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 	if err := bw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeRecurrenceLayer writes a tar whose last file holds, in 60,000-byte
+// pieces between 3-byte headers (as xz stores incompressible data), the
+// noise that ends its first file, 2.5 MiB of text earlier.
+func writeRecurrenceLayer(t *testing.T, path string) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(12, 2026))
+	random := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		return b
+	}
+	text := func(n int) []byte {
+		b := make([]byte, 0, n+16)
+		for len(b) < n {
+			b = fmt.Appendf(b, "line %d of %x\n", rng.IntN(100000), rng.Uint32())
+		}
+		return b[:n]
+	}
+	noise := random(300000)
+	deb := random(1000)
+	for off := 0; off < len(noise); off += 60000 {
+		deb = append(append(deb, random(3)...), noise[off:off+60000]...)
+	}
+	files := [][]byte{append(text(5000), noise...)}
+	for range 10 {
+		files = append(files, text(256<<10))
+	}
+	files = append(files, deb)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for i, data := range files {
+		h := &tar.Header{Typeflag: tar.TypeReg, Name: fmt.Sprintf("f%02d", i), Mode: 0o644, Size: int64(len(data)),
+			ModTime: time.Unix(1700000000, 0)}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
