@@ -282,7 +282,11 @@ func (l *layout) planXattrs() {
 	l.pfxOff = int64(len(l.xattrArea))
 	l.xattrArea = l.enc.appendPrefixTable(l.xattrArea)
 	_, _, records := l.zconfig()
-	if hdr := int64(SuperblockOffset + superblockSize + len(records)); hdr+int64(len(l.xattrArea)) <= w.dataStart*int64(w.bs) {
+	hdr := int64(SuperblockOffset + superblockSize + len(records))
+	if len(w.opts.Devices) > 0 {
+		hdr = int64(headerEnd(w.opts.Compression != nil, len(w.opts.Devices)))
+	}
+	if hdr+int64(len(l.xattrArea)) <= w.dataStart*int64(w.bs) {
 		l.xattrHdr = true
 		l.xattrPos = hdr
 	}
@@ -685,6 +689,17 @@ func (l *layout) writeHeader(blocks int64) error {
 	}
 	if w.packedID != noID {
 		sb.PackedNid = l.nid(w.packedID)
+	}
+	if len(w.opts.Devices) > 0 {
+		sb.FeatureIncompat |= FeatureIncompatDeviceTable
+		sb.ExtraDevices = uint16(len(w.opts.Devices))
+		sb.DevtSlotOff = uint16(devtSlotOff(w.opts.Compression != nil))
+		for i := range w.opts.Devices {
+			w.opts.Devices[i].Encode(hdr[(int(sb.DevtSlotOff)+i)*deviceSlotSize:])
+		}
+	}
+	if len(w.chunkFiles) > 0 {
+		sb.FeatureIncompat |= FeatureIncompatChunkedFile
 	}
 	if len(l.enc.prefixes) > 0 {
 		sb.XattrPrefixCount = uint8(len(l.enc.prefixes))

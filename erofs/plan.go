@@ -77,6 +77,8 @@ func (l *layout) rule(n *inode) dataRule {
 		return compressedFull{}
 	case n.flags&flagZ != 0:
 		return compressedCompact{}
+	case n.flags&flagChunk != 0:
+		return chunkBased{}
 	case n.inline():
 		return flatInline{}
 	default:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 )
 
 // WriterOptions configure a Writer. The zero value gives mkfs.erofs's
@@ -56,6 +57,12 @@ type WriterOptions struct {
 	// wait, in an unlinked temporary file, until Close packs them into
 	// inode blocks. "" means os.TempDir.
 	TempDir string
+
+	// Devices is the device table: the extra devices chunk-based files
+	// (Writer.AddChunks) may point into, device 1 first. Their UniAddr is
+	// not used and must be 0. Mount such an image with one device= option
+	// per entry, in order.
+	Devices []SuperblockDevice
 }
 
 // Writer builds an EROFS image in one pass, its regular files stored
@@ -85,7 +92,8 @@ type Writer struct {
 
 	// The tree (see namespace.go); the root directory is inode rootID.
 	namespace
-	zfiles []*zfile // compressed files, by inode.data
+	zfiles     []*zfile    // compressed files, by inode.data
+	chunkFiles []chunkFile // chunk-based files, by inode.data
 
 	// The data area. While a compression pipeline runs, its sink owns
 	// out, spool and these counters, and Close takes them back.
@@ -132,6 +140,7 @@ const (
 	flagVisited               // reached by the layout walk
 	flagLinked                // the target of a hard link (set by the namespace)
 	flagManyLinks             // set during layout: more links than a compact inode holds
+	flagChunk                 // chunk-based; data indexes Writer.chunkFiles
 )
 
 // xattrSet holds an inode's extended attributes.
@@ -219,7 +228,16 @@ func NewWriter(w io.WriterAt, opts *WriterOptions) (*Writer, error) {
 	wr := &Writer{opts: o, bs: bs, bits: bits}
 	wr.spool = spool{dir: o.TempDir}
 	wr.tail = make([]byte, bs)
-	wr.dataStart = int64(roundUp(SuperblockOffset+superblockSize, bs) / bs)
+	if len(o.Devices) > math.MaxUint16 {
+		return nil, fmt.Errorf("erofs: %d devices: at most %d", len(o.Devices), math.MaxUint16)
+	}
+	for i, d := range o.Devices {
+		if len(d.Tag) > deviceSlotTagSize || d.UniAddr != 0 || d.Blocks > math.MaxUint32 {
+			return nil, fmt.Errorf("erofs: device %d: tag of at most %d bytes, zero UniAddr and fewer than 2^32 blocks", i+1, deviceSlotTagSize)
+		}
+	}
+	wr.opts.Devices = slices.Clone(o.Devices)
+	wr.dataStart = int64(roundUp(headerEnd(o.Compression != nil, len(o.Devices)), bs) / bs)
 	wr.nextBlock = wr.dataStart
 	wr.packedID = noID
 	wr.out = newSeqWriter(w, wr.dataStart*int64(bs), 1<<20)
