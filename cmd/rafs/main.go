@@ -6,6 +6,7 @@
 //	rafs build [flags] -o OUT SOURCE
 //	rafs build --type nydus [flags] -o BLOB [--bootstrap BOOT] SOURCE
 //	rafs merge -o BOOT LAYER...
+//	rafs merge --type erofs -o META LAYER.erofs...
 //	rafs unpack [-o TAR] [--bootstrap BOOT] [--blob PATH]... [--cache-dir DIR] [BLOB]
 //	rafs convert [--type nydus|erofs] [flags] SRC DST
 //	rafs push OCI_DIR[:TAG] REF
@@ -28,6 +29,8 @@ Usage:
   rafs build --type nydus [flags] -o BLOB [--bootstrap BOOT] SOURCE
                                        build a Nydus blob (with its RAFS v6 bootstrap) from a layer tar
   rafs merge -o BOOT LAYER...          merge Nydus layers (blobs or bootstraps) into an image bootstrap
+  rafs merge --type erofs -o META LAYER.erofs...
+                                       merge EROFS layers into metadata over the layers as devices
   rafs unpack -o TAR [--bootstrap BOOT] [--blob PATH]... [BLOB]
                                        write a Nydus bootstrap's tree as a tar (or blob cache files)
   rafs convert [--type nydus|erofs] [flags] SRC DST
