@@ -7,7 +7,6 @@ package erofs
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 )
 
 // ErrNotBlockAddressed is matched (with errors.Is) by the error of
@@ -33,26 +32,22 @@ type DataExtent struct {
 	Hole bool
 }
 
-// DataExtents returns where the data of the regular file name (a final
-// symbolic link is not followed) lies: extents in file order, covering the
-// file exactly, none for an empty file. A FLAT_PLAIN file is one extent; a
-// chunk-based file one extent per chunk (each chunk's size but the last's,
-// which ends at the file's end). A file with an inline tail or compressed
-// data gives an error matching ErrNotBlockAddressed, naming the layout.
-func (f *FS) DataExtents(name string) ([]DataExtent, error) {
-	res, err := f.resolve(name, false)
+// DataExtents returns where the data of the regular file whose inode is
+// nid (Stat.Nid, from a FileInfo's Sys) lies: extents in file order,
+// covering the file exactly, none for an empty file. A FLAT_PLAIN file is
+// one extent; a chunk-based file one extent per chunk (each the chunk
+// size, but the last, which ends at the file's end). A file with an
+// inline tail or compressed data gives an error matching
+// ErrNotBlockAddressed, naming the layout.
+func (f *FS) DataExtents(nid uint64) ([]DataExtent, error) {
+	i, err := f.inode(nid)
 	if err != nil {
-		return nil, pathErr("dataextents", name, err)
+		return nil, err
 	}
-	i := res.ino
 	if !i.isReg() {
-		return nil, pathErr("dataextents", name, fs.ErrInvalid)
+		return nil, fmt.Errorf("erofs: inode %d: not a regular file (mode %#o)", nid, i.mode)
 	}
-	ext, err := f.extents(i)
-	if err != nil {
-		return nil, pathErr("dataextents", name, err)
-	}
-	return ext, nil
+	return f.extents(i)
 }
 
 // extents lists a regular file inode's data extents.

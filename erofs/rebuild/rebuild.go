@@ -177,7 +177,7 @@ func openLayer(k int, l Layer) (*layer, error) {
 	if name == "" {
 		name = fmt.Sprintf("layer %d", k)
 	}
-	fsys, err := erofs.Open(l.Image)
+	fsys, err := erofs.Open(newPageCache(l.Image))
 	if err != nil {
 		return nil, fmt.Errorf("rebuild: %s: %w", name, err)
 	}
@@ -387,7 +387,7 @@ func (m *merger) newNode(k int, p string, fi fs.FileInfo) (*node, error) {
 	case erofs.ModeRegular:
 		n.entry.Size = st.Size
 		if st.Size > 0 {
-			cf, err := m.chunks(k, p, st.Size)
+			cf, err := m.chunks(k, p, st)
 			if err != nil {
 				return nil, err
 			}
@@ -399,14 +399,15 @@ func (m *merger) newNode(k int, p string, fi fs.FileInfo) (*node, error) {
 
 // chunks translates the data of layer k's regular file p into chunks on
 // the merged image's device k+1.
-func (m *merger) chunks(k int, p string, size int64) (erofs.ChunkedFile, error) {
+func (m *merger) chunks(k int, p string, st *erofs.Stat) (erofs.ChunkedFile, error) {
 	ly := m.layers[k]
-	ext, err := ly.fsys.DataExtents(p)
+	size := st.Size
+	ext, err := ly.fsys.DataExtents(st.Nid)
 	if err != nil {
 		if errors.Is(err, erofs.ErrNotBlockAddressed) {
 			return erofs.ChunkedFile{}, fmt.Errorf("rebuild: layer %s: file %s: data cannot be referenced in place (build layers with whole-block uncompressed data, e.g. rafs build -inline-data=false without -z): %w", ly.name, p, err)
 		}
-		return erofs.ChunkedFile{}, fmt.Errorf("rebuild: %s: %w", ly.name, err)
+		return erofs.ChunkedFile{}, fmt.Errorf("rebuild: layer %s: file %s: %w", ly.name, p, err)
 	}
 	// The chunk size: the smallest power of two from the block size that
 	// holds the file, as mkfs.erofs's rebuild mode takes for a plain
