@@ -21,7 +21,9 @@ const buildUsage = `Usage: rafs build [flags] -o OUT SOURCE
 Builds an EROFS image from SOURCE: a tar, a tar.gz or tar.zst (detected by
 content), "-" for standard input, or a directory. Without -z the image is
 uncompressed. The output is reproducible: the same input and flags give the
-same bytes, whatever the number of cores.
+same bytes, whatever the number of cores. Layers to merge into one
+metadata image (rafs merge --type erofs) need their file data in whole
+uncompressed blocks: build them with -inline-data=false and without -z.
 
 Flags:
 `

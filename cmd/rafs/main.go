@@ -78,7 +78,15 @@ func run(args []string) int {
 		}
 		return cmdBuild(rest)
 	case "merge":
-		return cmdMerge(args[1:])
+		typ, rest, err := splitType(args[1:], "nydus")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "rafs merge:", err)
+			return 2
+		}
+		if typ == "erofs" {
+			return cmdMergeEROFS(rest)
+		}
+		return cmdMerge(rest)
 	case "unpack":
 		typ, rest, err := splitType(args[1:], "nydus")
 		if err != nil {

@@ -1,15 +1,55 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 
 	"github.com/rafs-dev/rafs/erofs/rebuild"
 )
 
-// mergeEROFS is rafs merge --type erofs: the merged metadata of the EROFS
-// layer images layers (the lowest first), written to out.
-func mergeEROFS(out string, layers []string, quiet bool) int {
+const mergeEROFSUsage = `Usage: rafs merge --type erofs [flags] -o META LAYER.erofs...
+
+Merges EROFS layer images, the lowest first, into one metadata-only EROFS
+image (what mkfs.erofs's rebuild mode makes), applying the layers'
+overlayfs whiteouts and opaque directories. Its files point into the
+layers, which are its extra devices: mount it with one device= per layer,
+in order (for a tar-index layer, its tar). The layers' file data must be
+in whole uncompressed blocks: build them with rafs build -inline-data=false
+and without -z. The device tags (a layer's UUID in hex, or its tar's tag)
+are printed on standard output in device order.
+
+Flags:
+`
+
+// cmdMergeEROFS is "rafs merge --type erofs".
+func cmdMergeEROFS(args []string) int {
+	var out string
+	var quiet bool
+	fs := flag.NewFlagSet("merge", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(os.Stderr, mergeEROFSUsage)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&out, "o", "", "output image `path` (required)")
+	fs.BoolVar(&quiet, "q", false, "print nothing but errors")
+	pos, err := parseArgs(fs, args)
+	if err == flag.ErrHelp {
+		return 0
+	}
+	if err == nil && len(pos) == 0 {
+		fs.Usage()
+		err = errors.New("want at least one LAYER")
+	}
+	if err == nil && out == "" {
+		fs.Usage()
+		err = errors.New("-o META is required")
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rafs merge:", err)
+		return 2
+	}
 	g := startGuard("rafs merge", nil)
 	defer g.stop()
 	outs := newOutputs(g)
@@ -19,8 +59,8 @@ func mergeEROFS(out string, layers []string, quiet bool) int {
 		fmt.Fprintln(os.Stderr, "rafs merge:", err)
 		return exitStatus(err)
 	}
-	var ls []rebuild.Layer
-	for _, p := range layers {
+	var layers []rebuild.Layer
+	for _, p := range pos {
 		fh, err := os.Open(p)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "rafs merge:", err)
@@ -32,9 +72,9 @@ func mergeEROFS(out string, layers []string, quiet bool) int {
 			fmt.Fprintln(os.Stderr, "rafs merge:", err)
 			return 1
 		}
-		ls = append(ls, rebuild.Layer{Name: p, Image: fh, Size: fi.Size()})
+		layers = append(layers, rebuild.Layer{Name: p, Image: fh, Size: fi.Size()})
 	}
-	res, err := rebuild.Merge(metaOut, ls, nil)
+	res, err := rebuild.Merge(metaOut, layers, nil)
 	if err == nil {
 		err = outs.commit()
 	}

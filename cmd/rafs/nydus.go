@@ -32,7 +32,6 @@ Flags:
 `
 
 const mergeUsage = `Usage: rafs merge [flags] -o BOOT LAYER...
-       rafs merge --type erofs [-q] -o META LAYER.erofs...
 
 Merges Nydus layers, the lowest first, into the image's RAFS v6 bootstrap,
 applying OCI whiteouts and opaque directories. Each LAYER is a Nydus blob
@@ -40,14 +39,6 @@ applying OCI whiteouts and opaque directories. Each LAYER is a Nydus blob
 a per-layer bootstrap with real blob ids (rafs build --bootstrap). The ids
 of the blobs the image needs are printed on standard output in device
 order: mount with one device= per blob, in that order.
-
-With --type erofs, merges EROFS layer images, the lowest first, into one
-metadata-only EROFS image (mkfs.erofs's rebuild mode), applying their
-overlayfs whiteouts and opaque directories. Its files point into the
-layers, which are its devices: mount it with one device= per layer, in
-order (for a tar-index layer, its tar). The layers' file data must be in
-whole uncompressed blocks (rafs build -inline-data=false without -z). The
-device tags (the layers' UUIDs in hex) are printed in device order.
 
 Flags:
 `
@@ -285,16 +276,15 @@ func readLayer(path string) (*rafs.Bootstrap, string, error) {
 }
 
 func cmdMerge(args []string) int {
-	var out, typ string
+	var out string
 	var quiet bool
 	fs := flag.NewFlagSet("merge", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprint(os.Stderr, mergeUsage)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&out, "o", "", "output bootstrap (or, with --type erofs, merged image) `path` (required)")
+	fs.StringVar(&out, "o", "", "output bootstrap `path` (required)")
 	fs.BoolVar(&quiet, "q", false, "print nothing but errors")
-	fs.StringVar(&typ, "type", "nydus", "layer `type`: nydus or erofs")
 	pos, err := parseArgs(fs, args)
 	if err == flag.ErrHelp {
 		return 0
@@ -307,15 +297,9 @@ func cmdMerge(args []string) int {
 		fs.Usage()
 		err = errors.New("-o BOOT is required")
 	}
-	if err == nil && typ != "nydus" && typ != "erofs" {
-		err = fmt.Errorf("--type %q: want nydus or erofs", typ)
-	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rafs merge:", err)
 		return 2
-	}
-	if typ == "erofs" {
-		return mergeEROFS(out, pos, quiet)
 	}
 	g := startGuard("rafs merge", nil)
 	defer g.stop()
