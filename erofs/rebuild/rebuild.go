@@ -93,14 +93,18 @@ const overlayXattrPrefix = "trusted.overlay."
 //     number of names left in the merged tree.
 //   - trusted.overlay.* xattrs are dropped everywhere.
 //
-// Every regular file becomes chunk-based with 8-byte chunk indexes naming
-// its layer's device (layer k is device k+1). A plain file is one chunk
+// Layer k becomes device k+1: the layer image, or for a tar-index layer
+// (one extra device, the tar its files point into) the tar, unless the tar
+// is appended to the index (containerd's layer.erofs with a tar index),
+// when the image holds the tar and is the device. Every regular file
+// becomes chunk-based with 8-byte chunk indexes naming its layer's device,
+// its blocks translated to that device's. A plain file is one chunk
 // (the smallest power-of-two chunk, from the block size, that holds it, as
 // mkfs.erofs's rebuild mode chooses); a chunk-based one keeps its chunks.
 // The merged block size is the smallest of the layers'. A layer whose data
 // cannot be referenced in place gives an error naming the layer and the
-// file: an inline tail, compressed data, data on a device other than the
-// one that becomes the layer's device, more than one extra device.
+// file: an inline tail, compressed data, data outside the file that
+// becomes the layer's device, more than one extra device.
 //
 // Merge reads only the layers' metadata; memory grows with the number of
 // entries (and chunks) of the merged tree, not with the data.
@@ -162,16 +166,20 @@ type layer struct {
 	bs      int64  // block size
 	epoch   int64  // build time (the superblock's)
 	dataDev uint16 // the layer's device holding its file data: 0 the image, 1 its tar
+	uniaddr uint64 // the tar's first block in the unified address space (0: none)
+	inImage bool   // the tar is in the image file, at uniaddr: the image is the merged device
 	tag     string // the merged device's tag
 	blocks  uint64 // the merged device's size in the layer's blocks
 	scale   uint64 // the layer's block size over the merged image's
 }
 
-// openLayer opens layer k and works out which of its devices becomes its
-// device in the merged image: the image itself, or its one extra device
-// (a tar-index layer's tar). The tag is the device's own when it has one,
-// else the image's UUID in hexadecimal, as mkfs.erofs's rebuild mode sets
-// it.
+// openLayer opens layer k and works out which file becomes its device in
+// the merged image: the image itself, or the tar of a tar-index layer (its
+// one extra device), unless the tar is appended to the image (it starts at
+// the device's unified address, within the image's Size), when the image
+// is the device again. The tag of a tar is its device tag when it has one;
+// otherwise, and for an image, the tag is the image's UUID in hexadecimal,
+// as mkfs.erofs's rebuild mode sets them.
 func openLayer(k int, l Layer) (*layer, error) {
 	name := l.Name
 	if name == "" {
@@ -183,26 +191,53 @@ func openLayer(k int, l Layer) (*layer, error) {
 	}
 	sb := fsys.Superblock()
 	ly := &layer{name: name, fsys: fsys, bs: int64(1) << sb.BlkSzBits, epoch: sb.Epoch}
-	uuidTag := fmt.Sprintf("%x", sb.UUID[:])
+	ly.tag, ly.blocks = fmt.Sprintf("%x", sb.UUID[:]), sb.Blocks
+	if l.Size > 0 {
+		ly.blocks = max(ly.blocks, uint64((l.Size+ly.bs-1)/ly.bs))
+	}
 	switch len(sb.Devices) {
 	case 0:
-		ly.tag, ly.blocks = uuidTag, sb.Blocks
-		if l.Size > 0 {
-			ly.blocks = max(ly.blocks, uint64((l.Size+ly.bs-1)/ly.bs))
-		}
 	case 1:
 		d := sb.Devices[0]
-		if d.UniAddr != 0 {
-			return nil, fmt.Errorf("rebuild: %s: its extra device is mapped into the unified address space at block %d; only separate devices can be referenced", name, d.UniAddr)
+		ly.dataDev, ly.uniaddr = 1, d.UniAddr
+		if d.UniAddr > 0 && l.Size > 0 && uint64(l.Size) >= (d.UniAddr+d.Blocks)*uint64(ly.bs) {
+			ly.inImage = true
+			break
 		}
-		ly.dataDev, ly.tag, ly.blocks = 1, d.Tag, d.Blocks
-		if ly.tag == "" {
-			ly.tag = uuidTag
+		ly.blocks = d.Blocks
+		if d.Tag != "" {
+			ly.tag = d.Tag
 		}
 	default:
 		return nil, fmt.Errorf("rebuild: %s: %d extra devices; a layer can have at most one (a tar-index layer's tar)", name, len(sb.Devices))
 	}
 	return ly, nil
+}
+
+// deviceBlock translates a layer's data extent's first block to the layer's
+// block on its merged device.
+func (ly *layer) deviceBlock(e erofs.DataExtent) (uint64, bool) {
+	switch {
+	case ly.dataDev == 0:
+		return e.Block, e.Device == 0
+	case ly.inImage && e.Device == 1:
+		return ly.uniaddr + e.Block, true
+	case ly.inImage:
+		return e.Block, true
+	case e.Device == 1:
+		return e.Block, true
+	}
+	// The tar-index's own blocks but for a tar in the unified address
+	// space.
+	return e.Block - ly.uniaddr, ly.uniaddr > 0 && e.Block >= ly.uniaddr && e.Block-ly.uniaddr < ly.blocks
+}
+
+// deviceName names the file that becomes the layer's merged device.
+func (ly *layer) deviceName() string {
+	if ly.dataDev == 1 && !ly.inImage {
+		return "tar (extra device 1)"
+	}
+	return "image"
 }
 
 // node is an entry of the merged tree.
@@ -425,8 +460,8 @@ func (m *merger) chunks(k int, p string, st *erofs.Stat) (erofs.ChunkedFile, err
 		if i < len(ext)-1 {
 			cs = min(cs, int64(1)<<bits.TrailingZeros64(uint64(e.Len)))
 		}
-		if !e.Hole && e.Device != ly.dataDev {
-			return erofs.ChunkedFile{}, fmt.Errorf("rebuild: layer %s: file %s: data at offset %d on the layer's device %d, not on device %d, which becomes the merged image's device", ly.name, p, e.Off, e.Device, ly.dataDev)
+		if _, ok := ly.deviceBlock(e); !e.Hole && !ok {
+			return erofs.ChunkedFile{}, fmt.Errorf("rebuild: layer %s: file %s: data at offset %d in block %d of the layer's device %d, outside the file that becomes the merged image's device (the layer's %s)", ly.name, p, e.Off, e.Block, e.Device, ly.deviceName())
 		}
 	}
 	if cs < m.bs {
@@ -440,7 +475,8 @@ func (m *merger) chunks(k int, p string, st *erofs.Stat) (erofs.ChunkedFile, err
 				cf.Chunks = append(cf.Chunks, erofs.Chunk{Hole: true})
 				continue
 			}
-			blk := e.Block*ly.scale + uint64(off/cs)*per
+			b, _ := ly.deviceBlock(e)
+			blk := b*ly.scale + uint64(off/cs)*per
 			cf.Chunks = append(cf.Chunks, erofs.Chunk{Device: uint16(k + 1), Block: blk})
 		}
 	}
