@@ -10,6 +10,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -353,5 +354,45 @@ func TestMergeErrors(t *testing.T) {
 	}
 	if _, err := rebuild.Merge(&memImage{}, nil, nil); err == nil {
 		t.Error("no layers: no error")
+	}
+}
+
+// TestGoldenMkfsTarIndex merges the tar-index layers mkfs.erofs --tar=i
+// made (testdata/gen.sh): the tar-index form (the tars are the devices)
+// and the appended form (each tar appended to its index, which is then
+// the device) give the tree of mkfs.erofs's rebuild mode over the same
+// layers, and the same device tags and sizes for the tars.
+func TestGoldenMkfsTarIndex(t *testing.T) {
+	ai, bi := readFile(t, "a.erofs"), readFile(t, "b.erofs")
+	at, bt := readFile(t, "a.tar"), readFile(t, "b.tar")
+	golden := readTree(t, readFile(t, "merged-tarindex.erofs"), at, bt)
+	if golden["etc/x"].data != "upper\n" || golden["etc/new"].data != "new file\n" {
+		t.Fatalf("golden tree: %v", golden)
+	}
+	img, res := merge(t, ai, bi)
+	ours := readTree(t, img, at, bt)
+	root := golden["."]
+	root.mode, root.mtime = ours["."].mode, ours["."].mtime
+	golden["."] = root
+	compareTrees(t, golden, ours)
+	mk, err := erofs.Open(bytes.NewReader(readFile(t, "merged-tarindex.erofs")), erofs.WithDevices(bytes.NewReader(at), bytes.NewReader(bt)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range mk.Superblock().Devices {
+		if got := res.Devices[i]; got.Tag != d.Tag || got.Blocks != d.Blocks {
+			t.Errorf("device %d: tag %q, %d blocks; mkfs.erofs: %q, %d", i+1, got.Tag, got.Blocks, d.Tag, d.Blocks)
+		}
+	}
+
+	// Each tar appended to its index, which holds the tar at the
+	// device's unified address: the layers are their own devices.
+	aa, ba := append(slices.Clone(ai), at...), append(slices.Clone(bi), bt...)
+	img, res = merge(t, aa, ba)
+	compareTrees(t, golden, readTree(t, img, aa, ba))
+	for i, l := range [][]byte{aa, ba} {
+		if d := res.Devices[i]; d.Blocks != uint64(len(l)/512) {
+			t.Errorf("appended layer %d: device of %d blocks, want %d", i+1, d.Blocks, len(l)/512)
+		}
 	}
 }

@@ -38,3 +38,20 @@ chmod 0750 l2/data
 "$MKFS" -T1650000000 -U 00000000-0000-0000-0000-000000000001 -E noinline_data "$out/layer1.erofs" l1 >/dev/null 2>&1
 "$MKFS" -T1650000000 -U 00000000-0000-0000-0000-000000000002 -E noinline_data "$out/layer2.erofs" l2 >/dev/null 2>&1
 "$MKFS" -T1650000000 -U 00000000-0000-0000-0000-0000000000ff --ovlfs-strip=1 "$out/merged.erofs" "$out/layer1.erofs" "$out/layer2.erofs" >/dev/null 2>&1
+
+# Tar-index layers (mkfs.erofs --tar=i: 512-byte blocks, the files' data
+# in the tar, device 1, which follows the index in the unified address
+# space) and their merged metadata.
+mkdir -p a/etc b/etc
+printf 'hello\n' > a/etc/x
+head -c 7000 /dev/zero | tr '\0' 'q' > a/etc/big
+printf 'upper\n' > b/etc/x
+mknod b/etc/big c 0 0
+printf 'new file\n' > b/etc/new
+find a b -exec touch -h -d @1650000000 {} +
+for d in a b; do
+	(cd $d && tar --format=ustar --sort=name --numeric-owner --owner=0 --group=0 -cf "$out/$d.tar" .)
+done
+"$MKFS" --tar=i -T1650000000 -U 00000000-0000-0000-0000-0000000000a1 "$out/a.erofs" "$out/a.tar" >/dev/null 2>&1
+"$MKFS" --tar=i -T1650000000 -U 00000000-0000-0000-0000-0000000000b1 "$out/b.erofs" "$out/b.tar" >/dev/null 2>&1
+"$MKFS" -T1650000000 -U 00000000-0000-0000-0000-0000000000ff --ovlfs-strip=1 "$out/merged-tarindex.erofs" "$out/a.erofs" "$out/b.erofs" >/dev/null 2>&1
