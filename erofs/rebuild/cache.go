@@ -9,7 +9,9 @@ import (
 // reader reads inodes, directory blocks and chunk indexes a few bytes at a
 // time, most of them close together, and a read system call for each
 // would dominate the merge. It holds at most maxPages pages and forgets
-// them all when full. It is not safe for concurrent use.
+// them all when full; Merge drops them once it has read the layer, so
+// that only one layer's pages are held at a time. It is not safe for
+// concurrent use.
 type pageCache struct {
 	r     io.ReaderAt
 	pages map[int64][]byte // by page number; a short page ends the image
@@ -24,6 +26,9 @@ const (
 func newPageCache(r io.ReaderAt) *pageCache {
 	return &pageCache{r: r, pages: map[int64][]byte{}}
 }
+
+// drop forgets the cached pages.
+func (c *pageCache) drop() { clear(c.pages) }
 
 // page returns page n, reading it on a miss.
 func (c *pageCache) page(n int64) ([]byte, error) {

@@ -137,6 +137,7 @@ func Merge(out io.WriterAt, layers []Layer, opts *Options) (*Result, error) {
 		if err := m.load(k); err != nil {
 			return nil, err
 		}
+		m.layers[k].cache.drop() // each layer is read once
 	}
 	top := m.layers[len(m.layers)-1].fsys.Superblock()
 	w, err := erofs.NewWriter(out, &erofs.WriterOptions{
@@ -163,14 +164,15 @@ func Merge(out io.WriterAt, layers []Layer, opts *Options) (*Result, error) {
 type layer struct {
 	name    string
 	fsys    *erofs.FS
-	bs      int64  // block size
-	epoch   int64  // build time (the superblock's)
-	dataDev uint16 // the layer's device holding its file data: 0 the image, 1 its tar
-	uniaddr uint64 // the tar's first block in the unified address space (0: none)
-	inImage bool   // the tar is in the image file, at uniaddr: the image is the merged device
-	tag     string // the merged device's tag
-	blocks  uint64 // the merged device's size in the layer's blocks
-	scale   uint64 // the layer's block size over the merged image's
+	cache   *pageCache // fsys reads through it
+	bs      int64      // block size
+	epoch   int64      // build time (the superblock's)
+	dataDev uint16     // the layer's device holding its file data: 0 the image, 1 its tar
+	uniaddr uint64     // the tar's first block in the unified address space (0: none)
+	inImage bool       // the tar is in the image file, at uniaddr: the image is the merged device
+	tag     string     // the merged device's tag
+	blocks  uint64     // the merged device's size in the layer's blocks
+	scale   uint64     // the layer's block size over the merged image's
 }
 
 // openLayer opens layer k and works out which file becomes its device in
@@ -185,12 +187,14 @@ func openLayer(k int, l Layer) (*layer, error) {
 	if name == "" {
 		name = fmt.Sprintf("layer %d", k)
 	}
-	fsys, err := erofs.Open(newPageCache(l.Image))
+	cache := newPageCache(l.Image)
+	fsys, err := erofs.Open(cache)
 	if err != nil {
 		return nil, fmt.Errorf("rebuild: %s: %w", name, err)
 	}
+	cache.drop()
 	sb := fsys.Superblock()
-	ly := &layer{name: name, fsys: fsys, bs: int64(1) << sb.BlkSzBits, epoch: sb.Epoch}
+	ly := &layer{name: name, fsys: fsys, cache: cache, bs: int64(1) << sb.BlkSzBits, epoch: sb.Epoch}
 	ly.tag, ly.blocks = fmt.Sprintf("%x", sb.UUID[:]), sb.Blocks
 	if l.Size > 0 {
 		ly.blocks = max(ly.blocks, uint64((l.Size+ly.bs-1)/ly.bs))
