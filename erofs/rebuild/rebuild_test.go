@@ -396,3 +396,84 @@ func TestGoldenMkfsTarIndex(t *testing.T) {
 		}
 	}
 }
+
+func dir(p string, mode uint32, uid uint32, x map[string]string) *erofs.Entry {
+	return &erofs.Entry{Path: p, Mode: erofs.ModeDir | mode, UID: uid, ModTime: mtime, Xattrs: x}
+}
+
+// addFile adds a regular file holding data.
+func addFile(w *erofs.Writer, p, data string) error {
+	return w.Add(file(p, len(data)), strings.NewReader(data))
+}
+
+// TestMergeMiddleLayers: what a middle layer does to the layers below a
+// path an upper directory has too: a non-directory or a whiteout there
+// hides the lower directory's entries, as does an opaque directory; a
+// directory an upper layer only implies keeps the metadata of the
+// directory below it.
+func TestMergeMiddleLayers(t *testing.T) {
+	noinline := erofs.WriterOptions{NoInlineData: true}
+	l1 := build(t, noinline, func(w *erofs.Writer) error {
+		for _, p := range []string{"d", "e", "o", "n"} {
+			if err := w.Add(dir(p, 0o755, 0, nil), nil); err != nil {
+				return err
+			}
+			if err := addFile(w, p+"/a", "a in "+p); err != nil {
+				return err
+			}
+		}
+		if err := w.Add(dir("p", 0o700, 5, map[string]string{"user.x": "1"}), nil); err != nil {
+			return err
+		}
+		return addFile(w, "p/a", "pa")
+	})
+	l2 := build(t, noinline, func(w *erofs.Writer) error {
+		if err := addFile(w, "d", "now a file"); err != nil {
+			return err
+		}
+		if err := w.Add(&erofs.Entry{Path: "e", Mode: erofs.ModeCharDevice, ModTime: mtime}, nil); err != nil {
+			return err
+		}
+		if err := w.Add(dir("o", 0o755, 0, map[string]string{"trusted.overlay.opaque": "y"}), nil); err != nil {
+			return err
+		}
+		if err := addFile(w, "o/b", "ob"); err != nil {
+			return err
+		}
+		if err := addFile(w, "n/b", "nb"); err != nil { // n implied
+			return err
+		}
+		return addFile(w, "p/b", "pb") // p implied
+	})
+	l3 := build(t, noinline, func(w *erofs.Writer) error {
+		for _, p := range []string{"d", "e", "o", "n"} {
+			if err := w.Add(dir(p, 0o750, 7, nil), nil); err != nil {
+				return err
+			}
+			if err := addFile(w, p+"/c", "c in "+p); err != nil {
+				return err
+			}
+		}
+		return addFile(w, "p/c", "pc") // p implied again
+	})
+	img, _ := merge(t, l1, l2, l3)
+	tree := readTree(t, img, l1, l2, l3)
+	var got []string
+	for p := range tree {
+		got = append(got, p)
+	}
+	slices.Sort(got)
+	want := []string{".", "d", "d/c", "e", "e/c", "n", "n/a", "n/b", "n/c", "o", "o/b", "o/c", "p", "p/a", "p/b", "p/c"}
+	if !slices.Equal(got, want) {
+		t.Errorf("paths %q, want %q", got, want)
+	}
+	if p := tree["p"]; p.mode != erofs.ModeDir|0o700 || p.uid != 5 || p.xattrs["user.x"] != "1" {
+		t.Errorf("p: %v, want the lowest layer's metadata (the upper ones only imply it)", p)
+	}
+	if o := tree["o"]; o.mode != erofs.ModeDir|0o750 || o.uid != 7 || len(o.xattrs) != 0 {
+		t.Errorf("o: %v, want the top layer's metadata and no overlayfs xattrs", o)
+	}
+	if c := tree["o/c"].data; c != "c in o" {
+		t.Errorf("o/c: %q", c)
+	}
+}
