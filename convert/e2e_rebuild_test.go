@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	goerofs "github.com/erofs/go-erofs"
+
 	"github.com/rafs-dev/rafs/convert"
 	"github.com/rafs-dev/rafs/convert/internal/fstree"
 	"github.com/rafs-dev/rafs/convert/internal/mounttest"
@@ -82,6 +84,23 @@ func checkMerged(t *testing.T, meta string, devs []string, want *fstree.Tree) {
 		t.Fatalf("our reader: %v", err)
 	}
 	reportDiffs(t, "our reader", fstree.Compare(want, got))
+
+	// go-erofs, an independent reader, takes the devices too.
+	mb, err := os.ReadFile(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gfs, err := goerofs.Open(bytes.NewReader(mb), goerofs.WithExtraDevices(readers...))
+	if err != nil {
+		t.Fatalf("go-erofs: %v", err)
+	}
+	if got, err := fstree.FromFS(gfs, goErofsMeta, nil); err != nil {
+		t.Errorf("go-erofs: %v", err)
+	} else {
+		reportDiffs(t, "go-erofs", fstree.CompareWith(want, got, fstree.CompareOptions{
+			IgnoreXattr: func(_, name string) bool { return strings.HasPrefix(name, "system.posix_acl") },
+		}))
+	}
 
 	if fsck := fsckErofs(); fsck != "" {
 		dir := filepath.Join(t.TempDir(), "x")
