@@ -79,8 +79,9 @@ type Result struct {
 const overlayXattrPrefix = "trusted.overlay."
 
 // Merge writes to out the merged metadata of layers, the lowest first, and
-// returns its device table. The merged tree is what a read-only overlayfs
-// mount of the layers shows:
+// returns its device table. The merged tree is what extracting the
+// layers' tars in order gives, and what a read-only overlayfs mount of the
+// layers shows but for the directories a layer only implies:
 //
 //   - A path takes the topmost layer's entry: a non-directory replaces
 //     whatever lower layers have there, directory or not.
@@ -89,6 +90,11 @@ const overlayXattrPrefix = "trusted.overlay."
 //     (trusted.overlay.opaque "y", ignored on the root) hides the lower
 //     entries. A whiteout (character device 0:0) hides the lower path and
 //     is not shown itself.
+//   - A directory a layer only implies (with the metadata a layer builder
+//     gives a tar's missing parents: mode 0755, owner 0:0, the layer's
+//     build time as mtime, no xattrs but overlayfs ones) leaves the
+//     metadata of the directory below it alone, as extracting the tar
+//     would.
 //   - Hard links within a layer stay hard links; their link count is the
 //     number of names left in the merged tree.
 //   - trusted.overlay.* xattrs are dropped everywhere.
