@@ -37,6 +37,9 @@ func (w *Writer) Close() error {
 			w.err = err
 		}
 	}
+	if w.err == nil {
+		w.err = w.finishChunks()
+	}
 	if w.err != nil {
 		return w.err
 	}
@@ -437,11 +440,14 @@ func (l *layout) planData(id uint32, n *inode, next int64) (int64, error) {
 // record goes into the partly used block it leaves the least room in, or
 // a new block. A record smaller than a block never crosses a block
 // boundary, so an inline tail stays within its inode's block as the
-// kernel requires; a larger one starts a block.
+// kernel requires; a larger one starts a block. A record allowed to cross
+// (one without inline data, as mkfs.erofs places them) that fits no partly
+// used block continues from the end of the last block instead.
 type metaAllocator struct {
-	bs     int64
-	blocks int64
-	free   [][]int64 // free[k]: blocks with exactly k*32 bytes left
+	bs       int64
+	blocks   int64
+	free     [][]int64 // free[k]: blocks with exactly k*32 bytes left
+	lastLeft int64     // bytes left at the end of the last block
 }
 
 func (a *metaAllocator) push(blk, left int64) {
@@ -450,8 +456,20 @@ func (a *metaAllocator) push(blk, left int64) {
 	}
 }
 
-// alloc returns the offset of a record of size bytes in the metadata area.
-func (a *metaAllocator) alloc(size int64) int64 {
+// drop removes block blk, with left bytes left, from the free lists.
+func (a *metaAllocator) drop(blk, left int64) {
+	l := a.free[left/inodeSlotSize]
+	for i := len(l) - 1; i >= 0; i-- {
+		if l[i] == blk {
+			a.free[left/inodeSlotSize] = append(l[:i], l[i+1:]...)
+			return
+		}
+	}
+}
+
+// alloc returns the offset of a record of size bytes in the metadata area;
+// cross allows it to cross a block boundary.
+func (a *metaAllocator) alloc(size int64, cross bool) int64 {
 	size = roundUp64(size, inodeSlotSize)
 	if size < a.bs {
 		for k := size / inodeSlotSize; k < int64(len(a.free)); k++ {
@@ -461,14 +479,26 @@ func (a *metaAllocator) alloc(size int64) int64 {
 				left := k * inodeSlotSize
 				pos := blk*a.bs + a.bs - left
 				a.push(blk, left-size)
+				if blk == a.blocks-1 {
+					a.lastLeft = left - size
+				}
 				return pos
 			}
 		}
 	}
+	if cross && a.lastLeft > 0 {
+		a.drop(a.blocks-1, a.lastLeft)
+		pos := a.blocks*a.bs - a.lastLeft
+		a.blocks = (pos + size + a.bs - 1) / a.bs
+		a.lastLeft = a.blocks*a.bs - pos - size
+		a.push(a.blocks-1, a.lastLeft)
+		return pos
+	}
 	pos := a.blocks * a.bs
 	n := (size + a.bs - 1) / a.bs
 	a.blocks += n
-	a.push(a.blocks-1, n*a.bs-size)
+	a.lastLeft = n*a.bs - size
+	a.push(a.blocks-1, a.lastLeft)
 	return pos
 }
 
@@ -484,18 +514,21 @@ func (l *layout) placeMetadata() {
 	bs := int64(w.bs)
 	a := &metaAllocator{bs: bs, free: make([][]int64, bs/inodeSlotSize)}
 	type rec struct {
-		id   uint32
-		size int64
+		id    uint32
+		size  int64
+		cross bool
 	}
 	recs := make([]rec, len(l.order))
 	for i, id := range l.order {
 		n := w.inodes.at(id)
-		recs[i] = rec{id, roundUp64(l.rule(n).recordSize(l, n), inodeSlotSize)}
+		r := l.rule(n)
+		_, chunked := r.(chunkBased)
+		recs[i] = rec{id, roundUp64(r.recordSize(l, n), inodeSlotSize), chunked}
 	}
 	// l.order starts with the root.
 	slices.SortStableFunc(recs[1:], func(a, b rec) int { return cmp.Compare(b.size, a.size) })
 	for _, r := range recs {
-		l.meta[r.id].pos = a.alloc(r.size)
+		l.meta[r.id].pos = a.alloc(r.size, r.cross)
 	}
 	l.metaLen = a.blocks * bs
 }
