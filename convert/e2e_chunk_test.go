@@ -236,3 +236,28 @@ func openChunked(t *testing.T, image, blob string) *erofs.FS {
 	}
 	return f
 }
+
+// TestEndToEndDebianChunked builds the Debian layer chunk-based with
+// 1 MiB chunks, in the image and on a blob device, and compares every
+// entry of the mounted images with the tar.
+func TestEndToEndDebianChunked(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the Debian layer takes a while; skipped with -short")
+	}
+	mounttest.Require(t)
+	noteFsck(t)
+	layer, err := os.ReadFile(tartest.DebianLayer(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := fstree.FromTar(bytes.NewReader(layer), fstree.TarOptions{Whiteouts: fstree.WhiteoutOverlay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, blob := range []bool{false, true} {
+		t.Run(fmt.Sprintf("blob=%v", blob), func(t *testing.T) {
+			image, dev := buildChunked(t, layer, 1<<20, blob)
+			checkChunked(t, image, dev, want)
+		})
+	}
+}
