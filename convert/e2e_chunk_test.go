@@ -22,6 +22,12 @@ import (
 // without).
 func buildChunked(t testing.TB, tarData []byte, chunkSize int64, blob bool) (string, string) {
 	t.Helper()
+	return buildChunkedBS(t, tarData, 0, chunkSize, blob)
+}
+
+// buildChunkedBS is buildChunked with a block size (0 for the default).
+func buildChunkedBS(t testing.TB, tarData []byte, bs int, chunkSize int64, blob bool) (string, string) {
+	t.Helper()
 	dir := t.TempDir()
 	img, err := os.Create(filepath.Join(dir, "layer.erofs"))
 	if err != nil {
@@ -29,7 +35,7 @@ func buildChunked(t testing.TB, tarData []byte, chunkSize int64, blob bool) (str
 	}
 	defer img.Close()
 	opts := &convert.EROFSOptions{}
-	opts.Image.ChunkSize = chunkSize
+	opts.Image.ChunkSize, opts.Image.BlockSize = chunkSize, bs
 	blobPath := ""
 	if blob {
 		blobPath = filepath.Join(dir, "layer.blob")
@@ -122,6 +128,20 @@ func TestEndToEndChunked(t *testing.T) {
 		}
 	}
 	cases = append(cases, tartest.Case{Name: "zeros-dupes", Tar: zerosTar()})
+	// Smaller blocks: the superblock's block has no room for inodes (512,
+	// 1024) or some (2048).
+	for _, c := range cases[:3] {
+		want, err := fstree.FromTar(bytes.NewReader(c.Tar), fstree.TarOptions{Whiteouts: fstree.WhiteoutOverlay})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, bs := range []int{512, 1024, 2048} {
+			t.Run(fmt.Sprintf("%s/bs%d/blob", c.Name, bs), func(t *testing.T) {
+				image, dev := buildChunkedBS(t, c.Tar, bs, 4096, true)
+				checkChunked(t, image, dev, want)
+			})
+		}
+	}
 	for _, c := range cases {
 		want, err := fstree.FromTar(bytes.NewReader(c.Tar), fstree.TarOptions{Whiteouts: fstree.WhiteoutOverlay})
 		if err != nil {
