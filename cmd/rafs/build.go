@@ -53,28 +53,29 @@ type buildFlags struct {
 
 // chunkFlags are the flags of chunk-based images.
 type chunkFlags struct {
-	size    int64  // --chunk-size
+	size    string // --chunk-size
 	blobdev string // --blobdev
 }
 
 // define adds the chunk flags to fs.
 func (c *chunkFlags) define(fs *flag.FlagSet) {
-	fs.Int64Var(&c.size, "chunk-size", 0, "store regular files chunk-based in chunks of `bytes` (a power of two, at least the block size; like mkfs.erofs --chunksize): chunks deduplicated by SHA-256, all-zero ones as holes; not with -z")
-	fs.StringVar(&c.blobdev, "blobdev", "", "with --chunk-size, write the chunk data to this `file` instead of the image: device 1 of the image's device table (mount with -o device=FILE; like mkfs.erofs --blobdev)")
+	fs.StringVar(&c.size, "chunk-size", "", "store regular files chunk-based in chunks of `bytes`, hex (0x...) or decimal: a power of two, at least the block size (like mkfs.erofs --chunksize); chunks deduplicated by SHA-256, all-zero ones as holes; not with -z")
+	fs.StringVar(&c.blobdev, "blobdev", "", "with --chunk-size, write the chunk data to this `file` instead of the image: device 1 of the image's device table (mount option device=FILE; like mkfs.erofs --blobdev)")
 }
 
 // apply checks the chunk flags against the rest and sets o's chunk size;
 // the blob device's file is given to o by cmdBuild.
 func (c *chunkFlags) apply(o *convert.EROFSOptions, f *buildFlags) error {
-	if c.size == 0 {
+	if c.size == "" {
 		if c.blobdev != "" {
 			return usagef("--blobdev needs --chunk-size")
 		}
 		return nil
 	}
 	bs := int64(f.blockSize)
-	if c.size < bs || c.size&(c.size-1) != 0 || c.size/bs > 1<<erofs.ChunkFormatBlkBits || c.size > 1<<31 {
-		return usagef("--chunk-size %d: want a power of two from the block size %d to 2147483648", c.size, bs)
+	size, err := strconv.ParseInt(c.size, 0, 64)
+	if err != nil || size < bs || size&(size-1) != 0 || size/bs > 1<<erofs.ChunkFormatBlkBits || size > 1<<31 {
+		return usagef("--chunk-size %s: want a power of two from the block size %d to 2147483648", c.size, bs)
 	}
 	if f.compress != "" {
 		return usagef("--chunk-size and -z do not go together: chunk-based files are stored uncompressed")
@@ -82,7 +83,7 @@ func (c *chunkFlags) apply(o *convert.EROFSOptions, f *buildFlags) error {
 	if c.blobdev != "" && c.blobdev == f.out {
 		return usagef("--blobdev %s is the image (-o) too: give each output its own", c.blobdev)
 	}
-	o.Image.ChunkSize = c.size
+	o.Image.ChunkSize = size
 	return nil
 }
 

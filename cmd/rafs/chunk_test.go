@@ -97,7 +97,7 @@ func TestBuildChunked(t *testing.T) {
 	}
 	defer src.Close()
 	os.Stdin = src
-	code := run([]string{"build", "-q", "--chunk-size", "1048576", "--blobdev", blob, "-o", img, "-"})
+	code := run([]string{"build", "-q", "--chunk-size", "0x100000", "--blobdev", blob, "-o", img, "-"})
 	os.Stdin = stdin
 	if code != 0 {
 		t.Fatalf("--blobdev: exit code %d", code)
@@ -135,6 +135,7 @@ func TestBuildChunkedErrors(t *testing.T) {
 		{"--chunk-size", "3000"},
 		{"--chunk-size", "2048"},
 		{"-b", "512", "--chunk-size", "1099511627776"},
+		{"--chunk-size", "0x"},
 		{"--chunk-size", "4096", "-z", "lz4"},
 		{"--chunk-size", "4096", "--blobdev", out},
 	} {
