@@ -69,7 +69,10 @@ type WriterOptions struct {
 	// --chunksize): a power of two from the block size to 2 GiB. Chunks
 	// are deduplicated across the image by SHA-256, all-zero chunks become
 	// holes, and a file's chunk size is enlarged where its chunks lie in
-	// contiguous runs. Not with Compression.
+	// contiguous runs (see chunkdata.go, which also says how the
+	// deduplication table's memory is bounded). Not with Compression;
+	// NoInlineData has nothing to change then, chunk-based files having
+	// no inline tails.
 	ChunkSize int64
 
 	// BlobDev, with ChunkSize, receives the chunk data instead of the
@@ -95,7 +98,10 @@ type WriterOptions struct {
 // was added, then the blocks Close makes (directory and symlink blocks,
 // and tails or inline clusters that no longer fit inline), then the shared
 // xattrs when they did not fit the first block, then the inodes packed
-// best-fit into metadata blocks.
+// best-fit into metadata blocks. With ChunkSize, as mkfs.erofs does, the
+// metadata area starts at block 0 (the root inode and the records that
+// fit follow the superblock in its block) and the records of chunk-based
+// files may cross block boundaries.
 type Writer struct {
 	opts  WriterOptions
 	bs    int
