@@ -131,7 +131,10 @@ func checkMerged(t *testing.T, meta string, devs []string, want *fstree.Tree) {
 // without inline tails, merges them into metadata over the layers as
 // devices and compares it, mounted with one device= per layer, with the
 // layers applied in order: whiteouts, opaque directories, replaced files,
-// hard links and xattrs.
+// hard links and xattrs. The stack of the lowest one, two and three
+// layers, and the three as chunk-based layers (4 KiB chunks with
+// duplicates and holes, in the image or on a blob device, which is then
+// the merged image's device) are merged.
 func TestEndToEndMergedEROFS(t *testing.T) {
 	mounttest.Require(t)
 	tars := tartest.Stack()
@@ -144,6 +147,41 @@ func TestEndToEndMergedEROFS(t *testing.T) {
 		t.Run("layers1-"+string(rune('1'+i)), func(t *testing.T) {
 			meta := mergeLayers(t, layers)
 			checkMerged(t, meta, layers, applyStack(t, tars[:i+1]...))
+		})
+	}
+	for _, blobdev := range []bool{false, true} {
+		name := "chunked"
+		if blobdev {
+			name = "blobdev"
+		}
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			var layers, devs []string
+			for i, data := range tars {
+				img := filepath.Join(dir, fmt.Sprintf("layer%d.erofs", i+1))
+				opts := &convert.EROFSOptions{Image: erofs.WriterOptions{ChunkSize: 4096}, Whiteouts: convert.WhiteoutOverlay}
+				dev := img
+				if blobdev {
+					dev = filepath.Join(dir, fmt.Sprintf("layer%d.blob", i+1))
+					blob, err := os.Create(dev)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer blob.Close()
+					opts.Image.BlobDev = blob
+				}
+				f, err := os.Create(img)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = convert.TarToEROFS(bytes.NewReader(data), f, opts)
+				f.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				layers, devs = append(layers, img), append(devs, dev)
+			}
+			checkMerged(t, mergeLayers(t, layers), devs, applyStack(t, tars...))
 		})
 	}
 }

@@ -15,10 +15,11 @@ Merges EROFS layer images, the lowest first, into one metadata-only EROFS
 image (what mkfs.erofs's rebuild mode makes), applying the layers'
 overlayfs whiteouts and opaque directories. Its files point into the
 layers, which are its extra devices: mount it with one device= per layer,
-in order (for a tar-index layer, its tar). The layers' file data must be
-in whole uncompressed blocks: build them with rafs build -inline-data=false
-and without -z. The device tags (a layer's UUID in hex, or its tar's tag)
-are printed on standard output in device order.
+in order (for a layer with its data on an extra device, a tar index's tar
+or a --blobdev file, that file). The layers' file data must be in whole
+uncompressed blocks: build them with rafs build -inline-data=false or
+--chunk-size, and without -z. The device tags (a layer's UUID in hex, or
+its data device's tag) are printed on standard output in device order.
 
 Flags:
 `

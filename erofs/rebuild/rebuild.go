@@ -9,10 +9,11 @@
 // The layers are EROFS images whose whiteouts are in overlayfs form (a
 // character device 0:0 hides the lower path; trusted.overlay.opaque "y"
 // makes a directory hide its lower contents), as rafs build writes them
-// by default. Their file data must be addressable in whole blocks: plain
-// images built without inline tails (rafs build -inline-data=false,
-// mkfs.erofs -E noinline_data) and uncompressed, or tar-index images,
-// whose files point into their tar.
+// by default. Their file data must be addressable in whole blocks:
+// uncompressed images built without inline tails (rafs build
+// -inline-data=false, mkfs.erofs -E noinline_data), chunk-based images
+// (--chunk-size, with the chunks in the image or on a blob device), or
+// tar-index images, whose files point into their tar.
 //
 // The package reads the layers with the erofs reader and writes with the
 // erofs Writer; it knows nothing of tars or OCI.
@@ -62,7 +63,7 @@ type Options struct {
 // Result describes a merged image.
 type Result struct {
 	// Devices is the merged image's device table: Devices[k] is layer k's
-	// data, the layer image itself or, for a tar-index layer, its tar.
+	// data, the layer image itself or its one extra device (a tar index's tar, a blob device).
 	// Mount the image with one device= option per entry, in order.
 	Devices []erofs.SuperblockDevice
 
@@ -99,10 +100,10 @@ const overlayXattrPrefix = "trusted.overlay."
 //     number of names left in the merged tree.
 //   - trusted.overlay.* xattrs are dropped everywhere.
 //
-// Layer k becomes device k+1: the layer image, or for a tar-index layer
-// (one extra device, the tar its files point into) the tar, unless the tar
-// is appended to the index (containerd's layer.erofs with a tar index),
-// when the image holds the tar and is the device. Every regular file
+// Layer k becomes device k+1: the layer image, or for a layer with one
+// extra device (a tar index's tar, a blob device) that device, unless it
+// is appended to the image (containerd's layer.erofs with a tar index),
+// when the image holds it and is the device. Every regular file
 // becomes chunk-based with 8-byte chunk indexes naming its layer's device,
 // its blocks translated to that device's. A plain file is one chunk
 // (the smallest power-of-two chunk, from the block size, that holds it, as
@@ -173,7 +174,7 @@ type layer struct {
 	cache   *pageCache // fsys reads through it
 	bs      int64      // block size
 	epoch   int64      // build time (the superblock's)
-	dataDev uint16     // the layer's device holding its file data: 0 the image, 1 its tar
+	dataDev uint16     // the layer's device holding its file data: 0 the image, 1 its extra device (tar, blob)
 	uniaddr uint64     // the tar's first block in the unified address space (0: none)
 	inImage bool       // the tar is in the image file, at uniaddr: the image is the merged device
 	tag     string     // the merged device's tag
@@ -219,7 +220,7 @@ func openLayer(k int, l Layer) (*layer, error) {
 			ly.tag = d.Tag
 		}
 	default:
-		return nil, fmt.Errorf("rebuild: %s: %d extra devices; a layer can have at most one (a tar-index layer's tar)", name, len(sb.Devices))
+		return nil, fmt.Errorf("rebuild: %s: %d extra devices; a layer can have at most one (a tar index's tar or a blob device)", name, len(sb.Devices))
 	}
 	return ly, nil
 }
