@@ -63,8 +63,9 @@ type Options struct {
 // Result describes a merged image.
 type Result struct {
 	// Devices is the merged image's device table: Devices[k] is layer k's
-	// data, the layer image itself or its one extra device (a tar index's tar, a blob device).
-	// Mount the image with one device= option per entry, in order.
+	// data, the layer image itself or its one extra device (a tar index's
+	// tar, a blob device). Mount the image with one device= option per
+	// entry, in order.
 	Devices []erofs.SuperblockDevice
 
 	// BlockSize is the merged image's block size.
