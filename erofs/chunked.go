@@ -115,36 +115,47 @@ func (w *Writer) planChunks(size int64, f ChunkedFile) (chunkFile, []byte, error
 				return chunkFile{}, nil, fmt.Errorf("chunk %d: blocks %d+%d past device %d's %d", i, c.Block, cs/bs, c.Device, d.Blocks)
 			}
 		}
-		if c.Block >= uint64(nullAddr) {
-			wide = true
-		}
 		if c.Block >= 1<<48 {
 			return chunkFile{}, nil, fmt.Errorf("chunk %d: block %d past 48 bits", i, c.Block)
 		}
-	}
-	if wide {
-		return chunkFile{}, nil, errors.New("erofs: chunk block addresses past 32 bits are not supported yet")
+		if uint32(c.Block) == nullAddr {
+			// Low 32 bits NullAddr: a hole, in 32- and 48-bit indexes.
+			return chunkFile{}, nil, fmt.Errorf("chunk %d: block %#x, whose low 32 bits mark a hole", i, c.Block)
+		}
+		if c.Block > uint64(nullAddr) {
+			// Past 32 bits: 48-bit chunk indexes, which block maps
+			// have no form of.
+			wide, indexes = true, true
+		}
 	}
 	cf := chunkFile{n: int64(len(f.Chunks)), format: bits, entries: chunkBlockMapSize}
 	if indexes {
 		cf.format |= chunkFormatIndexes
 		cf.entries = chunkIndexSize
 	}
+	if wide {
+		cf.format |= chunkFormat48Bit
+		w.wide = true
+	}
 	b := make([]byte, 0, len(f.Chunks)*cf.entries)
 	for _, c := range f.Chunks {
-		addr := uint32(c.Block)
-		if c.Hole {
-			addr = nullAddr
-		}
 		if indexes {
 			var x [chunkIndexSize]byte
-			dev := c.Device
+			ci := NewChunkIndex(c.Device, c.Block)
 			if c.Hole {
-				dev = 0
+				// mkfs.erofs writes all 48 bits set for a hole.
+				ci = NewChunkIndex(0, uint64(nullAddr))
+				if wide {
+					ci.Advise = 0xFFFF
+				}
 			}
-			ChunkIndex{DeviceID: dev, BlkAddr: addr}.Encode(x[:])
+			ci.Encode(x[:])
 			b = append(b, x[:]...)
 		} else {
+			addr := uint32(c.Block)
+			if c.Hole {
+				addr = nullAddr
+			}
 			b = le.AppendUint32(b, addr)
 		}
 	}
