@@ -45,11 +45,16 @@ type ChunkedFile struct {
 	Indexes bool
 }
 
+// smallChunkEntries is the most bytes of chunk entries a chunk-based
+// file keeps in memory rather than in the spool.
+const smallChunkEntries = 64
+
 // chunkFile is a chunk-based file's layout, which its inode's data
 // indexes in Writer.chunkFiles.
 type chunkFile struct {
-	off     int64 // spool offset of the entries, in their on-disk form
-	n       int64 // number of chunks
+	off     int64  // spool offset of the entries, in their on-disk form
+	small   []byte // the entries themselves instead, when few
+	n       int64  // number of chunks
 	format  uint16
 	entries int // size of an entry: chunkIndexSize or chunkBlockMapSize
 }
@@ -76,7 +81,11 @@ func (w *Writer) AddChunks(e *Entry, f ChunkedFile) error {
 	if id == noID {
 		return nil
 	}
-	if cf.off, err = w.spool.write(entries); err != nil {
+	if len(entries) <= smallChunkEntries {
+		// Kept in memory: a spool write and read back per file cost
+		// more than the bytes (a tar index has one entry per file).
+		cf.small = entries
+	} else if cf.off, err = w.spool.write(entries); err != nil {
 		w.err = fmt.Errorf("erofs: %s: %w", e.Path, err)
 		return w.err
 	}
@@ -193,6 +202,10 @@ func (chunkBased) appendInline(l *layout, b []byte, _ uint32, n *inode) ([]byte,
 	}
 	k := len(b)
 	b = appendZeros(b, int(cf.n)*cf.entries)
+	if cf.small != nil {
+		copy(b[k:], cf.small)
+		return b, nil
+	}
 	if err := w.spool.readAt(b[k:], cf.off); err != nil {
 		return nil, err
 	}

@@ -487,15 +487,35 @@ func (l *layout) placeMetadata() {
 		id   uint32
 		size int64
 	}
-	recs := make([]rec, len(l.order))
-	for i, id := range l.order {
+	recs := make([]rec, 0, len(l.order))
+	var chunked []rec
+	for _, id := range l.order {
 		n := w.inodes.at(id)
-		recs[i] = rec{id, roundUp64(l.rule(n).recordSize(l, n), inodeSlotSize)}
+		r := rec{id, roundUp64(l.rule(n).recordSize(l, n), inodeSlotSize)}
+		if _, ok := l.rule(n).(chunkBased); ok && id != rootID {
+			chunked = append(chunked, r)
+			continue
+		}
+		recs = append(recs, r)
 	}
 	// l.order starts with the root.
 	slices.SortStableFunc(recs[1:], func(a, b rec) int { return cmp.Compare(b.size, a.size) })
 	for _, r := range recs {
 		l.meta[r.id].pos = a.alloc(r.size)
+	}
+	// Chunk-based records have no inline data, so they may cross block
+	// boundaries (the kernel reads such inodes, and each chunk index is
+	// within a block): they follow one another with no gap, in walk
+	// order, as mkfs.erofs packs its inodes. (A tar index is mostly such
+	// records, of 96 bytes, which would leave 32 bytes of each 512-byte
+	// block empty otherwise.)
+	pos := a.blocks * bs
+	for _, r := range chunked {
+		l.meta[r.id].pos = pos
+		pos += r.size
+	}
+	if len(chunked) > 0 {
+		a.blocks = (pos + bs - 1) / bs
 	}
 	l.metaLen = a.blocks * bs
 }
