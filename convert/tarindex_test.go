@@ -1,8 +1,10 @@
 package convert_test
 
 import (
+	"archive/tar"
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -283,4 +285,112 @@ func TestTarIndexKernel(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hugeSparseTar writes to dir a tar whose second file's data lies past
+// 2^32 512-byte blocks: the first is 2 TiB of zeros, left as a hole of the
+// tar file. It returns the tar's path and the second file's content.
+func hugeSparseTar(t *testing.T, dir string) (string, []byte) {
+	t.Helper()
+	const zeros = int64(1) << 41
+	var first, second bytes.Buffer
+	tw := tar.NewWriter(&first)
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "zeros", Mode: 0o644, Size: zeros, Format: tar.FormatPAX}); err != nil {
+		t.Fatal(err)
+	}
+	far := []byte("past 2^32 blocks of the tar\n")
+	tw = tar.NewWriter(&second)
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "far", Mode: 0o644, Size: int64(len(far))}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write(far)
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "huge.tar")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(first.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(second.Bytes(), int64(first.Len())+zeros); err != nil {
+		t.Skipf("no sparse file of 2 TiB here: %v", err)
+	}
+	return p, far
+}
+
+// TestTarIndex48Bit indexes a tar with data past 2^32 512-byte blocks (a
+// sparse file: nothing of its 2 TiB is read or written), so the image
+// takes 48-bit chunk addresses, and reads it back with this module's
+// reader and, when it can, the kernel.
+func TestTarIndex48Bit(t *testing.T) {
+	tarPath, far := hugeSparseTar(t, t.TempDir())
+	in, err := os.Open(tarPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	image := filepath.Join(t.TempDir(), "index.erofs")
+	out, err := os.Create(image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	if _, err := convert.TarToEROFSIndex(in, out, nil); err != nil {
+		t.Fatal(err)
+	}
+	img, err := os.ReadFile(image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys, err := erofs.Open(bytes.NewReader(img), erofs.WithDevices(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sb := fsys.Superblock(); sb.FeatureIncompat&erofs.FeatureIncompat48Bit == 0 || sb.Devices[0].Blocks <= 1<<32 {
+		t.Errorf("feature_incompat %#x, device %+v: want the 48-bit layout and more than 2^32 blocks", sb.FeatureIncompat, sb.Devices[0])
+	}
+	check := func(who string, read func(string) ([]byte, error), readAt func(string, []byte, int64) error) {
+		t.Helper()
+		if got, err := read("far"); err != nil || !bytes.Equal(got, far) {
+			t.Errorf("%s: far: %q, %v", who, got, err)
+		}
+		// Both ends of the 2 TiB file (two 1 TiB chunks) read as zeros.
+		for _, off := range []int64{0, 1<<41 - 4096} {
+			b := bytes.Repeat([]byte{1}, 4096)
+			if err := readAt("zeros", b, off); err != nil || !bytes.Equal(b, make([]byte, 4096)) {
+				t.Errorf("%s: zeros at %d: %v, or not zeros", who, off, err)
+			}
+		}
+	}
+	check("our reader", fsys.ReadFile, func(name string, b []byte, off int64) error {
+		f, err := fsys.Open(name)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = f.(io.ReaderAt).ReadAt(b, off)
+		return err
+	})
+	if fsck := fsckErofs(); fsck != "" {
+		if out, err := exec.Command(fsck, "--device="+tarPath, image).CombinedOutput(); err != nil {
+			t.Errorf("%s --device: %v\n%s", fsck, err, out)
+		}
+	}
+	t.Run("kernel", func(t *testing.T) {
+		dir := mounttest.Mount(t, image, tarPath)
+		check("kernel", func(name string) ([]byte, error) { return os.ReadFile(filepath.Join(dir, name)) },
+			func(name string, b []byte, off int64) error {
+				f, err := os.Open(filepath.Join(dir, name))
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				_, err = f.ReadAt(b, off)
+				return err
+			})
+	})
 }
