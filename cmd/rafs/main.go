@@ -7,6 +7,7 @@
 //	rafs build --type nydus [flags] -o BLOB [--bootstrap BOOT] SOURCE
 //	rafs merge -o BOOT LAYER...
 //	rafs unpack [-o TAR] [--bootstrap BOOT] [--blob PATH]... [--cache-dir DIR] [BLOB]
+//	rafs unpack --type erofs -o TAR [--device PATH]... IMAGE
 //	rafs convert [--type nydus|erofs] [flags] SRC DST
 //	rafs push OCI_DIR[:TAG] REF
 //
@@ -30,6 +31,8 @@ Usage:
   rafs merge -o BOOT LAYER...          merge Nydus layers (blobs or bootstraps) into an image bootstrap
   rafs unpack -o TAR [--bootstrap BOOT] [--blob PATH]... [BLOB]
                                        write a Nydus bootstrap's tree as a tar (or blob cache files)
+  rafs unpack --type erofs -o TAR [--device PATH]... IMAGE
+                                       write an EROFS image's tree as a tar
   rafs convert [--type nydus|erofs] [flags] SRC DST
                                        convert a whole image or index; SRC and DST are registry
                                        references or OCI layouts (oci:DIR[:TAG])
@@ -62,7 +65,7 @@ func run(args []string) int {
 	}
 	switch args[0] {
 	case "build":
-		typ, rest, err := splitType(args[1:])
+		typ, rest, err := splitType(args[1:], "erofs")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "rafs build:", err)
 			return 2
@@ -74,7 +77,15 @@ func run(args []string) int {
 	case "merge":
 		return cmdMerge(args[1:])
 	case "unpack":
-		return cmdUnpack(args[1:])
+		typ, rest, err := splitType(args[1:], "nydus")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "rafs unpack:", err)
+			return 2
+		}
+		if typ == "erofs" {
+			return cmdUnpackEROFS(rest)
+		}
+		return cmdUnpack(rest)
 	case "convert":
 		return cmdConvert(args[1:])
 	case "push":

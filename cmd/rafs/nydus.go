@@ -79,10 +79,10 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// splitType takes the --type flag out of build's arguments and returns its
-// value ("erofs" when absent) and the other arguments.
-func splitType(args []string) (string, []string, error) {
-	typ := "erofs"
+// splitType takes the --type flag out of a command's arguments and
+// returns its value (def when absent) and the other arguments.
+func splitType(args []string, def string) (string, []string, error) {
+	typ := def
 	var rest []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
