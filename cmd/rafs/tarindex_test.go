@@ -115,3 +115,40 @@ func TestBuildTarIndexErrors(t *testing.T) {
 		t.Errorf("failed builds left files: %v", entries)
 	}
 }
+
+func TestConvertTarIndex(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	mustRun(t, "convert", "--type", "erofs", "--tar-index", "--progress", "none", sampleSrc, "oci:"+out+":ti")
+	img := layoutImage(t, out, "ti")
+	layers, err := img.Layers()
+	if err != nil || len(layers) == 0 {
+		t.Fatalf("%d layers, %v", len(layers), err)
+	}
+	for i, l := range layers {
+		mt, _ := l.MediaType()
+		rc, err := l.Compressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fsys, err := erofs.Open(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("layer %d (%s): %v", i, mt, err)
+		}
+		if sb := fsys.Superblock(); sb.BlockSize != 512 || len(sb.Devices) != 1 || sb.Devices[0].UniAddr*512 >= uint64(len(b)) {
+			t.Errorf("layer %d: block size %d, devices %+v: want a tar index with its tar appended", i, sb.BlockSize, sb.Devices)
+		}
+	}
+	for _, args := range [][]string{
+		{"convert", "--tar-index", sampleSrc, "oci:" + out}, // Nydus
+		{"convert", "--type", "erofs", "--tar-index", "-z", "lz4", sampleSrc, "oci:" + out},
+	} {
+		if code, _, _ := rafsCmd(t, args...); code != 2 {
+			t.Errorf("%s: exit code %d, want 2", strings.Join(args, " "), code)
+		}
+	}
+}
