@@ -394,3 +394,18 @@ func TestTarIndex48Bit(t *testing.T) {
 			})
 	})
 }
+
+// TestTarIndexBadCases checks that every bad tar is refused from a
+// seekable reader too, whose file data is skipped by seeking, not read.
+func TestTarIndexBadCases(t *testing.T) {
+	for _, c := range tartest.BadCases() {
+		t.Run(c.Name, func(t *testing.T) {
+			for _, append := range []bool{false, true} {
+				_, err := convert.TarToEROFSIndex(bytes.NewReader(c.Tar), &sliceWriterAt{}, &convert.TarIndexOptions{Append: append})
+				if err == nil {
+					t.Errorf("append %v: no error", append)
+				}
+			}
+		})
+	}
+}
