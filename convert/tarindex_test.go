@@ -409,3 +409,62 @@ func TestTarIndexBadCases(t *testing.T) {
 		})
 	}
 }
+
+// TestTarIndexDebian builds both tar index forms of the Debian base
+// layer, the index from the plain tar (mounted with device=) and the
+// appended form from the tar.gz (mounted alone), and compares every entry
+// of both mounts with the tar.
+func TestTarIndexDebian(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the Debian layer takes a while; skipped with -short")
+	}
+	mounttest.Require(t)
+	layer := tartest.DebianLayer(t)
+	gz, err := os.ReadFile(layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := plainTar(t, gz)
+	want, err := fstree.FromTar(bytes.NewReader(data), fstree.TarOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	tarPath := filepath.Join(dir, "layer.tar")
+	if err := os.WriteFile(tarPath, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in, err := os.Open(tarPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	index := filepath.Join(dir, "index.erofs")
+	out, err := os.Create(index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := convert.TarToEROFSIndex(in, out, nil)
+	out.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("index of %d bytes of tar: %d bytes", res.TarSize, res.ImageSize)
+	appended, _ := buildTarIndex(t, gz, &convert.TarIndexOptions{Append: true})
+	for _, m := range []struct {
+		name, image string
+		devs        []string
+	}{{"index", index, []string{tarPath}}, {"appended", appended, nil}} {
+		got, err := fstree.FromDir(mounttest.Mount(t, m.image, m.devs...))
+		if err != nil {
+			t.Fatalf("%s: %v", m.name, err)
+		}
+		diffs := fstree.Compare(want, got)
+		if len(diffs) > 20 {
+			diffs = diffs[:20]
+		}
+		for _, d := range diffs {
+			t.Errorf("%s: kernel: %s", m.name, d)
+		}
+	}
+}
