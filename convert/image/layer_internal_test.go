@@ -65,9 +65,11 @@ func TestCacheKeyCompression(t *testing.T) {
 // converter sets itself, or that change no byte, are named here.
 func TestCacheKeyWriterOptions(t *testing.T) {
 	notInKey := map[string]string{
-		"UUID":           "derived from each layer's diff ID by the converter",
-		"WhiteoutOrigin": "set from EROFSOptions.Whiteouts, which is in the key",
-		"TempDir":        "changes no byte",
+		"UUID":            "derived from each layer's diff ID by the converter",
+		"WhiteoutOrigin":  "set from EROFSOptions.Whiteouts, which is in the key",
+		"TempDir":         "changes no byte",
+		"Devices":         "a tar index sets its own (EROFSTarIndex is in the key); other layers have none",
+		"DevicesAppended": "a tar index sets it (EROFSTarIndex is in the key)",
 	}
 	base := erofsKey(Options{})
 	typ := reflect.TypeFor[erofs.WriterOptions]()
@@ -90,6 +92,12 @@ func TestCacheKeyWriterOptions(t *testing.T) {
 			if c, ok := v.Interface().(*erofs.Compression); ok {
 				c.Algorithm = "lz4"
 			}
+		case reflect.Slice:
+			if d, ok := v.Addr().Interface().(*[]erofs.SuperblockDevice); ok {
+				*d = []erofs.SuperblockDevice{{Tag: "x"}}
+				break
+			}
+			t.Fatalf("field %s of type %s: teach the test a value", f.Name, f.Type)
 		default:
 			t.Fatalf("field %s of kind %s: teach the test a value", f.Name, f.Type.Kind())
 		}
