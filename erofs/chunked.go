@@ -81,13 +81,25 @@ func (w *Writer) AddChunks(e *Entry, f ChunkedFile) error {
 	if id == noID {
 		return nil
 	}
+	if err := w.setChunks(id, cf, entries); err != nil {
+		w.err = fmt.Errorf("erofs: %s: %w", e.Path, err)
+		return w.err
+	}
+	return nil
+}
+
+// setChunks makes inode id chunk-based, with the layout and entries
+// planChunks made.
+func (w *Writer) setChunks(id uint32, cf chunkFile, entries []byte) error {
 	if len(entries) <= smallChunkEntries {
 		// Kept in memory: a spool write and read back per file cost
 		// more than the bytes (a tar index has one entry per file).
 		cf.small = entries
-	} else if cf.off, err = w.spool.write(entries); err != nil {
-		w.err = fmt.Errorf("erofs: %s: %w", e.Path, err)
-		return w.err
+	} else {
+		var err error
+		if cf.off, err = w.spool.write(entries); err != nil {
+			return err
+		}
 	}
 	n := w.inodes.at(id)
 	n.flags |= flagChunk

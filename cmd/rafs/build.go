@@ -48,11 +48,48 @@ type buildFlags struct {
 	pcluster   int
 	extended   string
 	workers    int
+	chunks     chunkFlags
 
 	// Tar index (--tar-index, --append-tar).
 	tarIndex  bool
 	appendTar bool
 	blockSet  bool // -b was given
+}
+
+// chunkFlags are the flags of chunk-based images.
+type chunkFlags struct {
+	size    string // --chunk-size
+	blobdev string // --blobdev
+}
+
+// define adds the chunk flags to fs.
+func (c *chunkFlags) define(fs *flag.FlagSet) {
+	fs.StringVar(&c.size, "chunk-size", "", "store regular files chunk-based in chunks of `bytes`, hex (0x...) or decimal: a power of two, at least the block size (like mkfs.erofs --chunksize); chunks deduplicated by SHA-256, all-zero ones as holes; not with -z")
+	fs.StringVar(&c.blobdev, "blobdev", "", "with --chunk-size, write the chunk data to this `file` instead of the image: device 1 of the image's device table (mount option device=FILE; like mkfs.erofs --blobdev)")
+}
+
+// apply checks the chunk flags against the rest and sets o's chunk size;
+// the blob device's file is given to o by cmdBuild.
+func (c *chunkFlags) apply(o *convert.EROFSOptions, f *buildFlags) error {
+	if c.size == "" {
+		if c.blobdev != "" {
+			return usagef("--blobdev needs --chunk-size")
+		}
+		return nil
+	}
+	bs := int64(f.blockSize)
+	size, err := strconv.ParseInt(c.size, 0, 64)
+	if err != nil || size < bs || size&(size-1) != 0 || size/bs > 1<<erofs.ChunkFormatBlkBits || size > 1<<31 {
+		return usagef("--chunk-size %s: want a power of two from the block size %d to 2147483648", c.size, bs)
+	}
+	if f.compress != "" {
+		return usagef("--chunk-size and -z do not go together: chunk-based files are stored uncompressed")
+	}
+	if c.blobdev != "" && c.blobdev == f.out {
+		return usagef("--blobdev %s is the image (-o) too: give each output its own", c.blobdev)
+	}
+	o.Image.ChunkSize = size
+	return nil
 }
 
 func parseBuildFlags(args []string) (*buildFlags, string, error) {
@@ -76,6 +113,7 @@ func parseBuildFlags(args []string) (*buildFlags, string, error) {
 	fs.IntVar(&f.pcluster, "C", 0, "largest physical cluster in `bytes`: a multiple of the block size up to 1048576 (default one block)")
 	fs.StringVar(&f.extended, "E", "", "extended `options`, comma-separated, as mkfs.erofs spells them: ztailpacking (inline compressed tails), fragments[=SIZE] (tails and small files into the packed inode, SIZE its largest physical cluster, at most -C), all-fragments[=SIZE] (whole files into it), fragdedupe[=full|inode|off] (identical fragments stored once; default full), dedupe (share compressed data between files), legacy-compress (full lcluster indexes), noinline_data; ^OPT turns OPT off, later ones override earlier ones; all but noinline_data need -z")
 	fs.IntVar(&f.workers, "workers", 0, "compression `threads` (default: the number of CPUs); the image does not depend on it")
+	f.chunks.define(fs)
 	// Tar index flags.
 	fs.BoolVar(&f.tarIndex, "tar-index", false, "write a tar index, as mkfs.erofs --tar=i: metadata only, 512-byte blocks (-b 512 implied), regular files' data referenced in place in the tar, which is device 1 (mount with device=SOURCE); SOURCE must be the plain tar. Its files are mergeable")
 	fs.BoolVar(&f.appendTar, "append-tar", false, "with the tar index (implies -tar-index), append the uncompressed tar to it, so that the one file mounts alone (containerd's enable_tar_index form); SOURCE may then be compressed or \"-\"")
@@ -109,8 +147,8 @@ func (f *buildFlags) options() (*convert.EROFSOptions, error) {
 		if f.blockSet && f.blockSize != convert.TarIndexBlockSize {
 			return nil, fmt.Errorf("-b %d: a tar index has %d-byte blocks", f.blockSize, convert.TarIndexBlockSize)
 		}
-		if f.compress != "" || f.pcluster != 0 || f.extended != "" {
-			return nil, errors.New("-z, -C and -E: not for a tar index, whose file data is the tar's")
+		if f.compress != "" || f.pcluster != 0 || f.extended != "" || f.chunks.size != "" || f.chunks.blobdev != "" {
+			return nil, errors.New("-z, -C, -E, --chunk-size and --blobdev: not for a tar index, whose file data is the tar's, in chunks of its own")
 		}
 		f.blockSize = convert.TarIndexBlockSize
 	}
@@ -187,6 +225,9 @@ func (f *buildFlags) options() (*convert.EROFSOptions, error) {
 		return nil, err
 	}
 	o.Whiteouts = w
+	if err := f.chunks.apply(o, f); err != nil {
+		return nil, err
+	}
 	return o, nil
 }
 
@@ -209,6 +250,12 @@ func cmdBuild(args []string) int {
 	outs := newOutputs(g)
 	defer outs.abort()
 	out, err := outs.add(f.out, false)
+	if err == nil && f.chunks.blobdev != "" {
+		var blob *os.File
+		if blob, err = outs.add(f.chunks.blobdev, true); err == nil {
+			opts.Image.BlobDev = blob
+		}
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rafs build:", err)
 		return exitStatus(err)
