@@ -173,6 +173,9 @@ func NewConverter(opts *Options) (*Converter, error) {
 	if o.EROFSMediaType != MediaTypeEROFSLayer && o.EROFSMediaType != MediaTypeEROFS {
 		return nil, fmt.Errorf("convert: EROFS layer media type %q is neither %s nor %s", o.EROFSMediaType, MediaTypeEROFSLayer, MediaTypeEROFS)
 	}
+	if im := o.EROFS.Image; im.BlobDev != nil || len(im.Devices) > 0 || im.DevicesAppended {
+		return nil, errors.New("convert: EROFS layers are one blob each: no BlobDev or Devices (EROFSTarIndex makes the tar index's own)")
+	}
 	if o.ChunkDict != nil && o.Type != TypeNydus {
 		return nil, errors.New("convert: a chunk dictionary needs the nydus type")
 	}

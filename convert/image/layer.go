@@ -77,6 +77,9 @@ func (c *Converter) cacheKey(src *sourceImage, i int) string {
 		if c.opts.EROFSTarIndex {
 			kind = "erofs-tar-index"
 		}
+		if im.ChunkSize != 0 {
+			kind += fmt.Sprintf("-chunk=%d", im.ChunkSize)
+		}
 		return fmt.Sprintf("%s/%s/bs=%d/%s/%t/%t/%t/t=%d/vol=%q/wh=%d/%s", kind, c.opts.EROFSMediaType, im.BlockSize, comp,
 			im.NoInlineData, im.NoSharedXattrs, im.NoXattrFilter, im.BuildTime, im.VolumeName, c.opts.EROFS.Whiteouts, src.diffIDs[i])
 	}

@@ -2,6 +2,7 @@ package image
 
 import (
 	"fmt"
+	"io"
 	"reflect"
 	"testing"
 
@@ -68,8 +69,9 @@ func TestCacheKeyWriterOptions(t *testing.T) {
 		"UUID":            "derived from each layer's diff ID by the converter",
 		"WhiteoutOrigin":  "set from EROFSOptions.Whiteouts, which is in the key",
 		"TempDir":         "changes no byte",
-		"Devices":         "a tar index sets its own (EROFSTarIndex is in the key); other layers have none",
-		"DevicesAppended": "a tar index sets it (EROFSTarIndex is in the key)",
+		"Devices":         "a tar index sets its own (EROFSTarIndex is in the key); NewConverter refuses others",
+		"DevicesAppended": "a tar index sets it (EROFSTarIndex is in the key); NewConverter refuses it",
+		"BlobDev":         "a layer is one blob: NewConverter refuses it",
 	}
 	base := erofsKey(Options{})
 	typ := reflect.TypeFor[erofs.WriterOptions]()
@@ -92,6 +94,11 @@ func TestCacheKeyWriterOptions(t *testing.T) {
 			if c, ok := v.Interface().(*erofs.Compression); ok {
 				c.Algorithm = "lz4"
 			}
+		case reflect.Interface:
+			if f.Type != reflect.TypeFor[io.Writer]() {
+				t.Fatalf("field %s of type %s: teach the test a value", f.Name, f.Type)
+			}
+			v.Set(reflect.ValueOf(io.Discard))
 		case reflect.Slice:
 			if d, ok := v.Addr().Interface().(*[]erofs.SuperblockDevice); ok {
 				*d = []erofs.SuperblockDevice{{Tag: "x"}}
