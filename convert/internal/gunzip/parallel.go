@@ -2,6 +2,7 @@ package gunzip
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -62,7 +63,39 @@ type job struct {
 	data    []byte   // output as bytes, after sym
 	crc     uint32   // CRC-32 of data
 	err     error
-	outFree chan []byte
+	pools   *pools
+}
+
+// pools hold buffers of finished jobs for later ones: output bytes, input
+// copies, 16-bit symbols.
+type pools struct {
+	out chan []byte
+	in  chan []byte
+	sym chan []uint16
+}
+
+func newPools(n int) *pools {
+	return &pools{out: make(chan []byte, n), in: make(chan []byte, n), sym: make(chan []uint16, n)}
+}
+
+func get[T any](c chan []T, n int) []T {
+	select {
+	case b := <-c:
+		if cap(b) >= n {
+			return b[:n]
+		}
+	default:
+	}
+	return make([]T, n)
+}
+
+func put[T any](c chan []T, b []T) {
+	if b != nil {
+		select {
+		case c <- b:
+		default:
+		}
+	}
 }
 
 // run decodes the job; it is the worker's side.
@@ -74,7 +107,7 @@ func (j *job) run() {
 		j.inflate(0, nil)
 		return
 	}
-	d := newSpecDecoder(j.buf, end, min(j.maxOut, maxMarkedOut))
+	d := newSpecDecoder(j.buf, end, min(j.maxOut, maxMarkedOut), get(j.pools.sym, 1<<20)[:0])
 	searchEnd := j.stop
 	if j.stop < 0 {
 		searchEnd = end
@@ -87,6 +120,9 @@ func (j *job) run() {
 			continue
 		}
 		j.start = keyAt(j.buf, b, j.base)
+		if debugFallback && j.start.stored {
+			println("stored start", j.k, binary.LittleEndian.Uint16(j.buf[(b+10)>>3:]))
+		}
 		if j.err = j.decodeFrom(d); j.err == nil {
 			return
 		}
@@ -101,12 +137,7 @@ const maxAttempts = 3
 
 // recycle forgets a failed attempt's output, keeping its buffer.
 func (j *job) recycle() {
-	if j.out != nil {
-		select {
-		case j.outFree <- j.out:
-		default:
-		}
-	}
+	put(j.pools.out, j.out)
 	j.final, j.sym, j.data, j.out, j.crc = false, nil, nil, nil, 0
 }
 
@@ -142,12 +173,8 @@ func (j *job) decodeFrom(d *specDecoder) error {
 // inflate decodes bytes from bit b of buf with window win into j.out,
 // setting data (win followed by the new output), crc, the end and err.
 func (j *job) inflate(b int64, win []byte) {
-	var out []byte
-	select {
-	case out = <-j.outFree:
-	default:
-		out = make([]byte, 8<<20)
-	}
+	out := get(j.pools.out, 8<<20)
+	out = out[:cap(out)]
 	n := copy(out, win)
 	f := newInflaterOut(bytes.NewReader(j.buf[b>>3:len(j.buf)-inputPad]), out)
 	f.op, f.rp, f.noSlide = n, n, true
@@ -194,7 +221,7 @@ type parallel struct {
 	chunkSize int
 	workers   int
 	sem       chan struct{}
-	outFree   chan []byte
+	pools     *pools
 
 	chunks [][]byte // chunks[i-base] is chunk i of the stream
 	base   int
@@ -213,7 +240,6 @@ type parallel struct {
 	done   bool  // the final block was decoded
 	endBit int64
 	err    error
-	resBuf []byte
 
 	// Chunks whose speculative output was used, decoded by the consumer,
 	// and already covered by the consumer's decoding: for tests.
@@ -230,7 +256,7 @@ func newParallel(src io.Reader, c config, workers int) *parallel {
 		chunkSize: cs,
 		workers:   workers,
 		sem:       make(chan struct{}, workers),
-		outFree:   make(chan []byte, 2*workers+2),
+		pools:     newPools(2*workers + 2),
 		win:       make([]byte, 0, windowSize),
 	}
 }
@@ -273,9 +299,10 @@ func (p *parallel) schedule() bool {
 		return false
 	}
 	c1 := p.chunk(k + 1)
-	buf := make([]byte, len(c)+len(c1)+inputPad)
+	buf := get(p.pools.in, len(c)+len(c1)+inputPad)
 	copy(buf, c)
 	copy(buf[len(c):], c1)
+	clear(buf[len(c)+len(c1):])
 	j := &job{
 		k:       k,
 		buf:     buf,
@@ -284,7 +311,7 @@ func (p *parallel) schedule() bool {
 		known:   k == 0,
 		maxOut:  maxChunkOut,
 		done:    make(chan struct{}),
-		outFree: p.outFree,
+		pools:   p.pools,
 	}
 	if c1 == nil {
 		j.stop = -1
@@ -375,20 +402,19 @@ func (p *parallel) emit(b []byte, crc bool) {
 // accept emits a job's output, resolving its markers with the window.
 func (p *parallel) accept(j *job) error {
 	if len(j.sym) > 0 {
-		res := p.resBuf[:0]
+		res := make([]byte, len(j.sym))
 		wl := len(p.win)
 		for i, s := range j.sym {
 			if s < markerBase {
-				res = append(res, byte(s))
+				res[i] = byte(s)
 				continue
 			}
 			w := int(s) - markerBase - windowSize + wl
 			if w < 0 {
 				return fmt.Errorf("%w: distance beyond the window at output byte %d", errCorrupt, p.total+int64(i))
 			}
-			res = append(res, p.win[w])
+			res[i] = p.win[w]
 		}
-		p.resBuf = nil
 		p.emit(res, true)
 	}
 	if len(j.data) > 0 {
@@ -396,6 +422,8 @@ func (p *parallel) accept(j *job) error {
 		p.emit(j.data, false)
 	}
 	p.free = j.out
+	put(p.pools.in, j.buf)
+	put(p.pools.sym, j.sym)
 	if j.final {
 		p.done, p.endBit = true, j.endBit
 	} else {
@@ -444,8 +472,8 @@ func (p *parallel) stepFallback() {
 	}
 	// The window is whatever output precedes rp, so emit copies.
 	if f.op > f.rp {
-		b := make([]byte, f.op-f.rp)
-		copy(b, f.out[f.rp:f.op])
+		// Valid until the next step, which waits for pend to empty.
+		b := f.out[f.rp:f.op]
 		f.rp = f.op
 		p.emit(b, true)
 	}
@@ -470,7 +498,7 @@ func (p *parallel) fill() {
 		p.release(j.k)
 		stop := p.stopBit(j.k)
 		if stop >= 0 && p.posBit >= stop {
-			p.recycle(j.out)
+			p.recycle(j)
 			p.skipped++
 			continue // a fallback decoded this chunk's part already
 		}
@@ -484,7 +512,7 @@ func (p *parallel) fill() {
 			}
 			continue
 		}
-		p.recycle(j.out)
+		p.recycle(j)
 		p.fallbacks++
 		if debugFallback {
 			println("fallback", j.k, fmt.Sprint(j.err), j.start.bit, j.start.stored, p.posKey.bit, p.posKey.stored, len(j.sym), len(j.data))
@@ -493,21 +521,18 @@ func (p *parallel) fill() {
 	}
 }
 
-func (p *parallel) recycle(b []byte) {
-	if b == nil {
-		return
-	}
-	select {
-	case p.outFree <- b:
-	default:
-	}
+// recycle keeps the buffers of a job whose output is not used.
+func (p *parallel) recycle(j *job) {
+	put(p.pools.out, j.out)
+	put(p.pools.in, j.buf)
+	put(p.pools.sym, j.sym)
 }
 
 // read returns output; io.EOF once the final block's output is read.
 func (p *parallel) read(b []byte) (int, error) {
 	if len(p.pend) == 0 {
 		if p.free != nil {
-			p.recycle(p.free)
+			put(p.pools.out, p.free)
 			p.free = nil
 		}
 		p.fill()

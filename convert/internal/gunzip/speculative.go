@@ -143,7 +143,9 @@ const (
 // validate decodes from a guessed block boundary b: up to validateBlocks
 // blocks must decode, none of them a non-final fixed-code block (rare in
 // real streams, and random bits often decode as one for a while), unless
-// decoding reaches stop or a final block first.
+// decoding reaches stop or a final block first, which must be followed by
+// the 8-byte trailer and nothing else (a member ending inside a chunk, as
+// in a multi-member stream, is left to the consumer).
 func (d *specDecoder) validate(b, stop int64) bool {
 	d.pos, d.out, d.lastMarker, d.final = b, d.out[:0], 0, false
 	d.maxSyms = maxValidateSyms
@@ -156,7 +158,12 @@ func (d *specDecoder) validate(b, stop int64) bool {
 			}
 			return false
 		}
-		if d.final || stop >= 0 && d.pos >= stop {
+		if d.final {
+			// A final block must end the input but for the trailer:
+			// random bits pass for a final stored block all too often.
+			return d.end/8-(d.pos+7)/8 == 8
+		}
+		if stop >= 0 && d.pos >= stop {
 			return true
 		}
 	}
@@ -178,11 +185,11 @@ type specDecoder struct {
 	lens       [numLitLen + numDist]uint8
 }
 
-func newSpecDecoder(buf []byte, end int64, maxOut int) *specDecoder {
+func newSpecDecoder(buf []byte, end int64, maxOut int, out []uint16) *specDecoder {
 	return &specDecoder{
 		sliceBits: sliceBits{buf: buf, end: end},
 		maxOut:    maxOut,
-		out:       make([]uint16, 0, 1<<20),
+		out:       out,
 		dynLit:    make([]uint32, litTableSize),
 		dynDist:   make([]uint32, distTableSize),
 		clen:      make([]uint32, 1<<7),
@@ -241,8 +248,9 @@ func (d *specDecoder) huffman() error {
 	lit, dist := d.lit, d.dist
 	buf := d.buf
 	pos, end := d.pos, d.end
-	out := d.out
-	defer func() { d.out = out }()
+	out := d.out[:cap(d.out)]
+	op := len(d.out)
+	defer func() { d.out = out[:op] }()
 	const litMask = 1<<litBits - 1
 	const distMask = 1<<distBits - 1
 	syms := d.maxSyms
@@ -255,6 +263,14 @@ func (d *specDecoder) huffman() error {
 		}
 		if syms--; syms == 0 {
 			return errCorrupt
+		}
+		if op+maxMatch > len(out) {
+			if op+maxMatch > d.maxOut {
+				return errOutOfInput
+			}
+			bigger := make([]uint16, 2*len(out)+maxMatch)
+			copy(bigger, out[:op])
+			out = bigger
 		}
 		v := binary.LittleEndian.Uint64(buf[pos>>3:]) >> (pos & 7)
 		e := lit[v&litMask]
@@ -272,7 +288,8 @@ func (d *specDecoder) huffman() error {
 		v >>= l
 		pos += int64(l)
 		if e&flagLiteral != 0 {
-			out = append(out, uint16(e>>16))
+			out[op] = uint16(e >> 16)
+			op++
 			continue
 		}
 		if e&flagEOB != 0 {
@@ -305,30 +322,41 @@ func (d *specDecoder) huffman() error {
 		dx := uint(de>>8) & 15
 		distance := int(de>>16) + int(v&(1<<dx-1))
 		pos += int64(dl + dx)
-		op := len(out)
 		if distance > op+windowSize {
 			return errCorrupt
 		}
-		if op+length > d.maxOut {
-			return errOutOfInput
-		}
 		src := op - distance
+		dst := out[op : op+length]
 		if src >= d.lastMarker {
 			// No marker in the source.
-			for i := 0; i < length; i++ {
-				out = append(out, out[src+i])
+			if distance >= length {
+				copy(dst, out[src:src+length])
+			} else {
+				for i := range dst {
+					dst[i] = out[src+i]
+				}
 			}
+			op += length
 			continue
 		}
-		for i := 0; i < length; i++ {
-			v := uint16(markerBase + windowSize + src + i)
-			if s := src + i; s >= 0 {
-				v = out[s]
-			}
-			if v >= markerBase {
-				d.lastMarker = op + i + 1
-			}
-			out = append(out, v)
+		// Markers come from the window (src < 0) and from out before
+		// lastMarker; their copies end by op+lastMarker-src, or anywhere
+		// in an overlapping copy.
+		i := 0
+		for ; i < length && src+i < 0; i++ {
+			dst[i] = uint16(markerBase + windowSize + src + i)
 		}
+		if i == length {
+			d.lastMarker = op + length
+		} else if distance >= length {
+			copy(dst[i:], out[src+i:src+length])
+			d.lastMarker = op + min(length, d.lastMarker-src)
+		} else {
+			for ; i < length; i++ {
+				dst[i] = out[src+i]
+			}
+			d.lastMarker = op + length
+		}
+		op += length
 	}
 }
