@@ -47,23 +47,23 @@ type config struct {
 
 // job is one chunk being decoded by a worker.
 type job struct {
-	k       int
-	buf     []byte // input from chunk k's first byte, padded
-	base    int64  // absolute bit of buf[0]
-	stop    int64  // bit in buf where decoding stops at a header; -1: none
-	known   bool   // start at bit 0 with an empty window (chunk 0)
-	maxOut  int
-	done    chan struct{}
-	start   key      // where decoding started
-	end     key      // header where it stopped, unless final
-	endBit  int64    // absolute bit of that header, or after the final block
-	final   bool     // the final block ended the chunk
-	sym     []uint16 // output with markers, before data
-	out     []byte   // buffer holding data
-	data    []byte   // output as bytes, after sym
-	crc     uint32   // CRC-32 of data
-	err     error
-	pools   *pools
+	k      int
+	buf    []byte // input from chunk k's first byte, padded
+	base   int64  // absolute bit of buf[0]
+	stop   int64  // bit in buf where decoding stops at a header; -1: none
+	known  bool   // start at bit 0 with an empty window (chunk 0)
+	maxOut int
+	done   chan struct{}
+	start  key      // where decoding started
+	end    key      // header where it stopped, unless final
+	endBit int64    // absolute bit of that header, or after the final block
+	final  bool     // the final block ended the chunk
+	sym    []uint16 // output with markers, before data
+	out    []byte   // buffer holding data
+	data   []byte   // output as bytes, after sym
+	crc    uint32   // CRC-32 of data
+	err    error
+	pools  *pools
 }
 
 // pools hold buffers of finished jobs for later ones: output bytes, input
@@ -304,14 +304,14 @@ func (p *parallel) schedule() bool {
 	copy(buf[len(c):], c1)
 	clear(buf[len(c)+len(c1):])
 	j := &job{
-		k:       k,
-		buf:     buf,
-		base:    int64(k) * int64(p.chunkSize) * 8,
-		stop:    int64(len(c)) * 8,
-		known:   k == 0,
-		maxOut:  maxChunkOut,
-		done:    make(chan struct{}),
-		pools:   p.pools,
+		k:      k,
+		buf:    buf,
+		base:   int64(k) * int64(p.chunkSize) * 8,
+		stop:   int64(len(c)) * 8,
+		known:  k == 0,
+		maxOut: maxChunkOut,
+		done:   make(chan struct{}),
+		pools:  p.pools,
 	}
 	if c1 == nil {
 		j.stop = -1
