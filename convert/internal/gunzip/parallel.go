@@ -2,7 +2,6 @@ package gunzip
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -34,8 +33,6 @@ const (
 	maxMarkedOut = 16 << 20
 	inputPad     = 16
 )
-
-const debugFallback = false
 
 // config tunes a Reader's choice of decoder.
 type config struct {
@@ -120,9 +117,6 @@ func (j *job) run() {
 			continue
 		}
 		j.start = keyAt(j.buf, b, j.base)
-		if debugFallback && j.start.stored {
-			println("stored start", j.k, binary.LittleEndian.Uint16(j.buf[(b+10)>>3:]))
-		}
 		if j.err = j.decodeFrom(d); j.err == nil {
 			return
 		}
@@ -504,9 +498,6 @@ func (p *parallel) fill() {
 		}
 		if j.err == nil && j.start == p.posKey {
 			p.accepted++
-			if debugFallback {
-				println("accept", j.k, len(j.sym), len(j.data), cap(j.out))
-			}
 			if err := p.accept(j); err != nil {
 				p.err = err
 			}
@@ -514,9 +505,6 @@ func (p *parallel) fill() {
 		}
 		p.recycle(j)
 		p.fallbacks++
-		if debugFallback {
-			println("fallback", j.k, fmt.Sprint(j.err), j.start.bit, j.start.stored, p.posKey.bit, p.posKey.stored, len(j.sym), len(j.data))
-		}
 		p.startFallback(stop)
 	}
 }

@@ -3,7 +3,6 @@ package gunzip
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 )
 
 // Speculative decoding of a chunk whose start and window are unknown.
@@ -152,10 +151,7 @@ func (d *specDecoder) validate(b, stop int64) bool {
 	defer func() { d.maxSyms = 0 }()
 	for i := 0; i < validateBlocks; i++ {
 		fixed := (d.peek()>>1)&3 == 1
-		if err := d.block(); err != nil || fixed && !d.final {
-			if debugFallback {
-				println("reject", b, i, len(d.out), fmt.Sprint(err), fixed)
-			}
+		if d.block() != nil || fixed && !d.final {
 			return false
 		}
 		if d.final {
@@ -340,22 +336,20 @@ func (d *specDecoder) huffman() error {
 			continue
 		}
 		// Markers come from the window (src < 0) and from out before
-		// lastMarker; their copies end by op+lastMarker-src, or anywhere
-		// in an overlapping copy.
+		// lastMarker: note where the last one lands.
 		i := 0
 		for ; i < length && src+i < 0; i++ {
 			dst[i] = uint16(markerBase + windowSize + src + i)
 		}
-		if i == length {
-			d.lastMarker = op + length
-		} else if distance >= length {
-			copy(dst[i:], out[src+i:src+length])
-			d.lastMarker = op + min(length, d.lastMarker-src)
-		} else {
-			for ; i < length; i++ {
-				dst[i] = out[src+i]
+		if i > 0 {
+			d.lastMarker = op + i
+		}
+		for ; i < length; i++ {
+			v := out[src+i]
+			dst[i] = v
+			if v >= markerBase {
+				d.lastMarker = op + i + 1
 			}
-			d.lastMarker = op + length
 		}
 		op += length
 	}

@@ -49,4 +49,20 @@ func TestLayerStats(t *testing.T) {
 	}
 }
 
-var layerConfigs = []config{{sequential: true}, {workers: 1, force: true}, {workers: 2}, {workers: 4}}
+// layerConfigs are the configurations TestLayerStats measures; with
+// GUNZIP_WORKERS=n only n workers (0: sequential), so that a process's
+// peak RSS is that of one configuration.
+var layerConfigs = []config{{sequential: true}, {workers: 1, force: true}, {workers: 2, force: true}, {workers: 4, force: true}}
+
+func init() {
+	switch os.Getenv("GUNZIP_WORKERS") {
+	case "0":
+		layerConfigs = layerConfigs[:1]
+	case "1":
+		layerConfigs = layerConfigs[1:2]
+	case "2":
+		layerConfigs = layerConfigs[2:3]
+	case "4":
+		layerConfigs = layerConfigs[3:4]
+	}
+}
