@@ -42,12 +42,14 @@ var parallelConfigs = []config{
 	{workers: 4, chunkSize: 64 << 10, force: true},
 }
 
-// TestParallel decodes the samples with the parallel path forced on.
+// TestParallel decodes the samples with the parallel path forced on, each
+// compressed form with two of the configurations, in turn.
 func TestParallel(t *testing.T) {
 	for i, data := range samples() {
-		for _, level := range []int{0, 1, 6, 9, kgzip.HuffmanOnly} {
+		for li, level := range []int{0, 1, 6, 9, kgzip.HuffmanOnly} {
 			comp := gz(t, data, level)
-			for _, c := range parallelConfigs {
+			for n := range 2 {
+				c := parallelConfigs[(i+li+n)%len(parallelConfigs)]
 				if c.chunkSize < 1000 && len(comp) > 64<<10 {
 					continue // thousands of chunks: slow, and covered below
 				}
