@@ -76,9 +76,19 @@ func (w *Writer) AddChunks(e *Entry, f ChunkedFile) error {
 	if id == noID {
 		return nil
 	}
-	if cf.off, err = w.spool.write(entries); err != nil {
+	if err := w.setChunks(id, cf, entries); err != nil {
 		w.err = fmt.Errorf("erofs: %s: %w", e.Path, err)
 		return w.err
+	}
+	return nil
+}
+
+// setChunks makes inode id chunk-based, with the layout and entries
+// planChunks made.
+func (w *Writer) setChunks(id uint32, cf chunkFile, entries []byte) error {
+	var err error
+	if cf.off, err = w.spool.write(entries); err != nil {
+		return err
 	}
 	n := w.inodes.at(id)
 	n.flags |= flagChunk

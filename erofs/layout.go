@@ -37,6 +37,9 @@ func (w *Writer) Close() error {
 			w.err = err
 		}
 	}
+	if w.err == nil {
+		w.err = w.finishChunks()
+	}
 	if w.err != nil {
 		return w.err
 	}
@@ -71,7 +74,10 @@ type layout struct {
 	pfxOff     int64             // offset of the prefix table in xattrArea
 	reserved   []uint32          // inodes with data blocks written by Close
 	metaBlk    int64
-	metaLen    int64 // bytes of metadata area used
+	nidBase    int64      // byte offset NIDs count from, less metaBlk's (see headRoom)
+	headRecs   [][2]int64 // records in the first block: offset in the image, length
+	headBytes  []byte     // their bytes, in order
+	metaLen    int64      // bytes of metadata area used
 	anyXattr   bool
 	sum        hash.Hash
 	block      []byte    // a directory block being built
@@ -88,7 +94,9 @@ type inodeMeta struct {
 }
 
 // nid is inode id's number on disk, once placeMetadata has placed it.
-func (l *layout) nid(id uint32) uint64 { return uint64(l.meta[id].pos / inodeSlotSize) }
+func (l *layout) nid(id uint32) uint64 {
+	return uint64((l.meta[id].pos + l.nidBase) / inodeSlotSize)
+}
 
 // pending is a directory entry waiting for its block to be written.
 type pending struct {
@@ -437,11 +445,14 @@ func (l *layout) planData(id uint32, n *inode, next int64) (int64, error) {
 // record goes into the partly used block it leaves the least room in, or
 // a new block. A record smaller than a block never crosses a block
 // boundary, so an inline tail stays within its inode's block as the
-// kernel requires; a larger one starts a block.
+// kernel requires; a larger one starts a block. A record allowed to cross
+// (one without inline data, as mkfs.erofs places them) that fits no partly
+// used block continues from the end of the last block instead.
 type metaAllocator struct {
-	bs     int64
-	blocks int64
-	free   [][]int64 // free[k]: blocks with exactly k*32 bytes left
+	bs       int64
+	blocks   int64
+	free     [][]int64 // free[k]: blocks with exactly k*32 bytes left
+	lastLeft int64     // bytes left at the end of the last block
 }
 
 func (a *metaAllocator) push(blk, left int64) {
@@ -450,8 +461,20 @@ func (a *metaAllocator) push(blk, left int64) {
 	}
 }
 
-// alloc returns the offset of a record of size bytes in the metadata area.
-func (a *metaAllocator) alloc(size int64) int64 {
+// drop removes block blk, with left bytes left, from the free lists.
+func (a *metaAllocator) drop(blk, left int64) {
+	l := a.free[left/inodeSlotSize]
+	for i := len(l) - 1; i >= 0; i-- {
+		if l[i] == blk {
+			a.free[left/inodeSlotSize] = append(l[:i], l[i+1:]...)
+			return
+		}
+	}
+}
+
+// alloc returns the offset of a record of size bytes in the metadata area;
+// cross allows it to cross a block boundary.
+func (a *metaAllocator) alloc(size int64, cross bool) int64 {
 	size = roundUp64(size, inodeSlotSize)
 	if size < a.bs {
 		for k := size / inodeSlotSize; k < int64(len(a.free)); k++ {
@@ -461,14 +484,26 @@ func (a *metaAllocator) alloc(size int64) int64 {
 				left := k * inodeSlotSize
 				pos := blk*a.bs + a.bs - left
 				a.push(blk, left-size)
+				if blk >= 0 && blk == a.blocks-1 {
+					a.lastLeft = left - size
+				}
 				return pos
 			}
 		}
 	}
+	if cross && a.lastLeft > 0 {
+		a.drop(a.blocks-1, a.lastLeft)
+		pos := a.blocks*a.bs - a.lastLeft
+		a.blocks = (pos + size + a.bs - 1) / a.bs
+		a.lastLeft = a.blocks*a.bs - pos - size
+		a.push(a.blocks-1, a.lastLeft)
+		return pos
+	}
 	pos := a.blocks * a.bs
 	n := (size + a.bs - 1) / a.bs
 	a.blocks += n
-	a.push(a.blocks-1, n*a.bs-size)
+	a.lastLeft = n*a.bs - size
+	a.push(a.blocks-1, a.lastLeft)
 	return pos
 }
 
@@ -484,20 +519,55 @@ func (l *layout) placeMetadata() {
 	bs := int64(w.bs)
 	a := &metaAllocator{bs: bs, free: make([][]int64, bs/inodeSlotSize)}
 	type rec struct {
-		id   uint32
-		size int64
+		id    uint32
+		size  int64
+		cross bool
 	}
 	recs := make([]rec, len(l.order))
 	for i, id := range l.order {
 		n := w.inodes.at(id)
-		recs[i] = rec{id, roundUp64(l.rule(n).recordSize(l, n), inodeSlotSize)}
+		r := l.rule(n)
+		_, chunked := r.(chunkBased)
+		recs[i] = rec{id, roundUp64(r.recordSize(l, n), inodeSlotSize), chunked}
+	}
+	if start := l.headRoom(); start > 0 && recs[0].size <= bs-start {
+		// The first block's free part, at relative block -metaBlk, is
+		// never the last block.
+		l.nidBase = l.metaBlk * bs
+		a.push(-l.metaBlk, bs-start)
 	}
 	// l.order starts with the root.
 	slices.SortStableFunc(recs[1:], func(a, b rec) int { return cmp.Compare(b.size, a.size) })
 	for _, r := range recs {
-		l.meta[r.id].pos = a.alloc(r.size)
+		l.meta[r.id].pos = a.alloc(r.size, r.cross)
 	}
 	l.metaLen = a.blocks * bs
+}
+
+// headRoom is where records may start in the first block, after the
+// superblock, the device table and the shared xattrs kept there, or 0
+// when they are not to go there. Chunk-based images put records there, as
+// mkfs.erofs does: the metadata area then starts at block 0 (NIDs count
+// from the image's start), the root going first, into the first block.
+// Other images keep the metadata area after the data.
+func (l *layout) headRoom() int64 {
+	w := l.w
+	if w.chunks == nil {
+		return 0
+	}
+	_, _, records := l.zconfig()
+	end := int64(SuperblockOffset + superblockSize + len(records))
+	if len(w.opts.Devices) > 0 {
+		end = int64(headerEnd(w.opts.Compression != nil, len(w.opts.Devices)))
+	}
+	if l.xattrHdr {
+		end = l.xattrPos + int64(len(l.xattrArea))
+	}
+	end = roundUp64(end, inodeSlotSize)
+	if end >= int64(w.bs) {
+		return 0
+	}
+	return end
 }
 
 // write writes bytes to the output and the content hash.
@@ -589,6 +659,16 @@ func (l *layout) writeMetadata() error {
 	xattrBase := uint32(l.xattrPos%bs) / 4
 	var rec []byte
 	for _, id := range l.order {
+		if l.meta[id].pos < 0 {
+			// In the first block: writeHeader writes it.
+			var err error
+			if rec, err = l.record(rec[:0], id, xattrBase); err != nil {
+				return err
+			}
+			l.headRecs = append(l.headRecs, [2]int64{l.meta[id].pos + l.nidBase, int64(len(rec))})
+			l.headBytes = append(l.headBytes, rec...)
+			continue
+		}
 		if gap := base + l.meta[id].pos - w.out.pos(); gap > 0 {
 			if err := w.out.zero(gap); err != nil {
 				return err
@@ -682,7 +762,7 @@ func (l *layout) writeHeader(blocks int64) error {
 		Inodes:          uint64(len(l.order)),
 		Epoch:           w.opts.BuildTime,
 		Blocks:          uint64(blocks),
-		MetaBlkAddr:     uint32(l.metaBlk),
+		MetaBlkAddr:     uint32(l.metaBlk - l.nidBase/int64(w.bs)),
 		XattrBlkAddr:    uint32(l.xattrPos / int64(w.bs)),
 		VolumeName:      w.opts.VolumeName,
 		U1:              u1,
@@ -712,6 +792,11 @@ func (l *layout) writeHeader(blocks int64) error {
 	copy(hdr[SuperblockOffset+superblockSize:], records)
 	if l.xattrHdr {
 		copy(hdr[l.xattrPos:], l.xattrArea)
+	}
+	b := l.headBytes
+	for _, r := range l.headRecs {
+		copy(hdr[r[0]:], b[:r[1]])
+		b = b[r[1]:]
 	}
 	if w.opts.UUID == nil {
 		l.sum.Write(hdr)

@@ -63,6 +63,25 @@ type WriterOptions struct {
 	// not used and must be 0. Mount such an image with one device= option
 	// per entry, in order.
 	Devices []SuperblockDevice
+
+	// ChunkSize, when set, stores every non-empty regular file given to
+	// Add chunk-based, in chunks of ChunkSize bytes (mkfs.erofs
+	// --chunksize): a power of two from the block size to 2 GiB. Chunks
+	// are deduplicated across the image by SHA-256, all-zero chunks become
+	// holes, and a file's chunk size is enlarged where its chunks lie in
+	// contiguous runs (see chunkdata.go, which also says how the
+	// deduplication table's memory is bounded). Not with Compression;
+	// NoInlineData has nothing to change then, chunk-based files having
+	// no inline tails.
+	ChunkSize int64
+
+	// BlobDev, with ChunkSize, receives the chunk data instead of the
+	// image (mkfs.erofs --blobdev): written from its start, each chunk
+	// padded to whole blocks, it becomes the last device of the device
+	// table (after Devices), whose Blocks Close fills in, and every
+	// chunk-based file gets chunk indexes. Close flushes it but does not
+	// close it. Mount the image with it as the last device= option.
+	BlobDev io.Writer
 }
 
 // Writer builds an EROFS image in one pass, its regular files stored
@@ -79,7 +98,10 @@ type WriterOptions struct {
 // was added, then the blocks Close makes (directory and symlink blocks,
 // and tails or inline clusters that no longer fit inline), then the shared
 // xattrs when they did not fit the first block, then the inodes packed
-// best-fit into metadata blocks.
+// best-fit into metadata blocks. With ChunkSize, as mkfs.erofs does, the
+// metadata area starts at block 0 (the root inode and the records that
+// fit follow the superblock in its block) and the records of chunk-based
+// files may cross block boundaries.
 type Writer struct {
 	opts  WriterOptions
 	bs    int
@@ -104,6 +126,8 @@ type Writer struct {
 	dataCRC   uint32 // CRC-32C of all file data, for the derived UUID
 	dataLen   int64
 	zp        *zpipe // compression pipeline, when compressing
+
+	chunks *chunkStore // with WriterOptions.ChunkSize
 }
 
 // rootID is the inode of the root directory.
@@ -237,7 +261,10 @@ func NewWriter(w io.WriterAt, opts *WriterOptions) (*Writer, error) {
 		}
 	}
 	wr.opts.Devices = slices.Clone(o.Devices)
-	wr.dataStart = int64(roundUp(headerEnd(o.Compression != nil, len(o.Devices)), bs) / bs)
+	if err := wr.initChunks(); err != nil {
+		return nil, err
+	}
+	wr.dataStart = int64(roundUp(headerEnd(o.Compression != nil, len(wr.opts.Devices)), bs) / bs)
 	wr.nextBlock = wr.dataStart
 	wr.packedID = noID
 	wr.out = newSeqWriter(w, wr.dataStart*int64(bs), 1<<20)
@@ -277,6 +304,8 @@ func (w *Writer) Add(e *Entry, data io.Reader) error {
 		ibody := inlineIbodySize(w.xattrsOf(p))
 		if w.zp != nil && p.size > 0 {
 			err = w.addCompressed(id, p, w.coreSize(p)+ibody, data)
+		} else if w.chunks != nil && p.size > 0 {
+			err = w.addChunked(id, p, data)
 		} else {
 			err = w.writeData(p, ibody, data)
 		}

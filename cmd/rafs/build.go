@@ -48,6 +48,43 @@ type buildFlags struct {
 	pcluster   int
 	extended   string
 	workers    int
+	chunks     chunkFlags
+}
+
+// chunkFlags are the flags of chunk-based images.
+type chunkFlags struct {
+	size    string // --chunk-size
+	blobdev string // --blobdev
+}
+
+// define adds the chunk flags to fs.
+func (c *chunkFlags) define(fs *flag.FlagSet) {
+	fs.StringVar(&c.size, "chunk-size", "", "store regular files chunk-based in chunks of `bytes`, hex (0x...) or decimal: a power of two, at least the block size (like mkfs.erofs --chunksize); chunks deduplicated by SHA-256, all-zero ones as holes; not with -z")
+	fs.StringVar(&c.blobdev, "blobdev", "", "with --chunk-size, write the chunk data to this `file` instead of the image: device 1 of the image's device table (mount option device=FILE; like mkfs.erofs --blobdev)")
+}
+
+// apply checks the chunk flags against the rest and sets o's chunk size;
+// the blob device's file is given to o by cmdBuild.
+func (c *chunkFlags) apply(o *convert.EROFSOptions, f *buildFlags) error {
+	if c.size == "" {
+		if c.blobdev != "" {
+			return usagef("--blobdev needs --chunk-size")
+		}
+		return nil
+	}
+	bs := int64(f.blockSize)
+	size, err := strconv.ParseInt(c.size, 0, 64)
+	if err != nil || size < bs || size&(size-1) != 0 || size/bs > 1<<erofs.ChunkFormatBlkBits || size > 1<<31 {
+		return usagef("--chunk-size %s: want a power of two from the block size %d to 2147483648", c.size, bs)
+	}
+	if f.compress != "" {
+		return usagef("--chunk-size and -z do not go together: chunk-based files are stored uncompressed")
+	}
+	if c.blobdev != "" && c.blobdev == f.out {
+		return usagef("--blobdev %s is the image (-o) too: give each output its own", c.blobdev)
+	}
+	o.Image.ChunkSize = size
+	return nil
 }
 
 func parseBuildFlags(args []string) (*buildFlags, string, error) {
@@ -71,6 +108,7 @@ func parseBuildFlags(args []string) (*buildFlags, string, error) {
 	fs.IntVar(&f.pcluster, "C", 0, "largest physical cluster in `bytes`: a multiple of the block size up to 1048576 (default one block)")
 	fs.StringVar(&f.extended, "E", "", "extended `options`, comma-separated, as mkfs.erofs spells them: ztailpacking (inline compressed tails), fragments[=SIZE] (tails and small files into the packed inode, SIZE its largest physical cluster, at most -C), all-fragments[=SIZE] (whole files into it), fragdedupe[=full|inode|off] (identical fragments stored once; default full), dedupe (share compressed data between files), legacy-compress (full lcluster indexes), noinline_data; ^OPT turns OPT off, later ones override earlier ones; all but noinline_data need -z")
 	fs.IntVar(&f.workers, "workers", 0, "compression `threads` (default: the number of CPUs); the image does not depend on it")
+	f.chunks.define(fs)
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -168,6 +206,9 @@ func (f *buildFlags) options() (*convert.EROFSOptions, error) {
 		return nil, err
 	}
 	o.Whiteouts = w
+	if err := f.chunks.apply(o, f); err != nil {
+		return nil, err
+	}
 	return o, nil
 }
 
@@ -190,6 +231,12 @@ func cmdBuild(args []string) int {
 	outs := newOutputs(g)
 	defer outs.abort()
 	out, err := outs.add(f.out, false)
+	if err == nil && f.chunks.blobdev != "" {
+		var blob *os.File
+		if blob, err = outs.add(f.chunks.blobdev, true); err == nil {
+			opts.Image.BlobDev = blob
+		}
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rafs build:", err)
 		return exitStatus(err)
