@@ -476,11 +476,12 @@ func (p *parallel) stepFallback() {
 // fill produces more output into pend, or sets done or err.
 func (p *parallel) fill() {
 	for len(p.pend) == 0 && !p.done && p.err == nil {
+		// Keep the workers busy, also while decoding a chunk here.
+		for len(p.queue) < 2*p.workers && p.schedule() {
+		}
 		if p.fb != nil {
 			p.stepFallback()
 			continue
-		}
-		for len(p.queue) < 2*p.workers && p.schedule() {
 		}
 		if len(p.queue) == 0 {
 			p.startFallback(-1)
