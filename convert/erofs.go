@@ -144,6 +144,24 @@ type countingReader struct {
 	recFrom   int64
 	rec       []byte
 	recFull   bool // more was read than rec keeps
+
+	// seeker, when set, is r's: archive/tar then skips file data by
+	// seeking (see Seek), and the tar walker leaves data unread.
+	seeker io.Seeker
+}
+
+// Seek moves by offset bytes from the current position (the only whence
+// archive/tar uses to skip data) when the reader has a seeker; without
+// one it fails, and archive/tar reads the data instead.
+func (c *countingReader) Seek(offset int64, whence int) (int64, error) {
+	if c.seeker == nil || whence != io.SeekCurrent {
+		return 0, errors.New("convert: cannot seek the tar stream")
+	}
+	pos, err := c.seeker.Seek(offset, io.SeekCurrent)
+	if err == nil {
+		c.n += offset
+	}
+	return pos, err
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
@@ -294,10 +312,13 @@ func addTar(w tarSink, cr *countingReader, mode WhiteoutMode, res *tarStats) err
 		if len(global) > 0 {
 			applyGlobal(hdr, global)
 		}
+		if b, ok := w.(interface{ beginEntry(*tar.Header) }); ok {
+			b.beginEntry(hdr)
+		}
 		if err := addEntry(w, tr, hdr, mode, opaque, res); err != nil {
 			return entryError(hdr.Name, off, err)
 		}
-		if !isSparse(hdr) {
+		if !isSparse(hdr) && cr.seeker == nil {
 			// Data the entry did not use (a whiteout's, say): read it
 			// here, so that a truncated stream is this entry's error.
 			// (A sparse file's holes would be read as zeros: archive/tar

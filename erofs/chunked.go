@@ -45,11 +45,16 @@ type ChunkedFile struct {
 	Indexes bool
 }
 
+// smallChunkEntries is the most bytes of chunk entries a chunk-based
+// file keeps in memory rather than in the spool.
+const smallChunkEntries = 64
+
 // chunkFile is a chunk-based file's layout, which its inode's data
 // indexes in Writer.chunkFiles.
 type chunkFile struct {
-	off     int64 // spool offset of the entries, in their on-disk form
-	n       int64 // number of chunks
+	off     int64  // spool offset of the entries, in their on-disk form
+	small   []byte // the entries themselves instead, when few
+	n       int64  // number of chunks
 	format  uint16
 	entries int // size of an entry: chunkIndexSize or chunkBlockMapSize
 }
@@ -86,9 +91,15 @@ func (w *Writer) AddChunks(e *Entry, f ChunkedFile) error {
 // setChunks makes inode id chunk-based, with the layout and entries
 // planChunks made.
 func (w *Writer) setChunks(id uint32, cf chunkFile, entries []byte) error {
-	var err error
-	if cf.off, err = w.spool.write(entries); err != nil {
-		return err
+	if len(entries) <= smallChunkEntries {
+		// Kept in memory: a spool write and read back per file cost
+		// more than the bytes (a tar index has one entry per file).
+		cf.small = entries
+	} else {
+		var err error
+		if cf.off, err = w.spool.write(entries); err != nil {
+			return err
+		}
 	}
 	n := w.inodes.at(id)
 	n.flags |= flagChunk
@@ -125,36 +136,47 @@ func (w *Writer) planChunks(size int64, f ChunkedFile) (chunkFile, []byte, error
 				return chunkFile{}, nil, fmt.Errorf("chunk %d: blocks %d+%d past device %d's %d", i, c.Block, cs/bs, c.Device, d.Blocks)
 			}
 		}
-		if c.Block >= uint64(nullAddr) {
-			wide = true
-		}
 		if c.Block >= 1<<48 {
 			return chunkFile{}, nil, fmt.Errorf("chunk %d: block %d past 48 bits", i, c.Block)
 		}
-	}
-	if wide {
-		return chunkFile{}, nil, errors.New("erofs: chunk block addresses past 32 bits are not supported yet")
+		if uint32(c.Block) == nullAddr {
+			// Low 32 bits NullAddr: a hole, in 32- and 48-bit indexes.
+			return chunkFile{}, nil, fmt.Errorf("chunk %d: block %#x, whose low 32 bits mark a hole", i, c.Block)
+		}
+		if c.Block > uint64(nullAddr) {
+			// Past 32 bits: 48-bit chunk indexes, which block maps
+			// have no form of.
+			wide, indexes = true, true
+		}
 	}
 	cf := chunkFile{n: int64(len(f.Chunks)), format: bits, entries: chunkBlockMapSize}
 	if indexes {
 		cf.format |= chunkFormatIndexes
 		cf.entries = chunkIndexSize
 	}
+	if wide {
+		cf.format |= chunkFormat48Bit
+		w.wide = true
+	}
 	b := make([]byte, 0, len(f.Chunks)*cf.entries)
 	for _, c := range f.Chunks {
-		addr := uint32(c.Block)
-		if c.Hole {
-			addr = nullAddr
-		}
 		if indexes {
 			var x [chunkIndexSize]byte
-			dev := c.Device
+			ci := NewChunkIndex(c.Device, c.Block)
 			if c.Hole {
-				dev = 0
+				// mkfs.erofs writes all 48 bits set for a hole.
+				ci = NewChunkIndex(0, uint64(nullAddr))
+				if wide {
+					ci.Advise = 0xFFFF
+				}
 			}
-			ChunkIndex{DeviceID: dev, BlkAddr: addr}.Encode(x[:])
+			ci.Encode(x[:])
 			b = append(b, x[:]...)
 		} else {
+			addr := uint32(c.Block)
+			if c.Hole {
+				addr = nullAddr
+			}
 			b = le.AppendUint32(b, addr)
 		}
 	}
@@ -192,6 +214,10 @@ func (chunkBased) appendInline(l *layout, b []byte, _ uint32, n *inode) ([]byte,
 	}
 	k := len(b)
 	b = appendZeros(b, int(cf.n)*cf.entries)
+	if cf.small != nil {
+		copy(b[k:], cf.small)
+		return b, nil
+	}
 	if err := w.spool.readAt(b[k:], cf.off); err != nil {
 		return nil, err
 	}

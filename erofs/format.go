@@ -14,6 +14,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"slices"
 )
 
@@ -88,6 +89,7 @@ const (
 	sbPackedNid        = 0x60
 	sbXattrFilterRes   = 0x68
 	sbRootNid8b        = 0x70
+	sbBlocksHi         = sbRootNid // blocks_hi: shares rootnid_2b's bytes in 48-bit images
 )
 
 // SuperblockSize is the size of the base superblock record, struct
@@ -97,8 +99,11 @@ const SuperblockSize = superblockSize
 // Superblock is the superblock record, struct erofs_super_block in the
 // kernel's fs/erofs/erofs_fs.h, with its fields decoded. Encode and
 // DecodeSuperblock convert it from and to its 128 on-disk bytes; neither
-// validates it. The 48-bit layout's fields (root_nid_8b, blocks_hi) are
-// not carried.
+// validates it. With FeatureIncompat48Bit, a root NID past 16 bits or a
+// block count past 32 bits is carried in the 48-bit layout's fields
+// (root_nid_8b, and blocks_hi in place of the 16-bit root_nid), as
+// mkfs.erofs writes them; DecodeSuperblock reads those fields when the
+// feature is set and root_nid_8b is not zero, as the kernel does.
 type Superblock struct {
 	Magic            uint32 // magic: Magic
 	Checksum         uint32 // CRC-32C of the superblock block (if FeatureCompatSbChksum)
@@ -107,11 +112,11 @@ type Superblock struct {
 	BlkSzBits        uint8  // blkszbits: log2 of the block size
 	BlockSize        uint32 // block size in bytes, 1<<BlkSzBits (0 when that overflows); Encode ignores it
 	ExtSlots         uint8  // number of 16-byte superblock extension slots
-	RootNid          uint64 // NID of the root directory (16 bits on disk)
+	RootNid          uint64 // NID of the root directory (16 bits on disk; 64 with the 48-bit layout)
 	Inodes           uint64 // total number of inodes
 	Epoch            int64  // base time in seconds for compact inodes
 	FixedNsec        uint32 // nanoseconds of every compact inode's mtime
-	Blocks           uint64 // size of the primary device in blocks (32 bits on disk)
+	Blocks           uint64 // size of the primary device in blocks (32 bits on disk; 48 with the 48-bit layout)
 	MetaBlkAddr      uint32 // first block of the inode (NID) space
 	XattrBlkAddr     uint32 // first block of the shared xattr area
 	UUID             [16]byte
@@ -157,6 +162,10 @@ func (sb *Superblock) Encode(b []byte) {
 	b[sbXattrPrefixCount] = sb.XattrPrefixCount
 	le.PutUint32(b[sbXattrPrefixStart:], sb.XattrPrefixStart)
 	le.PutUint64(b[sbPackedNid:], sb.PackedNid)
+	if sb.FeatureIncompat&FeatureIncompat48Bit != 0 && (sb.RootNid > math.MaxUint16 || sb.Blocks > math.MaxUint32) {
+		le.PutUint16(b[sbBlocksHi:], uint16(sb.Blocks>>32))
+		le.PutUint64(b[sbRootNid8b:], sb.RootNid)
+	}
 }
 
 // DecodeSuperblock decodes the superblock record b[:SuperblockSize] (the
@@ -185,6 +194,12 @@ func DecodeSuperblock(b []byte) Superblock {
 		XattrPrefixCount: b[sbXattrPrefixCount],
 		XattrPrefixStart: le.Uint32(b[sbXattrPrefixStart:]),
 		PackedNid:        le.Uint64(b[sbPackedNid:]),
+	}
+	if sb.FeatureIncompat&FeatureIncompat48Bit != 0 {
+		if nid := le.Uint64(b[sbRootNid8b:]); nid != 0 {
+			sb.RootNid = nid
+			sb.Blocks |= uint64(le.Uint16(b[sbBlocksHi:])) << 32
+		}
 	}
 	copy(sb.UUID[:], b[sbUUID:sbUUID+16])
 	if sb.BlkSzBits < 32 {
@@ -740,9 +755,13 @@ const (
 // LayoutChunkBased inode, EROFS_CHUNK_FORMAT_* in erofs_fs.h): the chunk
 // size is the block size shifted left by the ChunkFormatBlkBits bits, and
 // ChunkFormatIndexes selects 8-byte chunk indexes over 4-byte block maps.
+// ChunkFormat48Bit (chunk indexes only, in images with
+// FeatureIncompat48Bit) makes each index's block address 48 bits wide:
+// startblk_hi (ChunkIndex.Advise) holds its high 16 bits.
 const (
 	ChunkFormatBlkBits = chunkFormatBlkbitsMask
 	ChunkFormatIndexes = chunkFormatIndexes
+	ChunkFormat48Bit   = chunkFormat48Bit
 )
 
 // ChunkIndexSize is the size of a chunk index record.
@@ -756,9 +775,28 @@ const NullAddr = nullAddr
 // erofs_fs.h. A chunk-based inode with ChunkFormatIndexes has one per
 // chunk, after its inline xattrs, 8-byte aligned.
 type ChunkIndex struct {
-	Advise   uint16 // advise; startblk_hi in 48-bit images. The kernel ignores it otherwise; Nydus keeps data of its own there
+	Advise   uint16 // advise, or startblk_hi with ChunkFormat48Bit (see StartBlock). The kernel ignores it otherwise; Nydus keeps data of its own there
 	DeviceID uint16 // device_id: 0 the primary device, n the device table's slot n-1 (the kernel masks it)
 	BlkAddr  uint32 // startblk_lo: the chunk's first block, NullAddr for a hole
+}
+
+// NewChunkIndex returns the chunk index of a chunk at block blk (less
+// than 2^48) of device dev, with the block's high 16 bits in startblk_hi
+// (Advise): an index of an inode with ChunkFormat48Bit when blk needs
+// more than 32 bits. A hole is one whose BlkAddr is NullAddr (mkfs.erofs
+// sets all 48 bits of a 48-bit one).
+func NewChunkIndex(dev uint16, blk uint64) ChunkIndex {
+	return ChunkIndex{Advise: uint16(blk >> 32), DeviceID: dev, BlkAddr: uint32(blk)}
+}
+
+// StartBlock returns the chunk's first block: BlkAddr, with the high 16
+// bits from startblk_hi (Advise) when wide, as for an inode whose chunk
+// format has ChunkFormat48Bit. A hole is marked by BlkAddr alone.
+func (c ChunkIndex) StartBlock(wide bool) uint64 {
+	if !wide {
+		return uint64(c.BlkAddr)
+	}
+	return uint64(c.Advise)<<32 | uint64(c.BlkAddr)
 }
 
 // Encode writes the chunk index record to b[:ChunkIndexSize].
@@ -802,15 +840,17 @@ type SuperblockDevice struct {
 const DeviceSlotSize = deviceSlotSize
 
 // Encode writes the device slot record (struct erofs_deviceslot) to
-// b[:DeviceSlotSize]: the tag, then the low 32 bits of Blocks and UniAddr
-// (mapped_blkaddr); the 48-bit layout's high parts and the reserved bytes
-// are zero.
+// b[:DeviceSlotSize]: the tag, then Blocks and UniAddr (mapped_blkaddr),
+// their low 32 bits and then, for the 48-bit layout, their high 16 bits
+// (blocks_hi, uniaddr_hi: zero below 2^32). The reserved bytes are zero.
 func (d *SuperblockDevice) Encode(b []byte) {
 	b = b[:deviceSlotSize]
 	clear(b)
 	copy(b[:deviceSlotTagSize], d.Tag)
 	le.PutUint32(b[deviceSlotBlocks:], uint32(d.Blocks))
 	le.PutUint32(b[deviceSlotUniaddr:], uint32(d.UniAddr))
+	le.PutUint16(b[deviceSlotBlocksHi:], uint16(d.Blocks>>32))
+	le.PutUint16(b[deviceSlotUniHi:], uint16(d.UniAddr>>32))
 }
 
 // DeviceSlotFieldOffset returns the byte offset in a device slot of the
@@ -829,8 +869,10 @@ func DeviceSlotFieldOffset(name string) int {
 	return -1
 }
 
-// DecodeDeviceSlot decodes the device slot record b[:DeviceSlotSize]. It
-// reads what Encode writes and ignores the rest.
+// DecodeDeviceSlot decodes the device slot record b[:DeviceSlotSize],
+// Blocks and UniAddr from their low 32 bits only, as in an image without
+// the 48-bit layout (see DecodeDeviceSlot48). It ignores the reserved
+// bytes.
 func DecodeDeviceSlot(b []byte) SuperblockDevice {
 	b = b[:deviceSlotSize]
 	return SuperblockDevice{
@@ -838,6 +880,16 @@ func DecodeDeviceSlot(b []byte) SuperblockDevice {
 		Blocks:  uint64(le.Uint32(b[deviceSlotBlocks:])),
 		UniAddr: uint64(le.Uint32(b[deviceSlotUniaddr:])),
 	}
+}
+
+// DecodeDeviceSlot48 decodes the device slot record b[:DeviceSlotSize] of
+// an image with FeatureIncompat48Bit: Blocks and UniAddr take their high
+// 16 bits from blocks_hi and uniaddr_hi.
+func DecodeDeviceSlot48(b []byte) SuperblockDevice {
+	d := DecodeDeviceSlot(b)
+	d.Blocks |= uint64(le.Uint16(b[deviceSlotBlocksHi:])) << 32
+	d.UniAddr |= uint64(le.Uint16(b[deviceSlotUniHi:])) << 32
+	return d
 }
 
 var le = binary.LittleEndian

@@ -774,9 +774,24 @@ func (l *layout) writeHeader(blocks int64) error {
 		sb.FeatureIncompat |= FeatureIncompatDeviceTable
 		sb.ExtraDevices = uint16(len(w.opts.Devices))
 		sb.DevtSlotOff = uint16(devtSlotOff(w.opts.Compression != nil))
+		next := uint64(blocks)
 		for i := range w.opts.Devices {
-			w.opts.Devices[i].Encode(hdr[(int(sb.DevtSlotOff)+i)*deviceSlotSize:])
+			d := &w.opts.Devices[i]
+			if w.opts.DevicesAppended {
+				d.UniAddr = next
+				next += d.Blocks
+			}
+			if d.Blocks > math.MaxUint32 || d.UniAddr > math.MaxUint32 {
+				sb.FeatureIncompat |= FeatureIncompat48Bit
+			}
+			if d.UniAddr >= 1<<48 {
+				return fmt.Errorf("erofs: device %d starts at block %d, past 48 bits", i+1, d.UniAddr)
+			}
+			d.Encode(hdr[(int(sb.DevtSlotOff)+i)*deviceSlotSize:])
 		}
+	}
+	if w.wide {
+		sb.FeatureIncompat |= FeatureIncompat48Bit
 	}
 	if len(w.chunkFiles) > 0 {
 		sb.FeatureIncompat |= FeatureIncompatChunkedFile

@@ -247,11 +247,8 @@ func checkIncompat(incompat uint32) error {
 	if unknown := incompat &^ featureIncompatAllKnown; unknown != 0 {
 		return unsupportedf("superblock: unknown incompatible features %#x", unknown)
 	}
-	if u := incompat &^ (featureIncompatSupportedRead | featureIncompatCompressedMask | FeatureIncompatBigPcluster | FeatureIncompatDedupe); u != 0 {
+	if u := incompat &^ (featureIncompatSupportedRead | featureIncompatCompressedMask | FeatureIncompatBigPcluster | FeatureIncompatDedupe | FeatureIncompat48Bit); u != 0 {
 		var names []string
-		if u&FeatureIncompat48Bit != 0 {
-			names = append(names, "48bit")
-		}
 		if u&FeatureIncompatMetabox != 0 {
 			names = append(names, "metabox")
 		}
@@ -302,6 +299,9 @@ func (f *FS) readDeviceTable(o *openOptions) error {
 			return ioErrorf(err, "device table slot %d", i)
 		}
 		sd := DecodeDeviceSlot(slot[:])
+		if f.sb.FeatureIncompat&FeatureIncompat48Bit != 0 {
+			sd = DecodeDeviceSlot48(slot[:])
+		}
 		d := fsDevice{blocks: sd.Blocks, uniaddr: sd.UniAddr}
 		if !f.flat {
 			d.r = o.devices[i]

@@ -174,6 +174,7 @@ type chunkMapper struct {
 	ino       *fsInode
 	chunkBits uint  // log2 of the chunk size in bytes
 	indexes   bool  // 8-byte chunk indexes rather than a 4-byte block map
+	wide      bool  // 48-bit block addresses in the chunk indexes
 	unit      int64 // entry size
 	array     int64 // byte offset of the first entry
 	count     int64 // number of chunks
@@ -193,6 +194,7 @@ func newChunkMapper(f *FS, i *fsInode) *chunkMapper {
 		ino:       i,
 		chunkBits: f.blkBits + uint(cf&chunkFormatBlkbitsMask),
 		indexes:   cf&chunkFormatIndexes != 0,
+		wide:      cf&chunkFormat48Bit != 0,
 		unit:      chunkBlockMapSize,
 	}
 	if m.indexes {
@@ -232,17 +234,20 @@ func (m *chunkMapper) mapExtent(off int64) (fsExtent, error) {
 		return fsExtent{}, err
 	}
 	var devID uint16
-	var blk uint32
+	var blk uint64
 	if m.indexes {
 		ci := DecodeChunkIndex(b)
-		devID, blk = ci.DeviceID, ci.BlkAddr
+		if ci.BlkAddr == nullAddr {
+			return e, nil // hole
+		}
+		devID, blk = ci.DeviceID, ci.StartBlock(m.wide)
 	} else {
-		blk = decodeChunkBlockMap(b)
+		blk = uint64(decodeChunkBlockMap(b))
+		if blk == uint64(nullAddr) {
+			return e, nil // hole
+		}
 	}
-	if blk == nullAddr {
-		return e, nil // hole
-	}
-	e.dev, e.pos, err = m.fsys.mapDevice(m.ino.nid, devID, uint64(blk))
+	e.dev, e.pos, err = m.fsys.mapDevice(m.ino.nid, devID, blk)
 	if err != nil {
 		return fsExtent{}, fmt.Errorf("%w (chunk %d)", err, c)
 	}

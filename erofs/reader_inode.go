@@ -94,6 +94,10 @@ func (f *FS) inode(nid uint64) (*fsInode, error) {
 	}
 	i.size = int64(rec.Size)
 	i.u, i.ino, i.uid, i.gid, i.nlink = rec.U, rec.Ino, rec.UID, rec.GID, rec.Nlink
+	if rec.Nb != 0 && f.sb.FeatureIncompat&FeatureIncompat48Bit != 0 && (i.layout == LayoutFlatPlain || i.layout == LayoutFlatInline) {
+		// startblk_hi: a flat file's data past block 2^32.
+		return nil, unsupportedf("inode %d: flat data past block 2^32 (48-bit layout)", nid)
+	}
 	if i.extended {
 		i.mtime, i.nsec = int64(rec.Mtime), rec.MtimeNsec
 	} else {
@@ -131,8 +135,11 @@ func (f *FS) checkLayout(i *fsInode) error {
 		if cf&chunkFormatReserved != 0 || i.u>>16 != 0 {
 			return inodeCorruptf(i.nid, "bad chunk format %#x", i.u)
 		}
-		if cf&chunkFormat48Bit != 0 {
+		if cf&chunkFormat48Bit != 0 && f.sb.FeatureIncompat&FeatureIncompat48Bit == 0 {
 			return inodeCorruptf(i.nid, "48-bit chunk indexes in a non-48-bit image")
+		}
+		if cf&chunkFormat48Bit != 0 && cf&chunkFormatIndexes == 0 {
+			return inodeCorruptf(i.nid, "48-bit chunk format %#x without chunk indexes", cf)
 		}
 	case LayoutCompressedFull, LayoutCompressedCompact:
 		// Decoded lazily: Stat works, reading data reports ErrUnsupported.

@@ -60,9 +60,20 @@ type WriterOptions struct {
 
 	// Devices is the device table: the extra devices chunk-based files
 	// (Writer.AddChunks) may point into, device 1 first. Their UniAddr is
-	// not used and must be 0. Mount such an image with one device= option
-	// per entry, in order.
+	// not used and must be 0 (see DevicesAppended). Blocks may be set
+	// later, before Close, with SetDeviceBlocks; a device of 2^32 blocks
+	// or more makes the image use the 48-bit layout. Mount such an image
+	// with one device= option per entry, in order.
 	Devices []SuperblockDevice
+
+	// DevicesAppended sets each device's UniAddr (mapped_blkaddr) to the
+	// block where it starts when the devices' contents are appended to
+	// the image in order: the image's own blocks, then the blocks of the
+	// devices before it, as mkfs.erofs sets them. The image followed by
+	// the devices so then mounts alone (the kernel reads the devices at
+	// their UniAddr when it is given no device= option), which is the
+	// form of a tar index with its tar appended.
+	DevicesAppended bool
 
 	// ChunkSize, when set, stores every non-empty regular file given to
 	// Add chunk-based, in chunks of ChunkSize bytes (mkfs.erofs
@@ -116,6 +127,7 @@ type Writer struct {
 	namespace
 	zfiles     []*zfile    // compressed files, by inode.data
 	chunkFiles []chunkFile // chunk-based files, by inode.data
+	wide       bool        // some chunk index needs 48 bits: the 48-bit layout
 
 	// The data area. While a compression pipeline runs, its sink owns
 	// out, spool and these counters, and Close takes them back.
@@ -256,8 +268,8 @@ func NewWriter(w io.WriterAt, opts *WriterOptions) (*Writer, error) {
 		return nil, fmt.Errorf("erofs: %d devices: at most %d", len(o.Devices), math.MaxUint16)
 	}
 	for i, d := range o.Devices {
-		if len(d.Tag) > deviceSlotTagSize || d.UniAddr != 0 || d.Blocks > math.MaxUint32 {
-			return nil, fmt.Errorf("erofs: device %d: tag of at most %d bytes, zero UniAddr and fewer than 2^32 blocks", i+1, deviceSlotTagSize)
+		if len(d.Tag) > deviceSlotTagSize || d.UniAddr != 0 || d.Blocks >= 1<<48 {
+			return nil, fmt.Errorf("erofs: device %d: tag of at most %d bytes, zero UniAddr and fewer than 2^48 blocks", i+1, deviceSlotTagSize)
 		}
 	}
 	wr.opts.Devices = slices.Clone(o.Devices)
@@ -467,3 +479,18 @@ func (w *Writer) SetXattr(p, name, value string) error {
 // Size returns the size of the finished image in bytes. It is valid after a
 // successful Close.
 func (w *Writer) Size() int64 { return w.size }
+
+// SetDeviceBlocks sets the size in blocks of device dev (1 the first of
+// WriterOptions.Devices) before Close, for a device whose size is known
+// only once its files are added (a tar being read, say). Chunks already
+// added are not checked against it.
+func (w *Writer) SetDeviceBlocks(dev int, blocks uint64) error {
+	if err := w.usable("SetDeviceBlocks"); err != nil {
+		return err
+	}
+	if dev < 1 || dev > len(w.opts.Devices) || blocks >= 1<<48 {
+		return fmt.Errorf("erofs: device %d of %d, %d blocks: want fewer than 2^48", dev, len(w.opts.Devices), blocks)
+	}
+	w.opts.Devices[dev-1].Blocks = blocks
+	return nil
+}

@@ -52,6 +52,11 @@ type buildFlags struct {
 	extended   string
 	workers    int
 	chunks     chunkFlags
+
+	// Tar index (--tar-index, --append-tar).
+	tarIndex  bool
+	appendTar bool
+	blockSet  bool // -b was given
 }
 
 // chunkFlags are the flags of chunk-based images.
@@ -112,6 +117,9 @@ func parseBuildFlags(args []string) (*buildFlags, string, error) {
 	fs.StringVar(&f.extended, "E", "", "extended `options`, comma-separated, as mkfs.erofs spells them: ztailpacking (inline compressed tails), fragments[=SIZE] (tails and small files into the packed inode, SIZE its largest physical cluster, at most -C), all-fragments[=SIZE] (whole files into it), fragdedupe[=full|inode|off] (identical fragments stored once; default full), dedupe (share compressed data between files), legacy-compress (full lcluster indexes), noinline_data; ^OPT turns OPT off, later ones override earlier ones; all but noinline_data need -z")
 	fs.IntVar(&f.workers, "workers", 0, "compression `threads` (default: the number of CPUs); the image does not depend on it")
 	f.chunks.define(fs)
+	// Tar index flags.
+	fs.BoolVar(&f.tarIndex, "tar-index", false, "write a tar index, as mkfs.erofs --tar=i: metadata only, 512-byte blocks (-b 512 implied), regular files' data referenced in place in the tar, which is device 1 (mount with device=SOURCE); SOURCE must be the plain tar. Its files are mergeable")
+	fs.BoolVar(&f.appendTar, "append-tar", false, "with the tar index (implies -tar-index), append the uncompressed tar to it, so that the one file mounts alone (containerd's enable_tar_index form); SOURCE may then be compressed or \"-\"")
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -123,6 +131,7 @@ func parseBuildFlags(args []string) (*buildFlags, string, error) {
 		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
+	fs.Visit(func(fl *flag.Flag) { f.blockSet = f.blockSet || fl.Name == "b" })
 	if len(pos) != 1 {
 		fs.Usage()
 		return nil, "", fmt.Errorf("want exactly one SOURCE, got %d", len(pos))
@@ -136,6 +145,16 @@ func parseBuildFlags(args []string) (*buildFlags, string, error) {
 
 func (f *buildFlags) options() (*convert.EROFSOptions, error) {
 	o := &convert.EROFSOptions{}
+	f.tarIndex = f.tarIndex || f.appendTar
+	if f.tarIndex {
+		if f.blockSet && f.blockSize != convert.TarIndexBlockSize {
+			return nil, fmt.Errorf("-b %d: a tar index has %d-byte blocks", f.blockSize, convert.TarIndexBlockSize)
+		}
+		if f.compress != "" || f.pcluster != 0 || f.extended != "" || f.chunks.size != "" || f.chunks.blobdev != "" {
+			return nil, errors.New("-z, -C, -E, --chunk-size and --blobdev: not for a tar index, whose file data is the tar's, in chunks of its own")
+		}
+		f.blockSize = convert.TarIndexBlockSize
+	}
 	if bs := f.blockSize; bs < erofs.MinBlockSize || bs > erofs.MaxBlockSize || bs&(bs-1) != 0 {
 		return nil, fmt.Errorf("block size %d: want a power of two from %d to %d", bs, erofs.MinBlockSize, erofs.MaxBlockSize)
 	}
@@ -273,6 +292,9 @@ func cmdBuild(args []string) int {
 // also returns what was read, for the summary line.
 func buildEROFS(src string, out *os.File, opts *convert.EROFSOptions, f *buildFlags) (*convert.EROFSResult, string, error) {
 	if fi, err := os.Stat(src); err == nil && fi.IsDir() {
+		if f.tarIndex {
+			return nil, "", fmt.Errorf("%s is a directory: a tar index is made from a tar", src)
+		}
 		res, err := convert.DirToEROFS(src, out, opts)
 		if err != nil {
 			return nil, "", err
@@ -286,6 +308,10 @@ func buildEROFS(src string, out *os.File, opts *convert.EROFSOptions, f *buildFl
 	defer in.Close()
 	r, stop := withProgress(in, total, f.quiet, f.progress)
 	defer stop()
+	if f.tarIndex {
+		res, err := convert.TarToEROFSIndex(r, out, &convert.TarIndexOptions{EROFS: *opts, Append: f.appendTar})
+		return res, "", err
+	}
 	res, err := convert.TarToEROFS(r, out, opts)
 	return res, "", err
 }

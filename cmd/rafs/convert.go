@@ -62,6 +62,7 @@ type convertFlags struct {
 	compress string
 	pcluster int
 	extended string
+	tarIndex bool
 
 	set map[string]bool // flags given on the command line
 }
@@ -90,6 +91,7 @@ func parseConvertFlags(args []string) (*convertFlags, []string, error) {
 	fs.StringVar(&f.compress, "z", "", "EROFS: compress regular files, `ALG[,level=N]` with ALG lz4, lz4hc, lzma, deflate or zstd (as rafs build -z)")
 	fs.IntVar(&f.pcluster, "C", 0, "EROFS: largest physical cluster in `bytes`, a multiple of 4096 up to 1048576")
 	fs.StringVar(&f.extended, "E", "", "EROFS: extended `options`, comma-separated, as rafs build -E: "+extended.Names)
+	fs.BoolVar(&f.tarIndex, "tar-index", false, "EROFS: make each layer a tar index with its tar appended (as rafs build --append-tar; 512-byte blocks), the form containerd's EROFS differ makes with enable_tar_index, under the same media type")
 	f.remoteFlags.register(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -124,7 +126,7 @@ func (f *convertFlags) imageOptions() (*image.Options, error) {
 	}
 	switch f.typ {
 	case "nydus":
-		if err := only("erofs", "z", "C", "E", "erofs-media-type"); err != nil {
+		if err := only("erofs", "z", "C", "E", "erofs-media-type", "tar-index"); err != nil {
 			return nil, err
 		}
 		nf := nydusBuildFlags{compressor: f.compressor, digester: f.digester, chunkSize: f.chunkSize, workers: f.workers}
@@ -138,12 +140,13 @@ func (f *convertFlags) imageOptions() (*image.Options, error) {
 			return nil, err
 		}
 		bf := buildFlags{blockSize: erofs.DefaultBlockSize, whiteouts: "overlay", inlineData: true, tmpDir: f.tmpDir,
-			compress: f.compress, pcluster: f.pcluster, extended: f.extended, workers: f.workers}
+			compress: f.compress, pcluster: f.pcluster, extended: f.extended, workers: f.workers,
+			tarIndex: f.tarIndex, appendTar: f.tarIndex}
 		e, err := bf.options()
 		if err != nil {
 			return nil, err
 		}
-		o.Type, o.EROFS = image.TypeEROFS, *e
+		o.Type, o.EROFS, o.EROFSTarIndex = image.TypeEROFS, *e, f.tarIndex
 		switch f.mediaType {
 		case "containerd":
 			o.EROFSMediaType = image.MediaTypeEROFSLayer

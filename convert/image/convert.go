@@ -68,6 +68,13 @@ type Options struct {
 	// MediaTypeEROFSLayer (containerd, the default when empty) or
 	// MediaTypeEROFS (the IANA-registered application/vnd.erofs).
 	EROFSMediaType types.MediaType
+	// EROFSTarIndex makes each EROFS layer a tar index with its tar
+	// appended (convert.TarToEROFSIndex with Append): 512-byte blocks,
+	// the files' data the layer's own tar after the metadata. The blob
+	// is one EROFS image that mounts alone, as containerd's EROFS differ
+	// makes its layers with enable_tar_index, under the same media type
+	// as other EROFS layers: containerd has none that says "tar index".
+	EROFSTarIndex bool
 
 	// Platforms selects the manifests of an index to convert: those whose
 	// platform satisfies one of these (v1.Platform.Satisfies). Empty
@@ -165,6 +172,9 @@ func NewConverter(opts *Options) (*Converter, error) {
 	}
 	if o.EROFSMediaType != MediaTypeEROFSLayer && o.EROFSMediaType != MediaTypeEROFS {
 		return nil, fmt.Errorf("convert: EROFS layer media type %q is neither %s nor %s", o.EROFSMediaType, MediaTypeEROFSLayer, MediaTypeEROFS)
+	}
+	if im := o.EROFS.Image; im.BlobDev != nil || len(im.Devices) > 0 || im.DevicesAppended {
+		return nil, errors.New("convert: EROFS layers are one blob each: no BlobDev or Devices (EROFSTarIndex makes the tar index's own)")
 	}
 	if o.ChunkDict != nil && o.Type != TypeNydus {
 		return nil, errors.New("convert: a chunk dictionary needs the nydus type")

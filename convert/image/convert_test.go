@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"slices"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"github.com/rafs-dev/rafs/convert"
 	"github.com/rafs-dev/rafs/convert/image"
 	"github.com/rafs-dev/rafs/convert/internal/tartest"
+	"github.com/rafs-dev/rafs/erofs"
 	"github.com/rafs-dev/rafs/rafs"
 )
 
@@ -202,6 +204,62 @@ func TestImageEROFSLayout(t *testing.T) {
 		}
 		if len(uuids) != 3 {
 			t.Errorf("%d distinct UUIDs for 3 layers", len(uuids))
+		}
+	}
+}
+
+// TestImageEROFSTarIndex converts to EROFS layers that are tar indexes
+// with their tars appended: each reads alone, with chunk-based files and
+// 512-byte blocks, and ends with the source layer's uncompressed tar.
+func TestImageEROFSTarIndex(t *testing.T) {
+	src := smallImage(t, "arm64").img
+	out := convertImage(t, src, image.Options{Type: image.TypeEROFS, EROFSTarIndex: true})
+	plain := convertImage(t, src, image.Options{Type: image.TypeEROFS})
+	m, _ := out.Manifest()
+	pm, _ := plain.Manifest()
+	srcLayers, _ := src.Layers()
+	if len(m.Layers) != len(srcLayers) {
+		t.Fatalf("%d layers, want %d", len(m.Layers), len(srcLayers))
+	}
+	for i, l := range m.Layers {
+		if l.MediaType != image.MediaTypeEROFSLayer || l.Digest == pm.Layers[i].Digest {
+			t.Errorf("layer %d: %s %s: want an EROFS layer unlike the plain conversion", i, l.MediaType, l.Digest)
+		}
+		layer, _ := out.LayerByDigest(l.Digest)
+		rc, _ := layer.Compressed()
+		b := readAll(t, rc)
+		rc.Close()
+		urc, _ := srcLayers[i].Uncompressed()
+		tarData := readAll(t, urc)
+		urc.Close()
+		if !bytes.HasSuffix(b, tarData) {
+			t.Errorf("layer %d: does not end with the source's tar", i)
+		}
+		fsys, err := erofs.Open(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("layer %d: %v", i, err)
+		}
+		if sb := fsys.Superblock(); sb.BlockSize != 512 || len(sb.Devices) != 1 {
+			t.Errorf("layer %d: block size %d, %d devices", i, sb.BlockSize, len(sb.Devices))
+		}
+		regular := 0
+		err = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() {
+				return err
+			}
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			if st := fi.Sys().(*erofs.Stat); fi.Size() > 0 && st.Layout != erofs.LayoutChunkBased {
+				t.Errorf("layer %d: %s: layout %d", i, p, st.Layout)
+			}
+			_, err = fs.ReadFile(fsys, p)
+			regular++
+			return err
+		})
+		if err != nil || regular == 0 {
+			t.Errorf("layer %d: %d regular files, %v", i, regular, err)
 		}
 	}
 }

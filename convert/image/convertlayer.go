@@ -29,8 +29,8 @@ const AnnotationUncompressed = "containerd.io/uncompressed"
 // "containerd.io/uncompressed" label taken from the returned annotations
 // can be passed to containerd's converter.DefaultIndexConvertFunc.
 //
-// Of opts, Type, Nydus, ChunkDict, EROFS, EROFSMediaType and TempDir
-// apply. A Nydus blob streams to w as it is made; an EROFS image is built
+// Of opts, Type, Nydus, ChunkDict, EROFS, EROFSMediaType, EROFSTarIndex
+// and TempDir apply. A Nydus blob streams to w as it is made; an EROFS image is built
 // in a temporary file in TempDir and then copied to w. The EROFS UUID is
 // derived from desc's "containerd.io/uncompressed" annotation (the diff
 // ID) when it has one, else from desc's digest.
@@ -72,7 +72,7 @@ func ConvertLayer(ctx context.Context, desc ocispec.Descriptor, r io.Reader, w i
 		eo := o.EROFS
 		u := layerUUID(hash)
 		eo.Image.UUID = &u
-		res, err := convert.TarToEROFS(r, f, &eo)
+		res, err := erofsLayer(r, f, &eo, o.EROFSTarIndex)
 		if err != nil {
 			return ocispec.Descriptor{}, fmt.Errorf("convert: layer %s: %w", desc.Digest, err)
 		}

@@ -73,7 +73,14 @@ func (c *Converter) cacheKey(src *sourceImage, i int) string {
 		if z := im.Compression; z != nil {
 			comp = z.Key()
 		}
-		return fmt.Sprintf("erofs/%s/bs=%d/%s/%t/%t/%t/t=%d/vol=%q/wh=%d/%s", c.opts.EROFSMediaType, im.BlockSize, comp,
+		kind := "erofs"
+		if c.opts.EROFSTarIndex {
+			kind = "erofs-tar-index"
+		}
+		if im.ChunkSize != 0 {
+			kind += fmt.Sprintf("-chunk=%d", im.ChunkSize)
+		}
+		return fmt.Sprintf("%s/%s/bs=%d/%s/%t/%t/%t/t=%d/vol=%q/wh=%d/%s", kind, c.opts.EROFSMediaType, im.BlockSize, comp,
 			im.NoInlineData, im.NoSharedXattrs, im.NoXattrFilter, im.BuildTime, im.VolumeName, c.opts.EROFS.Whiteouts, src.diffIDs[i])
 	}
 }
@@ -226,7 +233,7 @@ func (c *Converter) runLayer(ctx context.Context, src *sourceImage, i int) (*lay
 		eo := c.opts.EROFS
 		u := layerUUID(src.diffIDs[i])
 		eo.Image.UUID = &u
-		er, err := convert.TarToEROFS(in.dec, sp, &eo)
+		er, err := erofsLayer(in.dec, sp, &eo, c.opts.EROFSTarIndex)
 		if cerr := checkSource(err == nil); cerr != nil && (err == nil || ctx.Err() == nil) {
 			err = cerr
 		}
@@ -415,4 +422,13 @@ func (s *sourceStream) checkDiffID() error {
 		return &BlobMismatchError{Blob: "uncompressed " + s.l.name, Digest: s.diffID, Size: -1, Got: got}
 	}
 	return nil
+}
+
+// erofsLayer converts a layer to an EROFS image: a tar index with the tar
+// appended when tarIndex is set (Options.EROFSTarIndex).
+func erofsLayer(r io.Reader, w io.WriterAt, eo *convert.EROFSOptions, tarIndex bool) (*convert.EROFSResult, error) {
+	if tarIndex {
+		return convert.TarToEROFSIndex(r, w, &convert.TarIndexOptions{EROFS: *eo, Append: true})
+	}
+	return convert.TarToEROFS(r, w, eo)
 }

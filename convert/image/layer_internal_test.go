@@ -2,6 +2,7 @@ package image
 
 import (
 	"fmt"
+	"io"
 	"reflect"
 	"testing"
 
@@ -65,9 +66,12 @@ func TestCacheKeyCompression(t *testing.T) {
 // converter sets itself, or that change no byte, are named here.
 func TestCacheKeyWriterOptions(t *testing.T) {
 	notInKey := map[string]string{
-		"UUID":           "derived from each layer's diff ID by the converter",
-		"WhiteoutOrigin": "set from EROFSOptions.Whiteouts, which is in the key",
-		"TempDir":        "changes no byte",
+		"UUID":            "derived from each layer's diff ID by the converter",
+		"WhiteoutOrigin":  "set from EROFSOptions.Whiteouts, which is in the key",
+		"TempDir":         "changes no byte",
+		"Devices":         "a tar index sets its own (EROFSTarIndex is in the key); NewConverter refuses others",
+		"DevicesAppended": "a tar index sets it (EROFSTarIndex is in the key); NewConverter refuses it",
+		"BlobDev":         "a layer is one blob: NewConverter refuses it",
 	}
 	base := erofsKey(Options{})
 	typ := reflect.TypeFor[erofs.WriterOptions]()
@@ -90,6 +94,17 @@ func TestCacheKeyWriterOptions(t *testing.T) {
 			if c, ok := v.Interface().(*erofs.Compression); ok {
 				c.Algorithm = "lz4"
 			}
+		case reflect.Interface:
+			if f.Type != reflect.TypeFor[io.Writer]() {
+				t.Fatalf("field %s of type %s: teach the test a value", f.Name, f.Type)
+			}
+			v.Set(reflect.ValueOf(io.Discard))
+		case reflect.Slice:
+			if d, ok := v.Addr().Interface().(*[]erofs.SuperblockDevice); ok {
+				*d = []erofs.SuperblockDevice{{Tag: "x"}}
+				break
+			}
+			t.Fatalf("field %s of type %s: teach the test a value", f.Name, f.Type)
 		default:
 			t.Fatalf("field %s of kind %s: teach the test a value", f.Name, f.Type.Kind())
 		}

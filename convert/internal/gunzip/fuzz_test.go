@@ -110,3 +110,28 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParallel feeds arbitrary streams to the parallel path with a chunk
+// size of its choice: output and errors as the sequential path,
+// klauspost/compress and compress/gzip. Seeds: stored blocks,
+// back-references across chunk boundaries, multi-member, cut and
+// corrupted streams.
+func FuzzParallel(f *testing.F) {
+	limitMinimize(f)
+	text := samples()[4][:20000]
+	mixed := samples()[5][:30000]
+	f.Add(gz(f, mixed, 0), uint16(200))
+	f.Add(gz(f, text, 6), uint16(64))
+	f.Add(gz(f, mixed, 6), uint16(500))
+	f.Add(gz(f, mixed, 1), uint16(1000))
+	f.Add(append(gz(f, text[:3000], 6), gz(f, mixed[:5000], 1)...), uint16(300))
+	m := gz(f, mixed, 6)
+	f.Add(m[:len(m)/2], uint16(100))
+	bad := append([]byte(nil), m...)
+	bad[len(bad)/3] ^= 4
+	f.Add(bad, uint16(700))
+	f.Fuzz(func(t *testing.T, data []byte, chunk uint16) {
+		c := config{workers: 2, chunkSize: 16 + int(chunk%4096), force: true}
+		checkAgainst(t, data, c, "fuzz")
+	})
+}

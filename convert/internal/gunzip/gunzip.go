@@ -3,14 +3,20 @@
 // CRC-32 and size checked at the end of each member) with a faster
 // DEFLATE decoder: a 64-bit bit buffer refilled eight bytes at a time,
 // two-level decode tables whose entries carry lengths, extra-bit counts and
-// bases, and eight-byte match copies.
+// bases, and eight-byte match copies. A parallel decoder of one member
+// (parallel.go) is there behind an internal switch (parallelByDefault):
+// with it on, with more than one core available (runtime.GOMAXPROCS) and
+// a first member of more than two chunks of compressed data, that member
+// is decoded on every core.
 package gunzip
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
+	"runtime"
 )
 
 // Errors for malformed gzip framing.
@@ -34,12 +40,24 @@ type Reader struct {
 	size uint32
 	hcrc uint32 // CRC-32 of the header bytes so far
 	err  error
+	p    *parallel // the first member's parallel decoding, while it lasts
 }
 
 // NewReader reads the first gzip header from r and returns a Reader of the
 // decompressed data. The Reader reads r in large blocks and may read past
 // the end of the gzip data.
 func NewReader(r io.Reader) (*Reader, error) {
+	return newReader(r, config{sequential: !parallelByDefault})
+}
+
+// parallelByDefault makes NewReader decode a large first member on every
+// core. It is off: on the Debian layer the parallel path costs about twice
+// the CPU time of the sequential one (chunks of text keep markers from
+// their unknown window for megabytes and are decoded as 16-bit symbols),
+// so on two cores it is no faster.
+const parallelByDefault = false
+
+func newReader(r io.Reader, c config) (*Reader, error) {
 	z := &Reader{f: newInflater(r)}
 	if err := z.header(); err != nil {
 		if err == io.EOF {
@@ -47,6 +65,32 @@ func NewReader(r io.Reader) (*Reader, error) {
 		}
 		return nil, err
 	}
+	workers := c.workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	f := z.f
+	if c.sequential || workers < 2 && !c.force || f.nbits != 0 || f.err != nil {
+		return z, nil
+	}
+	// Hand the input after the header to the parallel decoder.
+	left := append([]byte(nil), f.in[f.ip:f.iend]...)
+	src := io.MultiReader(bytes.NewReader(left), r)
+	if f.eof {
+		src = bytes.NewReader(left)
+	}
+	p := newParallel(src, c, workers)
+	if p.chunk(1) == nil && !c.force {
+		// Too small to split: decode what was read, and the rest.
+		var head []byte
+		for _, ch := range p.chunks {
+			head = append(head, ch...)
+		}
+		z.f = newInflater(io.MultiReader(bytes.NewReader(head), p.rest0()))
+		return z, nil
+	}
+	p.posKey = p.keyAt(0)
+	z.p = p
 	return z, nil
 }
 
@@ -144,8 +188,36 @@ func (z *Reader) trailer() error {
 	return nil
 }
 
+// readParallel reads from the parallel decoding of the first member, and
+// once it is over checks the trailer and goes on with the next member.
+func (z *Reader) readParallel(b []byte) (int, error) {
+	p := z.p
+	n, err := p.read(b)
+	if err != io.EOF {
+		return n, err
+	}
+	z.p = nil
+	z.f = newInflater(p.rest())
+	z.crc, z.size = p.crc, uint32(p.total)
+	if err := z.trailer(); err != nil {
+		z.err = err
+		return 0, err
+	}
+	if err := z.header(); err != nil {
+		if err != io.EOF {
+			err = fmt.Errorf("gunzip: after a member: %w", err)
+		}
+		z.err = err
+		return 0, err
+	}
+	return z.Read(b)
+}
+
 // Read reads decompressed data.
 func (z *Reader) Read(p []byte) (int, error) {
+	if z.p != nil {
+		return z.readParallel(p)
+	}
 	f := z.f
 	for {
 		if f.rp < f.op {

@@ -257,6 +257,17 @@ type inflater struct {
 	clenTbl  []uint32
 	pendLen  int // match bytes still to copy when out filled up
 	pendDist int
+
+	// limit is the output position at which step stops filling out; out
+	// has maxMatch+outSlack bytes beyond it.
+	limit int
+	// noSlide keeps all output in out (a chunk decoded into one buffer).
+	noSlide bool
+	// stopAt, when >= 0, is a bit position in the input (counted from the
+	// first bit the inflater read): decoding stops, stopped and done set,
+	// at the first block header at or after it.
+	stopAt  int64
+	stopped bool
 }
 
 const (
@@ -266,14 +277,33 @@ const (
 )
 
 func newInflater(r io.Reader) *inflater {
+	return newInflaterOut(r, make([]byte, windowSize+outChunk+maxMatch+outSlack))
+}
+
+// newInflaterOut returns an inflater writing into out, whose last
+// maxMatch+outSlack bytes are slack.
+func newInflaterOut(r io.Reader, out []byte) *inflater {
 	return &inflater{
 		r:       r,
 		in:      make([]byte, inSize+16),
-		out:     make([]byte, windowSize+outChunk+maxMatch+outSlack),
+		out:     out,
+		limit:   len(out) - maxMatch - outSlack,
 		dynLit:  make([]uint32, litTableSize),
 		dynDist: make([]uint32, distTableSize),
 		clenTbl: make([]uint32, 1<<7),
+		stopAt:  -1,
 	}
+}
+
+// bitPos is the number of input bits consumed so far.
+func (f *inflater) bitPos() int64 {
+	return (f.inRead-int64(f.iend-f.ip))*8 - int64(f.nbits)
+}
+
+// skipBits drops n < 8 bits of input.
+func (f *inflater) skipBits(n uint) bool {
+	_, ok := f.bits(n)
+	return ok
 }
 
 // reset starts a new stream on the same buffers, keeping unread input.
@@ -282,6 +312,7 @@ func (f *inflater) reset() {
 	f.op, f.rp = 0, 0
 	f.done, f.state, f.final, f.err = false, stateHeader, false, nil
 	f.pendLen = 0
+	f.stopped = false
 }
 
 // fill moves unread input to the front and reads more. It returns false
@@ -403,6 +434,19 @@ func (f *inflater) readHeader() error {
 }
 
 func (f *inflater) readDynamic() error {
+	return readDynamic(f, f.lensBuf[:], f.clenTbl, f.dynLit, f.dynDist)
+}
+
+// bitSource is what readDynamic reads a dynamic block header from.
+type bitSource interface {
+	bits(n uint) (uint32, bool)
+	decodeSym(t []uint32, pb uint) (uint32, bool)
+}
+
+// readDynamic reads the code lengths of a dynamic block from f (after the
+// three header bits) and builds its decode tables into lit and dist, using
+// lensBuf and clenTbl as scratch.
+func readDynamic(f bitSource, lensBuf []uint8, clenTbl, lit, dist []uint32) error {
 	v, ok := f.bits(14)
 	if !ok {
 		return io.ErrUnexpectedEOF
@@ -421,12 +465,12 @@ func (f *inflater) readDynamic() error {
 		}
 		clens[codeLenOrder[i]] = uint8(c)
 	}
-	if err := buildTable(f.clenTbl, clens[:], 7, func(s int) uint32 { return uint32(s) << 16 }); err != nil {
+	if err := buildTable(clenTbl, clens[:], 7, clenSym); err != nil {
 		return err
 	}
-	lens := f.lensBuf[:nlit+ndist]
+	lens := lensBuf[:nlit+ndist]
 	for i := 0; i < len(lens); {
-		e, ok := f.decodeSym(f.clenTbl, 7)
+		e, ok := f.decodeSym(clenTbl, 7)
 		if !ok {
 			return errCorrupt
 		}
@@ -471,16 +515,18 @@ func (f *inflater) readDynamic() error {
 	if lens[256] == 0 {
 		return errCorrupt // no end-of-block code
 	}
-	if err := buildTable(f.dynLit, lens[:nlit], litBits, litSym); err != nil {
+	if err := buildTable(lit, lens[:nlit], litBits, litSym); err != nil {
 		return err
 	}
-	return buildTable(f.dynDist, lens[nlit:], distBits, distSym)
+	return buildTable(dist, lens[nlit:], distBits, distSym)
 }
+
+func clenSym(s int) uint32 { return uint32(s) << 16 }
 
 // slide moves the last windowSize bytes of output to the front once the
 // reader has taken everything before them.
 func (f *inflater) slide() {
-	if f.op < windowSize+outChunk || f.rp < f.op-windowSize {
+	if f.noSlide || f.op < f.limit || f.rp < f.op-windowSize {
 		return
 	}
 	n := copy(f.out, f.out[f.op-windowSize:f.op])
@@ -491,7 +537,7 @@ func (f *inflater) slide() {
 // step decodes until the output chunk is full, the stream ends, or an error.
 func (f *inflater) step() error {
 	f.slide()
-	limit := windowSize + outChunk // stop filling at this output position
+	limit := f.limit // stop filling at this output position
 	if f.op >= limit {
 		return nil
 	}
@@ -502,6 +548,10 @@ func (f *inflater) step() error {
 		}
 		switch f.state {
 		case stateHeader:
+			if f.stopAt >= 0 && f.bitPos() >= f.stopAt {
+				f.done, f.stopped = true, true
+				return nil
+			}
 			if err := f.readHeader(); err != nil {
 				return err
 			}

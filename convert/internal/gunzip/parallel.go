@@ -1,0 +1,629 @@
+package gunzip
+
+import (
+	"bytes"
+	"fmt"
+	"hash/crc32"
+	"io"
+)
+
+// Parallel decoding of one gzip member.
+//
+// The member's DEFLATE stream is cut into chunks of chunkSize compressed
+// bytes. Chunk k is decoded by a worker from a block boundary to the first
+// block header at or after the start of chunk k+1: chunk 0 from its known
+// start, later chunks from a guessed boundary (speculative.go), with the
+// window before them unknown. In order, the consumer resolves each chunk's
+// markers from the previous 32 KiB of output and checks that the chunks
+// chain: the header where chunk k stopped must be the one chunk k+1
+// started at. Where they do not chain, or a worker failed, the consumer
+// decodes that chunk's part of the stream itself, with the window known.
+//
+// Memory: at most 2*workers chunks are in flight, each holding a copy of
+// two chunks of input (2*chunkSize bytes, 4 MiB by default) and its
+// output, which is capped at maxChunkOut bytes (32 MiB) plus
+// maxMarkedOut 16-bit symbols (32 MiB); a chunk whose output would be
+// larger is decoded by the consumer, streaming, with a 288 KiB buffer.
+// Up to 2*workers+2 buffers of each kind are kept for reuse. The bound is
+// thus about 2*workers*68 MiB plus the reused buffers; on the Debian layer
+// (about 4 MiB of output per chunk) the peak RSS measured 160-270 MiB for
+// 1-2 workers, 350-380 MiB for 4.
+
+const (
+	defaultChunkSize = 2 << 20
+	maxChunkOut      = 32 << 20
+	// maxMarkedOut is the most output a chunk may have before its last
+	// 32 KiB hold no marker; real streams need far less (a few hundred
+	// KiB), and a wrongly guessed boundary can decode garbage for long.
+	maxMarkedOut = 16 << 20
+	inputPad     = 16
+)
+
+// config tunes a Reader's choice of decoder.
+type config struct {
+	workers    int  // decoding goroutines; 0: runtime.GOMAXPROCS(0)
+	chunkSize  int  // compressed bytes per chunk; 0: defaultChunkSize
+	force      bool // parallel even for one worker or a small input
+	sequential bool // never parallel
+}
+
+// job is one chunk being decoded by a worker.
+type job struct {
+	k      int
+	buf    []byte // input from chunk k's first byte, padded
+	base   int64  // absolute bit of buf[0]
+	stop   int64  // bit in buf where decoding stops at a header; -1: none
+	known  bool   // start at bit 0 with an empty window (chunk 0)
+	maxOut int
+	done   chan struct{}
+	start  key      // where decoding started
+	end    key      // header where it stopped, unless final
+	endBit int64    // absolute bit of that header, or after the final block
+	final  bool     // the final block ended the chunk
+	sym    []uint16 // output with markers, before data
+	out    []byte   // buffer holding data
+	data   []byte   // output as bytes, after sym
+	crc    uint32   // CRC-32 of data
+	err    error
+	pools  *pools
+}
+
+// pools hold buffers of finished jobs for later ones: output bytes, input
+// copies, 16-bit symbols.
+type pools struct {
+	out chan []byte
+	in  chan []byte
+	sym chan []uint16
+}
+
+func newPools(n int) *pools {
+	return &pools{out: make(chan []byte, n), in: make(chan []byte, n), sym: make(chan []uint16, n)}
+}
+
+func get[T any](c chan []T, n int) []T {
+	select {
+	case b := <-c:
+		if cap(b) >= n {
+			return b[:n]
+		}
+	default:
+	}
+	return make([]T, n)
+}
+
+func put[T any](c chan []T, b []T) {
+	if b != nil {
+		select {
+		case c <- b:
+		default:
+		}
+	}
+}
+
+// run decodes the job; it is the worker's side.
+func (j *job) run() {
+	defer close(j.done)
+	end := int64(len(j.buf)-inputPad) * 8
+	if j.known {
+		j.start = keyAt(j.buf, 0, j.base)
+		j.inflate(0, nil)
+		return
+	}
+	d := newSpecDecoder(j.buf, end, min(j.maxOut, maxMarkedOut), get(j.pools.sym, 1<<20)[:0])
+	searchEnd := j.stop
+	if j.stop < 0 {
+		searchEnd = end
+	}
+	// Try guessed boundaries until one decodes the chunk, giving up after
+	// maxAttempts that fail past validation.
+	attempts := 0
+	for b := int64(0); b < searchEnd && attempts < maxAttempts; b++ {
+		if !candidate(j.buf, b) || storedFinalShadow(j.buf, b) || !d.validate(b, j.stop) {
+			continue
+		}
+		j.start = keyAt(j.buf, b, j.base)
+		if j.err = j.decodeFrom(d); j.err == nil {
+			return
+		}
+		j.recycle()
+		attempts++
+	}
+	j.err = errNoBoundary
+}
+
+// maxAttempts is how many validated guesses a chunk tries in full.
+const maxAttempts = 3
+
+// recycle forgets a failed attempt's output, keeping its buffer.
+func (j *job) recycle() {
+	put(j.pools.out, j.out)
+	j.final, j.sym, j.data, j.out, j.crc = false, nil, nil, nil, 0
+}
+
+// decodeFrom goes on decoding a chunk from a validated boundary.
+func (j *job) decodeFrom(d *specDecoder) error {
+	for {
+		if d.final {
+			j.final, j.endBit = true, j.base+d.pos
+			break
+		}
+		if j.stop >= 0 && d.pos >= j.stop {
+			j.end, j.endBit = keyAt(j.buf, d.pos, j.base), j.base+d.pos
+			break
+		}
+		if n := len(d.out); n >= windowSize && d.lastMarker <= n-windowSize {
+			// The window is known from here on: decode bytes.
+			win := make([]byte, windowSize)
+			for i, s := range d.out[n-windowSize:] {
+				win[i] = byte(s)
+			}
+			j.sym = d.out[:n-windowSize]
+			j.inflate(d.pos, win)
+			return j.err
+		}
+		if err := d.block(); err != nil {
+			return err
+		}
+	}
+	j.sym = d.out
+	return nil
+}
+
+// inflate decodes bytes from bit b of buf with window win into j.out,
+// setting data (win followed by the new output), crc, the end and err.
+func (j *job) inflate(b int64, win []byte) {
+	out := get(j.pools.out, 8<<20)
+	out = out[:cap(out)]
+	n := copy(out, win)
+	f := newInflaterOut(bytes.NewReader(j.buf[b>>3:len(j.buf)-inputPad]), out)
+	f.op, f.rp, f.noSlide = n, n, true
+	if j.stop >= 0 {
+		f.stopAt = j.stop - b&^7
+	}
+	if !f.skipBits(uint(b & 7)) {
+		j.err = errOutOfInput
+		return
+	}
+	for !f.done {
+		if f.op >= f.limit {
+			if f.limit-n >= j.maxOut {
+				j.err = errOutOfInput
+				return
+			}
+			bigger := make([]byte, 2*len(f.out))
+			copy(bigger, f.out[:f.op])
+			f.out = bigger
+			f.limit = len(bigger) - maxMatch - outSlack
+		}
+		if err := f.step(); err != nil {
+			j.err = err
+			return
+		}
+	}
+	j.out = f.out
+	j.data = f.out[:f.op]
+	j.crc = crc32.ChecksumIEEE(j.data)
+	endBit := b&^7 + f.bitPos()
+	j.endBit = j.base + endBit
+	if f.stopped {
+		j.end = keyAt(j.buf, endBit, j.base)
+	} else {
+		j.final = true
+	}
+}
+
+// parallel is a Reader's state while it decodes a member in parallel.
+type parallel struct {
+	src       io.Reader
+	srcErr    error // read error other than EOF
+	eof       bool  // src is exhausted
+	chunkSize int
+	workers   int
+	sem       chan struct{}
+	pools     *pools
+
+	chunks [][]byte // chunks[i-base] is chunk i of the stream
+	base   int
+	next   int // next chunk to make a job of
+	queue  []*job
+
+	posBit int64 // where decoding of the stream continues
+	posKey key
+	win    []byte // the last (up to) 32 KiB of output
+	total  int64  // bytes of output so far
+	crc    uint32
+	pend   [][]byte // output not yet returned
+	free   []byte   // a job's buffer to recycle once pend is empty
+	fb     *inflater
+	fbBase int64 // absolute bit of fb's first input byte
+	done   bool  // the final block was decoded
+	endBit int64
+	err    error
+
+	// Chunks whose speculative output was used, decoded by the consumer,
+	// and already covered by the consumer's decoding: for tests.
+	accepted, fallbacks, skipped int
+}
+
+func newParallel(src io.Reader, c config, workers int) *parallel {
+	cs := c.chunkSize
+	if cs <= 0 {
+		cs = defaultChunkSize
+	}
+	return &parallel{
+		src:       src,
+		chunkSize: cs,
+		workers:   workers,
+		sem:       make(chan struct{}, workers),
+		pools:     newPools(2*workers + 2),
+		win:       make([]byte, 0, windowSize),
+	}
+}
+
+// chunk returns chunk i, reading it if need be; nil past the end.
+func (p *parallel) chunk(i int) []byte {
+	for p.base+len(p.chunks) <= i && !p.eof {
+		c := make([]byte, p.chunkSize)
+		n, err := io.ReadFull(p.src, c)
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			p.eof = true
+		} else if err != nil {
+			p.eof, p.srcErr = true, err
+		}
+		if n == 0 {
+			break
+		}
+		p.chunks = append(p.chunks, c[:n])
+	}
+	if i-p.base < len(p.chunks) {
+		return p.chunks[i-p.base]
+	}
+	return nil
+}
+
+// release drops the chunks before chunk i.
+func (p *parallel) release(i int) {
+	for p.base < i && len(p.chunks) > 0 {
+		p.chunks[0] = nil
+		p.chunks = p.chunks[1:]
+		p.base++
+	}
+}
+
+// schedule starts a job for the next chunk; false when there is none.
+func (p *parallel) schedule() bool {
+	k := p.next
+	c := p.chunk(k)
+	if c == nil {
+		return false
+	}
+	c1 := p.chunk(k + 1)
+	buf := get(p.pools.in, len(c)+len(c1)+inputPad)
+	copy(buf, c)
+	copy(buf[len(c):], c1)
+	clear(buf[len(c)+len(c1):])
+	j := &job{
+		k:      k,
+		buf:    buf,
+		base:   int64(k) * int64(p.chunkSize) * 8,
+		stop:   int64(len(c)) * 8,
+		known:  k == 0,
+		maxOut: maxChunkOut,
+		done:   make(chan struct{}),
+		pools:  p.pools,
+	}
+	if c1 == nil {
+		j.stop = -1
+	}
+	p.next++
+	p.queue = append(p.queue, j)
+	go func() {
+		p.sem <- struct{}{}
+		j.run()
+		<-p.sem
+	}()
+	return true
+}
+
+// stopBit is where the part of the stream chunk k stands for ends: the
+// start of chunk k+1, or -1 for the last chunk.
+func (p *parallel) stopBit(k int) int64 {
+	if p.chunk(k+1) == nil {
+		return -1
+	}
+	return int64(k+1) * int64(p.chunkSize) * 8
+}
+
+// readAt copies stream bytes from absolute byte offset off into b,
+// returning how many it could.
+func (p *parallel) readAt(b []byte, off int64) int {
+	n := 0
+	for n < len(b) {
+		i := int((off + int64(n)) / int64(p.chunkSize))
+		c := p.chunk(i)
+		if c == nil {
+			break
+		}
+		o := int((off + int64(n)) % int64(p.chunkSize))
+		if o >= len(c) {
+			break
+		}
+		n += copy(b[n:], c[o:])
+	}
+	return n
+}
+
+// keyAt is the key of the block header at absolute bit b.
+func (p *parallel) keyAt(b int64) key {
+	var buf [inputPad]byte
+	p.readAt(buf[:8], b>>3)
+	return keyAt(buf[:], b&7, b&^7)
+}
+
+// streamReader reads the stream from a byte offset through p's chunks.
+type streamReader struct {
+	p   *parallel
+	off int64
+}
+
+func (s *streamReader) Read(b []byte) (int, error) {
+	n := s.p.readAt(b, s.off)
+	s.off += int64(n)
+	if n == 0 && len(b) > 0 {
+		if s.p.srcErr != nil {
+			return 0, s.p.srcErr
+		}
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// emit queues output b, hashing it and keeping the window.
+func (p *parallel) emit(b []byte, crc bool) {
+	if len(b) == 0 {
+		return
+	}
+	if crc {
+		p.crc = crc32.Update(p.crc, crc32.IEEETable, b)
+	}
+	p.total += int64(len(b))
+	p.pend = append(p.pend, b)
+	if len(b) >= windowSize {
+		p.win = append(p.win[:0], b[len(b)-windowSize:]...)
+	} else {
+		if over := len(p.win) + len(b) - windowSize; over > 0 {
+			p.win = p.win[:copy(p.win, p.win[over:])]
+		}
+		p.win = append(p.win, b...)
+	}
+}
+
+// accept emits a job's output, resolving its markers with the window.
+func (p *parallel) accept(j *job) error {
+	if len(j.sym) > 0 {
+		res := make([]byte, len(j.sym))
+		wl := len(p.win)
+		for i, s := range j.sym {
+			if s < markerBase {
+				res[i] = byte(s)
+				continue
+			}
+			w := int(s) - markerBase - windowSize + wl
+			if w < 0 {
+				return fmt.Errorf("%w: distance beyond the window at output byte %d", errCorrupt, p.total+int64(i))
+			}
+			res[i] = p.win[w]
+		}
+		p.emit(res, true)
+	}
+	if len(j.data) > 0 {
+		p.crc = crc32Combine(p.crc, j.crc, int64(len(j.data)))
+		p.emit(j.data, false)
+	}
+	p.free = j.out
+	put(p.pools.in, j.buf)
+	put(p.pools.sym, j.sym)
+	if j.final {
+		p.done, p.endBit = true, j.endBit
+	} else {
+		p.posBit, p.posKey = j.endBit, j.end
+	}
+	return nil
+}
+
+// startFallback decodes the stream from posBit, with the window known,
+// up to the first header at or after stop.
+func (p *parallel) startFallback(stop int64) {
+	by := p.posBit >> 3
+	out := make([]byte, windowSize+outChunk+maxMatch+outSlack)
+	n := copy(out, p.win)
+	f := newInflaterOut(&streamReader{p: p, off: by}, out)
+	f.op, f.rp = n, n
+	if stop >= 0 {
+		f.stopAt = stop - by*8
+	}
+	if !f.skipBits(uint(p.posBit & 7)) {
+		p.err = io.ErrUnexpectedEOF
+		return
+	}
+	p.fb, p.fbBase = f, by*8
+}
+
+// stepFallback decodes some output with the fallback inflater.
+func (p *parallel) stepFallback() {
+	f := p.fb
+	if f.done {
+		b := p.fbBase + f.bitPos()
+		if f.stopped {
+			p.posBit, p.posKey = b, p.keyAt(b)
+		} else {
+			p.done, p.endBit = true, b
+		}
+		p.fb = nil
+		return
+	}
+	if err := f.step(); err != nil {
+		if err == io.ErrUnexpectedEOF && f.err != nil {
+			err = f.err
+		}
+		p.err = err
+		return
+	}
+	// The window is whatever output precedes rp, so emit copies.
+	if f.op > f.rp {
+		// Valid until the next step, which waits for pend to empty.
+		b := f.out[f.rp:f.op]
+		f.rp = f.op
+		p.emit(b, true)
+	}
+}
+
+// fill produces more output into pend, or sets done or err.
+func (p *parallel) fill() {
+	for len(p.pend) == 0 && !p.done && p.err == nil {
+		// Keep the workers busy, also while decoding a chunk here.
+		for len(p.queue) < 2*p.workers && p.schedule() {
+		}
+		if p.fb != nil {
+			p.stepFallback()
+			continue
+		}
+		if len(p.queue) == 0 {
+			p.startFallback(-1)
+			continue
+		}
+		j := p.queue[0]
+		p.queue = p.queue[1:]
+		<-j.done
+		p.release(j.k)
+		stop := p.stopBit(j.k)
+		if stop >= 0 && p.posBit >= stop {
+			p.recycle(j)
+			p.skipped++
+			continue // a fallback decoded this chunk's part already
+		}
+		if j.err == nil && j.start == p.posKey {
+			p.accepted++
+			if err := p.accept(j); err != nil {
+				p.err = err
+			}
+			continue
+		}
+		p.recycle(j)
+		p.fallbacks++
+		p.startFallback(stop)
+	}
+}
+
+// recycle keeps the buffers of a job whose output is not used.
+func (p *parallel) recycle(j *job) {
+	put(p.pools.out, j.out)
+	put(p.pools.in, j.buf)
+	put(p.pools.sym, j.sym)
+}
+
+// read returns output; io.EOF once the final block's output is read.
+func (p *parallel) read(b []byte) (int, error) {
+	if len(p.pend) == 0 {
+		if p.free != nil {
+			put(p.pools.out, p.free)
+			p.free = nil
+		}
+		p.fill()
+	}
+	if len(p.pend) > 0 {
+		n := copy(b, p.pend[0])
+		if n == len(p.pend[0]) {
+			p.pend = p.pend[1:]
+		} else {
+			p.pend[0] = p.pend[0][n:]
+		}
+		return n, nil
+	}
+	if p.err != nil {
+		return 0, p.err
+	}
+	return 0, io.EOF
+}
+
+// rest is the input after the final block, from its byte boundary: the
+// trailer and whatever follows.
+func (p *parallel) rest() io.Reader {
+	by := (p.endBit + 7) >> 3
+	var head []byte
+	for i := max(p.base, int(by/int64(p.chunkSize))); i < p.base+len(p.chunks); i++ {
+		c := p.chunks[i-p.base]
+		if o := by - int64(i)*int64(p.chunkSize); o > 0 {
+			if o >= int64(len(c)) {
+				continue
+			}
+			c = c[o:]
+		}
+		head = append(head, c...)
+	}
+	if p.srcErr != nil {
+		return io.MultiReader(bytes.NewReader(head), errReader{p.srcErr})
+	}
+	return io.MultiReader(bytes.NewReader(head), p.src)
+}
+
+// rest0 is the input after the chunks read so far.
+func (p *parallel) rest0() io.Reader {
+	if p.srcErr != nil {
+		return errReader{p.srcErr}
+	}
+	return p.src
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// crc32Combine returns the CRC-32 of A followed by B from crc1 of A, crc2
+// of B and B's length, by applying len2 zero bytes to crc1 as a linear
+// map over GF(2): the map for one zero bit, squared for each further power
+// of two.
+func crc32Combine(crc1, crc2 uint32, len2 int64) uint32 {
+	if len2 <= 0 {
+		return crc1
+	}
+	// op is the map for 2^k zero bits: 32 columns, column i the image of
+	// bit i. Start from one zero bit.
+	var op, sq [32]uint32
+	op[0] = 0xedb88320
+	for i := 1; i < 32; i++ {
+		op[i] = 1 << (i - 1)
+	}
+	// Square three times: one zero byte.
+	for i := 0; i < 3; i++ {
+		gf2Square(&sq, &op)
+		op = sq
+	}
+	for len2 > 0 {
+		if len2&1 != 0 {
+			crc1 = gf2Times(&op, crc1)
+		}
+		len2 >>= 1
+		if len2 > 0 {
+			gf2Square(&sq, &op)
+			op = sq
+		}
+	}
+	return crc1 ^ crc2
+}
+
+func gf2Times(m *[32]uint32, v uint32) uint32 {
+	var r uint32
+	for i := 0; v != 0; i, v = i+1, v>>1 {
+		if v&1 != 0 {
+			r ^= m[i]
+		}
+	}
+	return r
+}
+
+func gf2Square(dst, m *[32]uint32) {
+	for i := range m {
+		dst[i] = gf2Times(m, m[i])
+	}
+}

@@ -1,0 +1,159 @@
+package gunzip
+
+import (
+	"bytes"
+	"compress/gzip"
+	"hash/crc32"
+	"io"
+	"math/rand"
+	"testing"
+
+	kgzip "github.com/klauspost/compress/gzip"
+)
+
+// decodeWith decodes all of data with configuration c.
+func decodeWith(data []byte, c config) ([]byte, error) {
+	z, err := newReader(bytes.NewReader(data), c)
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(z)
+}
+
+func TestCRC32Combine(t *testing.T) {
+	rng := rand.New(rand.NewSource(2))
+	for _, n := range [][2]int{{0, 0}, {1, 0}, {0, 1}, {5, 7}, {1000, 33}, {3, 100000}} {
+		a, b := make([]byte, n[0]), make([]byte, n[1])
+		rng.Read(a)
+		rng.Read(b)
+		want := crc32.ChecksumIEEE(append(append([]byte(nil), a...), b...))
+		if got := crc32Combine(crc32.ChecksumIEEE(a), crc32.ChecksumIEEE(b), int64(len(b))); got != want {
+			t.Errorf("lengths %v: %08x, want %08x", n, got, want)
+		}
+	}
+}
+
+// parallelConfigs are the forced parallel configurations the tests run:
+// chunks small enough that every sample spans many.
+var parallelConfigs = []config{
+	{workers: 2, chunkSize: 97, force: true},
+	{workers: 1, chunkSize: 4 << 10, force: true},
+	{workers: 2, chunkSize: 4 << 10, force: true},
+	{workers: 4, chunkSize: 64 << 10, force: true},
+}
+
+// TestParallel decodes the samples with the parallel path forced on, each
+// compressed form with two of the configurations, in turn.
+func TestParallel(t *testing.T) {
+	for i, data := range samples() {
+		for li, level := range []int{0, 1, 6, 9, kgzip.HuffmanOnly} {
+			comp := gz(t, data, level)
+			for n := range 2 {
+				c := parallelConfigs[(i+li+n)%len(parallelConfigs)]
+				if c.chunkSize < 1000 && len(comp) > 64<<10 {
+					continue // thousands of chunks: slow, and covered below
+				}
+				got, err := decodeWith(comp, c)
+				if err != nil {
+					t.Fatalf("sample %d level %d %+v: %v", i, level, c, err)
+				}
+				if !bytes.Equal(got, data) {
+					t.Fatalf("sample %d level %d %+v: output differs", i, level, c)
+				}
+			}
+		}
+	}
+}
+
+// TestParallelUsed checks that chunks are decoded speculatively and
+// chained, not all by the consumer.
+func TestParallelUsed(t *testing.T) {
+	// The standard library's writer ends a block every 16K symbols.
+	data := words(1 << 20)
+	var b bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&b, 6)
+	w.Write(data)
+	w.Close()
+	comp := b.Bytes()
+	z, err := newReader(bytes.NewReader(comp), config{workers: 2, chunkSize: 64 << 10, force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := z.p
+	got, err := io.ReadAll(z)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("err %v, equal %v", err, bytes.Equal(got, data))
+	}
+	if p.accepted < 3 || p.accepted < 2*p.fallbacks {
+		t.Fatalf("%d chunks used, %d decoded again", p.accepted, p.fallbacks)
+	}
+	t.Logf("%d chunks used, %d decoded again, %d skipped", p.accepted, p.fallbacks, p.skipped)
+}
+
+// words is n bytes of random words: text that compresses about 3:1.
+func words(n int) []byte {
+	rng := rand.New(rand.NewSource(4))
+	vocab := make([][]byte, 3000)
+	for i := range vocab {
+		w := make([]byte, 2+rng.Intn(9))
+		for j := range w {
+			w[j] = 'a' + byte(rng.Intn(26))
+		}
+		vocab[i] = w
+	}
+	var b []byte
+	for len(b) < n {
+		b = append(b, vocab[int(rng.ExpFloat64()*300)%len(vocab)]...)
+		b = append(b, ' ')
+	}
+	return b[:n]
+}
+
+// TestParallelErrors checks corrupt, truncated and multi-member streams on
+// the parallel path against the sequential one and klauspost/compress.
+func TestParallelErrors(t *testing.T) {
+	one := gz(t, samples()[5], 6)
+	two := append(gz(t, samples()[4][:100000], 1), gz(t, []byte("second member"), 6)...)
+	var cases [][]byte
+	cases = append(cases, two, append(two, 'x'), append(one, 0x1f, 0x8b))
+	for _, cut := range []int{11, 100, len(one) / 2, len(one) - 8, len(one) - 1} {
+		cases = append(cases, one[:cut])
+	}
+	rng := rand.New(rand.NewSource(3))
+	for i := 0; i < 30; i++ {
+		bad := append([]byte(nil), one...)
+		bad[10+rng.Intn(len(bad)-10)] ^= 1 << rng.Intn(8)
+		cases = append(cases, bad)
+	}
+	for i, data := range cases {
+		for _, c := range parallelConfigs[1:] {
+			checkAgainst(t, data, c, i)
+		}
+	}
+}
+
+// checkAgainst decodes data with c, sequentially and with klauspost's and
+// the standard library's gzip readers, and fails on any disagreement.
+func checkAgainst(t *testing.T, data []byte, c config, name any) {
+	t.Helper()
+	got, err := decodeWith(data, c)
+	seq, serr := decodeWith(data, config{sequential: true})
+	if (err == nil) != (serr == nil) || err == nil && !bytes.Equal(got, seq) {
+		t.Fatalf("%v %+v: parallel err %v, sequential err %v, equal %v", name, c, err, serr, bytes.Equal(got, seq))
+	}
+	var want []byte
+	kr, kerr := kgzip.NewReader(bytes.NewReader(data))
+	if kerr == nil {
+		want, kerr = io.ReadAll(kr)
+	}
+	if (err == nil) != (kerr == nil) || err == nil && !bytes.Equal(got, want) {
+		t.Fatalf("%v %+v: err %v, klauspost err %v, equal %v", name, c, err, kerr, bytes.Equal(got, want))
+	}
+	sr, serr := gzip.NewReader(bytes.NewReader(data))
+	if serr == nil {
+		want, serr = io.ReadAll(sr)
+	}
+	if serr == nil && (err != nil || !bytes.Equal(got, want)) {
+		t.Fatalf("%v %+v: compress/gzip decodes it, we give err %v, equal %v", name, c, err, bytes.Equal(got, want))
+	}
+}

@@ -1,0 +1,356 @@
+package gunzip
+
+import (
+	"encoding/binary"
+	"errors"
+)
+
+// Speculative decoding of a chunk whose start and window are unknown.
+//
+// A chunk of the compressed stream, other than the first, is decoded
+// before the data before it: its first block boundary is guessed by trying
+// every bit offset where a dynamic or stored block header could start (a
+// cheap filter on the header fields, then a full decode of the block and
+// of the next one), and its output is produced as 16-bit symbols: a value
+// below 256 is a byte, a value 256+i stands for byte i of the unknown
+// 32 KiB window before the chunk (i = 0 the oldest). Back-references copy
+// these markers like bytes. Once the last 32 KiB of output hold no marker,
+// the rest of the chunk is decoded into bytes by the ordinary inflater.
+
+// markerBase is the first marker value.
+const markerBase = 256
+
+var errNoBoundary = errors.New("gunzip: no block boundary found in chunk")
+
+// errOutOfInput means a chunk's input ended before its decoding did.
+var errOutOfInput = errors.New("gunzip: chunk input ended")
+
+// sliceBits reads bits from a byte slice padded with at least 16 bytes
+// beyond end/8.
+type sliceBits struct {
+	buf []byte
+	pos int64 // next bit
+	end int64 // bits of real input
+}
+
+func (s *sliceBits) peek() uint64 {
+	return binary.LittleEndian.Uint64(s.buf[s.pos>>3:]) >> (s.pos & 7)
+}
+
+func (s *sliceBits) bits(n uint) (uint32, bool) {
+	if s.pos+int64(n) > s.end {
+		return 0, false
+	}
+	v := uint32(s.peek() & (1<<n - 1))
+	s.pos += int64(n)
+	return v, true
+}
+
+func (s *sliceBits) decodeSym(t []uint32, pb uint) (uint32, bool) {
+	v := s.peek()
+	e := t[v&(1<<pb-1)]
+	l := uint(e & 31)
+	if e&flagSubtable != 0 {
+		sb := uint(e>>12) & 15
+		e = t[int(e>>16)+int((v>>pb)&(1<<sb-1))]
+		if e&31 == 0 {
+			return 0, false
+		}
+		l = uint(e&31) + pb
+	}
+	if l == 0 || s.pos+int64(l) > s.end {
+		return 0, false
+	}
+	s.pos += int64(l)
+	return e, true
+}
+
+// key identifies where decoding resumes at a block header. Stored blocks
+// are keyed by the byte of their LEN field and their final bit, since the
+// header's three bits may sit anywhere in the padding before it and decode
+// the same from any of those places.
+type key struct {
+	bit    int64
+	stored bool
+	final  bool
+}
+
+// keyAt is the key of a block header at bit b of buf (padded), base being
+// the absolute bit of buf[0].
+func keyAt(buf []byte, b, base int64) key {
+	v := binary.LittleEndian.Uint64(buf[b>>3:]) >> (b & 7)
+	if (v>>1)&3 == 0 {
+		return key{bit: base + (b+3+7)&^7, stored: true, final: v&1 != 0}
+	}
+	return key{bit: base + b}
+}
+
+// candidate reports whether a dynamic or stored block header could start
+// at bit b of buf: the header fields are in range, a dynamic block's code
+// length code is complete, a stored block's LEN and NLEN agree.
+func candidate(buf []byte, b int64) bool {
+	v := binary.LittleEndian.Uint64(buf[b>>3:]) >> (b & 7)
+	switch (v >> 1) & 3 {
+	case 2:
+		if (v>>3)&31 > 29 || (v>>8)&31 > 29 {
+			return false
+		}
+		n := int((v>>13)&15) + 4
+		c := b + 17
+		w := binary.LittleEndian.Uint64(buf[c>>3:]) >> (c & 7)
+		sum := 0
+		for i := 0; i < n; i++ {
+			if l := (w >> (3 * i)) & 7; l != 0 {
+				sum += 128 >> l
+			}
+		}
+		return sum == 128
+	case 0:
+		p := (b + 3 + 7) >> 3
+		return binary.LittleEndian.Uint16(buf[p:]) == ^binary.LittleEndian.Uint16(buf[p+2:])
+	}
+	return false
+}
+
+// storedFinalShadow reports whether a candidate at b is a final stored
+// block whose LEN field could also follow a non-final stored header at a
+// later bit: the later one is the likelier (and is tried later).
+func storedFinalShadow(buf []byte, b int64) bool {
+	v := binary.LittleEndian.Uint64(buf[b>>3:]) >> (b & 7)
+	if (v>>1)&3 != 0 || v&1 == 0 {
+		return false
+	}
+	last := (b+3+7)&^7 - 3
+	for c := b + 1; c <= last; c++ {
+		if (v>>(c-b))&7 == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// validateBlocks is how many blocks a guessed boundary must decode, and
+// maxValidateSyms the most symbols each may hold: random bits can decode
+// as a complete code's symbols for megabytes, while encoders end blocks
+// after at most tens of thousands of symbols (zlib after 16K at the
+// default memory level).
+const (
+	validateBlocks  = 3
+	maxValidateSyms = 1 << 17
+)
+
+// validate decodes from a guessed block boundary b: up to validateBlocks
+// blocks must decode, none of them a non-final fixed-code block (rare in
+// real streams, and random bits often decode as one for a while), unless
+// decoding reaches stop or a final block first, which must be followed by
+// the 8-byte trailer and nothing else (a member ending inside a chunk, as
+// in a multi-member stream, is left to the consumer).
+func (d *specDecoder) validate(b, stop int64) bool {
+	d.pos, d.out, d.lastMarker, d.final = b, d.out[:0], 0, false
+	d.maxSyms = maxValidateSyms
+	defer func() { d.maxSyms = 0 }()
+	for i := 0; i < validateBlocks; i++ {
+		fixed := (d.peek()>>1)&3 == 1
+		if d.block() != nil || fixed && !d.final {
+			return false
+		}
+		if d.final {
+			// A final block must end the input but for the trailer:
+			// random bits pass for a final stored block all too often.
+			return d.end/8-(d.pos+7)/8 == 8
+		}
+		if stop >= 0 && d.pos >= stop {
+			return true
+		}
+	}
+	return true
+}
+
+// specDecoder decodes blocks into 16-bit symbols.
+type specDecoder struct {
+	sliceBits
+	out        []uint16
+	lastMarker int // out[lastMarker:] holds no marker
+	final      bool
+	maxOut     int
+	maxSyms    int // symbols a Huffman block may hold; 0: no limit
+	lit, dist  []uint32
+	dynLit     []uint32
+	dynDist    []uint32
+	clen       []uint32
+	lens       [numLitLen + numDist]uint8
+}
+
+func newSpecDecoder(buf []byte, end int64, maxOut int, out []uint16) *specDecoder {
+	return &specDecoder{
+		sliceBits: sliceBits{buf: buf, end: end},
+		maxOut:    maxOut,
+		out:       out,
+		dynLit:    make([]uint32, litTableSize),
+		dynDist:   make([]uint32, distTableSize),
+		clen:      make([]uint32, 1<<7),
+	}
+}
+
+// block decodes one block, header included, at the current position.
+func (d *specDecoder) block() error {
+	h, ok := d.bits(3)
+	if !ok {
+		return errOutOfInput
+	}
+	d.final = h&1 != 0
+	switch h >> 1 {
+	case 0:
+		d.pos = (d.pos + 7) &^ 7
+		v, ok := d.bits(16)
+		nv, ok2 := d.bits(16)
+		if !ok || !ok2 {
+			return errOutOfInput
+		}
+		if v != ^nv&0xffff {
+			return errCorrupt
+		}
+		n := int64(v)
+		if d.pos+8*n > d.end {
+			return errOutOfInput
+		}
+		if len(d.out)+int(n) > d.maxOut {
+			return errOutOfInput
+		}
+		p := d.pos >> 3
+		for _, c := range d.buf[p : p+n] {
+			d.out = append(d.out, uint16(c))
+		}
+		d.pos += 8 * n
+		return nil
+	case 1:
+		d.lit, d.dist = fixedLit, fixedDist
+	case 2:
+		if err := readDynamic(&d.sliceBits, d.lens[:], d.clen, d.dynLit, d.dynDist); err != nil {
+			if err == errCorrupt && d.pos >= d.end {
+				return errOutOfInput
+			}
+			return err
+		}
+		d.lit, d.dist = d.dynLit, d.dynDist
+	default:
+		return errCorrupt
+	}
+	return d.huffman()
+}
+
+// huffman decodes the symbols of a Huffman block.
+func (d *specDecoder) huffman() error {
+	lit, dist := d.lit, d.dist
+	buf := d.buf
+	pos, end := d.pos, d.end
+	out := d.out[:cap(d.out)]
+	op := len(d.out)
+	defer func() { d.out = out[:op] }()
+	const litMask = 1<<litBits - 1
+	const distMask = 1<<distBits - 1
+	syms := d.maxSyms
+	if syms == 0 {
+		syms = -1
+	}
+	for {
+		if pos > end {
+			return errOutOfInput
+		}
+		if syms--; syms == 0 {
+			return errCorrupt
+		}
+		if op+maxMatch > len(out) {
+			if op+maxMatch > d.maxOut {
+				return errOutOfInput
+			}
+			bigger := make([]uint16, 2*len(out)+maxMatch)
+			copy(bigger, out[:op])
+			out = bigger
+		}
+		v := binary.LittleEndian.Uint64(buf[pos>>3:]) >> (pos & 7)
+		e := lit[v&litMask]
+		l := uint(e & 31)
+		if e&flagSubtable != 0 {
+			e = lit[int(e>>16)+int((v>>litBits)&(1<<(e>>12&15)-1))]
+			l = uint(e&31) + litBits
+			if e&31 == 0 {
+				return errCorrupt
+			}
+		}
+		if l == 0 {
+			return errCorrupt
+		}
+		v >>= l
+		pos += int64(l)
+		if e&flagLiteral != 0 {
+			out[op] = uint16(e >> 16)
+			op++
+			continue
+		}
+		if e&flagEOB != 0 {
+			if pos > end {
+				return errOutOfInput
+			}
+			d.pos = pos
+			return nil
+		}
+		if e>>16 == 0 {
+			return errCorrupt
+		}
+		x := uint(e>>8) & 15
+		length := int(e>>16) + int(v&(1<<x-1))
+		pos += int64(x)
+		v = binary.LittleEndian.Uint64(buf[pos>>3:]) >> (pos & 7)
+		de := dist[v&distMask]
+		dl := uint(de & 31)
+		if de&flagSubtable != 0 {
+			de = dist[int(de>>16)+int((v>>distBits)&(1<<(de>>12&15)-1))]
+			dl = uint(de&31) + distBits
+			if de&31 == 0 {
+				return errCorrupt
+			}
+		}
+		if dl == 0 || de>>16 == 0 {
+			return errCorrupt
+		}
+		v >>= dl
+		dx := uint(de>>8) & 15
+		distance := int(de>>16) + int(v&(1<<dx-1))
+		pos += int64(dl + dx)
+		if distance > op+windowSize {
+			return errCorrupt
+		}
+		src := op - distance
+		dst := out[op : op+length]
+		if src >= d.lastMarker {
+			// No marker in the source.
+			if distance >= length {
+				copy(dst, out[src:src+length])
+			} else {
+				for i := range dst {
+					dst[i] = out[src+i]
+				}
+			}
+			op += length
+			continue
+		}
+		// Markers come from the window (src < 0) and from out before
+		// lastMarker: note where the last one lands.
+		i := 0
+		for ; i < length && src+i < 0; i++ {
+			dst[i] = uint16(markerBase + windowSize + src + i)
+		}
+		if i > 0 {
+			d.lastMarker = op + i
+		}
+		for ; i < length; i++ {
+			v := out[src+i]
+			dst[i] = v
+			if v >= markerBase {
+				d.lastMarker = op + i + 1
+			}
+		}
+		op += length
+	}
+}
