@@ -73,20 +73,19 @@ func (f *FS) extents(i *fsInode) ([]DataExtent, error) {
 			if err != nil {
 				return nil, err
 			}
-			var blk uint32
 			if m.indexes {
 				ci := DecodeChunkIndex(b)
-				e.Device, blk = ci.DeviceID, ci.BlkAddr
+				e.Device, e.Hole = ci.DeviceID, ci.BlkAddr == nullAddr
+				e.Block = ci.StartBlock(m.wide)
 				if f.devMask != 0 {
 					e.Device &= f.devMask
 				}
 			} else {
-				blk = decodeChunkBlockMap(b)
+				blk := decodeChunkBlockMap(b)
+				e.Hole, e.Block = blk == nullAddr, uint64(blk)
 			}
-			if blk == nullAddr {
-				e.Device, e.Hole = 0, true
-			} else {
-				e.Block = uint64(blk)
+			if e.Hole {
+				e.Device, e.Block = 0, 0
 			}
 			if int(e.Device) > len(f.devs) {
 				return nil, inodeCorruptf(i.nid, "chunk %d: device id %d out of range (%d extra devices)", c, e.Device, len(f.devs))

@@ -23,8 +23,8 @@ content), "-" for standard input, or a directory. Without -z the image is
 uncompressed. The output is reproducible: the same input and flags give the
 same bytes, whatever the number of cores. Layers to merge into one
 metadata image (rafs merge --type erofs) need their file data in whole
-uncompressed blocks: build them with -inline-data=false or --chunk-size
-(with or without --blobdev), and without -z.
+uncompressed blocks: build them with -inline-data=false, --chunk-size
+(with or without --blobdev) or --tar-index (or --append-tar), without -z.
 
 Flags:
 `

@@ -477,3 +477,21 @@ func TestMergeMiddleLayers(t *testing.T) {
 		t.Errorf("o/c: %q", c)
 	}
 }
+
+// TestMerge48BitAddresses: a layer's chunks past 2^32 blocks of its tar
+// (48-bit chunk addresses) keep their addresses in the merged image.
+func TestMerge48BitAddresses(t *testing.T) {
+	const far = 1<<33 + 5
+	idx := build(t, erofs.WriterOptions{BlockSize: 512, Devices: []erofs.SuperblockDevice{{Tag: "big", Blocks: 1 << 34}}}, func(w *erofs.Writer) error {
+		return w.AddChunks(file("far", 1000), erofs.ChunkedFile{ChunkSize: 1024, Chunks: []erofs.Chunk{{Device: 1, Block: far}}})
+	})
+	img, _ := merge(t, idx)
+	meta, err := erofs.Open(bytes.NewReader(img))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []erofs.DataExtent{{Len: 1000, Device: 1, Block: far}}
+	if ext := extents(t, meta, "far"); fmt.Sprint(ext) != fmt.Sprint(want) {
+		t.Errorf("far: extents %v, want %v", ext, want)
+	}
+}
