@@ -279,33 +279,16 @@ func splitDebian(t testing.TB, dir string) []string {
 }
 
 // TestEndToEndMergedDebian splits the Debian layer in three layers, merges
-// them and compares the merged image, mounted over the three layer images,
-// with the whole layer. The merge's time is logged (the acceptance figure:
-// under 0.5 s).
+// them and compares the merged image, mounted over the three layers, with
+// the whole layer: layers without inline tails, and tar-index layers (the
+// part tars are then the devices). The merge's time is logged (the
+// acceptance figure: under 0.5 s).
 func TestEndToEndMergedDebian(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the Debian layer takes a while; skipped with -short")
 	}
 	mounttest.Require(t)
-	dir := t.TempDir()
-	var layers []string
-	for _, p := range splitDebian(t, dir) {
-		f, err := os.Open(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		layers = append(layers, buildImage(t, f, &convert.EROFSOptions{Image: erofs.WriterOptions{NoInlineData: true}}))
-		f.Close()
-	}
-	start := time.Now()
-	meta := mergeLayers(t, layers)
-	took := time.Since(start)
-	fi, err := os.Stat(meta)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("merged metadata of three Debian layers: %d bytes in %v", fi.Size(), took)
-
+	parts := splitDebian(t, t.TempDir())
 	f, err := os.Open(tartest.DebianLayer(t))
 	if err != nil {
 		t.Fatal(err)
@@ -315,5 +298,45 @@ func TestEndToEndMergedDebian(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkMerged(t, meta, layers, want)
+	for _, tarIndex := range []bool{false, true} {
+		name := "noinline"
+		if tarIndex {
+			name = "tarindex"
+		}
+		t.Run(name, func(t *testing.T) {
+			var layers, devs []string
+			for _, p := range parts {
+				f, err := os.Open(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tarIndex {
+					img := p + ".erofs"
+					out, err := os.Create(img)
+					if err != nil {
+						t.Fatal(err)
+					}
+					_, err = convert.TarToEROFSIndex(f, out, nil)
+					out.Close()
+					if err != nil {
+						t.Fatal(err)
+					}
+					layers, devs = append(layers, img), append(devs, p)
+				} else {
+					img := buildImage(t, f, &convert.EROFSOptions{Image: erofs.WriterOptions{NoInlineData: true}})
+					layers, devs = append(layers, img), append(devs, img)
+				}
+				f.Close()
+			}
+			start := time.Now()
+			meta := mergeLayers(t, layers)
+			took := time.Since(start)
+			fi, err := os.Stat(meta)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("merged metadata of three Debian layers: %d bytes in %v", fi.Size(), took)
+			checkMerged(t, meta, devs, want)
+		})
+	}
 }
