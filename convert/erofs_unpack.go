@@ -3,12 +3,10 @@ package convert
 import (
 	"archive/tar"
 	"bufio"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"strings"
 
 	"github.com/rafs-dev/rafs/erofs"
 )
@@ -33,13 +31,7 @@ func UnpackEROFS(f *erofs.FS, w io.Writer) (*UnpackResult, error) {
 	u := &erofsUnpacker{f: f, tw: &tarWriter{w: bw}, res: &UnpackResult{}, first: map[uint64]string{}}
 	err := u.walk()
 	if err == nil {
-		err = u.tw.Close()
-		if err == nil {
-			err = bw.Flush()
-		}
-		if err != nil {
-			err = fmt.Errorf("convert: unpack: %w", err)
-		}
+		err = finishTar(u.tw, bw)
 	}
 	if err != nil {
 		return nil, err
@@ -138,17 +130,7 @@ func (u *erofsUnpacker) entry(name, path string, st *erofs.Stat) error {
 	h.mode = int64(st.Mode & erofs.ModePermMask)
 	h.uid, h.gid = int64(st.UID), int64(st.GID)
 	h.mtime, h.nsec, h.noTime = st.Mtime, int64(st.MtimeNsec), false
-	if len(st.Xattrs) > 0 {
-		h.records = make(map[string]string, len(st.Xattrs))
-		for k, v := range st.Xattrs {
-			if strings.ContainsRune(k, '=') {
-				// A PAX key cannot hold '=': use libarchive's form.
-				h.records["LIBARCHIVE.xattr."+percentEncode(k)] = base64.StdEncoding.EncodeToString([]byte(v))
-				continue
-			}
-			h.records["SCHILY.xattr."+k] = v
-		}
-	}
+	h.records = paxXattrs(st.Xattrs)
 	switch typ {
 	case erofs.ModeDir:
 		h.typeflag = tar.TypeDir

@@ -62,18 +62,41 @@ func UnpackNydus(boot *rafs.Bootstrap, blobs []*blob.Reader, w io.Writer) (*Unpa
 		return nil
 	})
 	if err == nil {
-		err = u.tw.Close()
-		if err == nil {
-			err = bw.Flush()
-		}
-		if err != nil {
-			err = fmt.Errorf("convert: unpack: %w", err)
-		}
+		err = finishTar(u.tw, bw)
 	}
 	if err != nil {
 		return nil, err
 	}
 	return u.res, nil
+}
+
+// finishTar writes the tar's trailer and flushes bw, the buffer under it.
+func finishTar(tw *tarWriter, bw *bufio.Writer) error {
+	err := tw.Close()
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		return fmt.Errorf("convert: unpack: %w", err)
+	}
+	return nil
+}
+
+// paxXattrs returns the PAX records of xattrs: SCHILY.xattr.NAME, or
+// libarchive's form for a name a PAX key cannot hold ('=').
+func paxXattrs[V ~string | ~[]byte](xattrs map[string]V) map[string]string {
+	if len(xattrs) == 0 {
+		return nil
+	}
+	records := make(map[string]string, len(xattrs))
+	for k, v := range xattrs {
+		if strings.ContainsRune(k, '=') {
+			records["LIBARCHIVE.xattr."+percentEncode(k)] = base64.StdEncoding.EncodeToString([]byte(v))
+			continue
+		}
+		records["SCHILY.xattr."+k] = string(v)
+	}
+	return records
 }
 
 // namedTwice returns the non-directory inodes that have more than one name
@@ -217,17 +240,7 @@ func (u *unpacker) entry(dirs []*rafs.Node, n *rafs.Node) error {
 	h.mode = int64(in.Mode & erofs.ModePermMask)
 	h.uid, h.gid = int64(in.UID), int64(in.GID)
 	h.mtime, h.nsec, h.noTime = in.Mtime, int64(in.MtimeNsec), false
-	if len(in.Xattrs) > 0 {
-		h.records = make(map[string]string, len(in.Xattrs))
-		for k, v := range in.Xattrs {
-			if strings.ContainsRune(k, '=') {
-				// A PAX key cannot hold '=': use libarchive's form.
-				h.records["LIBARCHIVE.xattr."+percentEncode(k)] = base64.StdEncoding.EncodeToString(v)
-				continue
-			}
-			h.records["SCHILY.xattr."+k] = string(v)
-		}
-	}
+	h.records = paxXattrs(in.Xattrs)
 	switch in.Mode & erofs.ModeTypeMask {
 	case erofs.ModeDir:
 		h.typeflag = tar.TypeDir
