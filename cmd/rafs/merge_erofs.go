@@ -1,9 +1,6 @@
 package main
 
 import (
-	"errors"
-	"flag"
-	"fmt"
 	"os"
 
 	"github.com/rafs-dev/rafs/erofs/rebuild"
@@ -26,67 +23,28 @@ Flags:
 
 // cmdMergeEROFS is "rafs merge --type erofs".
 func cmdMergeEROFS(args []string) int {
-	var out string
-	var quiet bool
-	fs := flag.NewFlagSet("merge", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprint(os.Stderr, mergeEROFSUsage)
-		fs.PrintDefaults()
-	}
-	fs.StringVar(&out, "o", "", "output image `path` (required)")
-	fs.BoolVar(&quiet, "q", false, "print nothing but errors")
-	pos, err := parseArgs(fs, args)
-	if err == flag.ErrHelp {
-		return 0
-	}
-	if err == nil && len(pos) == 0 {
-		fs.Usage()
-		err = errors.New("want at least one LAYER")
-	}
-	if err == nil && out == "" {
-		fs.Usage()
-		err = errors.New("-o META is required")
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "rafs merge:", err)
-		return 2
-	}
-	g := startGuard("rafs merge", nil)
-	defer g.stop()
-	outs := newOutputs(g)
-	defer outs.abort()
-	metaOut, err := outs.add(out, false)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "rafs merge:", err)
-		return exitStatus(err)
-	}
-	var layers []rebuild.Layer
-	for _, p := range pos {
-		fh, err := os.Open(p)
+	return mergeCommand(args, mergeEROFSUsage, "image", "META", false, func(out *os.File, paths []string) ([]string, error) {
+		var layers []rebuild.Layer
+		for _, p := range paths {
+			fh, err := os.Open(p)
+			if err != nil {
+				return nil, err
+			}
+			defer fh.Close()
+			fi, err := fh.Stat()
+			if err != nil {
+				return nil, err
+			}
+			layers = append(layers, rebuild.Layer{Name: p, Image: fh, Size: fi.Size()})
+		}
+		res, err := rebuild.Merge(out, layers, nil)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "rafs merge:", err)
-			return 1
+			return nil, err
 		}
-		defer fh.Close()
-		fi, err := fh.Stat()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "rafs merge:", err)
-			return 1
+		tags := make([]string, len(res.Devices))
+		for i, d := range res.Devices {
+			tags[i] = d.Tag
 		}
-		layers = append(layers, rebuild.Layer{Name: p, Image: fh, Size: fi.Size()})
-	}
-	res, err := rebuild.Merge(metaOut, layers, nil)
-	if err == nil {
-		err = outs.commit()
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "rafs merge:", err)
-		return 1
-	}
-	if !quiet {
-		for _, d := range res.Devices {
-			fmt.Println(d.Tag)
-		}
-	}
-	return 0
+		return tags, nil
+	})
 }

@@ -276,14 +276,45 @@ func readLayer(path string) (*rafs.Bootstrap, string, error) {
 }
 
 func cmdMerge(args []string) int {
+	return mergeCommand(args, mergeUsage, "bootstrap", "BOOT", true, func(out *os.File, paths []string) ([]string, error) {
+		var layers []*rafs.Bootstrap
+		for _, p := range paths {
+			b, _, err := readLayer(p)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", p, err)
+			}
+			layers = append(layers, b)
+		}
+		m, err := convert.MergeNydus(layers, nil)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := m.WriteTo(out); err != nil {
+			return nil, err
+		}
+		ids := make([]string, len(m.Blobs))
+		for i, bi := range m.Blobs {
+			ids[i] = bi.ID
+		}
+		return ids, nil
+	})
+}
+
+// mergeCommand runs a merge command: it parses -o and -q and the LAYER
+// arguments (usage is the command's help; what and metavar name the
+// output in it),
+// opens the output (streamable: written front to back), calls merge with
+// it and the layers, commits the output, and prints the names merge
+// returns (the devices the result needs, in order) unless -q.
+func mergeCommand(args []string, usage, what, metavar string, streamable bool, merge func(out *os.File, layers []string) ([]string, error)) int {
 	var out string
 	var quiet bool
 	fs := flag.NewFlagSet("merge", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprint(os.Stderr, mergeUsage)
+		fmt.Fprint(os.Stderr, usage)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&out, "o", "", "output bootstrap `path` (required)")
+	fs.StringVar(&out, "o", "", "output "+what+" `path` (required)")
 	fs.BoolVar(&quiet, "q", false, "print nothing but errors")
 	pos, err := parseArgs(fs, args)
 	if err == flag.ErrHelp {
@@ -295,7 +326,7 @@ func cmdMerge(args []string) int {
 	}
 	if err == nil && out == "" {
 		fs.Usage()
-		err = errors.New("-o BOOT is required")
+		err = fmt.Errorf("-o %s is required", metavar)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rafs merge:", err)
@@ -305,24 +336,12 @@ func cmdMerge(args []string) int {
 	defer g.stop()
 	outs := newOutputs(g)
 	defer outs.abort()
-	bootOut, err := outs.add(out, true)
+	f, err := outs.add(out, streamable)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rafs merge:", err)
 		return exitStatus(err)
 	}
-	var layers []*rafs.Bootstrap
-	for _, p := range pos {
-		b, _, err := readLayer(p)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "rafs merge: %s: %v\n", p, err)
-			return 1
-		}
-		layers = append(layers, b)
-	}
-	m, err := convert.MergeNydus(layers, nil)
-	if err == nil {
-		_, err = m.WriteTo(bootOut)
-	}
+	names, err := merge(f, pos)
 	if err == nil {
 		err = outs.commit()
 	}
@@ -331,8 +350,8 @@ func cmdMerge(args []string) int {
 		return 1
 	}
 	if !quiet {
-		for _, bi := range m.Blobs {
-			fmt.Println(bi.ID)
+		for _, n := range names {
+			fmt.Println(n)
 		}
 	}
 	return 0
