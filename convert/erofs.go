@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/rafs-dev/rafs/convert/internal/tarhdr"
 	"github.com/rafs-dev/rafs/erofs"
 )
 
@@ -133,26 +134,20 @@ func TarToEROFS(r io.Reader, w io.WriterAt, opts *EROFSOptions) (*EROFSResult, e
 	return res, nil
 }
 
-// countingReader counts the bytes read through it and, while recording,
-// keeps those from offset recFrom on (up to maxHeaderCapture bytes): the
-// tar walker records the header blocks of each entry.
+// countingReader counts the bytes read through it (and sought past): the
+// offset in the uncompressed tar stream.
 type countingReader struct {
 	r io.Reader
 	n int64
 
-	recording bool
-	recFrom   int64
-	rec       []byte
-	recFull   bool // more was read than rec keeps
-
-	// seeker, when set, is r's: archive/tar then skips file data by
+	// seeker, when set, is r's: the tar reader then skips file data by
 	// seeking (see Seek), and the tar walker leaves data unread.
 	seeker io.Seeker
 }
 
 // Seek moves by offset bytes from the current position (the only whence
-// archive/tar uses to skip data) when the reader has a seeker; without
-// one it fails, and archive/tar reads the data instead.
+// the tar reader uses to skip data) when the reader has a seeker; without
+// one it fails, and the tar reader reads the data instead.
 func (c *countingReader) Seek(offset int64, whence int) (int64, error) {
 	if c.seeker == nil || whence != io.SeekCurrent {
 		return 0, errors.New("convert: cannot seek the tar stream")
@@ -166,41 +161,8 @@ func (c *countingReader) Seek(offset int64, whence int) (int64, error) {
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	if c.recording && n > 0 {
-		c.keep(p[:n])
-	}
 	c.n += int64(n)
 	return n, err
-}
-
-// keep records b, read at offset c.n.
-func (c *countingReader) keep(b []byte) {
-	if skip := c.recFrom - c.n; skip > 0 {
-		if skip >= int64(len(b)) {
-			return
-		}
-		b = b[skip:]
-	}
-	if len(c.rec)+len(b) > maxHeaderCapture {
-		c.recFull = true
-		return
-	}
-	c.rec = append(c.rec, b...)
-}
-
-// record starts recording at offset from, dropping what was recorded.
-func (c *countingReader) record(from int64) {
-	c.recording, c.recFrom, c.rec, c.recFull = true, from, c.rec[:0], false
-}
-
-// stop ends recording and returns the bytes recorded, valid until the
-// next record, or nil if they did not all fit.
-func (c *countingReader) stop() []byte {
-	c.recording = false
-	if c.recFull {
-		return nil
-	}
-	return c.rec
 }
 
 // entryError is an error about one tar entry.
@@ -252,17 +214,14 @@ type tarStats struct {
 // keeps its global value until another global header gives it another;
 // GNU tar, which a layer is extracted like, drops it.
 func addTar(w tarSink, cr *countingReader, mode WhiteoutMode, res *tarStats) error {
-	tr := tar.NewReader(cr)
+	tr := tarhdr.NewReader(cr)
 	opaque := map[string]bool{}
-	var next int64               // where the next header starts
 	var global map[string]string // records of the latest global PAX header
 	for {
-		start := max(next, cr.n)
-		cr.record(start)
 		hdr, err := tr.Next()
-		raw := cr.stop()
+		start := tr.Start()
 		if err == io.EOF {
-			if len(raw) >= 512 && isTarHeader(raw) {
+			if raw := tr.Raw(); len(raw) >= 512 && isTarHeader(raw) {
 				// archive/tar takes the end of the stream after a PAX or
 				// GNU long name header for the end of the archive.
 				return fmt.Errorf("convert: tar header at offset %d: the archive ends after this %s, before the entry it is for: %w",
@@ -271,37 +230,18 @@ func addTar(w tarSink, cr *countingReader, mode WhiteoutMode, res *tarStats) err
 			break
 		}
 		if err != nil {
-			if why := explainHeaderError(raw, start, err); why != "" {
+			if why := explainHeaderError(tr.Raw(), start, err); why != "" {
 				return fmt.Errorf("convert: tar header at offset %d: %s: %w", start, why, err)
 			}
 			return fmt.Errorf("convert: tar header at offset %d: %w", start, err)
 		}
 		res.Entries++
-		// archive/tar reads headers block by block and file data only
-		// when asked, so the header's last block ends where the count is,
-		// and the data it skips is the size the headers give. The raw
-		// headers say exactly, also for sparse files, whose maps archive/tar
-		// reads with the header, and for types it reads no data of.
-		off := cr.n - 512
-		next = cr.n + (hdr.Size+511)&^511
-		paxSize := int64(-1)
-		if v, ok := hdr.PAXRecords["size"]; ok && v != "" {
-			paxSize, _ = strconv.ParseInt(v, 10, 64)
-		}
-		chain, problem, complete := walkHeaders(raw, start, hdr.Typeflag == tar.TypeXGlobalHeader, paxSize)
-		if complete && problem == "" {
-			off = chain.final
-			next = (chain.dataEnd + 511) &^ 511
-		} else {
-			complete = false
-		}
+		off := tr.HeaderOffset()
 		if hdr.Typeflag == tar.TypeXGlobalHeader {
+			// archive/tar ignores what it cannot parse in a global
+			// header; GNU tar reports a malformed extended header.
+			chain, problem, complete := walkHeaders(tr.Raw(), start)
 			if problem != "" {
-				// archive/tar ignores what it cannot parse in a global
-				// header; GNU tar reports a malformed extended header.
-				if chain.global {
-					off = chain.final
-				}
 				return entryError(hdr.Name, off, errors.New(problem))
 			}
 			if global, err = globalRecords(hdr, chain, complete); err != nil {
@@ -312,8 +252,10 @@ func addTar(w tarSink, cr *countingReader, mode WhiteoutMode, res *tarStats) err
 		if len(global) > 0 {
 			applyGlobal(hdr, global)
 		}
-		if b, ok := w.(interface{ beginEntry(*tar.Header) }); ok {
-			b.beginEntry(hdr)
+		if b, ok := w.(interface {
+			beginEntry(hdr *tar.Header, dataOff int64)
+		}); ok {
+			b.beginEntry(hdr, tr.DataOffset())
 		}
 		if err := addEntry(w, tr, hdr, mode, opaque, res); err != nil {
 			return entryError(hdr.Name, off, err)
@@ -321,8 +263,8 @@ func addTar(w tarSink, cr *countingReader, mode WhiteoutMode, res *tarStats) err
 		if !isSparse(hdr) && cr.seeker == nil {
 			// Data the entry did not use (a whiteout's, say): read it
 			// here, so that a truncated stream is this entry's error.
-			// (A sparse file's holes would be read as zeros: archive/tar
-			// skips those.)
+			// (A sparse file's holes would be read as zeros: the tar
+			// reader skips those.)
 			if _, err := io.Copy(io.Discard, tr); err != nil {
 				return entryError(hdr.Name, off, fmt.Errorf("data: %w", err))
 			}
@@ -439,7 +381,7 @@ func applyGlobal(hdr *tar.Header, global map[string]string) {
 //     whiteout's) must be a directory. WhiteoutKeep then stores the entry
 //     as it is; WhiteoutOverlay and WhiteoutStrip apply it, whatever its
 //     type and ignoring its data, as containerd does.
-func addEntry(w tarSink, tr *tar.Reader, hdr *tar.Header, mode WhiteoutMode, opaque map[string]bool, res *tarStats) error {
+func addEntry(w tarSink, data io.Reader, hdr *tar.Header, mode WhiteoutMode, opaque map[string]bool, res *tarStats) error {
 	if hdr.Typeflag == 'V' { // GNU volume header
 		return nil // a volume label, not a file
 	}
@@ -502,7 +444,7 @@ func addEntry(w tarSink, tr *tar.Reader, hdr *tar.Header, mode WhiteoutMode, opa
 	case tar.TypeReg, tar.TypeCont, tar.TypeGNUSparse: // archive/tar reports the old NUL type as TypeReg and fills sparse holes with zeros
 		e.Mode |= erofs.ModeRegular
 		e.Size = hdr.Size
-		return w.Add(e, tr)
+		return w.Add(e, data)
 	case tar.TypeDir:
 		e.Mode |= erofs.ModeDir
 	case tar.TypeSymlink:

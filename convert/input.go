@@ -319,15 +319,12 @@ func (ra *readahead) Close() error {
 	return nil
 }
 
-// A tar entry's header blocks, as the tar walker keeps them so that it can
-// say what is wrong with a header archive/tar refuses (archive/tar says only
-// "invalid tar header") and read global PAX headers whole (archive/tar drops
-// a global header's records when one of its values does not parse).
-
-// maxHeaderCapture bounds the header bytes kept for one entry: archive/tar
-// reads at most 1 MiB of PAX records, of GNU long name and of GNU long link.
-// A longer chain of headers is read but not explained.
-const maxHeaderCapture = 4 << 20
+// A tar entry's header blocks, as the tar reader (convert/internal/tarhdr)
+// keeps them (Reader.Raw), walked again only to say what is wrong with a
+// header the reader refuses (archive/tar, whose errors it returns, says
+// only "invalid tar header") and to check global PAX headers whole
+// (archive/tar drops a global header's records when one of its values
+// does not parse).
 
 // maxSpecialFile is archive/tar's limit on PAX records and GNU long names.
 const maxSpecialFile = 1 << 20
@@ -367,14 +364,10 @@ const (
 // (and an old GNU sparse file's extension blocks), or a global PAX header
 // ('g'), which archive/tar returns as an entry. It returns what they
 // describe, or problem, a description of the first thing wrong with them,
-// or complete=false when buf ends first.
-//
-// With check false, for headers archive/tar has read without error, the
-// blocks are not checked and the records of PAX extended headers are not
-// read: paxSize is then the entry's PAX "size" record, or -1. Global
-// headers' records are read and checked either way.
-func walkHeaders(buf []byte, base int64, check bool, paxSize int64) (c headerChain, problem string, complete bool) {
-	localSize := paxSize // a PAX "size" record of the entry
+// or complete=false when buf ends first. Every block is checked, and the
+// records of PAX headers are read and their values checked.
+func walkHeaders(buf []byte, base int64) (c headerChain, problem string, complete bool) {
+	localSize := int64(-1) // a PAX "size" record of the entry
 	pos := 0
 	block := func(at int) []byte {
 		if at < 0 || at+512 > len(buf) {
@@ -394,9 +387,7 @@ func walkHeaders(buf []byte, base int64, check bool, paxSize int64) (c headerCha
 			}
 			return c, "", false
 		}
-		if !check {
-			// Trust archive/tar, which has read these blocks.
-		} else if p := checkHeaderBlock(b); p != "" {
+		if p := checkHeaderBlock(b); p != "" {
 			return c, fmt.Sprintf("header block at offset %d: %s", off, p), true
 		}
 		size, _ := parseNumericField(b[hdrSize : hdrSize+12])
@@ -416,7 +407,7 @@ func walkHeaders(buf []byte, base int64, check bool, paxSize int64) (c headerCha
 			if typ == 'g' {
 				c.final, c.global = off, true
 			}
-			if typ == 'g' || typ == 'x' && check {
+			if typ == 'g' || typ == 'x' {
 				recs, p := parsePAXRecords(data, off+512, typ == 'g')
 				if p != "" {
 					return c, p, true
@@ -688,7 +679,7 @@ func explainHeaderError(buf []byte, base int64, err error) string {
 	if !errors.Is(err, tar.ErrHeader) && !errors.Is(err, tar.ErrFieldTooLong) {
 		return ""
 	}
-	c, problem, complete := walkHeaders(buf, base, true, -1)
+	c, problem, complete := walkHeaders(buf, base)
 	if problem != "" || !complete {
 		return problem
 	}

@@ -109,7 +109,7 @@ func TarToEROFSIndex(r io.Reader, w io.WriterAt, opts *TarIndexOptions) (*EROFSR
 	}
 	res := &EROFSResult{Encoding: enc}
 	cr := &countingReader{r: src, seeker: seeker}
-	sink := &tarIndexSink{Writer: iw, cr: cr}
+	sink := &tarIndexSink{Writer: iw}
 	var st tarStats
 	err = addTar(sink, cr, o.EROFS.Whiteouts, &st)
 	res.Entries, res.TarSize, res.DroppedXattrs = st.Entries, st.TarSize, st.DroppedXattrs
@@ -241,12 +241,15 @@ func appendFile(w io.WriterAt, off int64, f *os.File) (int64, error) {
 // chunks of device 1 at their data's offset in the tar.
 type tarIndexSink struct {
 	*erofs.Writer
-	cr     *countingReader
-	sparse bool // the entry being added is a GNU sparse file
+	sparse  bool  // the entry being added is a GNU sparse file
+	dataOff int64 // where its data starts in the tar
 }
 
-// beginEntry is told of each entry before it is added.
-func (s *tarIndexSink) beginEntry(hdr *tar.Header) { s.sparse = isSparse(hdr) }
+// beginEntry is told of each entry, and where its data starts, before it
+// is added.
+func (s *tarIndexSink) beginEntry(hdr *tar.Header, dataOff int64) {
+	s.sparse, s.dataOff = isSparse(hdr), dataOff
+}
 
 // Add adds e; a regular file's data is the tar's, from the offset the
 // tar has been read to.
@@ -257,7 +260,7 @@ func (s *tarIndexSink) Add(e *erofs.Entry, data io.Reader) error {
 	if s.sparse {
 		return errors.New("GNU sparse file: its data in the tar is not the file's bytes in order, so a tar index cannot refer to it")
 	}
-	off := s.cr.n
+	off := s.dataOff
 	if off%TarIndexBlockSize != 0 {
 		return fmt.Errorf("data at tar offset %d, not on a %d-byte block", off, TarIndexBlockSize)
 	}
