@@ -253,14 +253,14 @@ func addTar(w tarSink, cr *countingReader, mode WhiteoutMode, res *tarStats) err
 			applyGlobal(hdr, global)
 		}
 		if b, ok := w.(interface {
-			beginEntry(hdr *tar.Header, dataOff int64)
+			beginEntry(sparse bool, dataOff int64)
 		}); ok {
-			b.beginEntry(hdr, tr.DataOffset())
+			b.beginEntry(tr.Sparse(), tr.DataOffset())
 		}
 		if err := addEntry(w, tr, hdr, mode, opaque, res); err != nil {
 			return entryError(hdr.Name, off, err)
 		}
-		if !isSparse(hdr) && cr.seeker == nil {
+		if !tr.Sparse() && cr.seeker == nil {
 			// Data the entry did not use (a whiteout's, say): read it
 			// here, so that a truncated stream is this entry's error.
 			// (A sparse file's holes would be read as zeros: the tar
@@ -283,20 +283,6 @@ func addTar(w tarSink, cr *countingReader, mode WhiteoutMode, res *tarStats) err
 		}
 	}
 	return nil
-}
-
-// isSparse reports whether archive/tar reads hdr's data as a GNU sparse
-// file.
-func isSparse(hdr *tar.Header) bool {
-	if hdr.Typeflag == tar.TypeGNUSparse {
-		return true
-	}
-	for k := range hdr.PAXRecords {
-		if strings.HasPrefix(k, "GNU.sparse.") {
-			return true
-		}
-	}
-	return false
 }
 
 // globalRecords returns the records that apply to the entries after a
@@ -562,12 +548,20 @@ func cleanName(name string) (string, error) {
 	if strings.HasPrefix(name, "/") {
 		return "", fmt.Errorf("absolute path %q", name)
 	}
-	for _, c := range strings.Split(name, "/") {
+	for rest := name; ; {
+		c, after, more := strings.Cut(rest, "/")
 		if c == ".." {
 			return "", fmt.Errorf("path %q has a \"..\" component", name)
 		}
+		if !more {
+			break
+		}
+		rest = after
 	}
-	return path.Clean("./" + name), nil
+	// A relative path without ".." cleans the same with or without a
+	// leading "./", and an empty one is ".": Clean returns a clean name
+	// as it is.
+	return path.Clean(name), nil
 }
 
 // xattrsOf collects a header's extended attributes from its PAX records:

@@ -7,7 +7,6 @@ package convert
 // enable_tar_index writes that form).
 
 import (
-	"archive/tar"
 	"errors"
 	"fmt"
 	"io"
@@ -167,7 +166,12 @@ func plainSeekableTar(r io.Reader) (io.ReadSeeker, bool) {
 	return rs, n == len(head) && isTarHeader(head)
 }
 
-// bufSeeker buffers reads from rs and seeks within what it holds.
+// bufSeeker buffers reads from rs and seeks within what it holds. After
+// a seek past what it holds, it reads one page only: the tar reader
+// seeks over a file's data to read its last byte, the padding and the
+// next header, and most likely seeks on from there. Reads that go on
+// from the end of the buffer read twice as much each time, up to the
+// whole buffer.
 type bufSeeker struct {
 	rs  io.ReadSeeker
 	buf []byte // buffered bytes
@@ -175,16 +179,25 @@ type bufSeeker struct {
 	pos int64  // rs's position: the end of buf, once known (known false)
 
 	known bool
+	fill  int // how much the next refill reads; 0 means the whole buffer
 }
+
+// seekFill is how much bufSeeker reads after a seek past its buffer.
+const seekFill = 4 << 10
 
 func (b *bufSeeker) Read(p []byte) (int, error) {
 	if b.off == len(b.buf) {
-		if len(p) >= cap(b.buf) {
+		fill := cap(b.buf)
+		if b.fill > 0 {
+			fill = min(fill, b.fill)
+			b.fill *= 2
+		}
+		if len(p) >= fill {
 			n, err := b.rs.Read(p)
 			b.pos += int64(n)
 			return n, err
 		}
-		n, err := b.rs.Read(b.buf[:cap(b.buf)])
+		n, err := b.rs.Read(b.buf[:fill])
 		b.buf, b.off = b.buf[:n], 0
 		b.pos += int64(n)
 		if n == 0 {
@@ -218,7 +231,7 @@ func (b *bufSeeker) Seek(offset int64, whence int) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	b.buf, b.off, b.pos = b.buf[:0], 0, pos
+	b.buf, b.off, b.pos, b.fill = b.buf[:0], 0, pos, seekFill
 	return pos, nil
 }
 
@@ -245,10 +258,10 @@ type tarIndexSink struct {
 	dataOff int64 // where its data starts in the tar
 }
 
-// beginEntry is told of each entry, and where its data starts, before it
-// is added.
-func (s *tarIndexSink) beginEntry(hdr *tar.Header, dataOff int64) {
-	s.sparse, s.dataOff = isSparse(hdr), dataOff
+// beginEntry is told before each entry is added whether it is a GNU
+// sparse file and where its data starts in the tar.
+func (s *tarIndexSink) beginEntry(sparse bool, dataOff int64) {
+	s.sparse, s.dataOff = sparse, dataOff
 }
 
 // Add adds e; a regular file's data is the tar's, from the offset the

@@ -14,6 +14,7 @@ package tarhdr
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/binary"
 	"io"
 	"strconv"
 	"strings"
@@ -118,6 +119,11 @@ func (tr *Reader) DataOffset() int64 { return tr.dataOff }
 // FIFOs) have none, whatever their size field says.
 func (tr *Reader) DataEnd() int64 { return tr.dataEnd }
 
+// Sparse reports whether the last entry may be a GNU sparse file: an old
+// GNU sparse file (type 'S'), or one with PAX records named GNU.sparse.*.
+// archive/tar reads its data, filling holes with zeros, when it is one.
+func (tr *Reader) Sparse() bool { return tr.sparse != nil }
+
 // Records returns the records of the last entry's PAX header (its
 // extended header, or the global header it is), in order, duplicates
 // included, valid until the next call of Next.
@@ -201,6 +207,7 @@ func (tr *Reader) next() (*tar.Header, error) {
 	tr.recording = true
 
 	var pax map[string]string
+	var sparseRecs bool // pax has GNU.sparse.* records
 	var longName, longLink string
 	format := tar.FormatUSTAR | tar.FormatPAX | tar.FormatGNU
 	for {
@@ -244,7 +251,7 @@ func (tr *Reader) next() (*tar.Header, error) {
 			case tar.TypeXHeader, tar.TypeXGlobalHeader:
 				tr.segX = s
 				tr.recs = tr.recs[:0]
-				if pax, err = tr.parsePAX(data); err != nil {
+				if pax, sparseRecs, err = tr.parsePAX(data); err != nil {
 					return nil, err
 				}
 				if typ == tar.TypeXGlobalHeader {
@@ -293,7 +300,7 @@ func (tr *Reader) next() (*tar.Header, error) {
 		if format&tar.FormatUSTAR != 0 && format&tar.FormatPAX != 0 {
 			format &= tar.FormatUSTAR
 		}
-		if typ == tar.TypeGNUSparse || hasSparseRecords(pax) {
+		if typ == tar.TypeGNUSparse || sparseRecs {
 			hdr, err := tr.readSparse(size)
 			if err != nil {
 				return nil, err
@@ -308,17 +315,6 @@ func (tr *Reader) next() (*tar.Header, error) {
 		tr.dataEnd = tr.off + size
 		return hdr, nil
 	}
-}
-
-// hasSparseRecords reports whether PAX records may make an entry a GNU
-// sparse file, which archive/tar reads.
-func hasSparseRecords(pax map[string]string) bool {
-	for k := range pax {
-		if strings.HasPrefix(k, "GNU.sparse.") {
-			return true
-		}
-	}
-	return false
 }
 
 // readSparse has archive/tar read the entry whose own header block is at
@@ -639,22 +635,23 @@ type block struct {
 func (h *block) parse(b []byte, full bool, tr *Reader) error {
 	// The checksum: the sum of the block's bytes, the checksum field
 	// taken as spaces, unsigned (POSIX) or signed (old Sun tar).
-	var unsigned int64
-	var or byte
-	for _, c := range b[:148] {
-		unsigned += int64(c)
-		or |= c
+	// Eight bytes at a time: four 16-bit lanes of byte sums (64 words
+	// of at most 510 a lane fit), and the OR of every byte for the
+	// ASCII check.
+	var lanes, or uint64
+	for i := 0; i < blockSize; i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		or |= w
+		lanes += w&0x00ff00ff00ff00ff + w>>8&0x00ff00ff00ff00ff
 	}
-	for _, c := range b[156:] {
-		unsigned += int64(c)
-		or |= c
-	}
+	unsigned := int64(lanes&0xffff + lanes>>16&0xffff + lanes>>32&0xffff + lanes>>48)
 	for _, c := range b[148:156] {
-		or |= c
+		unsigned -= int64(c)
 	}
 	unsigned += 8 * ' '
+	nonASCII := or&0x8080808080808080 != 0
 	stored, ok := parseOctal(b[148:156])
-	if !ok || stored != unsigned && (or < 0x80 || stored != signedSum(b)) {
+	if !ok || stored != unsigned && (!nonASCII || stored != signedSum(b)) {
 		return tar.ErrHeader
 	}
 	magic, version, trailer := b[257:263], b[263:265], b[508:512]
@@ -701,7 +698,7 @@ func (h *block) parse(b []byte, full bool, tr *Reader) error {
 	switch h.format {
 	case formatUSPAX:
 		prefix = cut(b[345:500])
-		if or >= 0x80 ||
+		if nonASCII ||
 			b[135] != 0 || b[107] != 0 || b[115] != 0 || b[123] != 0 ||
 			b[147] != 0 || b[336] != 0 || b[344] != 0 {
 			h.format = 0 // not strictly USTAR
@@ -808,32 +805,34 @@ func (h *block) header(typ byte) *tar.Header {
 // KEYWORD=VALUE\n", LENGTH counting the whole record in decimal. A later
 // record replaces an earlier one of the same keyword; GNU sparse 0.0's
 // repeated GNU.sparse.offset and GNU.sparse.numbytes records become one
-// GNU.sparse.map, as in 0.1. The records are also kept in order.
-func (tr *Reader) parsePAX(data []byte) (map[string]string, error) {
+// GNU.sparse.map, as in 0.1. The records are also kept in order. sparse
+// says whether there are GNU.sparse.* records.
+func (tr *Reader) parsePAX(data []byte) (pax map[string]string, sparse bool, err error) {
 	s := string(data)
-	pax := make(map[string]string)
-	var sparse []string
+	pax = make(map[string]string)
+	var sparseMap []string
 	for len(s) > 0 {
 		k, v, rest, ok := parseRecord(s)
 		if !ok {
-			return nil, tar.ErrHeader
+			return nil, false, tar.ErrHeader
 		}
 		s = rest
 		tr.recs = append(tr.recs, Record{k, v})
+		sparse = sparse || strings.HasPrefix(k, "GNU.sparse.")
 		switch k {
 		case "GNU.sparse.offset", "GNU.sparse.numbytes":
-			if (len(sparse)%2 == 0) != (k == "GNU.sparse.offset") || strings.Contains(v, ",") {
-				return nil, tar.ErrHeader
+			if (len(sparseMap)%2 == 0) != (k == "GNU.sparse.offset") || strings.Contains(v, ",") {
+				return nil, false, tar.ErrHeader
 			}
-			sparse = append(sparse, v)
+			sparseMap = append(sparseMap, v)
 		default:
 			pax[k] = v
 		}
 	}
-	if len(sparse) > 0 {
-		pax["GNU.sparse.map"] = strings.Join(sparse, ",")
+	if len(sparseMap) > 0 {
+		pax["GNU.sparse.map"] = strings.Join(sparseMap, ",")
 	}
-	return pax, nil
+	return pax, sparse, nil
 }
 
 // parseRecord parses the PAX record s starts with.
@@ -939,17 +938,20 @@ func parsePAXTime(s string) (time.Time, error) {
 	if sn == "" {
 		return time.Unix(secs, 0), nil
 	}
-	nano := [9]byte{'0', '0', '0', '0', '0', '0', '0', '0', '0'}
+	// Nine digits of nanoseconds, the rest checked and dropped.
+	var ns int64
 	for i := range len(sn) {
 		c := sn[i]
 		if c < '0' || c > '9' {
 			return time.Time{}, tar.ErrHeader
 		}
-		if i < len(nano) {
-			nano[i] = c
+		if i < 9 {
+			ns = ns*10 + int64(c-'0')
 		}
 	}
-	ns, _ := strconv.ParseInt(string(nano[:]), 10, 64)
+	for i := len(sn); i < 9; i++ {
+		ns *= 10
+	}
 	if ss != "" && ss[0] == '-' {
 		ns = -ns
 	}
