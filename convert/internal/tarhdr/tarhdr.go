@@ -16,7 +16,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -841,8 +840,8 @@ func parseRecord(s string) (k, v, rest string, ok bool) {
 	if !ok {
 		return "", "", s, false
 	}
-	n, err := strconv.ParseInt(nStr, 10, 0)
-	if err != nil || n < 5 || n > int64(len(s)) {
+	n, ok := parseDec(nStr)
+	if !ok || n < 5 || n > int64(len(s)) {
 		return "", "", s, false
 	}
 	n -= int64(len(nStr) + 1)
@@ -871,6 +870,7 @@ func mergePAX(hdr *tar.Header, pax map[string]string) error {
 		}
 		var err error
 		var id int64
+		var ok bool
 		switch k {
 		case "path":
 			hdr.Name = v
@@ -881,11 +881,11 @@ func mergePAX(hdr *tar.Header, pax map[string]string) error {
 		case "gname":
 			hdr.Gname = v
 		case "uid":
-			id, err = strconv.ParseInt(v, 10, 64)
-			hdr.Uid = int(id)
+			id, ok = parseDec(v)
+			hdr.Uid, err = int(id), decErr(ok)
 		case "gid":
-			id, err = strconv.ParseInt(v, 10, 64)
-			hdr.Gid = int(id)
+			id, ok = parseDec(v)
+			hdr.Gid, err = int(id), decErr(ok)
 		case "atime":
 			hdr.AccessTime, err = parsePAXTime(v)
 		case "mtime":
@@ -893,7 +893,8 @@ func mergePAX(hdr *tar.Header, pax map[string]string) error {
 		case "ctime":
 			hdr.ChangeTime, err = parsePAXTime(v)
 		case "size":
-			hdr.Size, err = strconv.ParseInt(v, 10, 64)
+			hdr.Size, ok = parseDec(v)
+			err = decErr(ok)
 		default:
 			if name, ok := strings.CutPrefix(k, "SCHILY.xattr."); ok {
 				if hdr.Xattrs == nil {
@@ -931,8 +932,8 @@ func mergeGlobal(hdr *tar.Header, pax map[string]string) {
 // dropped, and the fraction of a negative time counts towards the past.
 func parsePAXTime(s string) (time.Time, error) {
 	ss, sn, _ := strings.Cut(s, ".")
-	secs, err := strconv.ParseInt(ss, 10, 64)
-	if err != nil {
+	secs, ok := parseDec(ss)
+	if !ok {
 		return time.Time{}, tar.ErrHeader
 	}
 	if sn == "" {
@@ -956,4 +957,41 @@ func parsePAXTime(s string) (time.Time, error) {
 		ns = -ns
 	}
 	return time.Unix(secs, ns), nil
+}
+
+// parseDec parses a signed decimal number as strconv.ParseInt(s, 10, 64)
+// does, reporting whether it is one that fits.
+func parseDec(s string) (int64, bool) {
+	neg := false
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		neg, s = s[0] == '-', s[1:]
+	}
+	if s == "" {
+		return 0, false
+	}
+	var x uint64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' || x > (1<<64-1)/10 {
+			return 0, false
+		}
+		x = x*10 + uint64(c-'0')
+		if x < uint64(c-'0') {
+			return 0, false
+		}
+	}
+	switch {
+	case !neg && x <= 1<<63-1:
+		return int64(x), true
+	case neg && x <= 1<<63:
+		return -int64(x), true
+	}
+	return 0, false
+}
+
+func decErr(ok bool) error {
+	if !ok {
+		return tar.ErrHeader
+	}
+	return nil
 }

@@ -4,13 +4,13 @@ import (
 	"archive/tar"
 	"bytes"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -424,4 +424,61 @@ func FuzzReader(f *testing.F) {
 	})
 }
 
-var _ = errors.New
+// FuzzParseDec: parseDec is strconv.ParseInt(s, 10, 64).
+func FuzzParseDec(f *testing.F) {
+	for _, s := range []string{"", "+", "-", "0", "-0", "+12", "1_000", " 1", "1 ", "9223372036854775807", "9223372036854775808",
+		"-9223372036854775808", "-9223372036854775809", "18446744073709551615", "18446744073709551616", "99999999999999999999", "0x10", "١"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := strconv.ParseInt(s, 10, 64)
+		got, ok := parseDec(s)
+		if ok != (err == nil) || ok && got != want {
+			t.Errorf("parseDec(%q) = %d, %v; strconv: %d, %v", s, got, ok, want, err)
+		}
+	})
+}
+
+// benchTar is an archive like a Debian layer's: PAX headers with atime
+// and ctime records before every entry, small files.
+func benchTar(b *testing.B) []byte {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for i := range 2000 {
+		h := &tar.Header{Name: fmt.Sprintf("usr/share/doc/pkg-%d/copyright", i), Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(i % 3000),
+			Uname: "root", Gname: "root", ModTime: time.Unix(1700000000, 0), Format: tar.FormatPAX,
+			PAXRecords: map[string]string{"atime": "1700000000.123456789", "ctime": "1700000001.5"}}
+		if err := tw.WriteHeader(h); err != nil {
+			b.Fatal(err)
+		}
+		tw.Write(make([]byte, h.Size))
+	}
+	tw.Close()
+	return buf.Bytes()
+}
+
+// BenchmarkNext reads the headers of benchTar, skipping the data by
+// seeking, with Reader and with archive/tar.
+func BenchmarkNext(b *testing.B) {
+	data := benchTar(b)
+	for _, impl := range []string{"tarhdr", "archive-tar"} {
+		b.Run(impl, func(b *testing.B) {
+			br := bytes.NewReader(data)
+			for b.Loop() {
+				br.Reset(data)
+				next := NewReader(br).Next
+				if impl == "archive-tar" {
+					next = tar.NewReader(br).Next
+				}
+				for {
+					if _, err := next(); err == io.EOF {
+						break
+					} else if err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/2000, "ns/entry")
+		})
+	}
+}
