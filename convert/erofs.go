@@ -221,16 +221,16 @@ func addTar(w tarSink, cr *countingReader, mode WhiteoutMode, res *tarStats) err
 		hdr, err := tr.Next()
 		start := tr.Start()
 		if err == io.EOF {
-			if raw := tr.Raw(); len(raw) >= 512 && isTarHeader(raw) {
+			if special := tarhdr.EndsAfterSpecial(tr.Raw()); special != "" {
 				// archive/tar takes the end of the stream after a PAX or
 				// GNU long name header for the end of the archive.
 				return fmt.Errorf("convert: tar header at offset %d: the archive ends after this %s, before the entry it is for: %w",
-					start, specialName(raw[hdrTypeflag]), io.ErrUnexpectedEOF)
+					start, special, io.ErrUnexpectedEOF)
 			}
 			break
 		}
 		if err != nil {
-			if why := explainHeaderError(tr.Raw(), start, err); why != "" {
+			if why := tarhdr.Explain(tr.Raw(), start, err); why != "" {
 				return fmt.Errorf("convert: tar header at offset %d: %s: %w", start, why, err)
 			}
 			return fmt.Errorf("convert: tar header at offset %d: %w", start, err)
@@ -240,7 +240,7 @@ func addTar(w tarSink, cr *countingReader, mode WhiteoutMode, res *tarStats) err
 		if hdr.Typeflag == tar.TypeXGlobalHeader {
 			// archive/tar ignores what it cannot parse in a global
 			// header; GNU tar reports a malformed extended header.
-			chain, problem, complete := walkHeaders(tr.Raw(), start)
+			chain, problem, complete := tarhdr.Walk(tr.Raw(), start)
 			if problem != "" {
 				return entryError(hdr.Name, off, errors.New(problem))
 			}
@@ -288,14 +288,14 @@ func addTar(w tarSink, cr *countingReader, mode WhiteoutMode, res *tarStats) err
 // globalRecords returns the records that apply to the entries after a
 // global PAX header, hdr, in place of those of the global header before.
 // chain is what the raw header blocks say, when complete.
-func globalRecords(hdr *tar.Header, chain headerChain, complete bool) (map[string]string, error) {
+func globalRecords(hdr *tar.Header, chain tarhdr.Chain, complete bool) (map[string]string, error) {
 	recs := hdr.PAXRecords
 	if complete {
 		// archive/tar keeps no records of a global header one of whose
-		// values does not parse; walkHeaders has checked them.
-		recs = make(map[string]string, len(chain.records))
-		for _, r := range chain.records {
-			recs[r.key] = r.value
+		// values does not parse; Walk has checked them.
+		recs = make(map[string]string, len(chain.Records))
+		for _, r := range chain.Records {
+			recs[r.Key] = r.Value
 		}
 	}
 	for k := range recs {
@@ -328,7 +328,7 @@ func applyGlobal(hdr *tar.Header, global map[string]string) {
 			id, _ := strconv.ParseInt(v, 10, 64)
 			hdr.Gid = int(id)
 		case k == "mtime":
-			hdr.ModTime, _ = parsePAXTime(v)
+			hdr.ModTime, _ = tarhdr.ParsePAXTime(v)
 		case strings.HasPrefix(k, "SCHILY.xattr."), strings.HasPrefix(k, "LIBARCHIVE.xattr."), strings.HasPrefix(k, "SCHILY.acl."):
 			if recs == nil {
 				recs = make(map[string]string, len(hdr.PAXRecords)+len(global))

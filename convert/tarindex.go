@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/rafs-dev/rafs/convert/internal/tarhdr"
 	"github.com/rafs-dev/rafs/erofs"
 )
 
@@ -163,7 +164,7 @@ func plainSeekableTar(r io.Reader) (io.ReadSeeker, bool) {
 		// position past the start.
 		return nil, false
 	}
-	return rs, n == len(head) && isTarHeader(head)
+	return rs, n == len(head) && tarhdr.IsHeader(head)
 }
 
 // bufSeeker buffers reads from rs and seeks within what it holds. After

@@ -4,7 +4,9 @@
 // parses each header block in place, allocating only the Header and its
 // strings, and tells what archive/tar does not: where each entry's header
 // chain starts, where its own header block and its data lie, its PAX
-// records in order, and the raw header bytes, for explaining an error.
+// records in order, and the raw header bytes, from which Explain says
+// what is wrong with a header archive/tar only calls invalid, and Walk
+// checks a global PAX header whole.
 //
 // GNU sparse files (old GNU type 'S', PAX GNU.sparse 0.0, 0.1 and 1.0)
 // are handed to archive/tar itself: their header chain and the stream go
@@ -887,11 +889,11 @@ func mergePAX(hdr *tar.Header, pax map[string]string) error {
 			id, ok = parseDec(v)
 			hdr.Gid, err = int(id), decErr(ok)
 		case "atime":
-			hdr.AccessTime, err = parsePAXTime(v)
+			hdr.AccessTime, err = ParsePAXTime(v)
 		case "mtime":
-			hdr.ModTime, err = parsePAXTime(v)
+			hdr.ModTime, err = ParsePAXTime(v)
 		case "ctime":
-			hdr.ChangeTime, err = parsePAXTime(v)
+			hdr.ChangeTime, err = ParsePAXTime(v)
 		case "size":
 			hdr.Size, ok = parseDec(v)
 			err = decErr(ok)
@@ -927,10 +929,10 @@ func mergeGlobal(hdr *tar.Header, pax map[string]string) {
 	hdr.PAXRecords = pax
 }
 
-// parsePAXTime parses a PAX time ("SECONDS[.FRACTION]", the seconds
+// ParsePAXTime parses a PAX time ("SECONDS[.FRACTION]", the seconds
 // possibly negative) as archive/tar does: digits past nanoseconds are
 // dropped, and the fraction of a negative time counts towards the past.
-func parsePAXTime(s string) (time.Time, error) {
+func ParsePAXTime(s string) (time.Time, error) {
 	ss, sn, _ := strings.Cut(s, ".")
 	secs, ok := parseDec(ss)
 	if !ok {

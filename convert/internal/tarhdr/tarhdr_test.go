@@ -45,6 +45,9 @@ func diff(input []byte, seek bool, pattern uint64) string {
 			return fmt.Sprintf("entry %d: after Next, archive/tar is at %d, tarhdr at %d (Offset %d)", i, pa, pg, got.Offset())
 		}
 		if werr != nil {
+			// What the converter says of it must not panic.
+			Explain(got.Raw(), got.Start(), gerr)
+			EndsAfterSpecial(got.Raw())
 			// Errors are sticky.
 			_, werr = want.Next()
 			_, gerr = got.Next()
@@ -146,6 +149,15 @@ func checkFacts(r *Reader, h *tar.Header, input []byte) string {
 	sparse := h.Typeflag == tar.TypeGNUSparse
 	for k := range h.PAXRecords {
 		sparse = sparse || strings.HasPrefix(k, "GNU.sparse.")
+	}
+	// Walk, which explains refused headers, reads the same chain.
+	if c, problem, complete := Walk(r.Raw(), r.Start()); complete && problem == "" {
+		switch {
+		case c.Final != r.HeaderOffset():
+			return fmt.Sprintf("Walk puts the header at %d, Reader at %d", c.Final, r.HeaderOffset())
+		case c.DataEnd != r.DataEnd() && h.Typeflag != tar.TypeGNUSparse:
+			return fmt.Sprintf("Walk ends the data at %d, Reader at %d", c.DataEnd, r.DataEnd())
+		}
 	}
 	if sparse || h.Typeflag == tar.TypeXGlobalHeader {
 		return ""
