@@ -288,7 +288,7 @@ func runBuild(prog string, f *buildFlags, src string, opts *convert.EROFSOptions
 		}
 		fromDir := what != ""
 		warnEmpty(prog, src, res.Entries, fromDir)
-		if isTerminal(os.Stderr) {
+		if isTTY(os.Stderr) {
 			if !fromDir {
 				what = fmt.Sprintf("%d entries, %d bytes of tar (%s)", res.Entries, res.TarSize, res.Encoding)
 			}
