@@ -503,3 +503,34 @@ func TestMkfsDefaults(t *testing.T) {
 		t.Errorf("-T 42: etc/hostname mtime %v, %v", fi.ModTime(), err)
 	}
 }
+
+// FuzzMkfsArgs feeds command lines (NUL-separated arguments) to the
+// parser and the planner: errors, never panics.
+func FuzzMkfsArgs(f *testing.F) {
+	for _, s := range []string{
+		"--tar=f\x00--aufs\x00--quiet\x00-Enoinline_data\x00-U\x00clear\x00o",
+		"--tar=i\x00-b4096\x00o\x00x",
+		"-zlz4hc,level=9\x00-C128k\x00-Eztailpacking,fragments=64k\x00o\x00.",
+		"--ovlfs-strip=1\x00o\x00a\x00b",
+		"-hV", "--\x00-", "-T0x10\x00--mkfs-time\x00--all-time", "--g", "-E^xattr-name-filter,,^dedupe",
+	} {
+		f.Add(s)
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, s string) {
+		args := strings.Split(s, "\x00")
+		m, err := parseMkfsArgs(args)
+		if err != nil {
+			if exitStatus(err) != 2 {
+				t.Fatalf("%q: not a usage error: %v", args, err)
+			}
+			return
+		}
+		// Plan with operands that do not touch the file system.
+		m.positional = []string{filepath.Join(dir, "out")}
+		m.tar = "f"
+		if _, err := m.plan(func(string) string { return "" }, time.Now); err != nil && exitStatus(err) != 2 {
+			t.Fatalf("%q: not a usage error: %v", args, err)
+		}
+	})
+}
