@@ -20,6 +20,7 @@ import (
 )
 
 const nydusBuildUsage = `Usage: rafs build --type nydus [flags] -o BLOB [--bootstrap BOOT] SOURCE
+       rafs build --type nydus --tarfs [flags] -o BOOT [--blob TAR] SOURCE
 
 Builds a Nydus data blob from SOURCE: a tar, a tar.gz or tar.zst (detected
 by content), or "-" for standard input. The blob carries the layer's RAFS v6
@@ -27,6 +28,20 @@ bootstrap (as nydus-image --blob-inline-meta --features blob-toc builds it);
 --bootstrap also writes that bootstrap to its own file, naming the blob by
 its id (the SHA-256 of the blob, printed on standard output). OCI whiteouts
 stay plain files until "rafs merge". The output is reproducible.
+
+With --tarfs, -o is a tarfs bootstrap instead (what nydus-image create
+--type tar-tarfs writes for nydus-snapshotter's tarfs mode): RAFS v6 with
+512-byte blocks whose one blob is the uncompressed tar itself, its files'
+data referenced in place; no data blob is written. The tar is the
+bootstrap's device: mount -t erofs -o device=TAR BOOT (one device= per blob
+after "rafs merge" of tarfs layers, in the order it prints). For a plain
+tar file SOURCE, the blob is SOURCE itself. A compressed SOURCE or "-" is
+decompressed once and needs --blob TAR, where the uncompressed tar is
+written (nydus-snapshotter keeps it the same way). The blob id (printed on
+standard output) is the SHA-256 of the uncompressed tar, or --blob-id;
+nydus-snapshotter passes the layer digest there. Chunks are uncompressed
+and SHA-256 (no digests are stored); --compressor, --digester,
+--chunk-dict, --bootstrap and --workers do not apply.
 
 Flags:
 `
@@ -112,6 +127,10 @@ func splitType(args []string, def string) (string, []string, error) {
 
 type nydusBuildFlags struct {
 	out, boot  string
+	tarfs      bool   // --tarfs
+	blob       string // --tarfs --blob: the uncompressed tar
+	blobID     string // --tarfs --blob-id
+	set        map[string]bool
 	compressor string
 	digester   string
 	chunkSize  string
@@ -137,17 +156,36 @@ func cmdBuildNydus(args []string) int {
 	fs.IntVar(&f.workers, "workers", 0, "compression `threads` (default: the number of CPUs); the blob does not depend on it")
 	fs.BoolVar(&f.quiet, "q", false, "print nothing but errors")
 	fs.BoolVar(&f.progress, "progress", false, "show a progress bar even when standard error is not a terminal")
+	fs.BoolVar(&f.tarfs, "tarfs", false, "write a tarfs bootstrap to -o, whose blob is the uncompressed tar (nydus-image create --type tar-tarfs)")
+	fs.StringVar(&f.blob, "blob", "", "with --tarfs, write the uncompressed tar, the blob, to `path` (needed when SOURCE is compressed or -)")
+	fs.StringVar(&f.blobID, "blob-id", "", "with --tarfs, the blob `id` (64 characters; default the SHA-256 of the uncompressed tar)")
 	pos, err := parseArgs(fs, args)
 	if err == flag.ErrHelp {
 		return 0
 	}
+	f.set = map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
 	if err == nil && len(pos) != 1 {
 		fs.Usage()
 		err = fmt.Errorf("want exactly one SOURCE, got %d", len(pos))
 	}
 	if err == nil && f.out == "" {
 		fs.Usage()
-		err = errors.New("-o BLOB is required")
+		if f.tarfs {
+			err = errors.New("-o BOOT is required")
+		} else {
+			err = errors.New("-o BLOB is required")
+		}
+	}
+	if err == nil && f.tarfs {
+		if err = f.tarfsOptions(pos[0]); err != nil {
+			fmt.Fprintln(os.Stderr, "rafs build:", err)
+			return 2
+		}
+		return buildTarfs(pos[0], f)
+	}
+	if err == nil && (f.blob != "" || f.blobID != "") {
+		err = errors.New("--blob and --blob-id are for --tarfs")
 	}
 	var opts *convert.NydusOptions
 	if err == nil {
@@ -223,6 +261,96 @@ func buildNydus(src string, blobOut, bootOut *os.File, opts *convert.NydusOption
 		}
 	}
 	return res, nil
+}
+
+// tarfsOptions checks the flags of a tarfs build (--tarfs) from src.
+func (f *nydusBuildFlags) tarfsOptions(src string) error {
+	for _, name := range []string{"bootstrap", "chunk-dict", "workers"} {
+		if f.set[name] {
+			return fmt.Errorf("--%s: not for --tarfs, whose bootstrap is -o and whose chunks are the tar's", name)
+		}
+	}
+	if f.compressor != "none" && f.set["compressor"] {
+		return fmt.Errorf("--compressor %s: a tarfs blob is the plain tar (--compressor none)", f.compressor)
+	}
+	if f.digester != "sha256" && f.set["digester"] {
+		return fmt.Errorf("--digester %s: tarfs bootstraps are SHA-256 (--digester sha256)", f.digester)
+	}
+	if f.blobID != "" && len(f.blobID) != 64 {
+		return fmt.Errorf("--blob-id %q: want 64 characters (a hex SHA-256)", f.blobID)
+	}
+	if src == "-" && f.blob == "" {
+		return errors.New("SOURCE - (standard input): --tarfs needs --blob TAR, for the tar the bootstrap refers to")
+	}
+	if f.blob != "" && f.blob == f.out {
+		return fmt.Errorf("--blob %s is the bootstrap (-o) too: give each output its own", f.blob)
+	}
+	if _, err := f.options(); err != nil { // the chunk size
+		return err
+	}
+	return nil
+}
+
+// buildTarfs writes the tarfs bootstrap of src (rafs build --type nydus
+// --tarfs) and, with --blob, its uncompressed tar.
+func buildTarfs(src string, f *nydusBuildFlags) int {
+	opts, _ := f.options()
+	g := startGuard("rafs build", nil)
+	defer g.stop()
+	outs := newOutputs(g)
+	defer outs.abort()
+	bootOut, err := outs.add(f.out, true)
+	var tarOut *os.File
+	if err == nil && f.blob != "" {
+		tarOut, err = outs.add(f.blob, true)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rafs build:", err)
+		return exitStatus(err)
+	}
+	start := time.Now()
+	res, err := func() (*convert.NydusTarfsResult, error) {
+		in, total, err := openSource(src)
+		if err != nil {
+			return nil, err
+		}
+		defer in.Close()
+		r, stop := withProgress(in, total, f.quiet, f.progress)
+		defer stop()
+		o := &convert.NydusTarfsOptions{ChunkSize: opts.ChunkSize, BlobID: f.blobID}
+		var w io.Writer
+		if tarOut != nil {
+			w = tarOut
+		}
+		res, err := convert.TarToNydusTarfs(r, bootOut, w, o)
+		if errors.Is(err, convert.ErrTarfsNoBlobOutput) {
+			err = fmt.Errorf("%w: give --blob TAR to write it", err)
+		}
+		return res, err
+	}()
+	if err == nil {
+		err = outs.commit()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rafs build:", err)
+		return 1
+	}
+	if !f.quiet {
+		if res.DroppedXattrs > 0 {
+			fmt.Fprintf(os.Stderr, "rafs build: warning: left out %d xattrs whose names are in no Linux namespace\n", res.DroppedXattrs)
+		}
+		warnEmpty(src, res.Entries, false)
+		if len(res.Bootstrap.Blobs) > 0 {
+			fmt.Println(res.BlobID)
+		} else {
+			fmt.Fprintln(os.Stderr, "rafs build: note: no file has data: the bootstrap has no blob and mounts without a device")
+		}
+		if isTerminal(os.Stderr) {
+			fmt.Fprintf(os.Stderr, "rafs build: %s: %d entries, %d bytes of tar (%s) -> %d bytes, %d chunks in %.2fs\n",
+				f.out, res.Entries, res.TarSize, res.Encoding, res.BootstrapSize, res.Chunks, time.Since(start).Seconds())
+		}
+	}
+	return 0
 }
 
 func (f *nydusBuildFlags) options() (*convert.NydusOptions, error) {
