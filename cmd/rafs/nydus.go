@@ -1,7 +1,9 @@
 package main
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -55,6 +57,11 @@ a per-layer bootstrap with real blob ids (rafs build --bootstrap). The ids
 of the blobs the image needs are printed on standard output in device
 order: mount with one device= per blob, in that order.
 
+Tarfs layer bootstraps (rafs build --type nydus --tarfs) merge into a
+tarfs bootstrap whose devices are the layers' uncompressed tars, as
+nydus-image merge does for nydus-snapshotter's tarfs mode; tarfs and
+other layers do not mix.
+
 Flags:
 `
 
@@ -63,7 +70,10 @@ const unpackUsage = `Usage: rafs unpack [flags] [-o TAR] [--bootstrap BOOT] [--b
 Writes the tree of a bootstrap as a tar, reading file contents from the
 blobs (every chunk is verified). The bootstrap is BOOT, or the one inlined
 in BLOB. Blobs are BLOB, the --blob files and the files of --blob-dir,
-matched to the bootstrap's blob table by their SHA-256.
+matched to the bootstrap's blob table by their SHA-256. The blobs of a
+tarfs bootstrap (rafs build --type nydus --tarfs) are the uncompressed
+tars, matched by SHA-256 or by file name (the blob id, as
+nydus-snapshotter names them); their data has no digests to verify.
 
 --cache-dir writes each blob's uncompressed cache file, DIR/ID.blob.data:
 every chunk at its uncompressed offset, as nydusd keeps it and as the
@@ -560,6 +570,43 @@ func cmdUnpack(args []string) int {
 	return 0
 }
 
+// openTarfsBlobs opens the tars a tarfs bootstrap's blobs are, from the
+// candidate files: a candidate is blob ID's tar when its name is ID (as
+// nydus-snapshotter keeps the tars) or its SHA-256 is ID (the default
+// blob id). Every blob must be found. The files opened are added to
+// files, for the caller to close.
+func openTarfsBlobs(boot *rafs.Bootstrap, candidates []string, files *[]*os.File) ([]io.ReaderAt, error) {
+	want := map[string]int{}
+	for i, bi := range boot.Blobs {
+		want[bi.ID] = i
+	}
+	out := make([]io.ReaderAt, len(boot.Blobs))
+	for _, p := range candidates {
+		fh, err := os.Open(p)
+		if err != nil {
+			return nil, err
+		}
+		*files = append(*files, fh)
+		k, ok := want[filepath.Base(p)]
+		if !ok {
+			h := sha256.New()
+			if _, err := io.Copy(h, fh); err != nil {
+				return nil, fmt.Errorf("%s: %w", p, err)
+			}
+			k, ok = want[hex.EncodeToString(h.Sum(nil))]
+		}
+		if ok && out[k] == nil {
+			out[k] = fh
+		}
+	}
+	for i, ra := range out {
+		if ra == nil {
+			return nil, fmt.Errorf("the tar of blob %s of the tarfs bootstrap was not given (tars are matched by name or by the SHA-256 of their bytes)", boot.Blobs[i].ID)
+		}
+	}
+	return out, nil
+}
+
 // unpack writes the tree of the bootstrap as a tar to tarOut (if not nil)
 // and the blobs' cache files to cacheDir (if not ""), added to outs.
 func unpack(outs *outputSet, tarOut *os.File, bootPath string, pos, blobs []string, blobDir, cacheDir string) error {
@@ -601,6 +648,17 @@ func unpack(outs *outputSet, tarOut *os.File, bootPath string, pos, blobs []stri
 			f.Close()
 		}
 	}()
+	if boot.Flags&rafs.FlagTarfsMode != 0 {
+		if cacheDir != "" {
+			return errors.New("--cache-dir: a tarfs bootstrap's blobs are the uncompressed tars themselves; they have no cache file")
+		}
+		tars, err := openTarfsBlobs(boot, candidates, &files)
+		if err != nil || tarOut == nil {
+			return err
+		}
+		_, err = convert.UnpackNydusTarfs(boot, tars, tarOut)
+		return err
+	}
 	readers, err := convert.OpenNydusBlobs(boot, len(candidates), func(i int) (io.ReaderAt, int64, error) {
 		fh, err := os.Open(candidates[i])
 		if err != nil {
