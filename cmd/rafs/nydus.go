@@ -355,7 +355,7 @@ func buildTarfs(src string, f *nydusBuildFlags) int {
 		} else {
 			fmt.Fprintln(os.Stderr, "rafs build: note: no file has data: the bootstrap has no blob and mounts without a device")
 		}
-		if isTerminal(os.Stderr) {
+		if isTTY(os.Stderr) {
 			fmt.Fprintf(os.Stderr, "rafs build: %s: %d entries, %d bytes of tar (%s) -> %d bytes, %d chunks in %.2fs\n",
 				f.out, res.Entries, res.TarSize, res.Encoding, res.BootstrapSize, res.Chunks, time.Since(start).Seconds())
 		}
