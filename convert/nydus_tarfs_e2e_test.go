@@ -2,6 +2,7 @@ package convert_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"testing"
@@ -50,7 +51,9 @@ func TestNydusTarfsEndToEndGolden(t *testing.T) {
 // stack (whiteouts, opaque directories, replaced files, hard links,
 // xattrs) and mounts the merged bootstrap with the tars as its devices,
 // in the order of its blob table, as nydus-snapshotter does after
-// nydus-image merge: the layers applied.
+// nydus-image merge: the layers applied. The same bootstrap with the tars
+// laid out after it at their mapped_blkaddr, as one block image, mounts
+// alone.
 func TestNydusTarfsEndToEndMerged(t *testing.T) {
 	mounttest.Require(t)
 	tars := tartest.Stack()
@@ -71,7 +74,29 @@ func TestNydusTarfsEndToEndMerged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkMerged(t, writeFile(t, dir, "merged.boot", raw), devs, applyStack(t, tars...))
+	want := applyStack(t, tars...)
+	checkMerged(t, writeFile(t, dir, "merged.boot", raw), devs, want)
+
+	// The form nydus-image export --block makes (nydus-snapshotter's
+	// tarfs export): one image, the bootstrap followed by each tar at
+	// its device slot's mapped_blkaddr, mounted alone.
+	flat := bytes.Clone(raw)
+	for i, d := range devs {
+		slot := raw[1408+128*i:]
+		if blocks := binary.LittleEndian.Uint32(slot[64:]); int(blocks)*512 != len(tars[i]) {
+			t.Fatalf("device slot %d: %d blocks for a tar of %d bytes", i, blocks, len(tars[i]))
+		}
+		at := int(binary.LittleEndian.Uint32(slot[68:])) * 512
+		if at < len(flat) || at%(512<<10) != 0 {
+			t.Fatalf("device slot %d: mapped at %d, inside the image so far (%d bytes) or not 512 KiB-aligned", i, at, len(flat))
+		}
+		data, err := os.ReadFile(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		flat = append(append(flat, make([]byte, at-len(flat))...), data...)
+	}
+	checkMount(t, mounttest.Mount(t, writeFile(t, dir, "flat.img", flat)), want)
 }
 
 // TestNydusTarfsEndToEndDebian builds the tarfs bootstrap of the Debian
