@@ -22,7 +22,8 @@ type Bootstrap struct {
 	// compression flag, one hash flag, FlagExplicitUIDGID,
 	// FlagInlinedChunkDigest, FlagEncryptionNone, ... WriteTo adds
 	// FlagHasXattr when any inode has extended attributes; it never clears
-	// a flag.
+	// a flag. FlagTarfsMode makes a tarfs bootstrap, with 512-byte blocks
+	// (see Bootstrap.BlockSize) and plain tars as blobs.
 	Flags uint64
 	// Blobs is the blob table: blob i is EROFS device i+1 and device slot
 	// i. ChunkRecord.BlobIndex indexes this slice.
