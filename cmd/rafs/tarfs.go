@@ -92,7 +92,7 @@ func buildTarfs(src string, f *nydusBuildFlags) int {
 		if res.DroppedXattrs > 0 {
 			fmt.Fprintf(os.Stderr, "rafs build: warning: left out %d xattrs whose names are in no Linux namespace\n", res.DroppedXattrs)
 		}
-		warnEmpty(src, res.Entries, false)
+		warnEmpty("rafs build", src, res.Entries, false)
 		if len(res.Bootstrap.Blobs) > 0 {
 			fmt.Println(res.BlobID)
 		} else {
