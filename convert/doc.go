@@ -18,7 +18,9 @@
 // writes a Nydus data blob with the layer's RAFS v6 bootstrap inlined;
 // ReadNydusLayer, MergeNydus, UnpackNydus and WriteBlobCache read such
 // layers back, merge them into an image bootstrap, unpack a bootstrap to a
-// tar and write a blob's uncompressed cache file.
+// tar and write a blob's uncompressed cache file. TarToNydusTarfs writes a
+// layer's tarfs bootstrap instead, whose blob is the uncompressed tar
+// itself (nydus-snapshotter's tarfs mode); UnpackNydusTarfs reads it back.
 //
 // The package converts layers only and has no network code. Package
 // convert/image converts whole images and indexes, from registries and OCI

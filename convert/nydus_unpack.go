@@ -42,15 +42,27 @@ type UnpackResult struct {
 // entry's name is built in one buffer from the directories above it, and
 // the first name of a hard-linked inode is found again from a directory's
 // parent when a link to it is written.
+//
+// A tarfs bootstrap (rafs.FlagTarfsMode), whose blobs are tars, is
+// unpacked by UnpackNydusTarfs.
 func UnpackNydus(boot *rafs.Bootstrap, blobs []*blob.Reader, w io.Writer) (*UnpackResult, error) {
+	if boot != nil && boot.Flags&rafs.FlagTarfsMode != 0 {
+		return nil, errors.New("convert: unpack: a tarfs bootstrap, whose blobs are tars: use UnpackNydusTarfs")
+	}
+	if boot != nil && len(blobs) != len(boot.Blobs) {
+		return nil, fmt.Errorf("convert: unpack: %d blob readers for %d blobs", len(blobs), len(boot.Blobs))
+	}
+	return unpackNydus(boot, blobs, nil, w)
+}
+
+// unpackNydus does the work of UnpackNydus and UnpackNydusTarfs: file
+// data comes from the Nydus blobs, or (tarfs) from the tars.
+func unpackNydus(boot *rafs.Bootstrap, blobs []*blob.Reader, tars []io.ReaderAt, w io.Writer) (*UnpackResult, error) {
 	if boot == nil || boot.Root == nil {
 		return nil, errors.New("convert: unpack: no bootstrap")
 	}
-	if len(blobs) != len(boot.Blobs) {
-		return nil, fmt.Errorf("convert: unpack: %d blob readers for %d blobs", len(blobs), len(boot.Blobs))
-	}
 	bw := bufio.NewWriterSize(w, 256<<10)
-	u := &unpacker{boot: boot, blobs: blobs, tw: &tarWriter{w: bw}, res: &UnpackResult{}, multi: namedTwice(boot)}
+	u := &unpacker{boot: boot, blobs: blobs, tars: tars, tw: &tarWriter{w: bw}, res: &UnpackResult{}, multi: namedTwice(boot)}
 	if len(u.multi) > 0 {
 		u.first = map[*rafs.Node]nameAt{}
 		u.parent = map[*rafs.Node]*rafs.Node{}
@@ -127,6 +139,7 @@ type nameAt struct {
 type unpacker struct {
 	boot   *rafs.Bootstrap
 	blobs  []*blob.Reader
+	tars   []io.ReaderAt // the blobs of a tarfs bootstrap, instead of blobs
 	tw     *tarWriter
 	multi  map[*rafs.Node]bool       // inodes with several names
 	first  map[*rafs.Node]nameAt     // such an inode → its name written first
@@ -304,6 +317,9 @@ func (u *unpacker) data(n *rafs.Node) error {
 
 // chunk reads and checks one chunk.
 func (u *unpacker) chunk(c rafs.ChunkRecord) ([]byte, error) {
+	if u.tars != nil {
+		return u.tarfsChunk(c)
+	}
 	if int(c.BlobIndex) >= len(u.blobs) {
 		return nil, fmt.Errorf("blob index %d, but there are %d blobs", c.BlobIndex, len(u.blobs))
 	}

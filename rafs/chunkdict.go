@@ -51,6 +51,9 @@ func NewChunkDict(b *Bootstrap) (*ChunkDict, error) {
 	if !blob.ValidChunkSize(uint64(b.ChunkSize)) {
 		return nil, fmt.Errorf("rafs: chunk dict: invalid chunk size %#x", b.ChunkSize)
 	}
+	if b.Flags&FlagTarfsMode != 0 {
+		return nil, errors.New("rafs: chunk dict: a tarfs bootstrap has no chunk digests to look chunks up by")
+	}
 	d := &ChunkDict{chunkSize: b.ChunkSize, flags: b.Flags, blobs: b.Blobs, chunks: map[dictKey]ChunkRecord{}}
 	err := b.Visit(func(dirs []*Node, n *Node) error {
 		for i, c := range n.inode().Chunks {

@@ -33,5 +33,10 @@
 //
 //	mount -t erofs -o ro,device=blob0.data,device=blob1.data image.boot /mnt
 //
+// Tarfs bootstraps (FlagTarfsMode, what nydus-image create --type
+// tar-tarfs writes for nydus-snapshotter's tarfs mode) are read and
+// written too: their blocks are 512 bytes, their blobs plain tars that
+// the chunk indexes point into, and they have no prefetch table.
+//
 // This package does not read or write blobs themselves.
 package rafs

@@ -19,12 +19,36 @@ import (
 
 var le = binary.LittleEndian
 
-// BlockSize is the block size of every RAFS v6 bootstrap this package writes
-// and reads (blkszbits 12). Tarfs bootstraps (512-byte blocks) are not
-// supported.
+// BlockSize is the block size of a RAFS v6 bootstrap (blkszbits 12), and
+// in every bootstrap, tarfs ones included, the alignment of the blob
+// table, the meta area, the chunk table and the file size (nydus's
+// builder/src/core/v6.rs aligns those to 4 KiB whatever the block size).
 const BlockSize = 4096
 
-const blockBits = 12
+// TarfsBlockSize is the block size of a tarfs bootstrap (FlagTarfsMode,
+// blkszbits 9): its blob is a plain tar, whose file data starts on
+// 512-byte boundaries, and its chunk indexes, directory blocks and inline
+// tails are in 512-byte blocks.
+const TarfsBlockSize = 512
+
+const (
+	blockBits      = 12
+	tarfsBlockBits = 9
+)
+
+// blockBitsOf returns log2 of the block size of a bootstrap whose s_flags
+// are f: this is the one place that decides it (nydus's
+// BuildContext::v6_block_size: 512 for tar-tarfs, else 4096).
+func blockBitsOf(f uint64) uint32 {
+	if f&FlagTarfsMode != 0 {
+		return tarfsBlockBits
+	}
+	return blockBits
+}
+
+// BlockSize returns the bootstrap's block size: TarfsBlockSize when its
+// Flags have FlagTarfsMode, else BlockSize.
+func (b *Bootstrap) BlockSize() int64 { return 1 << blockBitsOf(b.Flags) }
 
 // Whole-file layout: the EROFS superblock, the RAFS v6 extended superblock
 // (RafsV6SuperBlockExt in nydus's rafs/src/metadata/layout/v6.rs), the device
@@ -238,8 +262,8 @@ func checkFlags(f uint64) error {
 	if h := f & flagHashMask; h == 0 || h&(h-1) != 0 {
 		return fmt.Errorf("flags %#x: need exactly one hash flag", f)
 	}
-	if f&FlagTarfsMode != 0 {
-		return fmt.Errorf("flags %#x: tarfs bootstraps are not supported", f)
+	if f&FlagTarfsMode != 0 && f&flagCompressionMask != FlagCompressionNone {
+		return fmt.Errorf("flags %#x: TARFS_MODE with compression: a tarfs blob is a plain tar", f)
 	}
 	if f&FlagEncryptionNone != 0 && f&FlagEncryptionAES128 != 0 {
 		return fmt.Errorf("flags %#x: both encryption flags set", f)

@@ -38,6 +38,11 @@ func FuzzRead(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(empty)
+	tarfs, err := richTarfs().b.MarshalBinary() // 512-byte blocks, chunks from their indexes
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(tarfs)
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		b, err := Read(bytes.NewReader(data), int64(len(data)))

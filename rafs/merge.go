@@ -60,8 +60,10 @@ type MergeOptions struct {
 // and neither do blobs whose every chunk was whited out. Chunks'
 // BlobIndex is re-indexed accordingly, and blob.FeatureInlinedFSMeta is
 // cleared in the merged table (the merged bootstrap is not inside any
-// blob). All layers must share the chunk size and the explicit-uid/gid
-// flag; at most MaxBlobs blobs may result.
+// blob). All layers must share the chunk size, the explicit-uid/gid
+// flag and the tarfs flag (tarfs layers merge into a tarfs bootstrap,
+// whose devices are the layers' tars, as nydus-image merge does for
+// nydus-snapshotter's tarfs mode); at most MaxBlobs blobs may result.
 //
 // Merge does not modify the layers; the result shares no nodes with them.
 func Merge(layers []*Bootstrap, opts *MergeOptions) (*Bootstrap, error) {
@@ -82,6 +84,9 @@ func Merge(layers []*Bootstrap, opts *MergeOptions) (*Bootstrap, error) {
 		}
 		if (l.Flags^first.Flags)&FlagExplicitUIDGID != 0 {
 			return nil, fmt.Errorf("rafs: merge: layer %d differs from layer 0 in the EXPLICIT_UID_GID flag", i)
+		}
+		if (l.Flags^first.Flags)&FlagTarfsMode != 0 {
+			return nil, fmt.Errorf("rafs: merge: layer %d differs from layer 0 in the TARFS_MODE flag: tarfs layers (whose blobs are tars, in 512-byte blocks) merge only with tarfs layers", i)
 		}
 	}
 

@@ -22,7 +22,8 @@ type Bootstrap struct {
 	// compression flag, one hash flag, FlagExplicitUIDGID,
 	// FlagInlinedChunkDigest, FlagEncryptionNone, ... WriteTo adds
 	// FlagHasXattr when any inode has extended attributes; it never clears
-	// a flag.
+	// a flag. FlagTarfsMode makes a tarfs bootstrap, with 512-byte blocks
+	// (see Bootstrap.BlockSize) and plain tars as blobs.
 	Flags uint64
 	// Blobs is the blob table: blob i is EROFS device i+1 and device slot
 	// i. ChunkRecord.BlobIndex indexes this slice.
@@ -46,12 +47,14 @@ type BlobInfo struct {
 	Compressor blob.Compressor
 	Digester   blob.Digester
 	// Features are the blob's BlobFeatures; blob.FeatureAligned is
-	// required.
+	// required, except in a tarfs bootstrap (FlagTarfsMode), whose blobs
+	// are plain tars with blob.FeatureTarfs and without ALIGNED.
 	Features blob.Features
 	// CompressedSize is the size of the blob file as known to the builder.
 	CompressedSize uint64
 	// UncompressedSize is the end of the last chunk in the blob's
-	// uncompressed address space, a non-zero multiple of BlockSize.
+	// uncompressed address space, a non-zero multiple of the bootstrap's
+	// block size (Bootstrap.BlockSize); for a tarfs blob, the tar's size.
 	UncompressedSize uint64
 	// TOCSize and TOCDigest describe the blob's table of contents (size
 	// including its tar header; sha256); zero if unknown.
@@ -74,7 +77,7 @@ type BlobInfo struct {
 // ChunkRecord is one chunk of a regular file: the fields of a chunk-table
 // record.
 // Chunks are identified on disk by (BlobIndex, Index); the inode's chunk
-// index stores those and UncompressedOffset/BlockSize.
+// index stores those and UncompressedOffset divided by the block size.
 type ChunkRecord struct {
 	// Digest is the chunk digest (BLAKE3 or SHA-256 of the uncompressed
 	// data, per the blob's Digester).
@@ -88,8 +91,10 @@ type ChunkRecord struct {
 	// file.
 	CompressedOffset uint64
 	CompressedSize   uint32
-	// UncompressedOffset (a multiple of BlockSize) and UncompressedSize
-	// locate it in the blob's uncompressed address space.
+	// UncompressedOffset (a multiple of the block size: 4096, or 512 in a
+	// tarfs bootstrap, where it is the data's offset in the tar) and
+	// UncompressedSize locate it in the blob's uncompressed address
+	// space.
 	UncompressedOffset uint64
 	UncompressedSize   uint32
 	// FileOffset is the chunk's offset in the file: i × ChunkSize for

@@ -36,7 +36,11 @@ func errorf(format string, args ...any) error {
 // its allocations are bounded by size.
 //
 // Regular files' chunks are resolved through the chunk table, so every
-// chunk index must match a record by (blob, CI index, block). Hard links
+// chunk index must match a record by (blob, CI index, block) — except in
+// tarfs bootstraps (FlagTarfsMode, 512-byte blocks, what nydus-image
+// create --type tar-tarfs writes), whose blobs are plain tars: a chunk is
+// then the file's data at its chunk index's block of the tar, with a zero
+// digest, as nydus-image records it. Hard links
 // come back as nodes sharing one inode: the first name in visit order is
 // the inode's node, later names have Link set to it. Read does not keep
 // the prefetch table or the device slots' mapped_blkaddr.
@@ -59,6 +63,7 @@ type decoder struct {
 	size     int64
 	b        *Bootstrap
 	metaBase int64
+	bs       int64 // block size: 4096, or 512 in tarfs mode
 	epoch    int64
 	chunks   map[[2]uint32]ChunkRecord // (blob, CI index) → chunk-table record
 	budget   int64                     // bytes of directory data and chunk indexes left to read
@@ -164,7 +169,6 @@ func (d *decoder) decode() (*Bootstrap, error) {
 	}{
 		{"checksum", uint64(sb.Checksum), 0},
 		{"feature_compat", uint64(sb.FeatureCompat & FeatureCompatRAFSV6), FeatureCompatRAFSV6},
-		{"blkszbits", uint64(sb.BlkSzBits), blockBits},
 		{"sb_extslots", uint64(sb.ExtSlots), 0},
 		{"xattr_blkaddr", uint64(sb.XattrBlkAddr), 0},
 		{"feature_incompat", uint64(sb.FeatureIncompat), featureIncompatRAFS},
@@ -178,10 +182,6 @@ func (d *decoder) decode() (*Bootstrap, error) {
 	}
 	rootNid := sb.RootNid
 	d.epoch = sb.Epoch
-	d.metaBase = int64(sb.MetaBlkAddr) * BlockSize
-	if d.metaBase >= d.size {
-		return nil, errorf("%s %d points beyond the file", field("meta_blkaddr"), d.metaBase/BlockSize)
-	}
 	nblobs := int(sb.ExtraDevices)
 
 	// Extended superblock.
@@ -193,6 +193,15 @@ func (d *decoder) decode() (*Bootstrap, error) {
 	d.b = b
 	if err := checkFlags(b.Flags); err != nil {
 		return nil, errorf("%s: %v", efield(extFlags, "s_flags"), err)
+	}
+	// The block size goes with the flags: 512 in tarfs mode, else 4096.
+	if bits := blockBitsOf(b.Flags); uint32(sb.BlkSzBits) != bits {
+		return nil, errorf("%s is %d, want %d with s_flags %#x", field("blkszbits"), sb.BlkSzBits, bits, b.Flags)
+	}
+	d.bs = b.BlockSize()
+	d.metaBase = int64(sb.MetaBlkAddr) * d.bs
+	if d.metaBase >= d.size {
+		return nil, errorf("%s %d points beyond the file", field("meta_blkaddr"), sb.MetaBlkAddr)
 	}
 	if err := checkChunkSize(b.ChunkSize); err != nil {
 		return nil, errorf("%s %v", efield(extChunkSize, "s_chunk_size"), err)
@@ -237,7 +246,7 @@ func (d *decoder) decode() (*Bootstrap, error) {
 		if cs != b.ChunkSize {
 			return nil, errorf("blob table entry %d (offset %d): chunk_size %#x differs from the superblock's %#x", i, at+beChunkSize, cs, b.ChunkSize)
 		}
-		if err := checkBlob(&bi); err != nil {
+		if err := checkBlob(&bi, b.Flags); err != nil {
 			return nil, errorf("blob table entry %d (offset %d): %v", i, at, err)
 		}
 		if !reservedZero {
@@ -254,8 +263,8 @@ func (d *decoder) decode() (*Bootstrap, error) {
 		if dev.Tag != bi.ID {
 			return nil, errorf("device slot %d (offset %d): tag %q differs from blob id %q", i, sat, dev.Tag, bi.ID)
 		}
-		if dev.Blocks != bi.UncompressedSize/BlockSize {
-			return nil, errorf("device slot %d (offset %d): %d blocks, but blob uncompressed size is %d blocks", i, sat+int64(erofs.DeviceSlotFieldOffset("blocks")), dev.Blocks, bi.UncompressedSize/BlockSize)
+		if dev.Blocks != bi.UncompressedSize/uint64(d.bs) {
+			return nil, errorf("device slot %d (offset %d): %d blocks, but blob uncompressed size is %d blocks", i, sat+int64(erofs.DeviceSlotFieldOffset("blocks")), dev.Blocks, bi.UncompressedSize/uint64(d.bs))
 		}
 		var again [devSlotSize]byte
 		if dev.Encode(again[:]); !bytes.Equal(again[:], slot) {
@@ -510,10 +519,10 @@ func (d *decoder) data(ri *rinode, where where) ([]byte, error) {
 	buf := make([]byte, size)
 	full := size
 	if ri.layout == erofs.LayoutFlatInline {
-		tail := size % BlockSize
+		tail := size % d.bs
 		full = size - tail
 		tailAt := ri.off + ri.hdrSize + ri.xattrSz
-		if tail == 0 || tailAt%BlockSize+tail > BlockSize {
+		if tail == 0 || tailAt%d.bs+tail > d.bs {
 			return nil, errorf("%s: inline tail of %d bytes at offset %d crosses a block boundary or is empty", where, tail, tailAt)
 		}
 		if err := d.read(buf[full:], tailAt, "inline data"); err != nil {
@@ -521,7 +530,7 @@ func (d *decoder) data(ri *rinode, where where) ([]byte, error) {
 		}
 	}
 	if full > 0 {
-		at := int64(ri.iu) * BlockSize
+		at := int64(ri.iu) * d.bs
 		if err := d.read(buf[:full], at, "data blocks"); err != nil {
 			return nil, errorf("%s: data blocks at block %d are beyond the end of the file", where, ri.iu)
 		}
@@ -530,7 +539,8 @@ func (d *decoder) data(ri *rinode, where where) ([]byte, error) {
 }
 
 // readChunks decodes a regular file's chunk indexes and resolves them
-// through the chunk table.
+// through the chunk table; in tarfs mode, where the table is one
+// placeholder record per blob, from the chunk indexes alone.
 func (d *decoder) readChunks(ri *rinode, where where) error {
 	nd := ri.n
 	if ri.layout == erofs.LayoutFlatPlain && ri.size == 0 {
@@ -555,21 +565,34 @@ func (d *decoder) readChunks(ri *rinode, where where) error {
 		return errorf("%s: %d chunk indexes at offset %d are beyond the end of the file", where, count, at)
 	}
 	nd.Chunks = make([]ChunkRecord, count)
+	tarfs := d.b.Flags&FlagTarfsMode != 0
 	for i := range count {
 		eat := at + int64(i)*erofs.ChunkIndexSize
 		ci, dev, blk := chunkOf(erofs.DecodeChunkIndex(raw[i*erofs.ChunkIndexSize:]))
 		if dev == 0 || int(dev) > len(d.b.Blobs) {
 			return errorf("%s: chunk %d (offset %d): device id %d, but there are %d blobs", where, i, eat, dev, len(d.b.Blobs))
 		}
-		c, ok := d.chunks[[2]uint32{dev - 1, ci}]
-		if !ok {
-			return errorf("%s: chunk %d (offset %d): blob %d CI index %d has no chunk table record", where, i, eat, dev-1, ci)
-		}
-		if c.UncompressedOffset/BlockSize != uint64(blk) {
-			return errorf("%s: chunk %d (offset %d): block %d, but the chunk table says uncompressed offset %#x", where, i, eat, blk, c.UncompressedOffset)
-		}
 		off := i * cs
-		if want := min(cs, ri.size-off); uint64(c.UncompressedSize) != want {
+		want := min(cs, ri.size-off)
+		var c ChunkRecord
+		if tarfs {
+			// The chunk index says it all: the chunk is the file's
+			// data at that block of the tar, stored as it is.
+			at := uint64(blk) * uint64(d.bs)
+			c = ChunkRecord{BlobIndex: dev - 1, Index: ci, CompressedOffset: at, CompressedSize: uint32(want), UncompressedOffset: at, UncompressedSize: uint32(want)}
+			if err := checkChunk(&c, d.b); err != nil {
+				return errorf("%s: chunk %d (offset %d): %v", where, i, eat, err)
+			}
+		} else {
+			var ok bool
+			if c, ok = d.chunks[[2]uint32{dev - 1, ci}]; !ok {
+				return errorf("%s: chunk %d (offset %d): blob %d CI index %d has no chunk table record", where, i, eat, dev-1, ci)
+			}
+			if c.UncompressedOffset/uint64(d.bs) != uint64(blk) {
+				return errorf("%s: chunk %d (offset %d): block %d, but the chunk table says uncompressed offset %#x", where, i, eat, blk, c.UncompressedOffset)
+			}
+		}
+		if uint64(c.UncompressedSize) != want {
 			return errorf("%s: chunk %d (offset %d): chunk of %d bytes where the file needs %d", where, i, eat, c.UncompressedSize, want)
 		}
 		c.FileOffset = off
@@ -602,12 +625,12 @@ func (d *decoder) readTree(root rinode) error {
 		if err != nil {
 			return err
 		}
-		count, err := parseDir(data, dw, nil)
+		count, err := parseDir(data, d.bs, dw, nil)
 		if err != nil {
 			return err
 		}
 		kids := make([]*Node, 0, count-2)
-		_, err = parseDir(data, dw, func(nid uint64, rawName []byte, typ uint8) error {
+		_, err = parseDir(data, d.bs, dw, func(nid uint64, rawName []byte, typ uint8) error {
 			switch string(rawName) {
 			case ".":
 				if nid != j.dir.nid {
@@ -661,26 +684,27 @@ func (d *decoder) readTree(root rinode) error {
 	return nil
 }
 
-// parseDir decodes directory data: blocks of dirents then names, entries
-// sorted bytewise across blocks, . and .. present once. It first checks
-// all of it and returns the number of entries; then, if fn is not nil,
-// it calls fn for each entry in order (name is valid during the call
-// only), stopping at the first error fn returns.
-func parseDir(data []byte, where where, fn func(nid uint64, name []byte, typ uint8) error) (int, error) {
+// parseDir decodes directory data: blocks of bs bytes, each of dirents
+// then names, entries sorted bytewise across blocks, . and .. present
+// once. It first checks all of it and returns the number of entries;
+// then, if fn is not nil, it calls fn for each entry in order (name is
+// valid during the call only), stopping at the first error fn returns.
+func parseDir(data []byte, bs int64, where where, fn func(nid uint64, name []byte, typ uint8) error) (int, error) {
 	var prev []byte
 	dots, n := 0, 0
-	for blk := 0; blk < len(data); blk += BlockSize {
-		b := data[blk:min(blk+BlockSize, len(data))]
+	step := int(bs)
+	for blk := 0; blk < len(data); blk += step {
+		b := data[blk:min(blk+step, len(data))]
 		count, err := erofs.DirBlockEntries(b)
 		if err != nil {
-			return 0, errorf("%s: directory block %d: %v", where, blk/BlockSize, err)
+			return 0, errorf("%s: directory block %d: %v", where, blk/step, err)
 		}
 		first := count * erofs.DirentSize
 		for k := range count {
 			de := erofs.DecodeDirent(b[k*erofs.DirentSize:])
 			start, end := erofs.DirentName(b, count, k)
 			if start < first || end > len(b) || start >= end || end-start > MaxNameLen {
-				return 0, errorf("%s: directory block %d entry %d: bad name bounds [%d, %d)", where, blk/BlockSize, k, start, end)
+				return 0, errorf("%s: directory block %d entry %d: bad name bounds [%d, %d)", where, blk/step, k, start, end)
 			}
 			name := b[start:end]
 			typ := de.FileType
@@ -691,7 +715,7 @@ func parseDir(data []byte, where where, fn func(nid uint64, name []byte, typ uin
 				continue
 			}
 			if bytes.ContainsAny(name, "/\x00") {
-				return 0, errorf("%s: directory block %d entry %d: invalid name %q", where, blk/BlockSize, k, name)
+				return 0, errorf("%s: directory block %d entry %d: invalid name %q", where, blk/step, k, name)
 			}
 			if prev != nil && bytes.Compare(prev, name) >= 0 {
 				return 0, errorf("%s: directory entry %q is not sorted after %q", where, name, prev)

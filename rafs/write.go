@@ -141,6 +141,8 @@ type encoder struct {
 	records []ChunkRecord      // the chunk table, sorted
 	spare   []int32            // inodes' slots, reused by emit
 	blocks  uint64             // blocks of all blobs
+	bits    uint32             // log2 of the block size (see blockBitsOf)
+	bs      int64              // the block size: directory blocks, inline tails, block addresses
 
 	// Layout (see the constants in format.go).
 	blobTableOff, prefetchOff, prefetchSize int64
@@ -148,7 +150,7 @@ type encoder struct {
 	fileSize                                int64
 
 	buf, dataBuf []byte          // scratch space
-	dirBlk       [BlockSize]byte // scratch space: a directory block
+	dirBlk       [BlockSize]byte // scratch space: a directory block (bs bytes of it)
 	blockEnts    []dirEnt        // scratch space: the entries of a directory block
 }
 
@@ -333,7 +335,8 @@ func newEncoder(b *Bootstrap) (*encoder, error) {
 
 // layout does newEncoder's work; it returns the encoder on errors too.
 func layout(b *Bootstrap) (*encoder, error) {
-	e := &encoder{b: b, seenDir: map[*Node]struct{}{}}
+	e := &encoder{b: b, seenDir: map[*Node]struct{}{}, bits: blockBitsOf(b.Flags)}
+	e.bs = 1 << e.bits
 	e.inodes.key = func(r int32) *Node { return e.rec(r).n }
 	if b.Root == nil || !b.Root.IsDir() || b.Root.Link != nil {
 		return e, errors.New("root must be a directory node without Link")
@@ -350,7 +353,7 @@ func layout(b *Bootstrap) (*encoder, error) {
 	ids := map[string]int{}
 	for i := range b.Blobs {
 		bi := &b.Blobs[i]
-		if err := checkBlob(bi); err != nil {
+		if err := checkBlob(bi, b.Flags); err != nil {
 			return e, fmt.Errorf("blob %d (%s): %w", i, bi.ID, err)
 		}
 		if j, dup := ids[bi.ID]; dup {
@@ -360,7 +363,7 @@ func layout(b *Bootstrap) (*encoder, error) {
 		if b.Flags&FlagInlinedChunkDigest != 0 && !bi.inlinesChunkDigests() {
 			return e, fmt.Errorf("blob %d (%s): flag INLINED_CHUNK_DIGEST is set but the blob lacks feature INLINED_CHUNK_DIGEST", i, bi.ID)
 		}
-		e.blocks += bi.UncompressedSize / BlockSize
+		e.blocks += bi.UncompressedSize / uint64(e.bs)
 	}
 	if e.blocks > 0xFFFFFFFF {
 		return e, fmt.Errorf("blobs total %d blocks, more than the superblock's 32-bit count", e.blocks)
@@ -389,17 +392,23 @@ func layout(b *Bootstrap) (*encoder, error) {
 
 	// Whole-file layout: superblock, extended superblock, device slots,
 	// blob table, prefetch table, inodes, chunk table (nydus's
-	// builder/src/core/v6.rs, Bootstrap::v6_dump).
+	// builder/src/core/v6.rs, Bootstrap::v6_dump), each 4 KiB-aligned
+	// whatever the block size. The prefetch table is nydus-snapshotter's
+	// one-entry [root]; tarfs bootstraps have none, as the snapshotter
+	// runs nydus-image for them without a prefetch policy.
 	nb := int64(len(b.Blobs))
 	e.blobTableOff = alignUp(devSlotOffset+devSlotSize*nb, BlockSize)
 	if nb > 0 {
 		e.prefetchOff = e.blobTableOff + blobEntrySize*nb
 		e.prefetchSize = prefetchEntry
-		e.metaAddr = alignUp(e.prefetchOff+e.prefetchSize, BlockSize)
+		if b.Flags&FlagTarfsMode != 0 {
+			e.prefetchOff, e.prefetchSize = 0, 0
+		}
+		e.metaAddr = alignUp(e.blobTableOff+blobEntrySize*nb+e.prefetchSize, BlockSize)
 	}
 	e.chunkTableOff = e.metaAddr + alignUp(e.cursor, BlockSize)
 	e.fileSize = alignUp(e.chunkTableOff+int64(len(e.records))*chunkRecordSize, BlockSize)
-	if e.fileSize/BlockSize > 0xFFFFFFFF {
+	if e.fileSize/e.bs > 0xFFFFFFFF {
 		return e, fmt.Errorf("bootstrap of %d bytes is too large", e.fileSize)
 	}
 	return e, nil
@@ -473,7 +482,7 @@ func (e *encoder) number() error {
 			}
 		}
 		d.nnew = e.nrec - d.first
-		d.size = dirSize(d.kids)
+		d.size = dirSize(d.kids, e.bs)
 		for k := d.first + d.nnew - 1; k >= d.first; k-- {
 			if e.rec(k).isDir() {
 				w.nlink++
@@ -547,11 +556,12 @@ func checkChunk(c *ChunkRecord, b *Bootstrap) error {
 		return fmt.Errorf("blob index %d, but there are %d blobs", c.BlobIndex, len(b.Blobs))
 	}
 	bi := &b.Blobs[c.BlobIndex]
+	bs := uint64(b.BlockSize())
 	switch {
 	case c.Index >= bi.ChunkCount:
 		return fmt.Errorf("CI index %d, but blob %d has %d chunks", c.Index, c.BlobIndex, bi.ChunkCount)
-	case c.UncompressedOffset%BlockSize != 0:
-		return fmt.Errorf("uncompressed offset %#x is not %d-aligned", c.UncompressedOffset, BlockSize)
+	case c.UncompressedOffset%bs != 0:
+		return fmt.Errorf("uncompressed offset %#x is not %d-aligned", c.UncompressedOffset, bs)
 	case c.UncompressedSize == 0:
 		return errors.New("uncompressed size 0")
 	case c.UncompressedOffset+uint64(c.UncompressedSize) > bi.UncompressedSize:
@@ -570,8 +580,12 @@ func checkChunk(c *ChunkRecord, b *Bootstrap) error {
 // (nydus-image's DigestWithBlobIndex order; the table is the one
 // RafsV6SuperBlockExt s_chunk_table_offset points to). Two chunks with the
 // same (digest, blob) must be the same chunk, and a (blob, CI index) pair
-// must always name the same chunk.
+// must always name the same chunk — except in tarfs mode, where chunks
+// have no digests (nydus-image leaves them zero): the table then holds
+// one record per blob, the last chunk visited, which nothing reads (the
+// kernel finds tarfs chunks by their chunk index alone).
 func (e *encoder) chunkTable() ([]ChunkRecord, error) {
+	tarfs := e.b.Flags&FlagTarfsMode != 0
 	type key struct {
 		digest [32]byte
 		blob   uint32
@@ -598,7 +612,7 @@ func (e *encoder) chunkTable() ([]ChunkRecord, error) {
 			}
 			p := recs[j]
 			p.FileOffset = c.FileOffset
-			if p != c {
+			if p != c && !tarfs {
 				return nil, fmt.Errorf("%s: chunk %d: digest %x in blob %d differs from an earlier chunk with that digest (the chunk table holds one record per digest and blob)",
 					e.path(r), i, c.Digest[:8], c.BlobIndex)
 			}
@@ -661,10 +675,10 @@ func appendXattrs(dst []byte, xs map[string][]byte) []byte {
 // the entry's index in kids (-1 for ".", -2 for "..") and its byte offset
 // in the directory data: entries are packed in order and one that would
 // cross a block boundary starts the next block.
-func forEachDirent(kids []*Node, fn func(name string, kid int, off int64)) {
+func forEachDirent(kids []*Node, bs int64, fn func(name string, kid int, off int64)) {
 	var d int64
 	one := func(name string, kid int) {
-		d = erofs.DirentOffset(d, len(name), BlockSize)
+		d = erofs.DirentOffset(d, len(name), bs)
 		fn(name, kid, d)
 		d += erofs.DirentSize + int64(len(name))
 	}
@@ -683,11 +697,11 @@ func forEachDirent(kids []*Node, fn func(name string, kid int, off int64)) {
 }
 
 // dirSize returns the size of a directory's data: dirents and names packed
-// into blocks, no entry or name crossing a block boundary (nydus's
-// builder/src/core/v6.rs, Node::v6_dirent_size).
-func dirSize(kids []*Node) int64 {
+// into blocks of bs bytes, no entry or name crossing a block boundary
+// (nydus's builder/src/core/v6.rs, Node::v6_dirent_size).
+func dirSize(kids []*Node, bs int64) int64 {
 	var d int64
-	forEachDirent(kids, func(name string, _ int, off int64) { d = off + erofs.DirentSize + int64(len(name)) })
+	forEachDirent(kids, bs, func(name string, _ int, off int64) { d = off + erofs.DirentSize + int64(len(name)) })
 	return d
 }
 
@@ -706,18 +720,18 @@ func (e *encoder) dirBlocks(r int32, fn func(off int64, blk []byte) error) error
 		if err != nil {
 			return
 		}
-		b := e.dirBlk[:min(BlockSize, d.size-blkNo*BlockSize)]
+		b := e.dirBlk[:min(e.bs, d.size-blkNo*e.bs)]
 		erofs.EncodeDirBlock(b, len(blk), func(j int) (uint64, uint8, string) {
 			t := e.rec(blk[j].rec)
 			return t.nid(), t.fileType(), blk[j].name
 		})
 		blk = blk[:0]
-		err = fn(blkNo*BlockSize, b)
+		err = fn(blkNo*e.bs, b)
 	}
 	// Children that are new inodes have the records d.first, d.first+1,
 	// ... in name order; the others are listed in d.shared.
 	next, si := d.first, 0
-	forEachDirent(d.kids, func(name string, kid int, off int64) {
+	forEachDirent(d.kids, e.bs, func(name string, kid int, off int64) {
 		var rec int32
 		switch {
 		case kid == -1:
@@ -731,7 +745,7 @@ func (e *encoder) dirBlocks(r int32, fn func(off int64, blk []byte) error) error
 			rec = next
 			next++
 		}
-		if b := off / BlockSize; b != blkNo {
+		if b := off / e.bs; b != blkNo {
 			if blkNo >= 0 {
 				flush()
 			}
@@ -745,20 +759,21 @@ func (e *encoder) dirBlocks(r int32, fn func(off int64, blk []byte) error) error
 }
 
 // allocator is nydus's meta-area allocator (builder/src/core/context.rs,
-// BootstrapContext::allocate_available_block): a cursor plus 128
-// FIFO buckets of partly used blocks, indexed by their free 32-byte slots.
+// BootstrapContext::allocate_available_block): a cursor plus FIFO buckets
+// of partly used blocks of bs bytes, indexed by their free 32-byte slots.
 type allocator struct {
 	cursor  int64
+	bs      int64
 	buckets [BlockSize / inodeSlot][]int64
 }
 
 // push records the free space between off and the end of its block.
 func (a *allocator) push(off int64) {
-	r := off % BlockSize
+	r := off % a.bs
 	if r == 0 {
 		return
 	}
-	free := (BlockSize - r) / inodeSlot
+	free := (a.bs - r) / inodeSlot
 	if free == 0 {
 		return
 	}
@@ -768,18 +783,18 @@ func (a *allocator) push(off int64) {
 
 // frag allocates s bytes from a partly used block, if one has room.
 func (a *allocator) frag(s int64) (int64, bool) {
-	if s >= BlockSize {
+	if s >= a.bs {
 		return 0, false
 	}
 	need := (s + inodeSlot - 1) / inodeSlot
-	for bkt := need; bkt < int64(len(a.buckets)); bkt++ {
+	for bkt := need; bkt < a.bs/inodeSlot; bkt++ {
 		q := a.buckets[bkt]
 		if len(q) == 0 {
 			continue
 		}
 		blk := q[0]
 		a.buckets[bkt] = q[1:]
-		start := blk + BlockSize - bkt*inodeSlot
+		start := blk + a.bs - bkt*inodeSlot
 		if rest := bkt - need; rest > 0 {
 			a.buckets[rest] = append(a.buckets[rest], blk)
 		}
@@ -797,11 +812,11 @@ func (a *allocator) take(s int64) int64 {
 
 // place lays out every inode as nydus-image does (builder/src/core/v6.rs,
 // Node::v6_set_offset and v6_set_dir_offset) and returns the end of the
-// used virtual space. The root lands at BlockSize (nid 128). Directories are
-// placed in visit order, each followed by its children that are new
-// inodes and not directories.
+// used virtual space. The root lands at 4096 (nid 128) whatever the block
+// size. Directories are placed in visit order, each followed by its
+// children that are new inodes and not directories.
 func (e *encoder) place() int64 {
-	a := &allocator{cursor: unusedMetaBlock}
+	a := &allocator{cursor: unusedMetaBlock, bs: e.bs}
 	for i := range e.dirs {
 		d := &e.dirs[i]
 		e.placeOne(a, e.rec(d.rec))
@@ -837,22 +852,23 @@ func (e *encoder) placeOne(a *allocator, w *winode) {
 		w.off = a.take(need)
 	case w.hasBlockData():
 		d := e.dataSize(w)
-		t := d % BlockSize
-		if t != 0 && meta+t <= BlockSize {
+		bs := e.bs
+		t := d % bs
+		if t != 0 && meta+t <= bs {
 			w.bits |= inlineBit
 			s := meta + t
 			if off, ok := a.frag(s); ok {
 				w.off = off
 			} else {
-				if a.cursor%BlockSize+s > BlockSize {
+				if a.cursor%bs+s > bs {
 					a.push(a.cursor)
-					a.cursor = alignUp(a.cursor, BlockSize)
+					a.cursor = alignUp(a.cursor, bs)
 				}
 				w.off = a.take(s)
 			}
 			if d != t {
 				a.push(a.cursor)
-				a.cursor = alignUp(a.cursor, BlockSize)
+				a.cursor = alignUp(a.cursor, bs)
 				e.setDataAt(w, a.take(d-t))
 			}
 			return
@@ -863,9 +879,9 @@ func (e *encoder) placeOne(a *allocator, w *winode) {
 			w.off = a.take(meta)
 		}
 		a.push(a.cursor)
-		a.cursor = alignUp(a.cursor, BlockSize)
+		a.cursor = alignUp(a.cursor, bs)
 		e.setDataAt(w, a.take(d))
-		a.cursor = alignUp(a.cursor, BlockSize)
+		a.cursor = alignUp(a.cursor, bs)
 	default:
 		w.off = a.take(meta)
 	}
@@ -875,7 +891,7 @@ func (e *encoder) placeOne(a *allocator, w *winode) {
 // (directories and symlinks that are not inline, or are longer than their
 // inline tail).
 func (e *encoder) hasDataPiece(w *winode) bool {
-	return w.hasBlockData() && (!w.inline() || e.dataSize(w) >= BlockSize)
+	return w.hasBlockData() && (!w.inline() || e.dataSize(w) >= e.bs)
 }
 
 // putData puts an inode's data blocks (see hasDataPiece).
@@ -884,7 +900,7 @@ func (e *encoder) putData(s sink, r int32) error {
 	d := e.dataSize(w)
 	end := d
 	if w.inline() {
-		end = d - d%BlockSize
+		end = d - d%e.bs
 	}
 	at := e.metaAddr + e.dataAt(w)
 	if !w.isDir() {
@@ -924,17 +940,17 @@ func (e *encoder) inodePiece(r int32) []byte {
 		for i := range n.Chunks {
 			c := &n.Chunks[i]
 			buf = append(buf, make([]byte, erofs.ChunkIndexSize)...)
-			chunkIndex(c.Index, c.BlobIndex, uint32(c.UncompressedOffset/BlockSize)).Encode(buf[len(buf)-erofs.ChunkIndexSize:])
+			chunkIndex(c.Index, c.BlobIndex, uint32(c.UncompressedOffset/uint64(e.bs))).Encode(buf[len(buf)-erofs.ChunkIndexSize:])
 		}
 	case erofs.ModeDir, erofs.ModeSymlink:
 		d := e.dataSize(w)
-		t := d % BlockSize
+		t := d % e.bs
 		size = uint64(d)
 		if w.inline() {
 			layout = erofs.LayoutFlatInline
-			iu = uint32((at + w.metaSize()) / BlockSize)
+			iu = uint32((at + w.metaSize()) / e.bs)
 			if d != t {
-				iu = uint32((e.metaAddr + e.dataAt(w)) / BlockSize)
+				iu = uint32((e.metaAddr + e.dataAt(w)) / e.bs)
 			}
 			if w.isDir() {
 				e.dirBlocks(r, func(off int64, blk []byte) error {
@@ -947,7 +963,7 @@ func (e *encoder) inodePiece(r int32) []byte {
 				buf = append(buf, n.Linkname[d-t:]...)
 			}
 		} else {
-			iu = uint32((e.metaAddr + e.dataAt(w)) / BlockSize)
+			iu = uint32((e.metaAddr + e.dataAt(w)) / e.bs)
 		}
 	case erofs.ModeCharDevice, erofs.ModeBlockDevice:
 		iu = erofs.EncodeDev(n.Devmajor, n.Devminor)
@@ -982,11 +998,11 @@ func (e *encoder) head() []byte {
 		Magic:           erofs.Magic,
 		FeatureCompat:   FeatureCompatRAFSV6,
 		FeatureIncompat: featureIncompatRAFS,
-		BlkSzBits:       blockBits,
+		BlkSzBits:       uint8(e.bits),
 		RootNid:         root.nid(),
 		Inodes:          uint64(e.ino),
 		Blocks:          e.blocks,
-		MetaBlkAddr:     uint32(e.metaAddr / BlockSize),
+		MetaBlkAddr:     uint32(e.metaAddr / e.bs),
 		ExtraDevices:    uint16(len(b.Blobs)),
 		DevtSlotOff:     devtSlotOff,
 	}
@@ -1013,9 +1029,9 @@ func (e *encoder) head() []byte {
 	pos := e.fileSize
 	for i := range b.Blobs {
 		bi := &b.Blobs[i]
-		nblk := int64(bi.UncompressedSize / BlockSize)
-		mapped := alignUp(pos, mappedAlign) / BlockSize
-		pos = (mapped + nblk) * BlockSize
+		nblk := int64(bi.UncompressedSize / uint64(e.bs))
+		mapped := alignUp(pos, mappedAlign) / e.bs
+		pos = (mapped + nblk) * e.bs
 		slot := erofs.SuperblockDevice{Tag: bi.ID, Blocks: uint64(nblk), UniAddr: uint64(mapped)}
 		slot.Encode(img[devSlotOffset+devSlotSize*int64(i):])
 		encodeBlobEntry(img[e.blobTableOff+blobEntrySize*int64(i):][:blobEntrySize], i, b.ChunkSize, bi)
@@ -1132,7 +1148,7 @@ func (e *encoder) emit(s sink, sorted bool) error {
 // contiguous in one blob, so the kernel maps the file as one chunk.
 func (e *encoder) chunkBits(n *Node) uint32 {
 	cs := e.b.ChunkSize
-	base := uint32(bits.TrailingZeros32(cs)) - blockBits
+	base := uint32(bits.TrailingZeros32(cs)) - e.bits
 	if len(n.Chunks) < 2 {
 		return base
 	}
@@ -1143,16 +1159,21 @@ func (e *encoder) chunkBits(n *Node) uint32 {
 			return base
 		}
 	}
-	big := uint32(bits.Len64(n.Size-1)) - blockBits // log2(next power of two ≥ size) − 12
+	big := uint32(bits.Len64(n.Size-1)) - e.bits // log2(next power of two ≥ size) − block bits
 	if big > erofs.ChunkFormatBlkBits {
 		return base
 	}
 	return big
 }
 
-// checkBlob validates a blob-table entry the way nydusd does (RafsV6Blob's
-// validate in nydus's rafs/src/metadata/layout/v6.rs).
-func checkBlob(bi *BlobInfo) error {
+// checkBlob validates a blob-table entry of a bootstrap with s_flags
+// flags the way nydusd does (RafsV6Blob's validate in nydus's
+// rafs/src/metadata/layout/v6.rs): in tarfs mode (FlagTarfsMode) every
+// blob is a plain tar, with feature TARFS and without ALIGNED, holding
+// whole 512-byte blocks; otherwise TARFS is refused and ALIGNED required.
+func checkBlob(bi *BlobInfo, flags uint64) error {
+	tarfs := flags&FlagTarfsMode != 0
+	bs := uint64(1) << blockBitsOf(flags)
 	switch {
 	case len(bi.ID) != beIDSize:
 		return fmt.Errorf("id %q is %d bytes, must be %d", bi.ID, len(bi.ID), beIDSize)
@@ -1172,12 +1193,16 @@ func checkBlob(bi *BlobInfo) error {
 		return fmt.Errorf("unknown cipher %d", bi.CipherAlgo)
 	case bi.Features&^blob.FeaturesKnown != 0:
 		return fmt.Errorf("unknown features %#x", bi.Features&^blob.FeaturesKnown)
-	case bi.Features&blob.FeatureTarfs != 0:
-		return errors.New("tarfs blobs are not supported")
-	case bi.Features&blob.FeatureAligned == 0:
+	case tarfs && bi.Features&blob.FeatureTarfs == 0:
+		return fmt.Errorf("features %#x lack TARFS, in a tarfs bootstrap", bi.Features)
+	case tarfs && bi.Features&blob.FeatureAligned != 0:
+		return fmt.Errorf("features %#x have ALIGNED, which a tarfs blob must not have", bi.Features)
+	case !tarfs && bi.Features&blob.FeatureTarfs != 0:
+		return fmt.Errorf("features %#x have TARFS, but the superblock lacks flag TARFS_MODE", bi.Features)
+	case !tarfs && bi.Features&blob.FeatureAligned == 0:
 		return fmt.Errorf("features %#x lack ALIGNED", bi.Features)
-	case bi.UncompressedSize == 0 || bi.UncompressedSize%BlockSize != 0:
-		return fmt.Errorf("uncompressed size %#x is not a non-zero multiple of %d", bi.UncompressedSize, BlockSize)
+	case bi.UncompressedSize == 0 || bi.UncompressedSize%bs != 0:
+		return fmt.Errorf("uncompressed size %#x is not a non-zero multiple of %d", bi.UncompressedSize, bs)
 	case bi.UncompressedSize > blob.MaxUncompressedOffset:
 		return fmt.Errorf("uncompressed size %#x exceeds %#x", bi.UncompressedSize, uint64(blob.MaxUncompressedOffset))
 	case bi.CompressedSize > blob.MaxCompressedOffset:
@@ -1186,6 +1211,12 @@ func checkBlob(bi *BlobInfo) error {
 		return fmt.Errorf("CI compressed size %d exceeds CI uncompressed size %d", bi.CICompressedSize, bi.CIUncompressedSize)
 	}
 	v2 := bi.Features&blob.FeatureChunkInfoV2 != 0
+	if tarfs && (v2 || bi.Features&(blob.FeatureBatch|blob.FeatureZran|blob.FeatureEncrypted|blob.FeatureInlinedChunkDigest) != 0) {
+		return fmt.Errorf("features %#x: a tarfs blob has no chunk-info array, digests or encryption", bi.Features)
+	}
+	if tarfs {
+		return nil // it has no CI array (nydusd skips the size check in tarfs mode)
+	}
 	if bi.Features&(blob.FeatureBatch|blob.FeatureZran|blob.FeatureEncrypted) != 0 {
 		if !v2 {
 			return fmt.Errorf("features %#x: BATCH, ZRAN and ENCRYPTED need CHUNK_INFO_V2", bi.Features)

@@ -136,6 +136,24 @@ func TestOutputHashes(t *testing.T) {
 	put("sample+synthetic", "nydus-merge", merged)
 	put("sample+synthetic", "nydus-unpack", unpacked)
 
+	// Tarfs bootstraps (--tarfs: the blob is the uncompressed tar, written
+	// with --blob), their merge and what unpack makes of it.
+	var tarfsBoots []string
+	tarfsArgs := []string{"unpack", "-q", "-o", unpacked, "--bootstrap", merged}
+	for i, in := range inputs {
+		b, tarPath := filepath.Join(dir, fmt.Sprintf("tarfs%d.boot", i)), filepath.Join(dir, fmt.Sprintf("tarfs%d.tar", i))
+		mustRun(t, "build", "--type", "nydus", "--tarfs", "-q", "-o", b, "--blob", tarPath, in.path)
+		got[in.name+" nydus-tarfs-bootstrap"] = fileSHA256(t, b)
+		if i < 2 {
+			tarfsBoots = append(tarfsBoots, b)
+			tarfsArgs = append(tarfsArgs, "--blob", tarPath)
+		}
+	}
+	mustRun(t, append([]string{"merge", "-q", "-o", merged}, tarfsBoots...)...)
+	mustRun(t, tarfsArgs...)
+	put("sample+synthetic", "nydus-tarfs-merge", merged)
+	put("sample+synthetic", "nydus-tarfs-unpack", unpacked)
+
 	// rafs convert of the sample image in both types: the manifest digest
 	// covers the config and every layer.
 	for _, typ := range []string{"nydus", "erofs"} {

@@ -20,6 +20,7 @@ import (
 )
 
 const nydusBuildUsage = `Usage: rafs build --type nydus [flags] -o BLOB [--bootstrap BOOT] SOURCE
+       rafs build --type nydus --tarfs [flags] -o BOOT [--blob TAR] SOURCE
 
 Builds a Nydus data blob from SOURCE: a tar, a tar.gz or tar.zst (detected
 by content), or "-" for standard input. The blob carries the layer's RAFS v6
@@ -27,6 +28,20 @@ bootstrap (as nydus-image --blob-inline-meta --features blob-toc builds it);
 --bootstrap also writes that bootstrap to its own file, naming the blob by
 its id (the SHA-256 of the blob, printed on standard output). OCI whiteouts
 stay plain files until "rafs merge". The output is reproducible.
+
+With --tarfs, -o is a tarfs bootstrap instead (what nydus-image create
+--type tar-tarfs writes for nydus-snapshotter's tarfs mode): RAFS v6 with
+512-byte blocks whose one blob is the uncompressed tar itself, its files'
+data referenced in place; no data blob is written. The tar is the
+bootstrap's device: mount -t erofs -o device=TAR BOOT (one device= per blob
+after "rafs merge" of tarfs layers, in the order it prints). For a plain
+tar file SOURCE, the blob is SOURCE itself. A compressed SOURCE or "-" is
+decompressed once and needs --blob TAR, where the uncompressed tar is
+written (nydus-snapshotter keeps it the same way). The blob id (printed on
+standard output) is the SHA-256 of the uncompressed tar, or --blob-id;
+nydus-snapshotter passes the layer digest there. Chunks are uncompressed
+and SHA-256 (no digests are stored); --compressor, --digester,
+--chunk-dict, --bootstrap and --workers do not apply.
 
 Flags:
 `
@@ -40,6 +55,11 @@ a per-layer bootstrap with real blob ids (rafs build --bootstrap). The ids
 of the blobs the image needs are printed on standard output in device
 order: mount with one device= per blob, in that order.
 
+Tarfs layer bootstraps (rafs build --type nydus --tarfs) merge into a
+tarfs bootstrap whose devices are the layers' uncompressed tars, as
+nydus-image merge does for nydus-snapshotter's tarfs mode; tarfs and
+other layers do not mix.
+
 Flags:
 `
 
@@ -48,7 +68,10 @@ const unpackUsage = `Usage: rafs unpack [flags] [-o TAR] [--bootstrap BOOT] [--b
 Writes the tree of a bootstrap as a tar, reading file contents from the
 blobs (every chunk is verified). The bootstrap is BOOT, or the one inlined
 in BLOB. Blobs are BLOB, the --blob files and the files of --blob-dir,
-matched to the bootstrap's blob table by their SHA-256.
+matched to the bootstrap's blob table by their SHA-256. The blobs of a
+tarfs bootstrap (rafs build --type nydus --tarfs) are the uncompressed
+tars, matched by SHA-256 or by file name (the blob id, as
+nydus-snapshotter names them); their data has no digests to verify.
 
 --cache-dir writes each blob's uncompressed cache file, DIR/ID.blob.data:
 every chunk at its uncompressed offset, as nydusd keeps it and as the
@@ -112,6 +135,10 @@ func splitType(args []string, def string) (string, []string, error) {
 
 type nydusBuildFlags struct {
 	out, boot  string
+	tarfs      bool   // --tarfs
+	blob       string // --tarfs --blob: the uncompressed tar
+	blobID     string // --tarfs --blob-id
+	set        map[string]bool
 	compressor string
 	digester   string
 	chunkSize  string
@@ -137,17 +164,36 @@ func cmdBuildNydus(args []string) int {
 	fs.IntVar(&f.workers, "workers", 0, "compression `threads` (default: the number of CPUs); the blob does not depend on it")
 	fs.BoolVar(&f.quiet, "q", false, "print nothing but errors")
 	fs.BoolVar(&f.progress, "progress", false, "show a progress bar even when standard error is not a terminal")
+	fs.BoolVar(&f.tarfs, "tarfs", false, "write a tarfs bootstrap to -o, whose blob is the uncompressed tar (nydus-image create --type tar-tarfs)")
+	fs.StringVar(&f.blob, "blob", "", "with --tarfs, write the uncompressed tar, the blob, to `path` (needed when SOURCE is compressed or -)")
+	fs.StringVar(&f.blobID, "blob-id", "", "with --tarfs, the blob `id` (64 characters; default the SHA-256 of the uncompressed tar)")
 	pos, err := parseArgs(fs, args)
 	if err == flag.ErrHelp {
 		return 0
 	}
+	f.set = map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
 	if err == nil && len(pos) != 1 {
 		fs.Usage()
 		err = fmt.Errorf("want exactly one SOURCE, got %d", len(pos))
 	}
 	if err == nil && f.out == "" {
 		fs.Usage()
-		err = errors.New("-o BLOB is required")
+		if f.tarfs {
+			err = errors.New("-o BOOT is required")
+		} else {
+			err = errors.New("-o BLOB is required")
+		}
+	}
+	if err == nil && f.tarfs {
+		if err = f.tarfsOptions(pos[0]); err != nil {
+			fmt.Fprintln(os.Stderr, "rafs build:", err)
+			return 2
+		}
+		return buildTarfs(pos[0], f)
+	}
+	if err == nil && (f.blob != "" || f.blobID != "") {
+		err = errors.New("--blob and --blob-id are for --tarfs")
 	}
 	var opts *convert.NydusOptions
 	if err == nil {
@@ -473,6 +519,17 @@ func unpack(outs *outputSet, tarOut *os.File, bootPath string, pos, blobs []stri
 			f.Close()
 		}
 	}()
+	if boot.Flags&rafs.FlagTarfsMode != 0 {
+		if cacheDir != "" {
+			return errors.New("--cache-dir: a tarfs bootstrap's blobs are the uncompressed tars themselves; they have no cache file")
+		}
+		tars, err := openTarfsBlobs(boot, candidates, &files)
+		if err != nil || tarOut == nil {
+			return err
+		}
+		_, err = convert.UnpackNydusTarfs(boot, tars, tarOut)
+		return err
+	}
 	readers, err := convert.OpenNydusBlobs(boot, len(candidates), func(i int) (io.ReaderAt, int64, error) {
 		fh, err := os.Open(candidates[i])
 		if err != nil {
