@@ -142,6 +142,34 @@ func TestLayerPathsAgree(t *testing.T) {
 				}
 				converted = append(converted, cl)
 			}
+			// ConvertedManifest over Layer's layers gives Image's manifest
+			// and config.
+			all := converted
+			if opts.Type == image.TypeNydus {
+				boot, err := image.MergeNydusLayers(t.TempDir(), converted...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				bl, err := image.NydusBootstrapLayer(boot)
+				if err != nil {
+					t.Fatal(err)
+				}
+				all = append(all[:len(all):len(all)], bl)
+			}
+			var descs []v1.Descriptor
+			var diffIDs []v1.Hash
+			for _, l := range all {
+				descs = append(descs, *must(partial.Descriptor(l)))
+				diffIDs = append(diffIDs, must(l.DiffID()))
+			}
+			srcDesc := v1.Descriptor{MediaType: must(src.MediaType()), Size: must(src.Size()), Digest: must(src.Digest())}
+			man, cfg, err := image.ConvertedManifest(&opts, srcDesc, must(src.RawConfigFile()), descs, diffIDs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(man, must(img.RawManifest())) || !bytes.Equal(cfg, must(img.RawConfigFile())) {
+				t.Errorf("ConvertedManifest:\n%s\n%s\nImage:\n%s\n%s", man, cfg, must(img.RawManifest()), must(img.RawConfigFile()))
+			}
 			if opts.Type != image.TypeNydus {
 				if len(want) != len(srcLayers) {
 					t.Fatalf("%d layers, want %d", len(want), len(srcLayers))

@@ -214,3 +214,41 @@ func (c *Converter) Layer(ctx context.Context, l v1.Layer) (v1.Layer, error) {
 		desc:  v1.Descriptor{MediaType: mt, Size: res.size, Digest: res.digest, Annotations: ann},
 	}, nil
 }
+
+// ConvertedManifest returns the manifest and the config that
+// Converter.Image writes for an image converted from a source image
+// whose manifest is described by source and whose config is srcConfig,
+// given the converted layers' descriptors in manifest order (for a Nydus
+// image the blob layers, then the bootstrap layer, as partial.Descriptor
+// gives them for the layers of Layer and NydusBootstrapLayer) and their
+// diff IDs. It lets a program that stores the layers itself (a
+// containerd content store) make the image rafs convert makes, with the
+// same digests.
+//
+// The config is srcConfig with the diff IDs, "erofs" added to
+// os.features (TypeEROFS) or a history entry for the bootstrap layer
+// (TypeNydus), other fields kept. Of opts, Type applies and Link:
+// LinkReferrer makes source the manifest's subject (LinkMergeIndex
+// concerns indexes, not manifests).
+func ConvertedManifest(opts *Options, source v1.Descriptor, srcConfig []byte, layers []v1.Descriptor, diffIDs []v1.Hash) (manifest, config []byte, err error) {
+	c, err := NewConverter(opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(layers) != len(diffIDs) {
+		return nil, nil, fmt.Errorf("convert: %d layers and %d diff IDs", len(layers), len(diffIDs))
+	}
+	var subject *v1.Descriptor
+	if c.opts.Link == LinkReferrer {
+		subject = &source
+	}
+	if c.opts.Type == TypeNydus {
+		history := []v1.History{{CreatedBy: nydusHistoryCreatedBy, Comment: nydusHistoryComment}}
+		ann := map[string]string{
+			AnnotationNydusSourceDigest: source.Digest.String(),
+			AnnotationNydusFsVersion:    nydusFsVersion,
+		}
+		return assembleManifest(subject, srcConfig, layers, diffIDs, nil, history, ann)
+	}
+	return assembleManifest(subject, srcConfig, layers, diffIDs, []string{OSFeatureEROFS}, nil, nil)
+}
