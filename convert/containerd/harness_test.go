@@ -115,10 +115,16 @@ var (
 	rafsErr  error
 )
 
-// rafsBinary builds the rafs CLI of the enclosing module once.
+// rafsBinary builds the rafs CLI of the enclosing module once, unless
+// $RAFS_TEST_BINARY names one.
 func rafsBinary(t *testing.T) string {
 	t.Helper()
 	rafsOnce.Do(func() {
+		if b := os.Getenv("RAFS_TEST_BINARY"); b != "" {
+			// A rafs binary built already (by CI, say).
+			rafsBin = b
+			return
+		}
 		dir, err := os.MkdirTemp("", "rafs-bin-")
 		if err != nil {
 			rafsErr = err
