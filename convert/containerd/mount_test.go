@@ -162,4 +162,3 @@ func checkEntry(root, name string, h *tar.Header, data []byte) error {
 	}
 	return nil
 }
-
