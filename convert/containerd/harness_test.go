@@ -166,3 +166,21 @@ func rafsConvert(t *testing.T, args ...string) (string, digest.Digest) {
 	}
 	return out, d
 }
+
+// sourceLayers returns the sample image's layer descriptors and blobs.
+func sourceLayers(t *testing.T) ([]ocispec.Descriptor, [][]byte) {
+	t.Helper()
+	var idx ocispec.Index
+	readJSONFile(t, filepath.Join(sampleImage, "index.json"), &idx)
+	var m ocispec.Manifest
+	readJSONFile(t, filepath.Join(sampleImage, "blobs", "sha256", idx.Manifests[0].Digest.Encoded()), &m)
+	var blobs [][]byte
+	for _, l := range m.Layers {
+		b, err := os.ReadFile(filepath.Join(sampleImage, "blobs", "sha256", l.Digest.Encoded()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		blobs = append(blobs, b)
+	}
+	return m.Layers, blobs
+}
