@@ -50,3 +50,24 @@ func TestSetUUID(t *testing.T) {
 		t.Fatal("SetUUID of nothing: no error")
 	}
 }
+
+// FuzzSetUUID gives SetUUID arbitrary images: it returns an error or
+// rewrites the UUID, and never panics.
+func FuzzSetUUID(f *testing.F) {
+	f.Add(build(f, nil, sampleTree()))
+	f.Add(build(f, &erofs.WriterOptions{BlockSize: 512}, sampleTree()))
+	f.Add(make([]byte, 1100))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		img := &rwImage{memImage{b: bytes.Clone(b)}}
+		u := [16]byte{1}
+		if err := erofs.SetUUID(img, u); err != nil {
+			return
+		}
+		if len(img.b) != len(b) {
+			t.Fatalf("SetUUID grew the image from %d to %d bytes", len(b), len(img.b))
+		}
+		if !bytes.Equal(img.b[erofs.SuperblockFieldOffset("uuid"):][:16], u[:]) {
+			t.Fatal("UUID not set")
+		}
+	})
+}

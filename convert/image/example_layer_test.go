@@ -1,15 +1,18 @@
 package image_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log"
+	"os"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/rafs-dev/rafs/convert/image"
 )
@@ -87,4 +90,33 @@ func ExampleConverter_Layer() {
 	// application/vnd.oci.image.layer.nydus.blob.v1 true
 	// application/vnd.oci.image.layer.nydus.blob.v1 true
 	// application/vnd.oci.image.layer.v1.tar+gzip true
+}
+
+// Convert one layer blob, read from wherever it is (here the sample
+// image's first layer, a tar.gz), into an EROFS layer written to any
+// io.Writer, as a containerd content writer would take it. The returned
+// descriptor is the converted layer's; its diff ID annotation is its own
+// digest. The EROFS UUID comes from the diff ID, which ConvertLayer
+// computes as it reads, so the bytes are those rafs convert writes.
+func ExampleConvertLayer() {
+	f, err := os.Open("../../testdata/sample-image/blobs/sha256/de08d188f48485baff3c4f39ab6f61f50eea3231b16bd8a4e3baa5412ac80ca9")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+	src := ocispec.Descriptor{
+		MediaType: ocispec.MediaTypeImageLayerGzip,
+		Digest:    "sha256:de08d188f48485baff3c4f39ab6f61f50eea3231b16bd8a4e3baa5412ac80ca9", // checked as it is read
+		Size:      30286,
+	}
+	var out bytes.Buffer
+	desc, err := image.ConvertLayer(context.Background(), src, f, &out, &image.Options{Type: image.TypeEROFS})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(desc.MediaType, desc.Size == int64(out.Len()), desc.Annotations[image.AnnotationUncompressed] == desc.Digest.String())
+	fmt.Println(desc.Digest)
+	// Output:
+	// application/vnd.erofs.layer.v1 true true
+	// sha256:56be91cd2319fac6b5500de0c6bfc6260ffdb4caad49a3baf5b27d2161e4741b
 }
