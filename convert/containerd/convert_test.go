@@ -37,6 +37,8 @@ func convertCases() []convertCase {
 			[]string{"--type", "erofs", "-z", "lz4"}},
 		{"nydus", image.Options{Type: image.TypeNydus}, []string{"--type", "nydus"}},
 		{"nydus-lz4", image.Options{Type: image.TypeNydus, Nydus: convert.NydusOptions{Compressor: "lz4_block"}}, []string{"--type", "nydus", "--compressor", "lz4_block"}},
+		{"erofs-referrer", image.Options{Type: image.TypeEROFS, Link: image.LinkReferrer}, []string{"--type", "erofs", "--referrer"}},
+		{"nydus-referrer", image.Options{Type: image.TypeNydus, Link: image.LinkReferrer}, []string{"--type", "nydus", "--referrer"}},
 	}
 }
 

@@ -35,7 +35,9 @@ const labelUncompressed = image.AnnotationUncompressed
 // taken to be image.TypeEROFS); nil means rafs's defaults. containerd's
 // converter runs mkfs.erofs with -Enoinline_data; set
 // opts.EROFS.Image.NoInlineData for the same layout. The image's UUID is
-// derived from the layer's diff ID as containerd derives it.
+// derived from the layer's diff ID as containerd derives it. containerd's
+// WithBlobCompression("zstd") has no counterpart: the layer is stored as
+// the EROFS image it is, which the kernel mounts as it is.
 func EROFSLayerConvertFunc(opts *image.Options) converter.ConvertFunc {
 	o := typed(opts, image.TypeEROFS)
 	return func(ctx context.Context, cs content.Store, desc ocispec.Descriptor) (*ocispec.Descriptor, error) {

@@ -110,10 +110,13 @@ func tarEntries(t *testing.T, r io.Reader) map[string]string {
 // TOC), and converter.Unpack, whose tar must hold every entry of the
 // source layer as it was (the nydus-image step run by the shim above).
 func TestNydusSnapshotterReadsAdapterOutput(t *testing.T) {
-	ctx, c, target := containerdConvert(t, convertCases()[4])
-	if convertCases()[4].opts.Type != image.TypeNydus {
-		t.Fatal("case 4 is not nydus")
+	var nydus convertCase
+	for _, tc := range convertCases() {
+		if tc.name == "nydus" {
+			nydus = tc
+		}
 	}
+	ctx, c, target := containerdConvert(t, nydus)
 	var m, src ocispec.Manifest
 	readBlobJSON(t, ctx, c, target, &m)
 	var idx ocispec.Index
