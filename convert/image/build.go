@@ -70,26 +70,19 @@ type layerDesc struct {
 // layers. features are added to the config's os.features; history to its
 // history.
 func (c *Converter) assemble(src *sourceImage, layers []layerDesc, features []string, history []v1.History, annotations map[string]string) (*convertedImage, error) {
-	cfg, err := editConfig(src.rawCfg, layers, features, history)
-	if err != nil {
-		return nil, err
-	}
-	core := &imageCore{config: cfg, mediaType: types.OCIManifestSchema1, layers: map[v1.Hash]v1.Layer{}}
-	m := v1.Manifest{
-		SchemaVersion: 2,
-		MediaType:     types.OCIManifestSchema1,
-		Config:        v1.Descriptor{MediaType: types.OCIConfigJSON, Size: int64(len(cfg)), Digest: sha256Hash(cfg)},
-		Layers:        []v1.Descriptor{},
-		Annotations:   annotations,
-	}
-	for _, l := range layers {
-		m.Layers = append(m.Layers, l.desc)
+	descs := make([]v1.Descriptor, len(layers))
+	diffIDs := make([]v1.Hash, len(layers))
+	core := &imageCore{mediaType: types.OCIManifestSchema1, layers: map[v1.Hash]v1.Layer{}}
+	for i, l := range layers {
+		descs[i], diffIDs[i] = l.desc, l.diffID
 		core.layers[l.desc.Digest] = l.layer
 	}
+	var subject *v1.Descriptor
 	if c.opts.Link == LinkReferrer {
-		m.Subject = &v1.Descriptor{MediaType: src.desc.MediaType, Size: src.desc.Size, Digest: src.desc.Digest}
+		subject = &src.desc
 	}
-	if core.manifest, err = json.Marshal(m); err != nil {
+	var err error
+	if core.manifest, core.config, err = assembleManifest(subject, src.rawCfg, descs, diffIDs, features, history, annotations); err != nil {
 		return nil, err
 	}
 	img, err := partial.CompressedToImage(core)
@@ -102,10 +95,35 @@ func (c *Converter) assemble(src *sourceImage, layers []layerDesc, features []st
 	}, nil
 }
 
+// assembleManifest writes the converted config (editConfig of rawCfg)
+// and the OCI manifest listing it and the layers, with the annotations
+// and, when set, the subject (its media type, size and digest).
+func assembleManifest(subject *v1.Descriptor, rawCfg []byte, layers []v1.Descriptor, diffIDs []v1.Hash, features []string, history []v1.History, annotations map[string]string) (manifest, config []byte, err error) {
+	cfg, err := editConfig(rawCfg, diffIDs, features, history)
+	if err != nil {
+		return nil, nil, err
+	}
+	m := v1.Manifest{
+		SchemaVersion: 2,
+		MediaType:     types.OCIManifestSchema1,
+		Config:        v1.Descriptor{MediaType: types.OCIConfigJSON, Size: int64(len(cfg)), Digest: sha256Hash(cfg)},
+		Layers:        append([]v1.Descriptor{}, layers...),
+		Annotations:   annotations,
+	}
+	if subject != nil {
+		m.Subject = &v1.Descriptor{MediaType: subject.MediaType, Size: subject.Size, Digest: subject.Digest}
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, cfg, nil
+}
+
 // editConfig returns the source config with the converted layers' diff
 // IDs, features added to os.features and entries appended to history.
 // Fields rafs does not know are kept as they are.
-func editConfig(raw []byte, layers []layerDesc, features []string, history []v1.History) ([]byte, error) {
+func editConfig(raw []byte, diffIDs []v1.Hash, features []string, history []v1.History) ([]byte, error) {
 	var cfg map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &cfg); err != nil {
 		return nil, fmt.Errorf("convert: source config: %w", err)
@@ -118,10 +136,6 @@ func editConfig(raw []byte, layers []layerDesc, features []string, history []v1.
 	}
 	if rootfs == nil {
 		rootfs = map[string]json.RawMessage{}
-	}
-	diffIDs := make([]v1.Hash, len(layers))
-	for i, l := range layers {
-		diffIDs[i] = l.diffID
 	}
 	var err error
 	if rootfs["type"], err = json.Marshal("layers"); err != nil {

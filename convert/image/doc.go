@@ -18,7 +18,14 @@
 // the layer is converted (VerifyImage and VerifyIndex give the same checks
 // to other readers); a mismatch is an error matching ErrBlobMismatch.
 //
-// ConvertLayer is the per-layer step for containerd's image converter.
+// Single layers convert with the same bytes as in an image:
+// Converter.Layer takes a go-containerregistry v1.Layer, ConvertLayer a
+// stream and its descriptor (the per-layer step for containerd's image
+// converter; the module github.com/rafs-dev/rafs/convert/containerd has
+// the containerd ConvertFuncs). A Nydus image's bootstrap layer is made
+// from its converted blob layers with MergeNydusLayers and
+// NydusBootstrapLayer. IsNydusBlob, IsNydusBootstrap and IsEROFSLayer
+// tell converted layers by their descriptors.
 // The media types, annotations and platform features of the images made
 // are the constants of this package.
 //
