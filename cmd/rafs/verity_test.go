@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rafs-dev/rafs/erofs"
+	"github.com/rafs-dev/rafs/erofs/verity"
+)
+
+// memFile is a verity.File in memory.
+type memFile struct{ b []byte }
+
+func (m *memFile) ReadAt(p []byte, off int64) (int, error) {
+	return bytes.NewReader(m.b).ReadAt(p, off)
+}
+
+func (m *memFile) WriteAt(p []byte, off int64) (int, error) {
+	if end := off + int64(len(p)); end > int64(len(m.b)) {
+		m.b = append(m.b, make([]byte, end-int64(len(m.b)))...)
+	}
+	return copy(m.b[off:], p), nil
+}
+
+// parseVerityOutput reads build's "name value" lines.
+func parseVerityOutput(t *testing.T, stdout string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		k, v, ok := strings.Cut(l, " ")
+		if !ok {
+			t.Fatalf("output line %q", l)
+		}
+		m[k] = v
+	}
+	return m
+}
+
+// veritysetupPath finds Debian's veritysetup (package cryptsetup-bin,
+// which .ci/run installs), skipping without it unless RAFS_E2E=require.
+func veritysetupPath(t *testing.T) string {
+	t.Helper()
+	if p, err := exec.LookPath("veritysetup"); err == nil {
+		return p
+	}
+	for _, p := range []string{"/usr/sbin/veritysetup", "/sbin/veritysetup"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("RAFS_E2E") == "require" {
+		t.Fatal("veritysetup (Debian package cryptsetup-bin) not found, and RAFS_E2E=require")
+	}
+	t.Skip("veritysetup (Debian package cryptsetup-bin) not found")
+	return ""
+}
+
+// TestBuildVerity checks build --verity: the image is the one build makes
+// without it, followed by the hash area verity.Append writes; the printed
+// parameters and containerd's metadata file match it; veritysetup verify
+// accepts the file with them. For a tar index (512-byte blocks) the
+// verity blocks are 512 bytes too, so the kernel can mount it through the
+// device.
+func TestBuildVerity(t *testing.T) {
+	dir := t.TempDir()
+	tarPath, _ := sampleTar(t, dir)
+	for _, c := range []struct {
+		name string
+		args []string
+		bs   int
+		salt []byte
+	}{
+		{"plain", nil, 4096, nil},
+		{"lz4-salt", []string{"-z", "lz4", "--verity-salt", "0123456789abcdef"}, 4096, []byte{1, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef}},
+		{"append-tar", []string{"--append-tar"}, 512, nil},
+		{"b512-bs1024", []string{"-b", "512", "--verity-block-size", "1024", "--verity-salt", "-"}, 1024, []byte{}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			plain := filepath.Join(dir, c.name+".plain")
+			mustRun(t, append(append([]string{"build", "-q"}, c.args[:min(len(c.args), 2)]...), "-o", plain, tarPath)...)
+			out := filepath.Join(dir, c.name+".erofs")
+			code, stdout, stderr := rafsCmd(t, append(append([]string{"build", "--verity"}, c.args...), "-o", out, tarPath)...)
+			if code != 0 {
+				t.Fatalf("exit code %d: %s", code, stderr)
+			}
+			img, _ := os.ReadFile(plain)
+			got, _ := os.ReadFile(out)
+			want := &memFile{b: bytes.Clone(img)}
+			res, err := verity.Append(want, int64(len(img)), &verity.Options{BlockSize: c.bs, Salt: c.salt})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want.b) {
+				t.Fatalf("build --verity wrote %d bytes, want the plain image (%d bytes) and its tree (%d bytes in all)", len(got), len(img), len(want.b))
+			}
+			p := parseVerityOutput(t, stdout)
+			if p["roothash"] != res.RootHashHex() || p["hashoffset"] != fmt.Sprint(res.HashOffset) || p["salt"] != res.SaltHex() ||
+				p["blocksize"] != fmt.Sprint(c.bs) || p["uuid"] != res.UUIDString() {
+				t.Errorf("printed %q, want %+v", stdout, res)
+			}
+			var meta verity.Metadata
+			b, err := os.ReadFile(out + ".dmverity")
+			if err == nil {
+				err = json.Unmarshal(b, &meta)
+			}
+			if err != nil || meta.RootHash != res.RootHashHex() || meta.HashOffset != uint64(res.HashOffset) {
+				t.Errorf("metadata %s, %v", b, err)
+			}
+			// The image still reads as it did: the tree is past its end.
+			if fsys, err := erofs.Open(bytes.NewReader(got)); err != nil {
+				t.Error(err)
+			} else if sb := fsys.Superblock(); int64(sb.Blocks)*int64(sb.BlockSize) > res.HashOffset {
+				t.Errorf("the image's %d blocks reach into the hash area at %d", sb.Blocks, res.HashOffset)
+			}
+			vs := veritysetupPath(t)
+			if o, err := exec.Command(vs, "verify", out, out, res.RootHashHex(), "--hash-offset", fmt.Sprint(res.HashOffset)).CombinedOutput(); err != nil {
+				t.Fatalf("veritysetup verify: %v\n%s", err, o)
+			}
+			got[len(img)/3] ^= 1
+			bad := filepath.Join(dir, c.name+".bad")
+			os.WriteFile(bad, got, 0o644)
+			if err := exec.Command(vs, "verify", bad, bad, res.RootHashHex(), "--hash-offset", fmt.Sprint(res.HashOffset)).Run(); err == nil {
+				t.Error("veritysetup verify accepted a flipped byte")
+			}
+		})
+	}
+}
+
+// TestBuildVerityFlags checks the flags' errors, --verity-metadata and
+// --verity-no-superblock, -q, and that a failed build leaves nothing.
+func TestBuildVerityFlags(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.erofs")
+	for _, args := range [][]string{
+		{"--verity-salt", "00"},
+		{"--verity-block-size", "4096"},
+		{"--verity-no-superblock"},
+		{"--verity", "--verity-salt", "0g"},
+		{"--verity", "--verity-salt", strings.Repeat("00", 257)},
+		{"--verity", "--verity-block-size", "256"},
+		{"--verity", "--verity-block-size", "3000"},
+		{"--verity", "--verity-no-superblock", "--verity-metadata", filepath.Join(dir, "m")},
+		{"--verity", "--verity-metadata", out},
+	} {
+		if code, _, stderr := rafsCmd(t, append(append([]string{"build"}, args...), "-o", out, sample)...); code != 2 {
+			t.Errorf("%v: exit code %d, want 2 (%s)", args, code, stderr)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("left behind: %v", entries)
+	}
+
+	meta := filepath.Join(dir, "meta.json")
+	code, stdout, stderr := rafsCmd(t, "build", "-q", "--verity", "--verity-metadata", meta, "-o", out, sample)
+	if code != 0 || stdout != "" {
+		t.Fatalf("-q: exit code %d, printed %q: %s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(meta); err != nil {
+		t.Error(err)
+	}
+	if _, err := os.Stat(out + ".dmverity"); err == nil {
+		t.Error("OUT.dmverity written besides --verity-metadata")
+	}
+
+	nosb := filepath.Join(dir, "nosb.erofs")
+	code, stdout, stderr = rafsCmd(t, "build", "--verity", "--verity-no-superblock", "-o", nosb, sample)
+	if code != 0 {
+		t.Fatalf("--verity-no-superblock: exit code %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(nosb + ".dmverity"); err == nil {
+		t.Error("metadata written without a superblock")
+	}
+	p := parseVerityOutput(t, stdout)
+	if _, ok := p["uuid"]; ok {
+		t.Errorf("a UUID printed without a superblock: %q", stdout)
+	}
+	vs := veritysetupPath(t)
+	if o, err := exec.Command(vs, "verify", "--no-superblock", "--hash-offset", p["hashoffset"], "--data-blocks", p["datablocks"],
+		"--salt", p["salt"], nosb, nosb, p["roothash"]).CombinedOutput(); err != nil {
+		t.Errorf("veritysetup verify --no-superblock: %v\n%s", err, o)
+	}
+
+	// A failed build (a source that is not a tar) leaves neither file.
+	bad := filepath.Join(dir, "bad.tar")
+	os.WriteFile(bad, []byte("not a tar, not at all, and long enough to be read as one: "+strings.Repeat("x", 600)), 0o644)
+	failed := filepath.Join(dir, "failed.erofs")
+	if code, _, _ := rafsCmd(t, "build", "--verity", "-o", failed, bad); code != 1 {
+		t.Errorf("bad source: exit code %d, want 1", code)
+	}
+	for _, p := range []string{failed, failed + ".dmverity"} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s left behind", p)
+		}
+	}
+}
