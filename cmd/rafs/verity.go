@@ -23,15 +23,17 @@ type verityFlags struct {
 	sidecars bool     // the command writes a metadata file
 }
 
-// define adds the verity flags to fs; sidecars adds --verity-metadata,
-// for commands writing a file (not convert, whose layers are blobs).
+// define adds the verity flags to fs; sidecars adds --verity-metadata
+// and --verity-no-superblock, for commands writing files (not convert,
+// whose layers carry containerd's metadata in an annotation, which needs
+// the superblock).
 func (v *verityFlags) define(fs *flag.FlagSet, sidecars bool) {
 	v.sidecars = sidecars
 	fs.BoolVar(&v.on, "verity", false, "append a dm-verity hash tree (SHA-256, veritysetup's format 1, with its superblock) after the image and report its root hash, hash offset and salt, as containerd's EROFS differ does with enable_dmverity")
 	fs.StringVar(&v.salt, "verity-salt", "", "with --verity, the salt in `hex`, at most 256 bytes, \"-\" for none (default 32 zero bytes, containerd's)")
 	fs.IntVar(&v.blockSize, "verity-block-size", 0, "with --verity, the dm-verity data and hash block size in `bytes`: a power of two from 512 to 524288 (default 4096, or the image's block size when smaller, which the kernel needs to mount the image through the verity device)")
-	fs.BoolVar(&v.noSuperblock, "verity-no-superblock", false, "with --verity, leave out the verity superblock (veritysetup --no-superblock): opening the device then needs every parameter; containerd's snapshotter needs the superblock")
 	if sidecars {
+		fs.BoolVar(&v.noSuperblock, "verity-no-superblock", false, "with --verity, leave out the verity superblock (veritysetup --no-superblock): opening the device then needs every parameter; containerd's snapshotter needs the superblock")
 		fs.StringVar(&v.metadata, "verity-metadata", "", "with --verity, write containerd's dm-verity metadata (JSON: roothash, hashoffset) to this `file` (default OUT.dmverity, the name containerd's snapshotter reads); not with --verity-no-superblock")
 	}
 }

@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/rafs-dev/rafs/convert/image"
 	"github.com/rafs-dev/rafs/erofs"
 	"github.com/rafs-dev/rafs/erofs/verity"
 )
@@ -196,6 +200,97 @@ func TestBuildVerityFlags(t *testing.T) {
 	for _, p := range []string{failed, failed + ".dmverity"} {
 		if _, err := os.Stat(p); err == nil {
 			t.Errorf("%s left behind", p)
+		}
+	}
+}
+
+// layerBlobs returns the blobs of an image's layers and their
+// descriptors' annotations.
+func layerBlobs(t *testing.T, img v1.Image) ([][]byte, []map[string]string) {
+	t.Helper()
+	m, err := img.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blobs [][]byte
+	var anns []map[string]string
+	for _, d := range m.Layers {
+		l, err := img.LayerByDigest(d.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, err := l.Compressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		blobs = append(blobs, b)
+		anns = append(anns, d.Annotations)
+	}
+	return blobs, anns
+}
+
+// TestConvertVerity checks convert --type erofs --verity: each layer is
+// the layer convert makes without it followed by its tree, annotated with
+// containerd's metadata for it, which veritysetup verify accepts; a
+// second conversion through the layer cache keeps the annotations; the
+// tar-index form gets 512-byte verity blocks.
+func TestConvertVerity(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	for _, c := range []struct {
+		tag  string
+		args []string
+		bs   int
+	}{
+		{"v", nil, 4096},
+		{"ti", []string{"--tar-index"}, 512},
+	} {
+		mustRun(t, append(append([]string{"convert", "--type", "erofs", "--progress", "none"}, c.args...), sampleSrc, "oci:"+out+":"+c.tag+"-plain")...)
+		mustRun(t, append(append([]string{"convert", "--type", "erofs", "--verity", "--progress", "none", "--cache", "cache-" + c.tag}, c.args...), sampleSrc, "oci:"+out+":"+c.tag)...)
+		// Again, every layer from the cache.
+		_, stderr := mustRun(t, append(append([]string{"convert", "--type", "erofs", "--verity", "--progress", "plain", "--cache", "cache-" + c.tag}, c.args...), sampleSrc, "oci:"+out+":"+c.tag+"-cached")...)
+		plain, _ := layerBlobs(t, layoutImage(t, out, c.tag+"-plain"))
+		if want := fmt.Sprintf("converted 0 layers (%d cached)", len(plain)); !strings.Contains(stderr, want) {
+			t.Errorf("%s: the second conversion said %q, want %q", c.tag, stderr, want)
+		}
+		got, anns := layerBlobs(t, layoutImage(t, out, c.tag))
+		cached, canns := layerBlobs(t, layoutImage(t, out, c.tag+"-cached"))
+		if len(got) != len(plain) || len(got) == 0 {
+			t.Fatalf("%s: %d layers, %d without --verity", c.tag, len(got), len(plain))
+		}
+		for i := range got {
+			want := &memFile{b: bytes.Clone(plain[i])}
+			res, err := verity.Append(want, int64(len(plain[i])), &verity.Options{BlockSize: c.bs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got[i], want.b) || !bytes.Equal(cached[i], want.b) {
+				t.Errorf("%s: layer %d is not the plain layer and its tree", c.tag, i)
+			}
+			wantMeta, _ := json.Marshal(verity.Metadata{RootHash: res.RootHashHex(), HashOffset: uint64(res.HashOffset)})
+			if a, ca := anns[i][image.AnnotationDmverity], canns[i][image.AnnotationDmverity]; a != string(wantMeta) || ca != a {
+				t.Errorf("%s: layer %d annotated %q (from the cache %q), want %s", c.tag, i, a, ca, wantMeta)
+			}
+			blob := filepath.Join(dir, fmt.Sprintf("%s-%d.erofs", c.tag, i))
+			os.WriteFile(blob, got[i], 0o644)
+			vs := veritysetupPath(t)
+			if o, err := exec.Command(vs, "verify", blob, blob, res.RootHashHex(), "--hash-offset", fmt.Sprint(res.HashOffset)).CombinedOutput(); err != nil {
+				t.Errorf("%s: layer %d: veritysetup verify: %v\n%s", c.tag, i, err, o)
+			}
+		}
+	}
+	for _, args := range [][]string{
+		{"convert", "--verity", sampleSrc, "oci:" + out}, // Nydus
+		{"convert", "--type", "erofs", "--verity-salt", "00", sampleSrc, "oci:" + out},
+		{"convert", "--type", "erofs", "--verity", "--verity-no-superblock", sampleSrc, "oci:" + out},
+	} {
+		if code, _, _ := rafsCmd(t, args...); code != 2 {
+			t.Errorf("%s: exit code %d, want 2", strings.Join(args, " "), code)
 		}
 	}
 }

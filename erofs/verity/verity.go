@@ -205,6 +205,12 @@ func ParseSalt(s string) ([]byte, error) {
 	return b, nil
 }
 
+// Validate reports whether o is valid, as Append would.
+func (o *Options) Validate() error {
+	_, _, err := o.check()
+	return err
+}
+
 // check validates o and returns its block size and salt.
 func (o *Options) check() (int, []byte, error) {
 	bs := o.BlockSize
