@@ -256,7 +256,7 @@ func cmdBuild(args []string) int {
 	defer g.stop()
 	outs := newOutputs(g)
 	defer outs.abort()
-	vopts, err := f.verity.options(f.blockSize)
+	vopts, err := f.verityOptions()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rafs build:", err)
 		return exitStatus(err)

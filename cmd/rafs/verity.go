@@ -77,6 +77,22 @@ func (v *verityFlags) options(imageBlockSize int) (*verity.Options, error) {
 	return o, nil
 }
 
+// verityOptions returns the verity options of a build, or nil without
+// --verity. The tree covers the one output file: an image whose file data
+// is on another device (--blobdev, or a tar index without its tar
+// appended) is refused, since that data would go unchecked.
+func (f *buildFlags) verityOptions() (*verity.Options, error) {
+	if f.verity.on {
+		switch {
+		case f.chunks.blobdev != "":
+			return nil, usagef("--verity and --blobdev: the tree would cover the image but not the chunk data on the blob device")
+		case f.tarIndex && !f.appendTar:
+			return nil, usagef("--verity and --tar-index: the tree would cover the index but not the file data in the tar; use --append-tar")
+		}
+	}
+	return f.verity.options(f.blockSize)
+}
+
 // metadataPath returns the file for containerd's metadata beside out, or
 // "" when none is written (no --verity, or no superblock).
 func (v *verityFlags) metadataPath(out string) string {

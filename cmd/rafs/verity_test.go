@@ -151,6 +151,8 @@ func TestBuildVerityFlags(t *testing.T) {
 		{"--verity", "--verity-block-size", "3000"},
 		{"--verity", "--verity-no-superblock", "--verity-metadata", filepath.Join(dir, "m")},
 		{"--verity", "--verity-metadata", out},
+		{"--verity", "--chunk-size", "4096", "--blobdev", filepath.Join(dir, "blob")},
+		{"--verity", "--tar-index"},
 	} {
 		if code, _, stderr := rafsCmd(t, append(append([]string{"build"}, args...), "-o", out, sample)...); code != 2 {
 			t.Errorf("%v: exit code %d, want 2 (%s)", args, code, stderr)
