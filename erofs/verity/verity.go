@@ -36,6 +36,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"math"
 )
 
 // Sizes and limits of the format.
@@ -186,8 +187,8 @@ type File interface {
 	io.WriterAt
 }
 
-// ParseSalt parses a salt in hex, as veritysetup's --salt: "-" means no
-// salt. The result is never nil, so Options.Salt takes it as given.
+// ParseSalt parses a salt in hex, as veritysetup's --salt: "-" (or "")
+// means no salt. The result is never nil, so Options.Salt takes it as given.
 func ParseSalt(s string) ([]byte, error) {
 	if s == "-" {
 		return []byte{}, nil
@@ -241,6 +242,9 @@ func layout(size int64, bs int, superblock bool) (dataBlocks uint64, hashOffset,
 	}
 	if size == 0 {
 		return 0, 0, 0, nil, ErrEmpty
+	}
+	if size > math.MaxInt64/2 {
+		return 0, 0, 0, nil, fmt.Errorf("verity: image size %d: a tree after it would pass 2^63", size)
 	}
 	dataBlocks = uint64((size + int64(bs) - 1) / int64(bs))
 	hashOffset = int64(dataBlocks) * int64(bs)

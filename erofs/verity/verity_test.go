@@ -203,6 +203,9 @@ func TestAppendErrors(t *testing.T) {
 	if _, err := Append(&memFile{b: make([]byte, 5000)}, 9000, nil); err == nil || !strings.Contains(err.Error(), "offset 5000") || !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("Append past the end: %v", err)
 	}
+	if _, err := Append(f, 1<<62, nil); err == nil {
+		t.Error("Append of 2^62 bytes: no error")
+	}
 	if _, err := ParseSalt("xyz"); err == nil {
 		t.Error("ParseSalt(xyz): no error")
 	}
