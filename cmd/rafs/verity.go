@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 
 	"github.com/rafs-dev/rafs/erofs/verity"
 )
@@ -87,7 +88,7 @@ func (f *buildFlags) verityOptions() (*verity.Options, error) {
 		case f.chunks.blobdev != "":
 			return nil, usagef("--verity and --blobdev: the tree would cover the image but not the chunk data on the blob device")
 		case f.tarIndex && !f.appendTar:
-			return nil, usagef("--verity and --tar-index: the tree would cover the index but not the file data in the tar; use --append-tar")
+			return nil, usagef("--verity and a tar index (--tar-index, mkfs.erofs --tar=i) whose tar is another device: the tree would cover the index but not the file data in the tar; rafs build --append-tar appends the tar")
 		}
 	}
 	return f.verity.options(f.blockSize)
@@ -153,4 +154,24 @@ func printVerity(w io.Writer, r *verity.Result) error {
 		p("uuid %s\n", r.UUIDString())
 	}
 	return errors.Join(errs...)
+}
+
+// setVerity returns the mkfs.erofs front end's setter of a --verity-*
+// option: set stores the value (nil: --verity-block-size, parsed here).
+func setVerity(name string, set func(v *verityFlags, s string)) func(m *mkfsArgs, val string, _ bool) error {
+	return func(m *mkfsArgs, val string, _ bool) error {
+		v := &m.f.verity
+		v.sidecars = true
+		v.set = append(v.set, name)
+		if set != nil {
+			set(v, val)
+			return nil
+		}
+		n, err := strconv.Atoi(val)
+		if err != nil {
+			return errors.New("not a number")
+		}
+		v.blockSize = n
+		return nil
+	}
 }

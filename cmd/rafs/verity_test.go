@@ -296,3 +296,64 @@ func TestConvertVerity(t *testing.T) {
 		}
 	}
 }
+
+// TestMkfsVerity checks --verity in the mkfs.erofs front end: the image
+// mkfs makes without it, followed by its tree; OUTPUT.dmverity; the
+// parameters printed before mkfs.erofs's summary; the options refused (a
+// tar index with its tar as another device, rebuild mode, --verity-*
+// without --verity).
+func TestMkfsVerity(t *testing.T) {
+	dir := t.TempDir()
+	tarPath, _ := sampleTar(t, dir)
+	plain := filepath.Join(dir, "plain.erofs")
+	mustRunLines := func(args ...string) string {
+		t.Helper()
+		code, stdout, stderr := rafsCmd(t, args...)
+		if code != 0 {
+			t.Fatalf("rafs %s: exit code %d\n%s", strings.Join(args, " "), code, stderr)
+		}
+		return stdout
+	}
+	mustRunLines("mkfs", "--tar=f", "--aufs", "--quiet", "-Uclear", "-T0", plain, tarPath)
+	out := filepath.Join(dir, "v.erofs")
+	stdout := mustRunLines("mkfs", "--tar=f", "--aufs", "--verity", "--verity-salt=aa55", "-Uclear", "-T0", out, tarPath)
+	img, _ := os.ReadFile(plain)
+	got, _ := os.ReadFile(out)
+	want := &memFile{b: bytes.Clone(img)}
+	res, err := verity.Append(want, int64(len(img)), &verity.Options{Salt: []byte{0xaa, 0x55}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want.b) {
+		t.Fatalf("mkfs --verity wrote %d bytes, want the plain image and its tree (%d)", len(got), len(want.b))
+	}
+	verityPart, summary, ok := strings.Cut(stdout, "------\n")
+	if p := parseVerityOutput(t, verityPart); !ok || p["roothash"] != res.RootHashHex() || p["salt"] != "aa55" || !strings.HasPrefix(summary, "Filesystem UUID: ") {
+		t.Errorf("printed %q", stdout)
+	}
+	var meta verity.Metadata
+	if b, err := os.ReadFile(out + ".dmverity"); err != nil || json.Unmarshal(b, &meta) != nil || meta.RootHash != res.RootHashHex() || meta.HashOffset != uint64(res.HashOffset) {
+		t.Errorf("metadata %+v, %v", meta, err)
+	}
+	vs := veritysetupPath(t)
+	if o, err := exec.Command(vs, "verify", out, out, res.RootHashHex(), "--hash-offset", fmt.Sprint(res.HashOffset)).CombinedOutput(); err != nil {
+		t.Errorf("veritysetup verify: %v\n%s", err, o)
+	}
+
+	bad := filepath.Join(dir, "bad.erofs")
+	for _, args := range [][]string{
+		{"--tar=i", "--verity", bad, tarPath},
+		{"--tar=f", "--verity-salt=00", bad, tarPath},
+		{"--tar=f", "--verity", "--verity-block-size=x", bad, tarPath},
+		{"--aufs", "--ovlfs-strip=1", "--verity", bad, plain},
+	} {
+		if code, _, stderr := rafsCmd(t, append([]string{"mkfs"}, args...)...); code != 2 {
+			t.Errorf("mkfs %s: exit code %d, want 2 (%s)", strings.Join(args, " "), code, stderr)
+		}
+	}
+	for _, p := range []string{bad, bad + ".dmverity"} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s left behind", p)
+		}
+	}
+}
