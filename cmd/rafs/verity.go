@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/rafs-dev/rafs/convert/image"
 	"github.com/rafs-dev/rafs/erofs/verity"
 )
 
@@ -30,7 +31,11 @@ type verityFlags struct {
 // the superblock).
 func (v *verityFlags) define(fs *flag.FlagSet, sidecars bool) {
 	v.sidecars = sidecars
-	fs.BoolVar(&v.on, "verity", false, "append a dm-verity hash tree (SHA-256, veritysetup's format 1, with its superblock) after the image and report its root hash, hash offset and salt, as containerd's EROFS differ does with enable_dmverity")
+	usage := "append a dm-verity hash tree (SHA-256, veritysetup's format 1, with its superblock) after the image, write containerd's metadata file for it and print its root hash, hash offset and salt: the form containerd's EROFS differ leaves a layer in with enable_dmverity"
+	if !sidecars {
+		usage = "EROFS: append a dm-verity hash tree (as rafs build --verity) to each layer and annotate the layer with containerd's metadata for it (" + image.AnnotationDmverity + ")"
+	}
+	fs.BoolVar(&v.on, "verity", false, usage)
 	fs.StringVar(&v.salt, "verity-salt", "", "with --verity, the salt in `hex`, at most 256 bytes, \"-\" for none (default 32 zero bytes, containerd's)")
 	fs.IntVar(&v.blockSize, "verity-block-size", 0, "with --verity, the dm-verity data and hash block size in `bytes`: a power of two from 512 to 524288 (default 4096, or the image's block size when smaller, which the kernel needs to mount the image through the verity device)")
 	if sidecars {
