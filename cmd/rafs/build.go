@@ -14,6 +14,7 @@ import (
 	"github.com/rafs-dev/rafs/cmd/internal/extended"
 	"github.com/rafs-dev/rafs/convert"
 	"github.com/rafs-dev/rafs/erofs"
+	"github.com/rafs-dev/rafs/erofs/verity"
 )
 
 const buildUsage = `Usage: rafs build [flags] -o OUT SOURCE
@@ -52,6 +53,7 @@ type buildFlags struct {
 	extended   string
 	workers    int
 	chunks     chunkFlags
+	verity     verityFlags
 
 	// Tar index (--tar-index, --append-tar).
 	tarIndex  bool
@@ -117,6 +119,7 @@ func parseBuildFlags(args []string) (*buildFlags, string, error) {
 	fs.StringVar(&f.extended, "E", "", "extended `options`, comma-separated, as mkfs.erofs spells them: ztailpacking (inline compressed tails), fragments[=SIZE] (tails and small files into the packed inode, SIZE its largest physical cluster, at most -C), all-fragments[=SIZE] (whole files into it), fragdedupe[=full|inode|off] (identical fragments stored once; default full), dedupe (share compressed data between files), legacy-compress (full lcluster indexes), noinline_data; ^OPT turns OPT off, later ones override earlier ones; all but noinline_data need -z")
 	fs.IntVar(&f.workers, "workers", 0, "compression `threads` (default: the number of CPUs); the image does not depend on it")
 	f.chunks.define(fs)
+	f.verity.define(fs, true)
 	// Tar index flags.
 	fs.BoolVar(&f.tarIndex, "tar-index", false, "write a tar index, as mkfs.erofs --tar=i: metadata only, 512-byte blocks (-b 512 implied), regular files' data referenced in place in the tar, which is device 1 (mount with device=SOURCE); SOURCE must be the plain tar. Its files are mergeable")
 	fs.BoolVar(&f.appendTar, "append-tar", false, "with the tar index (implies -tar-index), append the uncompressed tar to it, so that the one file mounts alone (containerd's enable_tar_index form); SOURCE may then be compressed or \"-\"")
@@ -132,6 +135,7 @@ func parseBuildFlags(args []string) (*buildFlags, string, error) {
 		args = fs.Args()[1:]
 	}
 	fs.Visit(func(fl *flag.Flag) { f.blockSet = f.blockSet || fl.Name == "b" })
+	f.verity.visit(fs)
 	if len(pos) != 1 {
 		fs.Usage()
 		return nil, "", fmt.Errorf("want exactly one SOURCE, got %d", len(pos))
@@ -262,7 +266,16 @@ func runBuild(prog string, f *buildFlags, src string, opts *convert.EROFSOptions
 	defer g.stop()
 	outs := newOutputs(g)
 	defer outs.abort()
+	vopts, err := f.verityOptions()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
+		return nil, exitStatus(err)
+	}
 	out, err := outs.add(f.out, false)
+	var meta io.Writer // containerd's dm-verity metadata file
+	if p := f.verity.metadataPath(f.out); err == nil && p != "" {
+		meta, err = outs.add(p, true)
+	}
 	if err == nil && f.chunks.blobdev != "" {
 		var blob *os.File
 		if blob, err = outs.add(f.chunks.blobdev, true); err == nil {
@@ -275,12 +288,24 @@ func runBuild(prog string, f *buildFlags, src string, opts *convert.EROFSOptions
 	}
 	start := time.Now()
 	res, what, err := buildEROFS(src, out, opts, f)
+	var vres *verity.Result
+	if err == nil && vopts != nil {
+		if vres, err = appendVerity(out, res.ImageSize, vopts, meta); err != nil {
+			err = fmt.Errorf("%s: %w", f.out, err)
+		}
+	}
 	if err == nil {
 		err = outs.commit()
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
 		return nil, 1
+	}
+	if vres != nil && !f.quiet {
+		if err := printVerity(os.Stdout, vres); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
+			return nil, 1
+		}
 	}
 	if !f.quiet {
 		if res.DroppedXattrs > 0 {

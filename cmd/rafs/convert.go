@@ -63,6 +63,7 @@ type convertFlags struct {
 	pcluster int
 	extended string
 	tarIndex bool
+	verity   verityFlags
 
 	set map[string]bool // flags given on the command line
 }
@@ -92,6 +93,7 @@ func parseConvertFlags(args []string) (*convertFlags, []string, error) {
 	fs.IntVar(&f.pcluster, "C", 0, "EROFS: largest physical cluster in `bytes`, a multiple of 4096 up to 1048576")
 	fs.StringVar(&f.extended, "E", "", "EROFS: extended `options`, comma-separated, as rafs build -E: "+extended.Names)
 	fs.BoolVar(&f.tarIndex, "tar-index", false, "EROFS: make each layer a tar index with its tar appended (as rafs build --append-tar; 512-byte blocks), the form containerd's EROFS differ makes with enable_tar_index, under the same media type")
+	f.verity.define(fs, false)
 	f.remoteFlags.register(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -99,6 +101,7 @@ func parseConvertFlags(args []string) (*convertFlags, []string, error) {
 	}
 	f.set = map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
+	f.verity.visit(fs)
 	if len(pos) != 2 {
 		fs.Usage()
 		return nil, nil, fmt.Errorf("want SRC and DST, got %d arguments", len(pos))
@@ -126,7 +129,7 @@ func (f *convertFlags) imageOptions() (*image.Options, error) {
 	}
 	switch f.typ {
 	case "nydus":
-		if err := only("erofs", "z", "C", "E", "erofs-media-type", "tar-index"); err != nil {
+		if err := only("erofs", "z", "C", "E", "erofs-media-type", "tar-index", "verity", "verity-salt", "verity-block-size"); err != nil {
 			return nil, err
 		}
 		nf := nydusBuildFlags{compressor: f.compressor, digester: f.digester, chunkSize: f.chunkSize, workers: f.workers}
@@ -147,6 +150,9 @@ func (f *convertFlags) imageOptions() (*image.Options, error) {
 			return nil, err
 		}
 		o.Type, o.EROFS, o.EROFSTarIndex = image.TypeEROFS, *e, f.tarIndex
+		if o.EROFSVerity, err = f.verity.options(bf.blockSize); err != nil {
+			return nil, err
+		}
 		switch f.mediaType {
 		case "containerd":
 			o.EROFSMediaType = image.MediaTypeEROFSLayer

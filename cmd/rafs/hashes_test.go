@@ -61,6 +61,7 @@ var hashCases = []hashCase{
 	{name: "erofs-whiteouts-strip", args: []string{"-whiteouts", "strip"}},
 	{name: "erofs-chunk-4096", args: []string{"--chunk-size", "4096"}},
 	{name: "erofs-chunk-1048576", args: []string{"--chunk-size", "1048576"}},
+	{name: "erofs-verity", args: []string{"--verity"}},
 	{name: "nydus", nydus: true},
 	{name: "nydus-lz4-sha256-64k", nydus: true, args: []string{"--compressor", "lz4_block", "--digester", "sha256", "--chunk-size", "0x10000"}},
 }

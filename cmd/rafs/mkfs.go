@@ -105,6 +105,12 @@ var mkfsOptions = []mkfsOption{
 	{long: "ungzip", arg: optionalArg, usage: "the tar may be gzip-compressed (rafs detects gzip and zstd anyway)", set: setUngzip},
 	{long: "gzip", usage: "", set: setUngzip},
 	{long: "workers", arg: requiredArg, meta: "=#", usage: "compression threads (the image does not depend on it)", set: setWorkers},
+	// rafs's own: a dm-verity tree, as rafs build --verity.
+	{long: "verity", usage: "(rafs) append a dm-verity hash tree and write containerd's OUTPUT.dmverity, as rafs build --verity", set: func(m *mkfsArgs, _ string, _ bool) error { m.f.verity.on, m.f.verity.sidecars = true, true; return nil }},
+	{long: "verity-salt", arg: requiredArg, meta: "=HEX", usage: "(rafs) with --verity, the salt (\"-\" for none; default 32 zero bytes)", set: setVerity("verity-salt", func(v *verityFlags, s string) { v.salt = s })},
+	{long: "verity-block-size", arg: requiredArg, meta: "=#", usage: "(rafs) with --verity, the dm-verity block size (default 4096, or the image's when smaller)", set: setVerity("verity-block-size", nil)},
+	{long: "verity-no-superblock", usage: "(rafs) with --verity, no verity superblock and no OUTPUT.dmverity", set: setVerity("verity-no-superblock", func(v *verityFlags, _ string) { v.noSuperblock = true })},
+	{long: "verity-metadata", arg: requiredArg, meta: "=X", usage: "(rafs) with --verity, write containerd's dm-verity metadata to X instead of OUTPUT.dmverity", set: setVerity("verity-metadata", func(v *verityFlags, s string) { v.metadata = s })},
 
 	{long: "exclude-path", arg: requiredArg, unsupported: "excluding files"},
 	{long: "exclude-regex", arg: requiredArg, unsupported: "excluding files"},

@@ -191,7 +191,7 @@ func (c *Converter) erofsImage(src *sourceImage, results []*layerResult) (*conve
 	layers := make([]layerDesc, len(results))
 	for i, r := range results {
 		layers[i] = layerDesc{
-			desc:   v1.Descriptor{MediaType: c.opts.EROFSMediaType, Size: r.size, Digest: r.digest},
+			desc:   v1.Descriptor{MediaType: c.opts.EROFSMediaType, Size: r.size, Digest: r.digest, Annotations: r.annotations},
 			layer:  r.layer,
 			diffID: r.digest,
 		}

@@ -33,6 +33,9 @@ type CachedLayer struct {
 	// Bootstrap is the layer's own RAFS bootstrap (Nydus layers only),
 	// which the merge of an image needs.
 	Bootstrap []byte
+	// Annotations go on the layer's descriptor in the converted manifest
+	// (AnnotationDmverity); Cache keeps them on the layer's entry.
+	Annotations map[string]string
 }
 
 // Cache is a LayerCache kept as an OCI image manifest beside the
@@ -81,7 +84,16 @@ func NewCache(img v1.Image) (*Cache, error) {
 			if c.entries[key] == nil {
 				c.order = append(c.order, key)
 			}
-			c.entries[key] = &CachedLayer{Layer: l}
+			var ann map[string]string
+			for k, v := range d.Annotations {
+				if k != annotationCacheKey && k != annotationCacheRole {
+					if ann == nil {
+						ann = map[string]string{}
+					}
+					ann[k] = v
+				}
+			}
+			c.entries[key] = &CachedLayer{Layer: l, Annotations: ann}
 		case "bootstrap":
 			e := c.entries[key]
 			if e == nil {
@@ -157,7 +169,11 @@ func (c *Cache) Image() (v1.Image, error) {
 		if err != nil {
 			return nil, fmt.Errorf("convert: layer cache: %w", err)
 		}
-		d.Annotations = map[string]string{annotationCacheKey: k, annotationCacheRole: "layer"}
+		d.Annotations = maps.Clone(e.Annotations)
+		if d.Annotations == nil {
+			d.Annotations = map[string]string{}
+		}
+		d.Annotations[annotationCacheKey], d.Annotations[annotationCacheRole] = k, "layer"
 		d.Platform = nil
 		m.Layers = append(m.Layers, *d)
 		core.layers[d.Digest] = e.Layer

@@ -15,6 +15,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/rafs-dev/rafs/convert"
+	"github.com/rafs-dev/rafs/erofs"
+	"github.com/rafs-dev/rafs/erofs/verity"
 	"github.com/rafs-dev/rafs/rafs"
 )
 
@@ -75,6 +77,14 @@ type Options struct {
 	// makes its layers with enable_tar_index, under the same media type
 	// as other EROFS layers: containerd has none that says "tar index".
 	EROFSTarIndex bool
+	// EROFSVerity, when set, appends a dm-verity hash tree to each EROFS
+	// layer (verity.Append) and records its root hash and hash offset on
+	// the layer's descriptor, in the annotation AnnotationDmverity. Its
+	// BlockSize 0 means 4096, or the image's block size when smaller (512
+	// for EROFSTarIndex), which the kernel needs to mount the layer
+	// through the verity device. NoSuperblock is refused: the annotation
+	// is containerd's metadata, which needs the superblock.
+	EROFSVerity *verity.Options
 
 	// Platforms selects the manifests of an index to convert: those whose
 	// platform satisfies one of these (v1.Platform.Satisfies). Empty
@@ -175,6 +185,29 @@ func NewConverter(opts *Options) (*Converter, error) {
 	}
 	if im := o.EROFS.Image; im.BlobDev != nil || len(im.Devices) > 0 || im.DevicesAppended {
 		return nil, errors.New("convert: EROFS layers are one blob each: no BlobDev or Devices (EROFSTarIndex makes the tar index's own)")
+	}
+	if v := o.EROFSVerity; v != nil {
+		if o.Type != TypeEROFS {
+			return nil, errors.New("convert: a dm-verity tree (EROFSVerity) is for EROFS layers")
+		}
+		if v.NoSuperblock {
+			return nil, errors.New("convert: EROFSVerity.NoSuperblock: a layer's dm-verity annotation (containerd's metadata) needs the superblock")
+		}
+		vo := *v
+		if vo.BlockSize == 0 {
+			bs := o.EROFS.Image.BlockSize
+			switch {
+			case o.EROFSTarIndex:
+				bs = convert.TarIndexBlockSize
+			case bs == 0:
+				bs = erofs.DefaultBlockSize
+			}
+			vo.BlockSize = min(verity.DefaultBlockSize, bs)
+		}
+		if err := vo.Validate(); err != nil {
+			return nil, fmt.Errorf("convert: EROFSVerity: %w", err)
+		}
+		o.EROFSVerity = &vo
 	}
 	if o.ChunkDict != nil && o.Type != TypeNydus {
 		return nil, errors.New("convert: a chunk dictionary needs the nydus type")
@@ -399,6 +432,8 @@ type layerResult struct {
 	size   int64
 	// boot is the layer's bootstrap (TypeNydus), with its real blob id.
 	boot *rafs.Bootstrap
+	// annotations go on the layer's descriptor (the dm-verity metadata).
+	annotations map[string]string
 	// finish, if set, waits for the layer's upload to end; the layer is
 	// not stored before it returns nil.
 	finish func() error

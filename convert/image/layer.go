@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha1"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -14,6 +15,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/rafs-dev/rafs/convert"
+	"github.com/rafs-dev/rafs/erofs/verity"
 	"github.com/rafs-dev/rafs/rafs"
 )
 
@@ -76,6 +78,14 @@ func (c *Converter) cacheKey(src *sourceImage, i int) string {
 		kind := "erofs"
 		if c.opts.EROFSTarIndex {
 			kind = "erofs-tar-index"
+		}
+		if v := c.opts.EROFSVerity; v != nil {
+			// NewConverter has set the block size; nil is the default salt.
+			salt := "default"
+			if v.Salt != nil {
+				salt = fmt.Sprintf("%x", v.Salt)
+			}
+			kind += fmt.Sprintf("-dm-verity=%d,salt=%s,uuid=%x", v.BlockSize, salt, v.UUID)
 		}
 		if im.ChunkSize != 0 {
 			kind += fmt.Sprintf("-chunk=%d", im.ChunkSize)
@@ -240,7 +250,23 @@ func (c *Converter) runLayer(ctx context.Context, src *sourceImage, i int) (*lay
 		if err != nil {
 			return fail(err)
 		}
-		sp.seal(er.ImageSize, v1.Hash{})
+		size := er.ImageSize
+		if v := c.opts.EROFSVerity; v != nil {
+			vr, err := verity.Append(struct {
+				io.ReaderAt
+				io.WriterAt
+			}{sp.f, sp}, size, v)
+			if err != nil {
+				return fail(fmt.Errorf("convert: layer %s: dm-verity tree: %w", src.digests[i], err))
+			}
+			meta, err := json.Marshal(verity.Metadata{RootHash: vr.RootHashHex(), HashOffset: uint64(vr.HashOffset)})
+			if err != nil {
+				return fail(err)
+			}
+			size = vr.Size
+			res.annotations = map[string]string{AnnotationDmverity: string(meta)}
+		}
+		sp.seal(size, v1.Hash{})
 		// A push hashes the image as it uploads it; without one, hash it
 		// here.
 		startPush()
@@ -262,7 +288,7 @@ func (c *Converter) runLayer(ctx context.Context, src *sourceImage, i int) (*lay
 			return err
 		}
 		if c.opts.Cache != nil {
-			cl := &CachedLayer{Layer: layer, Bootstrap: bootRaw}
+			cl := &CachedLayer{Layer: layer, Bootstrap: bootRaw, Annotations: res.annotations}
 			if err := c.opts.Cache.Store(ctx, key, cl); err != nil {
 				return fmt.Errorf("layer cache: %w", err)
 			}
@@ -290,7 +316,7 @@ func (c *Converter) runLayer(ctx context.Context, src *sourceImage, i int) (*lay
 
 // cachedLayer makes the result of source layer i from a cache hit.
 func (c *Converter) cachedLayer(src *sourceImage, i int, hit *CachedLayer) (*layerResult, error) {
-	res := &layerResult{layer: hit.Layer}
+	res := &layerResult{layer: hit.Layer, annotations: hit.Annotations}
 	var err error
 	if res.digest, err = hit.Layer.Digest(); err != nil {
 		return nil, fmt.Errorf("layer cache: %w", err)

@@ -40,6 +40,13 @@ const (
 	// AnnotationSourceDigest names, on a converted layer, the digest of the
 	// source layer it was converted from.
 	AnnotationSourceDigest = "dev.rafs.source.digest"
+	// AnnotationDmverity is, on an EROFS layer with a dm-verity tree
+	// appended (Options.EROFSVerity), the tree's root hash and hash offset
+	// in the JSON form of containerd's dm-verity metadata file
+	// ({"roothash":HEX,"hashoffset":N}, verity.Metadata): saved as
+	// layer.erofs.dmverity beside the layer blob, it lets containerd's
+	// EROFS snapshotter mount the layer through a verity device.
+	AnnotationDmverity = "dev.rafs.dmverity"
 	// AnnotationImageRefName is the OCI annotation that tags a manifest in
 	// an OCI layout's index.json.
 	AnnotationImageRefName = "org.opencontainers.image.ref.name"
