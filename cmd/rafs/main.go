@@ -9,6 +9,8 @@
 //	rafs merge --type erofs -o META LAYER.erofs...
 //	rafs unpack [-o TAR] [--bootstrap BOOT] [--blob PATH]... [--cache-dir DIR] [BLOB]
 //	rafs unpack --type erofs -o TAR [--device PATH]... IMAGE
+//	rafs check [--device PATH]... [--blob PATH]... IMAGE|BLOB|BOOT
+//	rafs inspect [--json] IMAGE|BLOB|BOOT
 //	rafs convert [--type nydus|erofs] [flags] SRC DST
 //	rafs push OCI_DIR[:TAG] REF
 //
@@ -36,6 +38,11 @@ Usage:
                                        write a Nydus bootstrap's tree as a tar (or blob cache files)
   rafs unpack --type erofs -o TAR [--device PATH]... IMAGE
                                        write an EROFS image's tree as a tar
+  rafs check [--device PATH]... [--blob PATH]... IMAGE|BLOB|BOOT
+                                       read back everything in an EROFS image, a Nydus blob or
+                                       bootstrap; report the first problem with its path and offset
+  rafs inspect [--json] IMAGE|BLOB|BOOT
+                                       print the superblock, features, devices, counts and sizes
   rafs convert [--type nydus|erofs] [flags] SRC DST
                                        convert a whole image or index; SRC and DST are registry
                                        references or OCI layouts (oci:DIR[:TAG])
@@ -97,6 +104,10 @@ func run(args []string) int {
 			return cmdUnpackEROFS(rest)
 		}
 		return cmdUnpack(rest)
+	case "check":
+		return cmdCheck(args[1:])
+	case "inspect":
+		return cmdInspect(args[1:])
 	case "convert":
 		return cmdConvert(args[1:])
 	case "push":

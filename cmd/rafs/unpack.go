@@ -8,7 +8,6 @@ import (
 	"os"
 
 	"github.com/rafs-dev/rafs/convert"
-	"github.com/rafs-dev/rafs/erofs"
 )
 
 const unpackEROFSUsage = `Usage: rafs unpack --type erofs [flags] -o TAR [--device PATH]... IMAGE
@@ -81,34 +80,16 @@ func cmdUnpackEROFS(args []string) int {
 // unpackEROFS writes the tree of the image at path, with its extra devices,
 // to w as a tar.
 func unpackEROFS(w io.Writer, path string, devices []string) (*convert.UnpackResult, error) {
+	var c closers
+	defer c.Close()
 	img, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	defer img.Close()
-	var opts []erofs.OpenOption
-	if len(devices) > 0 {
-		devs := make([]io.ReaderAt, len(devices))
-		for i, p := range devices {
-			d, err := os.Open(p)
-			if err != nil {
-				return nil, err
-			}
-			defer d.Close()
-			devs[i] = d
-		}
-		opts = append(opts, erofs.WithDevices(devs...))
-	}
-	f, err := erofs.Open(img, opts...)
+	c = append(c, img)
+	f, err := openEROFS(&c, img, path, devices)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if sb := f.Superblock(); len(devices) == 0 && sb.ExtraDevices > 0 {
-		for _, d := range sb.Devices {
-			if d.UniAddr == 0 { // not mapped into the primary device
-				return nil, fmt.Errorf("%s has %d extra devices: give them with --device, in order", path, sb.ExtraDevices)
-			}
-		}
+		return nil, err
 	}
 	return convert.UnpackEROFS(f, w)
 }
