@@ -99,6 +99,12 @@ func check(path string, devices, blobPaths []string) (*checkSummary, error) {
 		return nil, err
 	}
 	c = append(c, f)
+	return checkInput(&c, f, size, path, devices, blobPaths)
+}
+
+// checkInput reads back the image, blob or bootstrap f of size bytes
+// (named path in messages); files it opens are added to c.
+func checkInput(c *closers, f io.ReaderAt, size int64, path string, devices, blobPaths []string) (*checkSummary, error) {
 	kind, err := detectKind(f, size)
 	if err != nil {
 		return nil, err
@@ -112,7 +118,7 @@ func check(path string, devices, blobPaths []string) (*checkSummary, error) {
 	sum := &checkSummary{kind: kind}
 	switch kind {
 	case kindEROFS:
-		img, err := openEROFS(&c, f, path, devices)
+		img, err := openEROFS(c, f, path, devices)
 		if err != nil {
 			return nil, err
 		}
@@ -131,7 +137,7 @@ func check(path string, devices, blobPaths []string) (*checkSummary, error) {
 		if err != nil {
 			return nil, err
 		}
-		readers, mismatch, err := openNydusBlobs(&c, boot, blobPaths, false)
+		readers, mismatch, err := openNydusBlobs(c, boot, blobPaths, false)
 		if err != nil {
 			return nil, err
 		}
@@ -265,11 +271,43 @@ func checkEROFSEntry(img *erofs.FS, p string, st *erofs.Stat) (uint64, error) {
 	}
 	defer file.Close()
 	ra := file.(io.ReaderAt)
-	buf := make([]byte, min(st.Size, checkPiece))
-	bs := int64(img.Superblock().BlockSize)
-	var off int64
-	for off < st.Size {
-		n := min(st.Size-off, checkPiece)
+	// Holes hold nothing to read back: skip them, so that a huge sparse
+	// file (or a damaged size) costs only its stored bytes.
+	runs := []erofs.DataExtent{{Off: 0, Len: st.Size}}
+	if st.Layout == erofs.LayoutChunkBased || st.Layout == erofs.LayoutFlatPlain {
+		exts, err := img.DataExtents(st.Nid)
+		if err != nil {
+			return 0, fmt.Errorf("%s (inode %d): %w", p, st.Nid, err)
+		}
+		runs = exts[:0]
+		for _, e := range exts {
+			if e.Hole {
+				continue
+			}
+			if k := len(runs) - 1; k >= 0 && runs[k].Off+runs[k].Len == e.Off {
+				runs[k].Len += e.Len
+			} else {
+				runs = append(runs, e)
+			}
+		}
+	}
+	var read uint64
+	for _, r := range runs {
+		n, err := checkRun(ra, p, st, r.Off, r.Off+r.Len, int64(img.Superblock().BlockSize))
+		read += n
+		if err != nil {
+			return read, err
+		}
+	}
+	return read, nil
+}
+
+// checkRun reads bytes [off, end) of a regular file.
+func checkRun(ra io.ReaderAt, p string, st *erofs.Stat, off, end, bs int64) (uint64, error) {
+	buf := make([]byte, min(end-off, checkPiece))
+	start := off
+	for off < end {
+		n := min(end-off, checkPiece)
 		if _, err := ra.ReadAt(buf[:n], off); err != nil && !(errors.Is(err, io.EOF) && off+n == st.Size) {
 			// Find the first block that fails.
 			at := off
@@ -284,9 +322,9 @@ func checkEROFSEntry(img *erofs.FS, p string, st *erofs.Stat) (uint64, error) {
 			if errors.As(err, &pe) {
 				err = pe.Err
 			}
-			return uint64(off), fmt.Errorf("%s (inode %d): data at offset %d: %w", p, st.Nid, at, err)
+			return uint64(off - start), fmt.Errorf("%s (inode %d): data at offset %d: %w", p, st.Nid, at, err)
 		}
 		off += n
 	}
-	return uint64(st.Size), nil
+	return uint64(end - start), nil
 }

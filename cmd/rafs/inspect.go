@@ -222,6 +222,11 @@ func inspect(path string) (*inspectReport, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return inspectImage(f, size, path)
+}
+
+// inspectImage describes the image, bootstrap or blob f of size bytes.
+func inspectImage(f io.ReaderAt, size int64, path string) (*inspectReport, error) {
 	kind, err := detectKind(f, size)
 	if err != nil {
 		return nil, err
