@@ -8,7 +8,7 @@
 //	rafs merge -o BOOT LAYER...
 //	rafs merge --type erofs -o META LAYER.erofs...
 //	rafs unpack [-o TAR] [--bootstrap BOOT] [--blob PATH]... [--cache-dir DIR] [BLOB]
-//	rafs unpack --type erofs -o TAR [--device PATH]... IMAGE
+//	rafs unpack [--type erofs] (-o TAR | --dir DIR) [--device PATH]... IMAGE
 //	rafs check [--device PATH]... [--blob PATH]... IMAGE|BLOB|BOOT
 //	rafs inspect [--json] IMAGE|BLOB|BOOT
 //	rafs convert [--type nydus|erofs] [flags] SRC DST
@@ -36,8 +36,9 @@ Usage:
                                        merge EROFS layers into metadata over the layers as devices
   rafs unpack -o TAR [--bootstrap BOOT] [--blob PATH]... [BLOB]
                                        write a Nydus bootstrap's tree as a tar (or blob cache files)
-  rafs unpack --type erofs -o TAR [--device PATH]... IMAGE
-                                       write an EROFS image's tree as a tar
+  rafs unpack [--type erofs] (-o TAR | --dir DIR) [--device PATH]... IMAGE
+                                       write an EROFS image's tree as a tar or into a directory
+                                       (the type of IMAGE or BLOB is told by its magic number)
   rafs check [--device PATH]... [--blob PATH]... IMAGE|BLOB|BOOT
                                        read back everything in an EROFS image, a Nydus blob or
                                        bootstrap; report the first problem with its path and offset
@@ -95,7 +96,7 @@ func run(args []string) int {
 		}
 		return cmdMerge(rest)
 	case "unpack":
-		typ, rest, err := splitType(args[1:], "nydus")
+		typ, rest, err := unpackType(args[1:])
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "rafs unpack:", err)
 			return 2
