@@ -34,11 +34,11 @@ type extractor struct {
 	rootFD int
 	isRoot bool // running as root: owners and device nodes are set
 
-	parent    string   // the directory parentF is
-	parentF   *os.File // open directory of the last entry
-	dirs      []dirAttrs
-	res       ExtractResult
-	copyBuf   []byte
+	parent  string   // the directory parentF is
+	parentF *os.File // open directory of the last entry
+	dirs    []dirAttrs
+	res     ExtractResult
+	copyBuf []byte
 }
 
 // dirAttrs is a directory whose attributes are set after its contents.

@@ -88,4 +88,3 @@ func (t *dirTarget) commit() error {
 	}
 	return nil
 }
-
