@@ -16,7 +16,8 @@
 //
 // SOURCE is a tar, a tar.gz (or tar.zst), "-" for standard input, or (for
 // EROFS) a directory. SRC and DST of convert are registry references or OCI
-// image layouts (oci:DIR[:TAG]). Run "rafs COMMAND -h" for the flags.
+// image layouts (oci:DIR[:TAG]) or archives (oci-archive:FILE[:TAG],
+// docker-archive:FILE[:REF]). Run "rafs COMMAND -h" for the flags.
 package main
 
 import (
@@ -46,7 +47,8 @@ Usage:
                                        print the superblock, features, devices, counts and sizes
   rafs convert [--type nydus|erofs] [flags] SRC DST
                                        convert a whole image or index; SRC and DST are registry
-                                       references or OCI layouts (oci:DIR[:TAG])
+                                       references, OCI layouts (oci:DIR[:TAG]) or archives
+                                       (oci-archive:FILE[:TAG], docker-archive:FILE[:REF])
   rafs push OCI_DIR[:TAG] REF          push an image or index of an OCI layout to a registry
   rafs version                         print the version
 
