@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -144,5 +145,50 @@ func TestUnpackEROFSDirOurs(t *testing.T) {
 			img := buildImage(t, bytes.NewReader(c.Tar), o)
 			unpackedEqualsMounted(t, c.Name+" "+comp, img)
 		}
+	}
+}
+
+// TestUnpackEROFSDirLayouts: the multi-device layouts of ours unpacked
+// into a directory equal their kernel mounts: chunk-based with a blob
+// device, tar indexes (the tar as the device, and appended), and merged
+// metadata over tar-index layers.
+func TestUnpackEROFSDirLayouts(t *testing.T) {
+	mounttest.Require(t)
+	tars := tartest.Stack()
+	img, blob := buildChunked(t, tars[0], 8192, true)
+	unpackedEqualsMounted(t, "chunked with a blob device", img, blob)
+	for _, appended := range []bool{false, true} {
+		dir := t.TempDir()
+		var layers, devs []string
+		for i, data := range tars {
+			tarPath := filepath.Join(dir, fmt.Sprintf("layer%d.tar", i))
+			if err := os.WriteFile(tarPath, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(dir, fmt.Sprintf("layer%d.erofs", i))
+			f, err := os.Create(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = convert.TarToEROFSIndex(bytes.NewReader(data), f, &convert.TarIndexOptions{
+				EROFS: convert.EROFSOptions{Whiteouts: convert.WhiteoutOverlay}, Append: appended,
+			})
+			f.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			layers = append(layers, p)
+			dev := tarPath
+			if appended {
+				dev = p
+			}
+			devs = append(devs, dev)
+			if appended {
+				unpackedEqualsMounted(t, fmt.Sprintf("appended tar index %d", i), p)
+			} else {
+				unpackedEqualsMounted(t, fmt.Sprintf("tar index %d", i), p, tarPath)
+			}
+		}
+		unpackedEqualsMounted(t, fmt.Sprintf("merged (appended %v)", appended), mergeLayers(t, layers), devs...)
 	}
 }
