@@ -103,6 +103,15 @@ func TestCheckGoldens(t *testing.T) {
 	img := filepath.Join(dir, "sample.erofs")
 	mustRun(t, "build", "-q", "-o", img, sample)
 	mustRun(t, "check", "-q", img)
+	// A tar index reads its data from the tar, given as its device.
+	layerTar := filepath.Join(dir, "layer.tar")
+	writeTar(t, layerTar, [2]string{"d/", ""}, [2]string{"d/f", strings.Repeat("tar data ", 1000)})
+	idx := filepath.Join(dir, "index.erofs")
+	mustRun(t, "build", "-q", "--tar-index", "-o", idx, layerTar)
+	stdout, _ := mustRun(t, "check", idx, "--device", layerTar)
+	if !strings.Contains(stdout, "9000 bytes of file data") {
+		t.Errorf("tar index: %q", stdout)
+	}
 	nblob, nboot := filepath.Join(dir, "l.blob"), filepath.Join(dir, "l.boot")
 	mustRun(t, "build", "--type", "nydus", "-q", "-o", nblob, "--bootstrap", nboot, sample)
 	mustRun(t, "check", "-q", nblob)
