@@ -13,6 +13,11 @@
 //	rafs inspect [--json] IMAGE|BLOB|BOOT
 //	rafs convert [--type nydus|erofs] [flags] SRC DST
 //	rafs push OCI_DIR[:TAG] REF
+//	rafs mkfs [mkfs.erofs OPTIONS] FILE SOURCE...
+//
+// Run as mkfs.erofs (through a symlink or hard link of that name), or as
+// "rafs mkfs", it takes mkfs.erofs 1.9's command line (rafs mkfs --help
+// lists the options it maps onto rafs build and rafs merge --type erofs).
 //
 // SOURCE is a tar, a tar.gz (or tar.zst), "-" for standard input, or (for
 // EROFS) a directory. SRC and DST of convert are registry references or OCI
@@ -23,6 +28,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 )
 
@@ -50,6 +56,8 @@ Usage:
                                        references, OCI layouts (oci:DIR[:TAG]) or archives
                                        (oci-archive:FILE[:TAG], docker-archive:FILE[:REF])
   rafs push OCI_DIR[:TAG] REF          push an image or index of an OCI layout to a registry
+  rafs mkfs [OPTIONS] FILE SOURCE...   mkfs.erofs's command line (also when run as mkfs.erofs,
+                                       through a link): --tar=f|i, --aufs, -z, -E, -T, -U, ...
   rafs version                         print the version
 
 Run "rafs COMMAND -h" for a command's flags ("rafs build --type nydus -h" for Nydus).
@@ -67,6 +75,9 @@ const memoryLimit = 224 << 20
 func main() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit)
+	}
+	if filepath.Base(os.Args[0]) == "mkfs.erofs" {
+		os.Exit(cmdMkfs("mkfs.erofs", os.Args[1:]))
 	}
 	os.Exit(run(os.Args[1:]))
 }
@@ -111,6 +122,8 @@ func run(args []string) int {
 		return cmdCheck(args[1:])
 	case "inspect":
 		return cmdInspect(args[1:])
+	case "mkfs":
+		return cmdMkfs("rafs mkfs", args[1:])
 	case "convert":
 		return cmdConvert(args[1:])
 	case "push":
