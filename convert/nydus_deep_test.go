@@ -109,7 +109,7 @@ func TestNydusDeepTreeErrors(t *testing.T) {
 	data, p := deepTar(t, "file")
 	l := toNydus(t, data, nil)
 	_, err := convert.UnpackNydus(l.layerBootstrap(t), []*blob.Reader{nil}, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "convert: unpack /"+p+": chunk 0: blob ") {
+	if err == nil || !strings.Contains(err.Error(), "convert: unpack /"+p+": chunk 0 (file offset 0): blob ") {
 		msg := "no error"
 		if err != nil {
 			msg = err.Error()[:min(len(err.Error()), 200)]

@@ -301,7 +301,7 @@ func (u *unpacker) data(n *rafs.Node) error {
 	for i, c := range n.Chunks {
 		data, err := u.chunk(c)
 		if err != nil {
-			return fmt.Errorf("chunk %d: %w", i, err)
+			return fmt.Errorf("chunk %d (file offset %d): %w", i, uint64(i)*cs, err)
 		}
 		want := min(cs, n.Size-uint64(i)*cs)
 		if c.FileOffset != uint64(i)*cs || uint64(len(data)) != want {

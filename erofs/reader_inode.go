@@ -29,6 +29,7 @@ type Stat struct {
 	Xattrs    map[string]string // extended attributes by full name ("user.x"), nil if none
 	Layout    uint8             // data layout (LayoutFlatPlain, LayoutFlatInline, ...)
 	Ino       uint32            // on-disk i_ino serial number
+	Extended  bool              // the inode is the 64-byte extended form (else the 32-byte compact one)
 }
 
 // fsInode is a decoded inode core.
@@ -167,6 +168,7 @@ func (f *FS) fileInfo(name string, i *fsInode) (*fsFileInfo, error) {
 		Xattrs:    x,
 		Layout:    i.layout,
 		Ino:       i.ino,
+		Extended:  i.extended,
 	}
 	switch i.mode & ModeTypeMask {
 	case ModeCharDevice, ModeBlockDevice:

@@ -15,6 +15,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"golang.org/x/sys/unix"
 
 	"github.com/rafs-dev/rafs/cmd/internal/extended"
@@ -33,6 +34,25 @@ written once it is complete, tagged with the annotation
 org.opencontainers.image.ref.name. A failed conversion leaves a layout as
 it was (and creates none). The converted manifest's reference, with its
 digest, is printed on standard output. The output is reproducible.
+
+SRC and DST may also be archive files:
+  oci-archive:FILE[:TAG]    a tar of an OCI image layout (skopeo, podman).
+                            As SRC it is unpacked into the temporary
+                            directory (--tmpdir) and read there. As DST
+                            the layout is built there (from FILE's, if
+                            FILE exists, so its other tags stay) and
+                            written as a new tar that replaces FILE once
+                            complete.
+  docker-archive:FILE[:REF] a docker save tarball; REF is the image's tag
+                            in it (RepoTags; needed to pick one image of
+                            several). As DST it holds one image (not an
+                            index: use --platform), written to a new file
+                            that replaces FILE once complete; docker's
+                            format keeps the layers' bytes but not their
+                            media types, so prefer oci-archive for
+                            converted images. FILE is all of the text
+                            after the prefix when that file exists, else
+                            what precedes the first colon.
 
 Credentials come from the Docker config (docker login) and its credential
 helpers.
@@ -245,6 +265,16 @@ func cmdConvert(args []string) int {
 // entry, or the same registry repository and tag, is the source. So is a
 // --cache tag naming the source.
 func checkNotSource(src, dst *location, cacheTag string) error {
+	if src.archive != "" || dst.archive != "" {
+		// Converting an archive onto itself is allowed for an
+		// oci-archive (a new tag), never for a docker-archive.
+		sfi, serr := os.Stat(src.file)
+		dfi, derr := os.Stat(dst.file)
+		if serr == nil && derr == nil && os.SameFile(sfi, dfi) && (src.archive == dockerArchivePrefix || dst.archive == dockerArchivePrefix || src.tag == dst.tag) {
+			return usagef("DST %s is SRC %s: write another file or tag", dst, src)
+		}
+		return nil
+	}
 	if src.isLayout() != dst.isLayout() {
 		return nil
 	}
@@ -300,6 +330,12 @@ func checkNotSource(src, dst *location, cacheTag string) error {
 
 // checkTarget checks that dst can be written to: a tag, not a digest.
 func checkTarget(dst *location, cacheTag string) error {
+	if dst.archive == dockerArchivePrefix {
+		if cacheTag != "" {
+			return fmt.Errorf("--cache needs a registry, an OCI layout or an oci-archive DST, not %s", dst)
+		}
+		return nil
+	}
 	if dst.isLayout() {
 		if cacheTag != "" && cacheTag == dst.tag {
 			return fmt.Errorf("--cache %s is DST's own tag", cacheTag)
@@ -336,6 +372,9 @@ func runConvert(ctx context.Context, g *guard, f *convertFlags, opts *image.Opti
 		unregister()
 	}()
 	opts.TempDir, opts.EROFS.Image.TempDir = tmp, tmp
+	if err := prepareArchives(tmp, src, dst); err != nil {
+		return "", err
+	}
 	ropts := f.remoteFlags.options(ctx)
 	in, err := src.read(ctx, ropts)
 	if err != nil {
@@ -365,7 +404,7 @@ func runConvert(ctx context.Context, g *guard, f *convertFlags, opts *image.Opti
 				lt.abandon()
 			}
 		}()
-	} else {
+	} else if dst.ref != nil {
 		if pusher, err = remote.NewPusher(ropts...); err != nil {
 			return "", err
 		}
@@ -448,6 +487,21 @@ func runConvert(ctx context.Context, g *guard, f *convertFlags, opts *image.Opti
 			entries = append(entries, taggedSource{source{img: cacheImg}, f.cache})
 		}
 		err = lt.commit(g, entries)
+		if err == nil && dst.archive == ociArchivePrefix {
+			err = writeArchiveFile(g, dst, func(w io.Writer) error { return writeOCIArchive(w, dst.dir) })
+		}
+	} else if dst.archive == dockerArchivePrefix {
+		if out.img == nil {
+			return "", fmt.Errorf("DST %s holds single images, and the result is an index: select one platform with --platform, or use oci-archive", dst)
+		}
+		var ref name.Reference
+		if dst.dockerTag != nil {
+			ref = *dst.dockerTag
+		} else if ref, err = name.NewDigest("rafs@" + dg.String()); err != nil {
+			// No RepoTags: the image is known by its config digest.
+			return "", err
+		}
+		err = writeArchiveFile(g, dst, func(w io.Writer) error { return tarball.Write(ref, out.img, w) })
 	} else {
 		// The manifest is the commit: after it, a signal no longer
 		// interrupts, and the cache is pushed as well.

@@ -8,7 +8,9 @@
 //	rafs merge -o BOOT LAYER...
 //	rafs merge --type erofs -o META LAYER.erofs...
 //	rafs unpack [-o TAR] [--bootstrap BOOT] [--blob PATH]... [--cache-dir DIR] [BLOB]
-//	rafs unpack --type erofs -o TAR [--device PATH]... IMAGE
+//	rafs unpack [--type erofs] (-o TAR | --dir DIR) [--device PATH]... IMAGE
+//	rafs check [--device PATH]... [--blob PATH]... IMAGE|BLOB|BOOT
+//	rafs inspect [--json] IMAGE|BLOB|BOOT
 //	rafs convert [--type nydus|erofs] [flags] SRC DST
 //	rafs push OCI_DIR[:TAG] REF
 //	rafs mkfs [mkfs.erofs OPTIONS] FILE SOURCE...
@@ -19,7 +21,8 @@
 //
 // SOURCE is a tar, a tar.gz (or tar.zst), "-" for standard input, or (for
 // EROFS) a directory. SRC and DST of convert are registry references or OCI
-// image layouts (oci:DIR[:TAG]). Run "rafs COMMAND -h" for the flags.
+// image layouts (oci:DIR[:TAG]) or archives (oci-archive:FILE[:TAG],
+// docker-archive:FILE[:REF]). Run "rafs COMMAND -h" for the flags.
 package main
 
 import (
@@ -40,11 +43,18 @@ Usage:
                                        merge EROFS layers into metadata over the layers as devices
   rafs unpack -o TAR [--bootstrap BOOT] [--blob PATH]... [BLOB]
                                        write a Nydus bootstrap's tree as a tar (or blob cache files)
-  rafs unpack --type erofs -o TAR [--device PATH]... IMAGE
-                                       write an EROFS image's tree as a tar
+  rafs unpack [--type erofs] (-o TAR | --dir DIR) [--device PATH]... IMAGE
+                                       write an EROFS image's tree as a tar or into a directory
+                                       (the type of IMAGE or BLOB is told by its magic number)
+  rafs check [--device PATH]... [--blob PATH]... IMAGE|BLOB|BOOT
+                                       read back everything in an EROFS image, a Nydus blob or
+                                       bootstrap; report the first problem with its path and offset
+  rafs inspect [--json] IMAGE|BLOB|BOOT
+                                       print the superblock, features, devices, counts and sizes
   rafs convert [--type nydus|erofs] [flags] SRC DST
                                        convert a whole image or index; SRC and DST are registry
-                                       references or OCI layouts (oci:DIR[:TAG])
+                                       references, OCI layouts (oci:DIR[:TAG]) or archives
+                                       (oci-archive:FILE[:TAG], docker-archive:FILE[:REF])
   rafs push OCI_DIR[:TAG] REF          push an image or index of an OCI layout to a registry
   rafs mkfs [OPTIONS] FILE SOURCE...   mkfs.erofs's command line (also when run as mkfs.erofs,
                                        through a link): --tar=f|i, --aufs, -z, -E, -T, -U, ...
@@ -99,7 +109,7 @@ func run(args []string) int {
 		}
 		return cmdMerge(rest)
 	case "unpack":
-		typ, rest, err := splitType(args[1:], "nydus")
+		typ, rest, err := unpackType(args[1:])
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "rafs unpack:", err)
 			return 2
@@ -108,6 +118,10 @@ func run(args []string) int {
 			return cmdUnpackEROFS(rest)
 		}
 		return cmdUnpack(rest)
+	case "check":
+		return cmdCheck(args[1:])
+	case "inspect":
+		return cmdInspect(args[1:])
 	case "mkfs":
 		return cmdMkfs("rafs mkfs", args[1:])
 	case "convert":

@@ -63,10 +63,11 @@ other layers do not mix.
 Flags:
 `
 
-const unpackUsage = `Usage: rafs unpack [flags] [-o TAR] [--bootstrap BOOT] [--blob PATH]... [--blob-dir DIR] [--cache-dir DIR] [BLOB]
+const unpackUsage = `Usage: rafs unpack [flags] [-o TAR | --dir DIR] [--bootstrap BOOT] [--blob PATH]... [--blob-dir DIR] [--cache-dir DIR] [BLOB]
 
-Writes the tree of a bootstrap as a tar, reading file contents from the
-blobs (every chunk is verified). The bootstrap is BOOT, or the one inlined
+Writes the tree of a bootstrap as a tar, or into a directory with --dir
+(as "rafs unpack --type erofs -h" describes it), reading file contents
+from the blobs (every chunk is verified). The bootstrap is BOOT, or the one inlined
 in BLOB. Blobs are BLOB, the --blob files and the files of --blob-dir,
 matched to the bootstrap's blob table by their SHA-256. The blobs of a
 tarfs bootstrap (rafs build --type nydus --tarfs) are the uncompressed
@@ -404,15 +405,17 @@ func mergeCommand(args []string, usage, what, metavar string, streamable bool, m
 }
 
 func cmdUnpack(args []string) int {
-	var out, boot, blobDir, cacheDir string
+	var out, dir, boot, blobDir, cacheDir string
 	var blobs pathList
-	var quiet bool
+	var quiet, force bool
 	fs := flag.NewFlagSet("unpack", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprint(os.Stderr, unpackUsage)
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&out, "o", "", "output tar `path`, or - for standard output")
+	fs.StringVar(&dir, "dir", "", "output `directory` (instead of -o)")
+	fs.BoolVar(&force, "force", false, "with --dir, replace a non-empty directory")
 	fs.StringVar(&boot, "bootstrap", "", "bootstrap `path` (a bootstrap file or a Nydus blob; default: BLOB's)")
 	fs.Var(&blobs, "blob", "a Nydus blob `path` (repeatable)")
 	fs.StringVar(&blobDir, "blob-dir", "", "`directory` of Nydus blobs")
@@ -430,9 +433,15 @@ func cmdUnpack(args []string) int {
 		fs.Usage()
 		err = errors.New("want --bootstrap BOOT or a BLOB")
 	}
-	if err == nil && out == "" && cacheDir == "" {
+	if err == nil && out == "" && cacheDir == "" && dir == "" {
 		fs.Usage()
-		err = errors.New("want -o TAR or --cache-dir DIR")
+		err = errors.New("want -o TAR, --dir DIR or --cache-dir DIR")
+	}
+	if err == nil && dir != "" && (out != "" || cacheDir != "") {
+		err = errors.New("--dir is not for use with -o or --cache-dir")
+	}
+	if err == nil && force && dir == "" {
+		err = errors.New("--force is for --dir")
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rafs unpack:", err)
@@ -446,6 +455,21 @@ func cmdUnpack(args []string) int {
 	}
 	g := startGuard("rafs unpack", nil)
 	defer g.stop()
+	if dir != "" {
+		_, skipped, err := unpackToDir(g, dir, force, func(w io.Writer) (*convert.UnpackResult, error) {
+			var res *convert.UnpackResult
+			err := unpack(nil, w, boot, pos, blobs, blobDir, "", &res)
+			return res, err
+		})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "rafs unpack:", err)
+			return exitStatus(err)
+		}
+		if !quiet && skipped > 0 {
+			fmt.Fprintf(os.Stderr, "rafs unpack: left out %d device nodes (creating them needs root)\n", skipped)
+		}
+		return 0
+	}
 	outs := newOutputs(g)
 	defer outs.abort()
 	if cacheDir != "" {
@@ -456,7 +480,7 @@ func cmdUnpack(args []string) int {
 			return 1
 		}
 	}
-	var tarOut *os.File
+	var tarOut io.Writer
 	switch out {
 	case "":
 	case "-":
@@ -467,7 +491,7 @@ func cmdUnpack(args []string) int {
 			return exitStatus(err)
 		}
 	}
-	err = unpack(outs, tarOut, boot, pos, blobs, blobDir, cacheDir)
+	err = unpack(outs, tarOut, boot, pos, blobs, blobDir, cacheDir, nil)
 	if err == nil {
 		err = outs.commit()
 	}
@@ -479,8 +503,9 @@ func cmdUnpack(args []string) int {
 }
 
 // unpack writes the tree of the bootstrap as a tar to tarOut (if not nil)
-// and the blobs' cache files to cacheDir (if not ""), added to outs.
-func unpack(outs *outputSet, tarOut *os.File, bootPath string, pos, blobs []string, blobDir, cacheDir string) error {
+// and the blobs' cache files to cacheDir (if not ""), added to outs, and
+// sets *res (if res is not nil) to what it unpacked.
+func unpack(outs *outputSet, tarOut io.Writer, bootPath string, pos, blobs []string, blobDir, cacheDir string, res **convert.UnpackResult) error {
 	candidates := append(slices.Clone(pos), blobs...)
 	if bootPath == "" {
 		bootPath = pos[0]
@@ -558,7 +583,11 @@ func unpack(outs *outputSet, tarOut *os.File, bootPath string, pos, blobs []stri
 		}
 	}
 	if tarOut != nil {
-		_, err = convert.UnpackNydus(boot, readers, tarOut)
+		var r *convert.UnpackResult
+		r, err = convert.UnpackNydus(boot, readers, tarOut)
+		if res != nil {
+			*res = r
+		}
 	}
 	return err
 }

@@ -26,12 +26,21 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/rafs-dev/rafs/convert/image"
 )
 
 // layoutPrefix marks an OCI layout location: oci:DIR[:TAG].
 const layoutPrefix = "oci:"
+
+// Archive locations: oci-archive:FILE[:TAG], a tar of an OCI layout (as
+// skopeo and podman write them), and docker-archive:FILE[:REF], a docker
+// save tarball.
+const (
+	ociArchivePrefix    = "oci-archive:"
+	dockerArchivePrefix = "docker-archive:"
+)
 
 // tagPattern is what an image tag may be (OCI distribution spec).
 var tagPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
@@ -41,15 +50,51 @@ var tagPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
 // tag (the org.opencontainers.image.ref.name annotation of an index.json
 // entry).
 type location struct {
-	ref      name.Reference // registry; nil for a layout
-	dir, tag string         // layout
-	spelled  string         // the directory as given, for messages
+	ref      name.Reference // registry; nil for a layout or an archive
+	dir, tag string         // layout (of an oci-archive: where it is unpacked)
+	spelled  string         // the directory or archive file as given, for messages
+
+	archive   string    // ociArchivePrefix or dockerArchivePrefix, or ""
+	file      string    // the archive file
+	dockerTag *name.Tag // docker-archive's REF
 }
 
 // parseLocation parses a registry reference or oci:DIR[:TAG]. The tag is
 // what follows the last colon when that is a valid tag; otherwise all of
 // it is the directory.
 func parseLocation(s string, plainHTTP bool) (*location, error) {
+	if rest, ok := strings.CutPrefix(s, ociArchivePrefix); ok {
+		file, tag := rest, ""
+		if i := strings.LastIndexByte(rest, ':'); i >= 0 && tagPattern.MatchString(rest[i+1:]) {
+			file, tag = rest[:i], rest[i+1:]
+		}
+		if file == "" {
+			return nil, fmt.Errorf("%q: want oci-archive:FILE[:TAG]", s)
+		}
+		return &location{archive: ociArchivePrefix, file: file, tag: tag, spelled: file}, nil
+	}
+	if rest, ok := strings.CutPrefix(s, dockerArchivePrefix); ok {
+		// FILE is all of it if that exists, else what precedes the
+		// first colon.
+		file, ref := rest, ""
+		if _, err := os.Stat(rest); err != nil {
+			if i := strings.IndexByte(rest, ':'); i >= 0 {
+				file, ref = rest[:i], rest[i+1:]
+			}
+		}
+		if file == "" {
+			return nil, fmt.Errorf("%q: want docker-archive:FILE[:REF]", s)
+		}
+		l := &location{archive: dockerArchivePrefix, file: file, spelled: file}
+		if ref != "" {
+			t, err := name.NewTag(ref)
+			if err != nil {
+				return nil, fmt.Errorf("%q: REF %q is not an image tag: %w", s, ref, err)
+			}
+			l.dockerTag = &t
+		}
+		return l, nil
+	}
 	if rest, ok := strings.CutPrefix(s, layoutPrefix); ok {
 		dir, tag := rest, ""
 		if i := strings.LastIndexByte(rest, ':'); i >= 0 && tagPattern.MatchString(rest[i+1:]) {
@@ -71,12 +116,22 @@ func parseLocation(s string, plainHTTP bool) (*location, error) {
 	return &location{ref: ref}, nil
 }
 
-func (l *location) isLayout() bool { return l.ref == nil }
+// isLayout reports whether l is an OCI layout: oci:DIR, or an oci-archive
+// (unpacked into a layout directory).
+func (l *location) isLayout() bool { return l.ref == nil && l.archive != dockerArchivePrefix }
 
 // String returns the location as it is written on the command line.
 func (l *location) String() string {
 	if l.ref != nil {
 		return l.ref.Name()
+	}
+	switch {
+	case l.archive == dockerArchivePrefix && l.dockerTag != nil:
+		return l.archive + l.spelled + ":" + l.dockerTag.String()
+	case l.archive == dockerArchivePrefix, l.archive != "" && l.tag == "":
+		return l.archive + l.spelled
+	case l.archive != "":
+		return l.archive + l.spelled + ":" + l.tag
 	}
 	if l.tag == "" {
 		return layoutPrefix + l.spelled
@@ -148,6 +203,16 @@ func (s source) digest() (v1.Hash, error) {
 
 // read reads the image or index at l.
 func (l *location) read(ctx context.Context, ropts []remote.Option) (source, error) {
+	switch {
+	case l.archive == dockerArchivePrefix:
+		img, err := tarball.ImageFromPath(l.file, l.dockerTag)
+		if err != nil {
+			return source{}, fmt.Errorf("%s: %w", l, err)
+		}
+		return source{img: image.VerifyImage(img)}, nil
+	case l.archive != "" && l.dir == "":
+		return source{}, fmt.Errorf("%s: an OCI archive is read only as the SRC of convert", l)
+	}
 	if l.isLayout() {
 		root, err := layout.ImageIndexFromPath(l.dir)
 		if err != nil {
