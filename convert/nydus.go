@@ -85,7 +85,8 @@ type NydusResult struct {
 // share their target's inode and chunks. Xattrs outside the namespaces
 // RAFS stores are dropped and counted.
 //
-// Errors name the tar entry and its offset in the uncompressed stream.
+// An error about one tar entry is an *EntryError naming the entry and its
+// offset in the uncompressed stream.
 // The output is the same for the same input and options on any machine.
 func TarToNydus(r io.Reader, blobOut io.Writer, opts *NydusOptions) (*NydusResult, error) {
 	var o NydusOptions
