@@ -289,11 +289,11 @@ func NewWriter(w io.Writer, opts *WriterOptions) (*Writer, error) {
 // returns. data is copied; the caller may reuse it at once. Add blocks
 // while the workers are a few chunks behind.
 func (w *Writer) Add(data []byte) (*StoredChunk, error) {
+	if w.stopped {
+		return nil, fmt.Errorf("blob: Add after Finish or Close: %w", ErrClosed)
+	}
 	if err := w.pipe.Err(); err != nil {
 		return nil, err
-	}
-	if w.stopped {
-		return nil, errors.New("blob: Add after Finish or Close")
 	}
 	if len(data) == 0 || len(data) > w.maxChunk {
 		return nil, fmt.Errorf("blob: chunk of %d bytes: want 1..%d", len(data), w.maxChunk)
@@ -335,6 +335,9 @@ func (w *Writer) deliver() {
 // Flush waits until every chunk added so far has been written (to the
 // Writer's buffer) and its StoredChunk filled in, and returns the first error.
 func (w *Writer) Flush() error {
+	if w.done {
+		return fmt.Errorf("blob: Flush after Finish or Close: %w", ErrClosed)
+	}
 	if w.stopped {
 		return w.pipe.Err()
 	}
@@ -445,12 +448,16 @@ func (w *Writer) stop() {
 // failed returns the first pipeline error.
 func (w *Writer) failed() error { return w.pipe.Err() }
 
+// ErrClosed is matched (with errors.Is) by the error Add, Flush and
+// Finish return once Finish or Close has been called.
+var ErrClosed = errors.New("blob: Writer closed")
+
 // Close stops the workers without finishing the blob (for abandoning a
 // Writer after an error): chunks still queued are dropped. It is a no-op
 // after Finish.
 func (w *Writer) Close() error {
 	if !w.stopped {
-		w.pipe.Fail(errors.New("blob: Writer closed"))
+		w.pipe.Fail(ErrClosed)
 	}
 	w.stop()
 	w.done = true
@@ -469,7 +476,7 @@ func (w *Writer) Close() error {
 // blob-table fields known so far. The underlying writer is not closed.
 func (w *Writer) Finish(bootstrap BootstrapFunc) (*Info, error) {
 	if w.done {
-		return nil, errors.New("blob: Finish called twice")
+		return nil, fmt.Errorf("blob: Finish after Finish or Close: %w", ErrClosed)
 	}
 	w.stop()
 	w.done = true

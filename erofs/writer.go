@@ -426,15 +426,21 @@ func (w *Writer) planFlat(n *inode, ibody int) (int64, error) {
 	return fp.blocks, nil
 }
 
+// ErrClosed is matched (with errors.Is) by the error every method of a
+// Writer but Close and Size returns once Close has been called.
+var ErrClosed = errors.New("erofs: Writer closed")
+
 // usable reports an error for a Writer that is closed or has failed.
 func (w *Writer) usable(op string) error {
-	if w.err != nil {
-		return w.err
-	}
 	if w.done {
-		return fmt.Errorf("erofs: %s after Close", op)
+		return closedError(op)
 	}
-	return nil
+	return w.err
+}
+
+// closedError is the error of method op called after Close.
+func closedError(op string) error {
+	return fmt.Errorf("erofs: %s after Close: %w", op, ErrClosed)
 }
 
 // Link adds a hard link: name becomes another name of the object at
@@ -451,7 +457,7 @@ func (w *Writer) Link(name, target string) error {
 // directory). It is not an error if nothing is there.
 func (w *Writer) Remove(p string) error {
 	if w.done {
-		return errors.New("erofs: Remove after Close")
+		return closedError("Remove")
 	}
 	return w.treeError(w.remove(p))
 }
@@ -461,7 +467,7 @@ func (w *Writer) Remove(p string) error {
 // where they are missing. Existing directories are left as they are.
 func (w *Writer) MkdirAll(p string) error {
 	if w.done {
-		return errors.New("erofs: MkdirAll after Close")
+		return closedError("MkdirAll")
 	}
 	return w.treeError(w.mkdirAll(p))
 }
