@@ -278,7 +278,7 @@ func cmdBuild(args []string) int {
 		}
 		fromDir := what != ""
 		warnEmpty(src, res.Entries, fromDir)
-		if isTerminal(os.Stderr) {
+		if isTTY(os.Stderr) {
 			if !fromDir {
 				what = fmt.Sprintf("%d entries, %d bytes of tar (%s)", res.Entries, res.TarSize, res.Encoding)
 			}
