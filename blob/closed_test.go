@@ -1,6 +1,7 @@
 package blob
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"testing"
@@ -28,6 +29,41 @@ func TestErrClosed(t *testing.T) {
 			if !errors.Is(err, ErrClosed) {
 				t.Errorf("%s after %s: %v, want ErrClosed", name, end, err)
 			}
+		}
+	}
+}
+
+// TestZeroWriterOptions checks that the zero WriterOptions are the
+// defaults (zstd chunks), that Uncompressed stores chunks raw, and that
+// options Uncompressed would ignore are refused.
+func TestZeroWriterOptions(t *testing.T) {
+	chunks := testChunks(64<<10, 5)
+	boot := []byte("boot")
+	zero, zinfo, _ := writeBlob(t, &WriterOptions{}, chunks, boot)
+	def, _, _ := writeBlob(t, DefaultWriterOptions(), chunks, boot)
+	nilOpts, _, _ := writeBlob(t, nil, chunks, boot)
+	if !bytes.Equal(zero, def) || !bytes.Equal(zero, nilOpts) {
+		t.Error("WriterOptions{} gives other bytes than DefaultWriterOptions() or nil")
+	}
+	if zinfo.Compressor != CompressorZstd {
+		t.Errorf("WriterOptions{} writes %v chunks, want zstd", zinfo.Compressor)
+	}
+	_, rinfo, descs := writeBlob(t, &WriterOptions{Uncompressed: true}, chunks, boot)
+	if rinfo.Compressor != CompressorNone {
+		t.Errorf("Uncompressed writes %v chunks", rinfo.Compressor)
+	}
+	for i, d := range descs {
+		if d.Compressed {
+			t.Errorf("Uncompressed: chunk %d compressed", i)
+		}
+	}
+	for _, o := range []WriterOptions{
+		{Uncompressed: true, Compressor: CompressorZstd},
+		{Uncompressed: true, Level: 3},
+		{Level: -1},
+	} {
+		if _, err := NewWriter(io.Discard, &o); err == nil {
+			t.Errorf("%+v accepted", o)
 		}
 	}
 }

@@ -22,13 +22,20 @@ import (
 // nydus-image uses) at about 60 % of its CPU time (BenchmarkWriterDebian).
 const DefaultZstdLevel = zstd.SpeedFastest
 
-// WriterOptions configure a Writer. A nil *WriterOptions means
-// DefaultWriterOptions().
+// WriterOptions configure a Writer. The zero value, like a nil
+// *WriterOptions, gives DefaultWriterOptions(): what nydus-image (and
+// rafs build --type nydus) writes by default.
 type WriterOptions struct {
-	// Compressor compresses chunk data: CompressorZstd, CompressorLZ4Block
-	// or CompressorNone. Note that the zero value is CompressorNone;
-	// DefaultWriterOptions selects zstd.
+	// Compressor compresses chunk data: CompressorZstd or
+	// CompressorLZ4Block. The zero value (whose name, CompressorNone, is
+	// the on-disk id of raw data) means CompressorZstd; set Uncompressed
+	// to store chunks as they are.
 	Compressor Compressor
+
+	// Uncompressed stores every chunk as it is (compressor "none" in the
+	// blob, nydus-image --compressor none). Compressor and Level must
+	// then be zero.
+	Uncompressed bool
 
 	// Level is the compression level: 0 is the compressor's default
 	// (DefaultZstdLevel for zstd, the fast greedy compressor for lz4);
@@ -250,6 +257,14 @@ func NewWriter(w io.Writer, opts *WriterOptions) (*Writer, error) {
 	}
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	switch {
+	case o.Uncompressed && (o.Compressor != CompressorNone || o.Level != 0):
+		return nil, fmt.Errorf("blob: Uncompressed with compressor %v level %d: leave them zero", o.Compressor, o.Level)
+	case o.Level < 0:
+		return nil, fmt.Errorf("blob: negative compression level %d", o.Level)
+	case !o.Uncompressed && o.Compressor == CompressorNone:
+		o.Compressor = CompressorZstd
 	}
 	if o.ChunkInfoV2 && o.Compressor == CompressorNone && o.ChunkSize == MaxChunkSize {
 		return nil, errors.New("blob: V2 chunk infos cannot store raw 16 MiB chunks")

@@ -185,7 +185,7 @@ func (o *NydusOptions) writerOptions() (*blob.WriterOptions, uint64, error) {
 	case "lz4_block":
 		wo.Compressor = blob.CompressorLZ4Block
 	case "none":
-		wo.Compressor = blob.CompressorNone
+		wo.Compressor, wo.Uncompressed = 0, true
 	default:
 		return nil, 0, fmt.Errorf("convert: compressor %q: want zstd, lz4_block or none", o.Compressor)
 	}
