@@ -70,8 +70,10 @@ const (
 
 // EROFSOptions configure TarToEROFS.
 type EROFSOptions struct {
-	// Image configures the EROFS writer. WhiteoutOrigin is set from
-	// Whiteouts.
+	// Image configures the EROFS writer. Its zero value is mkfs.erofs's
+	// defaults for an uncompressed image (see erofs.WriterOptions).
+	// WhiteoutOrigin is set from Whiteouts (on for WhiteoutOverlay); set
+	// it true with another mode, where it would be ignored, is an error.
 	Image erofs.WriterOptions
 
 	// Whiteouts selects how OCI whiteouts are converted.
@@ -101,6 +103,9 @@ func TarToEROFS(r io.Reader, w io.WriterAt, opts *EROFSOptions) (*EROFSResult, e
 	var o EROFSOptions
 	if opts != nil {
 		o = *opts
+	}
+	if err := o.checkWhiteoutOrigin(); err != nil {
+		return nil, err
 	}
 	o.Image.WhiteoutOrigin = o.Whiteouts == WhiteoutOverlay
 	src, enc, closeLayer, err := openLayer(r, ReadAheadEROFS)
@@ -202,6 +207,15 @@ func (c *countingReader) stop() []byte {
 		return nil
 	}
 	return c.rec
+}
+
+// checkWhiteoutOrigin refuses an Image.WhiteoutOrigin that Whiteouts
+// would override.
+func (o *EROFSOptions) checkWhiteoutOrigin() error {
+	if o.Image.WhiteoutOrigin && o.Whiteouts != WhiteoutOverlay {
+		return fmt.Errorf("convert: Image.WhiteoutOrigin is set from Whiteouts, and whiteout mode %v makes no overlayfs whiteouts", o.Whiteouts)
+	}
+	return nil
 }
 
 // EntryError is the error TarToEROFS, TarToEROFSIndex and TarToNydus

@@ -69,6 +69,9 @@ func TarToEROFSIndex(r io.Reader, w io.WriterAt, opts *TarIndexOptions) (*EROFSR
 		return nil, errors.New("convert: tar index: the device table is the tar's; give no Devices")
 	}
 	img.BlockSize = TarIndexBlockSize
+	if err := o.EROFS.checkWhiteoutOrigin(); err != nil {
+		return nil, err
+	}
 	img.WhiteoutOrigin = o.EROFS.Whiteouts == WhiteoutOverlay
 	img.Devices = []erofs.SuperblockDevice{{Tag: o.DeviceTag}}
 	img.DevicesAppended = true
