@@ -4,6 +4,7 @@ package erofs
 
 import (
 	"archive/tar"
+	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
@@ -26,7 +27,8 @@ import (
 //     and hard links (files sharing a Nid);
 //   - *tar.Header, archive/tar's FileInfo: owner, device, the
 //     SCHILY.xattr. PAX records, and TypeLink entries as hard links to
-//     their Linkname;
+//     their Linkname (made once the walk is done when the Linkname comes
+//     later in it);
 //   - *syscall.Stat_t (os.DirFS on Linux): owner, device number, and
 //     hard links (files sharing a device and inode number); not xattrs,
 //     which an fs.FS does not expose;
@@ -42,7 +44,8 @@ func (w *Writer) AddFS(fsys fs.FS) error {
 		return err
 	}
 	links := map[any]string{} // identity of a multiply linked file -> its first path
-	return fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+	var later [][2]string     // tar hard links to paths the walk visits after them
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("erofs: AddFS: %w", err)
 		}
@@ -52,6 +55,10 @@ func (w *Writer) AddFS(fsys fs.FS) error {
 		}
 		m := fsMetaOf(info)
 		if m.linkTo != "" {
+			if err := w.Link(p, m.linkTo); errors.Is(err, fs.ErrNotExist) {
+				later = append(later, [2]string{p, m.linkTo})
+				return nil
+			}
 			return w.addFSLink(p, m.linkTo)
 		}
 		if m.key != nil && !info.IsDir() {
@@ -113,6 +120,15 @@ func (w *Writer) AddFS(fsys fs.FS) error {
 		}
 		return w.Add(e, nil)
 	})
+	if err != nil {
+		return err
+	}
+	for _, l := range later {
+		if err := w.addFSLink(l[0], l[1]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // addFSLink makes p a hard link to the earlier path target.
