@@ -68,7 +68,9 @@ const (
 	xattrOpaque    = "trusted.overlay.opaque"
 )
 
-// EROFSOptions configure TarToEROFS.
+// EROFSOptions configure TarToEROFS (and DirToEROFS). The zero value (or
+// nil) gives mkfs.erofs --tar=f's image, uncompressed, with OCI whiteouts
+// turned into overlayfs ones.
 type EROFSOptions struct {
 	// Image configures the EROFS writer. Its zero value is mkfs.erofs's
 	// defaults for an uncompressed image (see erofs.WriterOptions).

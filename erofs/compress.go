@@ -16,7 +16,10 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// Compression configures a compressed image. Regular files are compressed;
+// Compression configures a compressed image. Algorithm must be set; the
+// zero value of every other field is mkfs.erofs's default for it (the
+// algorithm's default level, one-block physical clusters, no tail packing,
+// fragments or dedupe, compact indexes). Regular files are compressed;
 // directories, symlinks and files too small to gain stay uncompressed.
 type Compression struct {
 	// Algorithm is one of "lz4", "lz4hc", "lzma", "deflate" and "zstd".

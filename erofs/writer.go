@@ -113,6 +113,13 @@ type WriterOptions struct {
 // metadata area starts at block 0 (the root inode and the records that
 // fit follow the superblock in its block) and the records of chunk-based
 // files may cross block boundaries.
+//
+// A Writer is not safe for concurrent use. An error reading or writing
+// file data, or one that leaves the tree unable to grow (too many
+// entries), is sticky: every later call returns it. Other errors about one
+// entry (a bad path, a name too long, a missing hard link target) are not,
+// and leave the image as it was. Once Close has been called, every method
+// but Size returns an error matching ErrClosed.
 type Writer struct {
 	opts  WriterOptions
 	bs    int
