@@ -28,7 +28,9 @@ func TestIgnoredOptionsRefused(t *testing.T) {
 	if _, err := convert.DirToEROFS(t.TempDir(), &memImage{}, &convert.EROFSOptions{Whiteouts: convert.WhiteoutStrip}); err == nil {
 		t.Error("DirToEROFS: Whiteouts accepted")
 	}
-	if _, err := convert.DirToEROFS(t.TempDir(), &memImage{}, nil); err != nil {
-		t.Errorf("DirToEROFS: %v", err)
+	for _, o := range []*convert.EROFSOptions{nil, {Whiteouts: convert.WhiteoutKeep}} {
+		if _, err := convert.DirToEROFS(t.TempDir(), &memImage{}, o); err != nil {
+			t.Errorf("DirToEROFS(%+v): %v", o, err)
+		}
 	}
 }
