@@ -114,7 +114,7 @@ func BenchmarkWriterDebian(b *testing.B) {
 				var info *Info
 				cpu0 := cpuTime()
 				for b.Loop() {
-					w, err := NewWriter(&countWriter{}, &WriterOptions{Compressor: bc.comp, Level: bc.level, Workers: workers})
+					w, err := NewWriter(&countWriter{}, &WriterOptions{Compressor: bc.comp, Uncompressed: bc.comp == CompressorNone, Level: bc.level, Workers: workers})
 					if err != nil {
 						b.Fatal(err)
 					}

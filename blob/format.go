@@ -201,7 +201,9 @@ var errChunkRange = errors.New("chunk info field out of range")
 // aligned below 2^44, compressed offset below 2^40, and (V1 infers
 // compression from the sizes) Compressed() == (sizes differ).
 func (c *ChunkInfo) EncodeV1(b []byte) error {
-	_ = b[ChunkInfoV1Size-1]
+	if len(b) < ChunkInfoV1Size {
+		return fmt.Errorf("v1 entry: %d-byte buffer, want %d", len(b), ChunkInfoV1Size)
+	}
 	if c.UncompressedSize == 0 || c.UncompressedSize > MaxChunkSize ||
 		c.CompressedSize == 0 || c.CompressedSize > MaxChunkSize ||
 		c.UncompressedOffset%chunkAlign != 0 || c.UncompressedOffset >= MaxUncompressedOffset ||
@@ -218,8 +220,9 @@ func (c *ChunkInfo) EncodeV1(b []byte) error {
 }
 
 // DecodeChunkInfoV1 decodes a 16-byte V1 CI entry.
+// A short b reads as if padded with zeros; it does not panic.
 func DecodeChunkInfoV1(b []byte) ChunkInfo {
-	_ = b[ChunkInfoV1Size-1]
+	b = record(b, ChunkInfoV1Size)
 	u := binary.LittleEndian.Uint64(b[0:])
 	v := binary.LittleEndian.Uint64(b[8:])
 	c := ChunkInfo{
@@ -239,7 +242,9 @@ func DecodeChunkInfoV1(b []byte) ChunkInfo {
 // below 16 MiB (a V2 entry stores it without the minus one), uncompressed
 // offset 4 KiB aligned below 2^44, compressed offset below 2^40.
 func (c *ChunkInfo) EncodeV2(b []byte) error {
-	_ = b[ChunkInfoV2Size-1]
+	if len(b) < ChunkInfoV2Size {
+		return fmt.Errorf("v2 entry: %d-byte buffer, want %d", len(b), ChunkInfoV2Size)
+	}
 	if c.UncompressedSize == 0 || c.UncompressedSize > MaxChunkSize ||
 		c.CompressedSize >= MaxChunkSize ||
 		c.UncompressedOffset%chunkAlign != 0 || c.UncompressedOffset >= MaxUncompressedOffset ||
@@ -255,8 +260,9 @@ func (c *ChunkInfo) EncodeV2(b []byte) error {
 }
 
 // DecodeChunkInfoV2 decodes a 24-byte V2 CI entry.
+// A short b reads as if padded with zeros; it does not panic.
 func DecodeChunkInfoV2(b []byte) ChunkInfo {
-	_ = b[ChunkInfoV2Size-1]
+	b = record(b, ChunkInfoV2Size)
 	u := binary.LittleEndian.Uint64(b[0:])
 	v := binary.LittleEndian.Uint64(b[8:])
 	return ChunkInfo{
@@ -378,7 +384,9 @@ type TOCEntry struct {
 
 // Encode writes e into the 128-byte b.
 func (e *TOCEntry) Encode(b []byte) error {
-	_ = b[TOCEntrySize-1]
+	if len(b) < TOCEntrySize {
+		return fmt.Errorf("TOC entry: %d-byte buffer, want %d", len(b), TOCEntrySize)
+	}
 	if len(e.Name) > 16 {
 		return fmt.Errorf("TOC entry name %q longer than 16 bytes", e.Name)
 	}
@@ -395,8 +403,9 @@ func (e *TOCEntry) Encode(b []byte) error {
 
 // DecodeTOCEntry decodes a 128-byte TOC entry. Reserved bytes are
 // ignored (old blobs have junk there).
+// A short b reads as if padded with zeros; it does not panic.
 func DecodeTOCEntry(b []byte) TOCEntry {
-	_ = b[TOCEntrySize-1]
+	b = record(b, TOCEntrySize)
 	le := binary.LittleEndian
 	e := TOCEntry{
 		Flags:            TOCFlags(le.Uint32(b[0:])),
@@ -427,7 +436,9 @@ const (
 // base-256 above 8 GiB), mtime 0, a 7-digit checksum, typeflag '0' and
 // the GNU magic.
 func EncodeTarHeader(b []byte, name string, size uint64) error {
-	_ = b[TarHeaderSize-1]
+	if len(b) < TarHeaderSize {
+		return fmt.Errorf("tar header: %d-byte buffer, want %d", len(b), TarHeaderSize)
+	}
 	if name == "" || len(name) > tarNameLen {
 		return fmt.Errorf("tar header name %q: want 1..%d bytes", name, tarNameLen)
 	}
@@ -523,4 +534,17 @@ func parseOctal(f []byte) (uint64, error) {
 		return 0, errors.New("no octal digits")
 	}
 	return v, nil
+}
+
+// record returns b[:n] when b holds n bytes, and otherwise a copy of b
+// padded with zeros to n bytes: the Decode functions read their record
+// through it, so that a short buffer decodes as if zero-padded instead of
+// panicking.
+func record(b []byte, n int) []byte {
+	if len(b) >= n {
+		return b[:n]
+	}
+	r := make([]byte, n)
+	copy(r, b)
+	return r
 }

@@ -97,13 +97,13 @@ type Reader struct {
 func Open(r io.ReaderAt, size int64) (*Reader, error) {
 	br := &Reader{ra: r, size: size, dataEnd: -1}
 	if size < TarHeaderSize {
-		return nil, fmt.Errorf("blob: %d bytes is too short for a blob", size)
+		return nil, &formatError{fmt.Errorf("blob: %d bytes is too short for a blob", size)}
 	}
 	if err := br.findSections(); err != nil {
-		return nil, fmt.Errorf("blob: %w", err)
+		return nil, fmt.Errorf("blob: %w", asFormat(err))
 	}
 	if err := br.loadMeta(); err != nil {
-		return nil, fmt.Errorf("blob: %w", err)
+		return nil, fmt.Errorf("blob: %w", asFormat(err))
 	}
 	br.peekBootstrap()
 	return br, nil
@@ -121,7 +121,47 @@ func (r *Reader) readAt(b []byte, off int64, what string) error {
 	if err == nil || err == io.EOF {
 		err = io.ErrUnexpectedEOF
 	}
-	return fmt.Errorf("%s: reading %d bytes at offset %d: %w", what, len(b), off, err)
+	return fmt.Errorf("%s: reading %d bytes at offset %d: %w", what, len(b), off, &ioError{err})
+}
+
+// ErrFormat is matched (errors.Is) by every error Open, ReadChunk, Section
+// and SectionReader return for a blob that is malformed or does not match
+// its own records (sizes, digests, CRCs); not by errors of the underlying
+// io.ReaderAt, which are wrapped as they are.
+var ErrFormat = errors.New("blob: invalid blob")
+
+// formatError marks err as one about the blob's content.
+type formatError struct{ err error }
+
+func (e *formatError) Error() string        { return e.err.Error() }
+func (e *formatError) Unwrap() error        { return e.err }
+func (e *formatError) Is(target error) bool { return target == ErrFormat }
+
+// ioError marks err as one of the underlying reader.
+type ioError struct{ err error }
+
+func (e *ioError) Error() string { return e.err.Error() }
+func (e *ioError) Unwrap() error { return e.err }
+
+// asFormat marks err as a format error unless it is nil, one of the
+// underlying reader or already marked.
+func asFormat(err error) error {
+	var ie *ioError
+	if err == nil || errors.As(err, &ie) || errors.Is(err, ErrFormat) {
+		return err
+	}
+	return &formatError{err}
+}
+
+// ioReader marks the errors of r but io.EOF as ioErrors.
+type ioReader struct{ r io.Reader }
+
+func (r ioReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &ioError{err}
+	}
+	return n, err
 }
 
 // findSections fills r.sections (and r.toc).
@@ -414,7 +454,7 @@ func (r *Reader) sectionPrefix(s Section, n uint64) ([]byte, error) {
 	b := make([]byte, n)
 	if _, err := io.ReadFull(rc, b); err != nil {
 		if err == io.ErrUnexpectedEOF || err == io.EOF {
-			err = fmt.Errorf("blob: section %q at offset %d: decodes to fewer than %d bytes", s.Name, s.Offset, n)
+			err = &formatError{fmt.Errorf("blob: section %q at offset %d: decodes to fewer than %d bytes", s.Name, s.Offset, n)}
 		}
 		return nil, err
 	}
@@ -596,17 +636,17 @@ func (r *Reader) SectionReader(name string) (io.ReadCloser, error) {
 // bytes when its size is unknown).
 func (r *Reader) open(s Section, limit int64) (io.ReadCloser, error) {
 	fail := func(err error) error {
-		return fmt.Errorf("blob: section %q at offset %d: %w", s.Name, s.Offset, err)
+		return fmt.Errorf("blob: section %q at offset %d: %w", s.Name, s.Offset, asFormat(err))
 	}
 	if s.Offset < 0 || s.Size < 0 || s.Offset > r.size || s.Size > r.size-s.Offset {
 		return nil, fail(fmt.Errorf("range of %d bytes outside the %d-byte blob", s.Size, r.size))
 	}
-	raw := io.NewSectionReader(r.ra, s.Offset, s.Size)
+	raw := ioReader{io.NewSectionReader(r.ra, s.Offset, s.Size)}
 	v := &verifier{name: s.Name, off: s.Offset, want: s.UncompressedSize, limit: limit, digest: s.Digest}
 	if s.Digest != ([DigestSize]byte{}) {
 		v.h = sha256.New()
 		if s.hashTail > 0 {
-			v.tail = io.NewSectionReader(r.ra, s.Offset+s.Size, s.hashTail)
+			v.tail = ioReader{io.NewSectionReader(r.ra, s.Offset+s.Size, s.hashTail)}
 		}
 	}
 	switch s.Compressor {
@@ -690,7 +730,7 @@ func (v *verifier) Read(p []byte) (int, error) {
 	}
 	if err != nil {
 		if err != io.EOF {
-			err = fmt.Errorf("blob: section %q at offset %d: %w", v.name, v.off, err)
+			err = fmt.Errorf("blob: section %q at offset %d: %w", v.name, v.off, asFormat(err))
 		}
 		v.err = err
 		v.Close()
@@ -746,7 +786,7 @@ func (r *Reader) ReadChunk(i int, dst []byte) ([]byte, error) {
 	}
 	c := r.chunks[i]
 	fail := func(err error) error {
-		return fmt.Errorf("blob: chunk %d at offset %d: %w", i, c.CompressedOffset, err)
+		return fmt.Errorf("blob: chunk %d at offset %d: %w", i, c.CompressedOffset, asFormat(err))
 	}
 	if c.Flags&(ChunkZran|ChunkBatch|ChunkEncrypted) != 0 || r.Features()&featureUnsupportedChunks != 0 {
 		return nil, fail(fmt.Errorf("unsupported chunk (flags %#x, blob features %#x)", c.Flags, uint32(r.Features())))

@@ -22,13 +22,20 @@ import (
 // nydus-image uses) at about 60 % of its CPU time (BenchmarkWriterDebian).
 const DefaultZstdLevel = zstd.SpeedFastest
 
-// WriterOptions configure a Writer. A nil *WriterOptions means
-// DefaultWriterOptions().
+// WriterOptions configure a Writer. The zero value, like a nil
+// *WriterOptions, gives DefaultWriterOptions(): what nydus-image (and
+// rafs build --type nydus) writes by default.
 type WriterOptions struct {
-	// Compressor compresses chunk data: CompressorZstd, CompressorLZ4Block
-	// or CompressorNone. Note that the zero value is CompressorNone;
-	// DefaultWriterOptions selects zstd.
+	// Compressor compresses chunk data: CompressorZstd or
+	// CompressorLZ4Block. The zero value (whose name, CompressorNone, is
+	// the on-disk id of raw data) means CompressorZstd; set Uncompressed
+	// to store chunks as they are.
 	Compressor Compressor
+
+	// Uncompressed stores every chunk as it is (compressor "none" in the
+	// blob, nydus-image --compressor none). Compressor and Level must
+	// then be zero.
+	Uncompressed bool
 
 	// Level is the compression level: 0 is the compressor's default
 	// (DefaultZstdLevel for zstd, the fast greedy compressor for lz4);
@@ -251,6 +258,14 @@ func NewWriter(w io.Writer, opts *WriterOptions) (*Writer, error) {
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
+	switch {
+	case o.Uncompressed && (o.Compressor != CompressorNone || o.Level != 0):
+		return nil, fmt.Errorf("blob: Uncompressed with compressor %v level %d: leave them zero", o.Compressor, o.Level)
+	case o.Level < 0:
+		return nil, fmt.Errorf("blob: negative compression level %d", o.Level)
+	case !o.Uncompressed && o.Compressor == CompressorNone:
+		o.Compressor = CompressorZstd
+	}
 	if o.ChunkInfoV2 && o.Compressor == CompressorNone && o.ChunkSize == MaxChunkSize {
 		return nil, errors.New("blob: V2 chunk infos cannot store raw 16 MiB chunks")
 	}
@@ -289,11 +304,11 @@ func NewWriter(w io.Writer, opts *WriterOptions) (*Writer, error) {
 // returns. data is copied; the caller may reuse it at once. Add blocks
 // while the workers are a few chunks behind.
 func (w *Writer) Add(data []byte) (*StoredChunk, error) {
+	if w.stopped {
+		return nil, fmt.Errorf("blob: Add after Finish or Close: %w", ErrClosed)
+	}
 	if err := w.pipe.Err(); err != nil {
 		return nil, err
-	}
-	if w.stopped {
-		return nil, errors.New("blob: Add after Finish or Close")
 	}
 	if len(data) == 0 || len(data) > w.maxChunk {
 		return nil, fmt.Errorf("blob: chunk of %d bytes: want 1..%d", len(data), w.maxChunk)
@@ -335,6 +350,9 @@ func (w *Writer) deliver() {
 // Flush waits until every chunk added so far has been written (to the
 // Writer's buffer) and its StoredChunk filled in, and returns the first error.
 func (w *Writer) Flush() error {
+	if w.done {
+		return fmt.Errorf("blob: Flush after Finish or Close: %w", ErrClosed)
+	}
 	if w.stopped {
 		return w.pipe.Err()
 	}
@@ -445,12 +463,16 @@ func (w *Writer) stop() {
 // failed returns the first pipeline error.
 func (w *Writer) failed() error { return w.pipe.Err() }
 
+// ErrClosed is matched (with errors.Is) by the error Add, Flush and
+// Finish return once Finish or Close has been called.
+var ErrClosed = errors.New("blob: Writer closed")
+
 // Close stops the workers without finishing the blob (for abandoning a
 // Writer after an error): chunks still queued are dropped. It is a no-op
 // after Finish.
 func (w *Writer) Close() error {
 	if !w.stopped {
-		w.pipe.Fail(errors.New("blob: Writer closed"))
+		w.pipe.Fail(ErrClosed)
 	}
 	w.stop()
 	w.done = true
@@ -469,7 +491,7 @@ func (w *Writer) Close() error {
 // blob-table fields known so far. The underlying writer is not closed.
 func (w *Writer) Finish(bootstrap BootstrapFunc) (*Info, error) {
 	if w.done {
-		return nil, errors.New("blob: Finish called twice")
+		return nil, fmt.Errorf("blob: Finish after Finish or Close: %w", ErrClosed)
 	}
 	w.stop()
 	w.done = true

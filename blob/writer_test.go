@@ -102,7 +102,7 @@ func TestRoundTrip(t *testing.T) {
 		name := fmt.Sprintf("%v-%v-v2=%v-%d", tc.comp, tc.dig, tc.v2, tc.size)
 		t.Run(name, func(t *testing.T) {
 			chunks := testChunks(tc.size, uint64(tc.size))
-			opts := &WriterOptions{Compressor: tc.comp, Digester: tc.dig, ChunkSize: tc.size, ChunkInfoV2: tc.v2, Workers: 3}
+			opts := &WriterOptions{Compressor: tc.comp, Uncompressed: tc.comp == CompressorNone, Digester: tc.dig, ChunkSize: tc.size, ChunkInfoV2: tc.v2, Workers: 3}
 			data, info, descs := writeBlob(t, opts, chunks, boot)
 			checkBlob(t, data, info, descs, chunks, opts, boot)
 		})
@@ -208,7 +208,7 @@ func checkBlob(t *testing.T, data []byte, info *Info, descs []*StoredChunk, chun
 			ci.CompressedSize != d.CompressedSize || ci.Compressed() != d.Compressed {
 			t.Fatalf("chunk %d: CI %+v descriptor %+v, want offsets %d/%d", i, ci, d, uoff, coff)
 		}
-		if d.Compressed != (d.CompressedSize < d.UncompressedSize) || (opts.Compressor == CompressorNone && d.Compressed) {
+		if d.Compressed != (d.CompressedSize < d.UncompressedSize) || (opts.Uncompressed && d.Compressed) {
 			t.Fatalf("chunk %d: compressed %v with sizes %d/%d", i, d.Compressed, d.CompressedSize, d.UncompressedSize)
 		}
 		if crc, ok := ci.CRC32(); ok != opts.ChunkInfoV2 || (ok && crc != d.CRC32) {
@@ -289,7 +289,7 @@ func TestWriterErrors(t *testing.T) {
 	for _, o := range []WriterOptions{
 		{ChunkSize: 3000}, {ChunkSize: 1 << 25}, {Digester: 5}, {Compressor: CompressorGzip}, {Compressor: 9},
 		{Compressor: CompressorLZ4Block, Level: 99},
-		{ChunkInfoV2: true, ChunkSize: MaxChunkSize},
+		{ChunkInfoV2: true, Uncompressed: true, ChunkSize: MaxChunkSize},
 	} {
 		if _, err := NewWriter(io.Discard, &o); err == nil {
 			t.Errorf("NewWriter(%+v) accepted", o)
@@ -317,7 +317,7 @@ func TestWriterErrors(t *testing.T) {
 
 	// A failing writer: the error surfaces from Add/Flush/Finish.
 	boom := errors.New("boom")
-	w, _ = NewWriter(&failWriter{n: 100 << 10, err: boom}, &WriterOptions{Compressor: CompressorNone, ChunkSize: 64 << 10})
+	w, _ = NewWriter(&failWriter{n: 100 << 10, err: boom}, &WriterOptions{Uncompressed: true, ChunkSize: 64 << 10})
 	chunks := testChunks(64<<10, 11)
 	var got error
 	for _, c := range chunks {
@@ -463,7 +463,7 @@ func TestFormatCodecs(t *testing.T) {
 func TestBackpressure(t *testing.T) {
 	pr, pw := io.Pipe()
 	const size = 64 << 10
-	w, err := NewWriter(pw, &WriterOptions{Compressor: CompressorNone, ChunkSize: size, Workers: 2})
+	w, err := NewWriter(pw, &WriterOptions{Uncompressed: true, ChunkSize: size, Workers: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,11 +18,16 @@ import (
 // DirToEROFS writes the tree under the local directory root to w as an
 // EROFS image (compressed when opts.Image.Compression is set), keeping
 // modes, owners, times, device numbers, xattrs and hard links. Entries are
-// taken as they are: whiteouts are not converted. Only opts.Image is used.
+// taken as they are: whiteouts are not converted (opts.Whiteouts may be
+// WhiteoutOverlay, the zero value, or WhiteoutKeep, which is what is done;
+// WhiteoutStrip is an error); only opts.Image is used.
 func DirToEROFS(root string, w io.WriterAt, opts *EROFSOptions) (*EROFSResult, error) {
 	var o EROFSOptions
 	if opts != nil {
 		o = *opts
+	}
+	if o.Whiteouts != WhiteoutOverlay && o.Whiteouts != WhiteoutKeep {
+		return nil, fmt.Errorf("convert: DirToEROFS converts no whiteouts: whiteout mode %v has no effect", o.Whiteouts)
 	}
 	iw, err := erofs.NewWriter(w, &o.Image)
 	if err != nil {

@@ -9,7 +9,7 @@
 // what real registry layers hold: PAX and GNU long names, xattrs in PAX
 // records, hard-link chains, duplicate entries (the last wins, as
 // extraction would), implicit parent directories and OCI whiteouts, which
-// become overlayfs whiteouts by default. Bad input gives an error naming
+// become overlayfs whiteouts by default. Bad input gives an error (an *EntryError) naming
 // the tar entry and its offset in the uncompressed stream.
 //
 // DirToEROFS does the same for a directory tree on the local file system.

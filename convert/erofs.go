@@ -69,10 +69,14 @@ const (
 	xattrOpaque    = "trusted.overlay.opaque"
 )
 
-// EROFSOptions configure TarToEROFS.
+// EROFSOptions configure TarToEROFS (and DirToEROFS). The zero value (or
+// nil) gives mkfs.erofs --tar=f's image, uncompressed, with OCI whiteouts
+// turned into overlayfs ones.
 type EROFSOptions struct {
-	// Image configures the EROFS writer. WhiteoutOrigin is set from
-	// Whiteouts.
+	// Image configures the EROFS writer. Its zero value is mkfs.erofs's
+	// defaults for an uncompressed image (see erofs.WriterOptions).
+	// WhiteoutOrigin is set from Whiteouts (on for WhiteoutOverlay); set
+	// it true with another mode, where it would be ignored, is an error.
 	Image erofs.WriterOptions
 
 	// Whiteouts selects how OCI whiteouts are converted.
@@ -96,11 +100,15 @@ type EROFSResult struct {
 // zstd-compressed — and writes it to w as an EROFS image in one pass, its
 // files compressed when opts.Image.Compression is set. File data streams
 // through; only metadata is kept in memory.
-// Errors name the tar entry and its offset in the uncompressed stream.
+// An error about one tar entry is an *EntryError naming the entry and its
+// offset in the uncompressed stream.
 func TarToEROFS(r io.Reader, w io.WriterAt, opts *EROFSOptions) (*EROFSResult, error) {
 	var o EROFSOptions
 	if opts != nil {
 		o = *opts
+	}
+	if err := o.checkWhiteoutOrigin(); err != nil {
+		return nil, err
 	}
 	o.Image.WhiteoutOrigin = o.Whiteouts == WhiteoutOverlay
 	src, enc, closeLayer, err := openLayer(r, ReadAheadEROFS)
@@ -165,9 +173,52 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// checkWhiteoutOrigin refuses an Image.WhiteoutOrigin that Whiteouts
+// would override.
+func (o *EROFSOptions) checkWhiteoutOrigin() error {
+	if o.Image.WhiteoutOrigin && o.Whiteouts != WhiteoutOverlay {
+		return fmt.Errorf("convert: Image.WhiteoutOrigin is set from Whiteouts, and whiteout mode %v makes no overlayfs whiteouts", o.Whiteouts)
+	}
+	return nil
+}
+
+// EntryError is the error TarToEROFS, TarToEROFSIndex and TarToNydus
+// return for a tar entry they cannot read or store: a malformed header,
+// a name, link or xattr the image cannot hold, data that ends early. Get
+// it with errors.As; errors.Is and errors.As see through it to Err (an
+// fs.ErrNotExist for a hard link to a missing target, say).
+type EntryError struct {
+	// Name is the entry's name as the tar gives it, "" when its header
+	// could not be read.
+	Name string
+	// Offset is where the entry's header starts in the uncompressed tar
+	// stream, in bytes.
+	Offset int64
+	// Err is what is wrong.
+	Err error
+
+	header bool // the header could not be read: Name is ""
+}
+
+// Error names the entry and its offset, then gives Err.
+func (e *EntryError) Error() string {
+	if e.header {
+		return fmt.Sprintf("convert: tar header at offset %d: %v", e.Offset, e.Err)
+	}
+	return fmt.Sprintf("convert: tar entry %q at offset %d: %v", e.Name, e.Offset, e.Err)
+}
+
+// Unwrap returns Err.
+func (e *EntryError) Unwrap() error { return e.Err }
+
 // entryError is an error about one tar entry.
 func entryError(name string, off int64, err error) error {
-	return fmt.Errorf("convert: tar entry %q at offset %d: %w", name, off, err)
+	return &EntryError{Name: name, Offset: off, Err: err}
+}
+
+// headerError is an error about a tar header that could not be read.
+func headerError(off int64, err error) error {
+	return &EntryError{Offset: off, Err: err, header: true}
 }
 
 // tarSink is what the tar walker builds a tree with: *erofs.Writer for
@@ -224,16 +275,16 @@ func addTar(w tarSink, cr *countingReader, mode WhiteoutMode, res *tarStats) err
 			if special := tarhdr.EndsAfterSpecial(tr.Raw()); special != "" {
 				// archive/tar takes the end of the stream after a PAX or
 				// GNU long name header for the end of the archive.
-				return fmt.Errorf("convert: tar header at offset %d: the archive ends after this %s, before the entry it is for: %w",
-					start, special, io.ErrUnexpectedEOF)
+				return headerError(start, fmt.Errorf("the archive ends after this %s, before the entry it is for: %w",
+					special, io.ErrUnexpectedEOF))
 			}
 			break
 		}
 		if err != nil {
 			if why := tarhdr.Explain(tr.Raw(), start, err); why != "" {
-				return fmt.Errorf("convert: tar header at offset %d: %s: %w", start, why, err)
+				return headerError(start, fmt.Errorf("%s: %w", why, err))
 			}
-			return fmt.Errorf("convert: tar header at offset %d: %w", start, err)
+			return headerError(start, err)
 		}
 		res.Entries++
 		off := tr.HeaderOffset()
@@ -529,7 +580,7 @@ func addLink(w tarSink, name, linkname string) error {
 		case err == nil:
 			return nil
 		case errors.Is(err, fs.ErrNotExist):
-			return fmt.Errorf("hard link to itself, and no earlier entry is named %q", linkname)
+			return &missingTarget{fmt.Sprintf("hard link to itself, and no earlier entry is named %q", linkname)}
 		case w.MkdirAll(name) == nil:
 			return nil // a directory: linkat fails with EEXIST too
 		}
@@ -537,10 +588,17 @@ func addLink(w tarSink, name, linkname string) error {
 	}
 	err = w.Link(name, target)
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("hard link to %q, which is not in the archive before it", linkname)
+		return &missingTarget{fmt.Sprintf("hard link to %q, which is not in the archive before it", linkname)}
 	}
 	return err
 }
+
+// missingTarget reports a hard link whose target is not there; it matches
+// fs.ErrNotExist.
+type missingTarget struct{ msg string }
+
+func (e *missingTarget) Error() string { return e.msg }
+func (e *missingTarget) Unwrap() error { return fs.ErrNotExist }
 
 // cleanName turns a tar entry name into a clean relative path, rejecting
 // names that would escape the root.

@@ -85,7 +85,8 @@ type NydusResult struct {
 // share their target's inode and chunks. Xattrs outside the namespaces
 // RAFS stores are dropped and counted.
 //
-// Errors name the tar entry and its offset in the uncompressed stream.
+// An error about one tar entry is an *EntryError naming the entry and its
+// offset in the uncompressed stream.
 // The output is the same for the same input and options on any machine.
 func TarToNydus(r io.Reader, blobOut io.Writer, opts *NydusOptions) (*NydusResult, error) {
 	var o NydusOptions
@@ -184,7 +185,7 @@ func (o *NydusOptions) writerOptions() (*blob.WriterOptions, uint64, error) {
 	case "lz4_block":
 		wo.Compressor = blob.CompressorLZ4Block
 	case "none":
-		wo.Compressor = blob.CompressorNone
+		wo.Compressor, wo.Uncompressed = 0, true
 	default:
 		return nil, 0, fmt.Errorf("convert: compressor %q: want zstd, lz4_block or none", o.Compressor)
 	}

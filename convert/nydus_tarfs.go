@@ -9,7 +9,6 @@ package convert
 // same 512-byte blocks.
 
 import (
-	"archive/tar"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -156,7 +155,7 @@ func TarToNydusTarfs(r io.Reader, boot, tarOut io.Writer, opts *NydusTarfsOption
 	}
 	res := &NydusTarfsResult{Encoding: enc}
 	cr := &countingReader{r: src, seeker: seeker}
-	s := &tarfsSink{nydusTree: t, cr: cr}
+	s := &tarfsSink{nydusTree: t}
 	var st tarStats
 	err := addTar(s, cr, WhiteoutKeep, &st)
 	res.Entries, res.DroppedXattrs = st.Entries, st.DroppedXattrs
@@ -208,13 +207,16 @@ func TarToNydusTarfs(r io.Reader, boot, tarOut io.Writer, opts *NydusTarfsOption
 // in the tar instead of being stored.
 type tarfsSink struct {
 	*nydusTree
-	cr     *countingReader
-	sparse bool   // the entry being added is a GNU sparse file
-	chunks uint32 // CI indexes given out: one per chunk, in tar order
+	sparse  bool   // the entry being added is a GNU sparse file
+	dataOff int64  // where its data starts in the tar
+	chunks  uint32 // CI indexes given out: one per chunk, in tar order
 }
 
-// beginEntry is told of each entry before it is added.
-func (s *tarfsSink) beginEntry(hdr *tar.Header) { s.sparse = isSparse(hdr) }
+// beginEntry is told before each entry is added whether it is a GNU
+// sparse file and where its data starts in the tar.
+func (s *tarfsSink) beginEntry(sparse bool, dataOff int64) {
+	s.sparse, s.dataOff = sparse, dataOff
+}
 
 // Add adds an object; a regular file's data is the tar's, from the offset
 // the tar has been read to.
@@ -230,7 +232,7 @@ func (s *tarfsSink) Add(e *erofs.Entry, _ io.Reader) error {
 	if s.sparse {
 		return errors.New("GNU sparse file: its data in the tar is not the file's bytes in order, so a tarfs bootstrap cannot refer to it")
 	}
-	off := uint64(s.cr.n)
+	off := uint64(s.dataOff)
 	if off%rafs.TarfsBlockSize != 0 {
 		return fmt.Errorf("data at tar offset %d, not on a %d-byte block", off, rafs.TarfsBlockSize)
 	}

@@ -20,7 +20,9 @@ import (
 // and data blocks are 512 bytes, so every file's data starts on a block.
 const TarIndexBlockSize = 512
 
-// TarIndexOptions configure TarToEROFSIndex.
+// TarIndexOptions configure TarToEROFSIndex. The zero value (or nil)
+// indexes a plain tar that stays separate, as mkfs.erofs --tar=i does,
+// with overlayfs whiteouts.
 type TarIndexOptions struct {
 	// EROFS are the image and whiteout options, as for TarToEROFS. The
 	// block size is TarIndexBlockSize (0 means it; another is an error),
@@ -69,6 +71,9 @@ func TarToEROFSIndex(r io.Reader, w io.WriterAt, opts *TarIndexOptions) (*EROFSR
 		return nil, errors.New("convert: tar index: the device table is the tar's; give no Devices")
 	}
 	img.BlockSize = TarIndexBlockSize
+	if err := o.EROFS.checkWhiteoutOrigin(); err != nil {
+		return nil, err
+	}
 	img.WhiteoutOrigin = o.EROFS.Whiteouts == WhiteoutOverlay
 	img.Devices = []erofs.SuperblockDevice{{Tag: o.DeviceTag}}
 	img.DevicesAppended = true

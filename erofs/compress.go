@@ -16,15 +16,23 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// Compression configures a compressed image. Regular files are compressed;
+// Compression configures a compressed image. Algorithm must be set; the
+// zero value of every other field is mkfs.erofs's default for it (the
+// algorithm's default level, one-block physical clusters, no tail packing,
+// fragments or dedupe, compact indexes). Regular files are compressed;
 // directories, symlinks and files too small to gain stay uncompressed.
 type Compression struct {
 	// Algorithm is one of "lz4", "lz4hc", "lzma", "deflate" and "zstd".
 	Algorithm string
 
 	// Level is the algorithm's compression level, with mkfs.erofs's
-	// meaning and range: lz4hc 0-12, lzma 0-9, deflate 0-9, zstd 1-22;
-	// lz4 has none. DefaultCompression gives mkfs.erofs's defaults.
+	// meaning and range: lz4hc 1-12, lzma 1-9, deflate 1-9, zstd 1-22;
+	// lz4 has none. 0 means the algorithm's default, mkfs.erofs's
+	// (lz4hc 9, lzma 6, deflate 1, zstd 3), so that
+	// Compression{Algorithm: "zstd"} is a complete configuration. The
+	// level 0 mkfs.erofs takes for lzma and deflate (their fastest) is
+	// not available: ParseCompression reads level=0 as the default, which
+	// is what mkfs.erofs makes of it for lz4hc.
 	Level int
 
 	// PclusterSize is the largest physical cluster in bytes, like
@@ -110,9 +118,9 @@ var algorithms = map[string]struct {
 	def, minLevel, maxLvl int
 }{
 	"lz4":     {AlgLZ4, 0, 0, 0},
-	"lz4hc":   {AlgLZ4, 9, 0, 12},
-	"lzma":    {AlgLZMA, 6, 0, 9},
-	"deflate": {AlgDeflate, 1, 0, 9},
+	"lz4hc":   {AlgLZ4, 9, 1, 12},
+	"lzma":    {AlgLZMA, 6, 1, 9},
+	"deflate": {AlgDeflate, 1, 1, 9},
 	"zstd":    {AlgZstd, 3, 1, 22},
 }
 
@@ -156,7 +164,7 @@ func (c *Compression) String() string {
 	if c.Algorithm == "lz4" {
 		return c.Algorithm
 	}
-	return fmt.Sprintf("%s,level=%d", c.Algorithm, c.Level)
+	return fmt.Sprintf("%s,level=%d", c.Algorithm, c.level())
 }
 
 // Key formats every field that can change the image, for keys of caches
@@ -166,7 +174,7 @@ func (c *Compression) String() string {
 // keys made before them still name the same images.
 func (c *Compression) Key() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s/%d/%d/%t/%t", c.Algorithm, c.Level, c.PclusterSize, c.Ztailpacking, c.FullIndexes)
+	fmt.Fprintf(&b, "%s/%d/%d/%t/%t", c.Algorithm, c.level(), c.PclusterSize, c.Ztailpacking, c.FullIndexes)
 	if c.Fragments {
 		b.WriteString("/fragments")
 	}
@@ -190,7 +198,7 @@ func (c *Compression) validate(bs int) error {
 	if !ok {
 		return fmt.Errorf("erofs: unknown compression algorithm %q (want lz4, lz4hc, lzma, deflate or zstd)", c.Algorithm)
 	}
-	if c.Level < a.minLevel || c.Level > a.maxLvl {
+	if l := c.level(); c.Level < 0 || l < a.minLevel || l > a.maxLvl {
 		return fmt.Errorf("erofs: %s level %d out of range %d-%d", c.Algorithm, c.Level, a.minLevel, a.maxLvl)
 	}
 	p := c.PclusterSize
@@ -210,6 +218,15 @@ func (c *Compression) validate(bs int) error {
 		return fmt.Errorf("erofs: negative worker count %d", c.Workers)
 	}
 	return nil
+}
+
+// level is the level to compress at: Level, or the algorithm's default
+// for 0.
+func (c *Compression) level() int {
+	if c.Level == 0 {
+		return algorithms[c.Algorithm].def
+	}
+	return c.Level
 }
 
 // algID is the on-disk algorithm id.
@@ -249,14 +266,14 @@ func newCompressor(c *Compression, pcluster int) (compressor, error) {
 	case "lz4", "lz4hc", "lzma":
 		return newNativeCompressor(c, pcluster)
 	case "deflate":
-		fw, err := flate.NewWriter(nil, c.Level)
+		fw, err := flate.NewWriter(nil, c.level())
 		if err != nil {
 			return nil, fmt.Errorf("erofs: deflate: %w", err)
 		}
 		return &searchDestSize{enc: &deflateEncoder{w: fw}}, nil
 	case "zstd":
 		enc, err := zstd.NewWriter(nil,
-			zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(c.Level)),
+			zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(c.level())),
 			zstd.WithEncoderConcurrency(1),
 			zstd.WithWindowSize(1<<zstdWindowLog(pcluster)),
 			zstd.WithEncoderCRC(false),
@@ -266,7 +283,7 @@ func newCompressor(c *Compression, pcluster int) (compressor, error) {
 			return nil, fmt.Errorf("erofs: zstd: %w", err)
 		}
 		stream, err := zstd.NewWriter(nil,
-			zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(c.Level)),
+			zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(c.level())),
 			zstd.WithEncoderConcurrency(1),
 			zstd.WithWindowSize(1<<zstdWindowLog(pcluster)),
 			zstd.WithEncoderCRC(false),

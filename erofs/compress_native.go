@@ -12,7 +12,7 @@ import (
 
 func newNativeCompressor(c *Compression, pcluster int) (compressor, error) {
 	if c.Algorithm == "lzma" {
-		e, err := lzma.NewEncoder(lzma.Options{Level: c.Level, DictSize: lzmaDictSize(pcluster)})
+		e, err := lzma.NewEncoder(lzma.Options{Level: c.level(), DictSize: lzmaDictSize(pcluster)})
 		if err != nil {
 			return nil, fmt.Errorf("erofs: %w", err)
 		}
@@ -20,7 +20,7 @@ func newNativeCompressor(c *Compression, pcluster int) (compressor, error) {
 	}
 	level := 0
 	if c.Algorithm == "lz4hc" {
-		level = max(c.Level, 1)
+		level = c.level()
 	}
 	z, err := lz4.NewCompressor(level)
 	if err != nil {

@@ -170,8 +170,9 @@ func (sb *Superblock) Encode(b []byte) {
 
 // DecodeSuperblock decodes the superblock record b[:SuperblockSize] (the
 // bytes at SuperblockOffset). It checks nothing, not even the magic.
+// A short b reads as if padded with zeros; it does not panic.
 func DecodeSuperblock(b []byte) Superblock {
-	b = b[:superblockSize]
+	b = record(b, superblockSize)
 	sb := Superblock{
 		Magic:            le.Uint32(b[sbMagic:]),
 		Checksum:         le.Uint32(b[sbChecksum:]),
@@ -392,8 +393,9 @@ func (i *Inode) Append(b []byte) []byte {
 
 // InodeRecordSize returns the size of the inode record whose first bytes
 // (at least 2) are b: the i_format version bit decides.
+// A short b reads as if padded with zeros; it does not panic.
 func InodeRecordSize(b []byte) int {
-	if le.Uint16(b[icFormat:])&inodeVersionExtended != 0 {
+	if le.Uint16(record(b, icFormat+2)[icFormat:])&inodeVersionExtended != 0 {
 		return extendedInodeSize
 	}
 	return compactInodeSize
@@ -401,14 +403,16 @@ func InodeRecordSize(b []byte) int {
 
 // DecodeInode decodes the inode record at the start of b, which must hold
 // InodeRecordSize(b) bytes.
+// A short b reads as if padded with zeros; it does not panic.
 func DecodeInode(b []byte) Inode {
+	full := b
+	b = record(b, compactInodeSize)
 	i := Inode{
 		Format:     le.Uint16(b[icFormat:]),
 		XattrCount: le.Uint16(b[icXattrIcount:]),
 		Mode:       le.Uint16(b[icMode:]),
 	}
 	if !i.Extended() {
-		b = b[:compactInodeSize]
 		i.Nlink = uint32(le.Uint16(b[icNb:]))
 		i.Size = uint64(le.Uint32(b[icSize:]))
 		i.Mtime = uint64(le.Uint32(b[icMtime:]))
@@ -418,7 +422,7 @@ func DecodeInode(b []byte) Inode {
 		i.GID = uint32(le.Uint16(b[icGID:]))
 		return i
 	}
-	b = b[:extendedInodeSize]
+	b = record(full, extendedInodeSize)
 	i.Nb = le.Uint16(b[ieNb:])
 	i.Size = le.Uint64(b[ieSize:])
 	i.U = le.Uint32(b[ieU:])
@@ -478,8 +482,9 @@ func (d Dirent) Encode(b []byte) {
 }
 
 // DecodeDirent decodes the dirent record b[:DirentSize].
+// A short b reads as if padded with zeros; it does not panic.
 func DecodeDirent(b []byte) Dirent {
-	b = b[:direntSize]
+	b = record(b, direntSize)
 	return Dirent{Nid: le.Uint64(b[direntNid:]), NameOff: le.Uint16(b[direntOff:]), FileType: b[direntType]}
 }
 
@@ -526,9 +531,15 @@ func DirBlockEntries(blk []byte) (int, error) {
 // last entry to the first NUL or the end of the block. The bounds are not
 // checked.
 func DirentName(blk []byte, n, k int) (start, end int) {
-	start = int(le.Uint16(blk[k*direntSize+direntOff:]))
+	nameOff := func(k int) int {
+		if k < 0 || k >= len(blk)/direntSize {
+			return len(blk) // no such dirent: an empty name at the end
+		}
+		return int(le.Uint16(blk[k*direntSize+direntOff:]))
+	}
+	start = nameOff(k)
 	if k+1 < n {
-		return start, int(le.Uint16(blk[(k+1)*direntSize+direntOff:]))
+		return start, nameOff(k + 1)
 	}
 	if start >= len(blk) {
 		return start, start
@@ -593,8 +604,9 @@ func (h XattrIbodyHeader) Append(b []byte) []byte {
 }
 
 // DecodeXattrIbodyHeader decodes the header record b[:XattrIbodyHeaderSize].
+// A short b reads as if padded with zeros; it does not panic.
 func DecodeXattrIbodyHeader(b []byte) XattrIbodyHeader {
-	b = b[:xattrIbodyHeaderSize]
+	b = record(b, xattrIbodyHeaderSize)
 	return XattrIbodyHeader{NameFilter: le.Uint32(b), SharedCount: b[4]}
 }
 
@@ -602,9 +614,14 @@ func DecodeXattrIbodyHeader(b []byte) XattrIbodyHeader {
 // entry's offset in the shared area in 4-byte units) to b.
 func AppendSharedXattrID(b []byte, id uint32) []byte { return le.AppendUint32(b, id) }
 
-// SharedXattrID returns shared xattr id k of an inline xattr body.
+// SharedXattrID returns shared xattr id k of an inline xattr body, 0 when
+// body is too short to hold it.
 func SharedXattrID(body []byte, k int) uint32 {
-	return le.Uint32(body[xattrIbodyHeaderSize+4*k:])
+	off := xattrIbodyHeaderSize + 4*k
+	if k < 0 || off+4 > len(body) {
+		return 0
+	}
+	return le.Uint32(body[off:])
 }
 
 // XattrIbodySize converts i_xattr_icount to the size of the inline xattr
@@ -661,7 +678,9 @@ const XattrLongPrefix = xattrLongPrefixFlag
 // DecodeXattrEntryHeader decodes the 4-byte header of an xattr entry
 // record (struct erofs_xattr_entry): the lengths of the name and the
 // value, and the name index.
+// A short b reads as if padded with zeros; it does not panic.
 func DecodeXattrEntryHeader(b []byte) (nameLen int, nameIndex uint8, valueLen int) {
+	b = record(b, xattrEntryHeaderSize)
 	return int(b[0]), b[1], int(le.Uint16(b[2:]))
 }
 
@@ -808,8 +827,9 @@ func (c ChunkIndex) Encode(b []byte) {
 }
 
 // DecodeChunkIndex decodes the chunk index record b[:ChunkIndexSize].
+// A short b reads as if padded with zeros; it does not panic.
 func DecodeChunkIndex(b []byte) ChunkIndex {
-	b = b[:chunkIndexSize]
+	b = record(b, chunkIndexSize)
 	return ChunkIndex{Advise: le.Uint16(b[0:]), DeviceID: le.Uint16(b[2:]), BlkAddr: le.Uint32(b[4:])}
 }
 
@@ -873,8 +893,9 @@ func DeviceSlotFieldOffset(name string) int {
 // Blocks and UniAddr from their low 32 bits only, as in an image without
 // the 48-bit layout (see DecodeDeviceSlot48). It ignores the reserved
 // bytes.
+// A short b reads as if padded with zeros; it does not panic.
 func DecodeDeviceSlot(b []byte) SuperblockDevice {
-	b = b[:deviceSlotSize]
+	b = record(b, deviceSlotSize)
 	return SuperblockDevice{
 		Tag:     CString(b[:deviceSlotTagSize]),
 		Blocks:  uint64(le.Uint32(b[deviceSlotBlocks:])),
@@ -885,7 +906,9 @@ func DecodeDeviceSlot(b []byte) SuperblockDevice {
 // DecodeDeviceSlot48 decodes the device slot record b[:DeviceSlotSize] of
 // an image with FeatureIncompat48Bit: Blocks and UniAddr take their high
 // 16 bits from blocks_hi and uniaddr_hi.
+// A short b reads as if padded with zeros; it does not panic.
 func DecodeDeviceSlot48(b []byte) SuperblockDevice {
+	b = record(b, deviceSlotSize)
 	d := DecodeDeviceSlot(b)
 	d.Blocks |= uint64(le.Uint16(b[deviceSlotBlocksHi:])) << 32
 	d.UniAddr |= uint64(le.Uint16(b[deviceSlotUniHi:])) << 32
@@ -893,6 +916,22 @@ func DecodeDeviceSlot48(b []byte) SuperblockDevice {
 }
 
 var le = binary.LittleEndian
+
+// record returns b[:n] when b holds n bytes, and otherwise a copy of b
+// padded with zeros to n bytes. The Decode functions of this package
+// read their record through it, so that a short buffer,
+// from a truncated or malformed image, decodes as if zero-padded instead
+// of panicking (or, resliced within its capacity, reading stale bytes);
+// callers that must tell a short record apart check its length first, as
+// the readers do.
+func record(b []byte, n int) []byte {
+	if len(b) >= n {
+		return b[:n]
+	}
+	r := make([]byte, n)
+	copy(r, b)
+	return r
+}
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 

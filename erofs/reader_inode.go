@@ -10,7 +10,16 @@ import (
 
 // Stat is the EROFS-specific information about a file. The fs.FileInfo
 // values returned by FS.Stat, FS.Lstat, fs.File.Stat and fs.DirEntry.Info
-// return a *Stat from their Sys method.
+// return a *Stat from their Sys method. They also have the accessor
+// methods other EROFS readers' FileInfo values have (those of
+// github.com/erofs/go-erofs), for code that asserts interfaces instead of
+// importing this package:
+//
+//	UID() uint32, GID() uint32
+//	Ino() uint64    // the node ID (Nid), which hard links share
+//	Nlink() uint64
+//	Rdev() uint64   // EncodeDev(Devmajor, Devminor)
+//	GetAllXattr() map[string]string, GetXattr(name string) (string, bool)
 //
 // Xattrs holds the extended attributes Linux would list: inline and shared
 // ones, with short and long name prefixes resolved. Entries Linux hides
@@ -189,6 +198,27 @@ func (fi *fsFileInfo) Mode() fs.FileMode  { return unixToFileMode(fi.st.Mode) }
 func (fi *fsFileInfo) ModTime() time.Time { return time.Unix(fi.st.Mtime, int64(fi.st.MtimeNsec)) }
 func (fi *fsFileInfo) IsDir() bool        { return fi.st.Mode&ModeTypeMask == ModeDir }
 func (fi *fsFileInfo) Sys() any           { return fi.st }
+
+// The accessors below are the ones github.com/erofs/go-erofs documents
+// for its FileInfo values (Ownership, InodeInfo, DeviceInfo, Xattrs), so
+// that code reading metadata through them reads ours too, without
+// importing this package.
+
+func (fi *fsFileInfo) UID() uint32   { return fi.st.UID }
+func (fi *fsFileInfo) GID() uint32   { return fi.st.GID }
+func (fi *fsFileInfo) Ino() uint64   { return fi.st.Nid }
+func (fi *fsFileInfo) Nlink() uint64 { return uint64(fi.st.Nlink) }
+
+// Rdev is the device number in the kernel's encoding (EncodeDev), 0 for
+// other types.
+func (fi *fsFileInfo) Rdev() uint64 { return uint64(EncodeDev(fi.st.Devmajor, fi.st.Devminor)) }
+
+func (fi *fsFileInfo) GetAllXattr() map[string]string { return fi.st.Xattrs }
+
+func (fi *fsFileInfo) GetXattr(name string) (string, bool) {
+	v, ok := fi.st.Xattrs[name]
+	return v, ok
+}
 
 // unixToFileMode converts a Unix mode to an fs.FileMode.
 func unixToFileMode(m uint32) fs.FileMode {

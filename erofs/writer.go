@@ -118,6 +118,13 @@ type WriterOptions struct {
 // metadata area starts at block 0 (the root inode and the records that
 // fit follow the superblock in its block) and the records of chunk-based
 // files may cross block boundaries.
+//
+// A Writer is not safe for concurrent use. An error reading or writing
+// file data, or one that leaves the tree unable to grow (too many
+// entries), is sticky: every later call returns it. Other errors about one
+// entry (a bad path, a name too long, a missing hard link target) are not,
+// and leave the image as it was. Once Close has been called, every method
+// but Size returns an error matching ErrClosed.
 type Writer struct {
 	opts  WriterOptions
 	bs    int
@@ -435,15 +442,21 @@ func (w *Writer) planFlat(n *inode, ibody int) (int64, error) {
 	return fp.blocks, nil
 }
 
+// ErrClosed is matched (with errors.Is) by the error every method of a
+// Writer but Close and Size returns once Close has been called.
+var ErrClosed = errors.New("erofs: Writer closed")
+
 // usable reports an error for a Writer that is closed or has failed.
 func (w *Writer) usable(op string) error {
-	if w.err != nil {
-		return w.err
-	}
 	if w.done {
-		return fmt.Errorf("erofs: %s after Close", op)
+		return closedError(op)
 	}
-	return nil
+	return w.err
+}
+
+// closedError is the error of method op called after Close.
+func closedError(op string) error {
+	return fmt.Errorf("erofs: %s after Close: %w", op, ErrClosed)
 }
 
 // Link adds a hard link: name becomes another name of the object at
@@ -460,7 +473,7 @@ func (w *Writer) Link(name, target string) error {
 // directory). It is not an error if nothing is there.
 func (w *Writer) Remove(p string) error {
 	if w.done {
-		return errors.New("erofs: Remove after Close")
+		return closedError("Remove")
 	}
 	return w.treeError(w.remove(p))
 }
@@ -470,7 +483,7 @@ func (w *Writer) Remove(p string) error {
 // where they are missing. Existing directories are left as they are.
 func (w *Writer) MkdirAll(p string) error {
 	if w.done {
-		return errors.New("erofs: MkdirAll after Close")
+		return closedError("MkdirAll")
 	}
 	return w.treeError(w.mkdirAll(p))
 }

@@ -55,7 +55,8 @@ type Options struct {
 	Type Type
 
 	// Nydus configures each layer's Nydus conversion (TypeNydus). Its
-	// ChunkDict is ignored; set ChunkDict here instead.
+	// ChunkDict must be nil (NewConverter refuses it); set ChunkDict
+	// here instead.
 	Nydus convert.NydusOptions
 	// ChunkDict is a chunk dictionary taken from another Nydus image
 	// (LoadChunkDict): chunks it has are referenced, not stored again, and
@@ -208,6 +209,9 @@ func NewConverter(opts *Options) (*Converter, error) {
 			return nil, fmt.Errorf("convert: EROFSVerity: %w", err)
 		}
 		o.EROFSVerity = &vo
+	}
+	if o.Nydus.ChunkDict != nil {
+		return nil, errors.New("convert: set Options.ChunkDict (LoadChunkDict), not Options.Nydus.ChunkDict")
 	}
 	if o.ChunkDict != nil && o.Type != TypeNydus {
 		return nil, errors.New("convert: a chunk dictionary needs the nydus type")

@@ -125,11 +125,12 @@ func buildLayer(t *testing.T, cfg config) *layer {
 
 	var out bytes.Buffer
 	w, err := blob.NewWriter(&out, &blob.WriterOptions{
-		Compressor:  cfg.compressor,
-		Digester:    cfg.digester,
-		ChunkSize:   cs,
-		ChunkInfoV2: cfg.ciV2,
-		Workers:     2,
+		Compressor:   cfg.compressor,
+		Uncompressed: cfg.compressor == blob.CompressorNone,
+		Digester:     cfg.digester,
+		ChunkSize:    cs,
+		ChunkInfoV2:  cfg.ciV2,
+		Workers:      2,
 	})
 	if err != nil {
 		t.Fatal(err)
