@@ -13,30 +13,30 @@ import (
 // bytes. Chunk k is decoded by a worker from a block boundary to the first
 // block header at or after the start of chunk k+1: chunk 0 from its known
 // start, later chunks from a guessed boundary (speculative.go), with the
-// window before them unknown. In order, the consumer resolves each chunk's
-// markers from the previous 32 KiB of output and checks that the chunks
-// chain: the header where chunk k stopped must be the one chunk k+1
-// started at. Where they do not chain, or a worker failed, the consumer
-// decodes that chunk's part of the stream itself, with the window known.
+// window before them unknown. A worker decodes bytes with the ordinary
+// inflater, behind a placeholder window, and notes which output bytes
+// are copies of the unknown window (inflater.orig); on text that is the
+// first megabyte or so of a chunk's output, after which it is plain
+// bytes. In order, the consumer fills in those bytes from the previous
+// 32 KiB of output and checks that the chunks chain: the header where
+// chunk k stopped must be the one chunk k+1 started at. Where they do not
+// chain, or a worker failed, the consumer decodes that chunk's part of the
+// stream itself, with the window known.
 //
 // Memory: at most 2*workers chunks are in flight, each holding a copy of
 // two chunks of input (2*chunkSize bytes, 4 MiB by default) and its
-// output, which is capped at maxChunkOut bytes (32 MiB) plus
-// maxMarkedOut 16-bit symbols (32 MiB); a chunk whose output would be
-// larger is decoded by the consumer, streaming, with a 288 KiB buffer.
-// Up to 2*workers+2 buffers of each kind are kept for reuse. The bound is
-// thus about 2*workers*68 MiB plus the reused buffers; on the Debian layer
-// (about 4 MiB of output per chunk) the peak RSS measured 160-270 MiB for
-// 1-2 workers, 350-380 MiB for 4.
+// output, which is capped at maxChunkOut bytes (32 MiB), plus two bytes
+// per byte of its marked region, capped at maxMarked (32 MiB); a chunk
+// whose output would be larger is decoded by the consumer, streaming,
+// with a 288 KiB buffer. Up to 2*workers+2 buffers of each kind are kept
+// for reuse. The bound is thus about 2*workers*68 MiB plus the reused
+// buffers; the peak RSS measured is in the closing note of issue 15 and
+// TestLayerStats measures it.
 
 const (
 	defaultChunkSize = 2 << 20
 	maxChunkOut      = 32 << 20
-	// maxMarkedOut is the most output a chunk may have before its last
-	// 32 KiB hold no marker; real streams need far less (a few hundred
-	// KiB), and a wrongly guessed boundary can decode garbage for long.
-	maxMarkedOut = 16 << 20
-	inputPad     = 16
+	inputPad         = 16
 )
 
 // config tunes a Reader's choice of decoder.
@@ -60,10 +60,11 @@ type job struct {
 	end    key      // header where it stopped, unless final
 	endBit int64    // absolute bit of that header, or after the final block
 	final  bool     // the final block ended the chunk
-	sym    []uint16 // output with markers, before data
 	out    []byte   // buffer holding data
-	data   []byte   // output as bytes, after sym
-	crc    uint32   // CRC-32 of data
+	data   []byte   // output; bytes that runs name are still to be filled
+	orig   []uint16 // orig[i] = 1+j: data[i] is a copy of byte j of the unknown window
+	clean  int      // data[clean:] holds no copy of the window
+	crc    uint32   // CRC-32 of data[clean:]
 	err    error
 	pools  *pools
 }
@@ -106,10 +107,11 @@ func (j *job) run() {
 	end := int64(len(j.buf)-inputPad) * 8
 	if j.known {
 		j.start = keyAt(j.buf, 0, j.base)
-		j.inflate(0, nil)
+		j.inflate(0, false)
 		return
 	}
-	d := newSpecDecoder(j.buf, end, min(j.maxOut, maxMarkedOut), get(j.pools.sym, 1<<20)[:0])
+	d := newSpecDecoder(j.buf, end, j.maxOut, get(j.pools.sym, 1<<20)[:0])
+	defer func() { put(j.pools.sym, d.out) }()
 	searchEnd := j.stop
 	if j.stop < 0 {
 		searchEnd = end
@@ -122,7 +124,7 @@ func (j *job) run() {
 			continue
 		}
 		j.start = keyAt(j.buf, b, j.base)
-		if j.err = j.decodeFrom(d); j.err == nil {
+		if j.inflate(b, true); j.err == nil {
 			return
 		}
 		j.recycle()
@@ -137,46 +139,24 @@ const maxAttempts = 3
 // recycle forgets a failed attempt's output, keeping its buffer.
 func (j *job) recycle() {
 	put(j.pools.out, j.out)
-	j.final, j.sym, j.data, j.out, j.crc = false, nil, nil, nil, 0
+	put(j.pools.sym, j.orig)
+	j.final, j.data, j.out, j.crc, j.orig, j.clean = false, nil, nil, 0, nil, 0
 }
 
-// decodeFrom goes on decoding a chunk from a validated boundary.
-func (j *job) decodeFrom(d *specDecoder) error {
-	for {
-		if d.final {
-			j.final, j.endBit = true, j.base+d.pos
-			break
-		}
-		if j.stop >= 0 && d.pos >= j.stop {
-			j.end, j.endBit = keyAt(j.buf, d.pos, j.base), j.base+d.pos
-			break
-		}
-		if n := len(d.out); n >= windowSize && d.lastMarker <= n-windowSize {
-			// The window is known from here on: decode bytes.
-			win := make([]byte, windowSize)
-			for i, s := range d.out[n-windowSize:] {
-				win[i] = byte(s)
-			}
-			j.sym = d.out[:n-windowSize]
-			j.inflate(d.pos, win)
-			return j.err
-		}
-		if err := d.block(); err != nil {
-			return err
-		}
-	}
-	j.sym = d.out
-	return nil
-}
-
-// inflate decodes bytes from bit b of buf with window win into j.out,
-// setting data (win followed by the new output), crc, the end and err.
-func (j *job) inflate(b int64, win []byte) {
+// inflate decodes bytes from bit b of buf into j.out, setting data, runs,
+// clean, crc, the end and err. With marked, the window before b is
+// unknown: j.out starts with a placeholder for it, and runs say which
+// output bytes are copies of it.
+func (j *job) inflate(b int64, marked bool) {
 	out := get(j.pools.out, 8<<20)
 	out = out[:cap(out)]
-	n := copy(out, win)
 	f := newInflaterOut(bytes.NewReader(j.buf[b>>3:len(j.buf)-inputPad]), out)
-	f.op, f.rp, f.noSlide = n, n, true
+	f.noSlide = true
+	n := 0
+	if marked {
+		f.markWindow(get(j.pools.sym, 1<<20))
+		n = windowSize
+	}
 	if j.stop >= 0 {
 		f.stopAt = j.stop - b&^7
 	}
@@ -199,10 +179,18 @@ func (j *job) inflate(b int64, win []byte) {
 			j.err = err
 			return
 		}
+		if f.tooMany {
+			j.err = errOutOfInput
+			return
+		}
 	}
 	j.out = f.out
-	j.data = f.out[:f.op]
-	j.crc = crc32.ChecksumIEEE(j.data)
+	j.data = f.out[n:f.op]
+	if marked {
+		j.orig = f.orig
+		j.clean = max(f.lastMarker-n, 0)
+	}
+	j.crc = crc32.ChecksumIEEE(j.data[j.clean:])
 	endBit := b&^7 + f.bitPos()
 	j.endBit = j.base + endBit
 	if f.stopped {
@@ -398,35 +386,46 @@ func (p *parallel) emit(b []byte, crc bool) {
 	}
 }
 
-// accept emits a job's output, resolving its markers with the window.
+// accept emits a job's output, resolving its copies of the window.
 func (p *parallel) accept(j *job) error {
-	if len(j.sym) > 0 {
-		res := make([]byte, len(j.sym))
-		wl := len(p.win)
-		for i, s := range j.sym {
-			if s < markerBase {
-				res[i] = byte(s)
-				continue
-			}
-			w := int(s) - markerBase - windowSize + wl
-			if w < 0 {
-				return fmt.Errorf("%w: distance beyond the window at output byte %d", errCorrupt, p.total+int64(i))
-			}
-			res[i] = p.win[w]
+	data := j.data
+	if j.clean > 0 {
+		if err := resolve(data[:j.clean], j.orig[windowSize:windowSize+j.clean], p.win); err != nil {
+			return fmt.Errorf("%w at output byte %d", err, p.total)
 		}
-		p.emit(res, true)
+		p.crc = crc32.Update(p.crc, crc32.IEEETable, data[:j.clean])
 	}
-	if len(j.data) > 0 {
-		p.crc = crc32Combine(p.crc, j.crc, int64(len(j.data)))
-		p.emit(j.data, false)
-	}
+	p.crc = crc32Combine(p.crc, j.crc, int64(len(data)-j.clean))
+	p.emit(data, false)
 	p.free = j.out
 	put(p.pools.in, j.buf)
-	put(p.pools.sym, j.sym)
+	put(p.pools.sym, j.orig)
 	if j.final {
 		p.done, p.endBit = true, j.endBit
 	} else {
 		p.posBit, p.posKey = j.endBit, j.end
+	}
+	return nil
+}
+
+// resolve fills in the bytes of data that orig marks as copies of the
+// window before them, win being its last (up to) 32 KiB.
+func resolve(data []byte, orig []uint16, win []byte) error {
+	skip := windowSize + 1 - len(win) // orig value of win[0]
+	for i := 0; i < len(orig); i++ {
+		if i+4 <= len(orig) && orig[i]|orig[i+1]|orig[i+2]|orig[i+3] == 0 {
+			i += 3
+			continue
+		}
+		v := orig[i]
+		if v == 0 {
+			continue
+		}
+		w := int(v) - skip
+		if w < 0 {
+			return fmt.Errorf("%w: distance beyond the window", errCorrupt)
+		}
+		data[i] = win[w]
 	}
 	return nil
 }
@@ -519,7 +518,7 @@ func (p *parallel) fill() {
 func (p *parallel) recycle(j *job) {
 	put(p.pools.out, j.out)
 	put(p.pools.in, j.buf)
-	put(p.pools.sym, j.sym)
+	put(p.pools.sym, j.orig)
 }
 
 // read returns output; io.EOF once the final block's output is read.

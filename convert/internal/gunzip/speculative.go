@@ -10,12 +10,13 @@ import (
 // A chunk of the compressed stream, other than the first, is decoded
 // before the data before it: its first block boundary is guessed by trying
 // every bit offset where a dynamic or stored block header could start (a
-// cheap filter on the header fields, then a full decode of the block and
-// of the next one), and its output is produced as 16-bit symbols: a value
-// below 256 is a byte, a value 256+i stands for byte i of the unknown
-// 32 KiB window before the chunk (i = 0 the oldest). Back-references copy
-// these markers like bytes. Once the last 32 KiB of output hold no marker,
-// the rest of the chunk is decoded into bytes by the ordinary inflater.
+// cheap filter on the header fields, then a decode of the next few blocks,
+// validate). Validation decodes into 16-bit symbols: a value below 256 is
+// a byte, a value 256+i stands for byte i of the unknown 32 KiB window
+// before the chunk (i = 0 the oldest); back-references copy these markers
+// like bytes. From a validated boundary the chunk is then decoded by the
+// ordinary inflater, which tracks copies of the window itself
+// (inflater.mark).
 
 // markerBase is the first marker value.
 const markerBase = 256
