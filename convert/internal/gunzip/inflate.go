@@ -270,6 +270,13 @@ type inflater struct {
 	// at the first block header at or after it.
 	stopAt  int64
 	stopped bool
+	// doomed, if not nil, holds block header positions (bitBase plus
+	// bitPos) that a failed attempt at a chunk reached: decoding that
+	// reaches one fails with errDoomed. seen collects the header
+	// positions reached.
+	doomed  map[int64]struct{}
+	seen    []int64
+	bitBase int64
 
 	// Marker tracking, for a chunk decoded before the window before it is
 	// known (see markWindow): orig[i], for i < lastMarker, is 1+j if
@@ -616,6 +623,13 @@ func (f *inflater) step() error {
 			if f.stopAt >= 0 && f.bitPos() >= f.stopAt {
 				f.done, f.stopped = true, true
 				return nil
+			}
+			if f.doomed != nil {
+				p := f.bitBase + f.bitPos()
+				if _, ok := f.doomed[p]; ok {
+					return errDoomed
+				}
+				f.seen = append(f.seen, p)
 			}
 			if err := f.readHeader(); err != nil {
 				return err

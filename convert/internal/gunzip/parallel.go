@@ -49,24 +49,25 @@ type config struct {
 
 // job is one chunk being decoded by a worker.
 type job struct {
-	k      int
-	buf    []byte // input from chunk k's first byte, padded
-	base   int64  // absolute bit of buf[0]
-	stop   int64  // bit in buf where decoding stops at a header; -1: none
-	known  bool   // start at bit 0 with an empty window (chunk 0)
-	maxOut int
-	done   chan struct{}
-	start  key      // where decoding started
-	end    key      // header where it stopped, unless final
-	endBit int64    // absolute bit of that header, or after the final block
-	final  bool     // the final block ended the chunk
-	out    []byte   // buffer holding data
-	data   []byte   // output; bytes that runs name are still to be filled
-	orig   []uint16 // orig[i] = 1+j: data[i] is a copy of byte j of the unknown window
-	clean  int      // data[clean:] holds no copy of the window
-	crc    uint32   // CRC-32 of data[clean:]
-	err    error
-	pools  *pools
+	k        int
+	buf      []byte // input from chunk k's first byte, padded
+	base     int64  // absolute bit of buf[0]
+	stop     int64  // bit in buf where decoding stops at a header; -1: none
+	known    bool   // start at bit 0 with an empty window (chunk 0)
+	maxOut   int
+	done     chan struct{}
+	start    key      // where decoding started
+	startBit int64    // absolute bit of that header
+	end      key      // header where it stopped, unless final
+	endBit   int64    // absolute bit of that header, or after the final block
+	final    bool     // the final block ended the chunk
+	out      []byte   // buffer holding data
+	data     []byte   // output; bytes that runs name are still to be filled
+	orig     []uint16 // orig[i] = 1+j: data[i] is a copy of byte j of the unknown window
+	clean    int      // data[clean:] holds no copy of the window
+	crc      uint32   // CRC-32 of data[clean:]
+	err      error
+	pools    *pools
 }
 
 // pools hold buffers of finished jobs for later ones: output bytes, input
@@ -107,7 +108,7 @@ func (j *job) run() {
 	end := int64(len(j.buf)-inputPad) * 8
 	if j.known {
 		j.start = keyAt(j.buf, 0, j.base)
-		j.inflate(0, false)
+		j.inflate(0, false, nil)
 		return
 	}
 	d := newSpecDecoder(j.buf, end, j.maxOut, get(j.pools.sym, 1<<20)[:0])
@@ -119,13 +120,18 @@ func (j *job) run() {
 	// Try guessed boundaries until one decodes the chunk, giving up after
 	// maxAttempts that fail past validation.
 	attempts := 0
+	doomed := map[int64]struct{}{}
 	for b := int64(0); b < searchEnd && attempts < maxAttempts; b++ {
-		if !candidate(j.buf, b) || storedFinalShadow(j.buf, b) || !d.validate(b, j.stop) {
+		if !candidate(j.buf, b) || storedFinalShadow(j.buf, b) || !d.validate(b, j.stop, doomed) {
 			continue
 		}
-		j.start = keyAt(j.buf, b, j.base)
-		if j.inflate(b, true); j.err == nil {
+		j.start, j.startBit = keyAt(j.buf, b, j.base), j.base+b
+		seen := j.inflate(b, true, doomed)
+		if j.err == nil {
 			return
+		}
+		for _, p := range seen {
+			doomed[p] = struct{}{}
 		}
 		j.recycle()
 		attempts++
@@ -134,7 +140,7 @@ func (j *job) run() {
 }
 
 // maxAttempts is how many validated guesses a chunk tries in full.
-const maxAttempts = 3
+const maxAttempts = 8
 
 // recycle forgets a failed attempt's output, keeping its buffer.
 func (j *job) recycle() {
@@ -147,11 +153,16 @@ func (j *job) recycle() {
 // clean, crc, the end and err. With marked, the window before b is
 // unknown: j.out starts with a placeholder for it, and runs say which
 // output bytes are copies of it.
-func (j *job) inflate(b int64, marked bool) {
+//
+// With doomed, decoding fails at a block header in it, and inflate
+// returns the positions in buf of the headers it reached.
+func (j *job) inflate(b int64, marked bool, doomed map[int64]struct{}) []int64 {
+	j.err = nil
 	out := get(j.pools.out, 8<<20)
 	out = out[:cap(out)]
 	f := newInflaterOut(bytes.NewReader(j.buf[b>>3:len(j.buf)-inputPad]), out)
 	f.noSlide = true
+	f.doomed, f.bitBase = doomed, b&^7
 	n := 0
 	if marked {
 		f.markWindow(get(j.pools.sym, 1<<20))
@@ -162,13 +173,13 @@ func (j *job) inflate(b int64, marked bool) {
 	}
 	if !f.skipBits(uint(b & 7)) {
 		j.err = errOutOfInput
-		return
+		return f.seen
 	}
 	for !f.done {
 		if f.op >= f.limit {
 			if f.limit-n >= j.maxOut {
 				j.err = errOutOfInput
-				return
+				return f.seen
 			}
 			bigger := make([]byte, 2*len(f.out))
 			copy(bigger, f.out[:f.op])
@@ -177,11 +188,11 @@ func (j *job) inflate(b int64, marked bool) {
 		}
 		if err := f.step(); err != nil {
 			j.err = err
-			return
+			return f.seen
 		}
 		if f.tooMany {
 			j.err = errOutOfInput
-			return
+			return f.seen
 		}
 	}
 	j.out = f.out
@@ -198,6 +209,7 @@ func (j *job) inflate(b int64, marked bool) {
 	} else {
 		j.final = true
 	}
+	return nil
 }
 
 // parallel is a Reader's state while it decodes a member in parallel.
@@ -223,14 +235,18 @@ type parallel struct {
 	pend   [][]byte // output not yet returned
 	free   []byte   // a job's buffer to recycle once pend is empty
 	fb     *inflater
-	fbBase int64 // absolute bit of fb's first input byte
-	done   bool  // the final block was decoded
-	endBit int64
-	err    error
+	// waiting is a chunk that started after posBit, while the fallback
+	// decodes up to its start.
+	waiting *job
+	fbBase  int64 // absolute bit of fb's first input byte
+	done    bool  // the final block was decoded
+	endBit  int64
+	err     error
 
 	// Chunks whose speculative output was used, decoded by the consumer,
-	// and already covered by the consumer's decoding: for tests.
-	accepted, fallbacks, skipped int
+	// already covered by the consumer's decoding, and used after the
+	// consumer decoded a gap before them: for tests.
+	accepted, fallbacks, skipped, bridged int
 }
 
 func newParallel(src io.Reader, c config, workers int) *parallel {
@@ -487,6 +503,24 @@ func (p *parallel) fill() {
 			p.stepFallback()
 			continue
 		}
+		if j := p.waiting; j != nil {
+			// The gap before j's start is decoded: chain j, or decode
+			// its part here.
+			p.waiting = nil
+			if !p.done && j.start == p.posKey {
+				p.accepted++
+				if err := p.accept(j); err != nil {
+					p.err = err
+				}
+				continue
+			}
+			p.recycle(j)
+			p.fallbacks++
+			if stop := p.stopBit(j.k); !p.done && (stop < 0 || p.posBit < stop) {
+				p.startFallback(stop)
+			}
+			continue
+		}
 		if len(p.queue) == 0 {
 			p.startFallback(-1)
 			continue
@@ -506,6 +540,15 @@ func (p *parallel) fill() {
 			if err := p.accept(j); err != nil {
 				p.err = err
 			}
+			continue
+		}
+		if j.err == nil && j.startBit > p.posBit {
+			// The worker started at a later header than where the
+			// stream is (it missed one, or started at a later one of a
+			// stored block's possible headers): decode up to it here.
+			p.bridged++
+			p.waiting = j
+			p.startFallback(j.startBit)
 			continue
 		}
 		p.recycle(j)

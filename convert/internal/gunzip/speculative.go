@@ -23,6 +23,12 @@ const markerBase = 256
 
 var errNoBoundary = errors.New("gunzip: no block boundary found in chunk")
 
+// errDoomed means a guessed boundary's decoding reached a block header
+// that an earlier, failed guess reached: it would fail the same way.
+// Guesses often fall into the same stream of blocks, such as a gzip
+// file stored in the layer, inside a stored block.
+var errDoomed = errors.New("gunzip: decoding joins a failed guess")
+
 // errOutOfInput means a chunk's input ended before its decoding did.
 var errOutOfInput = errors.New("gunzip: chunk input ended")
 
@@ -146,13 +152,16 @@ const (
 // decoding reaches stop or a final block first, which must be followed by
 // the 8-byte trailer and nothing else (a member ending inside a chunk, as
 // in a multi-member stream, is left to the consumer).
-func (d *specDecoder) validate(b, stop int64) bool {
+func (d *specDecoder) validate(b, stop int64, doomed map[int64]struct{}) bool {
 	d.pos, d.out, d.lastMarker, d.final = b, d.out[:0], 0, false
 	d.maxSyms = maxValidateSyms
 	defer func() { d.maxSyms = 0 }()
 	for i := 0; i < validateBlocks; i++ {
 		fixed := (d.peek()>>1)&3 == 1
 		if d.block() != nil || fixed && !d.final {
+			return false
+		}
+		if _, ok := doomed[d.pos]; ok {
 			return false
 		}
 		if d.final {
