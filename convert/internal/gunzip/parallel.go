@@ -122,7 +122,7 @@ func (j *job) run() {
 	attempts := 0
 	doomed := map[int64]struct{}{}
 	for b := int64(0); b < searchEnd && attempts < maxAttempts; b++ {
-		if !candidate(j.buf, b) || storedFinalShadow(j.buf, b) || !d.validate(b, j.stop, doomed) {
+		if !candidate(j.buf, b) || storedFinalShadow(j.buf, b) || storedShifted(j.buf, b) || !d.validate(b, j.stop, doomed) {
 			continue
 		}
 		j.start, j.startBit = keyAt(j.buf, b, j.base), j.base+b

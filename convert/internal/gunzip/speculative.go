@@ -136,6 +136,20 @@ func storedFinalShadow(buf []byte, b int64) bool {
 	return false
 }
 
+// storedShifted reports whether a stored candidate at b has a second
+// stored candidate one byte later: LEN and NLEN at byte p agree, and so
+// do those at p+1 whenever byte p+4 equals byte p, as at a real stored
+// block of 65535 bytes after a zero byte (00 ff ff 00 00 reads as LEN
+// 0xff00 a byte early). The later one is the likelier.
+func storedShifted(buf []byte, b int64) bool {
+	v := binary.LittleEndian.Uint64(buf[b>>3:]) >> (b & 7)
+	if (v>>1)&3 != 0 {
+		return false
+	}
+	p := (b + 3 + 7) >> 3
+	return buf[p+4] == buf[p]
+}
+
 // validateBlocks is how many blocks a guessed boundary must decode, and
 // maxValidateSyms the most symbols each may hold: random bits can decode
 // as a complete code's symbols for megabytes, while encoders end blocks
