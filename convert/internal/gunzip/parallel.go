@@ -24,19 +24,23 @@ import (
 // stream itself, with the window known.
 //
 // Memory: at most 2*workers chunks are in flight, each holding a copy of
-// two chunks of input (2*chunkSize bytes, 4 MiB by default) and its
-// output, which is capped at maxChunkOut bytes (32 MiB), plus two bytes
-// per byte of its marked region, capped at maxMarked (32 MiB); a chunk
-// whose output would be larger is decoded by the consumer, streaming,
-// with a 288 KiB buffer. Up to 2*workers+2 buffers of each kind are kept
-// for reuse. The bound is thus about 2*workers*68 MiB plus the reused
-// buffers; the peak RSS measured is in the closing note of issue 15 and
-// TestLayerStats measures it.
+// its input (1.25*chunkSize bytes, 2.5 MiB by default) and its output,
+// which is capped at maxChunkOut bytes (32 MiB), plus two bytes per byte
+// of its marked region, capped at maxMarked (32 MiB); a chunk whose
+// output would be larger is decoded by the consumer, streaming, with a
+// 288 KiB buffer. The stream's chunks are held from the oldest in flight
+// on, and up to 2*workers+2 buffers of each kind are kept for reuse. The
+// bound is thus about 2*workers*67 MiB plus the reused buffers; a layer
+// of ordinary files needs a fraction of it (TestLayerStats measures the
+// peak RSS).
 
 const (
 	defaultChunkSize = 2 << 20
 	maxChunkOut      = 32 << 20
-	inputPad         = 16
+	// minOverlap is the least of chunk k+1 given with chunk k (a quarter
+	// of a chunk is given if more).
+	minOverlap = 256 << 10
+	inputPad   = 16
 )
 
 // config tunes a Reader's choice of decoder.
@@ -302,6 +306,10 @@ func (p *parallel) schedule() bool {
 		return false
 	}
 	c1 := p.chunk(k + 1)
+	// Decoding goes on into chunk k+1 up to its first header: the part
+	// of it given is enough for any block real encoders write.
+	last := c1 == nil
+	c1 = c1[:min(len(c1), max(p.chunkSize/4, minOverlap))]
 	buf := get(p.pools.in, len(c)+len(c1)+inputPad)
 	copy(buf, c)
 	copy(buf[len(c):], c1)
@@ -316,7 +324,7 @@ func (p *parallel) schedule() bool {
 		done:   make(chan struct{}),
 		pools:  p.pools,
 	}
-	if c1 == nil {
+	if last {
 		j.stop = -1
 	}
 	p.next++
