@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"sync"
 )
 
 // Parallel decoding of one gzip member.
@@ -34,6 +35,12 @@ import (
 // of ordinary files needs a fraction of it (TestLayerStats measures the
 // peak RSS).
 
+// queueDepth*workers chunks are scheduled ahead of the consumer: workers
+// take the newest, the consumer decodes the oldest if no worker has, so
+// that speculative decoding (with its overhead) happens only as far
+// ahead as workers are free.
+const queueDepth = 4
+
 const (
 	defaultChunkSize = 2 << 20
 	maxChunkOut      = 32 << 20
@@ -49,6 +56,7 @@ type config struct {
 	chunkSize  int  // compressed bytes per chunk; 0: defaultChunkSize
 	force      bool // parallel even for one worker or a small input
 	sequential bool // never parallel
+	noSteal    bool // the consumer waits for workers, never decoding a chunk they have not started
 }
 
 // job is one chunk being decoded by a worker.
@@ -59,17 +67,18 @@ type job struct {
 	stop     int64  // bit in buf where decoding stops at a header; -1: none
 	known    bool   // start at bit 0 with an empty window (chunk 0)
 	maxOut   int
-	done     chan struct{}
-	start    key      // where decoding started
-	startBit int64    // absolute bit of that header
-	end      key      // header where it stopped, unless final
-	endBit   int64    // absolute bit of that header, or after the final block
-	final    bool     // the final block ended the chunk
-	out      []byte   // buffer holding data
-	data     []byte   // output; bytes that runs name are still to be filled
-	orig     []uint16 // orig[i] = 1+j: data[i] is a copy of byte j of the unknown window
-	clean    int      // data[clean:] holds no copy of the window
-	crc      uint32   // CRC-32 of data[clean:]
+	done     chan struct{} // closed once a worker ran the job
+	taken    bool          // a worker or the consumer took the job; under parallel.mu
+	start    key           // where decoding started
+	startBit int64         // absolute bit of that header
+	end      key           // header where it stopped, unless final
+	endBit   int64         // absolute bit of that header, or after the final block
+	final    bool          // the final block ended the chunk
+	out      []byte        // buffer holding data
+	data     []byte        // output; the bytes orig marks are still to be filled
+	orig     []uint16      // orig[i] = 1+j: data[i] is a copy of byte j of the unknown window
+	clean    int           // data[clean:] holds no copy of the window
+	crc      uint32        // CRC-32 of data[clean:]
 	err      error
 	pools    *pools
 }
@@ -226,6 +235,10 @@ type parallel struct {
 	sem       chan struct{}
 	pools     *pools
 
+	noSteal bool
+	mu      sync.Mutex
+	pending []*job // jobs no worker or the consumer has taken, oldest first
+
 	chunks [][]byte // chunks[i-base] is chunk i of the stream
 	base   int
 	next   int // next chunk to make a job of
@@ -248,9 +261,10 @@ type parallel struct {
 	err     error
 
 	// Chunks whose speculative output was used, decoded by the consumer,
-	// already covered by the consumer's decoding, and used after the
-	// consumer decoded a gap before them: for tests.
-	accepted, fallbacks, skipped, bridged int
+	// already covered by the consumer's decoding, used after the
+	// consumer decoded a gap before them, and taken by the consumer
+	// before a worker started them: for tests.
+	accepted, fallbacks, skipped, bridged, stolen int
 }
 
 func newParallel(src io.Reader, c config, workers int) *parallel {
@@ -262,6 +276,7 @@ func newParallel(src io.Reader, c config, workers int) *parallel {
 		src:       src,
 		chunkSize: cs,
 		workers:   workers,
+		noSteal:   c.noSteal,
 		sem:       make(chan struct{}, workers),
 		pools:     newPools(2*workers + 2),
 		win:       make([]byte, 0, windowSize),
@@ -329,11 +344,45 @@ func (p *parallel) schedule() bool {
 	}
 	p.next++
 	p.queue = append(p.queue, j)
+	p.mu.Lock()
+	p.pending = append(p.pending, j)
+	p.mu.Unlock()
+	// One goroutine per job, each running at most one job: the newest
+	// pending one, which the consumer reaches last. The consumer decodes
+	// the oldest itself, if no worker took it, with its window known.
 	go func() {
 		p.sem <- struct{}{}
+		defer func() { <-p.sem }()
+		p.mu.Lock()
+		n := len(p.pending)
+		if n == 0 {
+			p.mu.Unlock()
+			return
+		}
+		j := p.pending[n-1]
+		p.pending[n-1] = nil
+		p.pending = p.pending[:n-1]
+		j.taken = true
+		p.mu.Unlock()
 		j.run()
-		<-p.sem
 	}()
+	return true
+}
+
+// steal takes job j from the workers if none took it yet.
+func (p *parallel) steal(j *job) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if j.taken {
+		return false
+	}
+	j.taken = true
+	for i, q := range p.pending {
+		if q == j {
+			p.pending = append(p.pending[:i], p.pending[i+1:]...)
+			break
+		}
+	}
 	return true
 }
 
@@ -505,7 +554,7 @@ func (p *parallel) stepFallback() {
 func (p *parallel) fill() {
 	for len(p.pend) == 0 && !p.done && p.err == nil {
 		// Keep the workers busy, also while decoding a chunk here.
-		for len(p.queue) < 2*p.workers && p.schedule() {
+		for len(p.queue) < queueDepth*p.workers && p.schedule() {
 		}
 		if p.fb != nil {
 			p.stepFallback()
@@ -535,6 +584,16 @@ func (p *parallel) fill() {
 		}
 		j := p.queue[0]
 		p.queue = p.queue[1:]
+		if !p.noSteal && p.steal(j) {
+			// Decode this chunk's part here, with the window known.
+			p.release(j.k)
+			p.recycle(j)
+			p.stolen++
+			if stop := p.stopBit(j.k); stop < 0 || p.posBit < stop {
+				p.startFallback(stop)
+			}
+			continue
+		}
 		<-j.done
 		p.release(j.k)
 		stop := p.stopBit(j.k)

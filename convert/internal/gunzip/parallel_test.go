@@ -37,9 +37,10 @@ func TestCRC32Combine(t *testing.T) {
 // chunks small enough that every sample spans many.
 var parallelConfigs = []config{
 	{workers: 2, chunkSize: 97, force: true},
-	{workers: 1, chunkSize: 4 << 10, force: true},
+	{workers: 1, chunkSize: 4 << 10, force: true, noSteal: true},
 	{workers: 2, chunkSize: 4 << 10, force: true},
-	{workers: 4, chunkSize: 64 << 10, force: true},
+	{workers: 4, chunkSize: 64 << 10, force: true, noSteal: true},
+	{workers: 1, chunkSize: 16 << 10, force: true},
 }
 
 // TestParallel decodes the samples with the parallel path forced on, each
@@ -66,7 +67,8 @@ func TestParallel(t *testing.T) {
 }
 
 // TestParallelUsed checks that chunks are decoded speculatively and
-// chained, not all by the consumer.
+// chained, not all by the consumer (which here never takes a chunk from
+// the workers).
 func TestParallelUsed(t *testing.T) {
 	// The standard library's writer ends a block every 16K symbols.
 	data := words(1 << 20)
@@ -75,7 +77,7 @@ func TestParallelUsed(t *testing.T) {
 	w.Write(data)
 	w.Close()
 	comp := b.Bytes()
-	z, err := newReader(bytes.NewReader(comp), config{workers: 2, chunkSize: 64 << 10, force: true})
+	z, err := newReader(bytes.NewReader(comp), config{workers: 2, chunkSize: 64 << 10, force: true, noSteal: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +176,7 @@ func TestParallelStoredGzip(t *testing.T) {
 		data = append(data, b.Bytes()...)
 	}
 	comp := gz(t, data, 6)
-	z, err := newReader(bytes.NewReader(comp), config{workers: 2, chunkSize: 64 << 10, force: true})
+	z, err := newReader(bytes.NewReader(comp), config{workers: 2, chunkSize: 64 << 10, force: true, noSteal: true})
 	if err != nil {
 		t.Fatal(err)
 	}
