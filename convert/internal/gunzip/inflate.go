@@ -311,8 +311,23 @@ func (f *inflater) markWindow(orig []uint16) {
 
 // mark tracks a match of n bytes at dst copied from distance d whose
 // source starts before lastMarker, and returns the new lastMarker. orig
-// grows with the marked region, zeroed where it grows.
+// ends where its last marker does (it is zero beyond) and grows, zeroed,
+// when a copy carries markers further.
 func (f *inflater) mark(dst, d, n int) int {
+	s := dst - d
+	m := min(d, n) // the source proper; the rest repeats it
+	src := f.orig[s:min(s+m, len(f.orig))]
+	var any uint16
+	i := 0
+	for ; i+4 <= len(src); i += 4 {
+		any |= src[i] | src[i+1] | src[i+2] | src[i+3]
+	}
+	for ; i < len(src); i++ {
+		any |= src[i]
+	}
+	if any == 0 {
+		return f.lastMarker // copies of known bytes only
+	}
 	end := dst + n
 	if l := len(f.orig); end > l {
 		if end > maxMarked {
@@ -328,17 +343,16 @@ func (f *inflater) mark(dst, d, n int) int {
 		f.orig = f.orig[:grow]
 		clear(f.orig[l:])
 	}
-	o := f.orig[dst-d : end]
-	var any uint16
-	for i := d; i < len(o); i++ {
-		v := o[i-d]
-		o[i] = v
-		any |= v
+	if d >= n {
+		copy(f.orig[dst:end], f.orig[s:s+n])
+	} else {
+		o := f.orig[s:end]
+		for i := d; i < len(o); i++ {
+			o[i] = o[i-d]
+		}
 	}
-	if any != 0 {
-		f.lastMarker = end
-	}
-	return f.lastMarker
+	f.lastMarker = end
+	return end
 }
 
 const (
