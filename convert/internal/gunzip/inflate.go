@@ -334,7 +334,7 @@ func (f *inflater) mark(dst, d, n int) int {
 			f.tooMany = true
 			return f.lastMarker
 		}
-		grow := min(max(end, l+l/2), maxMarked)
+		grow := min(max(end, 2*l), maxMarked)
 		if grow > cap(f.orig) {
 			bigger := make([]uint16, l, grow)
 			copy(bigger, f.orig)

@@ -24,14 +24,15 @@ import (
 // chain, or a worker failed, the consumer decodes that chunk's part of the
 // stream itself, with the window known.
 //
-// Memory: at most 2*workers chunks are in flight, each holding a copy of
+// Memory: at most queueDepth*workers chunks are in flight, each holding a copy of
 // its input (1.25*chunkSize bytes, 2.5 MiB by default) and its output,
 // which is capped at maxChunkOut bytes (32 MiB), plus two bytes per byte
 // of its marked region, capped at maxMarked (32 MiB); a chunk whose
 // output would be larger is decoded by the consumer, streaming, with a
 // 288 KiB buffer. The stream's chunks are held from the oldest in flight
-// on, and up to 2*workers+2 buffers of each kind are kept for reuse. The
-// bound is thus about 2*workers*67 MiB plus the reused buffers; a layer
+// on, and up to queueDepth*workers+2 buffers of each kind are kept for
+// reuse. The bound is thus about queueDepth*workers*67 MiB plus the
+// reused buffers; a layer
 // of ordinary files needs a fraction of it (TestLayerStats measures the
 // peak RSS).
 
@@ -39,7 +40,7 @@ import (
 // take the newest, the consumer decodes the oldest if no worker has, so
 // that speculative decoding (with its overhead) happens only as far
 // ahead as workers are free.
-const queueDepth = 4
+const queueDepth = 2
 
 const (
 	defaultChunkSize = 2 << 20
@@ -84,15 +85,17 @@ type job struct {
 }
 
 // pools hold buffers of finished jobs for later ones: output bytes, input
-// copies, 16-bit symbols.
+// copies, validation output, orig, stream chunks.
 type pools struct {
-	out chan []byte
-	in  chan []byte
-	sym chan []uint16
+	out   chan []byte
+	in    chan []byte
+	sym   chan []uint16
+	orig  chan []uint16
+	chunk chan []byte // the stream's chunks, once released
 }
 
 func newPools(n int) *pools {
-	return &pools{out: make(chan []byte, n), in: make(chan []byte, n), sym: make(chan []uint16, n)}
+	return &pools{out: make(chan []byte, n), in: make(chan []byte, n), sym: make(chan []uint16, n), orig: make(chan []uint16, n), chunk: make(chan []byte, n)}
 }
 
 func get[T any](c chan []T, n int) []T {
@@ -106,8 +109,12 @@ func get[T any](c chan []T, n int) []T {
 	return make([]T, n)
 }
 
+// maxPooled is the largest buffer kept for reuse, in elements: the rare
+// chunk that needs more allocates its own.
+const maxPooled = 16 << 20
+
 func put[T any](c chan []T, b []T) {
-	if b != nil {
+	if b != nil && cap(b) <= maxPooled {
 		select {
 		case c <- b:
 		default:
@@ -158,7 +165,7 @@ const maxAttempts = 8
 // recycle forgets a failed attempt's output, keeping its buffer.
 func (j *job) recycle() {
 	put(j.pools.out, j.out)
-	put(j.pools.sym, j.orig)
+	put(j.pools.orig, j.orig)
 	j.final, j.data, j.out, j.crc, j.orig, j.clean = false, nil, nil, 0, nil, 0
 }
 
@@ -178,7 +185,7 @@ func (j *job) inflate(b int64, marked bool, doomed map[int64]struct{}) []int64 {
 	f.doomed, f.bitBase = doomed, b&^7
 	n := 0
 	if marked {
-		f.markWindow(get(j.pools.sym, 1<<20))
+		f.markWindow(get(j.pools.orig, 1<<20))
 		n = windowSize
 	}
 	if j.stop >= 0 {
@@ -237,6 +244,7 @@ type parallel struct {
 
 	noSteal bool
 	mu      sync.Mutex
+	cur     int    // the chunk the consumer is at
 	pending []*job // jobs no worker or the consumer has taken, oldest first
 
 	chunks [][]byte // chunks[i-base] is chunk i of the stream
@@ -278,7 +286,7 @@ func newParallel(src io.Reader, c config, workers int) *parallel {
 		workers:   workers,
 		noSteal:   c.noSteal,
 		sem:       make(chan struct{}, workers),
-		pools:     newPools(2*workers + 2),
+		pools:     newPools(queueDepth*workers + 2),
 		win:       make([]byte, 0, windowSize),
 	}
 }
@@ -286,7 +294,7 @@ func newParallel(src io.Reader, c config, workers int) *parallel {
 // chunk returns chunk i, reading it if need be; nil past the end.
 func (p *parallel) chunk(i int) []byte {
 	for p.base+len(p.chunks) <= i && !p.eof {
-		c := make([]byte, p.chunkSize)
+		c := get(p.pools.chunk, p.chunkSize)
 		n, err := io.ReadFull(p.src, c)
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			p.eof = true
@@ -307,6 +315,7 @@ func (p *parallel) chunk(i int) []byte {
 // release drops the chunks before chunk i.
 func (p *parallel) release(i int) {
 	for p.base < i && len(p.chunks) > 0 {
+		put(p.pools.chunk, p.chunks[0][:cap(p.chunks[0])])
 		p.chunks[0] = nil
 		p.chunks = p.chunks[1:]
 		p.base++
@@ -348,14 +357,16 @@ func (p *parallel) schedule() bool {
 	p.pending = append(p.pending, j)
 	p.mu.Unlock()
 	// One goroutine per job, each running at most one job: the newest
-	// pending one, which the consumer reaches last. The consumer decodes
-	// the oldest itself, if no worker took it, with its window known.
+	// pending one, which the consumer reaches last, unless the consumer
+	// is at it. The consumer decodes the jobs it reaches that no worker
+	// took itself, with their window known.
 	go func() {
 		p.sem <- struct{}{}
 		defer func() { <-p.sem }()
 		p.mu.Lock()
 		n := len(p.pending)
-		if n == 0 {
+		if n == 0 || p.pending[n-1].k <= p.cur && !p.noSteal {
+			// Left to the consumer, which needs it next.
 			p.mu.Unlock()
 			return
 		}
@@ -373,6 +384,7 @@ func (p *parallel) schedule() bool {
 func (p *parallel) steal(j *job) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.cur = j.k
 	if j.taken {
 		return false
 	}
@@ -472,7 +484,7 @@ func (p *parallel) accept(j *job) error {
 	p.emit(data, false)
 	p.free = j.out
 	put(p.pools.in, j.buf)
-	put(p.pools.sym, j.orig)
+	put(p.pools.orig, j.orig)
 	if j.final {
 		p.done, p.endBit = true, j.endBit
 	} else {
@@ -628,7 +640,7 @@ func (p *parallel) fill() {
 func (p *parallel) recycle(j *job) {
 	put(p.pools.out, j.out)
 	put(p.pools.in, j.buf)
-	put(p.pools.sym, j.orig)
+	put(p.pools.orig, j.orig)
 }
 
 // read returns output; io.EOF once the final block's output is read.
