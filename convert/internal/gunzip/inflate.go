@@ -829,9 +829,23 @@ func (f *inflater) huffman(limit int) error {
 				src += 8
 			}
 			op = end
+		} else if distance == 1 {
+			// A run of one byte: eight at a time.
+			v := uint64(out[src]) * 0x0101010101010101
+			for i := 0; i < length; i += 8 {
+				binary.LittleEndian.PutUint64(out[op+i:], v)
+			}
+			op += length
 		} else {
-			for i := 0; i < length; i++ {
+			// A short period: bytes up to a multiple of it of at least
+			// eight, then words from that distance.
+			dd := distance * ((8 + distance - 1) / distance)
+			i := 0
+			for ; i < dd && i < length; i++ {
 				out[op+i] = out[src+i]
+			}
+			for ; i < length; i += 8 {
+				binary.LittleEndian.PutUint64(out[op+i:], binary.LittleEndian.Uint64(out[op+i-dd:]))
 			}
 			op += length
 		}
