@@ -142,10 +142,15 @@ func (z *Reader) header() error {
 			continue
 		}
 		for {
-			b, err := z.byte()
+			// The input ending inside the name or comment ends the
+			// stream, as it does for compress/gzip and
+			// klauspost/compress (which read these fields a byte at a
+			// time and pass io.EOF on).
+			b, err := z.f.readByte()
 			if err != nil {
 				return err
 			}
+			z.hcrc = crc32.Update(z.hcrc, crc32.IEEETable, []byte{b})
 			if b == 0 {
 				break
 			}
