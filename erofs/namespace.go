@@ -38,7 +38,8 @@ const MaxLinknameLen = 4095
 // Errors carry the path they are about but no package prefix; the
 // exported methods of the Writer and of Tree add theirs.
 type namespace struct {
-	buildTime int64 // mtime of implied directories and of entries without one
+	buildTime int64      // mtime of implied directories and of entries without one
+	times     TimePolicy // what becomes of the entries' mtimes
 
 	inodes arena[inode] // the root directory is inode rootID
 	dents  arena[dentry]
@@ -221,6 +222,9 @@ func (t *namespace) newInode(e *Entry, n *inode) ([]xattr, error) {
 		n.mtime = t.buildTime
 	} else {
 		n.mtime, n.nsec = e.ModTime.Unix(), uint32(e.ModTime.Nanosecond())
+	}
+	if t.times == TimesFixed || t.times == TimesClamp && n.mtime >= t.buildTime {
+		n.mtime, n.nsec = t.buildTime, 0
 	}
 	switch e.Mode & ModeTypeMask {
 	case ModeRegular:

@@ -23,6 +23,11 @@ type WriterOptions struct {
 	// Entries with a zero ModTime get this time.
 	BuildTime int64
 
+	// Times says what becomes of the entries' mtimes: kept (TimesKeep, the
+	// zero value), all set to BuildTime (TimesFixed) or none later than
+	// BuildTime (TimesClamp).
+	Times TimePolicy
+
 	// UUID is the volume UUID. Nil means one derived from the image's
 	// content, so equal inputs give equal images.
 	UUID *[16]byte
@@ -281,6 +286,10 @@ func NewWriter(w io.WriterAt, opts *WriterOptions) (*Writer, error) {
 	wr.packedID = noID
 	wr.out = newSeqWriter(w, wr.dataStart*int64(bs), 1<<20)
 	wr.namespace.init(o.BuildTime)
+	if o.Times < TimesKeep || o.Times > TimesClamp {
+		return nil, fmt.Errorf("erofs: unknown time policy %d", o.Times)
+	}
+	wr.namespace.times = o.Times
 	if o.Compression != nil {
 		c := *o.Compression
 		if err := c.validate(bs); err != nil {
@@ -494,3 +503,22 @@ func (w *Writer) SetDeviceBlocks(dev int, blocks uint64) error {
 	w.opts.Devices[dev-1].Blocks = blocks
 	return nil
 }
+
+// TimePolicy says what becomes of the entries' modification times
+// (WriterOptions.Times), as mkfs.erofs's -T, --mkfs-time and
+// $SOURCE_DATE_EPOCH choose: see mkfs.erofs(1).
+type TimePolicy int
+
+const (
+	// TimesKeep keeps every entry's mtime (mkfs.erofs --mkfs-time, or no
+	// -T).
+	TimesKeep TimePolicy = iota
+	// TimesFixed gives every inode the build time as mtime, with zero
+	// nanoseconds (mkfs.erofs -T, whose --all-time is the default): all
+	// inodes can then be compact.
+	TimesFixed
+	// TimesClamp gives the build time, with zero nanoseconds, to every
+	// inode whose mtime is not before it (mkfs.erofs with
+	// $SOURCE_DATE_EPOCH, for reproducible builds).
+	TimesClamp
+)

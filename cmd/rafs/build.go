@@ -248,7 +248,17 @@ func cmdBuild(args []string) int {
 		fmt.Fprintln(os.Stderr, "rafs build:", err)
 		return 2
 	}
-	g := startGuard("rafs build", nil)
+	_, code := runBuild("rafs build", f, src, opts)
+	return code
+}
+
+// runBuild builds the EROFS image of src with opts, writes it (and the
+// blob device of f) through the atomic outputs and returns the result and
+// the exit status; errors and warnings go to standard error prefixed with
+// prog. It is the one build path of rafs build and its mkfs.erofs front
+// end.
+func runBuild(prog string, f *buildFlags, src string, opts *convert.EROFSOptions) (*convert.EROFSResult, int) {
+	g := startGuard(prog, nil)
 	defer g.stop()
 	outs := newOutputs(g)
 	defer outs.abort()
@@ -260,8 +270,8 @@ func cmdBuild(args []string) int {
 		}
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "rafs build:", err)
-		return exitStatus(err)
+		fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
+		return nil, exitStatus(err)
 	}
 	start := time.Now()
 	res, what, err := buildEROFS(src, out, opts, f)
@@ -269,23 +279,23 @@ func cmdBuild(args []string) int {
 		err = outs.commit()
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "rafs build:", err)
-		return 1
+		fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
+		return nil, 1
 	}
 	if !f.quiet {
 		if res.DroppedXattrs > 0 {
-			fmt.Fprintf(os.Stderr, "rafs build: warning: left out %d xattrs whose names are in no Linux namespace\n", res.DroppedXattrs)
+			fmt.Fprintf(os.Stderr, "%s: warning: left out %d xattrs whose names are in no Linux namespace\n", prog, res.DroppedXattrs)
 		}
 		fromDir := what != ""
-		warnEmpty(src, res.Entries, fromDir)
-		if isTerminal(os.Stderr) {
+		warnEmpty(prog, src, res.Entries, fromDir)
+		if isTTY(os.Stderr) {
 			if !fromDir {
 				what = fmt.Sprintf("%d entries, %d bytes of tar (%s)", res.Entries, res.TarSize, res.Encoding)
 			}
-			fmt.Fprintf(os.Stderr, "rafs build: %s: %s -> %d bytes in %.2fs\n", f.out, what, res.ImageSize, time.Since(start).Seconds())
+			fmt.Fprintf(os.Stderr, "%s: %s: %s -> %d bytes in %.2fs\n", prog, f.out, what, res.ImageSize, time.Since(start).Seconds())
 		}
 	}
-	return 0
+	return res, 0
 }
 
 // buildEROFS writes the EROFS image of src to out. For a directory it
@@ -318,7 +328,7 @@ func buildEROFS(src string, out *os.File, opts *convert.EROFSOptions, f *buildFl
 
 // warnEmpty warns on standard error when the source had no entries (a
 // directory: none but itself). The image is valid, and empty.
-func warnEmpty(src string, entries int, isDir bool) {
+func warnEmpty(prog, src string, entries int, isDir bool) {
 	if entries > 0 && !(isDir && entries == 1) {
 		return
 	}
@@ -326,7 +336,7 @@ func warnEmpty(src string, entries int, isDir bool) {
 	if src == "-" {
 		what = "standard input"
 	}
-	fmt.Fprintf(os.Stderr, "rafs build: warning: %s has no entries: the output is an empty file system\n", what)
+	fmt.Fprintf(os.Stderr, "%s: warning: %s has no entries: the output is an empty file system\n", prog, what)
 }
 
 // openSource opens a file or standard input ("-") and returns its size

@@ -11,6 +11,11 @@
 //	rafs unpack --type erofs -o TAR [--device PATH]... IMAGE
 //	rafs convert [--type nydus|erofs] [flags] SRC DST
 //	rafs push OCI_DIR[:TAG] REF
+//	rafs mkfs [mkfs.erofs OPTIONS] FILE SOURCE...
+//
+// Run as mkfs.erofs (through a symlink or hard link of that name), or as
+// "rafs mkfs", it takes mkfs.erofs 1.9's command line (rafs mkfs --help
+// lists the options it maps onto rafs build and rafs merge --type erofs).
 //
 // SOURCE is a tar, a tar.gz (or tar.zst), "-" for standard input, or (for
 // EROFS) a directory. SRC and DST of convert are registry references or OCI
@@ -20,6 +25,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 )
 
@@ -40,6 +46,8 @@ Usage:
                                        convert a whole image or index; SRC and DST are registry
                                        references or OCI layouts (oci:DIR[:TAG])
   rafs push OCI_DIR[:TAG] REF          push an image or index of an OCI layout to a registry
+  rafs mkfs [OPTIONS] FILE SOURCE...   mkfs.erofs's command line (also when run as mkfs.erofs,
+                                       through a link): --tar=f|i, --aufs, -z, -E, -T, -U, ...
   rafs version                         print the version
 
 Run "rafs COMMAND -h" for a command's flags ("rafs build --type nydus -h" for Nydus).
@@ -57,6 +65,9 @@ const memoryLimit = 224 << 20
 func main() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit)
+	}
+	if filepath.Base(os.Args[0]) == "mkfs.erofs" {
+		os.Exit(cmdMkfs("mkfs.erofs", os.Args[1:]))
 	}
 	os.Exit(run(os.Args[1:]))
 }
@@ -97,6 +108,8 @@ func run(args []string) int {
 			return cmdUnpackEROFS(rest)
 		}
 		return cmdUnpack(rest)
+	case "mkfs":
+		return cmdMkfs("rafs mkfs", args[1:])
 	case "convert":
 		return cmdConvert(args[1:])
 	case "push":

@@ -24,20 +24,7 @@ Flags:
 // cmdMergeEROFS is "rafs merge --type erofs".
 func cmdMergeEROFS(args []string) int {
 	return mergeCommand(args, mergeEROFSUsage, "image", "META", false, func(out *os.File, paths []string) ([]string, error) {
-		var layers []rebuild.Layer
-		for _, p := range paths {
-			fh, err := os.Open(p)
-			if err != nil {
-				return nil, err
-			}
-			defer fh.Close()
-			fi, err := fh.Stat()
-			if err != nil {
-				return nil, err
-			}
-			layers = append(layers, rebuild.Layer{Name: p, Image: fh, Size: fi.Size()})
-		}
-		res, err := rebuild.Merge(out, layers, nil)
+		res, err := mergeEROFSFiles(out, paths, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -47,4 +34,24 @@ func cmdMergeEROFS(args []string) int {
 		}
 		return tags, nil
 	})
+}
+
+// mergeEROFSFiles merges the EROFS layer images at paths, the lowest
+// first, into out (rafs merge --type erofs, and mkfs.erofs's rebuild
+// mode).
+func mergeEROFSFiles(out *os.File, paths []string, opts *rebuild.Options) (*rebuild.Result, error) {
+	var layers []rebuild.Layer
+	for _, p := range paths {
+		fh, err := os.Open(p)
+		if err != nil {
+			return nil, err
+		}
+		defer fh.Close()
+		fi, err := fh.Stat()
+		if err != nil {
+			return nil, err
+		}
+		layers = append(layers, rebuild.Layer{Name: p, Image: fh, Size: fi.Size()})
+	}
+	return rebuild.Merge(out, layers, opts)
 }

@@ -193,9 +193,9 @@ func cmdBuildNydus(args []string) int {
 		if res.DroppedXattrs > 0 {
 			fmt.Fprintf(os.Stderr, "rafs build: warning: left out %d xattrs whose names are in no Linux namespace\n", res.DroppedXattrs)
 		}
-		warnEmpty(pos[0], res.Entries, false)
+		warnEmpty("rafs build", pos[0], res.Entries, false)
 		fmt.Println(res.Blob.ID)
-		if isTerminal(os.Stderr) {
+		if isTTY(os.Stderr) {
 			fmt.Fprintf(os.Stderr, "rafs build: %s: %d entries, %d bytes of tar (%s) -> %d bytes, %d chunks (%d from the dictionary) in %.2fs\n",
 				f.out, res.Entries, res.TarSize, res.Encoding, res.Blob.Size, res.Blob.ChunkCount, res.DictChunks, time.Since(start).Seconds())
 		}

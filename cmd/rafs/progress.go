@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,17 +11,11 @@ import (
 	"time"
 )
 
-// isTerminal reports whether f is a character device, such as a terminal.
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
 // withProgress returns r wrapped in a progress bar on standard error when
 // one is wanted (forced, or standard error is a terminal, and not quiet),
 // and the function that stops it.
 func withProgress(r io.Reader, total int64, quiet, force bool) (io.Reader, func()) {
-	if quiet || !force && !isTerminal(os.Stderr) {
+	if quiet || !force && !isTTY(os.Stderr) {
 		return r, func() {}
 	}
 	p := newProgress(os.Stderr, r, total)
@@ -62,6 +57,25 @@ func (p *progress) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
 	p.n.Add(int64(n))
 	return n, err
+}
+
+// Seek seeks the reader under the bar when it can (a plain tar file,
+// whose entries' data a tar index skips), and counts the bytes skipped
+// as read.
+func (p *progress) Seek(offset int64, whence int) (int64, error) {
+	s, ok := p.r.(io.Seeker)
+	if !ok {
+		return 0, errors.New("progress: the source does not seek")
+	}
+	before, err := s.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return 0, err
+	}
+	pos, err := s.Seek(offset, whence)
+	if err == nil {
+		p.n.Add(pos - before)
+	}
+	return pos, err
 }
 
 func (p *progress) draw() {
