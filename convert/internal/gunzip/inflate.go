@@ -289,10 +289,11 @@ type inflater struct {
 }
 
 // maxMarked bounds the output of a chunk up to its last copy of the
-// unknown window (orig takes two bytes per output byte); real streams
-// need far less (about a megabyte on text), and a chunk that needs more
-// is decoded again once its window is known.
-const maxMarked = 16 << 20
+// unknown window (orig takes two bytes per output byte). On the Debian
+// layer most chunks need under a megabyte, but a few highly compressible
+// ones copy window bytes to their end (9 MB each): tracking those cost
+// more, in copies and memory, than the consumer decoding them again.
+const maxMarked = 4 << 20
 
 // markWindow treats out[:windowSize] as the unknown window before the
 // data: output copied from it is tracked in orig.

@@ -24,17 +24,16 @@ import (
 // chain, or a worker failed, the consumer decodes that chunk's part of the
 // stream itself, with the window known.
 //
-// Memory: at most queueDepth*workers chunks are in flight, each holding a copy of
-// its input (1.25*chunkSize bytes, 2.5 MiB by default) and its output,
-// which is capped at maxChunkOut bytes (32 MiB), plus two bytes per byte
-// of its marked region, capped at maxMarked (32 MiB); a chunk whose
-// output would be larger is decoded by the consumer, streaming, with a
-// 288 KiB buffer. The stream's chunks are held from the oldest in flight
-// on, and up to queueDepth*workers+2 buffers of each kind are kept for
-// reuse. The bound is thus about queueDepth*workers*67 MiB plus the
-// reused buffers; a layer
-// of ordinary files needs a fraction of it (TestLayerStats measures the
-// peak RSS).
+// Memory: at most queueDepth*workers chunks are in flight, each holding
+// a copy of its input (1.25*chunkSize bytes, 2.5 MiB by default) and its
+// output, which is capped at maxChunkOut bytes (32 MiB), plus two bytes
+// per byte of its marked region, capped at maxMarked (8 MiB); a chunk
+// over either cap is decoded by the consumer, streaming, with a 288 KiB
+// buffer. The stream's chunks are held from the oldest in flight on, and
+// up to queueDepth*workers+2 buffers of each kind are kept for reuse. The
+// bound is thus about queueDepth*workers*43 MiB plus the reused buffers
+// and garbage not yet collected; TestLayerStats measures the peak RSS
+// (135-210 MiB for 2 workers on the Debian and a 450 MB layer).
 
 // queueDepth*workers chunks are scheduled ahead of the consumer: workers
 // take the newest, the consumer decodes the oldest if no worker has, so
@@ -147,8 +146,8 @@ func (j *job) run() {
 		}
 		j.start, j.startBit = keyAt(j.buf, b, j.base), j.base+b
 		seen := j.inflate(b, true, doomed)
-		if j.err == nil {
-			return
+		if j.err == nil || j.err == errTooMarked {
+			return // done, or left to the consumer
 		}
 		for _, p := range seen {
 			doomed[p] = struct{}{}
@@ -211,7 +210,7 @@ func (j *job) inflate(b int64, marked bool, doomed map[int64]struct{}) []int64 {
 			return f.seen
 		}
 		if f.tooMany {
-			j.err = errOutOfInput
+			j.err = errTooMarked
 			return f.seen
 		}
 	}
