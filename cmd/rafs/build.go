@@ -339,11 +339,25 @@ func warnEmpty(prog, src string, entries int, isDir bool) {
 	fmt.Fprintf(os.Stderr, "%s: warning: %s has no entries: the output is an empty file system\n", prog, what)
 }
 
+// stdinSource is standard input as a source: it seeks, and closing it
+// leaves standard input open.
+type stdinSource struct{ io.ReadSeeker }
+
+// Close does nothing.
+func (stdinSource) Close() error { return nil }
+
 // openSource opens a file or standard input ("-") and returns its size
 // when known (0 otherwise).
 func openSource(src string) (io.ReadCloser, int64, error) {
 	if src == "-" {
-		return io.NopCloser(os.Stdin), 0, nil
+		// Standard input keeps its Seek: when it is a file, a tar index
+		// skips file data instead of reading it (seeking a pipe fails,
+		// and the reader falls back to reading).
+		var size int64
+		if fi, err := os.Stdin.Stat(); err == nil && fi.Mode().IsRegular() {
+			size = fi.Size()
+		}
+		return stdinSource{os.Stdin}, size, nil
 	}
 	fh, err := os.Open(src)
 	if err != nil {
