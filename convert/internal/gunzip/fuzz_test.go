@@ -131,7 +131,7 @@ func FuzzParallel(f *testing.F) {
 	bad[len(bad)/3] ^= 4
 	f.Add(bad, uint16(700))
 	f.Fuzz(func(t *testing.T, data []byte, chunk uint16) {
-		c := config{workers: 2, chunkSize: 16 + int(chunk%4096), force: true}
+		c := config{workers: 2, chunkSize: 16 + int(chunk%4096), force: true, noSteal: chunk&1 == 0}
 		checkAgainst(t, data, c, "fuzz")
 	})
 }

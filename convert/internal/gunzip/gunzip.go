@@ -51,10 +51,12 @@ func NewReader(r io.Reader) (*Reader, error) {
 }
 
 // parallelByDefault makes NewReader decode a large first member on every
-// core. It is off: on the Debian layer the parallel path costs about twice
-// the CPU time of the sequential one (chunks of text keep markers from
-// their unknown window for megabytes and are decoded as 16-bit symbols),
-// so on two cores it is no faster.
+// core. It is off: a chunk decoded before its window is known costs about
+// 1.8 times the CPU of decoding it in order (finding its first block,
+// tracking copies of the unknown window, filling them in, and the memory
+// its output takes until the consumer reaches it), so on two cores,
+// shared with the rest of a build, the whole `rafs build` of the Debian
+// layer is no faster (measured on a loaded machine; see issue 15).
 const parallelByDefault = false
 
 func newReader(r io.Reader, c config) (*Reader, error) {
@@ -142,10 +144,15 @@ func (z *Reader) header() error {
 			continue
 		}
 		for {
-			b, err := z.byte()
+			// The input ending inside the name or comment ends the
+			// stream, as it does for compress/gzip and
+			// klauspost/compress (which read these fields a byte at a
+			// time and pass io.EOF on).
+			b, err := z.f.readByte()
 			if err != nil {
 				return err
 			}
+			z.hcrc = crc32.Update(z.hcrc, crc32.IEEETable, []byte{b})
 			if b == 0 {
 				break
 			}

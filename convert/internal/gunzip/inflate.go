@@ -31,9 +31,11 @@ const (
 	numDist    = 32
 
 	// The literal/length table needs at most 2342 entries for 11 primary
-	// bits and the distance table 402 for 8 (zlib's enough tool).
-	litTableSize  = 2342
-	distTableSize = 402
+	// bits and the distance table 402 for 8 (zlib's enough tool); they
+	// are rounded up to powers of two, so that the fast loop's masked
+	// indexes need no bounds checks.
+	litTableSize  = 4096
+	distTableSize = 512
 )
 
 var lengthBase = [29]uint16{3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258}
@@ -268,6 +270,90 @@ type inflater struct {
 	// at the first block header at or after it.
 	stopAt  int64
 	stopped bool
+	// doomed, if not nil, holds block header positions (bitBase plus
+	// bitPos) that a failed attempt at a chunk reached: decoding that
+	// reaches one fails with errDoomed. seen collects the header
+	// positions reached.
+	doomed  map[int64]struct{}
+	seen    []int64
+	bitBase int64
+
+	// Marker tracking, for a chunk decoded before the window before it is
+	// known (see markWindow): orig[i], for i < lastMarker, is 1+j if
+	// out[i] is a copy of byte j of the unknown window, else 0; no byte
+	// from lastMarker on is such a copy. lastMarker is 0 when nothing is
+	// unknown.
+	orig       []uint16
+	lastMarker int
+	tooMany    bool // the marked region outgrew maxMarked
+}
+
+// maxMarked bounds the output of a chunk up to its last copy of the
+// unknown window (orig takes two bytes per output byte). On the Debian
+// layer most chunks need under a megabyte, but a few highly compressible
+// ones copy window bytes to their end (9 MB each): tracking those cost
+// more, in copies and memory, than the consumer decoding them again.
+const maxMarked = 4 << 20
+
+// markWindow treats out[:windowSize] as the unknown window before the
+// data: output copied from it is tracked in orig.
+func (f *inflater) markWindow(orig []uint16) {
+	f.op, f.rp = windowSize, windowSize
+	if cap(orig) < 2*windowSize {
+		orig = make([]uint16, 2*windowSize)
+	}
+	orig = orig[:windowSize]
+	for i := range orig {
+		orig[i] = uint16(i + 1)
+	}
+	f.orig = orig
+	f.lastMarker = windowSize
+}
+
+// mark tracks a match of n bytes at dst copied from distance d whose
+// source starts before lastMarker, and returns the new lastMarker. orig
+// ends where its last marker does (it is zero beyond) and grows, zeroed,
+// when a copy carries markers further.
+func (f *inflater) mark(dst, d, n int) int {
+	s := dst - d
+	m := min(d, n) // the source proper; the rest repeats it
+	src := f.orig[s:min(s+m, len(f.orig))]
+	var any uint16
+	i := 0
+	for ; i+4 <= len(src); i += 4 {
+		any |= src[i] | src[i+1] | src[i+2] | src[i+3]
+	}
+	for ; i < len(src); i++ {
+		any |= src[i]
+	}
+	if any == 0 {
+		return f.lastMarker // copies of known bytes only
+	}
+	end := dst + n
+	if l := len(f.orig); end > l {
+		if end > maxMarked {
+			f.tooMany = true
+			return f.lastMarker
+		}
+		grow := min(max(end, 2*l), maxMarked)
+		if grow > cap(f.orig) {
+			bigger := make([]uint16, l, grow)
+			copy(bigger, f.orig)
+			f.orig = bigger
+		}
+		f.orig = f.orig[:grow]
+		clear(f.orig[l:])
+	}
+	if d >= n {
+		copy(f.orig[dst:end], f.orig[s:s+n])
+	} else {
+		o := f.orig[s:end]
+		for i := d; i < len(o); i++ {
+			o[i] = o[i-d]
+		}
+	}
+	f.lastMarker = end
+	return end
 }
 
 const (
@@ -313,6 +399,7 @@ func (f *inflater) reset() {
 	f.done, f.state, f.final, f.err = false, stateHeader, false, nil
 	f.pendLen = 0
 	f.stopped = false
+	f.lastMarker, f.tooMany = 0, false
 }
 
 // fill moves unread input to the front and reads more. It returns false
@@ -552,6 +639,13 @@ func (f *inflater) step() error {
 				f.done, f.stopped = true, true
 				return nil
 			}
+			if f.doomed != nil {
+				p := f.bitBase + f.bitPos()
+				if _, ok := f.doomed[p]; ok {
+					return errDoomed
+				}
+				f.seen = append(f.seen, p)
+			}
 			if err := f.readHeader(); err != nil {
 				return err
 			}
@@ -613,6 +707,9 @@ func (f *inflater) copyMatch(n, d, limit int) {
 	out := f.out
 	op := f.op
 	src := op - d
+	if src < f.lastMarker {
+		f.mark(op, d, n)
+	}
 	if d >= 8 {
 		end := op + n
 		for op < end {
@@ -641,7 +738,7 @@ func (f *inflater) copyMatch(n, d, limit int) {
 // huffman decodes a Huffman block: a fast loop while input and output have
 // room, then a careful one.
 func (f *inflater) huffman(limit int) error {
-	lit, dist := f.lit, f.dist
+	lit, dist := (*[litTableSize]uint32)(f.lit), (*[distTableSize]uint32)(f.dist)
 	out := f.out
 	in := f.in
 	op := f.op
@@ -649,6 +746,7 @@ func (f *inflater) huffman(limit int) error {
 	bitbuf, nbits := f.bitbuf, f.nbits
 	const litMask = 1<<litBits - 1
 	const distMask = 1<<distBits - 1
+	lastMarker := f.lastMarker
 	eob := false
 	// Fast loop: at least 8 input bytes readable and room for a full match.
 	for op < limit && ip+8 <= f.iend {
@@ -659,7 +757,7 @@ func (f *inflater) huffman(limit int) error {
 		if e&flagSubtable != 0 {
 			bitbuf >>= litBits
 			nbits -= litBits
-			e = lit[int(e>>16)+int(bitbuf&(1<<(e>>12&15)-1))]
+			e = lit[(int(e>>16)+int(bitbuf&(1<<(e>>12&15)-1)))&(litTableSize-1)]
 		}
 		l := uint(e & 31)
 		bitbuf >>= l
@@ -667,13 +765,21 @@ func (f *inflater) huffman(limit int) error {
 		if e&flagLiteral != 0 {
 			out[op] = byte(e >> 16)
 			op++
-			// A second literal often follows; 56-15 bits remain.
+			// More literals often follow; 56-15 bits remain, enough
+			// for two primary entries of 11 bits.
 			e = lit[bitbuf&litMask]
 			if e&(flagLiteral|flagSubtable) == flagLiteral {
 				bitbuf >>= e & 31
 				nbits -= uint(e & 31)
 				out[op] = byte(e >> 16)
 				op++
+				e = lit[bitbuf&litMask]
+				if e&(flagLiteral|flagSubtable) == flagLiteral {
+					bitbuf >>= e & 31
+					nbits -= uint(e & 31)
+					out[op] = byte(e >> 16)
+					op++
+				}
 			}
 			continue
 		}
@@ -695,7 +801,7 @@ func (f *inflater) huffman(limit int) error {
 		if d&flagSubtable != 0 {
 			bitbuf >>= distBits
 			nbits -= distBits
-			d = dist[int(d>>16)+int(bitbuf&(1<<(d>>12&15)-1))]
+			d = dist[(int(d>>16)+int(bitbuf&(1<<(d>>12&15)-1)))&(distTableSize-1)]
 		}
 		dl := uint(d & 31)
 		if dl == 0 || d>>16 == 0 {
@@ -713,6 +819,9 @@ func (f *inflater) huffman(limit int) error {
 			return fmt.Errorf("%w: distance %d beyond the window", errCorrupt, distance)
 		}
 		src := op - distance
+		if src < lastMarker {
+			lastMarker = f.mark(op, distance, length)
+		}
 		if distance >= 8 {
 			end := op + length
 			for op < end {
@@ -721,9 +830,23 @@ func (f *inflater) huffman(limit int) error {
 				src += 8
 			}
 			op = end
+		} else if distance == 1 {
+			// A run of one byte: eight at a time.
+			v := uint64(out[src]) * 0x0101010101010101
+			for i := 0; i < length; i += 8 {
+				binary.LittleEndian.PutUint64(out[op+i:], v)
+			}
+			op += length
 		} else {
-			for i := 0; i < length; i++ {
+			// A short period: bytes up to a multiple of it of at least
+			// eight, then words from that distance.
+			dd := distance * ((8 + distance - 1) / distance)
+			i := 0
+			for ; i < dd && i < length; i++ {
 				out[op+i] = out[src+i]
+			}
+			for ; i < length; i += 8 {
+				binary.LittleEndian.PutUint64(out[op+i:], binary.LittleEndian.Uint64(out[op+i-dd:]))
 			}
 			op += length
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"sync"
 )
 
 // Parallel decoding of one gzip member.
@@ -13,30 +14,40 @@ import (
 // bytes. Chunk k is decoded by a worker from a block boundary to the first
 // block header at or after the start of chunk k+1: chunk 0 from its known
 // start, later chunks from a guessed boundary (speculative.go), with the
-// window before them unknown. In order, the consumer resolves each chunk's
-// markers from the previous 32 KiB of output and checks that the chunks
-// chain: the header where chunk k stopped must be the one chunk k+1
-// started at. Where they do not chain, or a worker failed, the consumer
-// decodes that chunk's part of the stream itself, with the window known.
+// window before them unknown. A worker decodes bytes with the ordinary
+// inflater, behind a placeholder window, and notes which output bytes
+// are copies of the unknown window (inflater.orig); on text that is the
+// first megabyte or so of a chunk's output, after which it is plain
+// bytes. In order, the consumer fills in those bytes from the previous
+// 32 KiB of output and checks that the chunks chain: the header where
+// chunk k stopped must be the one chunk k+1 started at. Where they do not
+// chain, or a worker failed, the consumer decodes that chunk's part of the
+// stream itself, with the window known.
 //
-// Memory: at most 2*workers chunks are in flight, each holding a copy of
-// two chunks of input (2*chunkSize bytes, 4 MiB by default) and its
-// output, which is capped at maxChunkOut bytes (32 MiB) plus
-// maxMarkedOut 16-bit symbols (32 MiB); a chunk whose output would be
-// larger is decoded by the consumer, streaming, with a 288 KiB buffer.
-// Up to 2*workers+2 buffers of each kind are kept for reuse. The bound is
-// thus about 2*workers*68 MiB plus the reused buffers; on the Debian layer
-// (about 4 MiB of output per chunk) the peak RSS measured 160-270 MiB for
-// 1-2 workers, 350-380 MiB for 4.
+// Memory: at most queueDepth*workers chunks are in flight, each holding
+// a copy of its input (1.25*chunkSize bytes, 2.5 MiB by default) and its
+// output, which is capped at maxChunkOut bytes (32 MiB), plus two bytes
+// per byte of its marked region, capped at maxMarked (8 MiB); a chunk
+// over either cap is decoded by the consumer, streaming, with a 288 KiB
+// buffer. The stream's chunks are held from the oldest in flight on, and
+// up to queueDepth*workers+2 buffers of each kind are kept for reuse. The
+// bound is thus about queueDepth*workers*43 MiB plus the reused buffers
+// and garbage not yet collected; TestLayerStats measures the peak RSS
+// (135-210 MiB for 2 workers on the Debian and a 450 MB layer).
+
+// queueDepth*workers chunks are scheduled ahead of the consumer: workers
+// take the newest, the consumer decodes the oldest if no worker has, so
+// that speculative decoding (with its overhead) happens only as far
+// ahead as workers are free.
+const queueDepth = 2
 
 const (
 	defaultChunkSize = 2 << 20
 	maxChunkOut      = 32 << 20
-	// maxMarkedOut is the most output a chunk may have before its last
-	// 32 KiB hold no marker; real streams need far less (a few hundred
-	// KiB), and a wrongly guessed boundary can decode garbage for long.
-	maxMarkedOut = 16 << 20
-	inputPad     = 16
+	// minOverlap is the least of chunk k+1 given with chunk k (a quarter
+	// of a chunk is given if more).
+	minOverlap = 256 << 10
+	inputPad   = 16
 )
 
 // config tunes a Reader's choice of decoder.
@@ -45,39 +56,45 @@ type config struct {
 	chunkSize  int  // compressed bytes per chunk; 0: defaultChunkSize
 	force      bool // parallel even for one worker or a small input
 	sequential bool // never parallel
+	noSteal    bool // the consumer waits for workers, never decoding a chunk they have not started
 }
 
 // job is one chunk being decoded by a worker.
 type job struct {
-	k      int
-	buf    []byte // input from chunk k's first byte, padded
-	base   int64  // absolute bit of buf[0]
-	stop   int64  // bit in buf where decoding stops at a header; -1: none
-	known  bool   // start at bit 0 with an empty window (chunk 0)
-	maxOut int
-	done   chan struct{}
-	start  key      // where decoding started
-	end    key      // header where it stopped, unless final
-	endBit int64    // absolute bit of that header, or after the final block
-	final  bool     // the final block ended the chunk
-	sym    []uint16 // output with markers, before data
-	out    []byte   // buffer holding data
-	data   []byte   // output as bytes, after sym
-	crc    uint32   // CRC-32 of data
-	err    error
-	pools  *pools
+	k        int
+	buf      []byte // input from chunk k's first byte, padded
+	base     int64  // absolute bit of buf[0]
+	stop     int64  // bit in buf where decoding stops at a header; -1: none
+	known    bool   // start at bit 0 with an empty window (chunk 0)
+	maxOut   int
+	done     chan struct{} // closed once a worker ran the job
+	taken    bool          // a worker or the consumer took the job; under parallel.mu
+	start    key           // where decoding started
+	startBit int64         // absolute bit of that header
+	end      key           // header where it stopped, unless final
+	endBit   int64         // absolute bit of that header, or after the final block
+	final    bool          // the final block ended the chunk
+	out      []byte        // buffer holding data
+	data     []byte        // output; the bytes orig marks are still to be filled
+	orig     []uint16      // orig[i] = 1+j: data[i] is a copy of byte j of the unknown window
+	clean    int           // data[clean:] holds no copy of the window
+	crc      uint32        // CRC-32 of data[clean:]
+	err      error
+	pools    *pools
 }
 
 // pools hold buffers of finished jobs for later ones: output bytes, input
-// copies, 16-bit symbols.
+// copies, validation output, orig, stream chunks.
 type pools struct {
-	out chan []byte
-	in  chan []byte
-	sym chan []uint16
+	out   chan []byte
+	in    chan []byte
+	sym   chan []uint16
+	orig  chan []uint16
+	chunk chan []byte // the stream's chunks, once released
 }
 
 func newPools(n int) *pools {
-	return &pools{out: make(chan []byte, n), in: make(chan []byte, n), sym: make(chan []uint16, n)}
+	return &pools{out: make(chan []byte, n), in: make(chan []byte, n), sym: make(chan []uint16, n), orig: make(chan []uint16, n), chunk: make(chan []byte, n)}
 }
 
 func get[T any](c chan []T, n int) []T {
@@ -91,8 +108,12 @@ func get[T any](c chan []T, n int) []T {
 	return make([]T, n)
 }
 
+// maxPooled is the largest buffer kept for reuse, in elements: the rare
+// chunk that needs more allocates its own.
+const maxPooled = 16 << 20
+
 func put[T any](c chan []T, b []T) {
-	if b != nil {
+	if b != nil && cap(b) <= maxPooled {
 		select {
 		case c <- b:
 		default:
@@ -106,10 +127,11 @@ func (j *job) run() {
 	end := int64(len(j.buf)-inputPad) * 8
 	if j.known {
 		j.start = keyAt(j.buf, 0, j.base)
-		j.inflate(0, nil)
+		j.inflate(0, false, nil)
 		return
 	}
-	d := newSpecDecoder(j.buf, end, min(j.maxOut, maxMarkedOut), get(j.pools.sym, 1<<20)[:0])
+	d := newSpecDecoder(j.buf, end, j.maxOut, get(j.pools.sym, 1<<20)[:0])
+	defer func() { put(j.pools.sym, d.out) }()
 	searchEnd := j.stop
 	if j.stop < 0 {
 		searchEnd = end
@@ -117,13 +139,18 @@ func (j *job) run() {
 	// Try guessed boundaries until one decodes the chunk, giving up after
 	// maxAttempts that fail past validation.
 	attempts := 0
+	doomed := map[int64]struct{}{}
 	for b := int64(0); b < searchEnd && attempts < maxAttempts; b++ {
-		if !candidate(j.buf, b) || storedFinalShadow(j.buf, b) || !d.validate(b, j.stop) {
+		if !candidate(j.buf, b) || storedFinalShadow(j.buf, b) || storedShifted(j.buf, b) || !d.validate(b, j.stop, doomed) {
 			continue
 		}
-		j.start = keyAt(j.buf, b, j.base)
-		if j.err = j.decodeFrom(d); j.err == nil {
-			return
+		j.start, j.startBit = keyAt(j.buf, b, j.base), j.base+b
+		seen := j.inflate(b, true, doomed)
+		if j.err == nil || j.err == errTooMarked {
+			return // done, or left to the consumer
+		}
+		for _, p := range seen {
+			doomed[p] = struct{}{}
 		}
 		j.recycle()
 		attempts++
@@ -132,63 +159,46 @@ func (j *job) run() {
 }
 
 // maxAttempts is how many validated guesses a chunk tries in full.
-const maxAttempts = 3
+const maxAttempts = 8
 
 // recycle forgets a failed attempt's output, keeping its buffer.
 func (j *job) recycle() {
 	put(j.pools.out, j.out)
-	j.final, j.sym, j.data, j.out, j.crc = false, nil, nil, nil, 0
+	put(j.pools.orig, j.orig)
+	j.final, j.data, j.out, j.crc, j.orig, j.clean = false, nil, nil, 0, nil, 0
 }
 
-// decodeFrom goes on decoding a chunk from a validated boundary.
-func (j *job) decodeFrom(d *specDecoder) error {
-	for {
-		if d.final {
-			j.final, j.endBit = true, j.base+d.pos
-			break
-		}
-		if j.stop >= 0 && d.pos >= j.stop {
-			j.end, j.endBit = keyAt(j.buf, d.pos, j.base), j.base+d.pos
-			break
-		}
-		if n := len(d.out); n >= windowSize && d.lastMarker <= n-windowSize {
-			// The window is known from here on: decode bytes.
-			win := make([]byte, windowSize)
-			for i, s := range d.out[n-windowSize:] {
-				win[i] = byte(s)
-			}
-			j.sym = d.out[:n-windowSize]
-			j.inflate(d.pos, win)
-			return j.err
-		}
-		if err := d.block(); err != nil {
-			return err
-		}
-	}
-	j.sym = d.out
-	return nil
-}
-
-// inflate decodes bytes from bit b of buf with window win into j.out,
-// setting data (win followed by the new output), crc, the end and err.
-func (j *job) inflate(b int64, win []byte) {
+// inflate decodes bytes from bit b of buf into j.out, setting data, runs,
+// clean, crc, the end and err. With marked, the window before b is
+// unknown: j.out starts with a placeholder for it, and runs say which
+// output bytes are copies of it.
+//
+// With doomed, decoding fails at a block header in it, and inflate
+// returns the positions in buf of the headers it reached.
+func (j *job) inflate(b int64, marked bool, doomed map[int64]struct{}) []int64 {
+	j.err = nil
 	out := get(j.pools.out, 8<<20)
 	out = out[:cap(out)]
-	n := copy(out, win)
 	f := newInflaterOut(bytes.NewReader(j.buf[b>>3:len(j.buf)-inputPad]), out)
-	f.op, f.rp, f.noSlide = n, n, true
+	f.noSlide = true
+	f.doomed, f.bitBase = doomed, b&^7
+	n := 0
+	if marked {
+		f.markWindow(get(j.pools.orig, 1<<20))
+		n = windowSize
+	}
 	if j.stop >= 0 {
 		f.stopAt = j.stop - b&^7
 	}
 	if !f.skipBits(uint(b & 7)) {
 		j.err = errOutOfInput
-		return
+		return f.seen
 	}
 	for !f.done {
 		if f.op >= f.limit {
 			if f.limit-n >= j.maxOut {
 				j.err = errOutOfInput
-				return
+				return f.seen
 			}
 			bigger := make([]byte, 2*len(f.out))
 			copy(bigger, f.out[:f.op])
@@ -197,12 +207,20 @@ func (j *job) inflate(b int64, win []byte) {
 		}
 		if err := f.step(); err != nil {
 			j.err = err
-			return
+			return f.seen
+		}
+		if f.tooMany {
+			j.err = errTooMarked
+			return f.seen
 		}
 	}
 	j.out = f.out
-	j.data = f.out[:f.op]
-	j.crc = crc32.ChecksumIEEE(j.data)
+	j.data = f.out[n:f.op]
+	if marked {
+		j.orig = f.orig
+		j.clean = max(f.lastMarker-n, 0)
+	}
+	j.crc = crc32.ChecksumIEEE(j.data[j.clean:])
 	endBit := b&^7 + f.bitPos()
 	j.endBit = j.base + endBit
 	if f.stopped {
@@ -210,6 +228,7 @@ func (j *job) inflate(b int64, win []byte) {
 	} else {
 		j.final = true
 	}
+	return nil
 }
 
 // parallel is a Reader's state while it decodes a member in parallel.
@@ -221,6 +240,11 @@ type parallel struct {
 	workers   int
 	sem       chan struct{}
 	pools     *pools
+
+	noSteal bool
+	mu      sync.Mutex
+	cur     int    // the chunk the consumer is at
+	pending []*job // jobs no worker or the consumer has taken, oldest first
 
 	chunks [][]byte // chunks[i-base] is chunk i of the stream
 	base   int
@@ -235,14 +259,19 @@ type parallel struct {
 	pend   [][]byte // output not yet returned
 	free   []byte   // a job's buffer to recycle once pend is empty
 	fb     *inflater
-	fbBase int64 // absolute bit of fb's first input byte
-	done   bool  // the final block was decoded
-	endBit int64
-	err    error
+	// waiting is a chunk that started after posBit, while the fallback
+	// decodes up to its start.
+	waiting *job
+	fbBase  int64 // absolute bit of fb's first input byte
+	done    bool  // the final block was decoded
+	endBit  int64
+	err     error
 
 	// Chunks whose speculative output was used, decoded by the consumer,
-	// and already covered by the consumer's decoding: for tests.
-	accepted, fallbacks, skipped int
+	// already covered by the consumer's decoding, used after the
+	// consumer decoded a gap before them, and taken by the consumer
+	// before a worker started them: for tests.
+	accepted, fallbacks, skipped, bridged, stolen int
 }
 
 func newParallel(src io.Reader, c config, workers int) *parallel {
@@ -254,8 +283,9 @@ func newParallel(src io.Reader, c config, workers int) *parallel {
 		src:       src,
 		chunkSize: cs,
 		workers:   workers,
+		noSteal:   c.noSteal,
 		sem:       make(chan struct{}, workers),
-		pools:     newPools(2*workers + 2),
+		pools:     newPools(queueDepth*workers + 2),
 		win:       make([]byte, 0, windowSize),
 	}
 }
@@ -263,7 +293,7 @@ func newParallel(src io.Reader, c config, workers int) *parallel {
 // chunk returns chunk i, reading it if need be; nil past the end.
 func (p *parallel) chunk(i int) []byte {
 	for p.base+len(p.chunks) <= i && !p.eof {
-		c := make([]byte, p.chunkSize)
+		c := get(p.pools.chunk, p.chunkSize)
 		n, err := io.ReadFull(p.src, c)
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			p.eof = true
@@ -284,6 +314,7 @@ func (p *parallel) chunk(i int) []byte {
 // release drops the chunks before chunk i.
 func (p *parallel) release(i int) {
 	for p.base < i && len(p.chunks) > 0 {
+		put(p.pools.chunk, p.chunks[0][:cap(p.chunks[0])])
 		p.chunks[0] = nil
 		p.chunks = p.chunks[1:]
 		p.base++
@@ -298,6 +329,10 @@ func (p *parallel) schedule() bool {
 		return false
 	}
 	c1 := p.chunk(k + 1)
+	// Decoding goes on into chunk k+1 up to its first header: the part
+	// of it given is enough for any block real encoders write.
+	last := c1 == nil
+	c1 = c1[:min(len(c1), max(p.chunkSize/4, minOverlap))]
 	buf := get(p.pools.in, len(c)+len(c1)+inputPad)
 	copy(buf, c)
 	copy(buf[len(c):], c1)
@@ -312,16 +347,53 @@ func (p *parallel) schedule() bool {
 		done:   make(chan struct{}),
 		pools:  p.pools,
 	}
-	if c1 == nil {
+	if last {
 		j.stop = -1
 	}
 	p.next++
 	p.queue = append(p.queue, j)
+	p.mu.Lock()
+	p.pending = append(p.pending, j)
+	p.mu.Unlock()
+	// One goroutine per job, each running at most one job: the newest
+	// pending one, which the consumer reaches last, unless the consumer
+	// is at it. The consumer decodes the jobs it reaches that no worker
+	// took itself, with their window known.
 	go func() {
 		p.sem <- struct{}{}
+		defer func() { <-p.sem }()
+		p.mu.Lock()
+		n := len(p.pending)
+		if n == 0 || p.pending[n-1].k <= p.cur && !p.noSteal {
+			// Left to the consumer, which needs it next.
+			p.mu.Unlock()
+			return
+		}
+		j := p.pending[n-1]
+		p.pending[n-1] = nil
+		p.pending = p.pending[:n-1]
+		j.taken = true
+		p.mu.Unlock()
 		j.run()
-		<-p.sem
 	}()
+	return true
+}
+
+// steal takes job j from the workers if none took it yet.
+func (p *parallel) steal(j *job) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cur = j.k
+	if j.taken {
+		return false
+	}
+	j.taken = true
+	for i, q := range p.pending {
+		if q == j {
+			p.pending = append(p.pending[:i], p.pending[i+1:]...)
+			break
+		}
+	}
 	return true
 }
 
@@ -398,35 +470,46 @@ func (p *parallel) emit(b []byte, crc bool) {
 	}
 }
 
-// accept emits a job's output, resolving its markers with the window.
+// accept emits a job's output, resolving its copies of the window.
 func (p *parallel) accept(j *job) error {
-	if len(j.sym) > 0 {
-		res := make([]byte, len(j.sym))
-		wl := len(p.win)
-		for i, s := range j.sym {
-			if s < markerBase {
-				res[i] = byte(s)
-				continue
-			}
-			w := int(s) - markerBase - windowSize + wl
-			if w < 0 {
-				return fmt.Errorf("%w: distance beyond the window at output byte %d", errCorrupt, p.total+int64(i))
-			}
-			res[i] = p.win[w]
+	data := j.data
+	if j.clean > 0 {
+		if err := resolve(data[:j.clean], j.orig[windowSize:windowSize+j.clean], p.win); err != nil {
+			return fmt.Errorf("%w at output byte %d", err, p.total)
 		}
-		p.emit(res, true)
+		p.crc = crc32.Update(p.crc, crc32.IEEETable, data[:j.clean])
 	}
-	if len(j.data) > 0 {
-		p.crc = crc32Combine(p.crc, j.crc, int64(len(j.data)))
-		p.emit(j.data, false)
-	}
+	p.crc = crc32Combine(p.crc, j.crc, int64(len(data)-j.clean))
+	p.emit(data, false)
 	p.free = j.out
 	put(p.pools.in, j.buf)
-	put(p.pools.sym, j.sym)
+	put(p.pools.orig, j.orig)
 	if j.final {
 		p.done, p.endBit = true, j.endBit
 	} else {
 		p.posBit, p.posKey = j.endBit, j.end
+	}
+	return nil
+}
+
+// resolve fills in the bytes of data that orig marks as copies of the
+// window before them, win being its last (up to) 32 KiB.
+func resolve(data []byte, orig []uint16, win []byte) error {
+	skip := windowSize + 1 - len(win) // orig value of win[0]
+	for i := 0; i < len(orig); i++ {
+		if i+4 <= len(orig) && orig[i]|orig[i+1]|orig[i+2]|orig[i+3] == 0 {
+			i += 3
+			continue
+		}
+		v := orig[i]
+		if v == 0 {
+			continue
+		}
+		w := int(v) - skip
+		if w < 0 {
+			return fmt.Errorf("%w: distance beyond the window", errCorrupt)
+		}
+		data[i] = win[w]
 	}
 	return nil
 }
@@ -482,10 +565,28 @@ func (p *parallel) stepFallback() {
 func (p *parallel) fill() {
 	for len(p.pend) == 0 && !p.done && p.err == nil {
 		// Keep the workers busy, also while decoding a chunk here.
-		for len(p.queue) < 2*p.workers && p.schedule() {
+		for len(p.queue) < queueDepth*p.workers && p.schedule() {
 		}
 		if p.fb != nil {
 			p.stepFallback()
+			continue
+		}
+		if j := p.waiting; j != nil {
+			// The gap before j's start is decoded: chain j, or decode
+			// its part here.
+			p.waiting = nil
+			if !p.done && j.start == p.posKey {
+				p.accepted++
+				if err := p.accept(j); err != nil {
+					p.err = err
+				}
+				continue
+			}
+			p.recycle(j)
+			p.fallbacks++
+			if stop := p.stopBit(j.k); !p.done && (stop < 0 || p.posBit < stop) {
+				p.startFallback(stop)
+			}
 			continue
 		}
 		if len(p.queue) == 0 {
@@ -494,6 +595,16 @@ func (p *parallel) fill() {
 		}
 		j := p.queue[0]
 		p.queue = p.queue[1:]
+		if !p.noSteal && p.steal(j) {
+			// Decode this chunk's part here, with the window known.
+			p.release(j.k)
+			p.recycle(j)
+			p.stolen++
+			if stop := p.stopBit(j.k); stop < 0 || p.posBit < stop {
+				p.startFallback(stop)
+			}
+			continue
+		}
 		<-j.done
 		p.release(j.k)
 		stop := p.stopBit(j.k)
@@ -509,6 +620,15 @@ func (p *parallel) fill() {
 			}
 			continue
 		}
+		if j.err == nil && j.startBit > p.posBit {
+			// The worker started at a later header than where the
+			// stream is (it missed one, or started at a later one of a
+			// stored block's possible headers): decode up to it here.
+			p.bridged++
+			p.waiting = j
+			p.startFallback(j.startBit)
+			continue
+		}
 		p.recycle(j)
 		p.fallbacks++
 		p.startFallback(stop)
@@ -519,7 +639,7 @@ func (p *parallel) fill() {
 func (p *parallel) recycle(j *job) {
 	put(p.pools.out, j.out)
 	put(p.pools.in, j.buf)
-	put(p.pools.sym, j.sym)
+	put(p.pools.orig, j.orig)
 }
 
 // read returns output; io.EOF once the final block's output is read.

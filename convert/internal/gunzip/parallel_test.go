@@ -37,9 +37,10 @@ func TestCRC32Combine(t *testing.T) {
 // chunks small enough that every sample spans many.
 var parallelConfigs = []config{
 	{workers: 2, chunkSize: 97, force: true},
-	{workers: 1, chunkSize: 4 << 10, force: true},
+	{workers: 1, chunkSize: 4 << 10, force: true, noSteal: true},
 	{workers: 2, chunkSize: 4 << 10, force: true},
-	{workers: 4, chunkSize: 64 << 10, force: true},
+	{workers: 4, chunkSize: 64 << 10, force: true, noSteal: true},
+	{workers: 1, chunkSize: 16 << 10, force: true},
 }
 
 // TestParallel decodes the samples with the parallel path forced on, each
@@ -66,7 +67,8 @@ func TestParallel(t *testing.T) {
 }
 
 // TestParallelUsed checks that chunks are decoded speculatively and
-// chained, not all by the consumer.
+// chained, not all by the consumer (which here never takes a chunk from
+// the workers).
 func TestParallelUsed(t *testing.T) {
 	// The standard library's writer ends a block every 16K symbols.
 	data := words(1 << 20)
@@ -75,7 +77,7 @@ func TestParallelUsed(t *testing.T) {
 	w.Write(data)
 	w.Close()
 	comp := b.Bytes()
-	z, err := newReader(bytes.NewReader(comp), config{workers: 2, chunkSize: 64 << 10, force: true})
+	z, err := newReader(bytes.NewReader(comp), config{workers: 2, chunkSize: 64 << 10, force: true, noSteal: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,5 +157,36 @@ func checkAgainst(t *testing.T, data []byte, c config, name any) {
 	}
 	if serr == nil && (err != nil || !bytes.Equal(got, want)) {
 		t.Fatalf("%v %+v: compress/gzip decodes it, we give err %v, equal %v", name, c, err, bytes.Equal(got, want))
+	}
+}
+
+// TestParallelStoredGzip decodes a layer-like stream holding gzip files,
+// which the outer stream keeps in stored blocks: guessed boundaries fall
+// into the inner files' blocks, which decode well until the inner stream
+// ends. Chunks must still be used, not decoded again by the consumer.
+func TestParallelStoredGzip(t *testing.T) {
+	var data []byte
+	for i := 0; i < 6; i++ {
+		text := words(300 << 10)
+		data = append(data, text[:100<<10]...)
+		var b bytes.Buffer
+		w, _ := gzip.NewWriterLevel(&b, 6)
+		w.Write(text)
+		w.Close()
+		data = append(data, b.Bytes()...)
+	}
+	comp := gz(t, data, 6)
+	z, err := newReader(bytes.NewReader(comp), config{workers: 2, chunkSize: 64 << 10, force: true, noSteal: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := z.p
+	got, err := io.ReadAll(z)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("err %v, equal %v", err, bytes.Equal(got, data))
+	}
+	t.Logf("%d chunks used (%d after a gap), %d decoded again, %d skipped", p.accepted, p.bridged, p.fallbacks, p.skipped)
+	if p.fallbacks > p.accepted/4 {
+		t.Fatalf("%d chunks used, %d decoded again", p.accepted, p.fallbacks)
 	}
 }

@@ -10,17 +10,29 @@ import (
 // A chunk of the compressed stream, other than the first, is decoded
 // before the data before it: its first block boundary is guessed by trying
 // every bit offset where a dynamic or stored block header could start (a
-// cheap filter on the header fields, then a full decode of the block and
-// of the next one), and its output is produced as 16-bit symbols: a value
-// below 256 is a byte, a value 256+i stands for byte i of the unknown
-// 32 KiB window before the chunk (i = 0 the oldest). Back-references copy
-// these markers like bytes. Once the last 32 KiB of output hold no marker,
-// the rest of the chunk is decoded into bytes by the ordinary inflater.
+// cheap filter on the header fields, then a decode of the next few blocks,
+// validate). Validation decodes into 16-bit symbols: a value below 256 is
+// a byte, a value 256+i stands for byte i of the unknown 32 KiB window
+// before the chunk (i = 0 the oldest); back-references copy these markers
+// like bytes. From a validated boundary the chunk is then decoded by the
+// ordinary inflater, which tracks copies of the window itself
+// (inflater.mark).
 
 // markerBase is the first marker value.
 const markerBase = 256
 
 var errNoBoundary = errors.New("gunzip: no block boundary found in chunk")
+
+// errDoomed means a guessed boundary's decoding reached a block header
+// that an earlier, failed guess reached: it would fail the same way.
+// Guesses often fall into the same stream of blocks, such as a gzip
+// file stored in the layer, inside a stored block.
+var errDoomed = errors.New("gunzip: decoding joins a failed guess")
+
+// errTooMarked means a chunk's output copies the unknown window for more
+// than maxMarked bytes: the consumer decodes it, with the window known,
+// rather than a worker tracking so many copies.
+var errTooMarked = errors.New("gunzip: chunk depends on its window for too long")
 
 // errOutOfInput means a chunk's input ended before its decoding did.
 var errOutOfInput = errors.New("gunzip: chunk input ended")
@@ -129,6 +141,20 @@ func storedFinalShadow(buf []byte, b int64) bool {
 	return false
 }
 
+// storedShifted reports whether a stored candidate at b has a second
+// stored candidate one byte later: LEN and NLEN at byte p agree, and so
+// do those at p+1 whenever byte p+4 equals byte p, as at a real stored
+// block of 65535 bytes after a zero byte (00 ff ff 00 00 reads as LEN
+// 0xff00 a byte early). The later one is the likelier.
+func storedShifted(buf []byte, b int64) bool {
+	v := binary.LittleEndian.Uint64(buf[b>>3:]) >> (b & 7)
+	if (v>>1)&3 != 0 {
+		return false
+	}
+	p := (b + 3 + 7) >> 3
+	return buf[p+4] == buf[p]
+}
+
 // validateBlocks is how many blocks a guessed boundary must decode, and
 // maxValidateSyms the most symbols each may hold: random bits can decode
 // as a complete code's symbols for megabytes, while encoders end blocks
@@ -145,13 +171,16 @@ const (
 // decoding reaches stop or a final block first, which must be followed by
 // the 8-byte trailer and nothing else (a member ending inside a chunk, as
 // in a multi-member stream, is left to the consumer).
-func (d *specDecoder) validate(b, stop int64) bool {
+func (d *specDecoder) validate(b, stop int64, doomed map[int64]struct{}) bool {
 	d.pos, d.out, d.lastMarker, d.final = b, d.out[:0], 0, false
 	d.maxSyms = maxValidateSyms
 	defer func() { d.maxSyms = 0 }()
 	for i := 0; i < validateBlocks; i++ {
 		fixed := (d.peek()>>1)&3 == 1
 		if d.block() != nil || fixed && !d.final {
+			return false
+		}
+		if _, ok := doomed[d.pos]; ok {
 			return false
 		}
 		if d.final {

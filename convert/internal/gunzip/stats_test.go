@@ -3,6 +3,7 @@ package gunzip
 import (
 	"io"
 	"os"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -45,16 +46,26 @@ func TestLayerStats(t *testing.T) {
 			t.Logf("sequential: %d bytes, %v, %.0f MB/s, CPU %v", n, d.Round(time.Millisecond), float64(n)/d.Seconds()/1e6, cpu.Round(time.Millisecond))
 			continue
 		}
-		t.Logf("workers %d: %d bytes, %v, %.0f MB/s, CPU %v; chunks used %d, decoded again %d", c.workers, n, d.Round(time.Millisecond), float64(n)/d.Seconds()/1e6, cpu.Round(time.Millisecond), p.accepted, p.fallbacks)
+		t.Logf("workers %d: %d bytes, %v, %.0f MB/s, CPU %v; chunks used %d (%d after a gap), decoded again %d, taken by the consumer %d", c.workers, n, d.Round(time.Millisecond), float64(n)/d.Seconds()/1e6, cpu.Round(time.Millisecond), p.accepted, p.bridged, p.fallbacks, p.stolen)
 	}
 }
 
 // layerConfigs are the configurations TestLayerStats measures; with
 // GUNZIP_WORKERS=n only n workers (0: sequential), so that a process's
-// peak RSS is that of one configuration.
+// peak RSS is that of one configuration; with GUNZIP_CHUNK=n chunks of
+// n KiB; with GUNZIP_NOSTEAL set the consumer leaves all chunks to the
+// workers.
 var layerConfigs = []config{{sequential: true}, {workers: 1, force: true}, {workers: 2, force: true}, {workers: 4, force: true}}
 
 func init() {
+	for i := range layerConfigs {
+		layerConfigs[i].noSteal = os.Getenv("GUNZIP_NOSTEAL") != ""
+	}
+	if cs, err := strconv.Atoi(os.Getenv("GUNZIP_CHUNK")); err == nil {
+		for i := range layerConfigs {
+			layerConfigs[i].chunkSize = cs << 10
+		}
+	}
 	switch os.Getenv("GUNZIP_WORKERS") {
 	case "0":
 		layerConfigs = layerConfigs[:1]
