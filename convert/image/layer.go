@@ -15,6 +15,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/rafs-dev/rafs/convert"
+	"github.com/rafs-dev/rafs/erofs"
 	"github.com/rafs-dev/rafs/erofs/verity"
 	"github.com/rafs-dev/rafs/rafs"
 )
@@ -89,6 +90,9 @@ func (c *Converter) cacheKey(src *sourceImage, i int) string {
 		}
 		if im.ChunkSize != 0 {
 			kind += fmt.Sprintf("-chunk=%d", im.ChunkSize)
+		}
+		if im.Times != erofs.TimesKeep {
+			kind += fmt.Sprintf("-times=%d", im.Times)
 		}
 		return fmt.Sprintf("%s/%s/bs=%d/%s/%t/%t/%t/t=%d/vol=%q/wh=%d/%s", kind, c.opts.EROFSMediaType, im.BlockSize, comp,
 			im.NoInlineData, im.NoSharedXattrs, im.NoXattrFilter, im.BuildTime, im.VolumeName, c.opts.EROFS.Whiteouts, src.diffIDs[i])
