@@ -141,7 +141,9 @@ func TestFixtureNativeBlob(t *testing.T) {
 		t.Errorf("CI header %+v, want %+v", hdr, wantHdr)
 	}
 	var hb [CIHeaderSize]byte
-	hdr.Encode(hb[:])
+	if err := hdr.Encode(hb[:]); err != nil {
+		t.Fatal(err)
+	}
 	if !bytes.Equal(hb[:], data[8346:8346+CIHeaderSize]) {
 		t.Error("CIHeader.Encode differs from the fixture")
 	}

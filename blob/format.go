@@ -12,6 +12,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/rafs-dev/rafs/erofs"
 )
@@ -202,7 +203,7 @@ var errChunkRange = errors.New("chunk info field out of range")
 // compression from the sizes) Compressed() == (sizes differ).
 func (c *ChunkInfo) EncodeV1(b []byte) error {
 	if len(b) < ChunkInfoV1Size {
-		return fmt.Errorf("v1 entry: %d-byte buffer, want %d", len(b), ChunkInfoV1Size)
+		return fmt.Errorf("v1 entry: %d-byte buffer, want %d: %w", len(b), ChunkInfoV1Size, io.ErrShortBuffer)
 	}
 	if c.UncompressedSize == 0 || c.UncompressedSize > MaxChunkSize ||
 		c.CompressedSize == 0 || c.CompressedSize > MaxChunkSize ||
@@ -243,7 +244,7 @@ func DecodeChunkInfoV1(b []byte) ChunkInfo {
 // offset 4 KiB aligned below 2^44, compressed offset below 2^40.
 func (c *ChunkInfo) EncodeV2(b []byte) error {
 	if len(b) < ChunkInfoV2Size {
-		return fmt.Errorf("v2 entry: %d-byte buffer, want %d", len(b), ChunkInfoV2Size)
+		return fmt.Errorf("v2 entry: %d-byte buffer, want %d: %w", len(b), ChunkInfoV2Size, io.ErrShortBuffer)
 	}
 	if c.UncompressedSize == 0 || c.UncompressedSize > MaxChunkSize ||
 		c.CompressedSize >= MaxChunkSize ||
@@ -290,9 +291,13 @@ type CIHeader struct {
 	ZranCount          uint32     // zran contexts or batches
 }
 
-// Encode writes h into the 4096-byte b (magics included, the rest zero).
-func (h *CIHeader) Encode(b []byte) {
-	_ = b[CIHeaderSize-1]
+// Encode writes h into the 4096-byte b (magics included, the rest
+// zero). A shorter b is an error wrapping io.ErrShortBuffer, and nothing
+// is written.
+func (h *CIHeader) Encode(b []byte) error {
+	if len(b) < CIHeaderSize {
+		return fmt.Errorf("CI header: %d-byte buffer, want %d: %w", len(b), CIHeaderSize, io.ErrShortBuffer)
+	}
 	clear(b[:CIHeaderSize])
 	le := binary.LittleEndian
 	le.PutUint32(b[0:], CIHeaderMagic)
@@ -306,6 +311,7 @@ func (h *CIHeader) Encode(b []byte) {
 	le.PutUint64(b[48:], h.ZranSize)
 	le.PutUint32(b[56:], h.ZranCount)
 	le.PutUint32(b[CIHeaderSize-4:], CIHeaderMagic)
+	return nil
 }
 
 // DecodeCIHeader decodes a 4096-byte CI header, checking both magics.
@@ -385,7 +391,7 @@ type TOCEntry struct {
 // Encode writes e into the 128-byte b.
 func (e *TOCEntry) Encode(b []byte) error {
 	if len(b) < TOCEntrySize {
-		return fmt.Errorf("TOC entry: %d-byte buffer, want %d", len(b), TOCEntrySize)
+		return fmt.Errorf("TOC entry: %d-byte buffer, want %d: %w", len(b), TOCEntrySize, io.ErrShortBuffer)
 	}
 	if len(e.Name) > 16 {
 		return fmt.Errorf("TOC entry name %q longer than 16 bytes", e.Name)
@@ -437,7 +443,7 @@ const (
 // the GNU magic.
 func EncodeTarHeader(b []byte, name string, size uint64) error {
 	if len(b) < TarHeaderSize {
-		return fmt.Errorf("tar header: %d-byte buffer, want %d", len(b), TarHeaderSize)
+		return fmt.Errorf("tar header: %d-byte buffer, want %d: %w", len(b), TarHeaderSize, io.ErrShortBuffer)
 	}
 	if name == "" || len(name) > tarNameLen {
 		return fmt.Errorf("tar header name %q: want 1..%d bytes", name, tarNameLen)

@@ -2,7 +2,9 @@ package blob
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"testing"
 )
 
@@ -35,8 +37,9 @@ func TestDecodersShortBuffers(t *testing.T) {
 	}
 }
 
-// TestEncodersShortBuffers checks that the encoders that return errors
-// return one for a short buffer instead of panicking.
+// TestEncodersShortBuffers checks that every encoder returns an error
+// wrapping io.ErrShortBuffer for a short buffer instead of panicking, and
+// leaves the buffer untouched.
 func TestEncodersShortBuffers(t *testing.T) {
 	c := &ChunkInfo{UncompressedSize: 10, CompressedSize: 10}
 	e := &TOCEntry{Name: "x"}
@@ -48,6 +51,7 @@ func TestEncodersShortBuffers(t *testing.T) {
 		"EncodeV2":        {ChunkInfoV2Size, c.EncodeV2},
 		"TOCEntry.Encode": {TOCEntrySize, e.Encode},
 		"EncodeTarHeader": {TarHeaderSize, func(b []byte) error { return EncodeTarHeader(b, "x", 1) }},
+		"CIHeader.Encode": {CIHeaderSize, (&CIHeader{CIEntries: 1, CIOffset: 2}).Encode},
 	}
 	for name, enc := range encoders {
 		if err := enc.fn(make([]byte, enc.size)); err != nil {
@@ -60,8 +64,12 @@ func TestEncodersShortBuffers(t *testing.T) {
 						t.Errorf("%s(%d bytes): panic: %v", name, n, r)
 					}
 				}()
-				if err := enc.fn(make([]byte, n)); err == nil {
-					t.Errorf("%s(%d bytes): no error", name, n)
+				b := bytes.Repeat([]byte{0xA5}, n)
+				if err := enc.fn(b); !errors.Is(err, io.ErrShortBuffer) {
+					t.Errorf("%s(%d bytes): %v, want io.ErrShortBuffer", name, n, err)
+				}
+				if !bytes.Equal(b, bytes.Repeat([]byte{0xA5}, n)) {
+					t.Errorf("%s(%d bytes): wrote to the buffer", name, n)
 				}
 			}()
 		}

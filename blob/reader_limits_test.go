@@ -34,7 +34,9 @@ func plainBlob(dataLen int, ci []byte, hdr CIHeader) []byte {
 	hdr.CIOffset, hdr.CICompressedSize = uint64(dataLen), uint64(len(ci))
 	b = append(b, ci...)
 	var h [CIHeaderSize]byte
-	hdr.Encode(h[:])
+	if err := hdr.Encode(h[:]); err != nil {
+		panic(err) // h is sized by construction
+	}
 	return append(b, h[:]...)
 }
 
@@ -161,6 +163,8 @@ func TestOpenCIBomb(t *testing.T) {
 // ciHeaderBytes returns h encoded.
 func ciHeaderBytes(h CIHeader) []byte {
 	b := make([]byte, CIHeaderSize)
-	h.Encode(b)
+	if err := h.Encode(b); err != nil {
+		panic(err) // b is sized by construction
+	}
 	return b
 }

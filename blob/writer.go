@@ -625,7 +625,9 @@ func (w *Writer) writeMeta(info *Info) ([]TOCEntry, error) {
 		CIUncompressedSize: info.CIUncompressedSize,
 	}
 	var hb [CIHeaderSize]byte
-	hdr.Encode(hb[:])
+	if err := hdr.Encode(hb[:]); err != nil {
+		return nil, fmt.Errorf("blob: internal error: %w", err)
+	}
 	flags, _ := tocFlags(ciComp)
 	toc = append(toc, TOCEntry{
 		Flags:            flags,

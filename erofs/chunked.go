@@ -159,7 +159,7 @@ func (w *Writer) planChunks(size int64, f ChunkedFile) (chunkFile, []byte, error
 		w.wide = true
 	}
 	b := make([]byte, 0, len(f.Chunks)*cf.entries)
-	for _, c := range f.Chunks {
+	for i, c := range f.Chunks {
 		if indexes {
 			var x [chunkIndexSize]byte
 			ci := NewChunkIndex(c.Device, c.Block)
@@ -170,7 +170,9 @@ func (w *Writer) planChunks(size int64, f ChunkedFile) (chunkFile, []byte, error
 					ci.Advise = 0xFFFF
 				}
 			}
-			ci.Encode(x[:])
+			if err := ci.Encode(x[:]); err != nil {
+				return chunkFile{}, nil, fmt.Errorf("internal error: chunk %d: %w", i, err)
+			}
 			b = append(b, x[:]...)
 		} else {
 			addr := uint32(c.Block)

@@ -151,7 +151,9 @@ func TestChunked48BitHole(t *testing.T) {
 func TestSuperblock48Bit(t *testing.T) {
 	sb := Superblock{Magic: Magic, BlkSzBits: 9, FeatureIncompat: FeatureIncompat48Bit, RootNid: 1 << 20, Blocks: 1<<40 + 3}
 	b := make([]byte, SuperblockSize)
-	sb.Encode(b)
+	if err := sb.Encode(b); err != nil {
+		t.Fatal(err)
+	}
 	got := DecodeSuperblock(b)
 	if got.RootNid != sb.RootNid || got.Blocks != sb.Blocks {
 		t.Errorf("48-bit: root %d blocks %d, want %d %d", got.RootNid, got.Blocks, sb.RootNid, sb.Blocks)
@@ -162,14 +164,18 @@ func TestSuperblock48Bit(t *testing.T) {
 	}
 	// Small values keep the 16-bit root NID, as mkfs.erofs writes them.
 	small := Superblock{Magic: Magic, BlkSzBits: 9, FeatureIncompat: FeatureIncompat48Bit, RootNid: 40, Blocks: 100}
-	small.Encode(b)
+	if err := small.Encode(b); err != nil {
+		t.Fatal(err)
+	}
 	if le.Uint64(b[sbRootNid8b:]) != 0 || le.Uint16(b[sbRootNid:]) != 40 {
 		t.Errorf("small 48-bit superblock: rootnid_8b %d, rootnid_2b %d", le.Uint64(b[sbRootNid8b:]), le.Uint16(b[sbRootNid:]))
 	}
 
 	d := SuperblockDevice{Tag: "t", Blocks: 1<<33 + 5, UniAddr: 1<<34 + 9}
 	slot := make([]byte, DeviceSlotSize)
-	d.Encode(slot)
+	if err := d.Encode(slot); err != nil {
+		t.Fatal(err)
+	}
 	if got := DecodeDeviceSlot48(slot); got != d {
 		t.Errorf("slot %+v, want %+v", got, d)
 	}

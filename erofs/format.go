@@ -14,6 +14,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"math"
 	"slices"
 )
@@ -136,8 +137,12 @@ type Superblock struct {
 }
 
 // Encode writes the superblock record to b[:SuperblockSize], reserved
-// bytes zero.
-func (sb *Superblock) Encode(b []byte) {
+// bytes zero. A shorter b is an error wrapping io.ErrShortBuffer, and
+// nothing is written.
+func (sb *Superblock) Encode(b []byte) error {
+	if err := shortBuffer("superblock", b, superblockSize); err != nil {
+		return err
+	}
 	b = b[:superblockSize]
 	clear(b)
 	le.PutUint32(b[sbMagic:], sb.Magic)
@@ -166,6 +171,17 @@ func (sb *Superblock) Encode(b []byte) {
 		le.PutUint16(b[sbBlocksHi:], uint16(sb.Blocks>>32))
 		le.PutUint64(b[sbRootNid8b:], sb.RootNid)
 	}
+	return nil
+}
+
+// shortBuffer returns an error wrapping io.ErrShortBuffer, naming the
+// record and the sizes, when b is shorter than the size bytes of record;
+// nil otherwise.
+func shortBuffer(record string, b []byte, size int) error {
+	if len(b) < size {
+		return fmt.Errorf("erofs: %s: %d-byte buffer, want %d: %w", record, len(b), size, io.ErrShortBuffer)
+	}
+	return nil
 }
 
 // DecodeSuperblock decodes the superblock record b[:SuperblockSize] (the
@@ -350,8 +366,18 @@ func (i *Inode) RecordSize() int {
 }
 
 // Encode writes the inode record to b[:i.RecordSize()], reserved bytes
-// zero.
-func (i *Inode) Encode(b []byte) {
+// zero. A shorter b is an error wrapping io.ErrShortBuffer, and nothing
+// is written.
+func (i *Inode) Encode(b []byte) error {
+	if err := shortBuffer("inode", b, i.RecordSize()); err != nil {
+		return err
+	}
+	i.encode(b)
+	return nil
+}
+
+// encode is Encode for a b of at least i.RecordSize() bytes.
+func (i *Inode) encode(b []byte) {
 	if i.Extended() {
 		b = b[:extendedInodeSize]
 		clear(b[ieReserved:])
@@ -387,7 +413,7 @@ func (i *Inode) Encode(b []byte) {
 func (i *Inode) Append(b []byte) []byte {
 	n := i.RecordSize()
 	b = slices.Grow(b, n)[:len(b)+n]
-	i.Encode(b[len(b)-n:])
+	i.encode(b[len(b)-n:])
 	return b
 }
 
@@ -472,8 +498,18 @@ type Dirent struct {
 	FileType uint8  // file_type (FileType*, see FileTypeOfMode)
 }
 
-// Encode writes the dirent record to b[:DirentSize].
-func (d Dirent) Encode(b []byte) {
+// Encode writes the dirent record to b[:DirentSize]. A shorter b is an
+// error wrapping io.ErrShortBuffer, and nothing is written.
+func (d Dirent) Encode(b []byte) error {
+	if err := shortBuffer("dirent", b, direntSize); err != nil {
+		return err
+	}
+	d.encode(b)
+	return nil
+}
+
+// encode is Encode for a b of at least DirentSize bytes.
+func (d Dirent) encode(b []byte) {
 	b = b[:direntSize]
 	le.PutUint64(b[direntNid:], d.Nid)
 	le.PutUint16(b[direntOff:], d.NameOff)
@@ -490,15 +526,30 @@ func DecodeDirent(b []byte) Dirent {
 
 // EncodeDirBlock fills the directory block b with n entries, which entry
 // returns in order: their dirents, then their names, then zeros to the
-// end of b. The entries must fit b.
-func EncodeDirBlock[S ~string | ~[]byte](b []byte, n int, entry func(k int) (nid uint64, fileType uint8, name S)) {
+// end of b. Entries that do not fit b (n dirents and their names) are an
+// error wrapping io.ErrShortBuffer, and nothing is written; so is a
+// negative n. entry is called twice for each k, first to measure.
+func EncodeDirBlock[S ~string | ~[]byte](b []byte, n int, entry func(k int) (nid uint64, fileType uint8, name S)) error {
+	if n < 0 {
+		return fmt.Errorf("erofs: directory block: %d entries: %w", n, io.ErrShortBuffer)
+	}
+	size := 0
+	for k := range n {
+		_, _, name := entry(k)
+		size += direntSize + len(name)
+		if size > len(b) {
+			// Stop early: n may be huge.
+			return fmt.Errorf("erofs: directory block: %d entries need more than %d bytes (at entry %d): %w", n, len(b), k, io.ErrShortBuffer)
+		}
+	}
 	nameOff := direntSize * n
 	for k := range n {
 		nid, typ, name := entry(k)
-		Dirent{Nid: nid, NameOff: uint16(nameOff), FileType: typ}.Encode(b[k*direntSize:])
+		Dirent{Nid: nid, NameOff: uint16(nameOff), FileType: typ}.encode(b[k*direntSize:])
 		nameOff += copy(b[nameOff:], name)
 	}
 	clear(b[nameOff:])
+	return nil
 }
 
 // DirentOffset returns where in a directory's data the entry for a name
@@ -588,8 +639,19 @@ type XattrIbodyHeader struct {
 	SharedCount uint8  // h_shared_count
 }
 
-// Encode writes the header record to b[:XattrIbodyHeaderSize].
-func (h XattrIbodyHeader) Encode(b []byte) {
+// Encode writes the header record to b[:XattrIbodyHeaderSize]. A
+// shorter b is an error wrapping io.ErrShortBuffer, and nothing is
+// written.
+func (h XattrIbodyHeader) Encode(b []byte) error {
+	if err := shortBuffer("xattr ibody header", b, xattrIbodyHeaderSize); err != nil {
+		return err
+	}
+	h.encode(b)
+	return nil
+}
+
+// encode is Encode for a b of at least XattrIbodyHeaderSize bytes.
+func (h XattrIbodyHeader) encode(b []byte) {
 	b = b[:xattrIbodyHeaderSize]
 	clear(b)
 	le.PutUint32(b, h.NameFilter)
@@ -599,7 +661,7 @@ func (h XattrIbodyHeader) Encode(b []byte) {
 // Append appends the header record to b.
 func (h XattrIbodyHeader) Append(b []byte) []byte {
 	b = append(b, make([]byte, xattrIbodyHeaderSize)...)
-	h.Encode(b[len(b)-xattrIbodyHeaderSize:])
+	h.encode(b[len(b)-xattrIbodyHeaderSize:])
 	return b
 }
 
@@ -818,12 +880,17 @@ func (c ChunkIndex) StartBlock(wide bool) uint64 {
 	return uint64(c.Advise)<<32 | uint64(c.BlkAddr)
 }
 
-// Encode writes the chunk index record to b[:ChunkIndexSize].
-func (c ChunkIndex) Encode(b []byte) {
+// Encode writes the chunk index record to b[:ChunkIndexSize]. A shorter
+// b is an error wrapping io.ErrShortBuffer, and nothing is written.
+func (c ChunkIndex) Encode(b []byte) error {
+	if err := shortBuffer("chunk index", b, chunkIndexSize); err != nil {
+		return err
+	}
 	b = b[:chunkIndexSize]
 	le.PutUint16(b[0:], c.Advise)
 	le.PutUint16(b[2:], c.DeviceID)
 	le.PutUint32(b[4:], c.BlkAddr)
+	return nil
 }
 
 // DecodeChunkIndex decodes the chunk index record b[:ChunkIndexSize].
@@ -863,7 +930,12 @@ const DeviceSlotSize = deviceSlotSize
 // b[:DeviceSlotSize]: the tag, then Blocks and UniAddr (mapped_blkaddr),
 // their low 32 bits and then, for the 48-bit layout, their high 16 bits
 // (blocks_hi, uniaddr_hi: zero below 2^32). The reserved bytes are zero.
-func (d *SuperblockDevice) Encode(b []byte) {
+// A shorter b is an error wrapping io.ErrShortBuffer, and nothing is
+// written.
+func (d *SuperblockDevice) Encode(b []byte) error {
+	if err := shortBuffer("device slot", b, deviceSlotSize); err != nil {
+		return err
+	}
 	b = b[:deviceSlotSize]
 	clear(b)
 	copy(b[:deviceSlotTagSize], d.Tag)
@@ -871,6 +943,7 @@ func (d *SuperblockDevice) Encode(b []byte) {
 	le.PutUint32(b[deviceSlotUniaddr:], uint32(d.UniAddr))
 	le.PutUint16(b[deviceSlotBlocksHi:], uint16(d.Blocks>>32))
 	le.PutUint16(b[deviceSlotUniHi:], uint16(d.UniAddr>>32))
+	return nil
 }
 
 // DeviceSlotFieldOffset returns the byte offset in a device slot of the

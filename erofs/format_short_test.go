@@ -2,7 +2,9 @@ package erofs
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"testing"
 )
 
@@ -51,5 +53,56 @@ func TestDecodersShortBuffers(t *testing.T) {
 	clear(rec[cut:])
 	if got, want := DecodeSuperblock(full[:cut]), DecodeSuperblock(rec); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("short superblock: %+v, want %+v", got, want)
+	}
+}
+
+// TestEncodersShortBuffers calls every exported encoder with every length
+// shorter than its record: each must return an error wrapping
+// io.ErrShortBuffer, not panic, and leave the buffer untouched; the full
+// length must succeed.
+func TestEncodersShortBuffers(t *testing.T) {
+	sb := &Superblock{Magic: Magic, BlkSzBits: 12, RootNid: 1 << 20, Blocks: 1 << 33, FeatureIncompat: FeatureIncompat48Bit, VolumeName: "v"}
+	compact := &Inode{Format: LayoutFlatPlain << 1, Mode: 0o100644, Size: 1}
+	extended := &Inode{Format: inodeVersionExtended, Mode: 0o100644, Size: 1 << 40}
+	names := []string{"a", "bc"}
+	encoders := map[string]struct {
+		size int
+		fn   func(b []byte) error
+	}{
+		"Superblock.Encode":       {SuperblockSize, sb.Encode},
+		"Inode.Encode (compact)":  {CompactInodeSize, compact.Encode},
+		"Inode.Encode (extended)": {ExtendedInodeSize, extended.Encode},
+		"Dirent.Encode":           {DirentSize, Dirent{Nid: 7, NameOff: 12, FileType: FileTypeRegular}.Encode},
+		"XattrIbodyHeader.Encode": {XattrIbodyHeaderSize, XattrIbodyHeader{NameFilter: 1, SharedCount: 2}.Encode},
+		"ChunkIndex.Encode":       {ChunkIndexSize, ChunkIndex{Advise: 1, DeviceID: 2, BlkAddr: 3}.Encode},
+		"SuperblockDevice.Encode": {DeviceSlotSize, (&SuperblockDevice{Tag: "t", Blocks: 1, UniAddr: 2}).Encode},
+		"EncodeDirBlock (2 names)": {2*DirentSize + 3, func(b []byte) error {
+			return EncodeDirBlock(b, len(names), func(k int) (uint64, uint8, string) { return uint64(k + 1), FileTypeRegular, names[k] })
+		}},
+	}
+	for name, enc := range encoders {
+		if err := enc.fn(make([]byte, enc.size)); err != nil {
+			t.Errorf("%s(%d bytes): %v", name, enc.size, err)
+		}
+		for n := 0; n < enc.size; n++ {
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						t.Errorf("%s(%d bytes): panic: %v", name, n, r)
+					}
+				}()
+				b := bytes.Repeat([]byte{0xA5}, n)
+				err := enc.fn(b)
+				if !errors.Is(err, io.ErrShortBuffer) {
+					t.Errorf("%s(%d bytes): %v, want io.ErrShortBuffer", name, n, err)
+				}
+				if !bytes.Equal(b, bytes.Repeat([]byte{0xA5}, n)) {
+					t.Errorf("%s(%d bytes): wrote to the buffer", name, n)
+				}
+			}()
+		}
+	}
+	if err := EncodeDirBlock(make([]byte, 64), -1, func(int) (uint64, uint8, string) { return 0, 0, "" }); !errors.Is(err, io.ErrShortBuffer) {
+		t.Errorf("EncodeDirBlock(n=-1): %v, want io.ErrShortBuffer", err)
 	}
 }

@@ -586,7 +586,11 @@ func (l *layout) dirBlocks(d uint32, emit func([]byte) error) error {
 	l.pending = l.pending[:0]
 	err := l.entries(d, func(name []byte, ino uint32) error {
 		if used+direntSize+len(name) > bs {
-			if err := emit(l.dirBlock(bs)); err != nil {
+			blk, err := l.dirBlock(bs)
+			if err != nil {
+				return err
+			}
+			if err := emit(blk); err != nil {
 				return err
 			}
 			used = 0
@@ -599,21 +603,28 @@ func (l *layout) dirBlocks(d uint32, emit func([]byte) error) error {
 	if err != nil {
 		return err
 	}
-	return emit(l.dirBlock(used))
+	blk, err := l.dirBlock(used)
+	if err != nil {
+		return err
+	}
+	return emit(blk)
 }
 
 // dirBlock encodes the pending entries as one directory block of size
 // bytes: a whole block when more follow.
-func (l *layout) dirBlock(size int) []byte {
+func (l *layout) dirBlock(size int) ([]byte, error) {
 	w := l.w
 	buf := slices.Grow(l.block[:0], w.bs)[:size]
-	EncodeDirBlock(buf, len(l.pending), func(k int) (uint64, uint8, []byte) {
+	err := EncodeDirBlock(buf, len(l.pending), func(k int) (uint64, uint8, []byte) {
 		p := &l.pending[k]
 		c := w.inodes.at(p.ino)
 		return l.nid(p.ino), FileTypeOfMode(uint32(c.mode)), p.name
 	})
+	if err != nil {
+		return nil, fmt.Errorf("erofs: internal error: %w", err)
+	}
 	l.block = buf
-	return buf
+	return buf, nil
 }
 
 // writeReserved writes the data blocks laid out by Close: directory blocks,
@@ -724,7 +735,9 @@ func (l *layout) record(b []byte, id uint32, xattrBase uint32) ([]byte, error) {
 				hdr.SharedCount++
 			}
 		})
-		hdr.Encode(b[start:])
+		if err := hdr.Encode(b[start:]); err != nil {
+			return nil, fmt.Errorf("erofs: internal error: inode %d: %w", m.ino, err)
+		}
 		l.splitXattrs(xs.list, func(x xattr, isShared bool) {
 			if !isShared {
 				b = l.enc.appendEntry(b, x)
@@ -787,7 +800,9 @@ func (l *layout) writeHeader(blocks int64) error {
 			if d.UniAddr >= 1<<48 {
 				return fmt.Errorf("erofs: device %d starts at block %d, past 48 bits", i+1, d.UniAddr)
 			}
-			d.Encode(hdr[(int(sb.DevtSlotOff)+i)*deviceSlotSize:])
+			if err := d.Encode(hdr[(int(sb.DevtSlotOff)+i)*deviceSlotSize:]); err != nil {
+				return fmt.Errorf("erofs: internal error: device %d: %w", i+1, err)
+			}
 		}
 	}
 	if w.wide {
@@ -803,7 +818,9 @@ func (l *layout) writeHeader(blocks int64) error {
 	if w.opts.UUID != nil {
 		sb.UUID = *w.opts.UUID
 	}
-	sb.Encode(hdr[SuperblockOffset:])
+	if err := sb.Encode(hdr[SuperblockOffset:]); err != nil {
+		return fmt.Errorf("erofs: internal error: %w", err)
+	}
 	copy(hdr[SuperblockOffset+superblockSize:], records)
 	if l.xattrHdr {
 		copy(hdr[l.xattrPos:], l.xattrArea)
@@ -820,7 +837,9 @@ func (l *layout) writeHeader(blocks int64) error {
 		id[6] = id[6]&0x0F | 0x80 // RFC 9562 version 8: custom
 		id[8] = id[8]&0x3F | 0x80 // RFC 4122 variant
 		copy(sb.UUID[:], id)
-		sb.Encode(hdr[SuperblockOffset:])
+		if err := sb.Encode(hdr[SuperblockOffset:]); err != nil {
+			return fmt.Errorf("erofs: internal error: %w", err)
+		}
 	}
 	sealSuperblock(hdr[SuperblockOffset : SuperblockOffset+checksumLen(w.bs)])
 	if _, err := w.out.w.WriteAt(hdr, 0); err != nil {

@@ -143,7 +143,9 @@ func TestDeepTreeErrors(t *testing.T) {
 	for p := 0; p+erofs.ExtendedInodeSize <= len(img); p += inodeSlot {
 		if rec := erofs.DecodeInode(img[p:]); rec.Extended() && rec.UID == leaf.UID && rec.Mode == uint16(erofs.ModeRegular|0o644) {
 			rec.MtimeNsec = 1e9
-			rec.Encode(img[p:])
+			if err := rec.Encode(img[p:]); err != nil {
+				t.Fatal(err)
+			}
 			found = true
 		}
 	}
@@ -187,7 +189,9 @@ func TestReadLinkCount(t *testing.T) {
 	for p := 0; p+erofs.ExtendedInodeSize <= len(img); p += inodeSlot {
 		if rec := erofs.DecodeInode(img[p:]); rec.Extended() && rec.UID == a.UID && rec.Nlink == 3 {
 			rec.Nlink = 1
-			rec.Encode(img[p:])
+			if err := rec.Encode(img[p:]); err != nil {
+				t.Fatal(err)
+			}
 			patched = true
 		}
 	}

@@ -267,7 +267,9 @@ func (d *decoder) decode() (*Bootstrap, error) {
 			return nil, errorf("device slot %d (offset %d): %d blocks, but blob uncompressed size is %d blocks", i, sat+int64(erofs.DeviceSlotFieldOffset("blocks")), dev.Blocks, bi.UncompressedSize/uint64(d.bs))
 		}
 		var again [devSlotSize]byte
-		if dev.Encode(again[:]); !bytes.Equal(again[:], slot) {
+		if err := dev.Encode(again[:]); err != nil {
+			return nil, errorf("device slot %d (offset %d): %v", i, sat, err)
+		} else if !bytes.Equal(again[:], slot) {
 			return nil, errorf("device slot %d (offset %d): reserved bytes are not zero", i, sat)
 		}
 		if b.Flags&FlagInlinedChunkDigest != 0 && !bi.inlinesChunkDigests() {

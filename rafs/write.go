@@ -721,11 +721,15 @@ func (e *encoder) dirBlocks(r int32, fn func(off int64, blk []byte) error) error
 			return
 		}
 		b := e.dirBlk[:min(e.bs, d.size-blkNo*e.bs)]
-		erofs.EncodeDirBlock(b, len(blk), func(j int) (uint64, uint8, string) {
+		err = erofs.EncodeDirBlock(b, len(blk), func(j int) (uint64, uint8, string) {
 			t := e.rec(blk[j].rec)
 			return t.nid(), t.fileType(), blk[j].name
 		})
 		blk = blk[:0]
+		if err != nil {
+			err = fmt.Errorf("internal error: directory block at offset %d: %w", blkNo*e.bs, err)
+			return
+		}
 		err = fn(blkNo*e.bs, b)
 	}
 	// Children that are new inodes have the records d.first, d.first+1,
@@ -918,7 +922,7 @@ func (e *encoder) putData(s sink, r int32) error {
 // inodePiece returns the bytes of an inode's slots: the inode, its xattrs
 // and its inline tail or chunk indexes. They are valid until the next
 // call.
-func (e *encoder) inodePiece(r int32) []byte {
+func (e *encoder) inodePiece(r int32) ([]byte, error) {
 	w := e.rec(r)
 	n := w.n
 	at := e.metaAddr + w.off
@@ -940,7 +944,9 @@ func (e *encoder) inodePiece(r int32) []byte {
 		for i := range n.Chunks {
 			c := &n.Chunks[i]
 			buf = append(buf, make([]byte, erofs.ChunkIndexSize)...)
-			chunkIndex(c.Index, c.BlobIndex, uint32(c.UncompressedOffset/uint64(e.bs))).Encode(buf[len(buf)-erofs.ChunkIndexSize:])
+			if err := chunkIndex(c.Index, c.BlobIndex, uint32(c.UncompressedOffset/uint64(e.bs))).Encode(buf[len(buf)-erofs.ChunkIndexSize:]); err != nil {
+				return nil, fmt.Errorf("internal error: inode at offset %d, chunk %d: %w", at, i, err)
+			}
 		}
 	case erofs.ModeDir, erofs.ModeSymlink:
 		d := e.dataSize(w)
@@ -981,14 +987,16 @@ func (e *encoder) inodePiece(r int32) []byte {
 		MtimeNsec:  n.MtimeNsec,
 		Nlink:      w.nlink,
 	}
-	core.Encode(buf)
+	if err := core.Encode(buf); err != nil {
+		return nil, fmt.Errorf("internal error: inode at offset %d: %w", at, err)
+	}
 	e.buf = buf
-	return buf
+	return buf, nil
 }
 
 // head returns the file's first bytes: the superblocks, device slots,
 // blob table and prefetch table, up to the meta area's first inode.
-func (e *encoder) head() []byte {
+func (e *encoder) head() ([]byte, error) {
 	b := e.b
 	root := e.rec(0)
 	img := make([]byte, max(e.metaAddr, BlockSize))
@@ -1006,7 +1014,9 @@ func (e *encoder) head() []byte {
 		ExtraDevices:    uint16(len(b.Blobs)),
 		DevtSlotOff:     devtSlotOff,
 	}
-	sb.Encode(img[sbOffset:])
+	if err := sb.Encode(img[sbOffset:]); err != nil {
+		return nil, fmt.Errorf("internal error: %w", err)
+	}
 
 	// Extended superblock.
 	flags := b.Flags
@@ -1033,13 +1043,15 @@ func (e *encoder) head() []byte {
 		mapped := alignUp(pos, mappedAlign) / e.bs
 		pos = (mapped + nblk) * e.bs
 		slot := erofs.SuperblockDevice{Tag: bi.ID, Blocks: uint64(nblk), UniAddr: uint64(mapped)}
-		slot.Encode(img[devSlotOffset+devSlotSize*int64(i):])
+		if err := slot.Encode(img[devSlotOffset+devSlotSize*int64(i):]); err != nil {
+			return nil, fmt.Errorf("internal error: device slot %d: %w", i, err)
+		}
 		encodeBlobEntry(img[e.blobTableOff+blobEntrySize*int64(i):][:blobEntrySize], i, b.ChunkSize, bi)
 	}
 	if e.prefetchSize > 0 {
 		le.PutUint32(img[e.prefetchOff:], uint32(root.nid()))
 	}
-	return img
+	return img, nil
 }
 
 // sink receives the pieces of the image.
@@ -1082,12 +1094,20 @@ func (s *streamSink) put(off int64, p []byte) error {
 // emit writes the image to s: in file order when sorted is set, which
 // streamSink needs, else inode by inode.
 func (e *encoder) emit(s sink, sorted bool) error {
-	if err := s.put(0, e.head()); err != nil {
+	head, err := e.head()
+	if err != nil {
+		return err
+	}
+	if err := s.put(0, head); err != nil {
 		return err
 	}
 	if !sorted {
 		for r := range e.nrec {
-			if err := s.put(e.metaAddr+e.rec(r).off, e.inodePiece(r)); err != nil {
+			piece, err := e.inodePiece(r)
+			if err != nil {
+				return err
+			}
+			if err := s.put(e.metaAddr+e.rec(r).off, piece); err != nil {
 				return err
 			}
 			if e.hasDataPiece(e.rec(r)) {
@@ -1113,7 +1133,11 @@ func (e *encoder) emit(s sink, sorted bool) error {
 			if len(blocks) == 0 || len(inodes) > 0 && e.rec(inodes[0]).off < e.dataAt(e.rec(blocks[0])) {
 				r := inodes[0]
 				inodes = inodes[1:]
-				if err := s.put(e.metaAddr+e.rec(r).off, e.inodePiece(r)); err != nil {
+				piece, err := e.inodePiece(r)
+				if err != nil {
+					return err
+				}
+				if err := s.put(e.metaAddr+e.rec(r).off, piece); err != nil {
 					return err
 				}
 				continue
