@@ -371,7 +371,11 @@ func runConvert(ctx context.Context, g *guard, f *convertFlags, opts *image.Opti
 		}
 		unregister()
 	}()
-	opts.TempDir, opts.EROFS.Image.TempDir = tmp, tmp
+	opts.TempDir = tmp
+	if opts.Type == image.TypeEROFS {
+		// Only for EROFS: NewConverter refuses EROFS options for nydus.
+		opts.EROFS.Image.TempDir = tmp
+	}
 	if err := prepareArchives(tmp, src, dst); err != nil {
 		return "", err
 	}

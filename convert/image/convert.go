@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"runtime"
 	"slices"
 	"sync"
@@ -54,7 +55,8 @@ type Options struct {
 	// Type is the output format; "" means TypeNydus.
 	Type Type
 
-	// Nydus configures each layer's Nydus conversion (TypeNydus). Its
+	// Nydus configures each layer's Nydus conversion (TypeNydus); it
+	// must be zero for TypeEROFS (NewConverter refuses it). Its
 	// ChunkDict must be nil (NewConverter refuses it); set ChunkDict
 	// here instead.
 	Nydus convert.NydusOptions
@@ -63,13 +65,15 @@ type Options struct {
 	// its blobs the result uses are listed in the converted manifest.
 	ChunkDict *ChunkDict
 
-	// EROFS configures each layer's EROFS conversion (TypeEROFS). The
-	// image UUID is derived from the source layer's diff ID, so UUID is
-	// ignored.
+	// EROFS configures each layer's EROFS conversion (TypeEROFS); it
+	// must be zero for TypeNydus (NewConverter refuses it). The image
+	// UUID is derived from the source layer's diff ID, so Image.UUID
+	// must be nil (NewConverter refuses it).
 	EROFS convert.EROFSOptions
 	// EROFSMediaType is the media type of EROFS layers:
 	// MediaTypeEROFSLayer (containerd, the default when empty) or
-	// MediaTypeEROFS (the IANA-registered application/vnd.erofs).
+	// MediaTypeEROFS (the IANA-registered application/vnd.erofs). It
+	// must be empty for TypeNydus (NewConverter refuses it).
 	EROFSMediaType types.MediaType
 	// EROFSTarIndex makes each EROFS layer a tar index with its tar
 	// appended (convert.TarToEROFSIndex with Append): 512-byte blocks,
@@ -77,6 +81,7 @@ type Options struct {
 	// is one EROFS image that mounts alone, as containerd's EROFS differ
 	// makes its layers with enable_tar_index, under the same media type
 	// as other EROFS layers: containerd has none that says "tar index".
+	// It must be false for TypeNydus (NewConverter refuses it).
 	EROFSTarIndex bool
 	// EROFSVerity, when set, appends a dm-verity hash tree to each EROFS
 	// layer (verity.Append) and records its root hash and hash offset on
@@ -177,6 +182,16 @@ func NewConverter(opts *Options) (*Converter, error) {
 	case TypeNydus, TypeEROFS:
 	default:
 		return nil, fmt.Errorf("convert: unknown image type %q (want nydus or erofs)", o.Type)
+	}
+	switch {
+	case o.Type == TypeNydus && !reflect.ValueOf(o.EROFS).IsZero():
+		return nil, errors.New("convert: Options.EROFS is set, but the type is nydus: EROFS options would be ignored")
+	case o.Type == TypeNydus && (o.EROFSMediaType != "" || o.EROFSTarIndex):
+		return nil, errors.New("convert: Options.EROFSMediaType or EROFSTarIndex is set, but the type is nydus: it would be ignored")
+	case o.Type == TypeEROFS && o.Nydus != (convert.NydusOptions{}):
+		return nil, errors.New("convert: Options.Nydus is set, but the type is erofs: Nydus options would be ignored")
+	case o.EROFS.Image.UUID != nil:
+		return nil, errors.New("convert: Options.EROFS.Image.UUID is set, but each layer's UUID is derived from its diff ID")
 	}
 	if o.EROFSMediaType == "" {
 		o.EROFSMediaType = MediaTypeEROFSLayer

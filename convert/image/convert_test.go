@@ -77,8 +77,11 @@ func digestOf(t testing.TB, d interface{ Digest() (v1.Hash, error) }) v1.Hash {
 func TestImageDeterministic(t *testing.T) {
 	src := smallImage(t, "amd64").img
 	for _, typ := range []image.Type{image.TypeNydus, image.TypeEROFS} {
-		a := convertImage(t, src, image.Options{Type: typ, Jobs: 1, Nydus: convert.NydusOptions{Workers: 1}})
-		b := convertImage(t, src, image.Options{Type: typ, Jobs: 4, Nydus: convert.NydusOptions{Workers: 3}})
+		oa, ob := image.Options{Type: typ, Jobs: 1}, image.Options{Type: typ, Jobs: 4}
+		if typ == image.TypeNydus {
+			oa.Nydus.Workers, ob.Nydus.Workers = 1, 3
+		}
+		a, b := convertImage(t, src, oa), convertImage(t, src, ob)
 		if digestOf(t, a) != digestOf(t, b) {
 			t.Errorf("%s: 1 job gives %s, 4 jobs %s", typ, digestOf(t, a), digestOf(t, b))
 		}
@@ -371,7 +374,13 @@ func TestImageCache(t *testing.T) {
 			t.Errorf("%s: cached conversion gives %s, first %s", typ, digestOf(t, second), digestOf(t, first))
 		}
 		// Other options do not hit.
-		c3 := newConverter(t, image.Options{Type: typ, Cache: again, Nydus: convert.NydusOptions{ChunkSize: 64 << 10}, EROFS: convert.EROFSOptions{Whiteouts: convert.WhiteoutKeep}})
+		o3 := image.Options{Type: typ, Cache: again}
+		if typ == image.TypeNydus {
+			o3.Nydus.ChunkSize = 64 << 10
+		} else {
+			o3.EROFS.Whiteouts = convert.WhiteoutKeep
+		}
+		c3 := newConverter(t, o3)
 		if _, err := c3.Image(ctx, src); err != nil {
 			t.Fatal(err)
 		}
