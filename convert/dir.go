@@ -52,7 +52,7 @@ func DirToEROFS(root string, w io.WriterAt, opts *EROFSOptions) (*EROFSResult, e
 		res.Entries++
 		e := &erofs.Entry{
 			Path: rel, Mode: st.Mode, UID: st.Uid, GID: st.Gid,
-			ModTime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec),
+			ModTime: time.Unix(int64(st.Mtim.Sec), int64(st.Mtim.Nsec)), // int32 on 32-bit Linux
 		}
 		if e.Xattrs, err = listXattrs(p); err != nil {
 			return err

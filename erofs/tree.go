@@ -33,7 +33,7 @@ type arena[T any] struct {
 
 // add appends a zero element and returns its index and address.
 func (a *arena[T]) add() (uint32, *T, error) {
-	if a.n >= int(noID) {
+	if uint64(a.n) >= uint64(noID) {
 		return 0, nil, errTooManyEntries
 	}
 	i := a.n % arenaChunk
