@@ -528,7 +528,8 @@ func DecodeDirent(b []byte) Dirent {
 // returns in order: their dirents, then their names, then zeros to the
 // end of b. Entries that do not fit b (n dirents and their names) are an
 // error wrapping io.ErrShortBuffer, and nothing is written; so is a
-// negative n. entry is called twice for each k, first to measure.
+// negative n, and a name starting past the 16-bit nameoff's reach (a b
+// over 64 KiB). entry is called twice for each k, first to measure.
 func EncodeDirBlock[S ~string | ~[]byte](b []byte, n int, entry func(k int) (nid uint64, fileType uint8, name S)) error {
 	if n < 0 {
 		return fmt.Errorf("erofs: directory block: %d entries: %w", n, io.ErrShortBuffer)
@@ -540,6 +541,12 @@ func EncodeDirBlock[S ~string | ~[]byte](b []byte, n int, entry func(k int) (nid
 		if size > len(b) {
 			// Stop early: n may be huge.
 			return fmt.Errorf("erofs: directory block: %d entries need more than %d bytes (at entry %d): %w", n, len(b), k, io.ErrShortBuffer)
+		}
+		// size-len(name) is where the names before this one end, after
+		// the k+1 dirents so far: this name starts there plus the
+		// remaining dirents.
+		if start := size - len(name) + direntSize*(n-k-1); start > math.MaxUint16 {
+			return fmt.Errorf("erofs: directory block: entry %d's name at byte %d, past a dirent's 16-bit nameoff", k, start)
 		}
 	}
 	nameOff := direntSize * n

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 )
 
@@ -104,5 +105,39 @@ func TestEncodersShortBuffers(t *testing.T) {
 	}
 	if err := EncodeDirBlock(make([]byte, 64), -1, func(int) (uint64, uint8, string) { return 0, 0, "" }); !errors.Is(err, io.ErrShortBuffer) {
 		t.Errorf("EncodeDirBlock(n=-1): %v, want io.ErrShortBuffer", err)
+	}
+}
+
+// TestEncodeDirBlockNameOffRange checks that a name a dirent's 16-bit
+// nameoff cannot reach (possible only in a buffer over 64 KiB) is an
+// error, with nothing written, and that one just in reach is encoded.
+func TestEncodeDirBlockNameOffRange(t *testing.T) {
+	b := make([]byte, 128<<10)
+	for i := range b {
+		b[i] = 0xAA
+	}
+	names := func(firstLen int) func(k int) (uint64, uint8, string) {
+		return func(k int) (uint64, uint8, string) {
+			if k == 0 {
+				return 1, 1, strings.Repeat("a", firstLen)
+			}
+			return 2, 1, "b"
+		}
+	}
+	// Two dirents (24 bytes), then a name of 65512 bytes: "b" starts at
+	// 65536, one past the reach.
+	if err := EncodeDirBlock(b, 2, names(65512)); err == nil {
+		t.Fatal("a name at byte 65536 was encoded")
+	}
+	for i, c := range b {
+		if c != 0xAA {
+			t.Fatalf("byte %d written on error", i)
+		}
+	}
+	if err := EncodeDirBlock(b, 2, names(65511)); err != nil {
+		t.Fatalf("a name at byte 65535: %v", err)
+	}
+	if d := DecodeDirent(b[DirentSize:]); d.NameOff != 65535 || d.Nid != 2 {
+		t.Errorf("second dirent %+v, want nameoff 65535", d)
 	}
 }
