@@ -220,46 +220,18 @@ func checkHeaderBlock(b []byte) string {
 	return ""
 }
 
-// parseNumericField parses a numeric header field as archive/tar does:
-// octal, padded with spaces and NULs, or GNU base-256 (two's complement,
-// big-endian) when the first byte's top bit is set.
+// parseNumericField is parseNumeric, saying what is wrong with a field
+// that does not parse.
 func parseNumericField(b []byte) (int64, error) {
-	if len(b) > 0 && b[0]&0x80 != 0 {
-		var inv byte
-		if b[0]&0x40 != 0 {
-			inv = 0xff
-		}
-		var x uint64
-		for i, c := range b {
-			c ^= inv
-			if i == 0 {
-				c &= 0x7f
-			}
-			if x>>56 > 0 {
-				return 0, errors.New("base-256 number overflows 64 bits")
-			}
-			x = x<<8 | uint64(c)
-		}
-		if x>>63 > 0 {
-			return 0, errors.New("base-256 number overflows 64 bits")
-		}
-		if inv == 0xff {
-			return ^int64(x), nil
-		}
-		return int64(x), nil
-	}
-	s := strings.Trim(string(b), " \x00")
-	if i := strings.IndexByte(s, 0); i >= 0 {
-		s = s[:i]
-	}
-	if s == "" {
-		return 0, nil
-	}
-	x, err := strconv.ParseUint(s, 8, 64)
-	if err != nil {
+	x, ok := parseNumeric(b)
+	switch {
+	case ok:
+		return x, nil
+	case len(b) > 0 && b[0]&0x80 != 0:
+		return 0, errors.New("base-256 number overflows 64 bits")
+	default:
 		return 0, errors.New("not an octal number")
 	}
-	return int64(x), nil
 }
 
 // parsePAXRecords parses the data of a PAX header at offset off with the
