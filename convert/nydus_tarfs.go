@@ -113,21 +113,12 @@ func TarToNydusTarfs(r io.Reader, boot, tarOut io.Writer, opts *NydusTarfsOption
 		return nil, fmt.Errorf("convert: tarfs: blob id %q: want 64 characters (a hex SHA-256)", o.BlobID)
 	}
 
-	var src io.Reader
-	var seeker io.Seeker
-	enc := Tar
-	if rs, ok := plainSeekableTar(r); ok && tarOut == nil && o.BlobID != "" {
-		// Nothing to hash or copy: file data is skipped by seeking.
-		b := &bufSeeker{rs: rs, buf: make([]byte, 0, 64<<10)}
-		src, seeker = b, b
-	} else {
-		var closeLayer func()
-		var err error
-		if src, enc, closeLayer, err = openLayer(r, ReadAheadEROFS); err != nil {
-			return nil, err
-		}
-		defer closeLayer()
+	// With nothing to hash or copy, file data is skipped by seeking.
+	src, seeker, enc, closeTar, err := openTarData(r, tarOut == nil && o.BlobID != "")
+	if err != nil {
+		return nil, err
 	}
+	defer closeTar()
 	if enc != Tar && tarOut == nil {
 		return nil, fmt.Errorf("convert: tarfs: the input is %s-compressed: %w", enc, ErrTarfsNoBlobOutput)
 	}
@@ -157,7 +148,7 @@ func TarToNydusTarfs(r io.Reader, boot, tarOut io.Writer, opts *NydusTarfsOption
 	cr := &countingReader{r: src, seeker: seeker}
 	s := &tarfsSink{nydusTree: t}
 	var st tarStats
-	err := addTar(s, cr, WhiteoutKeep, &st)
+	err = addTar(s, cr, WhiteoutKeep, &st)
 	res.Entries, res.DroppedXattrs = st.Entries, st.DroppedXattrs
 	if err == nil {
 		// The rest of the stream (the tar's end blocks and padding) is

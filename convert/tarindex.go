@@ -78,28 +78,16 @@ func TarToEROFSIndex(r io.Reader, w io.WriterAt, opts *TarIndexOptions) (*EROFSR
 	img.Devices = []erofs.SuperblockDevice{{Tag: o.DeviceTag}}
 	img.DevicesAppended = true
 
-	var src io.Reader
-	var seeker io.Seeker
-	enc := Tar
-	if rs, ok := plainSeekableTar(r); ok && !o.Append {
-		// A plain tar in a file: file data is skipped by seeking, not
-		// read.
-		b := &bufSeeker{rs: rs, buf: make([]byte, 0, 64<<10)}
-		src, seeker = b, b
-	} else {
-		var closeLayer func()
-		var err error
-		if src, enc, closeLayer, err = openLayer(r, ReadAheadEROFS); err != nil {
-			return nil, err
-		}
-		defer closeLayer()
+	src, seeker, enc, closeTar, err := openTarData(r, !o.Append)
+	if err != nil {
+		return nil, err
 	}
+	defer closeTar()
 	if enc != Tar && !o.Append {
 		return nil, fmt.Errorf("convert: tar index: the input is %s-compressed, but the index refers to the uncompressed tar: give the plain tar, or append it to the index", enc)
 	}
 	var spool *os.File
 	if o.Append {
-		var err error
 		if spool, err = os.CreateTemp(img.TempDir, "rafs-tar-*"); err != nil {
 			return nil, fmt.Errorf("convert: tar index: spool for the tar: %w", err)
 		}
@@ -148,6 +136,19 @@ func TarToEROFSIndex(r io.Reader, w io.WriterAt, opts *TarIndexOptions) (*EROFSR
 		res.ImageSize += n
 	}
 	return res, nil
+}
+
+// openTarData opens a layer's tar stream for a sink that needs no file
+// data: when skip is set and r is a plain tar in a file, file data is
+// skipped by seeking (seeker is then the stream's), else r is read and
+// decompressed as any layer. close ends the decompression.
+func openTarData(r io.Reader, skip bool) (src io.Reader, seeker io.Seeker, enc LayerEncoding, close func(), err error) {
+	if rs, ok := plainSeekableTar(r); ok && skip {
+		b := &bufSeeker{rs: rs, buf: make([]byte, 0, 64<<10)}
+		return b, b, Tar, func() {}, nil
+	}
+	src, enc, close, err = openLayer(r, ReadAheadEROFS)
+	return src, nil, enc, close, err
 }
 
 // plainSeekableTar returns r as an io.ReadSeeker when it is one whose
