@@ -42,8 +42,8 @@ func (s Status) Valid() bool {
 
 // Task is one conversion: a source manifest or index, by digest, into one
 // target per type. Its ID is derived from what it converts and how (the
-// source digest, the targets and the conversion options), so the same
-// push notified twice is the same task.
+// source digest, the targets, the types, the link and the options), so
+// the same push notified twice is the same task.
 type Task struct {
 	// ID identifies the task; Enqueue keeps the first task of an ID.
 	ID string `json:"id"`
@@ -58,9 +58,13 @@ type Task struct {
 	Types []string `json:"types"`
 	// Rule names the rule that made the task.
 	Rule string `json:"rule,omitempty"`
-	// Options is the conversion options' canonical form (what the task
-	// ID covers besides source and targets); the workers convert with it.
-	Options string `json:"options,omitempty"`
+	// Link is how targets link to the source: "none" (or empty),
+	// "referrer" or "merge-index", as rafs convert's --referrer and
+	// --merge-index.
+	Link string `json:"link,omitempty"`
+	// Options are rafs convert's flags for the conversion (other than
+	// --type, --referrer and --merge-index), as the rule gives them.
+	Options []string `json:"options,omitempty"`
 
 	Status Status `json:"status"`
 	// Error is the last attempt's error (FAILED: the final one).
