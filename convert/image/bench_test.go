@@ -11,7 +11,7 @@ import (
 
 	"github.com/rafs-dev/rafs/convert"
 	"github.com/rafs-dev/rafs/convert/image"
-	"github.com/rafs-dev/rafs/convert/image/internal/registrytest"
+	"github.com/rafs-dev/rafs/convert/internal/registrytest"
 	"github.com/rafs-dev/rafs/rafs"
 )
 

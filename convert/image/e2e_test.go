@@ -28,9 +28,9 @@ import (
 	"github.com/rafs-dev/rafs/blob"
 	"github.com/rafs-dev/rafs/convert"
 	"github.com/rafs-dev/rafs/convert/image"
-	"github.com/rafs-dev/rafs/convert/image/internal/registrytest"
 	"github.com/rafs-dev/rafs/convert/internal/fstree"
 	"github.com/rafs-dev/rafs/convert/internal/mounttest"
+	"github.com/rafs-dev/rafs/convert/internal/registrytest"
 	"github.com/rafs-dev/rafs/convert/internal/tartest"
 	"github.com/rafs-dev/rafs/rafs"
 )
