@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -17,7 +19,9 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // fakeTB records Skipf and Fatalf instead of stopping the test.
@@ -84,7 +88,7 @@ func TestPortTaken(t *testing.T) {
 	go func() { // answer like a registry, to check the token is checked
 		http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	}()
-	r, err := start(t, bin, l.Addr().(*net.TCPAddr).Port)
+	r, err := start(t, bin, l.Addr().(*net.TCPAddr).Port, Options{})
 	if err == nil || !strings.Contains(err.Error(), errPortTaken.Error()) {
 		t.Fatalf("start on a taken port = %+v, %v; want %v", r, err, errPortTaken)
 	}
@@ -101,7 +105,7 @@ func TestStartExits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = start(t, bin, port)
+	_, err = start(t, bin, port, Options{})
 	if err == nil || errors.Is(err, errPortTaken) || !strings.Contains(err.Error(), "config is broken") {
 		t.Errorf("start of an exiting registry: %v; want its log in the error", err)
 	}
@@ -432,4 +436,231 @@ func TestIndexWithOSFeatures(t *testing.T) {
 	dir = filepath.Join(t.TempDir(), "one")
 	r.CopyToLayout(t, "idx:all", dir, "one", false)
 	checkLayout(t, dir, "one", digest(nydus), nydus)
+}
+
+// notice is one notification request an endpoint received.
+type notice struct {
+	header http.Header
+	body   []byte
+	ok     bool // answered 200
+}
+
+// listener is a notification endpoint that records what it receives and
+// answers status to the first fail requests and 200 after.
+type listener struct {
+	mu      sync.Mutex
+	notices []notice
+	fail    int
+	status  int
+}
+
+func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := notice{r.Header.Clone(), b, l.fail == 0}
+	l.notices = append(l.notices, n)
+	if !n.ok {
+		l.fail--
+		w.WriteHeader(l.status)
+	}
+}
+
+// event is the part of a notification event the tests read.
+type event struct {
+	Action string
+	Target struct {
+		MediaType  string
+		Digest     string
+		Repository string
+		Tag        string
+	}
+	Request struct{ Host, Method string }
+}
+
+// events returns the events delivered so far (in requests answered 200),
+// with the headers of the request each came in, and the number of
+// requests answered otherwise.
+func (l *listener) events(t *testing.T) ([]event, []http.Header, int) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var evs []event
+	var hs []http.Header
+	failed := 0
+	for _, n := range l.notices {
+		if !n.ok {
+			failed++
+			continue
+		}
+		var env struct{ Events []event }
+		if err := json.Unmarshal(n.body, &env); err != nil {
+			t.Fatalf("notification body %s: %v", n.body, err)
+		}
+		for _, e := range env.Events {
+			evs = append(evs, e)
+			hs = append(hs, n.header)
+		}
+	}
+	return evs, hs, failed
+}
+
+// waitEvent waits up to 10 seconds for a delivered event that match
+// accepts.
+func (l *listener) waitEvent(t *testing.T, what string, match func(event) bool) (event, http.Header) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		evs, hs, _ := l.events(t)
+		for i, e := range evs {
+			if match(e) {
+				return e, hs[i]
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no notification of %s within 10s; got %+v", what, evs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestNotify checks that a registry started with Options.Notify sends its
+// events to the endpoint with the headers, retries a failing endpoint, and
+// leaves out the ignored media types and actions.
+func TestNotify(t *testing.T) {
+	l := &listener{fail: 2, status: http.StatusServiceUnavailable}
+	srv := httptest.NewServer(l)
+	defer srv.Close()
+	r := StartWith(t, Options{Notify: &Endpoint{
+		URL:               srv.URL + "/events",
+		Headers:           http.Header{"Authorization": {"Bearer secret"}},
+		Backoff:           10 * time.Millisecond,
+		IgnoredActions:    []string{"pull"},
+		IgnoredMediaTypes: []string{"application/octet-stream"},
+	}})
+	c := newClient(t, r)
+	m := pushImage(c, "notify/img", "v1", mtConfig, mtLayerGzip, nil)
+	e, h := l.waitEvent(t, "the manifest push", func(e event) bool { return e.Target.MediaType == mtManifest })
+	if e.Action != "push" || e.Target.Repository != "notify/img" || e.Target.Tag != "v1" || e.Target.Digest != digest(m) ||
+		e.Request.Host != r.Host || e.Request.Method != "PUT" {
+		t.Errorf("manifest event %+v; want a push of notify/img:v1 %s by PUT to %s", e, digest(m), r.Host)
+	}
+	if got := h.Get("Authorization"); got != "Bearer secret" {
+		t.Errorf("Authorization header %q", got)
+	}
+	if got := h.Get("Content-Type"); got != "application/vnd.docker.distribution.events.v1+json" {
+		t.Errorf("Content-Type %q", got)
+	}
+	r.InspectRaw(t, "notify/img:v1") // a pull: ignored
+	pushImage(c, "notify/img", "v2", mtConfig, mtLayerGzip, nil)
+	l.waitEvent(t, "the second push", func(e event) bool { return e.Target.Tag == "v2" })
+	evs, _, failed := l.events(t)
+	if len(evs) != 2 || evs[0].Target.Tag != "v1" || evs[1].Target.Tag != "v2" {
+		t.Errorf("delivered events %+v; want the two manifest pushes only, in order", evs)
+	}
+	if failed != 2 {
+		t.Errorf("%d failed deliveries, want 2 (then retried)", failed)
+	}
+}
+
+// TestNotifyIgnoredActionsAlone checks that StartWith refuses
+// IgnoredActions without IgnoredMediaTypes, which the registry would not
+// apply.
+func TestNotifyIgnoredActionsAlone(t *testing.T) {
+	f := &fakeTB{TB: t}
+	r := StartWith(f, Options{Notify: &Endpoint{URL: "http://127.0.0.1:1/", IgnoredActions: []string{"pull"}}})
+	if r != nil || !strings.Contains(f.failed, "IgnoredActions without IgnoredMediaTypes") {
+		t.Errorf("failed with %q", f.failed)
+	}
+}
+
+// TestNotifyConfig checks the notifications section written for an
+// endpoint: every option is there, quoted.
+func TestNotifyConfig(t *testing.T) {
+	got := notifications(&Endpoint{
+		URL:               "http://127.0.0.1:1/x",
+		Headers:           http.Header{"Authorization": {"Bearer a: b"}, "X-Two": {"1", "2"}},
+		Timeout:           2 * time.Second,
+		Threshold:         4,
+		Backoff:           50 * time.Millisecond,
+		IgnoredActions:    []string{"pull"},
+		IgnoredMediaTypes: []string{"application/octet-stream"},
+	})
+	want := `notifications:
+  endpoints:
+    - name: registrytest
+      url: "http://127.0.0.1:1/x"
+      timeout: "2s"
+      threshold: 4
+      backoff: "50ms"
+      headers:
+        "Authorization": ["Bearer a: b"]
+        "X-Two": ["1","2"]
+      ignore:
+        mediatypes: ["application/octet-stream"]
+        actions: ["pull"]
+`
+	if got != want {
+		t.Errorf("notifications section:\n%s\nwant:\n%s", got, want)
+	}
+	if got := notifications(nil); got != "" {
+		t.Errorf("no endpoint: %q", got)
+	}
+}
+
+// TestParseLog checks the reading of request lines from a registry log
+// as distribution 2.8.2 writes them.
+func TestParseLog(t *testing.T) {
+	log := `{"level":"info","msg":"listening on 127.0.0.1:5000","time":"2026-12-04T03:44:20Z"}
+not json
+{"http.request.method":"PUT","http.request.uri":"/v2/lib/x/manifests/v1","http.response.status":201,"level":"info","msg":"response completed"}
+{"err.code":"blob unknown","http.request.method":"HEAD","http.request.uri":"/v2/lib/x/blobs/sha256:33","http.response.status":404,"level":"error","msg":"response completed with error"}
+{"http.request.method":"PUT","http.request.uri":"/v2/a/b/c/manifests/sha256:abcd","http.response.status":201,"msg":"response completed"}
+{"http.request.method":"PUT","http.request.uri":"/v2/lib/x/manifests/v1","http.response.status":201,"msg":"response completed"}
+{"http.request.method":"PUT","http.request.uri":"/v2/lib/x/manifests/v2","http.response.status":400,"msg":"response completed with error"}
+{"http.request.method":"PUT","http.request.uri":"/v2/lib/x/blobs/uploads/u?digest=sha256%3A1","http.response.status":201,"msg":"response completed"}
+{"http.request.method":"PUT","http.request.uri":"/v2/lib/x/manif`
+	reqs, err := parseLog([]byte(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reqs) != 6 || reqs[1] != (Request{"HEAD", "/v2/lib/x/blobs/sha256:33", 404}) {
+		t.Errorf("requests %+v", reqs)
+	}
+	got := manifestPuts(reqs)
+	want := map[string]int{"lib/x:v1": 2, "a/b/c@sha256:abcd": 1}
+	if !maps.Equal(got, want) {
+		t.Errorf("manifest puts %v, want %v", got, want)
+	}
+	if _, err := parseLog([]byte(`{"msg":"response completed","http.request.method":"GET"}`)); err == nil {
+		t.Error("a request line without URI or status parsed")
+	}
+}
+
+// TestPushAndManifestPuts pushes an image from an OCI layout with Push and
+// checks that the registry holds it byte for byte and that its log counts
+// one manifest PUT for it.
+func TestPushAndManifestPuts(t *testing.T) {
+	r := Start(t)
+	c := newClient(t, r)
+	m := pushImage(c, "orig", "v1", mtConfig, mtLayerGzip, nil)
+	dir := filepath.Join(t.TempDir(), "layout")
+	r.CopyToLayout(t, "orig:v1", dir, "img", false)
+	r.Push(t, dir, "img", "copy/a:x", false)
+	r.Push(t, dir, "img", "copy/a:x", false)
+	r.Push(t, dir, "img", "copy/b:y", false)
+	if got := r.InspectRaw(t, "copy/a:x"); !bytes.Equal(got, m) {
+		t.Errorf("pushed manifest %s, want %s", got, m)
+	}
+	want := map[string]int{"orig:v1": 1, "copy/a:x": 2, "copy/b:y": 1}
+	var got map[string]int
+	for range 50 { // the log line follows the answer
+		if got = r.ManifestPuts(t); maps.Equal(got, want) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("manifest puts %v, want %v", got, want)
+	}
 }
