@@ -4,13 +4,10 @@ package image_test
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,17 +19,14 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/rafs-dev/rafs/blob"
-	"github.com/rafs-dev/rafs/convert"
 	"github.com/rafs-dev/rafs/convert/image"
 	"github.com/rafs-dev/rafs/convert/internal/fstree"
+	"github.com/rafs-dev/rafs/convert/internal/imagetest"
 	"github.com/rafs-dev/rafs/convert/internal/mounttest"
 	"github.com/rafs-dev/rafs/convert/internal/registrytest"
 	"github.com/rafs-dev/rafs/convert/internal/tartest"
-	"github.com/rafs-dev/rafs/rafs"
 )
 
 // testImage is a source image and the tars of its layers, lowest first.
@@ -44,35 +38,7 @@ type testImage struct {
 // imageOf builds an OCI image of the given layer blobs for a platform.
 func imageOf(t testing.TB, arch string, layers ...[]byte) testImage {
 	t.Helper()
-	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
-	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
-	cfg, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg = cfg.DeepCopy()
-	cfg.OS, cfg.Architecture = "linux", arch
-	cfg.Created = v1.Time{Time: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
-	cfg.Config.Env = []string{"PATH=/usr/bin:/bin"}
-	if img, err = mutate.ConfigFile(img, cfg); err != nil {
-		t.Fatal(err)
-	}
-	for i, data := range layers {
-		mt := types.OCIUncompressedLayer
-		if bytes.HasPrefix(data, []byte{0x1f, 0x8b}) {
-			mt = types.OCILayer
-		}
-		l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-			return io.NopCloser(bytes.NewReader(data)), nil
-		}, tarball.WithMediaType(mt))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if img, err = mutate.Append(img, mutate.Addendum{Layer: l, History: v1.History{CreatedBy: "layer " + string(rune('0'+i))}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return testImage{img: img, tars: layers}
+	return testImage{img: imagetest.Image(t, arch, layers...), tars: layers}
 }
 
 // debianStack returns the three layers of the Debian test image: the
@@ -207,146 +173,6 @@ func convertRemote(t testing.TB, src, dst string, opts image.Options) (v1.Hash, 
 	return dg, c.Stats()
 }
 
-// ociLayout is an OCI layout directory that skopeo wrote.
-type ociLayout string
-
-func (l ociLayout) blobPath(d v1.Hash) string {
-	return filepath.Join(string(l), "blobs", d.Algorithm, d.Hex)
-}
-
-func (l ociLayout) read(t testing.TB, d v1.Hash) []byte {
-	t.Helper()
-	b, err := os.ReadFile(l.blobPath(d))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func (l ociLayout) manifest(t testing.TB, d v1.Hash) *v1.Manifest {
-	t.Helper()
-	m, err := v1.ParseManifest(bytes.NewReader(l.read(t, d)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-// mountNydusImage mounts a converted Nydus image from a layout: its merged
-// bootstrap with the uncompressed cache file of each blob as a device.
-func mountNydusImage(t *testing.T, l ociLayout, m *v1.Manifest) string {
-	t.Helper()
-	last := m.Layers[len(m.Layers)-1]
-	if last.Annotations[image.AnnotationNydusBootstrap] != "true" || last.MediaType != types.OCILayer {
-		t.Fatalf("last layer %s %v is not the bootstrap layer", last.MediaType, last.Annotations)
-	}
-	for _, d := range m.Layers[:len(m.Layers)-1] {
-		if d.MediaType != image.MediaTypeNydusBlob || d.Annotations[image.AnnotationNydusBlob] != "true" {
-			t.Errorf("layer %s: %s %v, want a Nydus blob", d.Digest, d.MediaType, d.Annotations)
-		}
-	}
-	var boot []byte
-	gz := l.read(t, last.Digest)
-	tr := tar.NewReader(gunzipBytes(t, gz))
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			t.Fatalf("bootstrap layer: %v", err)
-		}
-		if h.Name == "image/image.boot" {
-			boot, _ = io.ReadAll(tr)
-			break
-		}
-	}
-	b, err := rafs.Read(bytes.NewReader(boot), int64(len(boot)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	bootPath := writeFile(t, dir, "image.boot", boot)
-	var devices []string
-	for _, bi := range b.Blobs {
-		d := v1.Hash{Algorithm: "sha256", Hex: bi.ID}
-		if !slices.ContainsFunc(m.Layers, func(ld v1.Descriptor) bool { return ld.Digest == d }) {
-			t.Fatalf("bootstrap uses blob %s, which is not a layer", bi.ID)
-		}
-		f, err := os.Open(l.blobPath(d))
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, _ := f.Stat()
-		br, err := blob.Open(f, st.Size())
-		if err != nil {
-			t.Fatal(err)
-		}
-		cp := filepath.Join(dir, "cache-"+bi.ID)
-		cf, err := os.Create(cp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := convert.WriteBlobCache(cf, br); err != nil {
-			t.Fatal(err)
-		}
-		cf.Close()
-		f.Close()
-		devices = append(devices, cp)
-	}
-	return mounttest.Mount(t, bootPath, devices...)
-}
-
-// mountEROFSImage mounts each EROFS layer of a converted image and stacks
-// them with overlayfs, as containerd's EROFS snapshotter does.
-func mountEROFSImage(t *testing.T, l ociLayout, m *v1.Manifest, mt types.MediaType) string {
-	t.Helper()
-	var lowers []string
-	for _, d := range m.Layers {
-		if d.MediaType != mt {
-			t.Errorf("layer %s has media type %s, want %s", d.Digest, d.MediaType, mt)
-		}
-		lowers = append([]string{mounttest.Mount(t, l.blobPath(d.Digest))}, lowers...)
-	}
-	return mounttest.Overlay(t, lowers...)
-}
-
-// checkConverted mounts the image with manifest digest d from the layout
-// and compares it with want.
-func checkConverted(t *testing.T, typ image.Type, l ociLayout, d v1.Hash, want *fstree.Tree) {
-	t.Helper()
-	m := l.manifest(t, d)
-	cfg, err := v1.ParseConfigFile(bytes.NewReader(l.read(t, m.Config.Digest)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
-		t.Errorf("config has %d diff IDs for %d layers", len(cfg.RootFS.DiffIDs), len(m.Layers))
-	}
-	var dir string
-	opt := fstree.CompareOptions{}
-	if typ == image.TypeNydus {
-		dir = mountNydusImage(t, l, m)
-	} else {
-		if !slices.Contains(cfg.OSFeatures, image.OSFeatureEROFS) {
-			t.Errorf("config os.features %v lacks erofs", cfg.OSFeatures)
-		}
-		dir = mountEROFSImage(t, l, m, image.MediaTypeEROFSLayer)
-		// overlayfs reports a file's link count in its own layer and the
-		// attributes of the uppermost copy of a directory, also of one a
-		// tar only implied.
-		opt = fstree.CompareOptions{IgnoreNlink: true, IgnoreImplicit: true}
-	}
-	got, err := fstree.FromDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	diffs := fstree.CompareWith(want, got, opt)
-	if len(diffs) > 20 {
-		diffs = append(diffs[:20], fmt.Sprintf("... and %d more", len(diffs)-20))
-	}
-	for _, d := range diffs {
-		t.Errorf("%s kernel: %s", typ, d)
-	}
-}
-
 // TestImageEndToEndRegistry converts a three-layer image built on the
 // Debian layer and a two-platform index from a real registry
 // (distribution) to it, in both types, reads the results with skopeo, and
@@ -398,9 +224,9 @@ func TestImageEndToEndRegistry(t *testing.T) {
 			if got := (v1.Hash{Algorithm: "sha256", Hex: sha256Hex(raw)}); got != dg {
 				t.Errorf("registry holds manifest %s, converted %s", got, dg)
 			}
-			lay := ociLayout(filepath.Join(t.TempDir(), "three"))
+			lay := imagetest.Layout(filepath.Join(t.TempDir(), "three"))
 			reg.CopyToLayout(t, dst, string(lay), "three", false)
-			checkConverted(t, typ, lay, dg, wantThree)
+			imagetest.CheckConverted(t, typ, lay, dg, wantThree)
 
 			// The two-platform index, merged with its source.
 			dst = "dst/multi:" + string(typ)
@@ -428,21 +254,12 @@ func TestImageEndToEndRegistry(t *testing.T) {
 					t.Errorf("entry %d platform %+v, want %s with os.features %s", i, d.Platform, srcIdx.Manifests[i-2].Platform.Architecture, feature)
 				}
 			}
-			lay = ociLayout(filepath.Join(t.TempDir(), "multi"))
+			lay = imagetest.Layout(filepath.Join(t.TempDir(), "multi"))
 			reg.CopyToLayout(t, dst, string(lay), "multi", true)
-			checkConverted(t, typ, lay, im.Manifests[2].Digest, wantAmd)
-			checkConverted(t, typ, lay, im.Manifests[3].Digest, wantArm)
+			imagetest.CheckConverted(t, typ, lay, im.Manifests[2].Digest, wantAmd)
+			imagetest.CheckConverted(t, typ, lay, im.Manifests[3].Digest, wantArm)
 		})
 	}
-}
-
-func gunzipBytes(t testing.TB, b []byte) io.Reader {
-	t.Helper()
-	r, _, err := convert.Decompress(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
 }
 
 func sha256Hex(b []byte) string {
