@@ -211,10 +211,10 @@ func ParseConfig(data []byte) (*Config, error) {
 	dec.DisallowUnknownFields()
 	var c Config
 	if err := dec.Decode(&c); err != nil {
-		return nil, jsonError(err, dec.InputOffset())
+		return nil, jsonError(err, int64(len(data)))
 	}
-	if _, err := dec.Token(); err == nil {
-		return nil, fmt.Errorf("offset %d: data after the JSON object", dec.InputOffset())
+	if err := checkTrailing(data, dec.InputOffset()); err != nil {
+		return nil, err
 	}
 	return &c, nil
 }
@@ -376,13 +376,12 @@ func (r *Rule) validate() []error {
 	return errs
 }
 
-// taggedBy reports whether tag could be a target tag of r in the source
-// repository (ends in a non-empty suffix, when targets go there), and for
-// which type.
+// taggedBy reports whether tag could be a target tag of r (ends in a
+// non-empty suffix), and for which type.
 func (r *Rule) taggedBy(tag string) (string, bool) {
 	for _, t := range r.types() {
 		s := render(r.suffix(), "", t)
-		if s != "" && strings.HasSuffix(tag, s) && render(r.targetRepository(), "{repo}", t) == "{repo}" {
+		if s != "" && strings.HasSuffix(tag, s) {
 			return t, true
 		}
 	}

@@ -301,23 +301,26 @@ func parseDigest(s string) (string, error) {
 }
 
 // unmarshal decodes a JSON object into v, naming the offset of a syntax or
-// type error and refusing trailing data after the object.
+// type error and refusing data after the object.
 func unmarshal(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(v); err != nil {
-		return jsonError(err, dec.InputOffset())
+		return jsonError(err, int64(len(data)))
 	}
-	if dec.More() {
-		return fmt.Errorf("offset %d: data after the JSON object", dec.InputOffset())
-	}
-	if _, err := dec.Token(); err == nil {
-		return fmt.Errorf("offset %d: data after the JSON object", dec.InputOffset())
+	return checkTrailing(data, dec.InputOffset())
+}
+
+// checkTrailing refuses anything but white space in data after off.
+func checkTrailing(data []byte, off int64) error {
+	if rest := bytes.TrimLeft(data[off:], " \t\r\n"); len(rest) > 0 {
+		return fmt.Errorf("offset %d: data after the JSON object", int64(len(data)-len(rest)))
 	}
 	return nil
 }
 
-// jsonError wraps a decoding error with the offset it happened at.
-func jsonError(err error, off int64) error {
+// jsonError wraps a decoding error with the offset it happened at (end,
+// the input's length, for an unexpected end).
+func jsonError(err error, end int64) error {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
 	switch {
@@ -331,7 +334,7 @@ func jsonError(err error, off int64) error {
 	case errors.Is(err, io.EOF):
 		return errors.New("empty body")
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return fmt.Errorf("offset %d: %w", off, err)
+		return fmt.Errorf("offset %d: %w", end, err)
 	}
 	return err
 }

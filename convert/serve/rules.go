@@ -57,13 +57,13 @@ func (c *Config) Tasks(p Push) (tasks []queue.Task, ignored string) {
 		}
 		var bad string
 		for _, typ := range t.Types {
-			ref := p.Registry + "/" + render(r.targetRepository(), p.Repository, typ) + ":" + p.Tag + render(r.suffix(), "", typ)
-			tag, err := name.NewTag(ref, name.StrictValidation)
-			if err != nil {
+			repo, tag := render(r.targetRepository(), p.Repository, typ), p.Tag+render(r.suffix(), "", typ)
+			ref := p.Registry + "/" + repo + ":" + tag
+			if err := checkRepoTag(repo, tag); err != nil {
 				bad = fmt.Sprintf("rule %q: target %s: %v", t.Rule, ref, err)
 				break
 			}
-			if r.Cache != "" && tag.TagStr() == r.Cache {
+			if r.Cache != "" && tag == r.Cache {
 				bad = fmt.Sprintf("rule %q: target %s would overwrite the layer cache", t.Rule, ref)
 				break
 			}
@@ -80,6 +80,18 @@ func (c *Config) Tasks(p Push) (tasks []queue.Task, ignored string) {
 		return nil, "no rule matches"
 	}
 	return tasks, strings.Join(skipped, "; ")
+}
+
+// checkRepoTag checks a repository name and a tag. (The registry, a
+// host[:port] a push named, is not parsed with them: go-containerregistry
+// would take a host without a dot or a port, such as a Compose service
+// name, for the first component of a Docker Hub repository.)
+func checkRepoTag(repo, tag string) error {
+	if !tagPattern.MatchString(tag) {
+		return fmt.Errorf("%q is not a valid tag (at most 128 letters, digits, '_', '.', '-')", tag)
+	}
+	_, err := name.NewRepository("registry.invalid/"+repo, name.StrictValidation)
+	return err
 }
 
 // converted says why p is a converted image or a layer cache by the
