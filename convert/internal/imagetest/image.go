@@ -22,7 +22,11 @@ import (
 
 // Image builds an OCI image of the given layer blobs (tars, gzipped or
 // not, lowest first) for linux/arch. Its config and history are fixed, so
-// the same layers give the same image digest.
+// the same layers give the same image digest. A gzipped layer is stored
+// as it is, media type tar+gzip. An uncompressed one gets the media type
+// tar, but go-containerregistry's tarball.LayerFromOpener stores it
+// gzipped all the same: the converters find the compression from the
+// bytes.
 func Image(t testing.TB, arch string, layers ...[]byte) v1.Image {
 	t.Helper()
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
