@@ -548,8 +548,12 @@ func checkRegistryKey(h string) error {
 }
 
 // canonicalHost is h as go-containerregistry names the registry (so
-// "docker.io" is "index.docker.io"), h itself if it does not parse.
+// "docker.io" is "index.docker.io"), h itself if it does not parse or
+// is empty (which go-containerregistry would take for Docker Hub).
 func canonicalHost(h string) string {
+	if h == "" {
+		return h
+	}
 	r, err := name.NewRegistry(h)
 	if err != nil {
 		return h
