@@ -312,7 +312,10 @@ func testEnqueueConcurrentSameID(t *testing.T, q queue.Queue) {
 	if addedCount != 1 {
 		t.Errorf("%d concurrent Enqueues of one ID: %d added, want 1", n, addedCount)
 	}
-	claim(t, q, "w")
+	c := claim(t, q, "w")
+	if err := q.Complete(ctx, c.ID, "w", queue.Result{}); err != nil {
+		t.Fatal(err)
+	}
 	claimNone(t, q, "w", quietly)
 }
 
@@ -988,9 +991,9 @@ func testDurable(t *testing.T, q queue.Queue, reopen func(t *testing.T, q queue.
 		if want == "running" && c.Attempts != 2 {
 			t.Errorf("task taken over after reopen: attempts %d, want 2", c.Attempts)
 		}
+		must(q.Complete(ctx, want, "w2", queue.Result{}))
 	}
 	claimNone(t, q, "w2", quietly)
-	must(q.Complete(ctx, "running", "w2", queue.Result{}))
 	// The finished tasks stay finished.
 	if _, added, err := q.Enqueue(ctx, task("done")); err != nil || added {
 		t.Errorf("Enqueue(done) after reopen = %v, %v; want false, nil", added, err)
