@@ -14,6 +14,9 @@
 // acknowledges and deletes its entry (XACK, XDEL), so the stream holds
 // only open tasks.
 //
+// A claimer takes over an entry once it has been idle (not renewed) for
+// the claimer's own lease and the task's lease has expired, so replicas
+// should use the same lease: one with a longer lease takes over later.
 // Times (leases, retry times) come from the clocks of the rafs serve
 // processes, which must agree to well within a lease (NTP does).
 //
@@ -327,8 +330,11 @@ func (q *Queue) Enqueue(ctx context.Context, t queue.Task) (queue.Task, bool, er
 }
 
 // Claim implements queue.Queue. It moves the due delayed tasks into the
-// stream, takes over an entry idle for lease (XAUTOCLAIM), else reads a
-// new one (XREADGROUP), blocking for at most half a second at a time.
+// stream, takes over an entry idle for lease whose task's lease has
+// expired (XAUTOCLAIM), else reads a new one (XREADGROUP), blocking for
+// at most half a second (or a quarter of lease) at a time. Oldest first
+// is the stream's order: a task released or retried queues again behind
+// those already queued.
 func (q *Queue) Claim(ctx context.Context, owner string, lease time.Duration) (queue.Task, error) {
 	if owner == "" || lease < time.Millisecond {
 		return queue.Task{}, fmt.Errorf("redisqueue: claim: owner %q and lease %v (want a name and a lease of 1ms or more)", owner, lease)
@@ -495,7 +501,8 @@ func (q *Queue) Fail(ctx context.Context, id, owner string, cause error, retryAt
 	return q.wrap("fail", id, err)
 }
 
-// Release implements queue.Queue.
+// Release implements queue.Queue. The task queues again at the stream's
+// end.
 func (q *Queue) Release(ctx context.Context, id, owner string) error {
 	if err := q.check(ctx); err != nil {
 		return q.wrap("release", id, err)
