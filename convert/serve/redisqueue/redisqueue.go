@@ -29,8 +29,8 @@
 // serve process loses nothing: its RUNNING tasks are claimed by another
 // replica once their lease expires.
 //
-// All keys share one hash tag ("{PREFIX}:"), so the store works on one
-// Redis server or, within one slot, on a cluster.
+// The store needs one Redis server (7.0 or later: XAUTOCLAIM), not a
+// cluster; its keys all start with "{PREFIX}:".
 package redisqueue
 
 import (
