@@ -22,10 +22,13 @@
 //
 // Durability is the Redis server's: a method returning nil means the
 // server applied the change, which survives a crash of the server only as
-// its persistence setting says. Run Redis with the append-only file
-// (appendonly yes); with appendfsync everysec (the default) a crash of the
-// Redis process loses nothing, a crash of its machine up to a second of
-// changes; appendfsync always loses nothing either way. A crash of a rafs
+// its persistence setting says. For rafs serve's promise (a notification
+// is answered 2xx only once its task is stored), run Redis with the
+// append-only file fsynced before each reply: appendonly yes, appendfsync
+// always. With appendfsync everysec (Redis's default) a crash of the Redis
+// process or its machine can lose about the last two seconds of changes
+// (Redis delays writing the file while an fsync is slow), and without the
+// append-only file everything since the last snapshot. A crash of a rafs
 // serve process loses nothing: its RUNNING tasks are claimed by another
 // replica once their lease expires.
 //

@@ -881,6 +881,9 @@ func testClose(t *testing.T, q queue.Queue) {
 	ctx := ctxT(t)
 	mustEnqueue(t, q, task("a"))
 	claim(t, q, "w")
+	if err := q.Renew(ctx, "a", "w", time.Hour); err != nil { // not to be taken over below
+		t.Fatal(err)
+	}
 	// A Claim blocked when the store closes returns.
 	errc := make(chan error, 1)
 	go func() {
