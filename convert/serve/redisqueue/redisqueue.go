@@ -598,3 +598,33 @@ func (q *Queue) Counts(ctx context.Context) (map[queue.Status]int, error) {
 	}
 	return counts, nil
 }
+
+// ErrNotDurable is wrapped by CheckDurability's error when the server's
+// persistence setting can lose acknowledged changes in a crash.
+var ErrNotDurable = errors.New("redisqueue: Redis may lose acknowledged changes in a crash")
+
+// CheckDurability reads the server's persistence setting (CONFIG GET) and
+// returns nil when it keeps every acknowledged change across a crash
+// (appendonly yes, appendfsync always), else an error saying what is
+// missing, wrapping ErrNotDurable, or the error of CONFIG GET (which some
+// managed services refuse). rafs serve logs it as a warning at start.
+func (q *Queue) CheckDurability(ctx context.Context) error {
+	if err := q.check(ctx); err != nil {
+		return q.wrap("check durability", "", err)
+	}
+	cfg := map[string]string{}
+	for _, k := range []string{"appendonly", "appendfsync"} {
+		m, err := q.client.ConfigGet(ctx, k).Result()
+		if err != nil {
+			return q.wrap("check durability", k, err)
+		}
+		cfg[k] = m[k]
+	}
+	switch {
+	case cfg["appendonly"] != "yes":
+		return fmt.Errorf("%w: appendonly is %q (only snapshots: changes since the last one are lost); set appendonly yes and appendfsync always", ErrNotDurable, cfg["appendonly"])
+	case cfg["appendfsync"] != "always":
+		return fmt.Errorf("%w: appendfsync is %q (the last seconds of changes can be lost); set appendfsync always", ErrNotDurable, cfg["appendfsync"])
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -176,5 +177,26 @@ func TestOpenErrors(t *testing.T) {
 	}
 	if _, _, err := q.Enqueue(ctx, queue.Task{ID: "x", Created: time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)}); err == nil {
 		t.Error("a Created out of range was accepted")
+	}
+}
+
+func TestCheckDurability(t *testing.T) {
+	srv := redistest.Start(t)
+	q := open(t, srv, "")
+	ctx := context.Background()
+	if err := q.CheckDurability(ctx); err != nil {
+		t.Errorf("appendonly yes, appendfsync always: %v", err)
+	}
+	for _, c := range []struct{ key, value, want string }{
+		{"appendfsync", "everysec", `appendfsync is "everysec"`},
+		{"appendonly", "no", `appendonly is "no"`},
+	} {
+		if err := q.client.ConfigSet(ctx, c.key, c.value).Err(); err != nil {
+			t.Fatal(err)
+		}
+		err := q.CheckDurability(ctx)
+		if !errors.Is(err, ErrNotDurable) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s %s: %v; want ErrNotDurable saying %s", c.key, c.value, err, c.want)
+		}
 	}
 }
