@@ -113,16 +113,25 @@ func Open(ctx context.Context, url string, opts *Options) (*Queue, error) {
 		q.client.Close()
 		return nil, fmt.Errorf("redisqueue: connecting to %s: %w", ro.Addr, err)
 	}
-	err = q.client.XGroupCreateMkStream(ctx, q.stream(), q.group, "0").Err()
-	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+	if err := q.createGroup(ctx); err != nil {
 		q.client.Close()
-		return nil, fmt.Errorf("redisqueue: creating consumer group %s of %s: %w", q.group, q.stream(), err)
+		return nil, err
 	}
 	if err := q.pruneConsumers(ctx); err != nil {
 		q.client.Close()
 		return nil, err
 	}
 	return q, nil
+}
+
+// createGroup creates the stream and its consumer group unless they
+// exist.
+func (q *Queue) createGroup(ctx context.Context) error {
+	err := q.client.XGroupCreateMkStream(ctx, q.stream(), q.group, "0").Err()
+	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+		return fmt.Errorf("redisqueue: creating consumer group %s of %s: %w", q.group, q.stream(), err)
+	}
+	return nil
 }
 
 // consumerIdle is how long a consumer (one per owner name) must have been
@@ -347,6 +356,11 @@ func (q *Queue) Claim(ctx context.Context, owner string, lease time.Duration) (q
 			return queue.Task{}, q.wrap("claim", owner, err)
 		}
 		t, ok, next, err := q.claimOnce(ctx, owner, lease)
+		if streamLost(err) {
+			// The stream is gone (deleted, or a server restarted
+			// without persistence): make it again and go on.
+			err = q.createGroup(ctx)
+		}
 		if err != nil {
 			if ctx.Err() != nil && !q.closed.Load() {
 				return queue.Task{}, ctx.Err()
@@ -367,6 +381,9 @@ func (q *Queue) Claim(ctx context.Context, owner string, lease time.Duration) (q
 			block = min(block, max(time.Until(dl), time.Millisecond))
 		}
 		t, ok, err = q.readNew(ctx, owner, lease, block)
+		if streamLost(err) {
+			err = q.createGroup(ctx)
+		}
 		if err != nil {
 			if ctx.Err() != nil && !q.closed.Load() {
 				return queue.Task{}, ctx.Err()
@@ -377,6 +394,12 @@ func (q *Queue) Claim(ctx context.Context, owner string, lease time.Duration) (q
 			return t, nil
 		}
 	}
+}
+
+// streamLost reports whether err says the stream or its group is gone
+// (NOGROUP), or was deleted under a blocked read (UNBLOCKED).
+func streamLost(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "NOGROUP") || strings.Contains(err.Error(), "UNBLOCKED"))
 }
 
 // claimOnce promotes due retries, then tries the expired leases and the

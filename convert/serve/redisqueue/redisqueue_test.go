@@ -200,3 +200,33 @@ func TestCheckDurability(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamLost deletes the stream under a blocked Claim (as a server
+// restarted without persistence would lose it): Claim makes it again and
+// takes the next task enqueued.
+func TestStreamLost(t *testing.T) {
+	srv := redistest.Start(t)
+	q := open(t, srv, "")
+	ctx := context.Background()
+	got := make(chan error, 1)
+	go func() {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		tk, err := q.Claim(cctx, "w", time.Second)
+		if err == nil && tk.ID != "after" {
+			err = fmt.Errorf("claimed %q", tk.ID)
+		}
+		got <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	if err := q.client.Del(ctx, q.stream()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(600 * time.Millisecond) // the Claim's blocked read ends and finds no group
+	if _, _, err := q.Enqueue(ctx, queue.Task{ID: "after"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatalf("Claim across the stream's loss: %v", err)
+	}
+}
