@@ -55,7 +55,6 @@ type Server struct {
 	// file and its log (redis.log).
 	Dir string
 
-	t    testing.TB
 	bin  string
 	proc *process
 }
@@ -91,7 +90,6 @@ func Start(t testing.TB) *Server {
 		s := &Server{
 			Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 			Dir:  t.TempDir(),
-			t:    t,
 			bin:  bin,
 		}
 		s.URL = "redis://" + s.Addr + "/0"
@@ -113,12 +111,14 @@ func Start(t testing.TB) *Server {
 
 // Restart kills the server with SIGKILL (as a crash would) and starts it
 // again on the same port and directory, so that it reloads its
-// append-only file. It fails the test when the server does not come back.
-func (s *Server) Restart() {
-	s.t.Helper()
+// append-only file. It fails t (the calling test, which may be a subtest
+// of the one that started the server) when the server does not come
+// back.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
 	s.kill()
 	if err := s.start(); err != nil {
-		s.t.Fatalf("redistest: restarting: %v", err)
+		t.Fatalf("redistest: restarting: %v", err)
 	}
 }
 

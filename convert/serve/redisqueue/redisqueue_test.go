@@ -40,7 +40,7 @@ func TestConformance(t *testing.T) {
 			return q
 		},
 		func(t *testing.T, old queue.Queue) queue.Queue {
-			srv.Restart()
+			srv.Restart(t)
 			return open(t, srv, prefixes[old])
 		})
 }
