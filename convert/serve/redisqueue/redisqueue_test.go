@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -228,5 +229,67 @@ func TestStreamLost(t *testing.T) {
 	}
 	if err := <-got; err != nil {
 		t.Fatalf("Claim across the stream's loss: %v", err)
+	}
+}
+
+// TestTwoProcessesExactlyOnce has workers of two stores (two replicas,
+// each with its own connections) drain one queue: every task is claimed
+// once and completed once.
+func TestTwoProcessesExactlyOnce(t *testing.T) {
+	srv := redistest.Start(t)
+	stores := []*Queue{open(t, srv, "shared"), open(t, srv, "shared")}
+	ctx := context.Background()
+	const tasks, workersEach = 80, 3
+	for i := range tasks {
+		if _, _, err := stores[i%2].Enqueue(ctx, queue.Task{ID: fmt.Sprintf("t%03d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	claims := map[string]int{}
+	var wg sync.WaitGroup
+	for r, q := range stores {
+		for range workersEach {
+			owner := fmt.Sprintf("replica-%d", r) // one owner per replica, as rafs serve's workers share it
+			wg.Go(func() {
+				for {
+					cctx, cancel := context.WithTimeout(ctx, time.Second)
+					tk, err := q.Claim(cctx, owner, time.Minute)
+					cancel()
+					if errors.Is(err, context.DeadlineExceeded) {
+						return // drained
+					}
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					claims[tk.ID]++
+					mu.Unlock()
+					if err := q.Complete(ctx, tk.ID, owner, queue.Result{}); err != nil {
+						t.Errorf("Complete(%s): %v", tk.ID, err)
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if len(claims) != tasks {
+		t.Errorf("%d tasks claimed, want %d", len(claims), tasks)
+	}
+	for id, n := range claims {
+		if n != 1 {
+			t.Errorf("%s claimed %d times", id, n)
+		}
+	}
+	counts, err := stores[0].Counts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts[queue.Completed] != tasks {
+		t.Errorf("Counts = %v, want %d COMPLETED", counts, tasks)
+	}
+	if n, err := stores[0].client.XLen(ctx, stores[0].stream()).Result(); err != nil || n != 0 {
+		t.Errorf("stream length %d (%v) after all tasks finished, want 0", n, err)
 	}
 }
