@@ -517,7 +517,9 @@ func testRenew(t *testing.T, q queue.Queue) {
 				renewed <- nil
 				return
 			case <-tick.C:
-				if err := q.Renew(ctx, "a", "holder", lease); err != nil {
+				// Renewed for two leases every quarter lease, so that a
+				// slow fsync on a loaded machine does not let it lapse.
+				if err := q.Renew(ctx, "a", "holder", 2*lease); err != nil {
 					renewed <- err
 					return
 				}
