@@ -395,46 +395,6 @@ func runConvert(ctx context.Context, g *guard, f *convertFlags, opts *image.Opti
 		}
 	}
 
-	var lt *layoutTarget
-	var pusher *remote.Pusher
-	if dst.isLayout() {
-		if lt, err = newLayoutTarget(dst); err != nil {
-			return "", err
-		}
-		unregister := g.onSignal(lt.abandon)
-		defer func() {
-			unregister()
-			if err != nil {
-				lt.abandon()
-			}
-		}()
-	} else if dst.ref != nil {
-		if pusher, err = remote.NewPusher(ropts...); err != nil {
-			return "", err
-		}
-		opts.Push = image.RemotePush(pusher, dst.ref.Context())
-	}
-
-	var cache *image.Cache
-	if f.cache != "" {
-		var prev v1.Image
-		if lt != nil {
-			prev, err = lt.lookup(f.cache)
-		} else {
-			prev, err = remote.Image(dst.ref.Context().Tag(f.cache), ropts...)
-			if isNotFound(err) {
-				prev, err = nil, nil
-			}
-		}
-		if err == nil {
-			cache, err = image.NewCache(prev)
-		}
-		if err != nil {
-			return "", fmt.Errorf("cache %s: %w", f.cache, err)
-		}
-		opts.Cache = cache
-	}
-
 	mode := f.progress
 	if mode == "auto" {
 		mode = "plain"
@@ -447,6 +407,70 @@ func runConvert(ctx context.Context, g *guard, f *convertFlags, opts *image.Opti
 		bars = newLayerBars(stderr, 200*time.Millisecond)
 		opts.Progress = bars.update
 		defer bars.stop()
+	}
+	summary := func(stats image.Stats, out source) error {
+		if bars != nil {
+			bars.stop()
+		}
+		if mode == "none" {
+			return nil
+		}
+		n, err := convertedImages(in, out)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stderr, summaryLine(stats, n, time.Since(start)))
+		return nil
+	}
+
+	if dst.ref != nil {
+		// The manifest is the commit: after it, a signal no longer
+		// interrupts, and the cache is pushed as well.
+		tag, ok := dst.ref.(name.Tag)
+		if !ok {
+			return "", fmt.Errorf("DST %s: want a tag, not a digest", dst.ref)
+		}
+		res, err := image.ConvertToRegistry(ctx, in.taggable(), *opts, image.RegistryTarget{
+			Tag: tag, CacheTag: f.cache, Remote: ropts, BeforeCommit: g.beginCommit,
+		})
+		if res != nil && err != nil {
+			return dst.withDigest(res.Digest), err // the image is stored
+		}
+		if err != nil {
+			return "", err
+		}
+		if err := summary(res.Stats, source{img: res.Image, idx: res.Index}); err != nil {
+			return "", err
+		}
+		return dst.withDigest(res.Digest), nil
+	}
+
+	var lt *layoutTarget
+	if dst.isLayout() {
+		if lt, err = newLayoutTarget(dst); err != nil {
+			return "", err
+		}
+		unregister := g.onSignal(lt.abandon)
+		defer func() {
+			unregister()
+			if err != nil {
+				lt.abandon()
+			}
+		}()
+	}
+	var cache *image.Cache
+	if f.cache != "" {
+		var prev v1.Image
+		if lt != nil {
+			prev, err = lt.lookup(f.cache)
+		}
+		if err == nil {
+			cache, err = image.NewCache(prev)
+		}
+		if err != nil {
+			return "", fmt.Errorf("cache %s: %w", f.cache, err)
+		}
+		opts.Cache = cache
 	}
 
 	conv, err := image.NewConverter(opts)
@@ -506,33 +530,12 @@ func runConvert(ctx context.Context, g *guard, f *convertFlags, opts *image.Opti
 			return "", err
 		}
 		err = writeArchiveFile(g, dst, func(w io.Writer) error { return tarball.Write(ref, out.img, w) })
-	} else {
-		// The manifest is the commit: after it, a signal no longer
-		// interrupts, and the cache is pushed as well.
-		if err = g.beginCommit(); err != nil {
-			return "", err
-		}
-		if err = pusher.Push(ctx, dst.ref, out.taggable()); err != nil {
-			err = fmt.Errorf("pushing %s: %w", dst.ref, err)
-		} else if cacheImg != nil {
-			if err = pusher.Push(ctx, dst.ref.Context().Tag(f.cache), cacheImg); err != nil {
-				line = dst.withDigest(dg) // the image is stored
-				return line, fmt.Errorf("pushing the cache %s: %w", f.cache, err)
-			}
-		}
 	}
 	if err != nil {
 		return "", err
 	}
-	if bars != nil {
-		bars.stop()
-	}
-	if mode != "none" {
-		n, err := convertedImages(in, out)
-		if err != nil {
-			return "", err
-		}
-		fmt.Fprintln(stderr, summaryLine(conv.Stats(), n, time.Since(start)))
+	if err := summary(conv.Stats(), out); err != nil {
+		return "", err
 	}
 	return dst.withDigest(dg), nil
 }
