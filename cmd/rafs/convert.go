@@ -90,11 +90,25 @@ type convertFlags struct {
 
 func parseConvertFlags(args []string) (*convertFlags, []string, error) {
 	f := &convertFlags{}
-	fs := flag.NewFlagSet("convert", flag.ContinueOnError)
+	fs := f.flagSet()
 	fs.Usage = func() {
 		fmt.Fprint(os.Stderr, convertUsage)
 		fs.PrintDefaults()
 	}
+	pos, err := f.parse(fs, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(pos) != 2 {
+		fs.Usage()
+		return nil, nil, fmt.Errorf("want SRC and DST, got %d arguments", len(pos))
+	}
+	return f, pos, nil
+}
+
+// flagSet returns the flag set of rafs convert, writing into f.
+func (f *convertFlags) flagSet() *flag.FlagSet {
+	fs := flag.NewFlagSet("convert", flag.ContinueOnError)
 	fs.StringVar(&f.typ, "type", "nydus", "output `type`: nydus or erofs")
 	fs.Var(&f.platforms, "platform", "convert only the manifests of an index for `OS/ARCH[/VARIANT]` (repeatable; default all but attestations)")
 	fs.BoolVar(&f.referrer, "referrer", false, "make each converted manifest a referrer of its source (OCI subject)")
@@ -115,18 +129,52 @@ func parseConvertFlags(args []string) (*convertFlags, []string, error) {
 	fs.BoolVar(&f.tarIndex, "tar-index", false, "EROFS: make each layer a tar index with its tar appended (as rafs build --append-tar; 512-byte blocks), the form containerd's EROFS differ makes with enable_tar_index, under the same media type")
 	f.verity.define(fs, false)
 	f.remoteFlags.register(fs)
+	return fs
+}
+
+// parse parses args with fs (from flagSet) and returns the positional
+// arguments.
+func (f *convertFlags) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	pos, err := parseArgs(fs, args)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	f.set = map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
 	f.verity.visit(fs)
-	if len(pos) != 2 {
-		fs.Usage()
-		return nil, nil, fmt.Errorf("want SRC and DST, got %d arguments", len(pos))
+	return pos, nil
+}
+
+// serveOnlyFlags are rafs convert's flags that are not conversion flags
+// of rafs serve: serve's own flags set them (or, for --chunk-dict, it
+// has none), and a rule's type and link are its own settings.
+var serveOnlyFlags = []string{"progress", "tmpdir", "plain-http", "retries", "chunk-dict"}
+
+// conversionOptions parses rafs convert's conversion flags alone (no
+// SRC and DST), as rafs serve's rules give them, with rafs convert's own
+// parser and checks, and returns the converter's options and the cache
+// tag.
+func conversionOptions(args []string) (*image.Options, string, error) {
+	f := &convertFlags{}
+	fs := f.flagSet()
+	fs.SetOutput(io.Discard)
+	pos, err := f.parse(fs, args)
+	if err != nil {
+		return nil, "", err
 	}
-	return f, pos, nil
+	if len(pos) != 0 {
+		return nil, "", fmt.Errorf("%q is not a flag of rafs convert", pos[0])
+	}
+	for _, n := range serveOnlyFlags {
+		if f.set[n] {
+			return nil, "", fmt.Errorf("--%s is not a conversion flag of rafs serve", n)
+		}
+	}
+	opts, err := f.imageOptions()
+	if err != nil {
+		return nil, "", err
+	}
+	return opts, f.cache, nil
 }
 
 // imageOptions checks the flags and returns the converter's options

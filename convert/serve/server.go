@@ -215,7 +215,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, endpoint strin
 
 func (s *Server) fail(w http.ResponseWriter, endpoint string, code int, err error) {
 	s.o.Metrics.notification(endpoint, code)
-	if code >= 500 {
+	if code >= 500 && code != http.StatusServiceUnavailable {
 		s.o.Log.Error("request failed", "endpoint", endpoint, "code", code, "err", err)
 	}
 	httpError(w, code, err)
