@@ -118,7 +118,6 @@ func parseServeFlags(args []string) (*serveFlags, error) {
 		return nil, err
 	}
 	if len(pos) > 0 {
-		fs.Usage()
 		return nil, usagef("unexpected argument %q (rafs convert flags go after --)", pos[0])
 	}
 	f.set = map[string]bool{}
@@ -255,7 +254,9 @@ func (f *serveFlags) openQueue(ctx context.Context) (queue.Queue, string, error)
 }
 
 func cmdServe(args []string) int {
-	code, err := runServe(args, os.Stderr, nil)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	code, err := runServe(ctx, stop, args, os.Stderr, nil)
 	if err == flag.ErrHelp {
 		return 0
 	}
@@ -265,9 +266,10 @@ func cmdServe(args []string) int {
 	return code
 }
 
-// runServe runs rafs serve until SIGTERM or SIGINT and returns the exit
-// status. ready, when not nil, is called with the address listened on.
-func runServe(args []string, stderr io.Writer, ready func(net.Addr)) (int, error) {
+// runServe runs rafs serve until ctx is done (SIGTERM or SIGINT) and
+// returns the exit status; it then calls stop, so that a second signal
+// kills. ready, when not nil, is called with the address listened on.
+func runServe(ctx context.Context, stop func(), args []string, stderr io.Writer, ready func(net.Addr)) (int, error) {
 	f, err := parseServeFlags(args)
 	if err != nil {
 		return 2, err
@@ -304,8 +306,6 @@ func runServe(args []string, stderr io.Writer, ready func(net.Addr)) (int, error
 		f.name = serve.DefaultOwner()
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	q, where, err := f.openQueue(ctx)
 	if err != nil {
