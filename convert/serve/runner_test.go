@@ -155,7 +155,7 @@ func startRunner(t *testing.T, o serve.RunnerOptions) (stop func(), log *testLog
 	log = &testLog{}
 	o.Log = slog.New(slog.NewTextHandler(log, nil))
 	if o.Lease == 0 {
-		o.Lease = 300 * time.Millisecond
+		o.Lease = 5 * time.Second
 	}
 	o.Backoff, o.TempDir = 10*time.Millisecond, t.TempDir()
 	o.RequestBackoff = remote.Backoff{Duration: time.Millisecond, Factor: 1, Steps: 2}
@@ -191,7 +191,7 @@ func enqueue(t *testing.T, q queue.Queue, task queue.Task) {
 	}
 }
 
-func waitDone(t *testing.T, q *memQueue, id string, log *testLog) queue.Task {
+func waitDone(t *testing.T, q *testQueue, id string, log *testLog) queue.Task {
 	t.Helper()
 	task, ok := q.waitStatus(id, queue.Completed, queue.Failed)
 	if !ok {
@@ -206,7 +206,7 @@ func waitDone(t *testing.T, q *memQueue, id string, log *testLog) queue.Task {
 func TestRunnerConvert(t *testing.T) {
 	reg := startRegistry(t)
 	src := reg.push(t, "lib/a:v1")
-	q := newMemQueue()
+	q := newTestQueue(t)
 	metrics := serve.NewMetrics(q)
 	_, log := startRunner(t, serve.RunnerOptions{Queue: q, Jobs: 2, Metrics: metrics})
 	task := queue.Task{
@@ -232,7 +232,7 @@ func TestRunnerConvert(t *testing.T) {
 
 	// The same task in another store (a store lost, or another rule
 	// with the same options): the targets hold its ID, nothing is pushed.
-	q2 := newMemQueue()
+	q2 := newTestQueue(t)
 	_, log2 := startRunner(t, serve.RunnerOptions{Queue: q2})
 	putsBefore = reg.puts.Load()
 	enqueue(t, q2, task)
@@ -286,7 +286,7 @@ func TestRunnerRetry(t *testing.T) {
 		}
 		return false
 	})
-	q := newMemQueue()
+	q := newTestQueue(t)
 	_, log := startRunner(t, serve.RunnerOptions{Queue: q, Retries: 3})
 	// Two requests per attempt (RequestBackoff's 2 steps): the third
 	// attempt passes.
@@ -334,8 +334,8 @@ func TestRunnerLeaseLost(t *testing.T) {
 		return false
 	})
 	defer close(stall)
-	q := newMemQueue()
-	q.renewErr = queue.ErrLeaseLost
+	q := newTestQueue(t)
+	q.failRenew(queue.ErrLeaseLost)
 	stop, log := startRunner(t, serve.RunnerOptions{Queue: q, Lease: 150 * time.Millisecond})
 	enqueue(t, q, queue.Task{ID: "lost", Source: src, Targets: []string{reg.host + "/lib/l:v1-nydus"}, Types: []string{"nydus"}})
 	deadline := time.Now().Add(10 * time.Second)
@@ -367,7 +367,7 @@ func TestRunnerShutdown(t *testing.T) {
 		}
 		return false
 	})
-	q := newMemQueue()
+	q := newTestQueue(t)
 	r, err := serve.NewRunner(serve.RunnerOptions{Queue: q, ShutdownTimeout: 200 * time.Millisecond, TempDir: t.TempDir(), Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -404,7 +404,7 @@ func TestRunnerShutdown(t *testing.T) {
 func TestRunnerConversionOptions(t *testing.T) {
 	reg := startRegistry(t)
 	src := reg.push(t, "lib/o:v1")
-	q := newMemQueue()
+	q := newTestQueue(t)
 	var mu sync.Mutex
 	var seen [][]string
 	_, log := startRunner(t, serve.RunnerOptions{Queue: q, ConversionOptions: func(flags []string) (*image.Options, string, error) {

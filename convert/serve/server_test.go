@@ -91,7 +91,7 @@ func do(t *testing.T, method, url, auth string, body []byte) (int, []byte) {
 }
 
 func TestServerNotifications(t *testing.T) {
-	q := newMemQueue()
+	q := newTestQueue(t)
 	_, ts := newTestServer(t, q, "")
 	code, body := do(t, "POST", ts.URL+"/api/v1/notifications", "", envelope("reg:5000", "lib/a:v1", "lib/a:v1-nydus", "lib/b:v2"))
 	if code != http.StatusAccepted {
@@ -139,7 +139,7 @@ func TestServerNotifications(t *testing.T) {
 }
 
 func TestServerErrors(t *testing.T) {
-	q := newMemQueue()
+	q := newTestQueue(t)
 	s, ts := newTestServer(t, q, "Bearer s3cret")
 	const auth = "Bearer s3cret"
 	for _, c := range []struct {
@@ -169,11 +169,11 @@ func TestServerErrors(t *testing.T) {
 			t.Errorf("%s: no reason in %s", c.name, body)
 		}
 	}
-	q.failEnqueue = errors.New("disk full")
+	q.failEnqueue(errors.New("disk full"))
 	if code, _ := do(t, "POST", ts.URL+"/api/v1/notifications", auth, envelope("r", "a:v2")); code != 500 {
 		t.Errorf("store failing: %d, want 500", code)
 	}
-	q.failEnqueue = nil
+	q.failEnqueue(nil)
 	s.Shutdown()
 	if code, _ := do(t, "POST", ts.URL+"/api/v1/notifications", auth, envelope("r", "a:v3")); code != 503 {
 		t.Errorf("shutting down: %d, want 503", code)
@@ -187,7 +187,7 @@ func TestServerErrors(t *testing.T) {
 // when they completed, 500 when one failed, and a client giving up ends
 // the wait.
 func TestServerSync(t *testing.T) {
-	q := newMemQueue()
+	q := newTestQueue(t)
 	_, ts := newTestServer(t, q, "")
 	// A worker that completes tasks of tag v1 and fails the others.
 	ctx, cancel := context.WithCancel(context.Background())
