@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,8 +37,9 @@ type ServerOptions struct {
 	// MaxBody caps a request body (DefaultMaxBody when zero); a larger
 	// one is answered 413.
 	MaxBody int64
-	// MaxInFlight caps the API requests handled at a time (64 when
-	// zero); more wait for a turn, as long as their client does.
+	// MaxInFlight caps the POST requests read and stored at a time (16
+	// when zero), and so the memory their bodies take; more wait for a
+	// turn, as long as their client does.
 	MaxInFlight int
 	// PollInterval is how often a ?sync=true request looks at its tasks
 	// (250 ms when zero).
@@ -78,7 +80,7 @@ func NewServer(o ServerOptions) (*Server, error) {
 		o.MaxBody = DefaultMaxBody
 	}
 	if o.MaxInFlight <= 0 {
-		o.MaxInFlight = 64
+		o.MaxInFlight = 16
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = 250 * time.Millisecond
@@ -414,20 +416,27 @@ func Listen(ctx context.Context, addr, certFile, keyFile string, h http.Handler,
 	if (certFile == "") != (keyFile == "") {
 		return errors.New("serve: TLS needs both a certificate and a key")
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return fmt.Errorf("TLS certificate and key: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
 	go func() {
 		if certFile != "" {
-			errc <- srv.ServeTLS(ln, certFile, keyFile)
+			errc <- srv.ServeTLS(ln, "", "")
 		} else {
 			errc <- srv.Serve(ln)
 		}
