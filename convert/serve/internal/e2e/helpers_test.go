@@ -1,21 +1,6 @@
 //go:build linux
 
-package serve_test
-
-// The end-to-end tests of rafs serve run the rafs binary (built once per
-// test run) as a subprocess, so that they can SIGKILL and restart it, with
-// real components the tests start: Debian's docker-registry configured to
-// notify rafs serve, skopeo pushing images to it, redis-server for the
-// replicas, and the kernel mounting the converted images. They skip with
-// the reason when a component is missing, and fail instead under
-// RAFS_E2E=require.
-//
-// Every test reaches the registry through a proxy of its own (e2eProxy):
-// images are pushed through it, so the registry's notifications name the
-// proxy's address and rafs serve pulls and pushes through it too. The
-// proxy can hold the download of chosen blobs, which stops a conversion
-// in the middle for as long as a test needs: to kill rafs serve there,
-// stop it with SIGTERM, or kill one replica of two.
+package e2e
 
 import (
 	"bytes"

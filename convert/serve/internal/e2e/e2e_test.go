@@ -1,10 +1,11 @@
 //go:build linux
 
-package serve_test
+package e2e
 
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -38,6 +39,7 @@ func TestServeEndToEnd(t *testing.T) {
 	t.Run("KillRestart", func(t *testing.T) { testKillRestart(t, bin) })
 	t.Run("KillAnywhere", func(t *testing.T) { testKillAnywhere(t, bin) })
 	t.Run("Loop", func(t *testing.T) { testLoop(t, bin) })
+	t.Run("Harbor", func(t *testing.T) { testHarbor(t, bin) })
 	t.Run("BadRequests", func(t *testing.T) { testBadRequests(t, bin) })
 	t.Run("Storm", func(t *testing.T) { testStorm(t, bin) })
 	t.Run("SIGTERM", func(t *testing.T) { testSIGTERM(t, bin) })
@@ -327,6 +329,49 @@ func testLoop(t *testing.T, bin string) {
 		t.Errorf("the same push to a new store: %+v; want task %s skipped (targets already converted)", again, tk.ID)
 	}
 	wantPuts(t, e.manifestPuts(t), "lib/loop:v1-nydus", "lib/loop:v1-erofs")
+}
+
+// e2eHarborPayload returns Harbor's webhook payload for a push of repo:tag
+// (digest d) through host, as Harbor 2 sends it.
+func e2eHarborPayload(host, repo, tag string, d v1.Hash) []byte {
+	ns, name, _ := strings.Cut(repo, "/")
+	b, _ := json.Marshal(map[string]any{
+		"type":     "PUSH_ARTIFACT",
+		"occur_at": time.Now().Unix(),
+		"operator": "admin",
+		"event_data": map[string]any{
+			"resources": []any{map[string]any{"digest": d.String(), "tag": tag, "resource_url": host + "/" + repo + ":" + tag}},
+			"repository": map[string]any{"date_created": time.Now().Unix(), "name": name, "namespace": ns,
+				"repo_full_name": repo, "repo_type": "private"},
+		},
+	})
+	return b
+}
+
+// testHarbor: Harbor's webhook with ?sync=true answers once the
+// conversion is done: 200 with the task COMPLETED and the converted
+// images there; 500 with the task FAILED and its error when the pushed
+// artifact cannot be converted (it is not in the registry).
+func testHarbor(t *testing.T, bin string) {
+	e := newEnv(t, bin, true) // the registry notifies nobody: Harbor's webhook is the trigger
+	s := startServe(t, bin, e.notify, serveArgs(t.TempDir())...)
+	img, _ := smallImage(t, "harbor")
+	d, _ := e.push(t, img, "proj/app", "v1")
+	code, body := s.request(http.MethodPost, "/api/v1/conversions?sync=true", e2eHarborPayload(e.proxy.Host, "proj/app", "v1", d), e2eAuth)
+	r := parseNotifyResponse(t, body)
+	if code != http.StatusOK || len(r.Tasks) != 1 || r.Tasks[0].Status != queue.Completed || r.Tasks[0].Source != e.source("proj/app", d) {
+		t.Errorf("Harbor push, sync: %d %s; want 200 with its task COMPLETED", code, body)
+	}
+	if got := e.reg.Tags(t, "proj/app"); !slices.Equal(got, []string{"v1", "v1-erofs", "v1-nydus"}) {
+		t.Errorf("proj/app tags %v after a synchronous conversion, want v1 and its two conversions", got)
+	}
+
+	absent, _, _ := v1.SHA256(strings.NewReader("absent"))
+	code, body = s.request(http.MethodPost, "/api/v1/conversions?sync=true", e2eHarborPayload(e.proxy.Host, "proj/app", "v2", absent), e2eAuth)
+	r = parseNotifyResponse(t, body)
+	if code != http.StatusInternalServerError || len(r.Tasks) != 1 || r.Tasks[0].Status != queue.Failed || r.Tasks[0].Error == "" {
+		t.Errorf("Harbor push of a missing artifact, sync: %d %s; want 500 with its task FAILED and the error", code, body)
+	}
 }
 
 // testBadRequests: malformed payloads get 400 with the reason, a wrong
