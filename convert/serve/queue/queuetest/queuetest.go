@@ -843,7 +843,7 @@ func testExactlyOnce(t *testing.T, q queue.Queue) {
 		wg.Go(func() {
 			for {
 				mu.Lock()
-				finished := done == tasks
+				finished := done >= tasks
 				mu.Unlock()
 				if finished {
 					return
@@ -852,6 +852,10 @@ func testExactlyOnce(t *testing.T, q queue.Queue) {
 				c, err := q.Claim(cctx, owner, time.Minute)
 				cancel()
 				if errors.Is(err, context.DeadlineExceeded) {
+					if ctx.Err() != nil {
+						t.Errorf("%s: tasks not all done in time", owner)
+						return
+					}
 					continue
 				}
 				if err != nil {
