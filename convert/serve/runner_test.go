@@ -434,3 +434,34 @@ func TestRunnerConversionOptions(t *testing.T) {
 		t.Errorf("cache not pushed: %v", err)
 	}
 }
+
+// TestRunnerTempLimit checks the temp-space cap: a conversion whose
+// temporary files alone pass it fails (here, its uploads are held back
+// so that the converted layer waits on disk).
+func TestRunnerTempLimit(t *testing.T) {
+	reg := startRegistry(t)
+	src := reg.push(t, "lib/tl:v1")
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) }) // before the registry closes
+	reg.setHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPatch || r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/blobs/uploads/") {
+			// Read the body (so that the server notices the client
+			// going away), store nothing, answer late.
+			io.Copy(io.Discard, r.Body)
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+			http.Error(w, "held back", http.StatusServiceUnavailable)
+			return true
+		}
+		return false
+	})
+	q := newTestQueue(t)
+	_, log := startRunner(t, serve.RunnerOptions{Queue: q, TempLimit: 64 << 10})
+	enqueue(t, q, queue.Task{ID: "big", Source: src, Targets: []string{reg.host + "/lib/tl:v1-erofs"}, Types: []string{"erofs"}})
+	got := waitDone(t, q, "big", log)
+	if got.Status != queue.Failed || got.Attempts != 1 || !strings.Contains(got.Error, "temp-limit") {
+		t.Errorf("%+v\n%s", got, log)
+	}
+}
