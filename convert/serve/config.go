@@ -21,16 +21,16 @@ import (
 // silently ignored). A commented example:
 //
 //	{
-//	  // One rule: every tag of library/* and team/*/* on any registry,
-//	  // to Nydus and EROFS images tagged TAG-nydus and TAG-erofs beside
-//	  // the source, each a referrer of its source, zstd-compressed, with
-//	  // a layer cache under the tag rafs-cache in the source repository.
+//	  // Every tag of library/* and team/*/* on any registry, to Nydus
+//	  // and EROFS images tagged TAG-nydus and TAG-erofs beside the
+//	  // source, each a referrer of its source, amd64 only, with a layer
+//	  // cache under the tag rafs-cache in the source repository.
 //	  "rules": [{
 //	    "name": "base-images",
 //	    "repositories": ["library/*", "team/*/*"],
 //	    "types": ["nydus", "erofs"],
 //	    "link": "referrer",
-//	    "options": ["-z", "zstd"],
+//	    "options": ["--platform", "linux/amd64"],
 //	    "cache": "rafs-cache"
 //	  }, {
 //	    // Release tags of apps/* on registry.example.com only, to Nydus
@@ -153,8 +153,10 @@ type Rule struct {
 
 	// Options are rafs convert's conversion flags, such as
 	// ["-z", "lz4hc", "--tar-index"], passed through as the tasks'
-	// Options. --type, --referrer, --merge-index and --cache are not
-	// among them: Types, Link and Cache say those.
+	// Options, for every type of the rule: a rule with both types takes
+	// only flags both accept (put EROFS-only flags such as -z in a rule
+	// of type erofs). --type, --referrer, --merge-index and --cache are
+	// not among them: Types, Link and Cache say those.
 	Options []string `json:"options,omitempty"`
 
 	// Cache, when not empty, is a tag under which a layer cache is kept
@@ -548,8 +550,12 @@ func checkRegistryKey(h string) error {
 }
 
 // canonicalHost is h as go-containerregistry names the registry (so
-// "docker.io" is "index.docker.io"), h itself if it does not parse.
+// "docker.io" is "index.docker.io"), h itself if it does not parse or
+// is empty (which go-containerregistry would take for Docker Hub).
 func canonicalHost(h string) string {
+	if h == "" {
+		return h
+	}
 	r, err := name.NewRegistry(h)
 	if err != nil {
 		return h

@@ -8,9 +8,11 @@
 // must run it).
 //
 // The server keeps its data in a temporary directory with the append-only
-// file on (appendonly yes, appendfsync everysec): every write a client saw
-// acknowledged has reached the file before the reply, so killing the
-// server (Restart) loses none of it.
+// file on and fsynced before each reply (appendonly yes, appendfsync
+// always), so killing the server (Restart) loses no write a client saw
+// acknowledged. (With appendfsync everysec, Redis's default, a write can
+// reach the file up to two seconds after its reply while an fsync is
+// slow.)
 package redistest
 
 import (
@@ -53,7 +55,6 @@ type Server struct {
 	// file and its log (redis.log).
 	Dir string
 
-	t    testing.TB
 	bin  string
 	proc *process
 }
@@ -89,7 +90,6 @@ func Start(t testing.TB) *Server {
 		s := &Server{
 			Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 			Dir:  t.TempDir(),
-			t:    t,
 			bin:  bin,
 		}
 		s.URL = "redis://" + s.Addr + "/0"
@@ -111,12 +111,14 @@ func Start(t testing.TB) *Server {
 
 // Restart kills the server with SIGKILL (as a crash would) and starts it
 // again on the same port and directory, so that it reloads its
-// append-only file. It fails the test when the server does not come back.
-func (s *Server) Restart() {
-	s.t.Helper()
+// append-only file. It fails t (the calling test, which may be a subtest
+// of the one that started the server) when the server does not come
+// back.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
 	s.kill()
 	if err := s.start(); err != nil {
-		s.t.Fatalf("redistest: restarting: %v", err)
+		t.Fatalf("redistest: restarting: %v", err)
 	}
 }
 
@@ -155,7 +157,7 @@ func (s *Server) start() error {
 		"logfile " + q(logName),
 		"daemonize no",
 		"appendonly yes",
-		"appendfsync everysec",
+		"appendfsync always",
 		`save ""`,
 		"",
 	}, "\n")
@@ -194,9 +196,9 @@ func (s *Server) start() error {
 	}
 }
 
-// ours reports whether the Redis server at addr is up, done loading its
-// data, and has dir as its directory (so it is the one this package
-// started, not another process that took the port).
+// ours reports whether the Redis server at addr has dir as its directory
+// (so it is the one this package started, not another process that took
+// the port) and is done loading its data.
 func ours(addr, dir string) bool {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
@@ -204,14 +206,14 @@ func ours(addr, dir string) bool {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(time.Second))
-	// CONFIG GET dir answers *2 $3 dir $N DIR; a server still loading its
-	// append-only file answers -LOADING.
-	if _, err := io.WriteString(c, "*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$3\r\ndir\r\n"); err != nil {
+	// CONFIG GET dir answers *2 $3 dir $N DIR (even while loading); PING
+	// answers +PONG once the append-only file is loaded, -LOADING before.
+	if _, err := io.WriteString(c, "*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$3\r\ndir\r\n*1\r\n$4\r\nPING\r\n"); err != nil {
 		return false
 	}
 	r := bufio.NewReader(c)
 	var lines []string
-	for range 5 {
+	for range 6 {
 		l, err := r.ReadString('\n')
 		if err != nil {
 			return false
@@ -222,7 +224,7 @@ func ours(addr, dir string) bool {
 			return false
 		}
 	}
-	return lines[0] == "*2" && lines[2] == "dir" && lines[4] == dir
+	return lines[0] == "*2" && lines[2] == "dir" && lines[4] == dir && lines[5] == "+PONG"
 }
 
 // freePort returns a TCP port of 127.0.0.1 that was free a moment ago.

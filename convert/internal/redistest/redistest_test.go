@@ -51,7 +51,7 @@ func TestStartRestart(t *testing.T) {
 	if got := command(t, s.Addr, "SET", "k", "survives"); got != "+OK" {
 		t.Fatalf("SET: %q", got)
 	}
-	s.Restart()
+	s.Restart(t)
 	if got := command(t, s.Addr, "GET", "k"); got != "survives" {
 		t.Fatalf("GET after a kill and restart = %q, want %q; log:\n%s", got, "survives", s.Log())
 	}
