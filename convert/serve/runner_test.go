@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -463,5 +465,33 @@ func TestRunnerTempLimit(t *testing.T) {
 	got := waitDone(t, q, "big", log)
 	if got.Status != queue.Failed || got.Attempts != 1 || !strings.Contains(got.Error, "temp-limit") {
 		t.Errorf("%+v\n%s", got, log)
+	}
+}
+
+// TestRunnerRemovesStale checks that Run removes the temporary
+// directories an earlier process of the same owner left, and only those.
+func TestRunnerRemovesStale(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{"rafs-serve-host_1-123", "rafs-serve-host_2-123", "other"} {
+		if err := os.MkdirAll(filepath.Join(dir, d, "sub"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := serve.NewRunner(serve.RunnerOptions{Queue: newTestQueue(t), Owner: "host/1", TempDir: dir, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		left = append(left, e.Name())
+	}
+	if strings.Join(left, " ") != "other rafs-serve-host_2-123" {
+		t.Errorf("left %v", left)
 	}
 }
