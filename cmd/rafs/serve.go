@@ -329,6 +329,13 @@ func runServe(ctx context.Context, stop func(), args []string, stderr io.Writer,
 		return exitStatus(err), err
 	}
 	defer q.Close()
+	if rq, ok := q.(*redisqueue.Queue); ok {
+		// A notification is answered 2xx once its task is stored; a
+		// Redis that may drop acknowledged writes breaks that promise.
+		if err := rq.CheckDurability(ctx); err != nil {
+			log.Warn("the Redis store may lose tasks in a crash", "err", err)
+		}
+	}
 	metrics := serve.NewMetrics(q)
 	srv, err := serve.NewServer(serve.ServerOptions{Queue: q, Tasks: cfg.Tasks, Auth: f.auth, Metrics: metrics, Log: log})
 	if err != nil {
