@@ -1023,3 +1023,22 @@ func testDurable(t *testing.T, q queue.Queue, reopen func(t *testing.T, q queue.
 		t.Errorf("Enqueue(done) after reopen = %v, %v; want false, nil", added, err)
 	}
 }
+
+// Benchmark measures one task's Enqueue, Claim and Complete on q per
+// iteration, with completed tasks piling up.
+func Benchmark(b *testing.B, q queue.Queue) {
+	ctx := context.Background()
+	for i := 0; b.Loop(); i++ {
+		id := fmt.Sprint(i)
+		if _, _, err := q.Enqueue(ctx, queue.Task{ID: id, Source: "r/x@sha256:0"}); err != nil {
+			b.Fatal(err)
+		}
+		c, err := q.Claim(ctx, "w", time.Minute)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := q.Complete(ctx, c.ID, "w", queue.Result{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
