@@ -38,6 +38,7 @@ func TestServeEndToEnd(t *testing.T) {
 	t.Run("Push", func(t *testing.T) { testPush(t, bin) })
 	t.Run("KillRestart", func(t *testing.T) { testKillRestart(t, bin) })
 	t.Run("KillAnywhere", func(t *testing.T) { testKillAnywhere(t, bin) })
+	t.Run("Replicas", func(t *testing.T) { testReplicas(t, bin) })
 	t.Run("Loop", func(t *testing.T) { testLoop(t, bin) })
 	t.Run("Harbor", func(t *testing.T) { testHarbor(t, bin) })
 	t.Run("BadRequests", func(t *testing.T) { testBadRequests(t, bin) })
