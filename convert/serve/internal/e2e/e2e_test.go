@@ -59,6 +59,34 @@ func smallImage(t testing.TB, name string) (v1.Image, [][]byte) {
 	return imagetest.Image(t, "amd64", layers...), layers
 }
 
+// distinctImage returns a three-layer image none of whose layers another
+// name's image has: files, a symbolic and a hard link, then a whiteout
+// and changed files, then the name. Tests converting several images at
+// once use it: docker-registry 2.8's filesystem storage rewrites a
+// blob's link file in place (truncated, then written) when the same blob
+// is pushed to the same repository again, and a manifest PUT that reads
+// it meanwhile fails with DIGEST_INVALID and MANIFEST_BLOB_UNKNOWN, which
+// rafs serve does not retry (a 400).
+func distinctImage(t testing.TB, name string) (v1.Image, [][]byte) {
+	t.Helper()
+	mt := time.Unix(1700000000, 0)
+	dir := func(p string) tartest.Entry {
+		return tartest.Entry{Header: tar.Header{Name: p, Typeflag: tar.TypeDir, Mode: 0o755, ModTime: mt}}
+	}
+	file := func(p string, data []byte) tartest.Entry {
+		return tartest.Entry{Header: tar.Header{Name: p, Typeflag: tar.TypeReg, Mode: 0o644, ModTime: mt}, Data: data}
+	}
+	l1 := tartest.Tar(dir("etc/"), file("etc/config", tartest.Text(name+"/config", 20000)),
+		dir("usr/"), dir("usr/bin/"), file("usr/bin/tool", tartest.Content(name+"/tool", 300000)),
+		tartest.Entry{Header: tar.Header{Name: "usr/bin/tool-link", Typeflag: tar.TypeSymlink, Linkname: "tool", ModTime: mt}},
+		tartest.Entry{Header: tar.Header{Name: "usr/bin/tool-hard", Typeflag: tar.TypeLink, Linkname: "usr/bin/tool", ModTime: mt}})
+	l2 := tartest.Tar(dir("etc/"), file("etc/.wh.config", nil), dir("etc/config.d/"), file("etc/config.d/"+name, tartest.Text(name+"/d", 5000)),
+		dir("usr/"), dir("usr/bin/"), file("usr/bin/tool", tartest.Content(name+"/tool2", 100000)))
+	l3 := tartest.Tar(dir("etc/"), file("etc/image-name", []byte(name+"\n")))
+	layers := [][]byte{tartest.Gzip(l1), tartest.Gzip(l2), tartest.Gzip(l3)}
+	return imagetest.Image(t, "amd64", layers...), layers
+}
+
 // heldImage is smallImage with the digest of its top layer, which a test
 // holds at the proxy to stop the image's conversion in the middle.
 func heldImage(t testing.TB, name string) (v1.Image, [][]byte, v1.Hash) {
@@ -225,11 +253,12 @@ func testKillRestart(t *testing.T, bin string) {
 	checkMounts(t, e, "lib/kill", "v0", firstLayers)
 }
 
-// testKillAnywhere: five images pushed one after the other, rafs serve
-// (--jobs 2) SIGKILLed and restarted at a random moment after each push:
+// testKillAnywhere: five images (with no layer in common) pushed one
+// after the other, rafs serve (--jobs 2) SIGKILLed and restarted at a random moment after each push:
 // while it stores a notification, converts, pushes a converted manifest,
 // or starts. Whatever the moment, every image ends converted, once: five
-// tasks COMPLETED, each converted manifest PUT once. (Pushes made while
+// tasks COMPLETED, each converted manifest PUT once, the first mounting
+// as its layers applied. (Pushes made while
 // it is down are delivered when it is back: the registry retries.)
 func testKillAnywhere(t *testing.T, bin string) {
 	e := newEnv(t, bin, false)
@@ -237,8 +266,12 @@ func testKillAnywhere(t *testing.T, bin string) {
 	const n = 5
 	var sources, targets []string
 	var delays []string
+	var firstLayers [][]byte
 	for i := range n {
-		img, _ := smallImage(t, fmt.Sprintf("anywhere-%d", i))
+		img, layers := distinctImage(t, fmt.Sprintf("anywhere-%d", i))
+		if i == 0 {
+			firstLayers = layers
+		}
 		d, _ := e.push(t, img, "lib/anywhere", fmt.Sprintf("v%d", i))
 		sources = append(sources, e.source("lib/anywhere", d))
 		targets = append(targets, fmt.Sprintf("lib/anywhere:v%d-nydus", i), fmt.Sprintf("lib/anywhere:v%d-erofs", i))
@@ -257,6 +290,7 @@ func testKillAnywhere(t *testing.T, bin string) {
 	}
 	t.Logf("killed %v after the pushes; %d attempts for %d tasks", delays, attempts, n)
 	wantPuts(t, e.manifestPuts(t), targets...)
+	checkMounts(t, e, "lib/anywhere", "v0", firstLayers)
 }
 
 // testLoop: converted images are not converted again, whether their push

@@ -97,9 +97,9 @@ func startReplicas(t testing.TB, e *e2eEnv, n int) []*e2eServe {
 }
 
 // testReplicas: two replicas on one redis-server behind a balancer, the
-// registry notifying the balancer. Five pushed images are each converted
-// exactly once (one attempt, one manifest PUT per target in the
-// registry's log). Then one replica is killed in the middle of a
+// registry notifying the balancer. Five pushed images (no layer in
+// common: see distinctImage) are each converted exactly once (one
+// attempt, one manifest PUT per target in the registry's log). Then one replica is killed in the middle of a
 // conversion, and the other takes the task over once its lease expires
 // and completes it.
 func testReplicas(t *testing.T, bin string) {
@@ -108,7 +108,7 @@ func testReplicas(t *testing.T, bin string) {
 	const n = 5
 	var sources, targets []string
 	for i := range n {
-		img, _ := smallImage(t, fmt.Sprintf("replica-%d", i))
+		img, _ := distinctImage(t, fmt.Sprintf("replica-%d", i))
 		d, _ := e.push(t, img, "lib/rep", fmt.Sprintf("v%d", i))
 		sources = append(sources, e.source("lib/rep", d))
 		targets = append(targets, fmt.Sprintf("lib/rep:v%d-nydus", i), fmt.Sprintf("lib/rep:v%d-erofs", i))
@@ -146,9 +146,9 @@ func testReplicas(t *testing.T, bin string) {
 	wantPuts(t, e.manifestPuts(t), "lib/rep:kill-nydus", "lib/rep:kill-erofs")
 }
 
-// throughputImage returns an image of the test stack topped with a
-// 16 MiB layer of text-like files unique to name, so that converting it
-// takes CPU time as real layers do.
+// throughputImage returns distinctImage(name) topped with a 16 MiB layer
+// of text-like files unique to name, so that converting it takes CPU
+// time as real layers do.
 func throughputImage(t testing.TB, name string) v1.Image {
 	t.Helper()
 	var entries []tartest.Entry
@@ -156,7 +156,8 @@ func throughputImage(t testing.TB, name string) v1.Image {
 		h := tar.Header{Name: fmt.Sprintf("data/%s/%02d.txt", name, i), Typeflag: tar.TypeReg, Mode: 0o644, ModTime: time.Unix(1700000000, 0)}
 		entries = append(entries, tartest.Entry{Header: h, Data: tartest.Text(fmt.Sprintf("%s-%d", name, i), 256<<10)})
 	}
-	layers := append(tartest.Stack(), tartest.Gzip(tartest.Tar(entries...)))
+	_, layers := distinctImage(t, name)
+	layers = append(layers, tartest.Gzip(tartest.Tar(entries...)))
 	return imagetest.Image(t, "amd64", layers...)
 }
 
