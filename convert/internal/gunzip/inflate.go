@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mathbits "math/bits"
 )
 
 // Table geometry. A decode table entry is a uint32:
@@ -52,14 +53,15 @@ var (
 )
 
 // buildTable fills table with a canonical Huffman decode table for lens,
-// whose symbols are turned into entries by sym. It rejects over-subscribed
-// codes and incomplete ones (except a code with a single symbol, as zlib
-// allows for distances).
-func buildTable(table []uint32, lens []uint8, bits uint, sym func(s int) uint32) error {
-	var count [maxCodeLen + 1]int
+// the entry of symbol s being syms[s] (flags, extra bits and value) plus
+// its code length. It rejects over-subscribed codes and incomplete ones
+// (except a code with a single symbol, as zlib allows for distances).
+func buildTable(table []uint32, lens []uint8, bits uint, syms []uint32) error {
+	var count [16]int
 	for _, l := range lens {
-		count[l]++
+		count[l&15]++
 	}
+	used := len(lens) - count[0]
 	count[0] = 0
 	left := 1
 	for l := 1; l <= maxCodeLen; l++ {
@@ -69,7 +71,6 @@ func buildTable(table []uint32, lens []uint8, bits uint, sym func(s int) uint32)
 			return errBadTree
 		}
 	}
-	used := len(lens) - countZero(lens)
 	if left > 0 && used > 1 {
 		return errBadTree
 	}
@@ -78,7 +79,9 @@ func buildTable(table []uint32, lens []uint8, bits uint, sym func(s int) uint32)
 	for l := 1; l <= maxCodeLen; l++ {
 		offs[l+1] = offs[l] + count[l]
 	}
-	sorted := make([]uint16, used)
+	var sortedBuf [numLitLen]uint16
+	sorted := sortedBuf[:used]
+	syms = syms[:len(lens)]
 	for s, l := range lens {
 		if l != 0 {
 			sorted[offs[l]] = uint16(s)
@@ -86,64 +89,68 @@ func buildTable(table []uint32, lens []uint8, bits uint, sym func(s int) uint32)
 		}
 	}
 	primary := 1 << bits
-	for i := 0; i < primary; i++ {
-		table[i] = 0 // invalid: consumes 0 bits, no flags
+	table[0] = 0 // an invalid entry: consumes 0 bits, no flags
+	// Codes up to the primary width, in canonical order. A code of length
+	// l owns the indexes whose low l bits are its reversed code: table[:n]
+	// holds the entries for the low log2(n) bits, and doubling it makes
+	// those for one more bit, to which the codes of that length are added.
+	code, si := 0, 0
+	for l, n := 1, 1; l <= int(bits); l, n = l+1, 2*n {
+		copy(table[n:2*n], table[:n])
+		for c := count[l]; c > 0; c-- {
+			rev := mathbits.Reverse16(uint16(code)) >> (16 - l)
+			table[rev] = syms[sorted[si]] | uint32(l)
+			si++
+			code++
+		}
+		code <<= 1
 	}
-	if used == 0 {
+	if si == used {
 		return nil
 	}
-	// Walk codes in canonical order, filling entries with reversed codes.
-	code := 0
+	// Longer codes go to subtables, pointed to by the primary entry of
+	// their low bits.
 	next := primary // next free subtable slot
 	subPrefix := -1 // primary index of the current subtable
 	subStart, subBits := 0, uint(0)
-	si := 0
-	for l := 1; l <= maxCodeLen; l++ {
+	for l := int(bits) + 1; l <= maxCodeLen; l++ {
 		for n := 0; n < count[l]; n++ {
-			s := int(sorted[si])
+			s := sorted[si]
 			si++
-			rev := reverse(code, l)
-			if uint(l) <= bits {
-				e := sym(s) | uint32(l)
-				for i := rev; i < primary; i += 1 << l {
-					table[i] = e
-				}
-			} else {
-				prefix := rev & (primary - 1)
-				if prefix != subPrefix {
-					// Size the subtable for the codes sharing this prefix.
-					subBits = uint(l) - bits
-					rem := 1 << subBits
-					// Count codes at this and longer lengths that fall
-					// under the prefix, growing until it is full.
-					for cl := l; cl <= maxCodeLen; cl++ {
-						c := count[cl]
-						if cl == l {
-							c -= n
-						}
-						rem -= c
-						if rem <= 0 {
-							break
-						}
-						rem <<= 1
-						subBits++
+			rev := int(mathbits.Reverse16(uint16(code)) >> (16 - l))
+			prefix := rev & (primary - 1)
+			if prefix != subPrefix {
+				// Size the subtable for the codes sharing this prefix:
+				// count codes at this and longer lengths that fall under
+				// it, growing until it is full.
+				subBits = uint(l) - bits
+				rem := 1 << subBits
+				for cl := l; cl <= maxCodeLen; cl++ {
+					c := count[cl]
+					if cl == l {
+						c -= n
 					}
-					subStart = next
-					next += 1 << subBits
-					if next > len(table) {
-						return errBadTree
+					rem -= c
+					if rem <= 0 {
+						break
 					}
-					subPrefix = prefix
-					table[prefix] = flagSubtable | uint32(bits) | uint32(subBits)<<12 | uint32(subStart)<<16
-					for i := 0; i < 1<<subBits; i++ {
-						table[subStart+i] = 0
-					}
+					rem <<= 1
+					subBits++
 				}
-				e := sym(s) | uint32(uint(l)-bits)
-				step := 1 << (uint(l) - bits)
-				for i := rev >> bits; i < 1<<subBits; i += step {
-					table[subStart+i] = e
+				subStart = next
+				next += 1 << subBits
+				if next > len(table) {
+					return errBadTree
 				}
+				subPrefix = prefix
+				table[prefix] = flagSubtable | uint32(bits) | uint32(subBits)<<12 | uint32(subStart)<<16
+				clear(table[subStart : subStart+1<<subBits])
+			}
+			e := syms[s] | uint32(uint(l)-bits)
+			step := 1 << (uint(l) - bits)
+			sub := table[subStart : subStart+1<<subBits]
+			for i := rev >> bits; i < len(sub); i += step {
+				sub[i] = e
 			}
 			code++
 		}
@@ -152,23 +159,16 @@ func buildTable(table []uint32, lens []uint8, bits uint, sym func(s int) uint32)
 	return nil
 }
 
-func countZero(b []uint8) int {
-	n := 0
-	for _, v := range b {
-		if v == 0 {
-			n++
-		}
-	}
-	return n
-}
+// litSyms, distSyms and clenSyms are the decode table entries of the
+// symbols of each alphabet, but for their code lengths.
+var litSyms, distSyms, clenSyms = symTable(numLitLen, litSym), symTable(numDist, distSym), symTable(19, clenSym)
 
-func reverse(code, l int) int {
-	r := 0
-	for i := 0; i < l; i++ {
-		r = r<<1 | code&1
-		code >>= 1
+func symTable(n int, sym func(s int) uint32) []uint32 {
+	t := make([]uint32, n)
+	for s := range t {
+		t[s] = sym(s)
 	}
-	return r
+	return t
 }
 
 func litSym(s int) uint32 {
@@ -208,7 +208,7 @@ func init() {
 		}
 	}
 	fixedLit = make([]uint32, litTableSize)
-	if err := buildTable(fixedLit, lens[:], litBits, litSym); err != nil {
+	if err := buildTable(fixedLit, lens[:], litBits, litSyms); err != nil {
 		panic(err)
 	}
 	var dl [numDist]uint8
@@ -216,7 +216,7 @@ func init() {
 		dl[i] = 5
 	}
 	fixedDist = make([]uint32, distTableSize)
-	if err := buildTable(fixedDist, dl[:], distBits, distSym); err != nil {
+	if err := buildTable(fixedDist, dl[:], distBits, distSyms); err != nil {
 		panic(err)
 	}
 }
@@ -552,7 +552,7 @@ func readDynamic(f bitSource, lensBuf []uint8, clenTbl, lit, dist []uint32) erro
 		}
 		clens[codeLenOrder[i]] = uint8(c)
 	}
-	if err := buildTable(clenTbl, clens[:], 7, clenSym); err != nil {
+	if err := buildTable(clenTbl, clens[:], 7, clenSyms); err != nil {
 		return err
 	}
 	lens := lensBuf[:nlit+ndist]
@@ -602,10 +602,10 @@ func readDynamic(f bitSource, lensBuf []uint8, clenTbl, lit, dist []uint32) erro
 	if lens[256] == 0 {
 		return errCorrupt // no end-of-block code
 	}
-	if err := buildTable(lit, lens[:nlit], litBits, litSym); err != nil {
+	if err := buildTable(lit, lens[:nlit], litBits, litSyms); err != nil {
 		return err
 	}
-	return buildTable(dist, lens[nlit:], distBits, distSym)
+	return buildTable(dist, lens[nlit:], distBits, distSyms)
 }
 
 func clenSym(s int) uint32 { return uint32(s) << 16 }
