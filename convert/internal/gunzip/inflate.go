@@ -1,6 +1,7 @@
 package gunzip
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -285,14 +286,23 @@ type inflater struct {
 	// unknown.
 	orig       []uint16
 	lastMarker int
-	tooMany    bool // the marked region outgrew maxMarked
+	// maxMarked bounds the marked region (maxMarked if 0).
+	maxMarked int
+	// tooMany means the marked region would outgrow maxMarked: decoding
+	// stops after the match at redoAt, which copied from distance
+	// redoDist bytes not tracked, until resume fills in the window.
+	tooMany  bool
+	redoAt   int
+	redoLen  int
+	redoDist int
 }
 
 // maxMarked bounds the output of a chunk up to its last copy of the
 // unknown window (orig takes two bytes per output byte). On the Debian
 // layer most chunks need under a megabyte, but a few highly compressible
-// ones copy window bytes to their end (9 MB each): tracking those cost
-// more, in copies and memory, than the consumer decoding them again.
+// ones copy window bytes to their end (9 MB each): tracking those costs
+// more, in copies and memory, than the consumer finishing them once the
+// window is known (resume).
 const maxMarked = 4 << 20
 
 // markWindow treats out[:windowSize] as the unknown window before the
@@ -331,11 +341,12 @@ func (f *inflater) mark(dst, d, n int) int {
 	}
 	end := dst + n
 	if l := len(f.orig); end > l {
-		if end > maxMarked {
+		if end > cmp.Or(f.maxMarked, maxMarked) {
 			f.tooMany = true
+			f.redoAt, f.redoLen, f.redoDist = dst, n, d
 			return f.lastMarker
 		}
-		grow := min(max(end, 2*l), maxMarked)
+		grow := min(max(end, 2*l), cmp.Or(f.maxMarked, maxMarked))
 		if grow > cap(f.orig) {
 			bigger := make([]uint16, l, grow)
 			copy(bigger, f.orig)
@@ -354,6 +365,32 @@ func (f *inflater) mark(dst, d, n int) int {
 	}
 	f.lastMarker = end
 	return end
+}
+
+// resume ends the marker tracking of an inflater stopped by tooMany, win
+// being the real output before the chunk (its last 32 KiB, or all of it
+// if less): it fills in the window and the bytes copied from it, redoes
+// the match that stopped decoding, and lets output slide again, all of it
+// from rp on being unread. It fails if the data reached back beyond win.
+func (f *inflater) resume(win []byte) error {
+	out := f.out
+	copy(out[windowSize-len(win):windowSize], win)
+	if err := resolve(out[windowSize:f.lastMarker], f.orig[windowSize:f.lastMarker], win); err != nil {
+		return err
+	}
+	if f.tooMany {
+		dst, src := f.redoAt, f.redoAt-f.redoDist
+		if src < windowSize-len(win) {
+			return fmt.Errorf("%w: distance beyond the window", errCorrupt)
+		}
+		for i := 0; i < f.redoLen; i++ {
+			out[dst+i] = out[src+i]
+		}
+	}
+	f.orig, f.lastMarker, f.tooMany = nil, 0, false
+	f.doomed, f.seen = nil, nil
+	f.noSlide = false
+	return nil
 }
 
 const (
@@ -628,7 +665,7 @@ func (f *inflater) step() error {
 	if f.op >= limit {
 		return nil
 	}
-	for f.op < limit && !f.done {
+	for f.op < limit && !f.done && !f.tooMany {
 		if f.pendLen > 0 {
 			f.copyMatch(f.pendLen, f.pendDist, limit)
 			continue
@@ -821,6 +858,14 @@ func (f *inflater) huffman(limit int) error {
 		src := op - distance
 		if src < lastMarker {
 			lastMarker = f.mark(op, distance, length)
+			if f.tooMany {
+				// Stop after this match (resume redoes it).
+				for i := 0; i < length; i++ {
+					out[op+i] = out[src+i]
+				}
+				op += length
+				break
+			}
 		}
 		if distance >= 8 {
 			end := op + length
@@ -871,7 +916,7 @@ func (f *inflater) huffman(limit int) error {
 // huffmanSlow decodes symbols one at a time with careful input handling,
 // for the last bytes of the input buffer.
 func (f *inflater) huffmanSlow(limit int) error {
-	for f.op < limit {
+	for f.op < limit && !f.tooMany {
 		if f.iend-f.ip >= 16 {
 			return nil // back to the fast loop
 		}

@@ -2,6 +2,7 @@ package gunzip
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -28,8 +29,9 @@ import (
 // a copy of its input (1.25*chunkSize bytes, 2.5 MiB by default) and its
 // output, which is capped at maxChunkOut bytes (32 MiB), plus two bytes
 // per byte of its marked region, capped at maxMarked (8 MiB); a chunk
-// over either cap is decoded by the consumer, streaming, with a 288 KiB
-// buffer. The stream's chunks are held from the oldest in flight on, and
+// over the first cap is decoded by the consumer, streaming, with a 288
+// KiB buffer, and one over the second stops there, for the consumer to
+// fill in its window and finish it. The stream's chunks are held from the oldest in flight on, and
 // up to queueDepth*workers+2 buffers of each kind are kept for reuse. The
 // bound is thus about queueDepth*workers*43 MiB plus the reused buffers
 // and garbage not yet collected; TestLayerStats measures the peak RSS
@@ -57,6 +59,7 @@ type config struct {
 	force      bool // parallel even for one worker or a small input
 	sequential bool // never parallel
 	noSteal    bool // the consumer waits for workers, never decoding a chunk they have not started
+	maxMarked  int  // see inflater.maxMarked; 0: maxMarked
 }
 
 // job is one chunk being decoded by a worker.
@@ -67,6 +70,7 @@ type job struct {
 	stop     int64  // bit in buf where decoding stops at a header; -1: none
 	known    bool   // start at bit 0 with an empty window (chunk 0)
 	maxOut   int
+	marked   int           // the inflater's maxMarked
 	done     chan struct{} // closed once a worker ran the job
 	taken    bool          // a worker or the consumer took the job; under parallel.mu
 	start    key           // where decoding started
@@ -79,6 +83,12 @@ type job struct {
 	orig     []uint16      // orig[i] = 1+j: data[i] is a copy of byte j of the unknown window
 	clean    int           // data[clean:] holds no copy of the window
 	crc      uint32        // CRC-32 of data[clean:]
+	// susp is the inflater of a chunk whose output copied the unknown
+	// window for too long (errTooMarked): it stopped there, for the
+	// consumer to fill in the window and go on decoding the chunk with
+	// it; suspBase is the absolute bit of its first input byte.
+	susp     *inflater
+	suspBase int64
 	err      error
 	pools    *pools
 }
@@ -147,7 +157,7 @@ func (j *job) run() {
 		j.start, j.startBit = keyAt(j.buf, b, j.base), j.base+b
 		seen := j.inflate(b, true, doomed)
 		if j.err == nil || j.err == errTooMarked {
-			return // done, or left to the consumer
+			return // done, or to be finished by the consumer
 		}
 		for _, p := range seen {
 			doomed[p] = struct{}{}
@@ -184,6 +194,7 @@ func (j *job) inflate(b int64, marked bool, doomed map[int64]struct{}) []int64 {
 	f.doomed, f.bitBase = doomed, b&^7
 	n := 0
 	if marked {
+		f.maxMarked = j.marked
 		f.markWindow(get(j.pools.orig, 1<<20))
 		n = windowSize
 	}
@@ -211,7 +222,8 @@ func (j *job) inflate(b int64, marked bool, doomed map[int64]struct{}) []int64 {
 		}
 		if f.tooMany {
 			j.err = errTooMarked
-			return f.seen
+			j.susp, j.suspBase, j.out = f, j.base+b&^7, f.out
+			return nil
 		}
 	}
 	j.out = f.out
@@ -241,10 +253,11 @@ type parallel struct {
 	sem       chan struct{}
 	pools     *pools
 
-	noSteal bool
-	mu      sync.Mutex
-	cur     int    // the chunk the consumer is at
-	pending []*job // jobs no worker or the consumer has taken, oldest first
+	noSteal   bool
+	maxMarked int
+	mu        sync.Mutex
+	cur       int    // the chunk the consumer is at
+	pending   []*job // jobs no worker or the consumer has taken, oldest first
 
 	chunks [][]byte // chunks[i-base] is chunk i of the stream
 	base   int
@@ -262,16 +275,19 @@ type parallel struct {
 	// waiting is a chunk that started after posBit, while the fallback
 	// decodes up to its start.
 	waiting *job
-	fbBase  int64 // absolute bit of fb's first input byte
-	done    bool  // the final block was decoded
+	fbBase  int64  // absolute bit of fb's first input byte
+	fbOut   []byte // fb's output buffer if pooled (a resumed job's)
+	fbIn    []byte // fb's input if pooled (a resumed job's)
+	done    bool   // the final block was decoded
 	endBit  int64
 	err     error
 
 	// Chunks whose speculative output was used, decoded by the consumer,
 	// already covered by the consumer's decoding, used after the
-	// consumer decoded a gap before them, and taken by the consumer
-	// before a worker started them: for tests.
-	accepted, fallbacks, skipped, bridged, stolen int
+	// consumer decoded a gap before them, taken by the consumer before a
+	// worker started them, and finished by the consumer after a worker
+	// stopped (errTooMarked): for tests.
+	accepted, fallbacks, skipped, bridged, stolen, resumed int
 }
 
 func newParallel(src io.Reader, c config, workers int) *parallel {
@@ -284,6 +300,7 @@ func newParallel(src io.Reader, c config, workers int) *parallel {
 		chunkSize: cs,
 		workers:   workers,
 		noSteal:   c.noSteal,
+		maxMarked: cmp.Or(c.maxMarked, maxMarked),
 		sem:       make(chan struct{}, workers),
 		pools:     newPools(queueDepth*workers + 2),
 		win:       make([]byte, 0, windowSize),
@@ -344,6 +361,7 @@ func (p *parallel) schedule() bool {
 		stop:   int64(len(c)) * 8,
 		known:  k == 0,
 		maxOut: maxChunkOut,
+		marked: p.maxMarked,
 		done:   make(chan struct{}),
 		pools:  p.pools,
 	}
@@ -543,6 +561,11 @@ func (p *parallel) stepFallback() {
 			p.done, p.endBit = true, b
 		}
 		p.fb = nil
+		if p.fbOut != nil {
+			put(p.pools.out, p.fbOut) // pend is empty
+			put(p.pools.in, p.fbIn)
+			p.fbOut, p.fbIn = nil, nil
+		}
 		return
 	}
 	if err := f.step(); err != nil {
@@ -620,6 +643,11 @@ func (p *parallel) fill() {
 			}
 			continue
 		}
+		if j.susp != nil && j.start == p.posKey {
+			p.resumed++
+			p.resume(j)
+			continue
+		}
 		if j.err == nil && j.startBit > p.posBit {
 			// The worker started at a later header than where the
 			// stream is (it missed one, or started at a later one of a
@@ -633,6 +661,19 @@ func (p *parallel) fill() {
 		p.fallbacks++
 		p.startFallback(stop)
 	}
+}
+
+// resume goes on decoding suspended job j with the window known, as a
+// fallback, its output so far filled in and emitted.
+func (p *parallel) resume(j *job) {
+	f := j.susp
+	orig := f.orig
+	if err := f.resume(p.win); err != nil {
+		p.err = fmt.Errorf("%w at output byte %d", err, p.total)
+		return
+	}
+	put(p.pools.orig, orig)
+	p.fb, p.fbBase, p.fbOut, p.fbIn = f, j.suspBase, f.out, j.buf
 }
 
 // recycle keeps the buffers of a job whose output is not used.

@@ -41,6 +41,7 @@ var parallelConfigs = []config{
 	{workers: 2, chunkSize: 4 << 10, force: true},
 	{workers: 4, chunkSize: 64 << 10, force: true, noSteal: true},
 	{workers: 1, chunkSize: 16 << 10, force: true},
+	{workers: 2, chunkSize: 8 << 10, force: true, noSteal: true, maxMarked: windowSize + 512},
 }
 
 // TestParallel decodes the samples with the parallel path forced on, each
@@ -49,8 +50,8 @@ func TestParallel(t *testing.T) {
 	for i, data := range samples() {
 		for li, level := range []int{0, 1, 6, 9, kgzip.HuffmanOnly} {
 			comp := gz(t, data, level)
-			for n := range 2 {
-				c := parallelConfigs[(i+li+n)%len(parallelConfigs)]
+			for n := range 3 {
+				c := parallelConfigs[(i+li+2*n)%len(parallelConfigs)]
 				if c.chunkSize < 1000 && len(comp) > 64<<10 {
 					continue // thousands of chunks: slow, and covered below
 				}
@@ -188,5 +189,31 @@ func TestParallelStoredGzip(t *testing.T) {
 	t.Logf("%d chunks used (%d after a gap), %d decoded again, %d skipped", p.accepted, p.bridged, p.fallbacks, p.skipped)
 	if p.fallbacks > p.accepted/4 {
 		t.Fatalf("%d chunks used, %d decoded again", p.accepted, p.fallbacks)
+	}
+}
+
+// TestParallelResumed checks that a chunk that copies the unknown window
+// for longer than its worker tracks is finished by the consumer, and
+// right.
+func TestParallelResumed(t *testing.T) {
+	data := words(1 << 20)
+	var b bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&b, 6)
+	w.Write(data)
+	w.Close()
+	z, err := newReader(bytes.NewReader(b.Bytes()), config{workers: 2, chunkSize: 64 << 10, force: true, noSteal: true, maxMarked: windowSize + 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := z.p
+	got, err := io.ReadAll(z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("output differs")
+	}
+	if p.resumed == 0 || p.resumed+p.accepted < 3 {
+		t.Errorf("%d chunks finished by the consumer, %d used as decoded, %d decoded again", p.resumed, p.accepted, p.fallbacks)
 	}
 }

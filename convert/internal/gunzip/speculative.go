@@ -30,8 +30,9 @@ var errNoBoundary = errors.New("gunzip: no block boundary found in chunk")
 var errDoomed = errors.New("gunzip: decoding joins a failed guess")
 
 // errTooMarked means a chunk's output copies the unknown window for more
-// than maxMarked bytes: the consumer decodes it, with the window known,
-// rather than a worker tracking so many copies.
+// than maxMarked bytes: its worker stops there (job.susp), and the
+// consumer fills in the window and finishes it, rather than a worker
+// tracking so many copies.
 var errTooMarked = errors.New("gunzip: chunk depends on its window for too long")
 
 // errOutOfInput means a chunk's input ended before its decoding did.

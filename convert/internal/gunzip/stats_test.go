@@ -46,7 +46,7 @@ func TestLayerStats(t *testing.T) {
 			t.Logf("sequential: %d bytes, %v, %.0f MB/s, CPU %v", n, d.Round(time.Millisecond), float64(n)/d.Seconds()/1e6, cpu.Round(time.Millisecond))
 			continue
 		}
-		t.Logf("workers %d: %d bytes, %v, %.0f MB/s, CPU %v; chunks used %d (%d after a gap), decoded again %d, taken by the consumer %d", c.workers, n, d.Round(time.Millisecond), float64(n)/d.Seconds()/1e6, cpu.Round(time.Millisecond), p.accepted, p.bridged, p.fallbacks, p.stolen)
+		t.Logf("workers %d: %d bytes, %v, %.0f MB/s, CPU %v; chunks used %d (%d after a gap), decoded again %d, taken by the consumer %d, finished by the consumer %d", c.workers, n, d.Round(time.Millisecond), float64(n)/d.Seconds()/1e6, cpu.Round(time.Millisecond), p.accepted, p.bridged, p.fallbacks, p.stolen, p.resumed)
 	}
 }
 
