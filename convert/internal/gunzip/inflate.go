@@ -303,7 +303,7 @@ type inflater struct {
 // ones copy window bytes to their end (9 MB each): tracking those costs
 // more, in copies and memory, than the consumer finishing them once the
 // window is known (resume).
-const maxMarked = 4 << 20
+const maxMarked = 1 << 20
 
 // markWindow treats out[:windowSize] as the unknown window before the
 // data: output copied from it is tracked in orig.

@@ -28,12 +28,12 @@ import (
 // Memory: at most queueDepth*workers chunks are in flight, each holding
 // a copy of its input (1.25*chunkSize bytes, 2.5 MiB by default) and its
 // output, which is capped at maxChunkOut bytes (32 MiB), plus two bytes
-// per byte of its marked region, capped at maxMarked (8 MiB); a chunk
+// per byte of its marked region, capped at maxMarked (2 MiB); a chunk
 // over the first cap is decoded by the consumer, streaming, with a 288
 // KiB buffer, and one over the second stops there, for the consumer to
 // fill in its window and finish it. The stream's chunks are held from the oldest in flight on, and
 // up to queueDepth*workers+2 buffers of each kind are kept for reuse. The
-// bound is thus about queueDepth*workers*43 MiB plus the reused buffers
+// bound is thus about queueDepth*workers*37 MiB plus the reused buffers
 // and garbage not yet collected; TestLayerStats measures the peak RSS
 // (135-210 MiB for 2 workers on the Debian and a 450 MB layer).
 

@@ -108,14 +108,16 @@ func candidate(buf []byte, b int64) bool {
 		if (v>>3)&31 > 29 || (v>>8)&31 > 29 {
 			return false
 		}
-		n := int((v>>13)&15) + 4
+		n3 := 3 * (int((v>>13)&15) + 4) // bits of code length code lengths
 		c := b + 17
 		w := binary.LittleEndian.Uint64(buf[c>>3:]) >> (c & 7)
 		sum := 0
-		for i := 0; i < n; i++ {
-			if l := (w >> (3 * i)) & 7; l != 0 {
-				sum += 128 >> l
+		for sh := 0; sh < n3; sh += 12 {
+			g := w >> sh & 0xfff
+			if rem := n3 - sh; rem < 12 {
+				g &= 1<<rem - 1
 			}
+			sum += int(kraft4[g])
 		}
 		return sum == 128
 	case 0:
@@ -124,6 +126,21 @@ func candidate(buf []byte, b int64) bool {
 	}
 	return false
 }
+
+// kraft4[g] is the Kraft sum, in 128ths, of the four 3-bit code lengths
+// in g (a length of 0 counts for nothing).
+var kraft4 = func() (t [1 << 12]uint8) {
+	for g := range t {
+		sum := 0
+		for i := 0; i < 4; i++ {
+			if l := g >> (3 * i) & 7; l != 0 {
+				sum += 128 >> l
+			}
+		}
+		t[g] = uint8(min(sum, 255))
+	}
+	return t
+}()
 
 // storedFinalShadow reports whether a candidate at b is a final stored
 // block whose LEN field could also follow a non-final stored header at a

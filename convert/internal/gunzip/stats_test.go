@@ -53,13 +53,19 @@ func TestLayerStats(t *testing.T) {
 // layerConfigs are the configurations TestLayerStats measures; with
 // GUNZIP_WORKERS=n only n workers (0: sequential), so that a process's
 // peak RSS is that of one configuration; with GUNZIP_CHUNK=n chunks of
-// n KiB; with GUNZIP_NOSTEAL set the consumer leaves all chunks to the
+// n KiB; with GUNZIP_MARKED=n a marked region of at most n KiB; with
+// GUNZIP_NOSTEAL set the consumer leaves all chunks to the
 // workers.
 var layerConfigs = []config{{sequential: true}, {workers: 1, force: true}, {workers: 2, force: true}, {workers: 4, force: true}}
 
 func init() {
 	for i := range layerConfigs {
 		layerConfigs[i].noSteal = os.Getenv("GUNZIP_NOSTEAL") != ""
+	}
+	if m, err := strconv.Atoi(os.Getenv("GUNZIP_MARKED")); err == nil {
+		for i := range layerConfigs {
+			layerConfigs[i].maxMarked = m << 10
+		}
 	}
 	if cs, err := strconv.Atoi(os.Getenv("GUNZIP_CHUNK")); err == nil {
 		for i := range layerConfigs {
