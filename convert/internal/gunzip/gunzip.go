@@ -67,12 +67,16 @@ func newReader(r io.Reader, c config) (*Reader, error) {
 		}
 		return nil, err
 	}
-	workers := c.workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+	// The consumer decodes the chunks no worker has started (with their
+	// window known, at less cost), so it counts as one of the cores.
+	procs, workers := c.workers, c.workers-1
+	if c.workers <= 0 {
+		procs = runtime.GOMAXPROCS(0)
+		workers = procs - 1
 	}
+	workers = max(workers, 1)
 	f := z.f
-	if c.sequential || workers < 2 && !c.force || f.nbits != 0 || f.err != nil {
+	if c.sequential || procs < 2 && !c.force || f.nbits != 0 || f.err != nil {
 		return z, nil
 	}
 	// Hand the input after the header to the parallel decoder.

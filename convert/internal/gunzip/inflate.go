@@ -785,9 +785,12 @@ func (f *inflater) huffman(limit int) error {
 	const distMask = 1<<distBits - 1
 	lastMarker := f.lastMarker
 	eob := false
+	in = in[:f.iend]
 	// Fast loop: at least 8 input bytes readable and room for a full match.
-	for op < limit && ip+8 <= f.iend {
-		bitbuf |= binary.LittleEndian.Uint64(in[ip:]) << nbits
+	// (Shift counts are masked to spare the compiler's checks for counts
+	// of 64 and more; nbits is below 64.)
+	for op < limit && ip+8 <= len(in) {
+		bitbuf |= binary.LittleEndian.Uint64(in[ip:]) << (nbits & 63)
 		ip += int(63-nbits) >> 3
 		nbits |= 56
 		e := lit[bitbuf&litMask]

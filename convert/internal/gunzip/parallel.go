@@ -54,7 +54,7 @@ const (
 
 // config tunes a Reader's choice of decoder.
 type config struct {
-	workers    int  // decoding goroutines; 0: runtime.GOMAXPROCS(0)
+	workers    int  // cores: the consumer and workers-1 decoding goroutines (at least one); 0: runtime.GOMAXPROCS(0)
 	chunkSize  int  // compressed bytes per chunk; 0: defaultChunkSize
 	force      bool // parallel even for one worker or a small input
 	sequential bool // never parallel
