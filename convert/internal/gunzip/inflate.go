@@ -406,9 +406,13 @@ func newInflater(r io.Reader) *inflater {
 // newInflaterOut returns an inflater writing into out, whose last
 // maxMatch+outSlack bytes are slack.
 func newInflaterOut(r io.Reader, out []byte) *inflater {
+	var in []byte
+	if r != nil {
+		in = make([]byte, inSize+16)
+	}
 	return &inflater{
 		r:       r,
-		in:      make([]byte, inSize+16),
+		in:      in,
 		out:     out,
 		limit:   len(out) - maxMatch - outSlack,
 		dynLit:  make([]uint32, litTableSize),
@@ -416,6 +420,14 @@ func newInflaterOut(r io.Reader, out []byte) *inflater {
 		clenTbl: make([]uint32, 1<<7),
 		stopAt:  -1,
 	}
+}
+
+// newInflaterBuf returns an inflater of all of in, which it reads in
+// place, writing into out as newInflaterOut does.
+func newInflaterBuf(in, out []byte) *inflater {
+	f := newInflaterOut(nil, out)
+	f.in, f.iend, f.inRead, f.eof = in, len(in), int64(len(in)), true
+	return f
 }
 
 // bitPos is the number of input bits consumed so far.

@@ -150,8 +150,11 @@ func (j *job) run() {
 	// maxAttempts that fail past validation.
 	attempts := 0
 	doomed := map[int64]struct{}{}
-	for b := int64(0); b < searchEnd && attempts < maxAttempts; b++ {
-		if !candidate(j.buf, b) || storedFinalShadow(j.buf, b) || storedShifted(j.buf, b) || !d.validate(b, j.stop, doomed) {
+	for b := int64(0); attempts < maxAttempts; b++ {
+		if b = nextCandidate(j.buf, b, searchEnd); b >= searchEnd {
+			break
+		}
+		if storedFinalShadow(j.buf, b) || storedShifted(j.buf, b) || !d.validate(b, j.stop, doomed) {
 			continue
 		}
 		j.start, j.startBit = keyAt(j.buf, b, j.base), j.base+b
@@ -189,7 +192,7 @@ func (j *job) inflate(b int64, marked bool, doomed map[int64]struct{}) []int64 {
 	j.err = nil
 	out := get(j.pools.out, 8<<20)
 	out = out[:cap(out)]
-	f := newInflaterOut(bytes.NewReader(j.buf[b>>3:len(j.buf)-inputPad]), out)
+	f := newInflaterBuf(j.buf[b>>3:len(j.buf)-inputPad], out)
 	f.noSlide = true
 	f.doomed, f.bitBase = doomed, b&^7
 	n := 0

@@ -217,3 +217,28 @@ func TestParallelResumed(t *testing.T) {
 		t.Errorf("%d chunks finished by the consumer, %d used as decoded, %d decoded again", p.resumed, p.accepted, p.fallbacks)
 	}
 }
+
+// TestNextCandidate checks the boundary scan against candidate at every
+// bit.
+func TestNextCandidate(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	buf := make([]byte, 1<<16+inputPad)
+	rng.Read(buf[:1<<16])
+	end := int64(1<<16) * 8
+	b := int64(0)
+	for want := int64(0); want < end; want++ {
+		if !candidate(buf, want) {
+			continue
+		}
+		if got := nextCandidate(buf, b, end); got != want {
+			t.Fatalf("nextCandidate from %d: %d, want %d", b, got, want)
+		}
+		b = want + 1
+	}
+	if got := nextCandidate(buf, b, end); got != end {
+		t.Fatalf("nextCandidate from %d: %d, want the end", b, got)
+	}
+	if got := nextCandidate(buf, 3, 5); got != 5 && !candidate(buf, got) {
+		t.Fatalf("nextCandidate(3, 5) = %d", got)
+	}
+}

@@ -127,6 +127,31 @@ func candidate(buf []byte, b int64) bool {
 	return false
 }
 
+// nextCandidate returns the first bit from b on, before end, where
+// candidate holds, or end. buf holds at least 16 bytes beyond end/8.
+func nextCandidate(buf []byte, b, end int64) int64 {
+	for ; b < end; b++ {
+		// Only a dynamic or stored header (type 2 or 0) could start
+		// here: look at eight bit offsets per load.
+		w := binary.LittleEndian.Uint64(buf[b>>3:]) >> (b & 7)
+		for n := min(8-b&7, end-b); n > 0; n, b, w = n-1, b+1, w>>1 {
+			switch (w >> 1) & 3 {
+			case 2:
+				if (w>>3)&31 > 29 || (w>>8)&31 > 29 {
+					continue
+				}
+			case 1, 3:
+				continue
+			}
+			if candidate(buf, b) {
+				return b
+			}
+		}
+		b--
+	}
+	return end
+}
+
 // kraft4[g] is the Kraft sum, in 128ths, of the four 3-bit code lengths
 // in g (a length of 0 counts for nothing).
 var kraft4 = func() (t [1 << 12]uint8) {
