@@ -94,17 +94,16 @@ type job struct {
 }
 
 // pools hold buffers of finished jobs for later ones: output bytes, input
-// copies, validation output, orig, stream chunks.
+// copies, orig, stream chunks.
 type pools struct {
 	out   chan []byte
 	in    chan []byte
-	sym   chan []uint16
 	orig  chan []uint16
 	chunk chan []byte // the stream's chunks, once released
 }
 
 func newPools(n int) *pools {
-	return &pools{out: make(chan []byte, n), in: make(chan []byte, n), sym: make(chan []uint16, n), orig: make(chan []uint16, n), chunk: make(chan []byte, n)}
+	return &pools{out: make(chan []byte, n), in: make(chan []byte, n), orig: make(chan []uint16, n), chunk: make(chan []byte, n)}
 }
 
 func get[T any](c chan []T, n int) []T {
@@ -140,8 +139,7 @@ func (j *job) run() {
 		j.inflate(0, false, nil)
 		return
 	}
-	d := newSpecDecoder(j.buf, end, j.maxOut, get(j.pools.sym, 1<<20)[:0])
-	defer func() { put(j.pools.sym, d.out) }()
+	d := newSpecDecoder(j.buf, end, j.maxOut)
 	searchEnd := j.stop
 	if j.stop < 0 {
 		searchEnd = end
