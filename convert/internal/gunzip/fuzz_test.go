@@ -135,6 +135,9 @@ func FuzzParallel(f *testing.F) {
 		if chunk&2 != 0 {
 			c.maxMarked = windowSize + int(chunk>>2%4096)
 		}
+		if chunk&0x8000 != 0 {
+			c.maxOut = 1 + int(chunk>>4%2048)*16
+		}
 		checkAgainst(t, data, c, "fuzz")
 	})
 }

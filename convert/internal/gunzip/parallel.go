@@ -29,9 +29,10 @@ import (
 // a copy of its input (1.25*chunkSize bytes, 2.5 MiB by default) and its
 // output, which is capped at maxChunkOut bytes (32 MiB), plus two bytes
 // per byte of its marked region, capped at maxMarked (2 MiB); a chunk
-// over the first cap is decoded by the consumer, streaming, with a 288
-// KiB buffer, and one over the second stops there, for the consumer to
-// fill in its window and finish it. The stream's chunks are held from the oldest in flight on, and
+// over either cap stops there, for the consumer to fill in its window
+// and finish it in the same buffer (the first chunk, decoded with its
+// window known, is decoded again by the consumer, streaming, with a 288
+// KiB buffer). The stream's chunks are held from the oldest in flight on, and
 // up to queueDepth*workers+2 buffers of each kind are kept for reuse. The
 // bound is thus about queueDepth*workers*37 MiB plus the reused buffers
 // and garbage not yet collected; TestLayerStats measures the peak RSS
@@ -60,6 +61,7 @@ type config struct {
 	sequential bool // never parallel
 	noSteal    bool // the consumer waits for workers, never decoding a chunk they have not started
 	maxMarked  int  // see inflater.maxMarked; 0: maxMarked
+	maxOut     int  // a chunk's output cap; 0: maxChunkOut
 }
 
 // job is one chunk being decoded by a worker.
@@ -84,9 +86,10 @@ type job struct {
 	clean    int           // data[clean:] holds no copy of the window
 	crc      uint32        // CRC-32 of data[clean:]
 	// susp is the inflater of a chunk whose output copied the unknown
-	// window for too long (errTooMarked): it stopped there, for the
-	// consumer to fill in the window and go on decoding the chunk with
-	// it; suspBase is the absolute bit of its first input byte.
+	// window for too long (errTooMarked) or outgrew maxOut (errChunkLong):
+	// it stopped there, for the consumer to fill in the window and go on
+	// decoding the chunk with it; suspBase is the absolute bit of its
+	// first input byte.
 	susp     *inflater
 	suspBase int64
 	err      error
@@ -139,7 +142,7 @@ func (j *job) run() {
 		j.inflate(0, false, nil)
 		return
 	}
-	d := newSpecDecoder(j.buf, end, j.maxOut)
+	d := newSpecDecoder(j.buf, end, maxChunkOut)
 	searchEnd := j.stop
 	if j.stop < 0 {
 		searchEnd = end
@@ -157,7 +160,7 @@ func (j *job) run() {
 		}
 		j.start, j.startBit = keyAt(j.buf, b, j.base), j.base+b
 		seen := j.inflate(b, true, doomed)
-		if j.err == nil || j.err == errTooMarked {
+		if j.err == nil || j.susp != nil {
 			return // done, or to be finished by the consumer
 		}
 		for _, p := range seen {
@@ -199,6 +202,7 @@ func (j *job) inflate(b int64, marked bool, doomed map[int64]struct{}) []int64 {
 		f.markWindow(get(j.pools.orig, 1<<20))
 		n = windowSize
 	}
+	f.limit = min(f.limit, n+j.maxOut)
 	if j.stop >= 0 {
 		f.stopAt = j.stop - b&^7
 	}
@@ -209,13 +213,19 @@ func (j *job) inflate(b int64, marked bool, doomed map[int64]struct{}) []int64 {
 	for !f.done {
 		if f.op >= f.limit {
 			if f.limit-n >= j.maxOut {
+				if marked {
+					// Stop here too, for the consumer to finish.
+					j.err = errChunkLong
+					j.susp, j.suspBase, j.out = f, j.base+b&^7, f.out
+					return nil
+				}
 				j.err = errOutOfInput
 				return f.seen
 			}
 			bigger := make([]byte, 2*len(f.out))
 			copy(bigger, f.out[:f.op])
 			f.out = bigger
-			f.limit = len(bigger) - maxMatch - outSlack
+			f.limit = min(len(bigger)-maxMatch-outSlack, n+j.maxOut)
 		}
 		if err := f.step(); err != nil {
 			j.err = err
@@ -256,6 +266,7 @@ type parallel struct {
 
 	noSteal   bool
 	maxMarked int
+	maxOut    int
 	mu        sync.Mutex
 	cur       int    // the chunk the consumer is at
 	pending   []*job // jobs no worker or the consumer has taken, oldest first
@@ -287,7 +298,7 @@ type parallel struct {
 	// already covered by the consumer's decoding, used after the
 	// consumer decoded a gap before them, taken by the consumer before a
 	// worker started them, and finished by the consumer after a worker
-	// stopped (errTooMarked): for tests.
+	// stopped (errTooMarked, errChunkLong): for tests.
 	accepted, fallbacks, skipped, bridged, stolen, resumed int
 }
 
@@ -302,6 +313,7 @@ func newParallel(src io.Reader, c config, workers int) *parallel {
 		workers:   workers,
 		noSteal:   c.noSteal,
 		maxMarked: cmp.Or(c.maxMarked, maxMarked),
+		maxOut:    cmp.Or(c.maxOut, maxChunkOut),
 		sem:       make(chan struct{}, workers),
 		pools:     newPools(queueDepth*workers + 2),
 		win:       make([]byte, 0, windowSize),
@@ -361,7 +373,7 @@ func (p *parallel) schedule() bool {
 		base:   int64(k) * int64(p.chunkSize) * 8,
 		stop:   int64(len(c)) * 8,
 		known:  k == 0,
-		maxOut: maxChunkOut,
+		maxOut: p.maxOut,
 		marked: p.maxMarked,
 		done:   make(chan struct{}),
 		pools:  p.pools,

@@ -42,6 +42,7 @@ var parallelConfigs = []config{
 	{workers: 4, chunkSize: 64 << 10, force: true, noSteal: true},
 	{workers: 1, chunkSize: 16 << 10, force: true},
 	{workers: 2, chunkSize: 8 << 10, force: true, noSteal: true, maxMarked: windowSize + 512},
+	{workers: 3, chunkSize: 8 << 10, force: true, maxOut: 10 << 10},
 }
 
 // TestParallel decodes the samples with the parallel path forced on, each
@@ -215,6 +216,18 @@ func TestParallelResumed(t *testing.T) {
 	}
 	if p.resumed == 0 || p.resumed+p.accepted < 3 {
 		t.Errorf("%d chunks finished by the consumer, %d used as decoded, %d decoded again", p.resumed, p.accepted, p.fallbacks)
+	}
+	// Chunks whose output outgrows its cap are finished the same way.
+	z, err = newReader(bytes.NewReader(b.Bytes()), config{workers: 2, chunkSize: 64 << 10, force: true, noSteal: true, maxOut: 40 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = z.p
+	if got, err = io.ReadAll(z); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("capped output: err %v, equal %v", err, bytes.Equal(got, data))
+	}
+	if p.resumed < 3 {
+		t.Errorf("capped output: %d chunks finished by the consumer, %d used as decoded, %d decoded again", p.resumed, p.accepted, p.fallbacks)
 	}
 }
 

@@ -30,6 +30,10 @@ var errDoomed = errors.New("gunzip: decoding joins a failed guess")
 // tracking so many copies.
 var errTooMarked = errors.New("gunzip: chunk depends on its window for too long")
 
+// errChunkLong means a chunk's output outgrew its cap: its worker stops
+// there (job.susp), and the consumer finishes it.
+var errChunkLong = errors.New("gunzip: chunk output too long")
+
 // errOutOfInput means a chunk's input ended before its decoding did.
 var errOutOfInput = errors.New("gunzip: chunk input ended")
 
