@@ -124,7 +124,7 @@ func (z *Reader) header() error {
 			return err
 		}
 	}
-	if h[0] != 0x1f || h[1] != 0x8b || h[2] != 8 || h[3]&0xe0 != 0 {
+	if h[0] != 0x1f || h[1] != 0x8b || h[2] != 8 {
 		return ErrHeader
 	}
 	flg := h[3]
@@ -175,6 +175,11 @@ func (z *Reader) header() error {
 		if uint16(lo)|uint16(hi)<<8 != want {
 			return ErrHeader
 		}
+	}
+	// Reserved flags are refused after the fields, as klauspost/compress
+	// does: input ending in them ends the stream first.
+	if flg&0xe0 != 0 {
+		return ErrHeader
 	}
 	z.f.reset()
 	z.crc, z.size = 0, 0
