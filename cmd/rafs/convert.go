@@ -90,11 +90,25 @@ type convertFlags struct {
 
 func parseConvertFlags(args []string) (*convertFlags, []string, error) {
 	f := &convertFlags{}
-	fs := flag.NewFlagSet("convert", flag.ContinueOnError)
+	fs := f.flagSet()
 	fs.Usage = func() {
 		fmt.Fprint(os.Stderr, convertUsage)
 		fs.PrintDefaults()
 	}
+	pos, err := f.parse(fs, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(pos) != 2 {
+		fs.Usage()
+		return nil, nil, fmt.Errorf("want SRC and DST, got %d arguments", len(pos))
+	}
+	return f, pos, nil
+}
+
+// flagSet returns the flag set of rafs convert, writing into f.
+func (f *convertFlags) flagSet() *flag.FlagSet {
+	fs := flag.NewFlagSet("convert", flag.ContinueOnError)
 	fs.StringVar(&f.typ, "type", "nydus", "output `type`: nydus or erofs")
 	fs.Var(&f.platforms, "platform", "convert only the manifests of an index for `OS/ARCH[/VARIANT]` (repeatable; default all but attestations)")
 	fs.BoolVar(&f.referrer, "referrer", false, "make each converted manifest a referrer of its source (OCI subject)")
@@ -115,18 +129,52 @@ func parseConvertFlags(args []string) (*convertFlags, []string, error) {
 	fs.BoolVar(&f.tarIndex, "tar-index", false, "EROFS: make each layer a tar index with its tar appended (as rafs build --append-tar; 512-byte blocks), the form containerd's EROFS differ makes with enable_tar_index, under the same media type")
 	f.verity.define(fs, false)
 	f.remoteFlags.register(fs)
+	return fs
+}
+
+// parse parses args with fs (from flagSet) and returns the positional
+// arguments.
+func (f *convertFlags) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	pos, err := parseArgs(fs, args)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	f.set = map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
 	f.verity.visit(fs)
-	if len(pos) != 2 {
-		fs.Usage()
-		return nil, nil, fmt.Errorf("want SRC and DST, got %d arguments", len(pos))
+	return pos, nil
+}
+
+// serveOnlyFlags are rafs convert's flags that are not conversion flags
+// of rafs serve: serve's own flags set them (or, for --chunk-dict, it
+// has none), and a rule's type and link are its own settings.
+var serveOnlyFlags = []string{"progress", "tmpdir", "plain-http", "retries", "chunk-dict"}
+
+// conversionOptions parses rafs convert's conversion flags alone (no
+// SRC and DST), as rafs serve's rules give them, with rafs convert's own
+// parser and checks, and returns the converter's options and the cache
+// tag.
+func conversionOptions(args []string) (*image.Options, string, error) {
+	f := &convertFlags{}
+	fs := f.flagSet()
+	fs.SetOutput(io.Discard)
+	pos, err := f.parse(fs, args)
+	if err != nil {
+		return nil, "", err
 	}
-	return f, pos, nil
+	if len(pos) != 0 {
+		return nil, "", fmt.Errorf("%q is not a flag of rafs convert", pos[0])
+	}
+	for _, n := range serveOnlyFlags {
+		if f.set[n] {
+			return nil, "", fmt.Errorf("--%s is not a conversion flag of rafs serve", n)
+		}
+	}
+	opts, err := f.imageOptions()
+	if err != nil {
+		return nil, "", err
+	}
+	return opts, f.cache, nil
 }
 
 // imageOptions checks the flags and returns the converter's options
@@ -395,46 +443,6 @@ func runConvert(ctx context.Context, g *guard, f *convertFlags, opts *image.Opti
 		}
 	}
 
-	var lt *layoutTarget
-	var pusher *remote.Pusher
-	if dst.isLayout() {
-		if lt, err = newLayoutTarget(dst); err != nil {
-			return "", err
-		}
-		unregister := g.onSignal(lt.abandon)
-		defer func() {
-			unregister()
-			if err != nil {
-				lt.abandon()
-			}
-		}()
-	} else if dst.ref != nil {
-		if pusher, err = remote.NewPusher(ropts...); err != nil {
-			return "", err
-		}
-		opts.Push = image.RemotePush(pusher, dst.ref.Context())
-	}
-
-	var cache *image.Cache
-	if f.cache != "" {
-		var prev v1.Image
-		if lt != nil {
-			prev, err = lt.lookup(f.cache)
-		} else {
-			prev, err = remote.Image(dst.ref.Context().Tag(f.cache), ropts...)
-			if isNotFound(err) {
-				prev, err = nil, nil
-			}
-		}
-		if err == nil {
-			cache, err = image.NewCache(prev)
-		}
-		if err != nil {
-			return "", fmt.Errorf("cache %s: %w", f.cache, err)
-		}
-		opts.Cache = cache
-	}
-
 	mode := f.progress
 	if mode == "auto" {
 		mode = "plain"
@@ -447,6 +455,70 @@ func runConvert(ctx context.Context, g *guard, f *convertFlags, opts *image.Opti
 		bars = newLayerBars(stderr, 200*time.Millisecond)
 		opts.Progress = bars.update
 		defer bars.stop()
+	}
+	summary := func(stats image.Stats, out source) error {
+		if bars != nil {
+			bars.stop()
+		}
+		if mode == "none" {
+			return nil
+		}
+		n, err := convertedImages(in, out)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stderr, summaryLine(stats, n, time.Since(start)))
+		return nil
+	}
+
+	if dst.ref != nil {
+		// The manifest is the commit: after it, a signal no longer
+		// interrupts, and the cache is pushed as well.
+		tag, ok := dst.ref.(name.Tag)
+		if !ok {
+			return "", fmt.Errorf("DST %s: want a tag, not a digest", dst.ref)
+		}
+		res, err := image.ConvertToRegistry(ctx, in.taggable(), *opts, image.RegistryTarget{
+			Tag: tag, CacheTag: f.cache, Remote: ropts, BeforeCommit: g.beginCommit,
+		})
+		if res != nil && err != nil {
+			return dst.withDigest(res.Digest), err // the image is stored
+		}
+		if err != nil {
+			return "", err
+		}
+		if err := summary(res.Stats, source{img: res.Image, idx: res.Index}); err != nil {
+			return "", err
+		}
+		return dst.withDigest(res.Digest), nil
+	}
+
+	var lt *layoutTarget
+	if dst.isLayout() {
+		if lt, err = newLayoutTarget(dst); err != nil {
+			return "", err
+		}
+		unregister := g.onSignal(lt.abandon)
+		defer func() {
+			unregister()
+			if err != nil {
+				lt.abandon()
+			}
+		}()
+	}
+	var cache *image.Cache
+	if f.cache != "" {
+		var prev v1.Image
+		if lt != nil {
+			prev, err = lt.lookup(f.cache)
+		}
+		if err == nil {
+			cache, err = image.NewCache(prev)
+		}
+		if err != nil {
+			return "", fmt.Errorf("cache %s: %w", f.cache, err)
+		}
+		opts.Cache = cache
 	}
 
 	conv, err := image.NewConverter(opts)
@@ -506,33 +578,12 @@ func runConvert(ctx context.Context, g *guard, f *convertFlags, opts *image.Opti
 			return "", err
 		}
 		err = writeArchiveFile(g, dst, func(w io.Writer) error { return tarball.Write(ref, out.img, w) })
-	} else {
-		// The manifest is the commit: after it, a signal no longer
-		// interrupts, and the cache is pushed as well.
-		if err = g.beginCommit(); err != nil {
-			return "", err
-		}
-		if err = pusher.Push(ctx, dst.ref, out.taggable()); err != nil {
-			err = fmt.Errorf("pushing %s: %w", dst.ref, err)
-		} else if cacheImg != nil {
-			if err = pusher.Push(ctx, dst.ref.Context().Tag(f.cache), cacheImg); err != nil {
-				line = dst.withDigest(dg) // the image is stored
-				return line, fmt.Errorf("pushing the cache %s: %w", f.cache, err)
-			}
-		}
 	}
 	if err != nil {
 		return "", err
 	}
-	if bars != nil {
-		bars.stop()
-	}
-	if mode != "none" {
-		n, err := convertedImages(in, out)
-		if err != nil {
-			return "", err
-		}
-		fmt.Fprintln(stderr, summaryLine(conv.Stats(), n, time.Since(start)))
+	if err := summary(conv.Stats(), out); err != nil {
+		return "", err
 	}
 	return dst.withDigest(dg), nil
 }

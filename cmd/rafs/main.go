@@ -13,6 +13,7 @@
 //	rafs inspect [--json] IMAGE|BLOB|BOOT
 //	rafs convert [--type nydus|erofs] [flags] SRC DST
 //	rafs push OCI_DIR[:TAG] REF
+//	rafs serve [flags] [-- RAFS-CONVERT-FLAGS...]
 //	rafs mkfs [mkfs.erofs OPTIONS] FILE SOURCE...
 //
 // Run as mkfs.erofs (through a symlink or hard link of that name), or as
@@ -56,6 +57,9 @@ Usage:
                                        references, OCI layouts (oci:DIR[:TAG]) or archives
                                        (oci-archive:FILE[:TAG], docker-archive:FILE[:REF])
   rafs push OCI_DIR[:TAG] REF          push an image or index of an OCI layout to a registry
+  rafs serve [flags] [-- RAFS-CONVERT-FLAGS...]
+                                       convert images as they are pushed: an HTTP service taking
+                                       registry notifications, with a durable queue (bbolt or Redis)
   rafs mkfs [OPTIONS] FILE SOURCE...   mkfs.erofs's command line (also when run as mkfs.erofs,
                                        through a link): --tar=f|i, --aufs, -z, -E, -T, -U, ...
   rafs version                         print the version
@@ -128,6 +132,8 @@ func run(args []string) int {
 		return cmdConvert(args[1:])
 	case "push":
 		return cmdPush(args[1:])
+	case "serve":
+		return cmdServe(args[1:])
 	case "version", "--version":
 		fmt.Println("rafs", version)
 		return 0

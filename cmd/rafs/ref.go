@@ -25,7 +25,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/rafs-dev/rafs/convert/image"
@@ -576,17 +575,4 @@ func (t *layoutTarget) abandon() {
 
 // isNotFound reports whether a registry error says the manifest does not
 // exist.
-func isNotFound(err error) bool {
-	var te *transport.Error
-	if errors.As(err, &te) {
-		if te.StatusCode == http.StatusNotFound {
-			return true
-		}
-		for _, d := range te.Errors {
-			if d.Code == transport.ManifestUnknownErrorCode || d.Code == transport.NameUnknownErrorCode {
-				return true
-			}
-		}
-	}
-	return false
-}
+func isNotFound(err error) bool { return image.IsNotFound(err) }

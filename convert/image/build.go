@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -82,7 +83,7 @@ func (c *Converter) assemble(src *sourceImage, layers []layerDesc, features []st
 		subject = &src.desc
 	}
 	var err error
-	if core.manifest, core.config, err = assembleManifest(subject, src.rawCfg, descs, diffIDs, features, history, annotations); err != nil {
+	if core.manifest, core.config, err = assembleManifest(subject, src.rawCfg, descs, diffIDs, features, history, c.withAnnotations(annotations)); err != nil {
 		return nil, err
 	}
 	img, err := partial.CompressedToImage(core)
@@ -93,6 +94,18 @@ func (c *Converter) assemble(src *sourceImage, layers []layerDesc, features []st
 		Image: img,
 		desc:  v1.Descriptor{MediaType: types.OCIManifestSchema1, Size: int64(len(core.manifest)), Digest: sha256Hash(core.manifest)},
 	}, nil
+}
+
+// withAnnotations returns own with Options.Annotations added (own's
+// values win), or own unchanged when there are none to add.
+func (c *Converter) withAnnotations(own map[string]string) map[string]string {
+	if len(c.opts.Annotations) == 0 {
+		return own
+	}
+	m := make(map[string]string, len(own)+len(c.opts.Annotations))
+	maps.Copy(m, c.opts.Annotations)
+	maps.Copy(m, own)
+	return m
 }
 
 // assembleManifest writes the converted config (editConfig of rawCfg)
@@ -542,6 +555,7 @@ func (c *Converter) Index(ctx context.Context, idx v1.ImageIndex) (v1.ImageIndex
 		}
 		m.Subject = &v1.Descriptor{MediaType: mt, Size: size, Digest: dg}
 	}
+	m.Annotations = c.withAnnotations(nil)
 	if out.raw, err = json.Marshal(m); err != nil {
 		return nil, err
 	}

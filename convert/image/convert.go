@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
 	"runtime"
@@ -99,6 +100,13 @@ type Options struct {
 
 	// Link links the converted image to its source.
 	Link Link
+
+	// Annotations are added to the annotations of every converted
+	// manifest and index (rafs serve records there what a target was
+	// converted from). An annotation the conversion sets itself keeps
+	// the conversion's value. Nil adds none and leaves the output as
+	// it was.
+	Annotations map[string]string
 
 	// Cache, when set, is asked for each layer before converting it and
 	// told of each layer converted, so a layer converted before (with the
@@ -196,6 +204,7 @@ func NewConverter(opts *Options) (*Converter, error) {
 	if o.EROFSMediaType == "" {
 		o.EROFSMediaType = MediaTypeEROFSLayer
 	}
+	o.Annotations = maps.Clone(o.Annotations)
 	if o.EROFSMediaType != MediaTypeEROFSLayer && o.EROFSMediaType != MediaTypeEROFS {
 		return nil, fmt.Errorf("convert: EROFS layer media type %q is neither %s nor %s", o.EROFSMediaType, MediaTypeEROFSLayer, MediaTypeEROFS)
 	}

@@ -478,3 +478,61 @@ func readAll(t testing.TB, r io.Reader) []byte {
 	}
 	return b
 }
+
+// TestImageAnnotations checks Options.Annotations: added to every
+// converted manifest and index, the conversion's own annotations kept,
+// and nothing changed without them.
+func TestImageAnnotations(t *testing.T) {
+	amd, arm := smallImage(t, "amd64").img, smallImage(t, "arm64").img
+	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	idx = mutate.AppendManifests(idx,
+		mutate.IndexAddendum{Add: amd, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: arm, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}},
+	)
+	extra := map[string]string{"dev.rafs.test": "x", image.AnnotationNydusFsVersion: "not this"}
+	plain := convertImage(t, amd, image.Options{})
+	annotated := convertImage(t, amd, image.Options{Annotations: extra})
+	pm, _ := plain.Manifest()
+	am, _ := annotated.Manifest()
+	if am.Annotations["dev.rafs.test"] != "x" || am.Annotations[image.AnnotationNydusFsVersion] != pm.Annotations[image.AnnotationNydusFsVersion] {
+		t.Errorf("annotated manifest's annotations %v (plain %v)", am.Annotations, pm.Annotations)
+	}
+	if _, ok := pm.Annotations["dev.rafs.test"]; ok || len(pm.Annotations) != len(am.Annotations)-1 {
+		t.Errorf("plain manifest's annotations %v", pm.Annotations)
+	}
+	if digestOf(t, plain) == digestOf(t, annotated) {
+		t.Error("the annotations do not change the manifest")
+	}
+	// Erofs images have no annotations of their own: nil stays nil.
+	em, _ := convertImage(t, amd, image.Options{Type: image.TypeEROFS}).Manifest()
+	if em.Annotations != nil {
+		t.Errorf("EROFS manifest without Options.Annotations has %v", em.Annotations)
+	}
+
+	ctx := context.Background()
+	ci, err := newConverter(t, image.Options{Type: image.TypeEROFS, Annotations: extra}).Index(ctx, idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, _ := ci.IndexManifest()
+	if im.Annotations["dev.rafs.test"] != "x" {
+		t.Errorf("index annotations %v", im.Annotations)
+	}
+	for _, d := range im.Manifests {
+		child, err := ci.Image(d.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cm, _ := child.Manifest()
+		if cm.Annotations["dev.rafs.test"] != "x" {
+			t.Errorf("manifest %s annotations %v", d.Digest, cm.Annotations)
+		}
+	}
+	pi, err := newConverter(t, image.Options{Type: image.TypeEROFS}).Index(ctx, idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pim, _ := pi.IndexManifest(); pim.Annotations != nil {
+		t.Errorf("index without Options.Annotations has %v", pim.Annotations)
+	}
+}
