@@ -388,14 +388,16 @@ func (p *parallel) schedule() bool {
 	p.mu.Unlock()
 	// One goroutine per job, each running at most one job: the newest
 	// pending one, which the consumer reaches last, unless the consumer
-	// is at it. The consumer decodes the jobs it reaches that no worker
-	// took itself, with their window known.
+	// is at it or at the one before (which it decodes next, with no
+	// overhead, while the worker decodes a later one). The consumer
+	// decodes the jobs it reaches that no worker took itself, with their
+	// window known.
 	go func() {
 		p.sem <- struct{}{}
 		defer func() { <-p.sem }()
 		p.mu.Lock()
 		n := len(p.pending)
-		if n == 0 || p.pending[n-1].k <= p.cur && !p.noSteal {
+		if n == 0 || p.pending[n-1].k <= p.cur+1 && !p.noSteal {
 			// Left to the consumer, which needs it next.
 			p.mu.Unlock()
 			return
