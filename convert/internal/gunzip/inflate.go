@@ -703,7 +703,11 @@ func (f *inflater) step() error {
 				return err
 			}
 		case stateHuffman:
-			if err := f.huffman(limit); err != nil {
+			decode := huffman[plain]
+			if f.lastMarker > 0 {
+				decode = huffman[marked]
+			}
+			if err := decode(f, limit); err != nil {
 				return err
 			}
 		}
@@ -784,9 +788,21 @@ func (f *inflater) copyMatch(n, d, limit int) {
 	f.op = op + n
 }
 
+// plain and marked are the modes of huffman.
+type (
+	plain  [0]struct{}
+	marked [1]struct{}
+)
+
 // huffman decodes a Huffman block: a fast loop while input and output have
 // room, then a careful one.
-func (f *inflater) huffman(limit int) error {
+//
+// The mode M is plain when no output is marked (f.lastMarker is 0), for
+// a fast loop without the check for copies of marked bytes: the
+// compiler makes a copy of the function for each mode, in which len(m)
+// is a constant.
+func huffman[M plain | marked](f *inflater, limit int) error {
+	var m M
 	lit, dist := (*[litTableSize]uint32)(f.lit), (*[distTableSize]uint32)(f.dist)
 	out := f.out
 	in := f.in
@@ -871,7 +887,7 @@ func (f *inflater) huffman(limit int) error {
 			return fmt.Errorf("%w: distance %d beyond the window", errCorrupt, distance)
 		}
 		src := op - distance
-		if src < lastMarker {
+		if len(m) > 0 && src < lastMarker {
 			lastMarker = f.mark(op, distance, length)
 			if f.tooMany {
 				// Stop after this match (resume redoes it).
