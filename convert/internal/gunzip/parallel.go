@@ -32,11 +32,12 @@ import (
 // over either cap stops there, for the consumer to fill in its window
 // and finish it in the same buffer (the first chunk, decoded with its
 // window known, is decoded again by the consumer, streaming, with a 288
-// KiB buffer). The stream's chunks are held from the oldest in flight on, and
-// up to queueDepth*workers+2 buffers of each kind are kept for reuse. The
-// bound is thus about queueDepth*workers*37 MiB plus the reused buffers
-// and garbage not yet collected; TestLayerStats measures the peak RSS
-// (135-210 MiB for 2 workers on the Debian and a 450 MB layer).
+// KiB buffer). The stream's chunks are held from the oldest in flight
+// on, and up to queueDepth*workers+2 buffers of each kind are kept for
+// reuse. The bound is thus about queueDepth*workers*37 MiB plus the
+// reused buffers and garbage not yet collected; TestLayerStats measures
+// the peak RSS (on two cores, one worker: 55-66 MB on the Debian layer,
+// 73-84 MB on a 450 MB layer; on four, 100-140 MB).
 
 // queueDepth*workers chunks are scheduled ahead of the consumer: workers
 // take the newest, the consumer decodes the oldest if no worker has, so

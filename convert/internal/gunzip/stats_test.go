@@ -17,8 +17,9 @@ func cpuTime() time.Duration {
 }
 
 // TestLayerStats is a measuring aid, skipped unless GUNZIP_LAYER names a
-// .tar.gz: it reports decode throughput and CPU time at 1, 2 and 4
-// workers and sequentially, and how many chunks the parallel path used.
+// .tar.gz: it reports decode throughput and CPU time on 1, 2 and 4 cores
+// (the consumer and up to 3 workers) and sequentially, and how many
+// chunks the parallel path used.
 func TestLayerStats(t *testing.T) {
 	path := os.Getenv("GUNZIP_LAYER")
 	if path == "" {
@@ -51,7 +52,7 @@ func TestLayerStats(t *testing.T) {
 }
 
 // layerConfigs are the configurations TestLayerStats measures; with
-// GUNZIP_WORKERS=n only n workers (0: sequential), so that a process's
+// GUNZIP_WORKERS=n only n cores (0: sequential), so that a process's
 // peak RSS is that of one configuration; with GUNZIP_CHUNK=n chunks of
 // n KiB; with GUNZIP_MARKED=n a marked region of at most n KiB; with
 // GUNZIP_NOSTEAL set the consumer leaves all chunks to the
