@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"github.com/rafs-dev/rafs/convert/serve"
 	"github.com/rafs-dev/rafs/convert/serve/boltqueue"
 	"github.com/rafs-dev/rafs/convert/serve/queue"
+	"github.com/rafs-dev/rafs/convert/serve/redisqueue"
 )
 
 const serveUsage = `Usage: rafs serve [flags] [-- RAFS-CONVERT-FLAGS...]
@@ -230,8 +232,14 @@ func parseSize(s string) (int64, error) {
 // file in the state directory.
 func (f *serveFlags) openQueue(ctx context.Context) (queue.Queue, string, error) {
 	if f.queueURL != "" {
-		// TEMPORARY until s2's redisqueue is on main.
-		return nil, "", errors.New("--queue: the Redis store is not in this build yet")
+		if !strings.HasPrefix(f.queueURL, "redis://") && !strings.HasPrefix(f.queueURL, "rediss://") {
+			return nil, "", usagef("--queue %q: want redis://HOST:PORT/DB", f.queueURL)
+		}
+		q, err := redisqueue.Open(ctx, f.queueURL, nil)
+		if err != nil {
+			return nil, "", fmt.Errorf("--queue: %w", err)
+		}
+		return q, redactURL(f.queueURL), nil
 	}
 	dir := f.stateDir
 	if dir == "" {
@@ -251,6 +259,15 @@ func (f *serveFlags) openQueue(ctx context.Context) (queue.Queue, string, error)
 	path := filepath.Join(dir, "queue.db")
 	q, err := boltqueue.Open(path, nil)
 	return q, path, err
+}
+
+// redactURL hides a password in a store URL for the log.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }
 
 func cmdServe(args []string) int {
@@ -309,9 +326,16 @@ func runServe(ctx context.Context, stop func(), args []string, stderr io.Writer,
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	q, where, err := f.openQueue(ctx)
 	if err != nil {
-		return 1, err
+		return exitStatus(err), err
 	}
 	defer q.Close()
+	if rq, ok := q.(*redisqueue.Queue); ok {
+		// A notification is answered 2xx once its task is stored; a
+		// Redis that may drop acknowledged writes breaks that promise.
+		if err := rq.CheckDurability(ctx); err != nil {
+			log.Warn("the Redis store may lose tasks in a crash", "err", err)
+		}
+	}
 	metrics := serve.NewMetrics(q)
 	srv, err := serve.NewServer(serve.ServerOptions{Queue: q, Tasks: cfg.Tasks, Auth: f.auth, Metrics: metrics, Log: log})
 	if err != nil {

@@ -68,7 +68,8 @@ type RunnerOptions struct {
 	// are cancelled and released (PENDING again).
 	ShutdownTimeout time.Duration
 	// TempDir holds the conversions' temporary files, a directory per
-	// task ("" means os.TempDir()).
+	// task named after Owner ("" means os.TempDir()). Run first removes
+	// the directories an earlier process of the same Owner left there.
 	TempDir string
 	// TempLimit, when positive, caps the bytes of temporary files: no
 	// task is claimed while they are at the cap, the latest started
@@ -165,11 +166,46 @@ func DefaultOwner() string {
 	return fmt.Sprintf("%s-%d", h, os.Getpid())
 }
 
+// tempPrefix begins the names of this owner's temporary directories.
+func (r *Runner) tempPrefix() string {
+	safe := strings.Map(func(c rune) rune {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' {
+			return c
+		}
+		return '_'
+	}, r.o.Owner)
+	return "rafs-serve-" + safe + "-"
+}
+
+// removeStale removes the temporary directories an earlier process of
+// the same owner name left (killed mid-conversion).
+func (r *Runner) removeStale() {
+	dir := r.o.TempDir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if e.IsDir() && strings.HasPrefix(e.Name(), r.tempPrefix()) {
+			p := filepath.Join(dir, e.Name())
+			if err := os.RemoveAll(p); err != nil {
+				r.o.Log.Warn("removing an earlier run's temporary directory", "dir", p, "err", err)
+			} else {
+				r.o.Log.Info("removed an earlier run's temporary directory", "dir", p)
+			}
+		}
+	}
+}
+
 // Run converts tasks until ctx is done. It then claims no more, lets the
 // running conversions finish within ShutdownTimeout, cancels and
 // releases those still running, and returns nil. It returns an error
 // only when the queue is closed under it.
 func (r *Runner) Run(ctx context.Context) error {
+	r.removeStale()
 	hard, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
 	go func() {
@@ -246,7 +282,7 @@ func (r *Runner) run(hard context.Context, t queue.Task) {
 	log.Info("converting", "targets", t.Targets)
 	ctx, cancel := context.WithCancelCause(hard)
 	defer cancel(errAttemptDone)
-	dir, err := os.MkdirTemp(r.o.TempDir, "rafs-serve-*")
+	dir, err := os.MkdirTemp(r.o.TempDir, r.tempPrefix()+"*")
 	if err != nil {
 		// The temporary directory is the machine's problem, not the
 		// task's: try again later.

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -432,5 +434,64 @@ func TestRunnerConversionOptions(t *testing.T) {
 	}
 	if _, err := remote.Get(mustRef(t, reg.host+"/lib/o:cache")); err != nil {
 		t.Errorf("cache not pushed: %v", err)
+	}
+}
+
+// TestRunnerTempLimit checks the temp-space cap: a conversion whose
+// temporary files alone pass it fails (here, its uploads are held back
+// so that the converted layer waits on disk).
+func TestRunnerTempLimit(t *testing.T) {
+	reg := startRegistry(t)
+	src := reg.push(t, "lib/tl:v1")
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) }) // before the registry closes
+	reg.setHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPatch || r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/blobs/uploads/") {
+			// Read the body (so that the server notices the client
+			// going away), store nothing, answer late.
+			io.Copy(io.Discard, r.Body)
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+			http.Error(w, "held back", http.StatusServiceUnavailable)
+			return true
+		}
+		return false
+	})
+	q := newTestQueue(t)
+	_, log := startRunner(t, serve.RunnerOptions{Queue: q, TempLimit: 64 << 10})
+	enqueue(t, q, queue.Task{ID: "big", Source: src, Targets: []string{reg.host + "/lib/tl:v1-erofs"}, Types: []string{"erofs"}})
+	got := waitDone(t, q, "big", log)
+	if got.Status != queue.Failed || got.Attempts != 1 || !strings.Contains(got.Error, "temp-limit") {
+		t.Errorf("%+v\n%s", got, log)
+	}
+}
+
+// TestRunnerRemovesStale checks that Run removes the temporary
+// directories an earlier process of the same owner left, and only those.
+func TestRunnerRemovesStale(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{"rafs-serve-host_1-123", "rafs-serve-host_2-123", "other"} {
+		if err := os.MkdirAll(filepath.Join(dir, d, "sub"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := serve.NewRunner(serve.RunnerOptions{Queue: newTestQueue(t), Owner: "host/1", TempDir: dir, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		left = append(left, e.Name())
+	}
+	if strings.Join(left, " ") != "other rafs-serve-host_2-123" {
+		t.Errorf("left %v", left)
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -171,12 +170,11 @@ func (s *Server) api(h func(http.ResponseWriter, *http.Request)) http.HandlerFun
 }
 
 // turn waits for one of MaxInFlight turns to read and store a POST, as
-// long as the client waits; release gives it back (once).
+// long as the client waits; release gives it back.
 func (s *Server) turn(ctx context.Context) (release func(), ok bool) {
 	select {
 	case s.inflight <- struct{}{}:
-		var once sync.Once
-		return func() { once.Do(func() { <-s.inflight }) }, true
+		return func() { <-s.inflight }, true
 	case <-ctx.Done():
 		return nil, false
 	}
@@ -269,23 +267,8 @@ func (s *Server) notifications(w http.ResponseWriter, r *http.Request) {
 		methodNotAllowed(w, http.MethodPost)
 		return
 	}
-	release, ok := s.turn(r.Context())
+	a, ok := s.store(w, r, endpoint, ParseNotifications)
 	if !ok {
-		return
-	}
-	defer release()
-	body, ok := s.readBody(w, r, endpoint)
-	if !ok {
-		return
-	}
-	pushes, err := ParseNotifications(body)
-	if err != nil {
-		s.fail(w, endpoint, http.StatusBadRequest, err)
-		return
-	}
-	a, err := s.enqueue(r.Context(), pushes)
-	if err != nil {
-		s.storeError(w, endpoint, err)
 		return
 	}
 	s.o.Metrics.notification(endpoint, http.StatusAccepted)
@@ -312,23 +295,8 @@ func (s *Server) conversions(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, endpoint, http.StatusBadRequest, fmt.Errorf("sync=%q: want true or false", v))
 		return
 	}
-	release, ok := s.turn(r.Context())
+	a, ok := s.store(w, r, endpoint, ParseHarborWebhook)
 	if !ok {
-		return
-	}
-	defer release()
-	body, ok := s.readBody(w, r, endpoint)
-	if !ok {
-		return
-	}
-	pushes, err := ParseHarborWebhook(body)
-	if err != nil {
-		s.fail(w, endpoint, http.StatusBadRequest, err)
-		return
-	}
-	a, err := s.enqueue(r.Context(), pushes)
-	if err != nil {
-		s.storeError(w, endpoint, err)
 		return
 	}
 	if !wait {
@@ -338,7 +306,6 @@ func (s *Server) conversions(w http.ResponseWriter, r *http.Request) {
 	}
 	// Wait for every task to finish, for as long as the client waits:
 	// nothing outlives the request, and the wait holds no turn.
-	release()
 	code, err := s.wait(r.Context(), a.Tasks)
 	if err != nil {
 		if r.Context().Err() == nil {
@@ -348,6 +315,32 @@ func (s *Server) conversions(w http.ResponseWriter, r *http.Request) {
 	}
 	s.o.Metrics.notification(endpoint, code)
 	writeJSON(w, code, a)
+}
+
+// store reads a POST's body in a turn, parses it with parse and stores
+// the tasks its pushes make. It answers the request itself, and returns
+// false, when it cannot.
+func (s *Server) store(w http.ResponseWriter, r *http.Request, endpoint string, parse func([]byte) ([]Push, error)) (Accepted, bool) {
+	release, ok := s.turn(r.Context())
+	if !ok {
+		return Accepted{}, false
+	}
+	defer release()
+	body, ok := s.readBody(w, r, endpoint)
+	if !ok {
+		return Accepted{}, false
+	}
+	pushes, err := parse(body)
+	if err != nil {
+		s.fail(w, endpoint, http.StatusBadRequest, err)
+		return Accepted{}, false
+	}
+	a, err := s.enqueue(r.Context(), pushes)
+	if err != nil {
+		s.storeError(w, endpoint, err)
+		return Accepted{}, false
+	}
+	return a, true
 }
 
 // wait polls tasks until each is COMPLETED or FAILED, updating them in

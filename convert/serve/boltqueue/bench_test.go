@@ -1,13 +1,10 @@
 package boltqueue
 
 import (
-	"context"
-	"fmt"
 	"path/filepath"
 	"testing"
-	"time"
 
-	"github.com/rafs-dev/rafs/convert/serve/queue"
+	"github.com/rafs-dev/rafs/convert/serve/queue/queuetest"
 )
 
 // BenchmarkCycle measures one task's Enqueue, Claim and Complete (three
@@ -18,18 +15,5 @@ func BenchmarkCycle(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer q.Close()
-	ctx := context.Background()
-	for i := 0; b.Loop(); i++ {
-		id := fmt.Sprint(i)
-		if _, _, err := q.Enqueue(ctx, queue.Task{ID: id, Source: "r/x@sha256:0"}); err != nil {
-			b.Fatal(err)
-		}
-		c, err := q.Claim(ctx, "w", time.Minute)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := q.Complete(ctx, c.ID, "w", queue.Result{}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	queuetest.Benchmark(b, q)
 }

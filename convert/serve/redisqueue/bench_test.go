@@ -2,12 +2,10 @@ package redisqueue
 
 import (
 	"context"
-	"fmt"
 	"testing"
-	"time"
 
 	"github.com/rafs-dev/rafs/convert/internal/redistest"
-	"github.com/rafs-dev/rafs/convert/serve/queue"
+	"github.com/rafs-dev/rafs/convert/serve/queue/queuetest"
 )
 
 // BenchmarkCycle measures one task's Enqueue, Claim and Complete against
@@ -19,18 +17,5 @@ func BenchmarkCycle(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer q.Close()
-	ctx := context.Background()
-	for i := 0; b.Loop(); i++ {
-		id := fmt.Sprint(i)
-		if _, _, err := q.Enqueue(ctx, queue.Task{ID: id, Source: "r/x@sha256:0"}); err != nil {
-			b.Fatal(err)
-		}
-		c, err := q.Claim(ctx, "w", time.Minute)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := q.Complete(ctx, c.ID, "w", queue.Result{}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	queuetest.Benchmark(b, q)
 }
