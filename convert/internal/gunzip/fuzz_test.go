@@ -132,6 +132,12 @@ func FuzzParallel(f *testing.F) {
 	f.Add(bad, uint16(700))
 	f.Fuzz(func(t *testing.T, data []byte, chunk uint16) {
 		c := config{workers: 2, chunkSize: 16 + int(chunk%4096), force: true, noSteal: chunk&1 == 0}
+		if chunk&2 != 0 {
+			c.maxMarked = windowSize + int(chunk>>2%4096)
+		}
+		if chunk&0x8000 != 0 {
+			c.maxOut = 1 + int(chunk>>4%2048)*16
+		}
 		checkAgainst(t, data, c, "fuzz")
 	})
 }

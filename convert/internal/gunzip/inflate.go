@@ -1,10 +1,12 @@
 package gunzip
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	mathbits "math/bits"
 )
 
 // Table geometry. A decode table entry is a uint32:
@@ -52,14 +54,15 @@ var (
 )
 
 // buildTable fills table with a canonical Huffman decode table for lens,
-// whose symbols are turned into entries by sym. It rejects over-subscribed
-// codes and incomplete ones (except a code with a single symbol, as zlib
-// allows for distances).
-func buildTable(table []uint32, lens []uint8, bits uint, sym func(s int) uint32) error {
-	var count [maxCodeLen + 1]int
+// the entry of symbol s being syms[s] (flags, extra bits and value) plus
+// its code length. It rejects over-subscribed codes and incomplete ones
+// (except a code with a single symbol, as zlib allows for distances).
+func buildTable(table []uint32, lens []uint8, bits uint, syms []uint32) error {
+	var count [16]int
 	for _, l := range lens {
-		count[l]++
+		count[l&15]++
 	}
+	used := len(lens) - count[0]
 	count[0] = 0
 	left := 1
 	for l := 1; l <= maxCodeLen; l++ {
@@ -69,7 +72,6 @@ func buildTable(table []uint32, lens []uint8, bits uint, sym func(s int) uint32)
 			return errBadTree
 		}
 	}
-	used := len(lens) - countZero(lens)
 	if left > 0 && used > 1 {
 		return errBadTree
 	}
@@ -78,7 +80,9 @@ func buildTable(table []uint32, lens []uint8, bits uint, sym func(s int) uint32)
 	for l := 1; l <= maxCodeLen; l++ {
 		offs[l+1] = offs[l] + count[l]
 	}
-	sorted := make([]uint16, used)
+	var sortedBuf [numLitLen]uint16
+	sorted := sortedBuf[:used]
+	syms = syms[:len(lens)]
 	for s, l := range lens {
 		if l != 0 {
 			sorted[offs[l]] = uint16(s)
@@ -86,64 +90,68 @@ func buildTable(table []uint32, lens []uint8, bits uint, sym func(s int) uint32)
 		}
 	}
 	primary := 1 << bits
-	for i := 0; i < primary; i++ {
-		table[i] = 0 // invalid: consumes 0 bits, no flags
+	table[0] = 0 // an invalid entry: consumes 0 bits, no flags
+	// Codes up to the primary width, in canonical order. A code of length
+	// l owns the indexes whose low l bits are its reversed code: table[:n]
+	// holds the entries for the low log2(n) bits, and doubling it makes
+	// those for one more bit, to which the codes of that length are added.
+	code, si := 0, 0
+	for l, n := 1, 1; l <= int(bits); l, n = l+1, 2*n {
+		copy(table[n:2*n], table[:n])
+		for c := count[l]; c > 0; c-- {
+			rev := mathbits.Reverse16(uint16(code)) >> (16 - l)
+			table[rev] = syms[sorted[si]] | uint32(l)
+			si++
+			code++
+		}
+		code <<= 1
 	}
-	if used == 0 {
+	if si == used {
 		return nil
 	}
-	// Walk codes in canonical order, filling entries with reversed codes.
-	code := 0
+	// Longer codes go to subtables, pointed to by the primary entry of
+	// their low bits.
 	next := primary // next free subtable slot
 	subPrefix := -1 // primary index of the current subtable
 	subStart, subBits := 0, uint(0)
-	si := 0
-	for l := 1; l <= maxCodeLen; l++ {
+	for l := int(bits) + 1; l <= maxCodeLen; l++ {
 		for n := 0; n < count[l]; n++ {
-			s := int(sorted[si])
+			s := sorted[si]
 			si++
-			rev := reverse(code, l)
-			if uint(l) <= bits {
-				e := sym(s) | uint32(l)
-				for i := rev; i < primary; i += 1 << l {
-					table[i] = e
-				}
-			} else {
-				prefix := rev & (primary - 1)
-				if prefix != subPrefix {
-					// Size the subtable for the codes sharing this prefix.
-					subBits = uint(l) - bits
-					rem := 1 << subBits
-					// Count codes at this and longer lengths that fall
-					// under the prefix, growing until it is full.
-					for cl := l; cl <= maxCodeLen; cl++ {
-						c := count[cl]
-						if cl == l {
-							c -= n
-						}
-						rem -= c
-						if rem <= 0 {
-							break
-						}
-						rem <<= 1
-						subBits++
+			rev := int(mathbits.Reverse16(uint16(code)) >> (16 - l))
+			prefix := rev & (primary - 1)
+			if prefix != subPrefix {
+				// Size the subtable for the codes sharing this prefix:
+				// count codes at this and longer lengths that fall under
+				// it, growing until it is full.
+				subBits = uint(l) - bits
+				rem := 1 << subBits
+				for cl := l; cl <= maxCodeLen; cl++ {
+					c := count[cl]
+					if cl == l {
+						c -= n
 					}
-					subStart = next
-					next += 1 << subBits
-					if next > len(table) {
-						return errBadTree
+					rem -= c
+					if rem <= 0 {
+						break
 					}
-					subPrefix = prefix
-					table[prefix] = flagSubtable | uint32(bits) | uint32(subBits)<<12 | uint32(subStart)<<16
-					for i := 0; i < 1<<subBits; i++ {
-						table[subStart+i] = 0
-					}
+					rem <<= 1
+					subBits++
 				}
-				e := sym(s) | uint32(uint(l)-bits)
-				step := 1 << (uint(l) - bits)
-				for i := rev >> bits; i < 1<<subBits; i += step {
-					table[subStart+i] = e
+				subStart = next
+				next += 1 << subBits
+				if next > len(table) {
+					return errBadTree
 				}
+				subPrefix = prefix
+				table[prefix] = flagSubtable | uint32(bits) | uint32(subBits)<<12 | uint32(subStart)<<16
+				clear(table[subStart : subStart+1<<subBits])
+			}
+			e := syms[s] | uint32(uint(l)-bits)
+			step := 1 << (uint(l) - bits)
+			sub := table[subStart : subStart+1<<subBits]
+			for i := rev >> bits; i < len(sub); i += step {
+				sub[i] = e
 			}
 			code++
 		}
@@ -152,23 +160,16 @@ func buildTable(table []uint32, lens []uint8, bits uint, sym func(s int) uint32)
 	return nil
 }
 
-func countZero(b []uint8) int {
-	n := 0
-	for _, v := range b {
-		if v == 0 {
-			n++
-		}
-	}
-	return n
-}
+// litSyms, distSyms and clenSyms are the decode table entries of the
+// symbols of each alphabet, but for their code lengths.
+var litSyms, distSyms, clenSyms = symTable(numLitLen, litSym), symTable(numDist, distSym), symTable(19, clenSym)
 
-func reverse(code, l int) int {
-	r := 0
-	for i := 0; i < l; i++ {
-		r = r<<1 | code&1
-		code >>= 1
+func symTable(n int, sym func(s int) uint32) []uint32 {
+	t := make([]uint32, n)
+	for s := range t {
+		t[s] = sym(s)
 	}
-	return r
+	return t
 }
 
 func litSym(s int) uint32 {
@@ -208,7 +209,7 @@ func init() {
 		}
 	}
 	fixedLit = make([]uint32, litTableSize)
-	if err := buildTable(fixedLit, lens[:], litBits, litSym); err != nil {
+	if err := buildTable(fixedLit, lens[:], litBits, litSyms); err != nil {
 		panic(err)
 	}
 	var dl [numDist]uint8
@@ -216,7 +217,7 @@ func init() {
 		dl[i] = 5
 	}
 	fixedDist = make([]uint32, distTableSize)
-	if err := buildTable(fixedDist, dl[:], distBits, distSym); err != nil {
+	if err := buildTable(fixedDist, dl[:], distBits, distSyms); err != nil {
 		panic(err)
 	}
 }
@@ -285,15 +286,24 @@ type inflater struct {
 	// unknown.
 	orig       []uint16
 	lastMarker int
-	tooMany    bool // the marked region outgrew maxMarked
+	// maxMarked bounds the marked region (maxMarked if 0).
+	maxMarked int
+	// tooMany means the marked region would outgrow maxMarked: decoding
+	// stops after the match at redoAt, which copied from distance
+	// redoDist bytes not tracked, until resume fills in the window.
+	tooMany  bool
+	redoAt   int
+	redoLen  int
+	redoDist int
 }
 
 // maxMarked bounds the output of a chunk up to its last copy of the
 // unknown window (orig takes two bytes per output byte). On the Debian
 // layer most chunks need under a megabyte, but a few highly compressible
-// ones copy window bytes to their end (9 MB each): tracking those cost
-// more, in copies and memory, than the consumer decoding them again.
-const maxMarked = 4 << 20
+// ones copy window bytes to their end (9 MB each): tracking those costs
+// more, in copies and memory, than the consumer finishing them once the
+// window is known (resume).
+const maxMarked = 1 << 20
 
 // markWindow treats out[:windowSize] as the unknown window before the
 // data: output copied from it is tracked in orig.
@@ -331,11 +341,12 @@ func (f *inflater) mark(dst, d, n int) int {
 	}
 	end := dst + n
 	if l := len(f.orig); end > l {
-		if end > maxMarked {
+		if end > cmp.Or(f.maxMarked, maxMarked) {
 			f.tooMany = true
+			f.redoAt, f.redoLen, f.redoDist = dst, n, d
 			return f.lastMarker
 		}
-		grow := min(max(end, 2*l), maxMarked)
+		grow := min(max(end, 2*l), cmp.Or(f.maxMarked, maxMarked))
 		if grow > cap(f.orig) {
 			bigger := make([]uint16, l, grow)
 			copy(bigger, f.orig)
@@ -356,6 +367,32 @@ func (f *inflater) mark(dst, d, n int) int {
 	return end
 }
 
+// resume ends the marker tracking of an inflater stopped by tooMany, win
+// being the real output before the chunk (its last 32 KiB, or all of it
+// if less): it fills in the window and the bytes copied from it, redoes
+// the match that stopped decoding, and lets output slide again, all of it
+// from rp on being unread. It fails if the data reached back beyond win.
+func (f *inflater) resume(win []byte) error {
+	out := f.out
+	copy(out[windowSize-len(win):windowSize], win)
+	if err := resolve(out[windowSize:f.lastMarker], f.orig[windowSize:f.lastMarker], win); err != nil {
+		return err
+	}
+	if f.tooMany {
+		dst, src := f.redoAt, f.redoAt-f.redoDist
+		if src < windowSize-len(win) {
+			return fmt.Errorf("%w: distance beyond the window", errCorrupt)
+		}
+		for i := 0; i < f.redoLen; i++ {
+			out[dst+i] = out[src+i]
+		}
+	}
+	f.orig, f.lastMarker, f.tooMany = nil, 0, false
+	f.doomed, f.seen = nil, nil
+	f.noSlide = false
+	return nil
+}
+
 const (
 	stateHeader = iota
 	stateStored
@@ -369,9 +406,13 @@ func newInflater(r io.Reader) *inflater {
 // newInflaterOut returns an inflater writing into out, whose last
 // maxMatch+outSlack bytes are slack.
 func newInflaterOut(r io.Reader, out []byte) *inflater {
+	var in []byte
+	if r != nil {
+		in = make([]byte, inSize+16)
+	}
 	return &inflater{
 		r:       r,
-		in:      make([]byte, inSize+16),
+		in:      in,
 		out:     out,
 		limit:   len(out) - maxMatch - outSlack,
 		dynLit:  make([]uint32, litTableSize),
@@ -379,6 +420,14 @@ func newInflaterOut(r io.Reader, out []byte) *inflater {
 		clenTbl: make([]uint32, 1<<7),
 		stopAt:  -1,
 	}
+}
+
+// newInflaterBuf returns an inflater of all of in, which it reads in
+// place, writing into out as newInflaterOut does.
+func newInflaterBuf(in, out []byte) *inflater {
+	f := newInflaterOut(nil, out)
+	f.in, f.iend, f.inRead, f.eof = in, len(in), int64(len(in)), true
+	return f
 }
 
 // bitPos is the number of input bits consumed so far.
@@ -552,7 +601,7 @@ func readDynamic(f bitSource, lensBuf []uint8, clenTbl, lit, dist []uint32) erro
 		}
 		clens[codeLenOrder[i]] = uint8(c)
 	}
-	if err := buildTable(clenTbl, clens[:], 7, clenSym); err != nil {
+	if err := buildTable(clenTbl, clens[:], 7, clenSyms); err != nil {
 		return err
 	}
 	lens := lensBuf[:nlit+ndist]
@@ -602,10 +651,10 @@ func readDynamic(f bitSource, lensBuf []uint8, clenTbl, lit, dist []uint32) erro
 	if lens[256] == 0 {
 		return errCorrupt // no end-of-block code
 	}
-	if err := buildTable(lit, lens[:nlit], litBits, litSym); err != nil {
+	if err := buildTable(lit, lens[:nlit], litBits, litSyms); err != nil {
 		return err
 	}
-	return buildTable(dist, lens[nlit:], distBits, distSym)
+	return buildTable(dist, lens[nlit:], distBits, distSyms)
 }
 
 func clenSym(s int) uint32 { return uint32(s) << 16 }
@@ -628,7 +677,7 @@ func (f *inflater) step() error {
 	if f.op >= limit {
 		return nil
 	}
-	for f.op < limit && !f.done {
+	for f.op < limit && !f.done && !f.tooMany {
 		if f.pendLen > 0 {
 			f.copyMatch(f.pendLen, f.pendDist, limit)
 			continue
@@ -654,7 +703,11 @@ func (f *inflater) step() error {
 				return err
 			}
 		case stateHuffman:
-			if err := f.huffman(limit); err != nil {
+			decode := huffman[plain]
+			if f.lastMarker > 0 {
+				decode = huffman[marked]
+			}
+			if err := decode(f, limit); err != nil {
 				return err
 			}
 		}
@@ -735,9 +788,21 @@ func (f *inflater) copyMatch(n, d, limit int) {
 	f.op = op + n
 }
 
+// plain and marked are the modes of huffman.
+type (
+	plain  [0]struct{}
+	marked [1]struct{}
+)
+
 // huffman decodes a Huffman block: a fast loop while input and output have
 // room, then a careful one.
-func (f *inflater) huffman(limit int) error {
+//
+// The mode M is plain when no output is marked (f.lastMarker is 0), for
+// a fast loop without the check for copies of marked bytes: the
+// compiler makes a copy of the function for each mode, in which len(m)
+// is a constant.
+func huffman[M plain | marked](f *inflater, limit int) error {
+	var m M
 	lit, dist := (*[litTableSize]uint32)(f.lit), (*[distTableSize]uint32)(f.dist)
 	out := f.out
 	in := f.in
@@ -748,9 +813,12 @@ func (f *inflater) huffman(limit int) error {
 	const distMask = 1<<distBits - 1
 	lastMarker := f.lastMarker
 	eob := false
+	in = in[:f.iend]
 	// Fast loop: at least 8 input bytes readable and room for a full match.
-	for op < limit && ip+8 <= f.iend {
-		bitbuf |= binary.LittleEndian.Uint64(in[ip:]) << nbits
+	// (Shift counts are masked to spare the compiler's checks for counts
+	// of 64 and more; nbits is below 64.)
+	for op < limit && ip+8 <= len(in) {
+		bitbuf |= binary.LittleEndian.Uint64(in[ip:]) << (nbits & 63)
 		ip += int(63-nbits) >> 3
 		nbits |= 56
 		e := lit[bitbuf&litMask]
@@ -819,8 +887,16 @@ func (f *inflater) huffman(limit int) error {
 			return fmt.Errorf("%w: distance %d beyond the window", errCorrupt, distance)
 		}
 		src := op - distance
-		if src < lastMarker {
+		if len(m) > 0 && src < lastMarker {
 			lastMarker = f.mark(op, distance, length)
+			if f.tooMany {
+				// Stop after this match (resume redoes it).
+				for i := 0; i < length; i++ {
+					out[op+i] = out[src+i]
+				}
+				op += length
+				break
+			}
 		}
 		if distance >= 8 {
 			end := op + length
@@ -871,7 +947,7 @@ func (f *inflater) huffman(limit int) error {
 // huffmanSlow decodes symbols one at a time with careful input handling,
 // for the last bytes of the input buffer.
 func (f *inflater) huffmanSlow(limit int) error {
-	for f.op < limit {
+	for f.op < limit && !f.tooMany {
 		if f.iend-f.ip >= 16 {
 			return nil // back to the fast loop
 		}

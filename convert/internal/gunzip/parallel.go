@@ -2,6 +2,7 @@ package gunzip
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -27,13 +28,16 @@ import (
 // Memory: at most queueDepth*workers chunks are in flight, each holding
 // a copy of its input (1.25*chunkSize bytes, 2.5 MiB by default) and its
 // output, which is capped at maxChunkOut bytes (32 MiB), plus two bytes
-// per byte of its marked region, capped at maxMarked (8 MiB); a chunk
-// over either cap is decoded by the consumer, streaming, with a 288 KiB
-// buffer. The stream's chunks are held from the oldest in flight on, and
-// up to queueDepth*workers+2 buffers of each kind are kept for reuse. The
-// bound is thus about queueDepth*workers*43 MiB plus the reused buffers
-// and garbage not yet collected; TestLayerStats measures the peak RSS
-// (135-210 MiB for 2 workers on the Debian and a 450 MB layer).
+// per byte of its marked region, capped at maxMarked (2 MiB); a chunk
+// over either cap stops there, for the consumer to fill in its window
+// and finish it in the same buffer (the first chunk, decoded with its
+// window known, is decoded again by the consumer, streaming, with a 288
+// KiB buffer). The stream's chunks are held from the oldest in flight
+// on, and up to queueDepth*workers+2 buffers of each kind are kept for
+// reuse. The bound is thus about queueDepth*workers*37 MiB plus the
+// reused buffers and garbage not yet collected; TestLayerStats measures
+// the peak RSS (on two cores, one worker: 55-66 MB on the Debian layer,
+// 73-84 MB on a 450 MB layer; on four, 100-140 MB).
 
 // queueDepth*workers chunks are scheduled ahead of the consumer: workers
 // take the newest, the consumer decodes the oldest if no worker has, so
@@ -52,11 +56,13 @@ const (
 
 // config tunes a Reader's choice of decoder.
 type config struct {
-	workers    int  // decoding goroutines; 0: runtime.GOMAXPROCS(0)
+	workers    int  // cores: the consumer and workers-1 decoding goroutines (at least one); 0: runtime.GOMAXPROCS(0)
 	chunkSize  int  // compressed bytes per chunk; 0: defaultChunkSize
 	force      bool // parallel even for one worker or a small input
 	sequential bool // never parallel
 	noSteal    bool // the consumer waits for workers, never decoding a chunk they have not started
+	maxMarked  int  // see inflater.maxMarked; 0: maxMarked
+	maxOut     int  // a chunk's output cap; 0: maxChunkOut
 }
 
 // job is one chunk being decoded by a worker.
@@ -67,6 +73,7 @@ type job struct {
 	stop     int64  // bit in buf where decoding stops at a header; -1: none
 	known    bool   // start at bit 0 with an empty window (chunk 0)
 	maxOut   int
+	marked   int           // the inflater's maxMarked
 	done     chan struct{} // closed once a worker ran the job
 	taken    bool          // a worker or the consumer took the job; under parallel.mu
 	start    key           // where decoding started
@@ -79,22 +86,28 @@ type job struct {
 	orig     []uint16      // orig[i] = 1+j: data[i] is a copy of byte j of the unknown window
 	clean    int           // data[clean:] holds no copy of the window
 	crc      uint32        // CRC-32 of data[clean:]
+	// susp is the inflater of a chunk whose output copied the unknown
+	// window for too long (errTooMarked) or outgrew maxOut (errChunkLong):
+	// it stopped there, for the consumer to fill in the window and go on
+	// decoding the chunk with it; suspBase is the absolute bit of its
+	// first input byte.
+	susp     *inflater
+	suspBase int64
 	err      error
 	pools    *pools
 }
 
 // pools hold buffers of finished jobs for later ones: output bytes, input
-// copies, validation output, orig, stream chunks.
+// copies, orig, stream chunks.
 type pools struct {
 	out   chan []byte
 	in    chan []byte
-	sym   chan []uint16
 	orig  chan []uint16
 	chunk chan []byte // the stream's chunks, once released
 }
 
 func newPools(n int) *pools {
-	return &pools{out: make(chan []byte, n), in: make(chan []byte, n), sym: make(chan []uint16, n), orig: make(chan []uint16, n), chunk: make(chan []byte, n)}
+	return &pools{out: make(chan []byte, n), in: make(chan []byte, n), orig: make(chan []uint16, n), chunk: make(chan []byte, n)}
 }
 
 func get[T any](c chan []T, n int) []T {
@@ -130,8 +143,7 @@ func (j *job) run() {
 		j.inflate(0, false, nil)
 		return
 	}
-	d := newSpecDecoder(j.buf, end, j.maxOut, get(j.pools.sym, 1<<20)[:0])
-	defer func() { put(j.pools.sym, d.out) }()
+	d := newSpecDecoder(j.buf, end, maxChunkOut)
 	searchEnd := j.stop
 	if j.stop < 0 {
 		searchEnd = end
@@ -140,14 +152,17 @@ func (j *job) run() {
 	// maxAttempts that fail past validation.
 	attempts := 0
 	doomed := map[int64]struct{}{}
-	for b := int64(0); b < searchEnd && attempts < maxAttempts; b++ {
-		if !candidate(j.buf, b) || storedFinalShadow(j.buf, b) || storedShifted(j.buf, b) || !d.validate(b, j.stop, doomed) {
+	for b := int64(0); attempts < maxAttempts; b++ {
+		if b = nextCandidate(j.buf, b, searchEnd); b >= searchEnd {
+			break
+		}
+		if storedFinalShadow(j.buf, b) || storedShifted(j.buf, b) || !d.validate(b, j.stop, doomed) {
 			continue
 		}
 		j.start, j.startBit = keyAt(j.buf, b, j.base), j.base+b
 		seen := j.inflate(b, true, doomed)
-		if j.err == nil || j.err == errTooMarked {
-			return // done, or left to the consumer
+		if j.err == nil || j.susp != nil {
+			return // done, or to be finished by the consumer
 		}
 		for _, p := range seen {
 			doomed[p] = struct{}{}
@@ -179,14 +194,16 @@ func (j *job) inflate(b int64, marked bool, doomed map[int64]struct{}) []int64 {
 	j.err = nil
 	out := get(j.pools.out, 8<<20)
 	out = out[:cap(out)]
-	f := newInflaterOut(bytes.NewReader(j.buf[b>>3:len(j.buf)-inputPad]), out)
+	f := newInflaterBuf(j.buf[b>>3:len(j.buf)-inputPad], out)
 	f.noSlide = true
 	f.doomed, f.bitBase = doomed, b&^7
 	n := 0
 	if marked {
+		f.maxMarked = j.marked
 		f.markWindow(get(j.pools.orig, 1<<20))
 		n = windowSize
 	}
+	f.limit = min(f.limit, n+j.maxOut)
 	if j.stop >= 0 {
 		f.stopAt = j.stop - b&^7
 	}
@@ -197,13 +214,19 @@ func (j *job) inflate(b int64, marked bool, doomed map[int64]struct{}) []int64 {
 	for !f.done {
 		if f.op >= f.limit {
 			if f.limit-n >= j.maxOut {
+				if marked {
+					// Stop here too, for the consumer to finish.
+					j.err = errChunkLong
+					j.susp, j.suspBase, j.out = f, j.base+b&^7, f.out
+					return nil
+				}
 				j.err = errOutOfInput
 				return f.seen
 			}
 			bigger := make([]byte, 2*len(f.out))
 			copy(bigger, f.out[:f.op])
 			f.out = bigger
-			f.limit = len(bigger) - maxMatch - outSlack
+			f.limit = min(len(bigger)-maxMatch-outSlack, n+j.maxOut)
 		}
 		if err := f.step(); err != nil {
 			j.err = err
@@ -211,7 +234,8 @@ func (j *job) inflate(b int64, marked bool, doomed map[int64]struct{}) []int64 {
 		}
 		if f.tooMany {
 			j.err = errTooMarked
-			return f.seen
+			j.susp, j.suspBase, j.out = f, j.base+b&^7, f.out
+			return nil
 		}
 	}
 	j.out = f.out
@@ -241,10 +265,12 @@ type parallel struct {
 	sem       chan struct{}
 	pools     *pools
 
-	noSteal bool
-	mu      sync.Mutex
-	cur     int    // the chunk the consumer is at
-	pending []*job // jobs no worker or the consumer has taken, oldest first
+	noSteal   bool
+	maxMarked int
+	maxOut    int
+	mu        sync.Mutex
+	cur       int    // the chunk the consumer is at
+	pending   []*job // jobs no worker or the consumer has taken, oldest first
 
 	chunks [][]byte // chunks[i-base] is chunk i of the stream
 	base   int
@@ -262,16 +288,19 @@ type parallel struct {
 	// waiting is a chunk that started after posBit, while the fallback
 	// decodes up to its start.
 	waiting *job
-	fbBase  int64 // absolute bit of fb's first input byte
-	done    bool  // the final block was decoded
+	fbBase  int64  // absolute bit of fb's first input byte
+	fbOut   []byte // fb's output buffer if pooled (a resumed job's)
+	fbIn    []byte // fb's input if pooled (a resumed job's)
+	done    bool   // the final block was decoded
 	endBit  int64
 	err     error
 
 	// Chunks whose speculative output was used, decoded by the consumer,
 	// already covered by the consumer's decoding, used after the
-	// consumer decoded a gap before them, and taken by the consumer
-	// before a worker started them: for tests.
-	accepted, fallbacks, skipped, bridged, stolen int
+	// consumer decoded a gap before them, taken by the consumer before a
+	// worker started them, and finished by the consumer after a worker
+	// stopped (errTooMarked, errChunkLong): for tests.
+	accepted, fallbacks, skipped, bridged, stolen, resumed int
 }
 
 func newParallel(src io.Reader, c config, workers int) *parallel {
@@ -284,6 +313,8 @@ func newParallel(src io.Reader, c config, workers int) *parallel {
 		chunkSize: cs,
 		workers:   workers,
 		noSteal:   c.noSteal,
+		maxMarked: cmp.Or(c.maxMarked, maxMarked),
+		maxOut:    cmp.Or(c.maxOut, maxChunkOut),
 		sem:       make(chan struct{}, workers),
 		pools:     newPools(queueDepth*workers + 2),
 		win:       make([]byte, 0, windowSize),
@@ -343,7 +374,8 @@ func (p *parallel) schedule() bool {
 		base:   int64(k) * int64(p.chunkSize) * 8,
 		stop:   int64(len(c)) * 8,
 		known:  k == 0,
-		maxOut: maxChunkOut,
+		maxOut: p.maxOut,
+		marked: p.maxMarked,
 		done:   make(chan struct{}),
 		pools:  p.pools,
 	}
@@ -357,14 +389,16 @@ func (p *parallel) schedule() bool {
 	p.mu.Unlock()
 	// One goroutine per job, each running at most one job: the newest
 	// pending one, which the consumer reaches last, unless the consumer
-	// is at it. The consumer decodes the jobs it reaches that no worker
-	// took itself, with their window known.
+	// is at it or at the one before (which it decodes next, with no
+	// overhead, while the worker decodes a later one). The consumer
+	// decodes the jobs it reaches that no worker took itself, with their
+	// window known.
 	go func() {
 		p.sem <- struct{}{}
 		defer func() { <-p.sem }()
 		p.mu.Lock()
 		n := len(p.pending)
-		if n == 0 || p.pending[n-1].k <= p.cur && !p.noSteal {
+		if n == 0 || p.pending[n-1].k <= p.cur+1 && !p.noSteal {
 			// Left to the consumer, which needs it next.
 			p.mu.Unlock()
 			return
@@ -543,6 +577,11 @@ func (p *parallel) stepFallback() {
 			p.done, p.endBit = true, b
 		}
 		p.fb = nil
+		if p.fbOut != nil {
+			put(p.pools.out, p.fbOut) // pend is empty
+			put(p.pools.in, p.fbIn)
+			p.fbOut, p.fbIn = nil, nil
+		}
 		return
 	}
 	if err := f.step(); err != nil {
@@ -620,6 +659,11 @@ func (p *parallel) fill() {
 			}
 			continue
 		}
+		if j.susp != nil && j.start == p.posKey {
+			p.resumed++
+			p.resume(j)
+			continue
+		}
 		if j.err == nil && j.startBit > p.posBit {
 			// The worker started at a later header than where the
 			// stream is (it missed one, or started at a later one of a
@@ -633,6 +677,19 @@ func (p *parallel) fill() {
 		p.fallbacks++
 		p.startFallback(stop)
 	}
+}
+
+// resume goes on decoding suspended job j with the window known, as a
+// fallback, its output so far filled in and emitted.
+func (p *parallel) resume(j *job) {
+	f := j.susp
+	orig := f.orig
+	if err := f.resume(p.win); err != nil {
+		p.err = fmt.Errorf("%w at output byte %d", err, p.total)
+		return
+	}
+	put(p.pools.orig, orig)
+	p.fb, p.fbBase, p.fbOut, p.fbIn = f, j.suspBase, f.out, j.buf
 }
 
 // recycle keeps the buffers of a job whose output is not used.

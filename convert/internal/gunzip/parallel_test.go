@@ -41,6 +41,8 @@ var parallelConfigs = []config{
 	{workers: 2, chunkSize: 4 << 10, force: true},
 	{workers: 4, chunkSize: 64 << 10, force: true, noSteal: true},
 	{workers: 1, chunkSize: 16 << 10, force: true},
+	{workers: 2, chunkSize: 8 << 10, force: true, noSteal: true, maxMarked: windowSize + 512},
+	{workers: 3, chunkSize: 8 << 10, force: true, maxOut: 10 << 10},
 }
 
 // TestParallel decodes the samples with the parallel path forced on, each
@@ -49,8 +51,8 @@ func TestParallel(t *testing.T) {
 	for i, data := range samples() {
 		for li, level := range []int{0, 1, 6, 9, kgzip.HuffmanOnly} {
 			comp := gz(t, data, level)
-			for n := range 2 {
-				c := parallelConfigs[(i+li+n)%len(parallelConfigs)]
+			for n := range 3 {
+				c := parallelConfigs[(i+li+2*n)%len(parallelConfigs)]
 				if c.chunkSize < 1000 && len(comp) > 64<<10 {
 					continue // thousands of chunks: slow, and covered below
 				}
@@ -188,5 +190,68 @@ func TestParallelStoredGzip(t *testing.T) {
 	t.Logf("%d chunks used (%d after a gap), %d decoded again, %d skipped", p.accepted, p.bridged, p.fallbacks, p.skipped)
 	if p.fallbacks > p.accepted/4 {
 		t.Fatalf("%d chunks used, %d decoded again", p.accepted, p.fallbacks)
+	}
+}
+
+// TestParallelResumed checks that a chunk that copies the unknown window
+// for longer than its worker tracks is finished by the consumer, and
+// right.
+func TestParallelResumed(t *testing.T) {
+	data := words(1 << 20)
+	var b bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&b, 6)
+	w.Write(data)
+	w.Close()
+	z, err := newReader(bytes.NewReader(b.Bytes()), config{workers: 2, chunkSize: 64 << 10, force: true, noSteal: true, maxMarked: windowSize + 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := z.p
+	got, err := io.ReadAll(z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("output differs")
+	}
+	if p.resumed == 0 || p.resumed+p.accepted < 3 {
+		t.Errorf("%d chunks finished by the consumer, %d used as decoded, %d decoded again", p.resumed, p.accepted, p.fallbacks)
+	}
+	// Chunks whose output outgrows its cap are finished the same way.
+	z, err = newReader(bytes.NewReader(b.Bytes()), config{workers: 2, chunkSize: 64 << 10, force: true, noSteal: true, maxOut: 40 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = z.p
+	if got, err = io.ReadAll(z); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("capped output: err %v, equal %v", err, bytes.Equal(got, data))
+	}
+	if p.resumed < 3 {
+		t.Errorf("capped output: %d chunks finished by the consumer, %d used as decoded, %d decoded again", p.resumed, p.accepted, p.fallbacks)
+	}
+}
+
+// TestNextCandidate checks the boundary scan against candidate at every
+// bit.
+func TestNextCandidate(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	buf := make([]byte, 1<<16+inputPad)
+	rng.Read(buf[:1<<16])
+	end := int64(1<<16) * 8
+	b := int64(0)
+	for want := int64(0); want < end; want++ {
+		if !candidate(buf, want) {
+			continue
+		}
+		if got := nextCandidate(buf, b, end); got != want {
+			t.Fatalf("nextCandidate from %d: %d, want %d", b, got, want)
+		}
+		b = want + 1
+	}
+	if got := nextCandidate(buf, b, end); got != end {
+		t.Fatalf("nextCandidate from %d: %d, want the end", b, got)
+	}
+	if got := nextCandidate(buf, 3, 5); got != 5 && !candidate(buf, got) {
+		t.Fatalf("nextCandidate(3, 5) = %d", got)
 	}
 }

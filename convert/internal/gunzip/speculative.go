@@ -11,15 +11,10 @@ import (
 // before the data before it: its first block boundary is guessed by trying
 // every bit offset where a dynamic or stored block header could start (a
 // cheap filter on the header fields, then a decode of the next few blocks,
-// validate). Validation decodes into 16-bit symbols: a value below 256 is
-// a byte, a value 256+i stands for byte i of the unknown 32 KiB window
-// before the chunk (i = 0 the oldest); back-references copy these markers
-// like bytes. From a validated boundary the chunk is then decoded by the
-// ordinary inflater, which tracks copies of the window itself
-// (inflater.mark).
-
-// markerBase is the first marker value.
-const markerBase = 256
+// validate). Validation only decodes and counts the output, checking that
+// back-references reach no further than the 32 KiB window before the
+// chunk. From a validated boundary the chunk is then decoded by the
+// ordinary inflater, which tracks copies of the window (inflater.mark).
 
 var errNoBoundary = errors.New("gunzip: no block boundary found in chunk")
 
@@ -30,9 +25,14 @@ var errNoBoundary = errors.New("gunzip: no block boundary found in chunk")
 var errDoomed = errors.New("gunzip: decoding joins a failed guess")
 
 // errTooMarked means a chunk's output copies the unknown window for more
-// than maxMarked bytes: the consumer decodes it, with the window known,
-// rather than a worker tracking so many copies.
+// than maxMarked bytes: its worker stops there (job.susp), and the
+// consumer fills in the window and finishes it, rather than a worker
+// tracking so many copies.
 var errTooMarked = errors.New("gunzip: chunk depends on its window for too long")
+
+// errChunkLong means a chunk's output outgrew its cap: its worker stops
+// there (job.susp), and the consumer finishes it.
+var errChunkLong = errors.New("gunzip: chunk output too long")
 
 // errOutOfInput means a chunk's input ended before its decoding did.
 var errOutOfInput = errors.New("gunzip: chunk input ended")
@@ -107,14 +107,16 @@ func candidate(buf []byte, b int64) bool {
 		if (v>>3)&31 > 29 || (v>>8)&31 > 29 {
 			return false
 		}
-		n := int((v>>13)&15) + 4
+		n3 := 3 * (int((v>>13)&15) + 4) // bits of code length code lengths
 		c := b + 17
 		w := binary.LittleEndian.Uint64(buf[c>>3:]) >> (c & 7)
 		sum := 0
-		for i := 0; i < n; i++ {
-			if l := (w >> (3 * i)) & 7; l != 0 {
-				sum += 128 >> l
+		for sh := 0; sh < n3; sh += 12 {
+			g := w >> sh & 0xfff
+			if rem := n3 - sh; rem < 12 {
+				g &= 1<<rem - 1
 			}
+			sum += int(kraft4[g])
 		}
 		return sum == 128
 	case 0:
@@ -123,6 +125,74 @@ func candidate(buf []byte, b int64) bool {
 	}
 	return false
 }
+
+// nextCandidate returns the first bit from b on, before end, where
+// candidate holds, or end. buf holds at least 16 bytes beyond end/8.
+// It tests both kinds of header at every bit with few branches: which
+// kind the bits start is as good as random, so a branch on it would be
+// mispredicted half the time.
+func nextCandidate(buf []byte, b, end int64) int64 {
+	for ; b < end; b++ {
+		w := binary.LittleEndian.Uint64(buf[b>>3:]) >> (b & 7)
+		kind := hdr[w&(1<<13-1)]
+		// A stored block's LEN and NLEN, at the byte after the header.
+		x := binary.LittleEndian.Uint32(buf[(b+10)>>3:])
+		var lenOK uint8
+		if (x^x>>16)&0xffff == 0xffff {
+			lenOK = hdrStored
+		}
+		// A dynamic block's code length code lengths: complete.
+		c := b + 17
+		k := binary.LittleEndian.Uint64(buf[c>>3:]) >> (c & 7)
+		k &= 1<<((3*((w>>13)&15+4))&63) - 1
+		sum := int(kraft4[k&0xfff]) + int(kraft4[k>>12&0xfff]) + int(kraft4[k>>24&0xfff]) + int(kraft4[k>>36&0xfff]) + int(kraft4[k>>48&0xfff])
+		var kraftOK uint8
+		if sum == 128 {
+			kraftOK = hdrDynamic
+		}
+		if kind&(lenOK|kraftOK) != 0 {
+			return b
+		}
+	}
+	return end
+}
+
+// hdr[v] says what header the 13 bits v could begin: hdrStored,
+// hdrDynamic (type 2, at most 286 literal/length and 30 distance codes),
+// or neither (0).
+var hdr = func() (t [1 << 13]uint8) {
+	for v := range t {
+		switch (v >> 1) & 3 {
+		case 0:
+			t[v] = hdrStored
+		case 2:
+			if (v>>3)&31 <= 29 && (v>>8)&31 <= 29 {
+				t[v] = hdrDynamic
+			}
+		}
+	}
+	return t
+}()
+
+const (
+	hdrStored  = 1
+	hdrDynamic = 2
+)
+
+// kraft4[g] is the Kraft sum, in 128ths, of the four 3-bit code lengths
+// in g (a length of 0 counts for nothing).
+var kraft4 = func() (t [1 << 12]uint8) {
+	for g := range t {
+		sum := 0
+		for i := 0; i < 4; i++ {
+			if l := g >> (3 * i) & 7; l != 0 {
+				sum += 128 >> l
+			}
+		}
+		t[g] = uint8(min(sum, 255))
+	}
+	return t
+}()
 
 // storedFinalShadow reports whether a candidate at b is a final stored
 // block whose LEN field could also follow a non-final stored header at a
@@ -172,7 +242,7 @@ const (
 // the 8-byte trailer and nothing else (a member ending inside a chunk, as
 // in a multi-member stream, is left to the consumer).
 func (d *specDecoder) validate(b, stop int64, doomed map[int64]struct{}) bool {
-	d.pos, d.out, d.lastMarker, d.final = b, d.out[:0], 0, false
+	d.pos, d.n, d.final = b, 0, false
 	d.maxSyms = maxValidateSyms
 	defer func() { d.maxSyms = 0 }()
 	for i := 0; i < validateBlocks; i++ {
@@ -195,26 +265,24 @@ func (d *specDecoder) validate(b, stop int64, doomed map[int64]struct{}) bool {
 	return true
 }
 
-// specDecoder decodes blocks into 16-bit symbols.
+// specDecoder decodes blocks, counting their output.
 type specDecoder struct {
 	sliceBits
-	out        []uint16
-	lastMarker int // out[lastMarker:] holds no marker
-	final      bool
-	maxOut     int
-	maxSyms    int // symbols a Huffman block may hold; 0: no limit
-	lit, dist  []uint32
-	dynLit     []uint32
-	dynDist    []uint32
-	clen       []uint32
-	lens       [numLitLen + numDist]uint8
+	n         int // bytes decoded
+	final     bool
+	maxOut    int
+	maxSyms   int // symbols a Huffman block may hold; 0: no limit
+	lit, dist []uint32
+	dynLit    []uint32
+	dynDist   []uint32
+	clen      []uint32
+	lens      [numLitLen + numDist]uint8
 }
 
-func newSpecDecoder(buf []byte, end int64, maxOut int, out []uint16) *specDecoder {
+func newSpecDecoder(buf []byte, end int64, maxOut int) *specDecoder {
 	return &specDecoder{
 		sliceBits: sliceBits{buf: buf, end: end},
 		maxOut:    maxOut,
-		out:       out,
 		dynLit:    make([]uint32, litTableSize),
 		dynDist:   make([]uint32, distTableSize),
 		clen:      make([]uint32, 1<<7),
@@ -243,13 +311,10 @@ func (d *specDecoder) block() error {
 		if d.pos+8*n > d.end {
 			return errOutOfInput
 		}
-		if len(d.out)+int(n) > d.maxOut {
+		if d.n+int(n) > d.maxOut {
 			return errOutOfInput
 		}
-		p := d.pos >> 3
-		for _, c := range d.buf[p : p+n] {
-			d.out = append(d.out, uint16(c))
-		}
+		d.n += int(n)
 		d.pos += 8 * n
 		return nil
 	case 1:
@@ -270,12 +335,11 @@ func (d *specDecoder) block() error {
 
 // huffman decodes the symbols of a Huffman block.
 func (d *specDecoder) huffman() error {
-	lit, dist := d.lit, d.dist
+	lit, dist := (*[litTableSize]uint32)(d.lit), (*[distTableSize]uint32)(d.dist)
 	buf := d.buf
 	pos, end := d.pos, d.end
-	out := d.out[:cap(d.out)]
-	op := len(d.out)
-	defer func() { d.out = out[:op] }()
+	op := d.n
+	defer func() { d.n = op }()
 	const litMask = 1<<litBits - 1
 	const distMask = 1<<distBits - 1
 	syms := d.maxSyms
@@ -289,19 +353,14 @@ func (d *specDecoder) huffman() error {
 		if syms--; syms == 0 {
 			return errCorrupt
 		}
-		if op+maxMatch > len(out) {
-			if op+maxMatch > d.maxOut {
-				return errOutOfInput
-			}
-			bigger := make([]uint16, 2*len(out)+maxMatch)
-			copy(bigger, out[:op])
-			out = bigger
+		if op > d.maxOut {
+			return errOutOfInput
 		}
 		v := binary.LittleEndian.Uint64(buf[pos>>3:]) >> (pos & 7)
 		e := lit[v&litMask]
 		l := uint(e & 31)
 		if e&flagSubtable != 0 {
-			e = lit[int(e>>16)+int((v>>litBits)&(1<<(e>>12&15)-1))]
+			e = lit[(int(e>>16)+int((v>>litBits)&(1<<(e>>12&15)-1)))&(litTableSize-1)]
 			l = uint(e&31) + litBits
 			if e&31 == 0 {
 				return errCorrupt
@@ -313,7 +372,6 @@ func (d *specDecoder) huffman() error {
 		v >>= l
 		pos += int64(l)
 		if e&flagLiteral != 0 {
-			out[op] = uint16(e >> 16)
 			op++
 			continue
 		}
@@ -334,7 +392,7 @@ func (d *specDecoder) huffman() error {
 		de := dist[v&distMask]
 		dl := uint(de & 31)
 		if de&flagSubtable != 0 {
-			de = dist[int(de>>16)+int((v>>distBits)&(1<<(de>>12&15)-1))]
+			de = dist[(int(de>>16)+int((v>>distBits)&(1<<(de>>12&15)-1)))&(distTableSize-1)]
 			dl = uint(de&31) + distBits
 			if de&31 == 0 {
 				return errCorrupt
@@ -349,36 +407,6 @@ func (d *specDecoder) huffman() error {
 		pos += int64(dl + dx)
 		if distance > op+windowSize {
 			return errCorrupt
-		}
-		src := op - distance
-		dst := out[op : op+length]
-		if src >= d.lastMarker {
-			// No marker in the source.
-			if distance >= length {
-				copy(dst, out[src:src+length])
-			} else {
-				for i := range dst {
-					dst[i] = out[src+i]
-				}
-			}
-			op += length
-			continue
-		}
-		// Markers come from the window (src < 0) and from out before
-		// lastMarker: note where the last one lands.
-		i := 0
-		for ; i < length && src+i < 0; i++ {
-			dst[i] = uint16(markerBase + windowSize + src + i)
-		}
-		if i > 0 {
-			d.lastMarker = op + i
-		}
-		for ; i < length; i++ {
-			v := out[src+i]
-			dst[i] = v
-			if v >= markerBase {
-				d.lastMarker = op + i + 1
-			}
 		}
 		op += length
 	}

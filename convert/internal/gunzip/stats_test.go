@@ -17,8 +17,9 @@ func cpuTime() time.Duration {
 }
 
 // TestLayerStats is a measuring aid, skipped unless GUNZIP_LAYER names a
-// .tar.gz: it reports decode throughput and CPU time at 1, 2 and 4
-// workers and sequentially, and how many chunks the parallel path used.
+// .tar.gz: it reports decode throughput and CPU time on 1, 2 and 4 cores
+// (the consumer and up to 3 workers) and sequentially, and how many
+// chunks the parallel path used.
 func TestLayerStats(t *testing.T) {
 	path := os.Getenv("GUNZIP_LAYER")
 	if path == "" {
@@ -46,20 +47,26 @@ func TestLayerStats(t *testing.T) {
 			t.Logf("sequential: %d bytes, %v, %.0f MB/s, CPU %v", n, d.Round(time.Millisecond), float64(n)/d.Seconds()/1e6, cpu.Round(time.Millisecond))
 			continue
 		}
-		t.Logf("workers %d: %d bytes, %v, %.0f MB/s, CPU %v; chunks used %d (%d after a gap), decoded again %d, taken by the consumer %d", c.workers, n, d.Round(time.Millisecond), float64(n)/d.Seconds()/1e6, cpu.Round(time.Millisecond), p.accepted, p.bridged, p.fallbacks, p.stolen)
+		t.Logf("workers %d: %d bytes, %v, %.0f MB/s, CPU %v; chunks used %d (%d after a gap), decoded again %d, taken by the consumer %d, finished by the consumer %d", c.workers, n, d.Round(time.Millisecond), float64(n)/d.Seconds()/1e6, cpu.Round(time.Millisecond), p.accepted, p.bridged, p.fallbacks, p.stolen, p.resumed)
 	}
 }
 
 // layerConfigs are the configurations TestLayerStats measures; with
-// GUNZIP_WORKERS=n only n workers (0: sequential), so that a process's
+// GUNZIP_WORKERS=n only n cores (0: sequential), so that a process's
 // peak RSS is that of one configuration; with GUNZIP_CHUNK=n chunks of
-// n KiB; with GUNZIP_NOSTEAL set the consumer leaves all chunks to the
+// n KiB; with GUNZIP_MARKED=n a marked region of at most n KiB; with
+// GUNZIP_NOSTEAL set the consumer leaves all chunks to the
 // workers.
 var layerConfigs = []config{{sequential: true}, {workers: 1, force: true}, {workers: 2, force: true}, {workers: 4, force: true}}
 
 func init() {
 	for i := range layerConfigs {
 		layerConfigs[i].noSteal = os.Getenv("GUNZIP_NOSTEAL") != ""
+	}
+	if m, err := strconv.Atoi(os.Getenv("GUNZIP_MARKED")); err == nil {
+		for i := range layerConfigs {
+			layerConfigs[i].maxMarked = m << 10
+		}
 	}
 	if cs, err := strconv.Atoi(os.Getenv("GUNZIP_CHUNK")); err == nil {
 		for i := range layerConfigs {
