@@ -484,11 +484,26 @@ func dirBytes(dir string) int64 {
 }
 
 // Retryable reports whether err is a registry error worth retrying: a
-// network error, or an HTTP status 408, 429 or 5xx.
+// network error, an HTTP status 408, 429 or 5xx, or a manifest PUT
+// refused because the registry does not (yet) see one of its blobs
+// (MANIFEST_BLOB_UNKNOWN or DIGEST_INVALID: the distribution registry's
+// filesystem storage answers so while a concurrent push of the same
+// blob to the repository rewrites its link, as happens when images that
+// share layers are converted at once).
 func Retryable(err error) bool {
 	var te *transport.Error
 	if errors.As(err, &te) {
-		return te.StatusCode == http.StatusRequestTimeout || te.StatusCode == http.StatusTooManyRequests || te.StatusCode >= 500
+		if te.StatusCode == http.StatusRequestTimeout || te.StatusCode == http.StatusTooManyRequests || te.StatusCode >= 500 {
+			return true
+		}
+		if te.Request != nil && te.Request.Method == http.MethodPut && strings.Contains(te.Request.URL.Path, "/manifests/") {
+			for _, d := range te.Errors {
+				if d.Code == transport.ManifestBlobUnknownErrorCode || d.Code == transport.DigestInvalidErrorCode {
+					return true
+				}
+			}
+		}
+		return false
 	}
 	var ne net.Error
 	return errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) ||
