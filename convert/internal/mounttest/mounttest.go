@@ -18,11 +18,13 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rafs-dev/rafs/convert/internal/e2eenv"
 )
 
 // EnvVar names the environment variable that turns skips into failures
 // when set to "require".
-const EnvVar = "RAFS_E2E"
+const EnvVar = e2eenv.EnvVar
 
 // Require skips t unless the process can mount EROFS images: it must run as
 // root and the kernel must list erofs in /proc/filesystems. With
@@ -44,11 +46,7 @@ func requireOverlay(t testing.TB) {
 
 func skipOrFail(t testing.TB, reason string) {
 	t.Helper()
-	if os.Getenv(EnvVar) == "require" {
-		t.Fatalf("mounttest: %s (and %s=require)", reason, EnvVar)
-		return
-	}
-	t.Skipf("mounttest: %s", reason)
+	e2eenv.SkipOrFail(t, "mounttest", reason)
 }
 
 // missing returns why file system fstype cannot be mounted, or "".

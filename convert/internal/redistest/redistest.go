@@ -29,11 +29,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rafs-dev/rafs/convert/internal/e2eenv"
 )
 
 // EnvVar names the environment variable that turns skips into failures
 // when set to "require".
-const EnvVar = "RAFS_E2E"
+const EnvVar = e2eenv.EnvVar
 
 const (
 	serverBin    = "redis-server"
@@ -83,7 +85,7 @@ func Start(t testing.TB) *Server {
 		return nil
 	}
 	for range portAttempts {
-		port, err := freePort()
+		port, err := e2eenv.FreePort()
 		if err != nil {
 			t.Fatalf("redistest: finding a free port: %v", err)
 		}
@@ -227,19 +229,6 @@ func ours(addr, dir string) bool {
 	return lines[0] == "*2" && lines[2] == "dir" && lines[4] == dir && lines[5] == "+PONG"
 }
 
-// freePort returns a TCP port of 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		return 0, err
-	}
-	return port, nil
-}
-
 func fileSize(name string) int64 {
 	fi, err := os.Stat(name)
 	if err != nil {
@@ -271,9 +260,5 @@ func logTail(name string) string {
 
 func skipOrFail(t testing.TB, reason string) {
 	t.Helper()
-	if os.Getenv(EnvVar) == "require" {
-		t.Fatalf("redistest: %s (and %s=require)", reason, EnvVar)
-		return
-	}
-	t.Skip("redistest: " + reason)
+	e2eenv.SkipOrFail(t, "redistest", reason)
 }

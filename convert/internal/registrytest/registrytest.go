@@ -34,11 +34,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rafs-dev/rafs/convert/internal/e2eenv"
 )
 
 // EnvVar names the environment variable that turns skips into failures
 // when set to "require".
-const EnvVar = "RAFS_E2E"
+const EnvVar = e2eenv.EnvVar
 
 const (
 	registryBin   = "docker-registry"
@@ -143,7 +145,7 @@ func StartWith(t testing.TB, opts Options) *Registry {
 		return nil
 	}
 	for range portAttempts {
-		port, err := freePort()
+		port, err := e2eenv.FreePort()
 		if err != nil {
 			t.Fatalf("registrytest: finding a free port: %v", err)
 		}
@@ -158,19 +160,6 @@ func StartWith(t testing.TB, opts Options) *Registry {
 	}
 	t.Fatalf("registrytest: %d ports in a row were taken before the registry could listen", portAttempts)
 	return nil
-}
-
-// freePort returns a TCP port of 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		return 0, err
-	}
-	return port, nil
 }
 
 // start runs the registry binary bin on port and waits for it. It returns
@@ -552,9 +541,5 @@ func manifestPuts(reqs []Request) map[string]int {
 
 func skipOrFail(t testing.TB, reason string) {
 	t.Helper()
-	if os.Getenv(EnvVar) == "require" {
-		t.Fatalf("registrytest: %s (and %s=require)", reason, EnvVar)
-		return
-	}
-	t.Skipf("registrytest: %s", reason)
+	e2eenv.SkipOrFail(t, "registrytest", reason)
 }

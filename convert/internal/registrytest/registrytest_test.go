@@ -22,6 +22,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rafs-dev/rafs/convert/internal/e2eenv"
 )
 
 // fakeTB records Skipf and Fatalf instead of stopping the test.
@@ -101,7 +103,7 @@ func TestStartExits(t *testing.T) {
 	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho config is broken >&2\nexit 3\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	port, err := freePort()
+	port, err := e2eenv.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
