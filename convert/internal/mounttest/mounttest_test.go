@@ -4,7 +4,6 @@ package mounttest
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,33 +13,6 @@ import (
 	"github.com/rafs-dev/rafs/convert/internal/fstree"
 	"github.com/rafs-dev/rafs/convert/internal/tartest"
 )
-
-// fakeTB records Skipf and Fatalf instead of stopping the test.
-type fakeTB struct {
-	testing.TB
-	skipped, failed string
-}
-
-func (f *fakeTB) Helper()                       {}
-func (f *fakeTB) Skipf(format string, a ...any) { f.skipped = fmt.Sprintf(format, a...) }
-func (f *fakeTB) Fatalf(format string, a ...any) {
-	f.failed = fmt.Sprintf(format, a...)
-}
-
-func TestSkipOrFail(t *testing.T) {
-	t.Setenv(EnvVar, "")
-	f := &fakeTB{TB: t}
-	skipOrFail(f, "no reason")
-	if f.skipped == "" || f.failed != "" {
-		t.Errorf("without %s: skipped %q, failed %q; want a skip", EnvVar, f.skipped, f.failed)
-	}
-	t.Setenv(EnvVar, "require")
-	f = &fakeTB{TB: t}
-	skipOrFail(f, "no reason")
-	if f.failed == "" || f.skipped != "" {
-		t.Errorf("with %s=require: skipped %q, failed %q; want a failure", EnvVar, f.skipped, f.failed)
-	}
-}
 
 func TestMissing(t *testing.T) {
 	if got := missing("no-such-filesystem"); got == "" {

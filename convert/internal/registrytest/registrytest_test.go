@@ -38,21 +38,6 @@ func (f *fakeTB) Fatalf(format string, a ...any) {
 	f.failed = fmt.Sprintf(format, a...)
 }
 
-func TestSkipOrFail(t *testing.T) {
-	t.Setenv(EnvVar, "")
-	f := &fakeTB{TB: t}
-	skipOrFail(f, "no reason")
-	if f.skipped == "" || f.failed != "" {
-		t.Errorf("without %s: skipped %q, failed %q; want a skip", EnvVar, f.skipped, f.failed)
-	}
-	t.Setenv(EnvVar, "require")
-	f = &fakeTB{TB: t}
-	skipOrFail(f, "no reason")
-	if f.failed == "" || f.skipped != "" {
-		t.Errorf("with %s=require: skipped %q, failed %q; want a failure", EnvVar, f.skipped, f.failed)
-	}
-}
-
 // TestMissingTools checks that Start and Skopeo skip, or fail under
 // RAFS_E2E=require, when their program is not on PATH.
 func TestMissingTools(t *testing.T) {
