@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	mathbits "math/bits"
+	"unsafe"
 )
 
 // Table geometry. A decode table entry is a uint32:
@@ -794,8 +795,39 @@ type (
 	marked [1]struct{}
 )
 
+// Unchecked access to the input and output buffers in the fast loop,
+// whose conditions keep every index in range: input is read at ip while
+// ip+fastInput <= len(in), and output is written from op < limit, which
+// leaves maxMatch+outSlack bytes of slack (a match's eight-byte copies
+// write at most seven bytes past its end).
+// They go through byte arrays so that byte order is right on every
+// architecture; the compiler turns them into single loads and stores.
+func load64(p unsafe.Pointer, i int) uint64 {
+	return binary.LittleEndian.Uint64((*[8]byte)(unsafe.Add(p, i))[:])
+}
+
+func store64(p unsafe.Pointer, i int, v uint64) {
+	binary.LittleEndian.PutUint64((*[8]byte)(unsafe.Add(p, i))[:], v)
+}
+
+func load8(p unsafe.Pointer, i int) byte { return *(*byte)(unsafe.Add(p, i)) }
+
+func store8(p unsafe.Pointer, i int, v byte) { *(*byte)(unsafe.Add(p, i)) = v }
+
+// fastInput is the input the fast loop needs at the top of an iteration:
+// two refills of at most seven bytes, each reading eight.
+const fastInput = 16
+
 // huffman decodes a Huffman block: a fast loop while input and output have
 // room, then a careful one.
+//
+// The fast loop keeps the next literal/length entry looked up ahead (e):
+// after a refill the bit buffer holds at least 56 bits, enough for a
+// length code with its extra bits and a distance code with its extra bits
+// (15+5+15+13); the entry for the next symbol is looked up before a
+// match is copied, so that the lookup overlaps the copy. A refill only
+// adds bits above those in the buffer, so an entry looked up with at
+// least litBits bits in the buffer stays right across it.
 //
 // The mode M is plain when no output is marked (f.lastMarker is 0), for
 // a fast loop without the check for copies of marked bytes: the
@@ -805,7 +837,7 @@ func huffman[M plain | marked](f *inflater, limit int) error {
 	var m M
 	lit, dist := (*[litTableSize]uint32)(f.lit), (*[distTableSize]uint32)(f.dist)
 	out := f.out
-	in := f.in
+	in := f.in[:f.iend]
 	op := f.op
 	ip := f.ip
 	bitbuf, nbits := f.bitbuf, f.nbits
@@ -813,118 +845,134 @@ func huffman[M plain | marked](f *inflater, limit int) error {
 	const distMask = 1<<distBits - 1
 	lastMarker := f.lastMarker
 	eob := false
-	in = in[:f.iend]
-	// Fast loop: at least 8 input bytes readable and room for a full match.
-	// (Shift counts are masked to spare the compiler's checks for counts
-	// of 64 and more; nbits is below 64.)
-	for op < limit && ip+8 <= len(in) {
-		bitbuf |= binary.LittleEndian.Uint64(in[ip:]) << (nbits & 63)
+	if op < limit && ip+fastInput <= len(in) && limit+maxMatch+outSlack <= len(out) {
+		pin, pout := unsafe.Pointer(unsafe.SliceData(in)), unsafe.Pointer(unsafe.SliceData(out))
+		inEnd := len(in) - fastInput
+		// Shift counts are masked to spare the compiler's checks for
+		// counts of 64 and more; nbits is below 64.
+		bitbuf |= load64(pin, ip) << (nbits & 63)
 		ip += int(63-nbits) >> 3
 		nbits |= 56
 		e := lit[bitbuf&litMask]
-		if e&flagSubtable != 0 {
-			bitbuf >>= litBits
-			nbits -= litBits
-			e = lit[(int(e>>16)+int(bitbuf&(1<<(e>>12&15)-1)))&(litTableSize-1)]
-		}
-		l := uint(e & 31)
-		bitbuf >>= l
-		nbits -= l
-		if e&flagLiteral != 0 {
-			out[op] = byte(e >> 16)
-			op++
-			// More literals often follow; 56-15 bits remain, enough
-			// for two primary entries of 11 bits.
-			e = lit[bitbuf&litMask]
-			if e&(flagLiteral|flagSubtable) == flagLiteral {
-				bitbuf >>= e & 31
-				nbits -= uint(e & 31)
-				out[op] = byte(e >> 16)
+		for {
+			// Here nbits >= 56 and e is the entry of the next symbol.
+			if e&flagSubtable != 0 {
+				bitbuf >>= litBits
+				nbits -= litBits
+				e = lit[(int(e>>16)+int(bitbuf&(1<<(e>>12&15)-1)))&(litTableSize-1)]
+			}
+			l := uint(e & 31)
+			bitbuf >>= l & 63
+			nbits -= l
+			if e&flagLiteral != 0 {
+				store8(pout, op, byte(e>>16))
 				op++
+				// More literals often follow; 56-15 bits remain,
+				// enough for three primary entries of 11 bits.
 				e = lit[bitbuf&litMask]
 				if e&(flagLiteral|flagSubtable) == flagLiteral {
 					bitbuf >>= e & 31
 					nbits -= uint(e & 31)
-					out[op] = byte(e >> 16)
+					store8(pout, op, byte(e>>16))
 					op++
+					e = lit[bitbuf&litMask]
+					if e&(flagLiteral|flagSubtable) == flagLiteral {
+						bitbuf >>= e & 31
+						nbits -= uint(e & 31)
+						store8(pout, op, byte(e>>16))
+						op++
+						e = lit[bitbuf&litMask]
+					}
 				}
+				if op >= limit || ip > inEnd {
+					break
+				}
+				bitbuf |= load64(pin, ip) << (nbits & 63)
+				ip += int(63-nbits) >> 3
+				nbits |= 56
+				continue
 			}
-			continue
-		}
-		if e&flagEOB != 0 {
-			eob = true
-			break
-		}
-		if l == 0 || e>>16 == 0 {
-			f.op, f.ip, f.bitbuf, f.nbits = op, ip, bitbuf, nbits
-			return errCorrupt
-		}
-		x := uint(e>>8) & 15
-		length := int(e>>16) + int(bitbuf&(1<<x-1))
-		bitbuf >>= x
-		nbits -= x
-		// 56 - 15 - 5 = 36 bits left: enough for a distance code (15)
-		// and its extra bits (13).
-		d := dist[bitbuf&distMask]
-		if d&flagSubtable != 0 {
-			bitbuf >>= distBits
-			nbits -= distBits
-			d = dist[(int(d>>16)+int(bitbuf&(1<<(d>>12&15)-1)))&(distTableSize-1)]
-		}
-		dl := uint(d & 31)
-		if dl == 0 || d>>16 == 0 {
-			f.op, f.ip, f.bitbuf, f.nbits = op, ip, bitbuf, nbits
-			return errCorrupt
-		}
-		bitbuf >>= dl
-		nbits -= dl
-		dx := uint(d>>8) & 15
-		distance := int(d>>16) + int(bitbuf&(1<<dx-1))
-		bitbuf >>= dx
-		nbits -= dx
-		if distance > op {
-			f.op, f.ip, f.bitbuf, f.nbits = op, ip, bitbuf, nbits
-			return fmt.Errorf("%w: distance %d beyond the window", errCorrupt, distance)
-		}
-		src := op - distance
-		if len(m) > 0 && src < lastMarker {
-			lastMarker = f.mark(op, distance, length)
-			if f.tooMany {
-				// Stop after this match (resume redoes it).
-				for i := 0; i < length; i++ {
-					out[op+i] = out[src+i]
-				}
-				op += length
+			if e&flagEOB != 0 {
+				eob = true
 				break
 			}
-		}
-		if distance >= 8 {
-			end := op + length
-			for op < end {
-				binary.LittleEndian.PutUint64(out[op:], binary.LittleEndian.Uint64(out[src:]))
-				op += 8
-				src += 8
+			if l == 0 || e>>16 == 0 {
+				f.op, f.ip, f.bitbuf, f.nbits = op, ip, bitbuf, nbits
+				return errCorrupt
 			}
-			op = end
-		} else if distance == 1 {
-			// A run of one byte: eight at a time.
-			v := uint64(out[src]) * 0x0101010101010101
-			for i := 0; i < length; i += 8 {
-				binary.LittleEndian.PutUint64(out[op+i:], v)
+			x := uint(e>>8) & 15
+			length := int(e>>16) + int(bitbuf&(1<<x-1))
+			bitbuf >>= x
+			nbits -= x
+			d := dist[bitbuf&distMask]
+			if d&flagSubtable != 0 {
+				bitbuf >>= distBits
+				nbits -= distBits
+				d = dist[(int(d>>16)+int(bitbuf&(1<<(d>>12&15)-1)))&(distTableSize-1)]
 			}
-			op += length
-		} else {
-			// A short period: bytes up to a multiple of it of at least
-			// eight, then words from that distance.
-			dd := distance * ((8 + distance - 1) / distance)
-			i := 0
-			for ; i < dd && i < length; i++ {
-				out[op+i] = out[src+i]
+			dl := uint(d & 31)
+			if dl == 0 || d>>16 == 0 {
+				f.op, f.ip, f.bitbuf, f.nbits = op, ip, bitbuf, nbits
+				return errCorrupt
 			}
-			for ; i < length; i += 8 {
-				binary.LittleEndian.PutUint64(out[op+i:], binary.LittleEndian.Uint64(out[op+i-dd:]))
+			bitbuf >>= dl
+			nbits -= dl
+			dx := uint(d>>8) & 15
+			distance := int(d>>16) + int(bitbuf&(1<<dx-1))
+			bitbuf >>= dx
+			nbits -= dx
+			if distance > op {
+				f.op, f.ip, f.bitbuf, f.nbits = op, ip, bitbuf, nbits
+				return fmt.Errorf("%w: distance %d beyond the window", errCorrupt, distance)
 			}
-			op += length
+			// Refill and look up the next symbol before the copy.
+			bitbuf |= load64(pin, ip) << (nbits & 63)
+			ip += int(63-nbits) >> 3
+			nbits |= 56
+			e = lit[bitbuf&litMask]
+			src := op - distance
+			if len(m) > 0 && src < lastMarker {
+				lastMarker = f.mark(op, distance, length)
+				if f.tooMany {
+					// Stop after this match (resume redoes it).
+					for i := 0; i < length; i++ {
+						store8(pout, op+i, load8(pout, src+i))
+					}
+					op += length
+					break
+				}
+			}
+			if distance >= 8 {
+				end := op + length
+				for op < end {
+					store64(pout, op, load64(pout, src))
+					op += 8
+					src += 8
+				}
+				op = end
+			} else if distance == 1 {
+				// A run of one byte: eight at a time.
+				v := uint64(load8(pout, src)) * 0x0101010101010101
+				for i := 0; i < length; i += 8 {
+					store64(pout, op+i, v)
+				}
+				op += length
+			} else {
+				// A short period: bytes up to a multiple of it of at
+				// least eight, then words from that distance.
+				dd := distance * ((8 + distance - 1) / distance)
+				i := 0
+				for ; i < dd && i < length; i++ {
+					store8(pout, op+i, load8(pout, src+i))
+				}
+				for ; i < length; i += 8 {
+					store64(pout, op+i, load64(pout, op+i-dd))
+				}
+				op += length
+			}
+			if op >= limit || ip > inEnd {
+				break
+			}
 		}
 	}
 	// Return whole unused bytes to the input, keeping the bit position.
