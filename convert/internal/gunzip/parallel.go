@@ -68,6 +68,7 @@ type config struct {
 // job is one chunk being decoded by a worker.
 type job struct {
 	k        int
+	c, c1    []byte // chunk k and the start of chunk k+1, until run copies them to buf
 	buf      []byte // input from chunk k's first byte, padded
 	base     int64  // absolute bit of buf[0]
 	stop     int64  // bit in buf where decoding stops at a header; -1: none
@@ -137,6 +138,13 @@ func put[T any](c chan []T, b []T) {
 // run decodes the job; it is the worker's side.
 func (j *job) run() {
 	defer close(j.done)
+	// The copy is the worker's: the consumer decodes the jobs it takes
+	// from its streaming reader.
+	j.buf = get(j.pools.in, len(j.c)+len(j.c1)+inputPad)
+	copy(j.buf, j.c)
+	copy(j.buf[len(j.c):], j.c1)
+	clear(j.buf[len(j.c)+len(j.c1):])
+	j.c, j.c1 = nil, nil
 	end := int64(len(j.buf)-inputPad) * 8
 	if j.known {
 		j.start = keyAt(j.buf, 0, j.base)
@@ -291,6 +299,7 @@ type parallel struct {
 	fbBase  int64  // absolute bit of fb's first input byte
 	fbOut   []byte // fb's output buffer if pooled (a resumed job's)
 	fbIn    []byte // fb's input if pooled (a resumed job's)
+	fbBuf   []byte // the output buffer of fallbacks that start from posBit
 	done    bool   // the final block was decoded
 	endBit  int64
 	err     error
@@ -364,13 +373,10 @@ func (p *parallel) schedule() bool {
 	// of it given is enough for any block real encoders write.
 	last := c1 == nil
 	c1 = c1[:min(len(c1), max(p.chunkSize/4, minOverlap))]
-	buf := get(p.pools.in, len(c)+len(c1)+inputPad)
-	copy(buf, c)
-	copy(buf[len(c):], c1)
-	clear(buf[len(c)+len(c1):])
 	j := &job{
 		k:      k,
-		buf:    buf,
+		c:      c,
+		c1:     c1,
 		base:   int64(k) * int64(p.chunkSize) * 8,
 		stop:   int64(len(c)) * 8,
 		known:  k == 0,
@@ -552,7 +558,12 @@ func resolve(data []byte, orig []uint16, win []byte) error {
 // up to the first header at or after stop.
 func (p *parallel) startFallback(stop int64) {
 	by := p.posBit >> 3
-	out := make([]byte, windowSize+outChunk+maxMatch+outSlack)
+	// One buffer serves every fallback: one starts only once the output
+	// of the one before is read (pend is empty).
+	if p.fbBuf == nil {
+		p.fbBuf = make([]byte, windowSize+outChunk+maxMatch+outSlack)
+	}
+	out := p.fbBuf
 	n := copy(out, p.win)
 	f := newInflaterOut(&streamReader{p: p, off: by}, out)
 	f.op, f.rp = n, n
