@@ -943,7 +943,16 @@ func huffman[M plain | marked](f *inflater, limit int) error {
 				}
 			}
 			if distance >= 8 {
+				// Most matches are short: three words without a loop
+				// (written in order, so that a word reads what the one
+				// before wrote when the distance is under 24), then the
+				// rest.
 				end := op + length
+				store64(pout, op, load64(pout, src))
+				store64(pout, op+8, load64(pout, src+8))
+				store64(pout, op+16, load64(pout, src+16))
+				op += 24
+				src += 24
 				for op < end {
 					store64(pout, op, load64(pout, src))
 					op += 8
