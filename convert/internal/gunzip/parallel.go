@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"io"
 	"sync"
+	"unsafe"
 )
 
 // Parallel decoding of one gzip member.
@@ -25,31 +26,43 @@ import (
 // chain, or a worker failed, the consumer decodes that chunk's part of the
 // stream itself, with the window known.
 //
-// Memory: at most queueDepth*workers chunks are in flight, each holding
-// a copy of its input (1.25*chunkSize bytes, 2.5 MiB by default) and its
-// output, which is capped at maxChunkOut bytes (32 MiB), plus two bytes
-// per byte of its marked region, capped at maxMarked (2 MiB); a chunk
-// over either cap stops there, for the consumer to fill in its window
-// and finish it in the same buffer (the first chunk, decoded with its
+// Memory: the stream is read in chunk buffers of one huge page (2 MiB:
+// the chunk, the start of the next chunk and padding), from the oldest
+// chunk in flight to queueDepth*workers+1 chunks ahead of the consumer;
+// a worker decodes a chunk in place. A worker's chunk holds its output
+// in a buffer of four chunk buffers (8 MiB: maxOut), plus two bytes per
+// byte of its marked region, capped at maxMarked (2 MiB); a chunk over
+// either cap stops there, for the consumer to fill in its window and
+// finish it in the same buffer (the first chunk, decoded with its
 // window known, is decoded again by the consumer, streaming, with a 288
-// KiB buffer). The stream's chunks are held from the oldest in flight
-// on, and up to queueDepth*workers+2 buffers of each kind are kept for
-// reuse. The bound is thus about queueDepth*workers*37 MiB plus the
-// reused buffers and garbage not yet collected; TestLayerStats measures
-// the peak RSS (on two cores, one worker: 55-66 MB on the Debian layer,
-// 73-84 MB on a 450 MB layer; on four, 100-140 MB).
+// KiB buffer). Up to queueDepth*workers+2 buffers of each kind are kept
+// for reuse, and buffers are allocated on huge-page boundaries (alloc):
+// first use of fresh memory costs a page fault per page, which in a
+// virtual machine was most of the parallel path's overhead. The bound is
+// thus about queueDepth*workers*12 MiB plus the reused buffers and
+// garbage not yet collected; TestLayerStats measures the peak RSS.
 
-// queueDepth*workers chunks are scheduled ahead of the consumer: workers
-// take the newest, the consumer decodes the oldest if no worker has, so
-// that speculative decoding (with its overhead) happens only as far
-// ahead as workers are free.
-const queueDepth = 2
+// queueDepth*workers chunks are scheduled ahead of the consumer: a
+// worker takes the oldest that is at least three chunks ahead of the
+// consumer's (decoding speculatively costs about twice what decoding in
+// order does, so a worker needs the time the consumer takes for two
+// chunks to decode one), and the consumer decodes the chunks no worker
+// took itself, so that speculative decoding (with its overhead) happens
+// only as far ahead as workers are free and pays.
+const queueDepth = 4
+
+// workerLead is how many chunks after the consumer's a worker's chunk
+// starts at least.
+const workerLead = 3
 
 const (
-	defaultChunkSize = 2 << 20
-	maxChunkOut      = 32 << 20
-	// minOverlap is the least of chunk k+1 given with chunk k (a quarter
-	// of a chunk is given if more).
+	// A chunk's buffer, holding the start of the next chunk after it
+	// (minOverlap) and padding, is one huge page (alloc).
+	defaultChunkSize = 2<<20 - minOverlap - inputPad
+	// maxValidateOut bounds the output counted while validating a
+	// guessed boundary (validation writes none).
+	maxValidateOut = 32 << 20
+	// minOverlap is how much of chunk k+1 is given with chunk k.
 	minOverlap = 256 << 10
 	inputPad   = 16
 )
@@ -62,14 +75,13 @@ type config struct {
 	sequential bool // never parallel
 	noSteal    bool // the consumer waits for workers, never decoding a chunk they have not started
 	maxMarked  int  // see inflater.maxMarked; 0: maxMarked
-	maxOut     int  // a chunk's output cap; 0: maxChunkOut
+	maxOut     int  // a chunk's output cap; 0: its buffer is four chunk buffers
 }
 
 // job is one chunk being decoded by a worker.
 type job struct {
 	k        int
-	c, c1    []byte // chunk k and the start of chunk k+1, until run copies them to buf
-	buf      []byte // input from chunk k's first byte, padded
+	buf      []byte // chunk k, the start of chunk k+1 and padding: the stream's buffer of chunk k
 	base     int64  // absolute bit of buf[0]
 	stop     int64  // bit in buf where decoding stops at a header; -1: none
 	known    bool   // start at bit 0 with an empty window (chunk 0)
@@ -102,16 +114,15 @@ type job struct {
 // copies, orig, stream chunks.
 type pools struct {
 	out   chan []byte
-	in    chan []byte
 	orig  chan []uint16
 	chunk chan []byte // the stream's chunks, once released
 }
 
 func newPools(n int) *pools {
-	return &pools{out: make(chan []byte, n), in: make(chan []byte, n), orig: make(chan []uint16, n), chunk: make(chan []byte, n)}
+	return &pools{out: make(chan []byte, n), orig: make(chan []uint16, n), chunk: make(chan []byte, n)}
 }
 
-func get[T any](c chan []T, n int) []T {
+func get[T byte | uint16](c chan []T, n int) []T {
 	select {
 	case b := <-c:
 		if cap(b) >= n {
@@ -119,14 +130,33 @@ func get[T any](c chan []T, n int) []T {
 		}
 	default:
 	}
-	return make([]T, n)
+	return alloc[T](n)
+}
+
+// alloc returns a new buffer of n elements. One of a megabyte or more
+// starts on a 2 MiB boundary and has the 2 MiB pages it spans backed by
+// huge pages where the system gives them (adviseHugePages): the parallel
+// decoder's buffers are megabytes, touched from end to end, and sized
+// to whole huge pages.
+func alloc[T byte | uint16](n int) []T {
+	size := n * int(unsafe.Sizeof(T(0)))
+	if size < 1<<20 {
+		return make([]T, n)
+	}
+	const huge = 2 << 20
+	span := (size + huge - 1) &^ (huge - 1)
+	raw := make([]byte, span+huge)
+	off := -int(uintptr(unsafe.Pointer(unsafe.SliceData(raw)))) & (huge - 1)
+	raw = raw[off : off+span]
+	adviseHugePages(raw)
+	return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(raw))), n)
 }
 
 // maxPooled is the largest buffer kept for reuse, in elements: the rare
 // chunk that needs more allocates its own.
 const maxPooled = 16 << 20
 
-func put[T any](c chan []T, b []T) {
+func put[T byte | uint16](c chan []T, b []T) {
 	if b != nil && cap(b) <= maxPooled {
 		select {
 		case c <- b:
@@ -138,20 +168,13 @@ func put[T any](c chan []T, b []T) {
 // run decodes the job; it is the worker's side.
 func (j *job) run() {
 	defer close(j.done)
-	// The copy is the worker's: the consumer decodes the jobs it takes
-	// from its streaming reader.
-	j.buf = get(j.pools.in, len(j.c)+len(j.c1)+inputPad)
-	copy(j.buf, j.c)
-	copy(j.buf[len(j.c):], j.c1)
-	clear(j.buf[len(j.c)+len(j.c1):])
-	j.c, j.c1 = nil, nil
 	end := int64(len(j.buf)-inputPad) * 8
 	if j.known {
 		j.start = keyAt(j.buf, 0, j.base)
 		j.inflate(0, false, nil)
 		return
 	}
-	d := newSpecDecoder(j.buf, end, maxChunkOut)
+	d := newSpecDecoder(j.buf, end, maxValidateOut)
 	searchEnd := j.stop
 	if j.stop < 0 {
 		searchEnd = end
@@ -200,8 +223,7 @@ func (j *job) recycle() {
 // returns the positions in buf of the headers it reached.
 func (j *job) inflate(b int64, marked bool, doomed map[int64]struct{}) []int64 {
 	j.err = nil
-	out := get(j.pools.out, 8<<20)
-	out = out[:cap(out)]
+	out := get(j.pools.out, windowSize+j.maxOut+maxMatch+outSlack)
 	f := newInflaterBuf(j.buf[b>>3:len(j.buf)-inputPad], out)
 	f.noSlide = true
 	f.doomed, f.bitBase = doomed, b&^7
@@ -221,20 +243,14 @@ func (j *job) inflate(b int64, marked bool, doomed map[int64]struct{}) []int64 {
 	}
 	for !f.done {
 		if f.op >= f.limit {
-			if f.limit-n >= j.maxOut {
-				if marked {
-					// Stop here too, for the consumer to finish.
-					j.err = errChunkLong
-					j.susp, j.suspBase, j.out = f, j.base+b&^7, f.out
-					return nil
-				}
-				j.err = errOutOfInput
-				return f.seen
+			if marked {
+				// Stop here too, for the consumer to finish.
+				j.err = errChunkLong
+				j.susp, j.suspBase, j.out = f, j.base+b&^7, f.out
+				return nil
 			}
-			bigger := make([]byte, 2*len(f.out))
-			copy(bigger, f.out[:f.op])
-			f.out = bigger
-			f.limit = min(len(bigger)-maxMatch-outSlack, n+j.maxOut)
+			j.err = errOutOfInput
+			return f.seen
 		}
 		if err := f.step(); err != nil {
 			j.err = err
@@ -298,7 +314,6 @@ type parallel struct {
 	waiting *job
 	fbBase  int64  // absolute bit of fb's first input byte
 	fbOut   []byte // fb's output buffer if pooled (a resumed job's)
-	fbIn    []byte // fb's input if pooled (a resumed job's)
 	fbBuf   []byte // the output buffer of fallbacks that start from posBit
 	done    bool   // the final block was decoded
 	endBit  int64
@@ -323,7 +338,7 @@ func newParallel(src io.Reader, c config, workers int) *parallel {
 		workers:   workers,
 		noSteal:   c.noSteal,
 		maxMarked: cmp.Or(c.maxMarked, maxMarked),
-		maxOut:    cmp.Or(c.maxOut, maxChunkOut),
+		maxOut:    cmp.Or(c.maxOut, 4*(cs+minOverlap+inputPad)-windowSize-maxMatch-outSlack),
 		sem:       make(chan struct{}, workers),
 		pools:     newPools(queueDepth*workers + 2),
 		win:       make([]byte, 0, windowSize),
@@ -333,8 +348,10 @@ func newParallel(src io.Reader, c config, workers int) *parallel {
 // chunk returns chunk i, reading it if need be; nil past the end.
 func (p *parallel) chunk(i int) []byte {
 	for p.base+len(p.chunks) <= i && !p.eof {
-		c := get(p.pools.chunk, p.chunkSize)
-		n, err := io.ReadFull(p.src, c)
+		// A chunk's buffer has room after it for the start of the
+		// next chunk and padding, so that a worker decodes it in place.
+		c := get(p.pools.chunk, p.chunkSize+p.overlap()+inputPad)
+		n, err := io.ReadFull(p.src, c[:p.chunkSize])
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			p.eof = true
 		} else if err != nil {
@@ -343,6 +360,13 @@ func (p *parallel) chunk(i int) []byte {
 		if n == 0 {
 			break
 		}
+		clear(c[n : n+inputPad])
+		if l := len(p.chunks); l > 0 {
+			// The chunk before is full: give it the start of this one.
+			prev := p.chunks[l-1]
+			m := copy(prev[len(prev):len(prev)+p.overlap()], c[:n])
+			clear(prev[len(prev)+m : len(prev)+m+inputPad])
+		}
 		p.chunks = append(p.chunks, c[:n])
 	}
 	if i-p.base < len(p.chunks) {
@@ -350,6 +374,11 @@ func (p *parallel) chunk(i int) []byte {
 	}
 	return nil
 }
+
+// overlap is how much of chunk k+1 is given with chunk k: decoding goes
+// on into chunk k+1 up to its first header, and the part given is enough
+// for any block real encoders write.
+func (p *parallel) overlap() int { return minOverlap }
 
 // release drops the chunks before chunk i.
 func (p *parallel) release(i int) {
@@ -369,14 +398,10 @@ func (p *parallel) schedule() bool {
 		return false
 	}
 	c1 := p.chunk(k + 1)
-	// Decoding goes on into chunk k+1 up to its first header: the part
-	// of it given is enough for any block real encoders write.
 	last := c1 == nil
-	c1 = c1[:min(len(c1), max(p.chunkSize/4, minOverlap))]
 	j := &job{
 		k:      k,
-		c:      c,
-		c1:     c1,
+		buf:    c[:len(c)+min(len(c1), p.overlap())+inputPad],
 		base:   int64(k) * int64(p.chunkSize) * 8,
 		stop:   int64(len(c)) * 8,
 		known:  k == 0,
@@ -393,25 +418,27 @@ func (p *parallel) schedule() bool {
 	p.mu.Lock()
 	p.pending = append(p.pending, j)
 	p.mu.Unlock()
-	// One goroutine per job, each running at most one job: the newest
-	// pending one, which the consumer reaches last, unless the consumer
-	// is at it or at the one before (which it decodes next, with no
-	// overhead, while the worker decodes a later one). The consumer
-	// decodes the jobs it reaches that no worker took itself, with their
-	// window known.
+	// One goroutine per job, each running at most one job: the oldest
+	// pending one workerLead chunks or more after the consumer's, so
+	// that the consumer decodes the chunks before it (with no overhead,
+	// the window known) while a worker decodes it, and the worker's
+	// output is not held longer than need be. The consumer decodes the
+	// jobs it reaches that no worker took itself.
 	go func() {
 		p.sem <- struct{}{}
 		defer func() { <-p.sem }()
 		p.mu.Lock()
-		n := len(p.pending)
-		if n == 0 || p.pending[n-1].k <= p.cur+1 && !p.noSteal {
-			// Left to the consumer, which needs it next.
+		i := 0
+		for i < len(p.pending) && p.pending[i].k < p.cur+workerLead && !p.noSteal {
+			i++
+		}
+		if i == len(p.pending) {
+			// Left to the consumer, which needs them next.
 			p.mu.Unlock()
 			return
 		}
-		j := p.pending[n-1]
-		p.pending[n-1] = nil
-		p.pending = p.pending[:n-1]
+		j := p.pending[i]
+		p.pending = append(p.pending[:i], p.pending[i+1:]...)
 		j.taken = true
 		p.mu.Unlock()
 		j.run()
@@ -522,7 +549,6 @@ func (p *parallel) accept(j *job) error {
 	p.crc = crc32Combine(p.crc, j.crc, int64(len(data)-j.clean))
 	p.emit(data, false)
 	p.free = j.out
-	put(p.pools.in, j.buf)
 	put(p.pools.orig, j.orig)
 	if j.final {
 		p.done, p.endBit = true, j.endBit
@@ -590,8 +616,7 @@ func (p *parallel) stepFallback() {
 		p.fb = nil
 		if p.fbOut != nil {
 			put(p.pools.out, p.fbOut) // pend is empty
-			put(p.pools.in, p.fbIn)
-			p.fbOut, p.fbIn = nil, nil
+			p.fbOut = nil
 		}
 		return
 	}
@@ -700,13 +725,12 @@ func (p *parallel) resume(j *job) {
 		return
 	}
 	put(p.pools.orig, orig)
-	p.fb, p.fbBase, p.fbOut, p.fbIn = f, j.suspBase, f.out, j.buf
+	p.fb, p.fbBase, p.fbOut = f, j.suspBase, f.out
 }
 
 // recycle keeps the buffers of a job whose output is not used.
 func (p *parallel) recycle(j *job) {
 	put(p.pools.out, j.out)
-	put(p.pools.in, j.buf)
 	put(p.pools.orig, j.orig)
 }
 

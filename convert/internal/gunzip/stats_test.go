@@ -68,6 +68,11 @@ func init() {
 			layerConfigs[i].maxMarked = m << 10
 		}
 	}
+	if m, err := strconv.Atoi(os.Getenv("GUNZIP_MAXOUT")); err == nil {
+		for i := range layerConfigs {
+			layerConfigs[i].maxOut = m << 10
+		}
+	}
 	if cs, err := strconv.Atoi(os.Getenv("GUNZIP_CHUNK")); err == nil {
 		for i := range layerConfigs {
 			layerConfigs[i].chunkSize = cs << 10
