@@ -88,17 +88,17 @@ func newReader(r io.Reader, c config) (*Reader, error) {
 		src = bytes.NewReader(left)
 	}
 	p := newParallel(src, c, workers)
+	p.startReading()
 	if p.chunk(1) == nil && !c.force {
 		// Too small to split: decode what was read, and the rest.
-		var head []byte
-		for _, ch := range p.chunks {
-			head = append(head, ch...)
-		}
-		z.f = newInflater(io.MultiReader(bytes.NewReader(head), p.rest0()))
+		z.f = newInflater(p.rest0())
 		return z, nil
 	}
 	p.posKey = p.keyAt(0)
 	z.p = p
+	// A Reader dropped before the member's end stops the reading
+	// goroutine, as Close does.
+	runtime.AddCleanup(z, (*stopper).stop, p.abandon)
 	return z, nil
 }
 
@@ -271,5 +271,17 @@ func (z *Reader) Read(p []byte) (int, error) {
 	}
 }
 
-// Close does nothing; it lets Reader stand in for an io.ReadCloser.
-func (z *Reader) Close() error { return nil }
+// Close stops the goroutines of a parallel decoding still under way (the
+// reading one at once, workers after the chunk they decode); the Reader
+// is not to be read after it. It does nothing otherwise: it lets Reader
+// stand in for an io.ReadCloser.
+func (z *Reader) Close() error {
+	if z.p != nil {
+		z.p.abandon.stop()
+		z.p, z.err = nil, errClosed
+	}
+	return nil
+}
+
+// errClosed is what a Reader closed during a parallel decoding returns.
+var errClosed = errors.New("gunzip: read after Close")

@@ -329,13 +329,13 @@ func (f *inflater) mark(dst, d, n int) int {
 	s := dst - d
 	m := min(d, n) // the source proper; the rest repeats it
 	src := f.orig[s:min(s+m, len(f.orig))]
-	var any uint16
+	var any uint64
 	i := 0
 	for ; i+4 <= len(src); i += 4 {
-		any |= src[i] | src[i+1] | src[i+2] | src[i+3]
+		any |= binary.LittleEndian.Uint64((*[8]byte)(unsafe.Pointer(&src[i]))[:])
 	}
 	for ; i < len(src); i++ {
-		any |= src[i]
+		any |= uint64(src[i])
 	}
 	if any == 0 {
 		return f.lastMarker // copies of known bytes only

@@ -3,6 +3,7 @@ package gunzip
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -281,9 +282,15 @@ func (j *job) inflate(b int64, marked bool, doomed map[int64]struct{}) []int64 {
 
 // parallel is a Reader's state while it decodes a member in parallel.
 type parallel struct {
-	src       io.Reader
-	srcErr    error // read error other than EOF
-	eof       bool  // src is exhausted
+	src    io.Reader
+	srcErr error // read error other than EOF
+	// reads delivers the chunks the reading goroutine reads
+	// (readChunks) until stopRead; abandon ends it at once, when the
+	// Reader is closed or dropped.
+	reads     chan chunkRead
+	stopRead  *stopper
+	abandon   *stopper
+	eof       bool // src is exhausted
 	chunkSize int
 	workers   int
 	sem       chan struct{}
@@ -342,32 +349,125 @@ func newParallel(src io.Reader, c config, workers int) *parallel {
 		sem:       make(chan struct{}, workers),
 		pools:     newPools(queueDepth*workers + 2),
 		win:       make([]byte, 0, windowSize),
+		abandon:   &stopper{c: make(chan struct{})},
 	}
 }
 
-// chunk returns chunk i, reading it if need be; nil past the end.
+// chunkRead is a chunk the reading goroutine read, or the error that
+// ended its reading (io.EOF at the end of the input).
+type chunkRead struct {
+	buf []byte
+	err error
+}
+
+// stopper is a channel closed once.
+type stopper struct {
+	once sync.Once
+	c    chan struct{}
+}
+
+func (s *stopper) stop() { s.once.Do(func() { close(s.c) }) }
+
+// readChunks reads src in chunks of size bytes and sends them on ch, in
+// order. Each goes into a buffer from pool (alloc) with room after it for
+// the first overlap bytes of the next chunk and inputPad bytes of
+// padding, filled in before it is sent, so that a worker decodes the
+// chunk in place. After the last chunk it sends the error that ended the
+// input (io.EOF at its end). It stops early, sending every chunk it read,
+// once stop is closed, and at once when abandon is; it closes ch when
+// it ends. Reading in a goroutine of its own takes the read and the
+// first touch of its buffers off the consumer.
+func readChunks(src io.Reader, size, overlap int, pool chan []byte, ch chan<- chunkRead, stop, abandon <-chan struct{}) {
+	defer close(ch)
+	send := func(r chunkRead) bool {
+		select {
+		case ch <- r:
+			return true
+		case <-abandon:
+			return false
+		}
+	}
+	var prev []byte
+	for {
+		select {
+		case <-stop:
+			if prev != nil {
+				send(chunkRead{buf: prev})
+			}
+			return
+		default:
+		}
+		c := get(pool, size+overlap+inputPad)
+		n, err := io.ReadFull(src, c[:size])
+		if n > 0 {
+			clear(c[n : n+inputPad])
+			if prev != nil {
+				// prev is full: give it the start of this chunk.
+				m := copy(prev[len(prev):len(prev)+overlap], c[:n])
+				clear(prev[len(prev)+m : len(prev)+m+inputPad])
+				if !send(chunkRead{buf: prev}) {
+					return
+				}
+			}
+			prev = c[:n]
+		}
+		if err != nil {
+			if err == io.ErrUnexpectedEOF {
+				err = io.EOF
+			}
+			if prev != nil && !send(chunkRead{buf: prev}) {
+				return
+			}
+			send(chunkRead{err: err})
+			return
+		}
+	}
+}
+
+// startReading starts the goroutine that reads the stream (readChunks).
+func (p *parallel) startReading() {
+	reads := make(chan chunkRead, 1)
+	p.reads = reads
+	p.stopRead = &stopper{c: make(chan struct{})}
+	go readChunks(p.src, p.chunkSize, p.overlap(), p.pools.chunk, reads, p.stopRead.c, p.abandon.c)
+}
+
+// stopReading stops the reading goroutine and takes in what it read.
+func (p *parallel) stopReading() {
+	if p.reads == nil {
+		return
+	}
+	p.stopRead.stop()
+	for r := range p.reads {
+		p.take(r)
+	}
+	p.reads = nil
+	p.eof = true
+}
+
+// take adds a chunk read, or notes the end of the input.
+func (p *parallel) take(r chunkRead) {
+	if r.buf != nil {
+		p.chunks = append(p.chunks, r.buf)
+	}
+	if r.err != nil {
+		p.eof = true
+		if r.err != io.EOF {
+			p.srcErr = r.err
+		}
+	}
+}
+
+// chunk returns chunk i, waiting for the reading goroutine if need be;
+// nil past the end.
 func (p *parallel) chunk(i int) []byte {
 	for p.base+len(p.chunks) <= i && !p.eof {
-		// A chunk's buffer has room after it for the start of the
-		// next chunk and padding, so that a worker decodes it in place.
-		c := get(p.pools.chunk, p.chunkSize+p.overlap()+inputPad)
-		n, err := io.ReadFull(p.src, c[:p.chunkSize])
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
+		r, ok := <-p.reads
+		if !ok {
 			p.eof = true
-		} else if err != nil {
-			p.eof, p.srcErr = true, err
-		}
-		if n == 0 {
 			break
 		}
-		clear(c[n : n+inputPad])
-		if l := len(p.chunks); l > 0 {
-			// The chunk before is full: give it the start of this one.
-			prev := p.chunks[l-1]
-			m := copy(prev[len(prev):len(prev)+p.overlap()], c[:n])
-			clear(prev[len(prev)+m : len(prev)+m+inputPad])
-		}
-		p.chunks = append(p.chunks, c[:n])
+		p.take(r)
 	}
 	if i-p.base < len(p.chunks) {
 		return p.chunks[i-p.base]
@@ -559,23 +659,34 @@ func (p *parallel) accept(j *job) error {
 }
 
 // resolve fills in the bytes of data that orig marks as copies of the
-// window before them, win being its last (up to) 32 KiB.
+// window before them, win being its last (up to) 32 KiB. Most of orig is
+// zero (bytes decoded, not copied from the window): it is skipped 16
+// entries at a time.
 func resolve(data []byte, orig []uint16, win []byte) error {
 	skip := windowSize + 1 - len(win) // orig value of win[0]
-	for i := 0; i < len(orig); i++ {
-		if i+4 <= len(orig) && orig[i]|orig[i+1]|orig[i+2]|orig[i+3] == 0 {
-			i += 3
-			continue
+	data = data[:len(orig)]
+	i := 0
+	for i < len(orig) {
+		if i+16 <= len(orig) {
+			w := (*[32]byte)(unsafe.Pointer(&orig[i]))
+			if binary.LittleEndian.Uint64(w[:8])|binary.LittleEndian.Uint64(w[8:16])|
+				binary.LittleEndian.Uint64(w[16:24])|binary.LittleEndian.Uint64(w[24:]) == 0 {
+				i += 16
+				continue
+			}
 		}
-		v := orig[i]
-		if v == 0 {
-			continue
+		end := min(i+16, len(orig))
+		for ; i < end; i++ {
+			v := orig[i]
+			if v == 0 {
+				continue
+			}
+			w := int(v) - skip
+			if w < 0 {
+				return fmt.Errorf("%w: distance beyond the window", errCorrupt)
+			}
+			data[i] = win[w]
 		}
-		w := int(v) - skip
-		if w < 0 {
-			return fmt.Errorf("%w: distance beyond the window", errCorrupt)
-		}
-		data[i] = win[w]
 	}
 	return nil
 }
@@ -761,6 +872,7 @@ func (p *parallel) read(b []byte) (int, error) {
 // rest is the input after the final block, from its byte boundary: the
 // trailer and whatever follows.
 func (p *parallel) rest() io.Reader {
+	p.stopReading()
 	by := (p.endBit + 7) >> 3
 	var head []byte
 	for i := max(p.base, int(by/int64(p.chunkSize))); i < p.base+len(p.chunks); i++ {
@@ -779,12 +891,17 @@ func (p *parallel) rest() io.Reader {
 	return io.MultiReader(bytes.NewReader(head), p.src)
 }
 
-// rest0 is the input after the chunks read so far.
+// rest0 is all of the input, for a member too small to split.
 func (p *parallel) rest0() io.Reader {
-	if p.srcErr != nil {
-		return errReader{p.srcErr}
+	p.stopReading()
+	var head []byte
+	for _, c := range p.chunks {
+		head = append(head, c...)
 	}
-	return p.src
+	if p.srcErr != nil {
+		return io.MultiReader(bytes.NewReader(head), errReader{p.srcErr})
+	}
+	return io.MultiReader(bytes.NewReader(head), p.src)
 }
 
 type errReader struct{ err error }
