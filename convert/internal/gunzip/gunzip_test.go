@@ -143,12 +143,24 @@ func benchLayer(b *testing.B) []byte {
 	return data
 }
 
-func BenchmarkGunzip(b *testing.B) {
+// BenchmarkGunzip decodes the Debian layer as NewReader does (on every
+// core), BenchmarkGunzipSequential on one.
+func BenchmarkGunzip(b *testing.B) { benchGunzip(b, config{sequential: !parallelByDefault}) }
+
+func BenchmarkGunzipSequential(b *testing.B) { benchGunzip(b, config{sequential: true}) }
+
+func benchGunzip(b *testing.B, c config) {
 	data := benchLayer(b)
 	buf := make([]byte, 256<<10)
 	for i := 0; i < b.N; i++ {
-		z, _ := NewReader(bytes.NewReader(data))
-		n, _ := io.CopyBuffer(io.Discard, z, buf)
+		z, err := newReader(bytes.NewReader(data), c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := io.CopyBuffer(io.Discard, z, buf)
+		if err != nil {
+			b.Fatal(err)
+		}
 		b.SetBytes(n)
 	}
 }

@@ -12,22 +12,24 @@ import (
 
 // Table geometry. A decode table entry is a uint32:
 //
-//	bits 0-4   number of bits the entry consumes (code length, or the
+//	bits 0-3   number of bits the entry consumes (code length, or the
 //	           primary-table bits for a subtable pointer)
-//	bit  5     literal
-//	bit  6     end of block
+//	bits 4-5   zero, so that the entry's low six bits are a shift count
+//	bit  6     literal
 //	bit  7     subtable pointer
 //	bits 8-11  extra bits to read after the code (lengths, distances)
+//	bit  12    end of block; for a subtable pointer, bits 12-15 hold its
+//	           index width
 //	bits 16-31 value: the literal byte, a length or distance base, or the
-//	           subtable's offset; for a subtable pointer bits 12-15 hold
-//	           its index width
+//	           subtable's offset
 const (
 	litBits  = 11 // primary bits of the literal/length table
 	distBits = 8  // primary bits of the distance table
 
-	flagLiteral  = 1 << 5
-	flagEOB      = 1 << 6
+	lenMask      = 15
+	flagLiteral  = 1 << 6
 	flagSubtable = 1 << 7
+	flagEOB      = 1 << 12
 
 	maxCodeLen = 15
 	numLitLen  = 288
@@ -512,19 +514,19 @@ func (f *inflater) decodeSym(t []uint32, pb uint) (uint32, bool) {
 	if e&flagSubtable != 0 {
 		sb := uint(e>>12) & 15
 		idx := int(e>>16) + int((f.bitbuf>>pb)&(1<<sb-1))
-		if e&31 > uint32(f.nbits) {
+		if e&lenMask > uint32(f.nbits) {
 			return 0, false
 		}
 		e = t[idx]
-		l := uint(e&31) + pb
-		if l > f.nbits || e&31 == 0 {
+		l := uint(e&lenMask) + pb
+		if l > f.nbits || e&lenMask == 0 {
 			return 0, false
 		}
 		f.bitbuf >>= l
 		f.nbits -= l
 		return e, true
 	}
-	l := uint(e & 31)
+	l := uint(e & lenMask)
 	if l == 0 || l > f.nbits {
 		return 0, false
 	}
@@ -861,8 +863,11 @@ func huffman[M plain | marked](f *inflater, limit int) error {
 				nbits -= litBits
 				e = lit[(int(e>>16)+int(bitbuf&(1<<(e>>12&15)-1)))&(litTableSize-1)]
 			}
-			l := uint(e & 31)
-			bitbuf >>= l & 63
+			// The entry's low six bits are its length: shifting by
+			// them spares a mask on the path from one lookup to the
+			// next.
+			bitbuf >>= e & 63
+			l := uint(e & lenMask)
 			nbits -= l
 			if e&flagLiteral != 0 {
 				store8(pout, op, byte(e>>16))
@@ -871,14 +876,14 @@ func huffman[M plain | marked](f *inflater, limit int) error {
 				// enough for three primary entries of 11 bits.
 				e = lit[bitbuf&litMask]
 				if e&(flagLiteral|flagSubtable) == flagLiteral {
-					bitbuf >>= e & 31
-					nbits -= uint(e & 31)
+					bitbuf >>= e & 63
+					nbits -= uint(e & lenMask)
 					store8(pout, op, byte(e>>16))
 					op++
 					e = lit[bitbuf&litMask]
 					if e&(flagLiteral|flagSubtable) == flagLiteral {
-						bitbuf >>= e & 31
-						nbits -= uint(e & 31)
+						bitbuf >>= e & 63
+						nbits -= uint(e & lenMask)
 						store8(pout, op, byte(e>>16))
 						op++
 						e = lit[bitbuf&litMask]
@@ -910,12 +915,12 @@ func huffman[M plain | marked](f *inflater, limit int) error {
 				nbits -= distBits
 				d = dist[(int(d>>16)+int(bitbuf&(1<<(d>>12&15)-1)))&(distTableSize-1)]
 			}
-			dl := uint(d & 31)
+			dl := uint(d & lenMask)
 			if dl == 0 || d>>16 == 0 {
 				f.op, f.ip, f.bitbuf, f.nbits = op, ip, bitbuf, nbits
 				return errCorrupt
 			}
-			bitbuf >>= dl
+			bitbuf >>= d & 63
 			nbits -= dl
 			dx := uint(d>>8) & 15
 			distance := int(d>>16) + int(bitbuf&(1<<dx-1))

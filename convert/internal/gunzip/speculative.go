@@ -61,14 +61,14 @@ func (s *sliceBits) bits(n uint) (uint32, bool) {
 func (s *sliceBits) decodeSym(t []uint32, pb uint) (uint32, bool) {
 	v := s.peek()
 	e := t[v&(1<<pb-1)]
-	l := uint(e & 31)
+	l := uint(e & lenMask)
 	if e&flagSubtable != 0 {
 		sb := uint(e>>12) & 15
 		e = t[int(e>>16)+int((v>>pb)&(1<<sb-1))]
-		if e&31 == 0 {
+		if e&lenMask == 0 {
 			return 0, false
 		}
-		l = uint(e&31) + pb
+		l = uint(e&lenMask) + pb
 	}
 	if l == 0 || s.pos+int64(l) > s.end {
 		return 0, false
@@ -358,11 +358,11 @@ func (d *specDecoder) huffman() error {
 		}
 		v := binary.LittleEndian.Uint64(buf[pos>>3:]) >> (pos & 7)
 		e := lit[v&litMask]
-		l := uint(e & 31)
+		l := uint(e & lenMask)
 		if e&flagSubtable != 0 {
 			e = lit[(int(e>>16)+int((v>>litBits)&(1<<(e>>12&15)-1)))&(litTableSize-1)]
-			l = uint(e&31) + litBits
-			if e&31 == 0 {
+			l = uint(e&lenMask) + litBits
+			if e&lenMask == 0 {
 				return errCorrupt
 			}
 		}
@@ -390,11 +390,11 @@ func (d *specDecoder) huffman() error {
 		pos += int64(x)
 		v = binary.LittleEndian.Uint64(buf[pos>>3:]) >> (pos & 7)
 		de := dist[v&distMask]
-		dl := uint(de & 31)
+		dl := uint(de & lenMask)
 		if de&flagSubtable != 0 {
 			de = dist[(int(de>>16)+int((v>>distBits)&(1<<(de>>12&15)-1)))&(distTableSize-1)]
-			dl = uint(de&31) + distBits
-			if de&31 == 0 {
+			dl = uint(de&lenMask) + distBits
+			if de&lenMask == 0 {
 				return errCorrupt
 			}
 		}
