@@ -27,21 +27,27 @@ import (
 // chain, or a worker failed, the consumer decodes that chunk's part of the
 // stream itself, with the window known.
 //
+// A goroutine of its own reads the stream (readChunks), so that reading
+// and the first touch of the chunk buffers are off the consumer's path;
+// the consumer starts the workers' goroutines, one per chunk scheduled.
+//
 // Memory: the stream is read in chunk buffers of one huge page (2 MiB:
 // the chunk, the start of the next chunk and padding), from the oldest
-// chunk in flight to queueDepth*workers+1 chunks ahead of the consumer;
-// a worker decodes a chunk in place. A worker's chunk holds its output
-// in a buffer of four chunk buffers (8 MiB: maxOut), plus two bytes per
-// byte of its marked region, capped at maxMarked (2 MiB); a chunk over
-// either cap stops there, for the consumer to fill in its window and
-// finish it in the same buffer (the first chunk, decoded with its
-// window known, is decoded again by the consumer, streaming, with a 288
-// KiB buffer). Up to queueDepth*workers+2 buffers of each kind are kept
-// for reuse, and buffers are allocated on huge-page boundaries (alloc):
-// first use of fresh memory costs a page fault per page, which in a
-// virtual machine was most of the parallel path's overhead. The bound is
-// thus about queueDepth*workers*12 MiB plus the reused buffers and
-// garbage not yet collected; TestLayerStats measures the peak RSS.
+// chunk in flight to queueDepth*workers+3 chunks ahead of the consumer
+// (two being the reading goroutine's); a worker decodes a chunk in
+// place. A worker's chunk holds its output in a buffer of four chunk
+// buffers (8 MiB: maxOut), plus two bytes per byte of its marked region,
+// capped at maxMarked (2 MiB); a chunk over either cap stops there, for
+// the consumer to fill in its window and finish it in the same buffer
+// (the first chunk, decoded with its window known, is decoded again by
+// the consumer, streaming, with a 288 KiB buffer). Up to
+// queueDepth*workers+2 buffers of each kind are kept for reuse, and
+// buffers are allocated on huge-page boundaries (alloc): first use of
+// fresh memory costs a page fault per page, which in a virtual machine
+// was most of the parallel path's overhead. The bound is thus about
+// queueDepth*workers*12 MiB plus the reused buffers and garbage not yet
+// collected; TestLayerStats measures the peak RSS (on two cores: about
+// 60 MB).
 
 // queueDepth*workers chunks are scheduled ahead of the consumer: a
 // worker takes the oldest that is at least three chunks ahead of the
