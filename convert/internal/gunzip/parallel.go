@@ -35,8 +35,8 @@ import (
 // the chunk, the start of the next chunk and padding), from the oldest
 // chunk in flight to queueDepth*workers+3 chunks ahead of the consumer
 // (two being the reading goroutine's); a worker decodes a chunk in
-// place. A worker's chunk holds its output in a buffer of four chunk
-// buffers (8 MiB: maxOut), plus two bytes per byte of its marked region,
+// place. A worker's chunk holds its output in a buffer of two chunk
+// buffers (4 MiB: maxOut), plus two bytes per byte of its marked region,
 // capped at maxMarked (2 MiB); a chunk over either cap stops there, for
 // the consumer to fill in its window and finish it in the same buffer
 // (the first chunk, decoded with its window known, is decoded again by
@@ -45,9 +45,11 @@ import (
 // buffers are allocated on huge-page boundaries (alloc): first use of
 // fresh memory costs a page fault per page, which in a virtual machine
 // was most of the parallel path's overhead. The bound is thus about
-// queueDepth*workers*12 MiB plus the reused buffers and garbage not yet
-// collected; TestLayerStats measures the peak RSS (on two cores: about
-// 60 MB).
+// queueDepth*workers*8 MiB plus the reused buffers and garbage not yet
+// collected; TestLayerStats measures the peak RSS (on two cores: 56-58
+// MB on the Debian layer and on one of 470 MB; with 8 MiB output
+// buffers and four chunks scheduled per worker it was 85 MB, for no
+// more speed).
 
 // queueDepth*workers chunks are scheduled ahead of the consumer: a
 // worker takes the oldest that is at least three chunks ahead of the
@@ -56,7 +58,7 @@ import (
 // chunks to decode one), and the consumer decodes the chunks no worker
 // took itself, so that speculative decoding (with its overhead) happens
 // only as far ahead as workers are free and pays.
-const queueDepth = 4
+const queueDepth = 3
 
 // workerLead is how many chunks after the consumer's a worker's chunk
 // starts at least.
@@ -82,7 +84,7 @@ type config struct {
 	sequential bool // never parallel
 	noSteal    bool // the consumer waits for workers, never decoding a chunk they have not started
 	maxMarked  int  // see inflater.maxMarked; 0: maxMarked
-	maxOut     int  // a chunk's output cap; 0: its buffer is four chunk buffers
+	maxOut     int  // a chunk's output cap; 0: its buffer is two chunk buffers
 }
 
 // job is one chunk being decoded by a worker.
@@ -351,7 +353,7 @@ func newParallel(src io.Reader, c config, workers int) *parallel {
 		workers:   workers,
 		noSteal:   c.noSteal,
 		maxMarked: cmp.Or(c.maxMarked, maxMarked),
-		maxOut:    cmp.Or(c.maxOut, 4*(cs+minOverlap+inputPad)-windowSize-maxMatch-outSlack),
+		maxOut:    cmp.Or(c.maxOut, 2*(cs+minOverlap+inputPad)-windowSize-maxMatch-outSlack),
 		sem:       make(chan struct{}, workers),
 		pools:     newPools(queueDepth*workers + 2),
 		win:       make([]byte, 0, windowSize),
