@@ -669,32 +669,46 @@ func (p *parallel) accept(j *job) error {
 // resolve fills in the bytes of data that orig marks as copies of the
 // window before them, win being its last (up to) 32 KiB. Most of orig is
 // zero (bytes decoded, not copied from the window): it is skipped 16
-// entries at a time.
+// entries at a time; where it is not, with a whole window (no mark can
+// then be before it), bytes are filled in without branches.
 func resolve(data []byte, orig []uint16, win []byte) error {
-	skip := windowSize + 1 - len(win) // orig value of win[0]
 	data = data[:len(orig)]
+	if len(win) < windowSize {
+		return resolveShort(data, orig, win)
+	}
+	w := (*[windowSize]byte)(win)
 	i := 0
-	for i < len(orig) {
-		if i+16 <= len(orig) {
-			w := (*[32]byte)(unsafe.Pointer(&orig[i]))
-			if binary.LittleEndian.Uint64(w[:8])|binary.LittleEndian.Uint64(w[8:16])|
-				binary.LittleEndian.Uint64(w[16:24])|binary.LittleEndian.Uint64(w[24:]) == 0 {
-				i += 16
-				continue
-			}
+	for ; i+16 <= len(orig); i += 16 {
+		o := (*[16]uint16)(orig[i:])
+		b := (*[32]byte)(unsafe.Pointer(o))
+		if binary.LittleEndian.Uint64(b[:8])|binary.LittleEndian.Uint64(b[8:16])|
+			binary.LittleEndian.Uint64(b[16:24])|binary.LittleEndian.Uint64(b[24:]) == 0 {
+			continue
 		}
-		end := min(i+16, len(orig))
-		for ; i < end; i++ {
-			v := orig[i]
-			if v == 0 {
-				continue
-			}
-			w := int(v) - skip
-			if w < 0 {
-				return fmt.Errorf("%w: distance beyond the window", errCorrupt)
-			}
-			data[i] = win[w]
+		d := (*[16]byte)(data[i:])
+		for k, v := range o {
+			// v is 1+j for byte j of the window, or 0 for none: the
+			// mask keeps d[k] where v is 0.
+			m := byte(0) - byte(min(v, 1))
+			d[k] = d[k]&^m | w[(v-1)&(windowSize-1)]&m
 		}
+	}
+	return resolveShort(data[i:], orig[i:], win)
+}
+
+// resolveShort is resolve one byte at a time, for a window shorter than
+// 32 KiB (a mark before it is an error) and the last few bytes.
+func resolveShort(data []byte, orig []uint16, win []byte) error {
+	skip := windowSize + 1 - len(win) // orig value of win[0]
+	for i, v := range orig {
+		if v == 0 {
+			continue
+		}
+		w := int(v) - skip
+		if w < 0 {
+			return fmt.Errorf("%w: distance beyond the window", errCorrupt)
+		}
+		data[i] = win[w]
 	}
 	return nil
 }
