@@ -192,11 +192,14 @@ func (d *DecodedLayer) Close() error {
 }
 
 // How far TarToEROFS and TarToNydus decompress a layer ahead of the tar
-// walker (NewDecodedLayer). A Nydus layer's chunk workers take file data
-// in bursts, so decompression runs further ahead to keep going while they
-// catch up after a run of large files.
+// walker (NewDecodedLayer). Decompression runs megabytes ahead to keep
+// going while the walker catches up: a Nydus layer's chunk workers take
+// file data in bursts, and an EROFS image's writes of large files stall
+// the walker in the kernel. With gzip decoded on two cores, 8 MiB rather
+// than 1 MiB ahead made the EROFS build of a 470 MB layer 7% faster
+// (issue 15).
 const (
-	ReadAheadEROFS = 1 << 20
+	ReadAheadEROFS = 8 << 20
 	ReadAheadNydus = 8 << 20
 )
 
