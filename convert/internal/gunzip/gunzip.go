@@ -46,13 +46,18 @@ type Reader struct {
 
 // NewReader reads the first gzip header from r and returns a Reader of the
 // decompressed data. The Reader reads r in large blocks and may read past
-// the end of the gzip data.
+// the end of the gzip data; while it decodes a member on every core, it
+// reads r in a goroutine of its own, which ends with the member, at
+// Close, or once the Reader is dropped.
 func NewReader(r io.Reader) (*Reader, error) {
 	return newReader(r, config{sequential: !parallelByDefault})
 }
 
 // parallelByDefault makes NewReader decode a large first member on every
-// core (see issue 15 for the measurements).
+// core. On two cores the decoder alone is 15-20% faster with it (the
+// Debian layer 0.30 -> 0.26 s, a 470 MB layer 0.63 -> 0.51 s), and the
+// EROFS build of those layers 3% and 11% faster, for about 40% more CPU
+// and 50-60 MB more peak RSS.
 const parallelByDefault = true
 
 func newReader(r io.Reader, c config) (*Reader, error) {
