@@ -99,7 +99,29 @@ func isZstdSkippable(head []byte) bool {
 // the caller must close. Other streams are returned as they are, except
 // that a stream in another compressed format Decompress recognises (xz,
 // bzip2, lz4, lzip, compress(1)) is an *UnsupportedCompressionError.
+// A large gzip stream is decoded on up to four cores.
 func Decompress(r io.Reader) (io.ReadCloser, LayerEncoding, error) {
+	return DecompressWith(r, nil)
+}
+
+// DecompressOptions tune DecompressWith.
+type DecompressOptions struct {
+	// Cores is how many cores decoding a gzip stream may use: 0 for all
+	// of them (up to four), 1 for decoding in order. A caller that
+	// decompresses several layers at a time gives each its share.
+	Cores int
+}
+
+// DecompressWith is Decompress with options; nil opts are the zero
+// options.
+func DecompressWith(r io.Reader, opts *DecompressOptions) (io.ReadCloser, LayerEncoding, error) {
+	var o DecompressOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Cores < 0 {
+		return nil, Tar, fmt.Errorf("convert: DecompressOptions.Cores is %d", o.Cores)
+	}
 	br := bufio.NewReaderSize(r, 64<<10)
 	magic, err := br.Peek(512)
 	if err != nil && err != io.EOF {
@@ -109,7 +131,7 @@ func Decompress(r io.Reader) (io.ReadCloser, LayerEncoding, error) {
 	case unsupportedCompression(magic) != "":
 		return nil, Tar, &UnsupportedCompressionError{Format: unsupportedCompression(magic)}
 	case bytes.HasPrefix(magic, gzipMagic):
-		zr, err := gunzip.NewReader(br)
+		zr, err := gunzip.NewReaderCores(br, o.Cores)
 		if err != nil {
 			return nil, TarGzip, fmt.Errorf("convert: gzip header: %w", err)
 		}

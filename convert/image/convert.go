@@ -114,8 +114,9 @@ type Options struct {
 	Cache LayerCache
 
 	// Jobs is the number of layers converted at a time (0: one per CPU,
-	// at least 2). Each layer's conversion uses every CPU on its own; more
-	// jobs overlap pulling, converting and pushing.
+	// at least 2). Each layer's conversion uses every CPU on its own, but
+	// for decoding gzip, where the layers converted at a time share them;
+	// more jobs overlap pulling, converting and pushing.
 	Jobs int
 
 	// TempDir holds converted layers until they are stored ("" means

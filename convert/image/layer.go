@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -164,7 +165,9 @@ func (c *Converter) runLayer(ctx context.Context, src *sourceImage, i int) (*lay
 	if c.opts.Type == TypeEROFS {
 		ahead = convert.ReadAheadEROFS
 	}
-	in, err := openSource(pr, ahead, sl, src.diffIDs[i])
+	// Layers converted at a time share the cores in decoding gzip.
+	cores := max(1, runtime.GOMAXPROCS(0)/min(c.opts.Jobs, len(src.layers)))
+	in, err := openSource(pr, ahead, cores, sl, src.diffIDs[i])
 	if err != nil {
 		// A blob that is not the manifest's is the cause of a stream that
 		// cannot be opened.
@@ -413,10 +416,11 @@ type sourceStream struct {
 }
 
 // openSource starts decompressing the layer blob r (of l) as TarToNydus
-// and TarToEROFS would, up to ahead bytes in front of the reader.
-func openSource(r io.Reader, ahead int, l *verifiedLayer, diffID v1.Hash) (*sourceStream, error) {
+// and TarToEROFS would, up to ahead bytes in front of the reader, gzip on
+// up to cores cores.
+func openSource(r io.Reader, ahead, cores int, l *verifiedLayer, diffID v1.Hash) (*sourceStream, error) {
 	name := "uncompressed " + l.name
-	dr, enc, err := convert.Decompress(r)
+	dr, enc, err := convert.DecompressWith(r, &convert.DecompressOptions{Cores: cores})
 	if err != nil {
 		return nil, err
 	}

@@ -50,8 +50,26 @@ type Reader struct {
 // reads r in a goroutine of its own, which ends with the member, at
 // Close, or once the Reader is dropped.
 func NewReader(r io.Reader) (*Reader, error) {
-	return newReader(r, config{sequential: !parallelByDefault})
+	return NewReaderCores(r, 0)
 }
+
+// NewReaderCores is NewReader with a member decoded on at most cores
+// cores, 0 meaning all of them, and never more than runtime.GOMAXPROCS
+// or maxCores; 1 decodes in order. A caller decoding several streams at
+// a time gives each its share.
+func NewReaderCores(r io.Reader, cores int) (*Reader, error) {
+	all := min(runtime.GOMAXPROCS(0), maxCores)
+	if cores <= 0 || cores > all {
+		cores = all
+	}
+	return newReader(r, config{workers: cores, sequential: !parallelByDefault || cores < 2})
+}
+
+// maxCores is the most cores NewReader decodes a member on. The consumer
+// decodes in order what the workers do not, fills in and checks all of
+// it, so that more workers than three add less and less, while each
+// holds about queueDepth chunks' buffers (24 MiB).
+const maxCores = 4
 
 // parallelByDefault makes NewReader decode a large first member on every
 // core. On two cores the decoder alone is 15-20% faster with it (the

@@ -144,3 +144,30 @@ func TestResolve(t *testing.T) {
 		t.Errorf("mark before the window: err %v", err)
 	}
 }
+
+// TestNewReaderCores checks that a large member is decoded in parallel on
+// two cores or more, and in order on one.
+func TestNewReaderCores(t *testing.T) {
+	data := words(12 << 20)
+	comp := gz(t, data, 6)
+	if len(comp) < 2*defaultChunkSize {
+		t.Fatalf("%d bytes compressed: too few for two chunks", len(comp))
+	}
+	for _, cores := range []int{1, 2, 5} {
+		z, err := NewReaderCores(bytes.NewReader(comp), cores)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := min(cores, runtime.GOMAXPROCS(0), maxCores)
+		if parallel := z.p != nil; parallel != (n > 1) {
+			t.Errorf("cores %d: parallel %v", cores, parallel)
+		}
+		if z.p != nil && z.p.workers != n-1 {
+			t.Errorf("cores %d: %d workers", cores, z.p.workers)
+		}
+		got, err := io.ReadAll(z)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("cores %d: err %v, equal %v", cores, err, bytes.Equal(got, data))
+		}
+	}
+}
