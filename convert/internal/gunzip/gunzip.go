@@ -62,7 +62,7 @@ func NewReaderCores(r io.Reader, cores int) (*Reader, error) {
 	if cores <= 0 || cores > all {
 		cores = all
 	}
-	return newReader(r, config{workers: cores, sequential: !parallelByDefault || cores < 2})
+	return newReader(r, config{workers: cores, sequential: !parallelByDefault})
 }
 
 // maxCores is the most cores NewReader decodes a member on. The consumer

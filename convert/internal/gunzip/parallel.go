@@ -66,14 +66,16 @@ const workerLead = 3
 
 const (
 	// A chunk's buffer, holding the start of the next chunk after it
-	// (minOverlap) and padding, is one huge page (alloc).
-	defaultChunkSize = 2<<20 - minOverlap - inputPad
+	// (overlap) and padding, is one huge page (alloc).
+	defaultChunkSize = 2<<20 - overlap - inputPad
 	// maxValidateOut bounds the output counted while validating a
 	// guessed boundary (validation writes none).
 	maxValidateOut = 32 << 20
-	// minOverlap is how much of chunk k+1 is given with chunk k.
-	minOverlap = 256 << 10
-	inputPad   = 16
+	// overlap is how much of chunk k+1 is given with chunk k: decoding
+	// goes on into chunk k+1 up to its first header, and the part given
+	// is enough for any block real encoders write.
+	overlap  = 256 << 10
+	inputPad = 16
 )
 
 // config tunes a Reader's choice of decoder.
@@ -353,7 +355,7 @@ func newParallel(src io.Reader, c config, workers int) *parallel {
 		workers:   workers,
 		noSteal:   c.noSteal,
 		maxMarked: cmp.Or(c.maxMarked, maxMarked),
-		maxOut:    cmp.Or(c.maxOut, 2*(cs+minOverlap+inputPad)-windowSize-maxMatch-outSlack),
+		maxOut:    cmp.Or(c.maxOut, 2*(cs+overlap+inputPad)-windowSize-maxMatch-outSlack),
 		sem:       make(chan struct{}, workers),
 		pools:     newPools(queueDepth*workers + 2),
 		win:       make([]byte, 0, windowSize),
@@ -385,7 +387,7 @@ func (s *stopper) stop() { s.once.Do(func() { close(s.c) }) }
 // once stop is closed, and at once when abandon is; it closes ch when
 // it ends. Reading in a goroutine of its own takes the read and the
 // first touch of its buffers off the consumer.
-func readChunks(src io.Reader, size, overlap int, pool chan []byte, ch chan<- chunkRead, stop, abandon <-chan struct{}) {
+func readChunks(src io.Reader, size int, pool chan []byte, ch chan<- chunkRead, stop, abandon <-chan struct{}) {
 	defer close(ch)
 	send := func(r chunkRead) bool {
 		select {
@@ -437,7 +439,7 @@ func (p *parallel) startReading() {
 	reads := make(chan chunkRead, 1)
 	p.reads = reads
 	p.stopRead = &stopper{c: make(chan struct{})}
-	go readChunks(p.src, p.chunkSize, p.overlap(), p.pools.chunk, reads, p.stopRead.c, p.abandon.c)
+	go readChunks(p.src, p.chunkSize, p.pools.chunk, reads, p.stopRead.c, p.abandon.c)
 }
 
 // stopReading stops the reading goroutine and takes in what it read.
@@ -483,11 +485,6 @@ func (p *parallel) chunk(i int) []byte {
 	return nil
 }
 
-// overlap is how much of chunk k+1 is given with chunk k: decoding goes
-// on into chunk k+1 up to its first header, and the part given is enough
-// for any block real encoders write.
-func (p *parallel) overlap() int { return minOverlap }
-
 // release drops the chunks before chunk i.
 func (p *parallel) release(i int) {
 	for p.base < i && len(p.chunks) > 0 {
@@ -509,7 +506,7 @@ func (p *parallel) schedule() bool {
 	last := c1 == nil
 	j := &job{
 		k:      k,
-		buf:    c[:len(c)+min(len(c1), p.overlap())+inputPad],
+		buf:    c[:len(c)+min(len(c1), overlap)+inputPad],
 		base:   int64(k) * int64(p.chunkSize) * 8,
 		stop:   int64(len(c)) * 8,
 		known:  k == 0,
