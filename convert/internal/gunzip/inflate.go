@@ -816,6 +816,15 @@ func load8(p unsafe.Pointer, i int) byte { return *(*byte)(unsafe.Add(p, i)) }
 
 func store8(p unsafe.Pointer, i int, v byte) { *(*byte)(unsafe.Add(p, i)) = v }
 
+// refill tops up the bit buffer to at least 56 bits from input at ip,
+// reading eight bytes and taking the whole ones that fit. Shift counts
+// are masked to spare the compiler's checks for counts of 64 and more;
+// nbits is below 64.
+func refill(in unsafe.Pointer, ip int, bitbuf uint64, nbits uint) (uint64, int, uint) {
+	bitbuf |= load64(in, ip) << (nbits & 63)
+	return bitbuf, ip + int(63-nbits)>>3, nbits | 56
+}
+
 // fastInput is the input the fast loop needs at the top of an iteration:
 // two refills of at most seven bytes, each reading eight.
 const fastInput = 16
@@ -850,11 +859,7 @@ func huffman[M plain | marked](f *inflater, limit int) error {
 	if op < limit && ip+fastInput <= len(in) && limit+maxMatch+outSlack <= len(out) {
 		pin, pout := unsafe.Pointer(unsafe.SliceData(in)), unsafe.Pointer(unsafe.SliceData(out))
 		inEnd := len(in) - fastInput
-		// Shift counts are masked to spare the compiler's checks for
-		// counts of 64 and more; nbits is below 64.
-		bitbuf |= load64(pin, ip) << (nbits & 63)
-		ip += int(63-nbits) >> 3
-		nbits |= 56
+		bitbuf, ip, nbits = refill(pin, ip, bitbuf, nbits)
 		e := lit[bitbuf&litMask]
 		for {
 			// Here nbits >= 56 and e is the entry of the next symbol.
@@ -873,28 +878,20 @@ func huffman[M plain | marked](f *inflater, limit int) error {
 				store8(pout, op, byte(e>>16))
 				op++
 				// More literals often follow; 56-15 bits remain,
-				// enough for three primary entries of 11 bits.
+				// enough for three primary entries of 11 bits: two
+				// more literals, and the entry after them.
 				e = lit[bitbuf&litMask]
-				if e&(flagLiteral|flagSubtable) == flagLiteral {
+				for k := 0; k < 2 && e&(flagLiteral|flagSubtable) == flagLiteral; k++ {
 					bitbuf >>= e & 63
 					nbits -= uint(e & lenMask)
 					store8(pout, op, byte(e>>16))
 					op++
 					e = lit[bitbuf&litMask]
-					if e&(flagLiteral|flagSubtable) == flagLiteral {
-						bitbuf >>= e & 63
-						nbits -= uint(e & lenMask)
-						store8(pout, op, byte(e>>16))
-						op++
-						e = lit[bitbuf&litMask]
-					}
 				}
 				if op >= limit || ip > inEnd {
 					break
 				}
-				bitbuf |= load64(pin, ip) << (nbits & 63)
-				ip += int(63-nbits) >> 3
-				nbits |= 56
+				bitbuf, ip, nbits = refill(pin, ip, bitbuf, nbits)
 				continue
 			}
 			if e&flagEOB != 0 {
@@ -931,9 +928,7 @@ func huffman[M plain | marked](f *inflater, limit int) error {
 				return fmt.Errorf("%w: distance %d beyond the window", errCorrupt, distance)
 			}
 			// Refill and look up the next symbol before the copy.
-			bitbuf |= load64(pin, ip) << (nbits & 63)
-			ip += int(63-nbits) >> 3
-			nbits |= 56
+			bitbuf, ip, nbits = refill(pin, ip, bitbuf, nbits)
 			e = lit[bitbuf&litMask]
 			src := op - distance
 			if len(m) > 0 && src < lastMarker {
