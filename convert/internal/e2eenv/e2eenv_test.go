@@ -11,6 +11,9 @@ func TestFreePort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if p < freeFrom || p >= ephemeralLow() {
+		t.Errorf("port %d is outside %d-%d", p, freeFrom, ephemeralLow()-1)
+	}
 	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
 	if err != nil {
 		t.Fatalf("port %d was not free: %v", p, err)
