@@ -113,6 +113,7 @@ func newReader(r io.Reader, c config) (*Reader, error) {
 	}
 	p.posKey = p.keyAt(0)
 	z.p = p
+	go p.produce()
 	// A Reader dropped before the member's end stops the reading
 	// goroutine, as Close does.
 	runtime.AddCleanup(z, (*stopper).stop, p.abandon)
@@ -287,6 +288,11 @@ func (z *Reader) Read(p []byte) (int, error) {
 		}
 	}
 }
+
+// ReadsAhead reports whether the Reader decodes ahead of Read in
+// goroutines of its own, as it does a large first member on more than
+// one core: a caller need not read ahead of it.
+func (z *Reader) ReadsAhead() bool { return z.p != nil }
 
 // Close stops the goroutines of a parallel decoding still under way (the
 // reading one at once, workers after the chunk they decode); the Reader

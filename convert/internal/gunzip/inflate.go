@@ -373,8 +373,8 @@ func (f *inflater) mark(dst, d, n int) int {
 // resume ends the marker tracking of an inflater stopped by tooMany, win
 // being the real output before the chunk (its last 32 KiB, or all of it
 // if less): it fills in the window and the bytes copied from it, redoes
-// the match that stopped decoding, and lets output slide again, all of it
-// from rp on being unread. It fails if the data reached back beyond win.
+// the match that stopped decoding, all of the output from rp on being
+// unread. It fails if the data reached back beyond win.
 func (f *inflater) resume(win []byte) error {
 	out := f.out
 	copy(out[windowSize-len(win):windowSize], win)
@@ -392,7 +392,6 @@ func (f *inflater) resume(win []byte) error {
 	}
 	f.orig, f.lastMarker, f.tooMany = nil, 0, false
 	f.doomed, f.seen = nil, nil
-	f.noSlide = false
 	return nil
 }
 

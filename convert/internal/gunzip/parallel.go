@@ -30,6 +30,10 @@ import (
 // A goroutine of its own reads the stream (readChunks), so that reading
 // and the first touch of the chunk buffers are off the consumer's path;
 // the consumer starts the workers' goroutines, one per chunk scheduled.
+// The consumer too runs in a goroutine of its own (produce): it hands
+// its output to Read in the buffers it was decoded into (piece), up to
+// piecesAhead of them ahead, so that Read copies the output once, and
+// decoding goes on while the caller works on what it read.
 //
 // Memory: the stream is read in chunk buffers of one huge page (2 MiB:
 // the chunk, the start of the next chunk and padding), from the oldest
@@ -38,18 +42,19 @@ import (
 // place. A worker's chunk holds its output in a buffer of two chunk
 // buffers (4 MiB: maxOut), plus two bytes per byte of its marked region,
 // capped at maxMarked (2 MiB); a chunk over either cap stops there, for
-// the consumer to fill in its window and finish it in the same buffer
-// (the first chunk, decoded with its window known, is decoded again by
-// the consumer, streaming, with a 288 KiB buffer). Up to
-// queueDepth*workers+2 buffers of each kind are kept for reuse, and
-// buffers are allocated on huge-page boundaries (alloc): first use of
-// fresh memory costs a page fault per page, which in a virtual machine
-// was most of the parallel path's overhead. The bound is thus about
-// queueDepth*workers*8 MiB plus the reused buffers and garbage not yet
-// collected; TestLayerStats measures the peak RSS (on two cores: 56-58
-// MB on the Debian layer and on one of 470 MB; with 8 MiB output
-// buffers and four chunks scheduled per worker it was 85 MB, for no
-// more speed).
+// the consumer to fill in its window and finish it, going on in fresh
+// output buffers. The consumer decodes the chunks no worker took into
+// output buffers of the same kind, each starting with the window; up to
+// piecesAhead+2 output buffers are between it and Read. Up to
+// queueDepth*workers+piecesAhead+4 buffers of each kind are kept for
+// reuse, and buffers are allocated on huge-page boundaries (alloc):
+// first use of fresh memory costs a page fault per page, which in a
+// virtual machine was most of the parallel path's overhead. The bound is
+// thus about (queueDepth*workers+piecesAhead+2)*8 MiB plus the reused
+// buffers and garbage not yet collected; TestLayerStats measures the
+// peak RSS (on two cores: 63-65 MB on the Debian layer and on one of 470
+// MB; with 8 MiB output buffers and four chunks scheduled per worker it
+// was 85 MB, for no more speed).
 
 // queueDepth*workers chunks are scheduled ahead of the consumer: a
 // worker takes the oldest that is at least three chunks ahead of the
@@ -241,7 +246,7 @@ func (j *job) inflate(b int64, marked bool, doomed map[int64]struct{}) []int64 {
 	n := 0
 	if marked {
 		f.maxMarked = j.marked
-		f.markWindow(get(j.pools.orig, 1<<20))
+		f.markWindow(get(j.pools.orig, j.marked))
 		n = windowSize
 	}
 	f.limit = min(f.limit, n+j.maxOut)
@@ -323,18 +328,23 @@ type parallel struct {
 	win    []byte // the last (up to) 32 KiB of output
 	total  int64  // bytes of output so far
 	crc    uint32
-	pend   [][]byte // output not yet returned
-	free   []byte   // a job's buffer to recycle once pend is empty
 	fb     *inflater
 	// waiting is a chunk that started after posBit, while the fallback
 	// decodes up to its start.
 	waiting *job
-	fbBase  int64  // absolute bit of fb's first input byte
-	fbOut   []byte // fb's output buffer if pooled (a resumed job's)
-	fbBuf   []byte // the output buffer of fallbacks that start from posBit
-	done    bool   // the final block was decoded
+	fbBase  int64 // absolute bit of fb's first input byte
+	done    bool  // the final block was decoded
 	endBit  int64
 	err     error
+
+	// The consumer runs in a goroutine of its own (produce), which sends
+	// the output on pieces, in order, for Read (read) to copy out: Read
+	// takes output from the buffers it was decoded into, and decoding
+	// goes on while the caller works on what it read.
+	pieces chan piece
+	rd     []byte // read's side: the unread part of the piece being read
+	rel    []byte // the buffer to give back once rd is read
+	rerr   error  // the error that ended the pieces
 
 	// Chunks whose speculative output was used, decoded by the consumer,
 	// already covered by the consumer's decoding, used after the
@@ -350,6 +360,7 @@ func newParallel(src io.Reader, c config, workers int) *parallel {
 		cs = defaultChunkSize
 	}
 	return &parallel{
+		pieces:    make(chan piece, piecesAhead),
 		src:       src,
 		chunkSize: cs,
 		workers:   workers,
@@ -357,7 +368,7 @@ func newParallel(src io.Reader, c config, workers int) *parallel {
 		maxMarked: cmp.Or(c.maxMarked, maxMarked),
 		maxOut:    cmp.Or(c.maxOut, 2*(cs+overlap+inputPad)-windowSize-maxMatch-outSlack),
 		sem:       make(chan struct{}, workers),
-		pools:     newPools(queueDepth*workers + 2),
+		pools:     newPools(queueDepth*workers + piecesAhead + 4),
 		win:       make([]byte, 0, windowSize),
 		abandon:   &stopper{c: make(chan struct{})},
 	}
@@ -622,16 +633,63 @@ func (s *streamReader) Read(b []byte) (int, error) {
 	return n, nil
 }
 
-// emit queues output b, hashing it and keeping the window.
-func (p *parallel) emit(b []byte, crc bool) {
-	if len(b) == 0 {
-		return
+// piece is output the consumer hands to Read: b, after which release,
+// unless nil, is the output buffer b was in, to be given back to the pool
+// once b is read; or the error that ends the output (io.EOF after the
+// final block).
+type piece struct {
+	b, release []byte
+	err        error
+}
+
+// piecesAhead is how many pieces the consumer sends ahead of Read: with
+// the piece Read copies from and the one being decoded, up to four
+// output buffers (16 MiB) are in flight between them.
+const piecesAhead = 2
+
+// send hands a piece to Read; false once the Reader is closed or
+// dropped.
+func (p *parallel) send(pc piece) bool {
+	select {
+	case p.pieces <- pc:
+		return true
+	case <-p.abandon.c:
+		return false
 	}
-	if crc {
-		p.crc = crc32.Update(p.crc, crc32.IEEETable, b)
+}
+
+// produce is the consumer's goroutine: it decodes the member in order,
+// sending its output on pieces, and ends with the error that ends it
+// (io.EOF after the final block).
+func (p *parallel) produce() {
+	defer close(p.pieces)
+	for !p.done && p.err == nil {
+		p.advance()
 	}
-	p.total += int64(len(b))
-	p.pend = append(p.pend, b)
+	err := p.err
+	if err == nil {
+		err = io.EOF
+	}
+	p.send(piece{err: err})
+}
+
+// emit hands output b to Read, hashing it and keeping the window; release
+// is b's buffer if this is the last of its output.
+func (p *parallel) emit(b []byte, crc bool, release []byte) {
+	if len(b) > 0 {
+		if crc {
+			p.crc = crc32.Update(p.crc, crc32.IEEETable, b)
+		}
+		p.total += int64(len(b))
+		p.keep(b)
+	}
+	if (len(b) > 0 || release != nil) && !p.send(piece{b: b, release: release}) {
+		p.err = errClosed
+	}
+}
+
+// keep keeps the last 32 KiB of output in win, b being the newest.
+func (p *parallel) keep(b []byte) {
 	if len(b) >= windowSize {
 		p.win = append(p.win[:0], b[len(b)-windowSize:]...)
 	} else {
@@ -652,14 +710,13 @@ func (p *parallel) accept(j *job) error {
 		p.crc = crc32.Update(p.crc, crc32.IEEETable, data[:j.clean])
 	}
 	p.crc = crc32Combine(p.crc, j.crc, int64(len(data)-j.clean))
-	p.emit(data, false)
-	p.free = j.out
 	put(p.pools.orig, j.orig)
 	if j.final {
 		p.done, p.endBit = true, j.endBit
 	} else {
 		p.posBit, p.posKey = j.endBit, j.end
 	}
+	p.emit(data, false, j.out)
 	return nil
 }
 
@@ -714,15 +771,11 @@ func resolveShort(data []byte, orig []uint16, win []byte) error {
 // up to the first header at or after stop.
 func (p *parallel) startFallback(stop int64) {
 	by := p.posBit >> 3
-	// One buffer serves every fallback: one starts only once the output
-	// of the one before is read (pend is empty).
-	if p.fbBuf == nil {
-		p.fbBuf = make([]byte, windowSize+outChunk+maxMatch+outSlack)
-	}
-	out := p.fbBuf
+	out := get(p.pools.out, p.outSize())
 	n := copy(out, p.win)
 	f := newInflaterOut(&streamReader{p: p, off: by}, out)
 	f.op, f.rp = n, n
+	f.noSlide = true
 	if stop >= 0 {
 		f.stopAt = stop - by*8
 	}
@@ -744,10 +797,6 @@ func (p *parallel) stepFallback() {
 			p.done, p.endBit = true, b
 		}
 		p.fb = nil
-		if p.fbOut != nil {
-			put(p.pools.out, p.fbOut) // pend is empty
-			p.fbOut = nil
-		}
 		return
 	}
 	if err := f.step(); err != nil {
@@ -757,92 +806,106 @@ func (p *parallel) stepFallback() {
 		p.err = err
 		return
 	}
-	// The window is whatever output precedes rp, so emit copies.
-	if f.op > f.rp {
-		// Valid until the next step, which waits for pend to empty.
-		b := f.out[f.rp:f.op]
-		f.rp = f.op
-		p.emit(b, true)
+	// Output stays in its buffer until Read is done with it: a full
+	// buffer is handed on, and decoding goes on in a fresh one that
+	// starts with the window.
+	out, b := f.out, f.out[f.rp:f.op]
+	var release []byte
+	switch {
+	case f.done:
+		release = out
+	case f.op >= f.limit:
+		next := get(p.pools.out, len(out))
+		n := copy(next, out[f.op-windowSize:f.op])
+		f.out, f.op = next, n
+		release = out
 	}
+	f.rp = f.op
+	p.emit(b, true, release)
 }
 
-// fill produces more output into pend, or sets done or err.
-func (p *parallel) fill() {
-	for len(p.pend) == 0 && !p.done && p.err == nil {
-		// Keep the workers busy, also while decoding a chunk here.
-		for len(p.queue) < queueDepth*p.workers && p.schedule() {
-		}
-		if p.fb != nil {
-			p.stepFallback()
-			continue
-		}
-		if j := p.waiting; j != nil {
-			// The gap before j's start is decoded: chain j, or decode
-			// its part here.
-			p.waiting = nil
-			if !p.done && j.start == p.posKey {
-				p.accepted++
-				if err := p.accept(j); err != nil {
-					p.err = err
-				}
-				continue
-			}
-			p.recycle(j)
-			p.fallbacks++
-			if stop := p.stopBit(j.k); !p.done && (stop < 0 || p.posBit < stop) {
-				p.startFallback(stop)
-			}
-			continue
-		}
-		if len(p.queue) == 0 {
-			p.startFallback(-1)
-			continue
-		}
-		j := p.queue[0]
-		p.queue = p.queue[1:]
-		if !p.noSteal && p.steal(j) {
-			// Decode this chunk's part here, with the window known.
-			p.release(j.k)
-			p.recycle(j)
-			p.stolen++
-			if stop := p.stopBit(j.k); stop < 0 || p.posBit < stop {
-				p.startFallback(stop)
-			}
-			continue
-		}
-		<-j.done
-		p.release(j.k)
-		stop := p.stopBit(j.k)
-		if stop >= 0 && p.posBit >= stop {
-			p.recycle(j)
-			p.skipped++
-			continue // a fallback decoded this chunk's part already
-		}
-		if j.err == nil && j.start == p.posKey {
+// outSize is the size of an output buffer: a window, a chunk's output at
+// most, and slack.
+func (p *parallel) outSize() int {
+	return max(windowSize+p.maxOut, 2*windowSize) + maxMatch + outSlack
+}
+
+// advance takes the consumer's next step: it decodes some output, takes
+// a chunk's, or sets done or err.
+func (p *parallel) advance() {
+	// Keep the workers busy, also while decoding a chunk here.
+	for len(p.queue) < queueDepth*p.workers && p.schedule() {
+	}
+	if p.fb != nil {
+		p.stepFallback()
+		return
+	}
+	if j := p.waiting; j != nil {
+		// The gap before j's start is decoded: chain j, or decode
+		// its part here.
+		p.waiting = nil
+		if !p.done && j.start == p.posKey {
 			p.accepted++
 			if err := p.accept(j); err != nil {
 				p.err = err
 			}
-			continue
-		}
-		if j.susp != nil && j.start == p.posKey {
-			p.resumed++
-			p.resume(j)
-			continue
-		}
-		if j.err == nil && j.startBit > p.posBit {
-			// The worker started at a later header than where the
-			// stream is (it missed one, or started at a later one of a
-			// stored block's possible headers): decode up to it here.
-			p.bridged++
-			p.waiting = j
-			p.startFallback(j.startBit)
-			continue
+			return
 		}
 		p.recycle(j)
 		p.fallbacks++
-		p.startFallback(stop)
+		if stop := p.stopBit(j.k); !p.done && (stop < 0 || p.posBit < stop) {
+			p.startFallback(stop)
+		}
+		return
 	}
+	if len(p.queue) == 0 {
+		p.startFallback(-1)
+		return
+	}
+	j := p.queue[0]
+	p.queue = p.queue[1:]
+	if !p.noSteal && p.steal(j) {
+		// Decode this chunk's part here, with the window known.
+		p.release(j.k)
+		p.recycle(j)
+		p.stolen++
+		if stop := p.stopBit(j.k); stop < 0 || p.posBit < stop {
+			p.startFallback(stop)
+		}
+		return
+	}
+	<-j.done
+	p.release(j.k)
+	stop := p.stopBit(j.k)
+	if stop >= 0 && p.posBit >= stop {
+		p.recycle(j)
+		p.skipped++
+		return // a fallback decoded this chunk's part already
+	}
+	if j.err == nil && j.start == p.posKey {
+		p.accepted++
+		if err := p.accept(j); err != nil {
+			p.err = err
+		}
+		return
+	}
+	if j.susp != nil && j.start == p.posKey {
+		p.resumed++
+		p.resume(j)
+		return
+	}
+	if j.err == nil && j.startBit > p.posBit {
+		// The worker started at a later header than where the
+		// stream is (it missed one, or started at a later one of a
+		// stored block's possible headers): decode up to it here.
+		p.bridged++
+		p.waiting = j
+		p.startFallback(j.startBit)
+		return
+	}
+	p.recycle(j)
+	p.fallbacks++
+	p.startFallback(stop)
 }
 
 // resume goes on decoding suspended job j with the window known, as a
@@ -855,7 +918,7 @@ func (p *parallel) resume(j *job) {
 		return
 	}
 	put(p.pools.orig, orig)
-	p.fb, p.fbBase, p.fbOut = f, j.suspBase, f.out
+	p.fb, p.fbBase = f, j.suspBase
 }
 
 // recycle keeps the buffers of a job whose output is not used.
@@ -864,28 +927,33 @@ func (p *parallel) recycle(j *job) {
 	put(p.pools.orig, j.orig)
 }
 
-// read returns output; io.EOF once the final block's output is read.
+// read returns output; io.EOF once the final block's output is read,
+// when the consumer's goroutine has ended.
 func (p *parallel) read(b []byte) (int, error) {
-	if len(p.pend) == 0 {
-		if p.free != nil {
-			put(p.pools.out, p.free)
-			p.free = nil
+	for len(p.rd) == 0 {
+		if p.rel != nil {
+			put(p.pools.out, p.rel)
+			p.rel = nil
 		}
-		p.fill()
-	}
-	if len(p.pend) > 0 {
-		n := copy(b, p.pend[0])
-		if n == len(p.pend[0]) {
-			p.pend = p.pend[1:]
-		} else {
-			p.pend[0] = p.pend[0][n:]
+		if p.rerr != nil {
+			return 0, p.rerr
 		}
-		return n, nil
+		pc, ok := <-p.pieces
+		switch {
+		case !ok:
+			p.rerr = errClosed
+		case pc.err != nil:
+			p.rerr = pc.err
+			if pc.err == io.EOF {
+				<-p.pieces // closed: produce has ended
+			}
+		default:
+			p.rd, p.rel = pc.b, pc.release
+		}
 	}
-	if p.err != nil {
-		return 0, p.err
-	}
-	return 0, io.EOF
+	n := copy(b, p.rd)
+	p.rd = p.rd[n:]
+	return n, nil
 }
 
 // rest is the input after the final block, from its byte boundary: the
