@@ -241,10 +241,14 @@ type inflater struct {
 	in     []byte // input buffer; in[ip:iend] unread
 	ip     int
 	iend   int
-	eof    bool   // r returned EOF
-	inRead int64  // bytes consumed from r into in
-	bitbuf uint64 // low nbits bits are valid
-	nbits  uint
+	eof    bool  // r returned EOF
+	inRead int64 // bytes consumed from r into in
+	// borrowed means in is a caller's buffer, read in place: once it
+	// runs out, fill copies what is left into a buffer of the
+	// inflater's own and reads on from r.
+	borrowed bool
+	bitbuf   uint64 // low nbits bits are valid
+	nbits    uint
 
 	out  []byte // window + chunk
 	op   int    // write position in out
@@ -432,6 +436,14 @@ func newInflaterBuf(in, out []byte) *inflater {
 	return f
 }
 
+// newInflaterBorrow returns an inflater that reads in in place, then r,
+// writing into out as newInflaterOut does.
+func newInflaterBorrow(in []byte, r io.Reader, out []byte) *inflater {
+	f := newInflaterBuf(in, out)
+	f.r, f.eof, f.borrowed = r, false, true
+	return f
+}
+
 // bitPos is the number of input bits consumed so far.
 func (f *inflater) bitPos() int64 {
 	return (f.inRead-int64(f.iend-f.ip))*8 - int64(f.nbits)
@@ -458,6 +470,11 @@ func (f *inflater) reset() {
 func (f *inflater) fill() bool {
 	if f.eof {
 		return false
+	}
+	if f.borrowed {
+		own := make([]byte, inSize+16)
+		n := copy(own, f.in[f.ip:f.iend])
+		f.in, f.ip, f.iend, f.borrowed = own, 0, n, false
 	}
 	n := copy(f.in, f.in[f.ip:f.iend])
 	f.ip, f.iend = 0, n

@@ -772,8 +772,13 @@ func resolveShort(data []byte, orig []uint16, win []byte) error {
 func (p *parallel) startFallback(stop int64) {
 	by := p.posBit >> 3
 	out := get(p.pools.out, p.outSize())
+	var f *inflater
+	if in := p.inPlace(by); in != nil {
+		f = newInflaterBorrow(in, &streamReader{p: p, off: by + int64(len(in))}, out)
+	} else {
+		f = newInflaterOut(&streamReader{p: p, off: by}, out)
+	}
 	n := copy(out, p.win)
-	f := newInflaterOut(&streamReader{p: p, off: by}, out)
 	f.op, f.rp = n, n
 	f.noSlide = true
 	if stop >= 0 {
@@ -784,6 +789,28 @@ func (p *parallel) startFallback(stop int64) {
 		return
 	}
 	p.fb, p.fbBase = f, by*8
+}
+
+// inPlace is the stream from byte offset off to the end of the part of
+// it in off's chunk buffer (the chunk and the start of the next one), for
+// a fallback to read in place; nil if off is not in a chunk at hand.
+// Chunks are released only between fallbacks, so it stays valid while
+// the fallback runs.
+func (p *parallel) inPlace(off int64) []byte {
+	i := int(off / int64(p.chunkSize))
+	if i < p.base {
+		return nil
+	}
+	c := p.chunk(i)
+	o := int(off - int64(i)*int64(p.chunkSize))
+	if o >= len(c) {
+		return nil
+	}
+	m := 0
+	if c1 := p.chunk(i + 1); c1 != nil {
+		m = min(len(c1), overlap)
+	}
+	return c[o : len(c)+m]
 }
 
 // stepFallback decodes some output with the fallback inflater.
