@@ -115,7 +115,7 @@ func FuzzReader(f *testing.F) {
 // size of its choice: output and errors as the sequential path,
 // klauspost/compress and compress/gzip. Seeds: stored blocks,
 // back-references across chunk boundaries, multi-member, cut and
-// corrupted streams.
+// corrupted streams, a wrong CRC.
 func FuzzParallel(f *testing.F) {
 	limitMinimize(f)
 	text := samples()[4][:20000]
@@ -130,6 +130,10 @@ func FuzzParallel(f *testing.F) {
 	bad := append([]byte(nil), m...)
 	bad[len(bad)/3] ^= 4
 	f.Add(bad, uint16(700))
+	// A wrong CRC-32 (Read computes it, adding the workers' parts).
+	badCRC := append([]byte(nil), m...)
+	badCRC[len(badCRC)-6] ^= 1
+	f.Add(badCRC, uint16(301))
 	f.Fuzz(func(t *testing.T, data []byte, chunk uint16) {
 		c := config{workers: 2, chunkSize: 16 + int(chunk%4096), force: true, noSteal: chunk&1 == 0}
 		if chunk&2 != 0 {

@@ -327,7 +327,6 @@ type parallel struct {
 	posKey key
 	win    []byte // the last (up to) 32 KiB of output
 	total  int64  // bytes of output so far
-	crc    uint32
 	fb     *inflater
 	// waiting is a chunk that started after posBit, while the fallback
 	// decodes up to its start.
@@ -345,6 +344,10 @@ type parallel struct {
 	rd     []byte // read's side: the unread part of the piece being read
 	rel    []byte // the buffer to give back once rd is read
 	rerr   error  // the error that ended the pieces
+	crc    uint32 // CRC-32 of the output read
+	sum    int    // bytes at the start of rd still to hash
+	wcrc   uint32 // the CRC-32 of the piece's bytes after those
+	wlen   int64  // how many bytes that covers; 0 once added to crc
 
 	// Chunks whose speculative output was used, decoded by the consumer,
 	// already covered by the consumer's decoding, used after the
@@ -636,9 +639,13 @@ func (s *streamReader) Read(b []byte) (int, error) {
 // piece is output the consumer hands to Read: b, after which release,
 // unless nil, is the output buffer b was in, to be given back to the pool
 // once b is read; or the error that ends the output (io.EOF after the
-// final block).
+// final block). Read hashes b[:sum] as it copies it out, then adds crc,
+// the CRC-32 of the rest (a worker's): the member's CRC is computed on
+// the reader's side, off the consumer's.
 type piece struct {
 	b, release []byte
+	sum        int
+	crc        uint32
 	err        error
 }
 
@@ -673,17 +680,13 @@ func (p *parallel) produce() {
 	p.send(piece{err: err})
 }
 
-// emit hands output b to Read, hashing it and keeping the window; release
-// is b's buffer if this is the last of its output.
-func (p *parallel) emit(b []byte, crc bool, release []byte) {
-	if len(b) > 0 {
-		if crc {
-			p.crc = crc32.Update(p.crc, crc32.IEEETable, b)
-		}
-		p.total += int64(len(b))
-		p.keep(b)
+// emit hands output pc.b to Read, keeping the window.
+func (p *parallel) emit(pc piece) {
+	if len(pc.b) > 0 {
+		p.total += int64(len(pc.b))
+		p.keep(pc.b)
 	}
-	if (len(b) > 0 || release != nil) && !p.send(piece{b: b, release: release}) {
+	if (len(pc.b) > 0 || pc.release != nil) && !p.send(pc) {
 		p.err = errClosed
 	}
 }
@@ -707,16 +710,14 @@ func (p *parallel) accept(j *job) error {
 		if err := resolve(data[:j.clean], j.orig[windowSize:windowSize+j.clean], p.win); err != nil {
 			return fmt.Errorf("%w at output byte %d", err, p.total)
 		}
-		p.crc = crc32.Update(p.crc, crc32.IEEETable, data[:j.clean])
 	}
-	p.crc = crc32Combine(p.crc, j.crc, int64(len(data)-j.clean))
 	put(p.pools.orig, j.orig)
 	if j.final {
 		p.done, p.endBit = true, j.endBit
 	} else {
 		p.posBit, p.posKey = j.endBit, j.end
 	}
-	p.emit(data, false, j.out)
+	p.emit(piece{b: data, release: j.out, sum: j.clean, crc: j.crc})
 	return nil
 }
 
@@ -848,7 +849,7 @@ func (p *parallel) stepFallback() {
 		release = out
 	}
 	f.rp = f.op
-	p.emit(b, true, release)
+	p.emit(piece{b: b, release: release, sum: len(b)})
 }
 
 // outSize is the size of an output buffer: a window, a chunk's output at
@@ -976,11 +977,27 @@ func (p *parallel) read(b []byte) (int, error) {
 			}
 		default:
 			p.rd, p.rel = pc.b, pc.release
+			p.sum, p.wcrc, p.wlen = pc.sum, pc.crc, int64(len(pc.b)-pc.sum)
+			p.settle()
 		}
 	}
 	n := copy(b, p.rd)
 	p.rd = p.rd[n:]
+	if h := min(n, p.sum); h > 0 {
+		p.crc = crc32.Update(p.crc, crc32.IEEETable, b[:h])
+		p.sum -= h
+		p.settle()
+	}
 	return n, nil
+}
+
+// settle adds the CRC-32 of the piece's bytes that a worker hashed, once
+// those before them are hashed.
+func (p *parallel) settle() {
+	if p.sum == 0 && p.wlen > 0 {
+		p.crc = crc32Combine(p.crc, p.wcrc, p.wlen)
+		p.wlen = 0
+	}
 }
 
 // rest is the input after the final block, from its byte boundary: the
