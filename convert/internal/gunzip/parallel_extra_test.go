@@ -2,10 +2,13 @@ package gunzip
 
 import (
 	"bytes"
+	"compress/flate"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -169,5 +172,58 @@ func TestNewReaderCores(t *testing.T) {
 		if err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("cores %d: err %v, equal %v", cores, err, bytes.Equal(got, data))
 		}
+	}
+}
+
+// TestParallelWindowError checks that a worker's chunk copying bytes from
+// before the start of the output fails as in the sequential decoder,
+// whether those copies are followed by more than a window of other
+// output or are copied on to the chunk's end. The stream is compressed
+// with a preset dictionary that the gzip stream does not carry, so that
+// its first copies of the dictionary reach before the output's start.
+func TestParallelWindowError(t *testing.T) {
+	rng := rand.New(rand.NewSource(9))
+	random := func(n int) []byte {
+		b := make([]byte, n)
+		rng.Read(b)
+		return b
+	}
+	dict := random(32 << 10)
+	for _, copiedOn := range []bool{false, true} {
+		var raw bytes.Buffer
+		w, err := flate.NewWriterDict(&raw, 6, dict)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(random(20 << 10)) // no copies: the chunk before
+		w.Flush()
+		w.Write(dict[25000:27000]) // copies of the dictionary
+		if !copiedOn {
+			// Then none: zeros, which decode to more than a window in
+			// a few bytes, and enough to end the chunk.
+			w.Write(make([]byte, 100<<10))
+			w.Write(random(20 << 10))
+		} else {
+			for i := 0; i < 40; i++ {
+				w.Write(dict[25000:27000]) // copies of copies, to the end
+			}
+		}
+		w.Close()
+		var data []byte
+		data = append(data, 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255)
+		data = append(data, raw.Bytes()...)
+		data = append(data, make([]byte, 8)...)
+		c := config{workers: 2, chunkSize: 16 << 10, force: true, noSteal: true}
+		checkAgainst(t, data, c, fmt.Sprintf("copied on %v", copiedOn))
+		z, err := newReader(bytes.NewReader(data), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := z.p
+		_, err = io.ReadAll(z)
+		if err == nil || !strings.Contains(err.Error(), "beyond the window") {
+			t.Errorf("copied on %v: err %v", copiedOn, err)
+		}
+		t.Logf("copied on %v: %v; chunks used %d, decoded again %d, finished by the consumer %d", copiedOn, err, p.accepted, p.fallbacks, p.resumed)
 	}
 }
