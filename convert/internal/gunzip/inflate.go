@@ -273,6 +273,9 @@ type inflater struct {
 	limit int
 	// noSlide keeps all output in out (a chunk decoded into one buffer).
 	noSlide bool
+	// floor is where output starts in out: before it is a placeholder
+	// for a window shorter than 32 KiB, which no distance may reach.
+	floor int
 	// stopAt, when >= 0, is a bit position in the input (counted from the
 	// first bit the inflater read): decoding stops, stopped and done set,
 	// at the first block header at or after it.
@@ -382,6 +385,7 @@ func (f *inflater) mark(dst, d, n int) int {
 func (f *inflater) resume(win []byte) error {
 	out := f.out
 	copy(out[windowSize-len(win):windowSize], win)
+	f.floor = windowSize - len(win)
 	if err := resolve(out[windowSize:f.lastMarker], f.orig[windowSize:f.lastMarker], win); err != nil {
 		return err
 	}
@@ -686,6 +690,7 @@ func (f *inflater) slide() {
 	}
 	n := copy(f.out, f.out[f.op-windowSize:f.op])
 	f.rp -= f.op - n
+	f.floor = max(f.floor-(f.op-n), 0)
 	f.op = n
 }
 
@@ -871,6 +876,7 @@ func huffman[M plain | marked](f *inflater, limit int) error {
 	const litMask = 1<<litBits - 1
 	const distMask = 1<<distBits - 1
 	lastMarker := f.lastMarker
+	floor := f.floor
 	eob := false
 	if op < limit && ip+fastInput <= len(in) && limit+maxMatch+outSlack <= len(out) {
 		pin, pout := unsafe.Pointer(unsafe.SliceData(in)), unsafe.Pointer(unsafe.SliceData(out))
@@ -939,7 +945,7 @@ func huffman[M plain | marked](f *inflater, limit int) error {
 			distance := int(d>>16) + int(bitbuf&(1<<dx-1))
 			bitbuf >>= dx
 			nbits -= dx
-			if distance > op {
+			if distance > op-floor {
 				f.op, f.ip, f.bitbuf, f.nbits = op, ip, bitbuf, nbits
 				return fmt.Errorf("%w: distance %d beyond the window", errCorrupt, distance)
 			}
@@ -1065,7 +1071,7 @@ func (f *inflater) huffmanSlow(limit int) error {
 				return io.ErrUnexpectedEOF
 			}
 			distance := int(d>>16) + int(dx)
-			if distance > f.op {
+			if distance > f.op-f.floor {
 				return fmt.Errorf("%w: distance %d beyond the window", errCorrupt, distance)
 			}
 			f.copyMatch(length, distance, limit)

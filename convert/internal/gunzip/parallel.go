@@ -845,7 +845,7 @@ func (p *parallel) stepFallback() {
 	case f.op >= f.limit:
 		next := get(p.pools.out, len(out))
 		n := copy(next, out[f.op-windowSize:f.op])
-		f.out, f.op = next, n
+		f.out, f.op, f.floor = next, n, max(f.floor-(f.op-n), 0)
 		release = out
 	}
 	f.rp = f.op

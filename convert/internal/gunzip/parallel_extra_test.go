@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"compress/flate"
 	"errors"
-	"fmt"
 	"io"
 	"math/rand"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -176,11 +174,13 @@ func TestNewReaderCores(t *testing.T) {
 }
 
 // TestParallelWindowError checks that a worker's chunk copying bytes from
-// before the start of the output fails as in the sequential decoder,
-// whether those copies are followed by more than a window of other
-// output or are copied on to the chunk's end. The stream is compressed
-// with a preset dictionary that the gzip stream does not carry, so that
-// its first copies of the dictionary reach before the output's start.
+// before the start of the output fails as in the sequential decoder, as
+// corrupt data: when those copies are followed by more than a window of
+// other output, when they are copied on to the chunk's end, and when
+// they come after the worker stopped (its output capped) for the
+// consumer to finish the chunk. The stream is compressed with a preset
+// dictionary that the gzip stream does not carry, so that its copies of
+// the dictionary reach before the output's start.
 func TestParallelWindowError(t *testing.T) {
 	rng := rand.New(rand.NewSource(9))
 	random := func(n int) []byte {
@@ -189,41 +189,61 @@ func TestParallelWindowError(t *testing.T) {
 		return b
 	}
 	dict := random(32 << 10)
-	for _, copiedOn := range []bool{false, true} {
+	// Each layout follows 20 KiB of output with no copies (the chunk
+	// before) and a flush. Copies of dict[x:] at output byte o reach
+	// 32768-x+o back: within 32 KiB, but before the start.
+	layouts := []struct {
+		name  string
+		write func(w io.Writer)
+	}{
+		{"then other output", func(w io.Writer) {
+			w.Write(dict[25000:27000])
+			// Zeros decode to more than a window in a few bytes.
+			w.Write(make([]byte, 100<<10))
+			w.Write(random(20 << 10))
+		}},
+		{"copied on", func(w io.Writer) {
+			for i := 0; i < 41; i++ {
+				w.Write(dict[25000:27000])
+			}
+		}},
+		{"after zeros", func(w io.Writer) {
+			w.Write(make([]byte, 5000))
+			w.Write(dict[29000:31000])
+			w.Write(random(20 << 10))
+		}},
+	}
+	configs := []config{
+		{workers: 2, chunkSize: 16 << 10, force: true, noSteal: true},
+		{workers: 2, chunkSize: 16 << 10, force: true, noSteal: true, maxOut: 1000},
+		{workers: 2, chunkSize: 16 << 10, force: true, noSteal: true, maxMarked: windowSize + 1},
+	}
+	for _, l := range layouts {
 		var raw bytes.Buffer
 		w, err := flate.NewWriterDict(&raw, 6, dict)
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.Write(random(20 << 10)) // no copies: the chunk before
+		w.Write(random(20 << 10))
 		w.Flush()
-		w.Write(dict[25000:27000]) // copies of the dictionary
-		if !copiedOn {
-			// Then none: zeros, which decode to more than a window in
-			// a few bytes, and enough to end the chunk.
-			w.Write(make([]byte, 100<<10))
-			w.Write(random(20 << 10))
-		} else {
-			for i := 0; i < 40; i++ {
-				w.Write(dict[25000:27000]) // copies of copies, to the end
-			}
-		}
+		l.write(w)
 		w.Close()
 		var data []byte
 		data = append(data, 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255)
 		data = append(data, raw.Bytes()...)
 		data = append(data, make([]byte, 8)...)
-		c := config{workers: 2, chunkSize: 16 << 10, force: true, noSteal: true}
-		checkAgainst(t, data, c, fmt.Sprintf("copied on %v", copiedOn))
-		z, err := newReader(bytes.NewReader(data), c)
-		if err != nil {
-			t.Fatal(err)
+		for _, c := range configs {
+			checkAgainst(t, data, c, l.name)
+			z, err := newReader(bytes.NewReader(data), c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := z.p
+			_, err = io.ReadAll(z)
+			if !errors.Is(err, errCorrupt) {
+				t.Errorf("%s, %+v: err %v", l.name, c, err)
+			}
+			t.Logf("%s, max out %d, max marked %d: %v; chunks used %d, decoded again %d, finished by the consumer %d", l.name, c.maxOut, c.maxMarked, err, p.accepted, p.fallbacks, p.resumed)
 		}
-		p := z.p
-		_, err = io.ReadAll(z)
-		if err == nil || !strings.Contains(err.Error(), "beyond the window") {
-			t.Errorf("copied on %v: err %v", copiedOn, err)
-		}
-		t.Logf("copied on %v: %v; chunks used %d, decoded again %d, finished by the consumer %d", copiedOn, err, p.accepted, p.fallbacks, p.resumed)
 	}
 }

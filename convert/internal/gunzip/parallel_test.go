@@ -3,6 +3,7 @@ package gunzip
 import (
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"hash/crc32"
 	"io"
 	"math/rand"
@@ -144,6 +145,11 @@ func checkAgainst(t *testing.T, data []byte, c config, name any) {
 	seq, serr := decodeWith(data, config{sequential: true})
 	if (err == nil) != (serr == nil) || err == nil && !bytes.Equal(got, seq) {
 		t.Fatalf("%v %+v: parallel err %v, sequential err %v, equal %v", name, c, err, serr, bytes.Equal(got, seq))
+	}
+	// Corrupt data is found as such, not as a wrong CRC of what a
+	// parallel decoder made of it.
+	if errors.Is(err, errCorrupt) != errors.Is(serr, errCorrupt) {
+		t.Fatalf("%v %+v: parallel err %v, sequential err %v", name, c, err, serr)
 	}
 	var want []byte
 	kr, kerr := kgzip.NewReader(bytes.NewReader(data))
