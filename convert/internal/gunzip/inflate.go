@@ -275,6 +275,8 @@ type inflater struct {
 	noSlide bool
 	// floor is where output starts in out: before it is a placeholder
 	// for a window shorter than 32 KiB, which no distance may reach.
+	// While it is not 0, the careful loop decodes (huffmanSlow): the
+	// fast one checks distances against op alone.
 	floor int
 	// stopAt, when >= 0, is a bit position in the input (counted from the
 	// first bit the inflater read): decoding stops, stopped and done set,
@@ -876,9 +878,10 @@ func huffman[M plain | marked](f *inflater, limit int) error {
 	const litMask = 1<<litBits - 1
 	const distMask = 1<<distBits - 1
 	lastMarker := f.lastMarker
-	floor := f.floor
 	eob := false
-	if op < limit && ip+fastInput <= len(in) && limit+maxMatch+outSlack <= len(out) {
+	// A floor is left to the careful loop, for the first 32 KiB after it.
+	f.dropFloor()
+	if op < limit && ip+fastInput <= len(in) && limit+maxMatch+outSlack <= len(out) && f.floor == 0 {
 		pin, pout := unsafe.Pointer(unsafe.SliceData(in)), unsafe.Pointer(unsafe.SliceData(out))
 		inEnd := len(in) - fastInput
 		bitbuf, ip, nbits = refill(pin, ip, bitbuf, nbits)
@@ -945,7 +948,7 @@ func huffman[M plain | marked](f *inflater, limit int) error {
 			distance := int(d>>16) + int(bitbuf&(1<<dx-1))
 			bitbuf >>= dx
 			nbits -= dx
-			if distance > op-floor {
+			if distance > op {
 				f.op, f.ip, f.bitbuf, f.nbits = op, ip, bitbuf, nbits
 				return fmt.Errorf("%w: distance %d beyond the window", errCorrupt, distance)
 			}
@@ -1023,16 +1026,25 @@ func huffman[M plain | marked](f *inflater, limit int) error {
 	return f.huffmanSlow(limit)
 }
 
+// dropFloor forgets the floor once 32 KiB of output follow it, when no
+// distance can reach it.
+func (f *inflater) dropFloor() {
+	if f.floor > 0 && f.op-f.floor >= windowSize {
+		f.floor = 0
+	}
+}
+
 // huffmanSlow decodes symbols one at a time with careful input handling,
 // for the last bytes of the input buffer.
 func (f *inflater) huffmanSlow(limit int) error {
 	for f.op < limit && !f.tooMany {
-		if f.iend-f.ip >= 16 {
+		f.dropFloor()
+		if f.iend-f.ip >= 16 && f.floor == 0 {
 			return nil // back to the fast loop
 		}
 		if !f.eof && f.iend-f.ip < 16 {
 			f.fill()
-			if f.iend-f.ip >= 16 {
+			if f.iend-f.ip >= 16 && f.floor == 0 {
 				return nil
 			}
 		}
