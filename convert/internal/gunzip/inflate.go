@@ -690,10 +690,18 @@ func (f *inflater) slide() {
 	if f.noSlide || f.op < f.limit || f.rp < f.op-windowSize {
 		return
 	}
-	n := copy(f.out, f.out[f.op-windowSize:f.op])
-	f.rp -= f.op - n
-	f.floor = max(f.floor-(f.op-n), 0)
-	f.op = n
+	f.moveWindow(f.out)
+}
+
+// moveWindow moves the last windowSize bytes of output to the front of
+// to, which becomes the output buffer (to may be out itself).
+func (f *inflater) moveWindow(to []byte) {
+	shift := f.op - windowSize
+	copy(to, f.out[shift:f.op])
+	f.out = to
+	f.op -= shift
+	f.rp -= shift
+	f.floor = max(f.floor-shift, 0)
 }
 
 // step decodes until the output chunk is full, the stream ends, or an error.

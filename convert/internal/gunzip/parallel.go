@@ -230,16 +230,16 @@ func (j *job) recycle() {
 	j.final, j.data, j.out, j.crc, j.orig, j.clean = false, nil, nil, 0, nil, 0
 }
 
-// inflate decodes bytes from bit b of buf into j.out, setting data, runs,
+// inflate decodes bytes from bit b of buf into j.out, setting data, orig,
 // clean, crc, the end and err. With marked, the window before b is
-// unknown: j.out starts with a placeholder for it, and runs say which
+// unknown: j.out starts with a placeholder for it, and orig says which
 // output bytes are copies of it.
 //
 // With doomed, decoding fails at a block header in it, and inflate
 // returns the positions in buf of the headers it reached.
 func (j *job) inflate(b int64, marked bool, doomed map[int64]struct{}) []int64 {
 	j.err = nil
-	out := get(j.pools.out, windowSize+j.maxOut+maxMatch+outSlack)
+	out := get(j.pools.out, outSize(j.maxOut))
 	f := newInflaterBuf(j.buf[b>>3:len(j.buf)-inputPad], out)
 	f.noSlide = true
 	f.doomed, f.bitBase = doomed, b&^7
@@ -772,7 +772,7 @@ func resolveShort(data []byte, orig []uint16, win []byte) error {
 // up to the first header at or after stop.
 func (p *parallel) startFallback(stop int64) {
 	by := p.posBit >> 3
-	out := get(p.pools.out, p.outSize())
+	out := get(p.pools.out, outSize(p.maxOut))
 	var f *inflater
 	if in := p.inPlace(by); in != nil {
 		f = newInflaterBorrow(in, &streamReader{p: p, off: by + int64(len(in))}, out)
@@ -843,19 +843,18 @@ func (p *parallel) stepFallback() {
 	case f.done:
 		release = out
 	case f.op >= f.limit:
-		next := get(p.pools.out, len(out))
-		n := copy(next, out[f.op-windowSize:f.op])
-		f.out, f.op, f.floor = next, n, max(f.floor-(f.op-n), 0)
+		f.moveWindow(get(p.pools.out, len(out)))
 		release = out
 	}
 	f.rp = f.op
 	p.emit(piece{b: b, release: release, sum: len(b)})
 }
 
-// outSize is the size of an output buffer: a window, a chunk's output at
-// most, and slack.
-func (p *parallel) outSize() int {
-	return max(windowSize+p.maxOut, 2*windowSize) + maxMatch + outSlack
+// outSize is the size of an output buffer, a worker's or the consumer's:
+// a window, a chunk's output at most (maxOut), and slack; at least two
+// windows, so that a full buffer holds a window of output to go on from.
+func outSize(maxOut int) int {
+	return max(windowSize+maxOut, 2*windowSize) + maxMatch + outSlack
 }
 
 // advance takes the consumer's next step: it decodes some output, takes
@@ -971,10 +970,9 @@ func (p *parallel) read(b []byte) (int, error) {
 		case !ok:
 			p.rerr = errClosed
 		case pc.err != nil:
+			// The last piece: produce has ended, and what it set
+			// (crc aside, Read's) is Read's to see.
 			p.rerr = pc.err
-			if pc.err == io.EOF {
-				<-p.pieces // closed: produce has ended
-			}
 		default:
 			p.rd, p.rel = pc.b, pc.release
 			p.sum, p.wcrc, p.wlen = pc.sum, pc.crc, int64(len(pc.b)-pc.sum)
