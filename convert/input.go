@@ -224,12 +224,13 @@ func (d *DecodedLayer) Close() error {
 // walker (NewDecodedLayer). Decompression runs megabytes ahead to keep
 // going while the walker catches up: a Nydus layer's chunk workers take
 // file data in bursts, and an EROFS image's writes of large files stall
-// the walker in the kernel. With gzip decoded on two cores, 8 MiB rather
-// than 1 MiB ahead made the EROFS build of a 470 MB layer 7% faster
-// (issue 15). A gzip stream decoded on several cores is not read ahead
-// this way: its decoder hands out the buffers it decodes into, up to 16
-// MiB ahead, and copying them into a read-ahead's took 8% of the
-// EROFS build's CPU time on the Debian layer.
+// the walker in the kernel: 8 MiB rather than 1 MiB ahead made the EROFS
+// build of a 470 MB gzip layer 7% faster (issue 15), measured when this
+// read-ahead still took the output of gzip decoded on two cores. Such a
+// stream is no longer read ahead this way: its decoder hands out the
+// buffers it decodes into, up to 16 MiB ahead, and copying them into a
+// read-ahead's took 8% of the EROFS build's CPU time on the Debian
+// layer. These sizes serve zstd, and gzip decoded on one core.
 const (
 	ReadAheadEROFS = 8 << 20
 	ReadAheadNydus = 8 << 20
